@@ -1,0 +1,1 @@
+"""sealboard: where the sealtoken firmware runs (in process, vpcd, CTAPHID link, boards)."""

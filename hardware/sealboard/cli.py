@@ -1,0 +1,70 @@
+"""`sealtoken`: run the sealtoken firmware on this PC.
+
+    sealtoken serve --vpcd [HOST:PORT] --state DIR [--presence approve|deny|wait|timeout]
+
+serves the token as a virtual smartcard behind pcscd (vsmartcard's vpcd driver),
+its flash kept in DIR across restarts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+from .platform import PRESENCE_POLICIES, CPythonPlatform
+from .vpcd import DEFAULT_HOST, DEFAULT_PORT, VpcdCard, parse_address
+
+
+def _serve(args):
+    from sealtoken.token import Token
+
+    try:
+        host, port = parse_address(args.vpcd)
+    except ValueError as exc:
+        raise SystemExit(f"sealtoken: {exc}") from None
+    platform = CPythonPlatform(state_dir=args.state, presence=args.presence)
+    token = Token(platform)
+    server = VpcdCard(token.card, host, port)
+
+    def _stop(signum, frame):
+        server.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        server.connect(timeout=args.connect_timeout)
+    except ConnectionError as exc:
+        raise SystemExit(f"sealtoken: {exc}") from None
+    print(f"sealtoken: serving as a virtual card on vpcd {host}:{port}, state in {args.state}", flush=True)
+    try:
+        server.serve_forever(reconnect=True)
+    finally:
+        platform.close()
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="sealtoken", description="Run the sealtoken firmware on this PC.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log bridge events to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the token as a virtual smartcard through pcscd + vpcd")
+    serve.add_argument(
+        "--vpcd", nargs="?", const=f"{DEFAULT_HOST}:{DEFAULT_PORT}", default=f"{DEFAULT_HOST}:{DEFAULT_PORT}",
+        metavar="HOST:PORT", help=f"vpcd address (default {DEFAULT_HOST}:{DEFAULT_PORT}: reader 'Virtual PCD 00 00')",
+    )
+    serve.add_argument("--state", required=True, metavar="DIR", help="directory holding the token's flash")
+    serve.add_argument("--presence", choices=PRESENCE_POLICIES, default="approve",
+                       help="how the emulated touch sensor answers (default: approve)")
+    serve.add_argument("--connect-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
+    serve.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="sealtoken: %(message)s")
+    os.umask(0o077)
+    sys.exit(args.func(args))

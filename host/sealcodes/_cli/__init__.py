@@ -1,0 +1,63 @@
+"""The `sealcodes` command line. The only place that prints, prompts or imports click."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import SealcodesError
+from ..memory import disable_core_dumps
+from . import codes, codeset, demo, device
+from .util import EXIT_ERROR, CliFail, Context
+
+log = logging.getLogger("sealcodes")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sealcodes")
+@click.option("--profile", "profile_path", envvar="SEALCODES_PROFILE", metavar="PATH",
+              help="Profile file (default: $XDG_CONFIG_HOME/sealcodes/profile.json).")
+@click.option("--debug", is_flag=True, help="Log what happens (never secrets) to stderr.")
+@click.pass_context
+def cli(ctx, profile_path, debug):
+    """Recovery codes derived from a secret sealed in your security key or smartcard.
+
+    The device computes an HMAC over (label, epoch); sealcodes turns the answer into
+    codes by a fixed public derivation. Nothing secret is ever written to disk.
+    """
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="sealcodes: %(message)s")
+    ctx.obj = Context(profile_path=profile_path, debug=debug)
+
+
+for group in (codes, device, codeset, demo):
+    for command in group.COMMANDS:
+        cli.add_command(command)
+
+
+def main(argv=None):
+    disable_core_dumps()
+    try:
+        cli.main(args=argv, prog_name="sealcodes", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except CliFail as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except SealcodesError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # never a traceback for users; the type says where to look
+        log.debug("unexpected failure", exc_info=True)
+        click.echo(f"Error: unexpected failure ({type(exc).__name__}); run with --debug for details", err=True)
+        sys.exit(EXIT_ERROR)
+    sys.exit(0)

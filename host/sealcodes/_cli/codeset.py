@@ -1,0 +1,67 @@
+"""Code set commands: `generate`, `rotate`, `recover`."""
+
+from __future__ import annotations
+
+import click
+
+from .. import operations
+from .util import FORMAT_CHOICE, CliInteraction, echo_codes
+
+_device = click.option("--device", "device_spec", metavar="D", help="Reader name, device serial, or 'emulator'.")
+_json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a numbered sheet.")
+
+
+@click.command()
+@click.argument("label")
+@click.option("--epoch", type=click.IntRange(0, 2**32 - 1), help="Rotation counter (default: the recorded one, or 0).")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, help="Code format (default: recorded, or base32-16).")
+@click.option("--count", type=click.IntRange(1, 100), help="How many codes (default: recorded, or 10).")
+@_json
+@_device
+@click.pass_obj
+def generate(ctx, label, epoch, fmt, count, as_json, device_spec):
+    """Show the codes for LABEL, asking the device; the first time, record the set."""
+    codes = operations.generate(ctx.store(), label, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
+                                device_spec=device_spec)
+    echo_codes(codes, as_json, software_token=_on_emulator(ctx, label))
+
+
+@click.command()
+@click.argument("label")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, help="Code format of the new set (default: unchanged).")
+@click.option("--count", type=click.IntRange(1, 100), help="How many codes (default: unchanged).")
+@_json
+@_device
+@click.pass_obj
+def rotate(ctx, label, fmt, count, as_json, device_spec):
+    """Replace LABEL's codes: epoch + 1, every code changes; shows and records the new set."""
+    codes = operations.rotate(ctx.store(), label, CliInteraction(), device_spec=device_spec, fmt=fmt, count=count)
+    echo_codes(codes, as_json, software_token=_on_emulator(ctx, label))
+
+
+@click.command()
+@click.argument("label")
+@click.option("--fingerprint", required=True, metavar="XXXX-XXXX", help="The fingerprint printed on your sheet.")
+@click.option("--epoch", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="base32-16", show_default=True)
+@click.option("--count", type=click.IntRange(1, 100), default=10, show_default=True)
+@_json
+@_device
+@click.pass_obj
+def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec):
+    """Regenerate a set with no profile: only the answer matching FINGERPRINT is shown."""
+    codes = operations.recover(label, fingerprint, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
+                               device_spec=device_spec)
+    echo_codes(codes, as_json)
+
+
+def _on_emulator(ctx, label):
+    try:
+        profile = ctx.store().load()
+        entry = profile.code_set(operations.derivation.normalize_label_text(label))
+        return profile.enrollment(entry["enrollment"]).get("device_kind") == "emulator"
+    except Exception:
+        return False
+
+
+COMMANDS = (generate, rotate, recover)

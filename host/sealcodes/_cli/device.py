@@ -1,0 +1,46 @@
+"""Device commands: `devices` lists what is connected, `enroll` seals a secret on one."""
+
+from __future__ import annotations
+
+import click
+
+from .. import operations
+from ..devices import BACKENDS, list_devices
+from .util import CliInteraction
+
+
+@click.command()
+def devices():
+    """List connected devices (PC/SC readers, FIDO2 keys, the built-in emulator), one per line."""
+    for device in list_devices():
+        click.echo(device.describe())
+
+
+@click.command()
+@click.option("--device", "device_spec", metavar="D", help="Reader name, device serial, or 'emulator'.")
+@click.option("--backend", type=click.Choice(list(BACKENDS)), help="Device application to use (default: best available).")
+@click.option("--slot", type=click.IntRange(1, 8), help="Slot on the token (applet: 1-8, yubiotp: 1 or 2).")
+@click.option("--uv", type=click.Choice(["required", "discouraged"]), help="FIDO2: user verification (PIN) at every use.")
+@click.option("--touch", is_flag=True, help="OATH: require a touch for every use.")
+@click.option("--adopt", is_flag=True, help="yubiotp: use a slot that is already programmed, without touching it.")
+@click.option("--force", is_flag=True, help="Overwrite an existing secret without asking.")
+@click.pass_obj
+def enroll(ctx, device_spec, backend, slot, uv, touch, adopt, force):
+    """Seal a new secret on a device (or adopt one) and record it in the profile."""
+    options = {"force": force}
+    if slot is not None:
+        options["slot"] = slot
+    if uv is not None:
+        options["uv"] = uv
+    if touch:
+        options["touch"] = True
+    if adopt:
+        options["adopt"] = True
+    ident, metadata = operations.enroll(ctx.store(), device_spec, CliInteraction(assume_yes=force),
+                                        backend=backend, **options)
+    click.echo(f"Enrolled {ident} ({metadata['backend']}).")
+    if metadata.get("device_kind") == "emulator":
+        click.echo("Note: the built-in emulator is a SOFTWARE token, not hardware-backed.", err=True)
+
+
+COMMANDS = (devices, enroll)

@@ -1,0 +1,87 @@
+"""Shared pieces of the CLI: context, interaction (PIN and touch prompts), code output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+
+import click
+
+from ..backends.base import Interaction
+from ..profile import ProfileStore
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+FORMAT_CHOICE = click.Choice(["base32-16", "base32-24", "digits-24"])
+
+
+class CliFail(Exception):
+    """One clear line for the user, then exit."""
+
+    def __init__(self, message, exit_code=EXIT_ERROR):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class Context:
+    profile_path: str | None
+    debug: bool
+
+    def store(self) -> ProfileStore:
+        return ProfileStore(self.profile_path)
+
+
+class CliInteraction(Interaction):
+    """PINs from a hidden prompt, or one line each from stdin when it is not a terminal."""
+
+    def __init__(self, assume_yes=False):
+        self.assume_yes = assume_yes
+        self._pins = {}
+
+    def request_pin(self, purpose, new=False):
+        if purpose in self._pins:
+            return self._pins[purpose]
+        what = {"applet": "token PIN", "fido2": "FIDO2 PIN", "ykoath": "OATH access code"}.get(purpose, "PIN")
+        if sys.stdin.isatty():
+            pin = click.prompt(f"{'New ' if new else ''}{what}", hide_input=True,
+                               confirmation_prompt="Repeat for confirmation" if new else False, err=True)
+        else:
+            line = sys.stdin.readline()
+            if not line:
+                raise CliFail(f"a {what} is needed but stdin is empty")
+            pin = line.rstrip("\r\n")
+        self._pins[purpose] = pin
+        return pin
+
+    def touch_needed(self):
+        click.echo("Touch your security key...", err=True)
+
+    def confirm(self, message):
+        if self.assume_yes:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        return click.confirm(message, default=False, err=True)
+
+
+def echo_codes(codes, as_json=False, software_token=False):
+    """The numbered code sheet (or JSON) on stdout; never anywhere else."""
+    if as_json:
+        click.echo(json.dumps({
+            "label": codes.label,
+            "epoch": codes.epoch,
+            "format": codes.format,
+            "fingerprint": codes.fingerprint,
+            "codes": list(codes.codes),
+        }, ensure_ascii=False))
+        return
+    click.echo(f"Recovery codes for {codes.label}  (epoch {codes.epoch}, {codes.format})")
+    if software_token:
+        click.echo("Made by the built-in SOFTWARE token: not hardware-backed, for trying sealcodes only.")
+    width = len(str(len(codes.codes)))
+    for number, code in enumerate(codes.codes, start=1):
+        click.echo(f"  {number:>{width}}. {code}")
+    click.echo(f"Fingerprint: {codes.fingerprint}")

@@ -1,0 +1,50 @@
+"""What every backend (one per device application) provides to the library.
+
+A backend session wraps one open connection to one device application. It
+enrolls (creates or adopts the sealed secret, returns metadata for the profile)
+and answers challenges (returns R, SPEC section 3). It never prints or prompts:
+user interaction goes through the `Interaction` callbacks the caller passes in.
+"""
+
+from __future__ import annotations
+
+import abc
+
+
+class Interaction:
+    """Callbacks from the library to whoever drives it (the CLI, a test)."""
+
+    def request_pin(self, purpose: str, new: bool = False) -> str:
+        """A PIN for `purpose` ("applet", "fido2", ...); new=True when setting one."""
+        raise NotImplementedError("this operation needs a PIN")
+
+    def touch_needed(self) -> None:
+        """The device waits for a touch (called once, after ~0.5 s of blocking)."""
+
+    def confirm(self, message: str) -> bool:
+        """Ask before a destructive action; False refuses."""
+        return False
+
+
+class Backend(abc.ABC):
+    #: backend id as written in profiles and SPEC section 3
+    name: str = ""
+
+    @abc.abstractmethod
+    def enroll(self, interaction: Interaction, **options) -> dict:
+        """Create (or adopt) the sealed secret; return profile metadata (no secrets)."""
+
+    @abc.abstractmethod
+    def respond(self, challenge: bytes, enrollment: dict, interaction: Interaction) -> bytearray:
+        """R for a 32-byte challenge, using the metadata `enroll` returned. Caller wipes R."""
+
+    def recover_responses(self, challenge: bytes, interaction: Interaction):
+        """Yield (description, R) for every secret this application could have used for a set
+        (applet slots, FIDO2 UV states...), for recovery without a profile. Caller wipes each R."""
+        from ..errors import DeviceError
+
+        raise DeviceError(f"the {self.name} backend cannot look for a set without a profile")
+
+    def identity(self) -> dict:
+        """What identifies the device (serial, ...), no secrets."""
+        return {}

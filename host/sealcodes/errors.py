@@ -1,0 +1,41 @@
+"""Exceptions of the sealcodes library.
+
+Every message is one line, meant for the user, and never contains a secret
+(code, device response, PIN, key).
+"""
+
+
+class SealcodesError(Exception):
+    """Base of every error the CLI reports as one clear line."""
+
+
+class InvalidInputError(SealcodesError, ValueError):
+    """A label, epoch, format, count, typed code or response is not acceptable."""
+
+
+class ProfileError(SealcodesError):
+    """The profile file is corrupt, foreign, or cannot be written."""
+
+
+class DeviceError(SealcodesError):
+    """The device is absent, answered wrongly, or refused."""
+
+
+class DeviceNotFoundError(DeviceError):
+    pass
+
+
+class PinError(DeviceError):
+    """Wrong PIN; retries_left may be None when unknown."""
+
+    def __init__(self, message, retries_left=None):
+        super().__init__(message)
+        self.retries_left = retries_left
+
+
+class PinBlockedError(DeviceError):
+    pass
+
+
+class FingerprintMismatchError(DeviceError):
+    pass

@@ -1,0 +1,183 @@
+"""What the commands do, as library functions: enroll, generate, rotate, recover.
+
+Each takes a ProfileStore, a device spec and an Interaction, and returns data; the
+CLI only formats it. R (the device response) lives in a bytearray that is wiped
+as soon as the codes are derived.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from . import derivation
+from .devices import BACKEND_PREFERENCE, KIND_EMULATOR, Device, open_backend, resolve
+from .errors import DeviceError, FingerprintMismatchError, InvalidInputError, ProfileError
+from .memory import wipe
+from .profile import ProfileStore
+
+DEFAULT_FORMAT = "base32-16"
+DEFAULT_COUNT = 10
+
+WRONG_SECRET = (
+    "this device answered with a different secret than at enrollment: wrong device or slot, "
+    "or (FIDO2) the PIN used differently; no codes shown"
+)
+
+
+def enrollment_id(backend: str, metadata: dict, device: Device) -> str:
+    ident = metadata.get("serial") or device.serial or device.name
+    extra = metadata.get("slot") or metadata.get("credential_name") or ""
+    return f"{backend}:{ident}" + (f":{extra}" if extra else "")
+
+
+def enroll(store: ProfileStore, device_spec, interaction, backend: str | None = None, **options) -> tuple[str, dict]:
+    """Create (or adopt) the sealed secret on a device and record the enrollment."""
+    device = resolve(device_spec)
+    name = backend or next((b for b in BACKEND_PREFERENCE if b in device.backends), None)
+    if name is None or name not in device.backends:
+        raise DeviceError(f"{device.name} has no {backend or 'usable'} application for sealcodes")
+    with store.locked():
+        profile = store.load()  # fail on a corrupt profile before touching the device
+        with open_backend(device, name) as session:
+            metadata = session.enroll(interaction, **options)
+        metadata = dict(metadata, backend=name, device_kind=device.kind)
+        if device.kind != KIND_EMULATOR:
+            metadata.setdefault("device_name", device.name)
+        ident = enrollment_id(name, metadata, device)
+        profile.add_enrollment(ident, metadata)
+        store.save(profile)
+    return ident, metadata
+
+
+def _pick_enrollment(profile, device_spec) -> str:
+    enrollments = profile.enrollments
+    if not enrollments:
+        raise ProfileError("no device enrolled yet: run `sealcodes enroll` first")
+    if device_spec is not None:
+        matches = [k for k, m in enrollments.items() if _device_matches(m, device_spec)]
+    else:
+        matches = list(enrollments)
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ProfileError(f"no enrollment for device {device_spec!r} in the profile")
+    raise ProfileError("several enrollments in the profile; choose one with --device: " + ", ".join(matches))
+
+
+def _device_matches(metadata, spec) -> bool:
+    if spec == "emulator":
+        return metadata.get("device_kind") == KIND_EMULATOR
+    return spec in (metadata.get("serial"), metadata.get("device_name"))
+
+
+def _device_for(metadata, device_spec) -> Device:
+    if metadata.get("device_kind") == KIND_EMULATOR:
+        if device_spec not in (None, "emulator"):
+            raise DeviceError("this code set belongs to the built-in emulator, not to " + repr(device_spec))
+        return resolve("emulator")
+    return resolve(device_spec if device_spec is not None else metadata.get("serial") or metadata.get("device_name"))
+
+
+def _ask_device(metadata, device_spec, label, epoch, interaction) -> bytearray:
+    device = _device_for(metadata, device_spec)
+    with open_backend(device, metadata["backend"]) as session:
+        expected = metadata.get("serial")
+        if expected:
+            found = session.identity().get("serial")
+            if found != expected:
+                # never try a PIN on a device the profile does not belong to
+                raise DeviceError(
+                    f"the device found has serial {found or 'unknown'}, but this set belongs to {expected}"
+                )
+        return session.respond(derivation.challenge(label, epoch), metadata, interaction)
+
+
+def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expected_fmt=None):
+    try:
+        codes = derivation.derive(response, label, epoch, fmt, count)
+        if expected_fp is not None:
+            check = codes if expected_fmt == fmt else derivation.derive(response, label, epoch, expected_fmt, 1)
+            if not hmac.compare_digest(check.fingerprint.encode(), expected_fp.encode()):
+                raise FingerprintMismatchError(WRONG_SECRET)
+        return codes
+    finally:
+        wipe(response)
+
+
+def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, count=None, device_spec=None):
+    """Codes for `label`, checked against (or recorded in) the profile."""
+    label = derivation.normalize_label_text(label)
+    with store.locked():
+        profile = store.load()
+        entry = profile.code_set(label)
+        if entry is not None:
+            if epoch is not None and epoch != entry["epoch"]:
+                raise InvalidInputError(
+                    f"{label!r} is at epoch {entry['epoch']} in the profile; use `sealcodes rotate` to move on, "
+                    "or `sealcodes recover --fingerprint` for another epoch"
+                )
+            ident = entry["enrollment"]
+            epoch, count = entry["epoch"], count or entry["count"]
+            fmt = fmt or entry["format"]
+        else:
+            ident = _pick_enrollment(profile, device_spec)
+            epoch = 0 if epoch is None else epoch
+            fmt, count = fmt or DEFAULT_FORMAT, count or DEFAULT_COUNT
+        derivation.validate_parameters(label, epoch, fmt, count)
+        metadata = profile.enrollment(ident)
+        response = _ask_device(metadata, device_spec, label, epoch, interaction)
+        if entry is not None:
+            return _derive_checked(response, label, epoch, fmt, count, entry["fingerprint"], entry["format"])
+        codes = _derive_checked(response, label, epoch, fmt, count)
+        profile.record_set(label, ident, epoch, fmt, count, codes.fingerprint)
+        store.save(profile)
+        return codes
+
+
+def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, count=None):
+    """Move `label` to epoch + 1: every code changes; the new set is recorded."""
+    label = derivation.normalize_label_text(label)
+    with store.locked():
+        profile = store.load()
+        entry = profile.code_set(label)
+        if entry is None:
+            raise ProfileError(f"no code set {label!r} in the profile: run `sealcodes generate` first")
+        epoch = entry["epoch"] + 1
+        fmt, count = fmt or entry["format"], count or entry["count"]
+        derivation.validate_parameters(label, epoch, fmt, count)
+        metadata = profile.enrollment(entry["enrollment"])
+        response = _ask_device(metadata, device_spec, label, epoch, interaction)
+        codes = _derive_checked(response, label, epoch, fmt, count)
+        profile.record_set(label, entry["enrollment"], epoch, fmt, count, codes.fingerprint)
+        store.save(profile)
+        return codes
+
+
+def recover(label, fingerprint, interaction, epoch=0, fmt=DEFAULT_FORMAT, count=DEFAULT_COUNT, device_spec=None,
+            backend=None):
+    """No profile: ask every secret the device could have used; show only the set whose fingerprint matches."""
+    label = derivation.normalize_label_text(label)
+    derivation.validate_parameters(label, epoch, fmt, count)
+    wanted = derivation.parse_fingerprint(fingerprint)
+    device = resolve(device_spec)
+    names = [backend] if backend else [b for b in BACKEND_PREFERENCE if b in device.backends]
+    challenge = derivation.challenge(label, epoch)
+    tried = 0
+    for name in names:
+        with open_backend(device, name) as session:
+            try:
+                candidates = session.recover_responses(challenge, interaction)
+                for _what, response in candidates:
+                    tried += 1
+                    try:
+                        codes = _derive_checked(response, label, epoch, fmt, count, wanted, fmt)
+                    except FingerprintMismatchError:
+                        continue
+                    return codes
+            except DeviceError:
+                if backend:
+                    raise
+    raise FingerprintMismatchError(
+        f"no secret on {device.name} gives fingerprint {wanted} for this label, epoch and format "
+        f"({tried} tried): another device, another label spelling, epoch or format?"
+    )

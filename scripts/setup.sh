@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Set up sealcodes on a Debian machine: system packages, a virtualenv in .venv with
+# sealcodes and its test tools, and the npm package that runs MicroPython under Node.
+#   scripts/setup.sh          what the demo needs
+#   scripts/setup.sh --test   plus what the test suite needs (pcscd, vpcd, node)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_tests=0
+[ "${1:-}" = "--test" ] && want_tests=1
+
+sudo_cmd=""
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+
+# pyscard builds from source: swig, libpcsclite-dev and a C compiler
+apt_packages=(python3 python3-venv python3-dev gcc swig libpcsclite-dev pkg-config)
+if [ "$want_tests" = 1 ]; then
+  apt_packages+=(pcscd vsmartcard-vpcd pcsc-tools procps)
+  command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
+  command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
+fi
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# a Python from elsewhere (pyenv, /usr/local) with venv and headers can stand in for Debian's
+if python3 -c 'import venv, ensurepip, sysconfig, os; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' 2>/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do case "$p" in python3|python3-venv|python3-dev) ;; *) filtered+=("$p");; esac; done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$want_tests" = 1 ]; then
+  .venv/bin/python -m pip install -q -e '.[test]'
+  if [ ! -d node_modules/@micropython/micropython-webassembly-pyscript ]; then
+    npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent
+  fi
+else
+  .venv/bin/python -m pip install -q -e '.[yubikey]'
+fi
+echo "setup: done (.venv ready)"
