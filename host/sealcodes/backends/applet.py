@@ -78,6 +78,9 @@ class AppletBackend(Backend):
             return
         if (sw & 0xFFF0) == 0x63C0:
             left = sw & 0x0F
+            if left == 0:
+                raise PinBlockedError("wrong PIN, and that was the last try: the token's PIN is now blocked; "
+                                      "only a factory reset, which destroys its secrets, unblocks it")
             raise PinError(f"wrong PIN: {left} {'try' if left == 1 else 'tries'} left before the token locks",
                            retries_left=left)
         if sw == 0x6983:
