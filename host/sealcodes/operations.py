@@ -93,13 +93,13 @@ def _ask_device(metadata, device_spec, label, epoch, interaction) -> bytearray:
 
 
 def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expected_fmt=None):
+    """Codes from R, but only after R's fingerprint matched the expected one (when given). Wipes R."""
     try:
-        codes = derivation.derive(response, label, epoch, fmt, count)
         if expected_fp is not None:
-            check = codes if expected_fmt == fmt else derivation.derive(response, label, epoch, expected_fmt, 1)
-            if not hmac.compare_digest(check.fingerprint.encode(), expected_fp.encode()):
+            found = derivation.fingerprint(response, label, epoch, expected_fmt)
+            if not hmac.compare_digest(found.encode(), expected_fp.encode()):
                 raise FingerprintMismatchError(WRONG_SECRET)
-        return codes
+        return derivation.derive(response, label, epoch, fmt, count)
     finally:
         wipe(response)
 

@@ -44,12 +44,11 @@ def expand(label, epoch, fmt, count, as_json):
 
 
 def _guess_format(code):
+    """base32-16 for up to 19 symbols (a mistyped 16 stays a 16), else digits-24 or base32-24."""
     compact = "".join(c for c in code if c not in " -")
-    if len(compact) == formats.get_format("base32-16").length:
+    if len(compact) < 20:
         return "base32-16"
-    if compact.isdigit():
-        return "digits-24"
-    return "base32-24"
+    return "digits-24" if compact.isdigit() else "base32-24"
 
 
 @click.command()

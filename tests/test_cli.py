@@ -1,0 +1,137 @@
+"""The `sealcodes` CLI: exit codes, stdout/stderr, one-line errors, on the built-in emulator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from sealcodes._cli import cli
+from conftest import run_cli
+
+SPEC_R = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+SPEC_CODES = ["PDNV-H2W6-DE8S-0C1K", "WF4W-TNVD-DJMR-WD2N", "XZMZ-RBD7-N5CF-4M4H", "9G1Y-W802-C1X4-MV7F",
+              "T20S-VVC1-5GXK-VNEP", "505E-66J2-E8VF-ZH0Z", "XE5M-2PBJ-V8SB-3HSQ", "WCDH-3GVE-E8YR-4EZX",
+              "H542-ZPS0-P05M-XTAH", "EV6H-1HRT-BJ34-XE34"]
+PIN = "correct horse"
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("command", [[], ["expand"], ["check"], ["devices"], ["enroll"], ["generate"],
+                                     ["rotate"], ["recover"], ["demo"]])
+def test_help_needs_no_device(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+
+
+def test_expand_spec_vector():
+    result = invoke("expand", "--label", "github.com/alice", input=SPEC_R + "\n")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "Recovery codes for github.com/alice  (epoch 0, base32-16)"
+    assert [line.split(". ")[1] for line in lines[1:11]] == SPEC_CODES
+    assert lines[1].strip().startswith("1. ") and lines[10].strip().startswith("10. ")
+    assert lines[-1] == "Fingerprint: 47JR-PGW1"
+
+
+def test_expand_json_digits():
+    result = invoke("expand", "--label", "bank", "--epoch", "4294967295", "--format", "digits-24", "--count", "3",
+                    "--json", input="00" * 20)
+    assert result.exit_code == 0
+    assert json.loads(result.output) == {
+        "label": "bank", "epoch": 4294967295, "format": "digits-24", "fingerprint": "JZNN-1DJC",
+        "codes": ["8904 0340 3688 9378 9031 7319", "0808 7887 2832 5864 0949 3998", "2136 2010 5789 6017 7321 5104"],
+    }
+
+
+@pytest.mark.parametrize("stdin, message", [
+    ("zz" * 32, "not hex"),
+    ("00" * 15, "16"),
+    ("00" * 65, "64"),
+    ("", "16"),
+])
+def test_expand_rejects_bad_response_in_one_line(stdin, message):
+    result = run_cli("expand", "--label", "x", input=stdin)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert message in result.stderr
+    if stdin:
+        assert stdin not in result.stderr
+
+
+@pytest.mark.parametrize("label", ["", " lead", "trail ", "ctl\x07char", "x" * 129])
+def test_expand_rejects_bad_labels(label):
+    result = run_cli("expand", "--label", label, input=SPEC_R)
+    assert result.returncode == 1 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_check_codes():
+    assert run_cli("check", "pdnv h2w6 de8s 0c1k").returncode == 0
+    assert run_cli("check", "PDNV-H2W6-DE8S-OC1K").returncode == 0  # O read as 0
+    typo = run_cli("check", "PDNV-H2W6-DE8S-0C1J")
+    assert typo.returncode == 1 and "mistyped" in typo.stderr
+    swap = run_cli("check", "PDNV-H2W6-DE8S-C01K")
+    assert swap.returncode == 1
+    bad = run_cli("check", "PDNV-H2W6-DE8S-0C1U")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "PDNV" not in bad.stderr
+    assert run_cli("check", "8904 0340 3688 9378 9031 7319").returncode == 0
+    assert run_cli("check", "8904 0340 3688 9378 9031 7391").returncode == 1
+    assert run_cli("check", "MA3A-CFQT-YNAN-NJN9-7282-102N", "--format", "base32-24").returncode == 0
+
+
+def test_demo_runs_without_hardware():
+    result = run_cli("demo", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "SOFTWARE" in result.stdout and "same codes: yes" in result.stdout
+
+
+def test_emulator_enroll_generate_rotate(isolated_dirs):
+    result = run_cli("enroll", "--device", "emulator", input=PIN + "\n")
+    assert result.returncode == 0, result.stderr
+    assert "SOFTWARE" in result.stderr
+    first = json.loads(run_cli("generate", "example.org/bob", "--json", input=PIN + "\n").stdout)
+    again = run_cli("generate", "example.org/bob", input=PIN + "\n")
+    assert again.returncode == 0 and first["codes"][0] in again.stdout and "SOFTWARE token" in again.stdout
+    rotated = json.loads(run_cli("rotate", "example.org/bob", "--json", input=PIN + "\n").stdout)
+    assert rotated["epoch"] == 1 and set(rotated["codes"]).isdisjoint(first["codes"])
+    # a generate at an epoch other than the recorded one is refused with a pointer to recover
+    old = run_cli("generate", "example.org/bob", "--epoch", "0", input=PIN + "\n")
+    assert old.returncode == 1 and "recover" in old.stderr
+    recovered = run_cli("recover", "example.org/bob", "--fingerprint", first["fingerprint"].lower(), "--json",
+                        "--device", "emulator", input=PIN + "\n")
+    assert json.loads(recovered.stdout)["codes"] == first["codes"]
+    wrong = run_cli("recover", "example.org/bob", "--fingerprint", "0000-0000", "--device", "emulator",
+                    input=PIN + "\n")
+    assert wrong.returncode == 1 and wrong.stdout == "" and "fingerprint" in wrong.stderr
+
+
+def test_generate_without_enrollment_is_one_line(isolated_dirs):
+    result = run_cli("generate", "x", "--device", "emulator")
+    assert result.returncode == 1 and result.stderr == "Error: no device enrolled yet: run `sealcodes enroll` first\n"
+
+
+@pytest.mark.parametrize("content", [b"{not json", b'{"schema": "sealcodes-profile/99", "enrollments": {}, "sets": {}}',
+                                     b'{"hello": 1}', b"\xff\xfe", b'{"schema": "sealcodes-profile/1", "sets": []}'])
+def test_corrupt_profile_reported_and_untouched(tmp_path, content):
+    path = tmp_path / "profile.json"
+    path.write_bytes(content)
+    result = run_cli("--profile", str(path), "enroll", "--device", "emulator", input=PIN + "\n")
+    assert result.returncode == 1
+    assert "left untouched" in result.stderr and result.stderr.count("\n") == 1
+    assert path.read_bytes() == content
+
+
+def test_pin_from_stdin_is_never_echoed(isolated_dirs):
+    result = run_cli("enroll", "--device", "emulator", input=PIN + "\n")
+    assert PIN not in result.stdout + result.stderr
+    result = run_cli("--debug", "generate", "l", input=PIN + "\n")
+    assert result.returncode == 0
+    assert PIN not in result.stdout + result.stderr
+    assert PIN.encode().hex() not in result.stderr
