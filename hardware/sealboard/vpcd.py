@@ -42,9 +42,16 @@ def parse_address(text):
     return host, port
 
 
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
 def _recv_exact(sock, n):
     buf = bytearray()
     while len(buf) < n:
+        if _QUICKACK is not None:
+            # vpcd writes the length and the payload separately; acknowledging at once keeps
+            # Nagle on its side from holding the payload back for a delayed ACK (~40 ms)
+            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         chunk = sock.recv(n - len(buf))
         if not chunk:
             raise VpcdClosed()
