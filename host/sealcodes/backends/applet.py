@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SLOT = 1
 RESPONSE_LEN = 32
+MAX_RESPONSE_BYTES = 4096  # no answer of the applet is longer; a device sending more is broken or hostile
 
 
 def _apdu(ins, p1=0, p2=0, data=b"", le=None):
@@ -68,6 +69,8 @@ class AppletBackend(Backend):
         log.debug("> %s", apdu[:4].hex() + (" [data redacted]" if redact and len(apdu) > 5 else apdu[4:].hex()))
         data, sw = self.connection.send_and_receive(apdu)
         while (sw >> 8) == 0x61:
+            if len(data) > MAX_RESPONSE_BYTES:
+                raise DeviceError("the token keeps sending more data than any sealcodes answer holds")
             more, sw = self.connection.send_and_receive(bytes([0x00, 0xC0, 0x00, 0x00, sw & 0xFF]))
             data += more
         log.debug("< SW %04X (%d bytes%s)", sw, len(data), ", redacted" if redact else "")
