@@ -117,6 +117,11 @@ class CPythonPlatform(Platform):
                 return UP_TIMEOUT
             self._touched.wait(min(_KEEPALIVE_INTERVAL_S, max(0.0, deadline - time.monotonic())))
 
+    # --- background work ------------------------------------------------------------
+    def run_background(self, work):
+        """Run a long CTAP request beside the card so NFCCTAP_GETRESPONSE polls see 9100 keepalives."""
+        threading.Thread(target=work, name="sealtoken-ctap", daemon=True).start()
+
     # --- crypto ----------------------------------------------------------------
     def hash(self, name, data):
         return hashlib.new(name, bytes(data)).digest()

@@ -125,7 +125,27 @@ def list_devices(include_emulator: bool = True) -> list[Device]:
     if include_emulator:
         devices.append(Device(KIND_EMULATOR, EMULATOR, list(BACKEND_PREFERENCE), None,
                               "built-in software token, NOT hardware-backed"))
+    for device in devices:
+        if "fido2" in device.backends:
+            summary = _fido2_summary(device)
+            device.detail = "; ".join(x for x in (summary, device.detail) if x)
     return devices
+
+
+def _fido2_summary(device: Device) -> str:
+    """'fido2: hmac-secret, PIN set, rk' (what a FIDO2 enrollment needs), or why it cannot be read."""
+    try:
+        with open_backend(device, "fido2") as session:
+            info = session.info()
+    except DeviceError as exc:
+        return f"fido2: not readable ({exc})"
+    features = ["hmac-secret" if info["hmac_secret"] else "NO hmac-secret",
+                "PIN set" if info["pin_set"] else ("no PIN" if info["pin_supported"] else "no PIN support")]
+    if info["builtin_uv"]:
+        features.append("built-in UV")
+    if info["rk"]:
+        features.append("rk")
+    return "fido2: " + ", ".join(features)
 
 
 def _hid_devices():

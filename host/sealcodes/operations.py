@@ -26,7 +26,7 @@ WRONG_SECRET = (
 
 def enrollment_id(backend: str, metadata: dict, device: Device) -> str:
     ident = metadata.get("serial") or device.serial or device.name
-    extra = metadata.get("slot") or metadata.get("credential_name") or ""
+    extra = metadata.get("slot") or metadata.get("credential_name") or metadata.get("credential_id", "")[:8]
     return f"{backend}:{ident}" + (f":{extra}" if extra else "")
 
 

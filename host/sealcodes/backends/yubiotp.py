@@ -1,0 +1,176 @@
+"""Backend `yubiotp`: a YubiKey OTP slot in HMAC-SHA1 challenge-response mode (SPEC section 3).
+
+Slot 2 by default. Enrollment programs a fresh random 20-byte key into the slot,
+only with force=True or after `interaction.confirm(...)`, because whatever the
+slot held is overwritten; `adopt=True` uses a slot that is already programmed for
+challenge-response (e.g. by `ykman otp chalresp`) without touching it. R is the
+20-byte response to the 32-byte challenge, padded to 64 bytes the way yubikit
+pads it (the slot must use HMAC_LT64, as yubikit and ykman program it).
+
+Talks to the device through yubikit's YubiOtpSession (optional extra
+`sealcodes[yubikey]`), over any sealcodes SmartCardConnection.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from ..errors import DeviceError, InvalidInputError, SealcodesError
+from ..memory import wipe
+from ._yubikit import TouchNotice, require_yubikit, sw_text, yubikit_connection
+from .base import Backend, Interaction
+
+CHALLENGE_LEN = 32
+RESPONSE_LEN = 20  # HMAC-SHA1
+KEY_LEN = 20
+ACCESS_CODE_LEN = 6
+DEFAULT_SLOT = 2
+
+_SW_SECURITY_STATUS_NOT_SATISFIED = 0x6982
+_SW_CONDITIONS_NOT_SATISFIED = 0x6985
+
+
+def _new_key(n: int) -> bytearray:
+    """n fresh random key bytes (tests replace this to know the key they provision)."""
+    return bytearray(os.urandom(n))
+
+
+def _check_slot(slot) -> int:
+    if slot not in (1, 2) or isinstance(slot, bool):
+        raise InvalidInputError("the YubiKey OTP slot must be 1 or 2")
+    return int(slot)
+
+
+class YubiOtpBackend(Backend):
+    name = "yubiotp"
+
+    def __init__(self, connection):
+        """`connection`: an open sealcodes SmartCardConnection (the caller closes it)."""
+        require_yubikit()
+        self._connection = connection
+
+    def _open(self):
+        """A new YubiOtpSession: every operation selects the application anew."""
+        from yubikit.core import ApplicationNotAvailableError, CommandError
+        from yubikit.yubiotp import YubiOtpSession
+
+        try:
+            return YubiOtpSession(yubikit_connection(self._connection))
+        except ApplicationNotAvailableError:
+            raise DeviceError("this device has no YubiKey OTP application") from None
+        except (CommandError, ValueError, IndexError, TypeError, struct.error):
+            raise DeviceError("the device answered the OTP SELECT wrongly") from None
+
+    def _serial(self, session):
+        from yubikit.core import CommandError
+
+        try:
+            serial = session.get_serial()
+        except (CommandError, ValueError):
+            return None
+        return str(serial) if serial else None
+
+    def identity(self) -> dict:
+        serial = self._serial(self._open())
+        return {"serial": serial} if serial is not None else {}
+
+    def enroll(
+        self,
+        interaction: Interaction,
+        slot: int = DEFAULT_SLOT,
+        force: bool = False,
+        adopt: bool = False,
+        touch: bool = False,
+        access_code: bytes | None = None,
+        **options,
+    ) -> dict:
+        from yubikit.core import CommandError, NotSupportedError
+        from yubikit.core.otp import CommandRejectedError
+        from yubikit.yubiotp import HmacSha1SlotConfiguration
+
+        if options:
+            raise InvalidInputError(f"unknown yubiotp option(s): {', '.join(sorted(options))}")
+        slot = _check_slot(slot)
+        if access_code is not None and len(access_code) != ACCESS_CODE_LEN:
+            raise InvalidInputError(f"a slot access code is {ACCESS_CODE_LEN} bytes")
+        session = self._open()
+        state = session.get_config_state()
+        try:
+            programmed = state.is_configured(slot)
+        except NotSupportedError:
+            raise DeviceError("this YubiKey is too old to report its slot state") from None
+        try:
+            touch_triggered = programmed and state.is_touch_triggered(slot)
+        except NotSupportedError:  # YubiKey 2: cannot tell; challenge-response will show it
+            touch_triggered = False
+
+        if adopt:
+            if not programmed:
+                raise DeviceError(f"slot {slot} is empty: there is no challenge-response secret to adopt")
+            if touch_triggered:
+                raise DeviceError(
+                    f"slot {slot} holds a touch-triggered credential (OTP or static password), "
+                    "not challenge-response"
+                )
+            touch_used = None  # unknown: the slot state does not tell
+        else:
+            if not force:
+                if programmed:
+                    what = f"Its current content will be overwritten: whatever uses slot {slot} now stops working."
+                else:
+                    what = "Its content will be overwritten (the slot looks empty now)."
+                message = f"Program YubiKey OTP slot {slot} with a new HMAC-SHA1 challenge-response key? {what}"
+                if not interaction.confirm(message):
+                    raise SealcodesError(f"enrollment cancelled: slot {slot} left unchanged")
+            key = _new_key(KEY_LEN)
+            try:
+                config = HmacSha1SlotConfiguration(bytes(key)).require_touch(bool(touch))
+                session.put_configuration(slot, config, acc_code=access_code, cur_acc_code=access_code)
+            except CommandRejectedError:
+                raise DeviceError(
+                    f"the device refused to program slot {slot} (is it protected by an access code?)"
+                ) from None
+            except CommandError:
+                raise DeviceError(f"the device failed to program slot {slot}") from None
+            finally:
+                wipe(key)
+                config = None
+            touch_used = bool(touch)
+
+        enrollment = {"backend": self.name, "slot": slot, "touch": touch_used, "adopted": bool(adopt)}
+        serial = self._serial(session)
+        if serial is not None:
+            enrollment["serial"] = serial
+        return enrollment
+
+    def respond(self, challenge: bytes, enrollment: dict, interaction: Interaction) -> bytearray:
+        from yubikit.core import CommandError
+        from yubikit.core.smartcard import ApduError
+
+        if len(challenge) != CHALLENGE_LEN:
+            raise InvalidInputError(f"the challenge must be {CHALLENGE_LEN} bytes")
+        slot = _check_slot(enrollment.get("slot", DEFAULT_SLOT))
+        session = self._open()
+        try:
+            with TouchNotice(interaction):
+                raw = session.calculate_hmac_sha1(slot, bytes(challenge))
+        except ApduError as e:
+            if e.sw == _SW_SECURITY_STATUS_NOT_SATISFIED:
+                raise DeviceError("the device wanted a touch that did not come (timed out or refused)") from None
+            if e.sw == _SW_CONDITIONS_NOT_SATISFIED:
+                raise DeviceError(f"slot {slot} is not programmed for HMAC-SHA1 challenge-response") from None
+            raise DeviceError(f"the device refused challenge-response on slot {slot} ({sw_text(e.sw)})") from None
+        except CommandError:
+            raise DeviceError(
+                f"the device answered challenge-response on slot {slot} wrongly "
+                f"(expected {RESPONSE_LEN} bytes)"
+            ) from None
+        response = bytearray(raw)
+        raw = None
+        if len(response) != RESPONSE_LEN:
+            n = len(response)
+            wipe(response)
+            raise DeviceError(f"the device answered challenge-response with {n} bytes instead of {RESPONSE_LEN}")
+        return response
+
