@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from sealcodes._cli import cli
-from conftest import run_cli
+from _support import run_cli
 
 SPEC_R = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 SPEC_CODES = ["PDNV-H2W6-DE8S-0C1K", "WF4W-TNVD-DJMR-WD2N", "XZMZ-RBD7-N5CF-4M4H", "9G1Y-W802-C1X4-MV7F",

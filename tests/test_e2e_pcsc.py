@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import console_script, run_cli
+from _support import console_script, run_cli
 
 pytestmark = pytest.mark.pcsc
 

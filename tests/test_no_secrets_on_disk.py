@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from conftest import console_script
+from _support import console_script
 
 PIN = "s3cret-PIN-771"
 LABEL = "mail.example/carol"

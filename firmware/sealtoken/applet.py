@@ -5,7 +5,7 @@ class ApduError(Exception):
     """Raised by an applet to answer with a bare status word."""
 
     def __init__(self, sw):
-        Exception.__init__(self, sw)
+        super().__init__(sw)  # MicroPython: Exception has no __init__ attribute
         self.sw = sw
 
 

@@ -1,0 +1,145 @@
+"""ISO 7816-4 command APDUs: parsing (short / extended, cases 1-4) and encoding.
+
+    parse_apdu(apdu) -> Command       raises ApduError(6700 / 6E00) when malformed
+    encode_apdu(cla, ins, p1, p2, data=b"", le=None, extended=False) -> bytes
+    split_response(resp) -> (data, sw)
+
+Encodings accepted by parse_apdu (n = len(apdu)):
+
+    case 1    CLA INS P1 P2                               n == 4
+    case 2S   CLA INS P1 P2 Le                            n == 5            Le 00 = 256
+    case 3S   CLA INS P1 P2 Lc data                       Lc = 1..255, n == 5 + Lc
+    case 4S   CLA INS P1 P2 Lc data Le                    n == 6 + Lc       Le 00 = 256
+    case 2E   CLA INS P1 P2 00 Le1 Le2                    n == 7            Le 0000 = 65536
+    case 3E   CLA INS P1 P2 00 Lc1 Lc2 data               Lc = 1..65535, n == 7 + Lc
+    case 4E   CLA INS P1 P2 00 Lc1 Lc2 data Le1 Le2       n == 9 + Lc       Le 0000 = 65536
+
+"Case 1 with an explicit Le=00" (what yubikit sends for a command without data)
+is case 2S with Ne = 256. Anything else (n < 4, n == 6 with byte 4 = 00, Lc not
+matching the length) is malformed: 6700. CLA FF (reserved for PPS) and the RFU
+classes 20..3F are refused with 6E00.
+
+Command.le is Ne, the maximum number of response bytes expected: None when the
+APDU has no Le field (cases 1 and 3), else 1..256 (short) or 1..65536 (extended).
+"""
+
+from . import const
+from .applet import ApduError
+
+
+class Command:
+    """One command APDU. `cla` has the chaining bit (0x10) as it arrived; the card
+    hands applets a whole command (`chained` False, bit cleared)."""
+
+    def __init__(self, cla, ins, p1, p2, data=b"", le=None, extended=False):
+        self.cla = cla
+        self.ins = ins
+        self.p1 = p1
+        self.p2 = p2
+        self.data = data
+        self.le = le
+        self.extended = extended
+
+    @property
+    def p1p2(self):
+        return (self.p1 << 8) | self.p2
+
+    @property
+    def chained(self):
+        """True when more commands of this chain follow (CLA bit 0x10)."""
+        return has_chaining_bit(self.cla)
+
+    def __repr__(self):
+        # never shows the data field (it may hold a PIN)
+        return "Command(cla=%02X ins=%02X p1=%02X p2=%02X lc=%d le=%s)" % (
+            self.cla, self.ins, self.p1, self.p2, len(self.data), self.le)
+
+
+def has_chaining_bit(cla):
+    """CLA b5 means 'chained' for interindustry classes (00-1F, 40-7F) and for the
+    ISO-structured proprietary classes 80-9F (FIDO's NFCCTAP uses 80 / 90)."""
+    if cla < 0x20 or 0x40 <= cla < 0xA0:
+        return bool(cla & const.CLA_CHAINING)
+    return False
+
+
+def parse_apdu(apdu):
+    n = len(apdu)
+    if n < 4:
+        raise ApduError(const.SW_WRONG_LENGTH)
+    cla, ins, p1, p2 = apdu[0], apdu[1], apdu[2], apdu[3]
+    if cla == 0xFF or 0x20 <= cla < 0x40:
+        raise ApduError(const.SW_CLA_NOT_SUPPORTED)
+    data = b""
+    le = None
+    extended = False
+    if n == 4:
+        pass
+    elif n == 5:
+        le = apdu[4] or const.SHORT_MAX_NE
+    elif apdu[4] != 0:
+        lc = apdu[4]
+        if n == 5 + lc:
+            data = bytes(apdu[5:])
+        elif n == 6 + lc:
+            data = bytes(apdu[5:5 + lc])
+            le = apdu[5 + lc] or const.SHORT_MAX_NE
+        else:
+            raise ApduError(const.SW_WRONG_LENGTH)
+    else:
+        extended = True
+        if n < 7:
+            raise ApduError(const.SW_WRONG_LENGTH)
+        x = (apdu[5] << 8) | apdu[6]
+        if n == 7:
+            le = x or const.EXTENDED_MAX_NE
+        else:
+            lc = x
+            if lc == 0:
+                raise ApduError(const.SW_WRONG_LENGTH)
+            if n == 7 + lc:
+                data = bytes(apdu[7:])
+            elif n == 9 + lc:
+                data = bytes(apdu[7:7 + lc])
+                le = ((apdu[7 + lc] << 8) | apdu[8 + lc]) or const.EXTENDED_MAX_NE
+            else:
+                raise ApduError(const.SW_WRONG_LENGTH)
+    return Command(cla, ins, p1, p2, data, le, extended)
+
+
+def encode_apdu(cla, ins, p1, p2, data=b"", le=None, extended=False):
+    """Build a command APDU. le=None: no Le field; le=256 (short) / 65536 (extended)
+    is encoded as 00 / 0000. Extended is forced when data or le do not fit short."""
+    data = bytes(data)
+    if len(data) > 65535 or (le is not None and not 0 < le <= const.EXTENDED_MAX_NE):
+        raise ValueError("APDU field out of range")
+    if len(data) > 255 or (le is not None and le > const.SHORT_MAX_NE):
+        extended = True
+    out = bytearray((cla, ins, p1, p2))
+    if extended:
+        if data:
+            out.extend((0, len(data) >> 8, len(data) & 0xFF))
+            out.extend(data)
+        if le is not None:
+            if not data:
+                out.append(0)
+            le &= 0xFFFF
+            out.extend((le >> 8, le & 0xFF))
+    else:
+        if data:
+            out.append(len(data))
+            out.extend(data)
+        if le is not None:
+            out.append(le & 0xFF)
+    return bytes(out)
+
+
+def sw_bytes(sw):
+    return bytes(((sw >> 8) & 0xFF, sw & 0xFF))
+
+
+def split_response(resp):
+    """(data, sw) of a response APDU (at least 2 bytes)."""
+    if len(resp) < 2:
+        raise ValueError("response shorter than a status word")
+    return bytes(resp[:-2]), (resp[-2] << 8) | resp[-1]

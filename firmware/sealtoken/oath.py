@@ -1,0 +1,484 @@
+"""YKOATH applet: OATH HOTP/TOTP credentials as yubikit's OathSession expects them.
+
+Wire protocol: /work/shared/PROTOCOLS.md section 7 (the YKOATH specification as
+yubikit 5.9 speaks it). Every credential lives in one store record; the order of
+credentials (LIST, CALCULATE ALL) is kept in an index record, updated in the same
+atomic store update as the credential it names.
+
+Status words:
+  6982  locked (access code set, no VALIDATE yet), or touch refused / timed out
+  6984  no such credential (CALCULATE, DELETE, RENAME)
+  6A80  malformed data, wrong VALIDATE / SET CODE response
+  6A84  no space for another credential
+  6A86  wrong P1/P2 (RESET without DE AD, CALCULATE P2 not 00/01)
+  6A89  RENAME to a name that exists
+  6985  PROPERTY "increasing" credential got a challenge not above the last one
+
+MicroPython rules: plain classes, bytes/bytearray, crypto through the platform.
+"""
+
+from . import const
+from .applet import Applet, ApduError
+from .hmac import ct_equal, wipe
+from .hmac import hmac as _hmac
+from .platform import UP_APPROVED
+from .storage import StoreFullError
+
+# record layout (one store value per credential):
+#   [0] type|algo  [1] digits  [2] properties  [3:11] counter / last challenge (big endian)
+#   [11] name length  [12:12+n] name  [12+n:] key
+_REC_TYPE = 0
+_REC_DIGITS = 1
+_REC_PROPS = 2
+_REC_COUNTER = 3
+_REC_NAME_LEN = 11
+_REC_NAME = 12
+
+_HASHES = {
+    const.OATH_ALG_SHA1: ("sha1", 64),
+    const.OATH_ALG_SHA256: ("sha256", 64),
+    const.OATH_ALG_SHA512: ("sha512", 128),
+}
+
+
+def _tlv(tag, value):
+    n = len(value)
+    if n < 0x80:
+        head = bytes((tag, n))
+    elif n < 0x100:
+        head = bytes((tag, 0x81, n))
+    else:
+        head = bytes((tag, 0x82, n >> 8, n & 0xFF))
+    return head + bytes(value)
+
+
+def _parse_tlvs(data):
+    """[(tag, value), ...] of BER-TLV data (one-byte tags).
+
+    PROPERTY (78) is special: YKOATH sends its single value byte with no length.
+    Raises ApduError(6A80) on anything malformed.
+    """
+    out = []
+    pos = 0
+    end = len(data)
+    while pos < end:
+        tag = data[pos]
+        pos += 1
+        if tag == const.OATH_TAG_PROPERTY:
+            if pos >= end:
+                raise ApduError(const.SW_WRONG_DATA)
+            out.append((tag, data[pos:pos + 1]))
+            pos += 1
+            continue
+        if pos >= end:
+            raise ApduError(const.SW_WRONG_DATA)
+        n = data[pos]
+        pos += 1
+        if n == 0x81:
+            if pos + 1 > end:
+                raise ApduError(const.SW_WRONG_DATA)
+            n = data[pos]
+            pos += 1
+        elif n == 0x82:
+            if pos + 2 > end:
+                raise ApduError(const.SW_WRONG_DATA)
+            n = (data[pos] << 8) | data[pos + 1]
+            pos += 2
+        elif n >= 0x80:
+            raise ApduError(const.SW_WRONG_DATA)
+        if pos + n > end:
+            raise ApduError(const.SW_WRONG_DATA)
+        out.append((tag, data[pos:pos + n]))
+        pos += n
+    return out
+
+
+def _only(tlvs, allowed):
+    for tag, _ in tlvs:
+        if tag not in allowed:
+            raise ApduError(const.SW_WRONG_DATA)
+
+
+def _find(tlvs, tag, required=True):
+    for t, value in tlvs:
+        if t == tag:
+            return value
+    if required:
+        raise ApduError(const.SW_WRONG_DATA)
+    return None
+
+
+def _check_name(name):
+    if not 1 <= len(name) <= const.OATH_MAX_NAME_LEN:
+        raise ApduError(const.SW_WRONG_DATA)
+    return bytes(name)
+
+
+class OathApplet(Applet):
+    AID = const.AID_OATH
+    SEND_REMAINING_INS = const.OATH_INS_SEND_REMAINING
+
+    def __init__(self, platform, store):
+        Applet.__init__(self, platform, store)
+        self._challenge = None  # pending VALIDATE challenge (bytes) or None
+        self._unlocked = False
+
+    # --- session ------------------------------------------------------------
+    def deselect(self):
+        self._challenge = None
+        self._unlocked = False
+
+    def _salt(self):
+        salt = self.store.get(const.OATH_KEY_SALT)
+        if salt is None or len(salt) != const.OATH_SALT_LEN:
+            salt = bytes(self.platform.random_bytes(const.OATH_SALT_LEN))
+            self.store.put(const.OATH_KEY_SALT, salt)
+        return salt
+
+    def _access_code(self):
+        """(algorithm, key) of the access code, or None."""
+        rec = self.store.get(const.OATH_KEY_CODE)
+        if not rec or len(rec) < 2:
+            return None
+        return rec[0], rec[1:]
+
+    def _require_unlocked(self):
+        if self._unlocked:
+            return
+        if self._access_code() is not None:
+            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+
+    def select(self, command):
+        self._challenge = None
+        self._unlocked = False
+        resp = _tlv(const.OATH_TAG_VERSION, bytes(const.OATH_VERSION))
+        resp += _tlv(const.OATH_TAG_NAME, self._salt())
+        code = self._access_code()
+        if code is not None:
+            self._challenge = bytes(self.platform.random_bytes(const.OATH_CHALLENGE_LEN))
+            resp += _tlv(const.OATH_TAG_CHALLENGE, self._challenge)
+            resp += _tlv(const.OATH_TAG_ALGORITHM, bytes((code[0],)))
+        else:
+            self._unlocked = True
+        return resp
+
+    # --- dispatch --------------------------------------------------------------
+    def process(self, command):
+        ins = command.ins
+        if ins == const.OATH_INS_RESET:
+            return self._reset(command)
+        if ins == const.OATH_INS_VALIDATE:
+            return self._validate(command)
+        if ins == const.OATH_INS_PUT:
+            handler = self._put
+        elif ins == const.OATH_INS_DELETE:
+            handler = self._delete
+        elif ins == const.OATH_INS_SET_CODE:
+            handler = self._set_code
+        elif ins == const.OATH_INS_RENAME:
+            handler = self._rename
+        elif ins == const.OATH_INS_LIST:
+            handler = self._list
+        elif ins == const.OATH_INS_CALCULATE:
+            handler = self._calculate
+        elif ins == const.OATH_INS_CALCULATE_ALL:
+            handler = self._calculate_all
+        else:
+            raise ApduError(const.SW_INS_NOT_SUPPORTED)
+        self._require_unlocked()
+        return handler(command)
+
+    # --- credential records ---------------------------------------------------------
+    def _index(self):
+        """Slots in use, in creation order (a list: MicroPython's bytearray has no `in`/remove)."""
+        idx = self.store.get(const.OATH_KEY_INDEX)
+        return [b for b in idx] if idx else []
+
+    def _find_slot(self, name, index=None):
+        """(slot, record) of the credential called name, or (None, None)."""
+        if index is None:
+            index = self._index()
+        for slot in index:
+            rec = self.store.get(const.OATH_KEY_CRED_FIRST + slot)
+            if rec is not None and _rec_name(rec) == name:
+                return slot, rec
+        return None, None
+
+    def _records(self):
+        out = []
+        for slot in self._index():
+            rec = self.store.get(const.OATH_KEY_CRED_FIRST + slot)
+            if rec is not None:
+                out.append(rec)
+        return out
+
+    # --- commands ------------------------------------------------------------------
+    def _put(self, command):
+        tlvs = _parse_tlvs(command.data)
+        _only(tlvs, (const.OATH_TAG_NAME, const.OATH_TAG_KEY, const.OATH_TAG_PROPERTY, const.OATH_TAG_IMF))
+        name = _check_name(_find(tlvs, const.OATH_TAG_NAME))
+        keydata = _find(tlvs, const.OATH_TAG_KEY)
+        if len(keydata) < 3:
+            raise ApduError(const.SW_WRONG_DATA)
+        type_algo = keydata[0]
+        digits = keydata[1]
+        oath_type = type_algo & const.OATH_MASK_TYPE
+        algo = type_algo & const.OATH_MASK_ALGO
+        if oath_type not in (const.OATH_TYPE_HOTP, const.OATH_TYPE_TOTP) or algo not in _HASHES:
+            raise ApduError(const.SW_WRONG_DATA)
+        if not const.OATH_MIN_DIGITS <= digits <= const.OATH_MAX_DIGITS:
+            raise ApduError(const.SW_WRONG_DATA)
+        hash_name, block = _HASHES[algo]
+        key = keydata[2:]
+        if len(key) > const.OATH_MAX_KEY_LEN:
+            raise ApduError(const.SW_WRONG_DATA)
+        if len(key) > block:  # RFC 2104: keys longer than a block are hashed first
+            key = self.platform.hash(hash_name, bytes(key))
+        props = _find(tlvs, const.OATH_TAG_PROPERTY, required=False)
+        props = props[0] if props else 0
+        if props & ~(const.OATH_PROP_INCREASING | const.OATH_PROP_TOUCH):
+            raise ApduError(const.SW_WRONG_DATA)
+        imf = _find(tlvs, const.OATH_TAG_IMF, required=False)
+        counter = 0
+        if imf is not None:
+            if not 1 <= len(imf) <= 8:
+                raise ApduError(const.SW_WRONG_DATA)
+            for b in imf:
+                counter = (counter << 8) | b
+        rec = bytearray((type_algo, digits, props))
+        rec += _u64(counter)
+        rec.append(len(name))
+        rec += name
+        rec += key
+        index = self._index()
+        slot, _ = self._find_slot(name, index)
+        if slot is None:
+            if len(index) >= const.OATH_MAX_CREDENTIALS:
+                raise ApduError(const.SW_NO_SPACE)
+            slot = 0
+            while slot in index:
+                slot += 1
+            index.append(slot)
+            changes = {const.OATH_KEY_CRED_FIRST + slot: bytes(rec), const.OATH_KEY_INDEX: bytes(index)}
+            scrub = False
+        else:
+            changes = {const.OATH_KEY_CRED_FIRST + slot: bytes(rec)}
+            scrub = True  # the replaced key must not stay in flash
+        wipe(rec)
+        try:
+            self.store.update(changes, scrub)
+        except StoreFullError:
+            raise ApduError(const.SW_NO_SPACE)
+        return b""
+
+    def _delete(self, command):
+        tlvs = _parse_tlvs(command.data)
+        name = _check_name(_find(tlvs, const.OATH_TAG_NAME))
+        index = self._index()
+        slot, _ = self._find_slot(name, index)
+        if slot is None:
+            raise ApduError(const.SW_DATA_INVALID)
+        index.remove(slot)
+        self.store.update({const.OATH_KEY_CRED_FIRST + slot: None,
+                           const.OATH_KEY_INDEX: bytes(index) if index else None}, True)
+        return b""
+
+    def _rename(self, command):
+        tlvs = _parse_tlvs(command.data)
+        _only(tlvs, (const.OATH_TAG_NAME,))
+        if len(tlvs) != 2:
+            raise ApduError(const.SW_WRONG_DATA)
+        old = _check_name(tlvs[0][1])
+        new = _check_name(tlvs[1][1])
+        index = self._index()
+        slot, rec = self._find_slot(old, index)
+        if slot is None:
+            raise ApduError(const.SW_DATA_INVALID)
+        if new != old and self._find_slot(new, index)[0] is not None:
+            raise ApduError(const.SW_FILE_EXISTS)
+        n = rec[_REC_NAME_LEN]
+        renamed = bytearray(rec[:_REC_NAME_LEN])
+        renamed.append(len(new))
+        renamed += new
+        renamed += rec[_REC_NAME + n:]
+        self.store.put(const.OATH_KEY_CRED_FIRST + slot, bytes(renamed))
+        wipe(renamed)
+        return b""
+
+    def _list(self, command):
+        out = bytearray()
+        for rec in self._records():
+            out += _tlv(const.OATH_TAG_NAME_LIST, bytes((rec[_REC_TYPE],)) + _rec_name(rec))
+        return bytes(out)
+
+    def _calculate(self, command):
+        if command.p2 not in (0x00, 0x01):
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        tlvs = _parse_tlvs(command.data)
+        name = _check_name(_find(tlvs, const.OATH_TAG_NAME))
+        challenge = _find(tlvs, const.OATH_TAG_CHALLENGE, required=False)
+        if challenge is None:
+            challenge = b""
+        if len(challenge) > const.OATH_MAX_CHALLENGE_LEN:
+            raise ApduError(const.SW_WRONG_DATA)
+        slot, rec = self._find_slot(name)
+        if slot is None:
+            raise ApduError(const.SW_DATA_INVALID)
+        if rec[_REC_PROPS] & const.OATH_PROP_TOUCH:
+            self._touch()
+        digest = self._compute(slot, rec, challenge)
+        digits = bytes((rec[_REC_DIGITS],))
+        try:
+            if command.p2 == 0x01:
+                return _tlv(const.OATH_TAG_TRUNCATED, digits + _truncate(digest))
+            return _tlv(const.OATH_TAG_RESPONSE, digits + bytes(digest))
+        finally:
+            wipe(digest)
+
+    def _calculate_all(self, command):
+        if command.p2 not in (0x00, 0x01):
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        tlvs = _parse_tlvs(command.data)
+        challenge = _find(tlvs, const.OATH_TAG_CHALLENGE)
+        if len(challenge) > const.OATH_MAX_CHALLENGE_LEN:
+            raise ApduError(const.SW_WRONG_DATA)
+        out = bytearray()
+        for slot in self._index():
+            rec = self.store.get(const.OATH_KEY_CRED_FIRST + slot)
+            if rec is None:
+                continue
+            out += _tlv(const.OATH_TAG_NAME, _rec_name(rec))
+            digits = bytes((rec[_REC_DIGITS],))
+            if rec[_REC_TYPE] & const.OATH_MASK_TYPE == const.OATH_TYPE_HOTP:
+                out += _tlv(const.OATH_TAG_HOTP, digits)
+            elif rec[_REC_PROPS] & const.OATH_PROP_TOUCH:
+                out += _tlv(const.OATH_TAG_TOUCH, digits)
+            else:
+                digest = self._compute(slot, rec, challenge)
+                if command.p2 == 0x01:
+                    out += _tlv(const.OATH_TAG_TRUNCATED, digits + _truncate(digest))
+                else:
+                    out += _tlv(const.OATH_TAG_RESPONSE, digits + bytes(digest))
+                wipe(digest)
+        return bytes(out)
+
+    def _touch(self):
+        result = self.platform.wait_user_presence(const.OATH_TOUCH_TIMEOUT_MS, _no_cancel)
+        if result != UP_APPROVED:
+            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+
+    def _compute(self, slot, rec, challenge):
+        """HMAC of the credential over challenge (TOTP) or its counter (HOTP); a bytearray."""
+        hash_name = _HASHES[rec[_REC_TYPE] & const.OATH_MASK_ALGO][0]
+        key = rec[_REC_NAME + rec[_REC_NAME_LEN]:]
+        previous = _rec_counter(rec)
+        if rec[_REC_TYPE] & const.OATH_MASK_TYPE == const.OATH_TYPE_HOTP:
+            message = _u64(previous)
+            # the counter moves on before the code leaves the token
+            self._save_counter(slot, rec, previous + 1)
+        else:
+            message = bytes(challenge)
+            if rec[_REC_PROPS] & const.OATH_PROP_INCREASING:
+                value = 0
+                for b in message[-8:]:
+                    value = (value << 8) | b
+                if len(message) > 8 or (previous and value <= previous):
+                    raise ApduError(const.SW_CONDITIONS_NOT_SATISFIED)
+                self._save_counter(slot, rec, value)
+        return bytearray(_hmac(self.platform, hash_name, key, message))
+
+    def _save_counter(self, slot, rec, value):
+        updated = bytearray(rec)
+        updated[_REC_COUNTER:_REC_COUNTER + 8] = _u64(value & 0xFFFFFFFFFFFFFFFF)
+        self.store.put(const.OATH_KEY_CRED_FIRST + slot, bytes(updated))
+        wipe(updated)
+
+    def _validate(self, command):
+        tlvs = _parse_tlvs(command.data)
+        response = _find(tlvs, const.OATH_TAG_RESPONSE)
+        host_challenge = _find(tlvs, const.OATH_TAG_CHALLENGE)
+        code = self._access_code()
+        if code is None:
+            raise ApduError(const.SW_DATA_INVALID)
+        challenge = self._challenge
+        # one try per SELECT: a wrong answer needs a new challenge
+        self._challenge = None
+        if challenge is None:
+            raise ApduError(const.SW_WRONG_DATA)
+        hash_name = _HASHES.get(code[0], _HASHES[const.OATH_ALG_SHA1])[0]
+        expected = bytearray(_hmac(self.platform, hash_name, code[1], challenge))
+        ok = ct_equal(expected, response)
+        wipe(expected)
+        if not ok:
+            self._unlocked = False
+            raise ApduError(const.SW_WRONG_DATA)
+        self._unlocked = True
+        return _tlv(const.OATH_TAG_RESPONSE, _hmac(self.platform, hash_name, code[1], bytes(host_challenge)))
+
+    def _set_code(self, command):
+        tlvs = _parse_tlvs(command.data)
+        _only(tlvs, (const.OATH_TAG_KEY, const.OATH_TAG_CHALLENGE, const.OATH_TAG_RESPONSE))
+        keydata = _find(tlvs, const.OATH_TAG_KEY)
+        if len(keydata) == 0:
+            self.store.update({const.OATH_KEY_CODE: None}, True)
+            return b""
+        algo = keydata[0] & const.OATH_MASK_ALGO
+        key = keydata[1:]
+        if algo not in _HASHES or not 1 <= len(key) <= _HASHES[algo][1]:
+            raise ApduError(const.SW_WRONG_DATA)
+        challenge = _find(tlvs, const.OATH_TAG_CHALLENGE)
+        response = _find(tlvs, const.OATH_TAG_RESPONSE)
+        expected = bytearray(_hmac(self.platform, _HASHES[algo][0], key, challenge))
+        ok = ct_equal(expected, response)
+        wipe(expected)
+        if not ok:
+            raise ApduError(const.SW_WRONG_DATA)
+        rec = bytearray((algo,))
+        rec += key
+        value = bytes(rec)
+        wipe(rec)
+        self.store.update({const.OATH_KEY_CODE: value}, True)
+        self._unlocked = True
+        return b""
+
+    def _reset(self, command):
+        if command.p1 != 0xDE or command.p2 != 0xAD:
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        changes = {const.OATH_KEY_CODE: None, const.OATH_KEY_INDEX: None,
+                   const.OATH_KEY_SALT: bytes(self.platform.random_bytes(const.OATH_SALT_LEN))}
+        for slot in range(const.OATH_MAX_CREDENTIALS):
+            changes[const.OATH_KEY_CRED_FIRST + slot] = None
+        self.store.update(changes, True)
+        self._challenge = None
+        self._unlocked = True
+        return b""
+
+
+def _no_cancel(status):
+    return False
+
+
+def _u64(value):
+    out = bytearray(8)
+    for i in range(7, -1, -1):
+        out[i] = value & 0xFF
+        value >>= 8
+    return bytes(out)
+
+
+def _rec_name(rec):
+    n = rec[_REC_NAME_LEN]
+    return bytes(rec[_REC_NAME:_REC_NAME + n])
+
+
+def _rec_counter(rec):
+    value = 0
+    for b in rec[_REC_COUNTER:_REC_COUNTER + 8]:
+        value = (value << 8) | b
+    return value
+
+
+def _truncate(digest):
+    """RFC 4226 dynamic truncation: 4 bytes, top bit cleared."""
+    offset = digest[-1] & 0x0F
+    return bytes((digest[offset] & 0x7F, digest[offset + 1], digest[offset + 2], digest[offset + 3]))

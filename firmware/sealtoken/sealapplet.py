@@ -1,0 +1,286 @@
+"""The sealcodes applet: PIN-protected slots holding secrets made inside the token.
+
+AID F0 53 45 41 4C 43 4F 44 45 53 ("\\xF0SEALCODES"). CLA 00 for every command.
+docs/applet.md is the reference for the host; in short:
+
+    INS  command      P1    P2        data                       response
+    50   GET INFO     00    00        -                          info TLVs (also the SELECT answer)
+    52   SET PIN      00    00        PIN (4..63)                -          only when no PIN is set
+    20   VERIFY PIN   00    00        PIN (4..63) | empty        -          empty data: status only
+    24   CHANGE PIN   00    00        Lold(1) old new            -
+    46   GENERATE     slot  00 | 01   -                          -          01 = may replace the slot
+    88   DERIVE       slot  00        challenge (32)             HMAC-SHA-256(slot secret, challenge)
+    E4   DELETE       slot  00        -                          -
+    FE   RESET        DE    AD        -                          -          destroys PIN and slots
+
+PIN rules: 4..63 bytes; SEAL_PIN_MAX_TRIES (8) tries; before a PIN is compared
+the tries counter is decremented and persisted, and only a match resets it, so
+a power cut right after VERIFY never gives a try back. 0 tries: 6983 until
+RESET. Wrong PIN: 63Cx (x tries left). GENERATE, DERIVE and DELETE need the PIN
+verified in this session; deselect and power off forget it.
+
+No command returns a slot secret or the PIN; RESET (unauthenticated like the
+FIDO and OATH resets, but it only destroys) removes every record of this applet
+and scrubs both flash banks.
+"""
+
+import hashlib
+
+from . import const
+from .applet import Applet, ApduError
+from .hmac import ct_equal, hmac_sha256, wipe
+from .storage import StoreFullError, device_serial
+
+PIN_RECORD_LEN = const.SEAL_PIN_SALT_LEN + 32
+SLOT_RECORD_LEN = 1 + const.SEAL_SECRET_LEN
+
+
+def _tlv(tag, value):
+    return bytes((tag, len(value))) + bytes(value)
+
+
+def slot_key(slot):
+    """Storage key of slot 1..SEAL_NUM_SLOTS."""
+    return const.KEY_SEAL_SLOT_BASE + slot
+
+
+def _pin_hash(salt, pin):
+    h = hashlib.sha256(salt)
+    h.update(pin)
+    return h.digest()
+
+
+class SealApplet(Applet):
+    AID = const.AID_SEALCODES
+    SEND_REMAINING_INS = None
+
+    def __init__(self, platform, store):
+        Applet.__init__(self, platform, store)
+        self._verified = False
+
+    # --- session --------------------------------------------------------------------
+    def deselect(self):
+        self._verified = False
+
+    def power_off(self):
+        self._verified = False
+
+    def select(self, command):
+        self._verified = False
+        return self._info()
+
+    # --- dispatch ---------------------------------------------------------------------
+    def process(self, command):
+        if command.cla != const.CLA_ISO:
+            raise ApduError(const.SW_CLA_NOT_SUPPORTED)
+        ins = command.ins
+        if ins == const.SEAL_INS_GET_INFO:
+            self._p1p2(command, 0)
+            return self._info()
+        if ins == const.SEAL_INS_VERIFY_PIN:
+            return self._verify(command)
+        if ins == const.SEAL_INS_SET_PIN:
+            return self._set_pin(command)
+        if ins == const.SEAL_INS_CHANGE_PIN:
+            return self._change_pin(command)
+        if ins == const.SEAL_INS_GENERATE:
+            return self._generate(command)
+        if ins == const.SEAL_INS_DERIVE:
+            return self._derive(command)
+        if ins == const.SEAL_INS_DELETE:
+            return self._delete(command)
+        if ins == const.SEAL_INS_RESET:
+            return self._reset(command)
+        raise ApduError(const.SW_INS_NOT_SUPPORTED)
+
+    @staticmethod
+    def _p1p2(command, value):
+        if command.p1p2 != value:
+            raise ApduError(const.SW_INCORRECT_P1P2)
+
+    # --- state ----------------------------------------------------------------------------
+    def _pin_record(self):
+        rec = self.store.get(const.KEY_SEAL_PIN)
+        if rec is None:
+            return None
+        if len(rec) != PIN_RECORD_LEN:
+            return None
+        return rec
+
+    def _tries(self):
+        """Tries left; a PIN whose counter is missing or damaged counts as blocked."""
+        raw = self.store.get(const.KEY_SEAL_PIN_TRIES)
+        if raw is None or len(raw) != 1 or raw[0] > const.SEAL_PIN_MAX_TRIES:
+            return 0
+        return raw[0]
+
+    def _slot(self, slot):
+        rec = self.store.get(slot_key(slot))
+        if rec is None or len(rec) != SLOT_RECORD_LEN or rec[0] != const.SEAL_ALG_HMAC_SHA256:
+            return None
+        return rec
+
+    def _slots_bitmap(self):
+        bits = 0
+        for slot in range(1, const.SEAL_NUM_SLOTS + 1):
+            if self._slot(slot) is not None:
+                bits |= 1 << (slot - 1)
+        return bits
+
+    def _info(self):
+        pin_set = self._pin_record() is not None
+        tries = self._tries() if pin_set else const.SEAL_PIN_MAX_TRIES
+        return (_tlv(const.SEAL_TAG_VERSION, bytes(const.SEAL_VERSION))
+                + _tlv(const.SEAL_TAG_SERIAL, device_serial(self.platform, self.store))
+                + _tlv(const.SEAL_TAG_PIN_SET, bytes((1 if pin_set else 0,)))
+                + _tlv(const.SEAL_TAG_PIN_TRIES, bytes((tries,)))
+                + _tlv(const.SEAL_TAG_SLOTS_USED, bytes((self._slots_bitmap(),)))
+                + _tlv(const.SEAL_TAG_NUM_SLOTS, bytes((const.SEAL_NUM_SLOTS,)))
+                + _tlv(const.SEAL_TAG_PIN_VERIFIED, bytes((1 if self._verified else 0,)))
+                + _tlv(const.SEAL_TAG_PIN_MAX_TRIES, bytes((const.SEAL_PIN_MAX_TRIES,)))
+                + _tlv(const.SEAL_TAG_PIN_LENGTHS, bytes((const.SEAL_PIN_MIN_LEN, const.SEAL_PIN_MAX_LEN))))
+
+    # --- PIN ------------------------------------------------------------------------------
+    @staticmethod
+    def _check_pin_format(pin):
+        if not const.SEAL_PIN_MIN_LEN <= len(pin) <= const.SEAL_PIN_MAX_LEN:
+            raise ApduError(const.SW_WRONG_DATA)
+
+    def _new_pin_record(self, pin):
+        salt = bytes(self.platform.random_bytes(const.SEAL_PIN_SALT_LEN))
+        return salt + _pin_hash(salt, pin)
+
+    def _check_pin(self, rec, pin):
+        """Spend one try (persisted first), then compare. True on a match (tries back to max)."""
+        tries = self._tries()
+        if tries == 0:
+            raise ApduError(const.SW_AUTH_METHOD_BLOCKED)
+        # the decrement is durable before the comparison happens
+        self.store.put(const.KEY_SEAL_PIN_TRIES, bytes((tries - 1,)))
+        salt = rec[:const.SEAL_PIN_SALT_LEN]
+        ok = ct_equal(_pin_hash(salt, pin), rec[const.SEAL_PIN_SALT_LEN:])
+        if not ok:
+            self._verified = False
+            return False, tries - 1
+        return True, tries - 1
+
+    def _verify(self, command):
+        self._p1p2(command, 0)
+        rec = self._pin_record()
+        if rec is None:
+            raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+        pin = command.data
+        if not pin:  # status query, spends no try
+            tries = self._tries()
+            if tries == 0:
+                raise ApduError(const.SW_AUTH_METHOD_BLOCKED)
+            if self._verified:
+                return b""
+            raise ApduError(const.SW_VERIFY_FAIL_00 | tries)
+        if self._tries() == 0:
+            raise ApduError(const.SW_AUTH_METHOD_BLOCKED)
+        self._check_pin_format(pin)
+        ok, left = self._check_pin(rec, pin)
+        if not ok:
+            raise ApduError(const.SW_VERIFY_FAIL_00 | left)
+        self.store.put(const.KEY_SEAL_PIN_TRIES, bytes((const.SEAL_PIN_MAX_TRIES,)))
+        self._verified = True
+        return b""
+
+    def _set_pin(self, command):
+        self._p1p2(command, 0)
+        if self._pin_record() is not None:
+            raise ApduError(const.SW_CONDITIONS_NOT_SATISFIED)
+        pin = command.data
+        self._check_pin_format(pin)
+        self._store_update({
+            const.KEY_SEAL_PIN: self._new_pin_record(pin),
+            const.KEY_SEAL_PIN_TRIES: bytes((const.SEAL_PIN_MAX_TRIES,)),
+        }, True)
+        return b""
+
+    def _change_pin(self, command):
+        self._p1p2(command, 0)
+        rec = self._pin_record()
+        if rec is None:
+            raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+        if self._tries() == 0:
+            raise ApduError(const.SW_AUTH_METHOD_BLOCKED)
+        data = command.data
+        if len(data) < 1 or data[0] > len(data) - 1:
+            raise ApduError(const.SW_WRONG_DATA)
+        old = data[1:1 + data[0]]
+        new = data[1 + data[0]:]
+        self._check_pin_format(old)
+        self._check_pin_format(new)
+        ok, left = self._check_pin(rec, old)
+        if not ok:
+            raise ApduError(const.SW_VERIFY_FAIL_00 | left)
+        self._store_update({
+            const.KEY_SEAL_PIN: self._new_pin_record(new),
+            const.KEY_SEAL_PIN_TRIES: bytes((const.SEAL_PIN_MAX_TRIES,)),
+        }, True)
+        self._verified = True
+        return b""
+
+    # --- slots ------------------------------------------------------------------------------
+    def _slot_param(self, command, allowed_p2):
+        slot = command.p1
+        if not 1 <= slot <= const.SEAL_NUM_SLOTS or command.p2 not in allowed_p2:
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        return slot
+
+    def _require_pin(self):
+        if not self._verified:
+            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+
+    def _store_update(self, changes, scrub):
+        try:
+            self.store.update(changes, scrub)
+        except StoreFullError:
+            raise ApduError(const.SW_NO_SPACE)
+
+    def _generate(self, command):
+        slot = self._slot_param(command, (0, const.SEAL_P2_GENERATE_OVERWRITE))
+        self._require_pin()
+        existing = self.store.get(slot_key(slot)) is not None
+        if existing and command.p2 != const.SEAL_P2_GENERATE_OVERWRITE:
+            raise ApduError(const.SW_FILE_EXISTS)
+        record = bytearray((const.SEAL_ALG_HMAC_SHA256,))
+        record.extend(self.platform.random_bytes(const.SEAL_SECRET_LEN))
+        try:
+            self._store_update({slot_key(slot): record}, existing)
+        finally:
+            wipe(record)
+        return b""
+
+    def _derive(self, command):
+        slot = self._slot_param(command, (0,))
+        self._require_pin()
+        if len(command.data) != const.SEAL_CHALLENGE_LEN:
+            raise ApduError(const.SW_WRONG_LENGTH)
+        rec = self._slot(slot)
+        if rec is None:
+            raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+        key = bytearray(rec[1:])
+        try:
+            return hmac_sha256(key, command.data)
+        finally:
+            wipe(key)
+
+    def _delete(self, command):
+        slot = self._slot_param(command, (0,))
+        self._require_pin()
+        if self.store.get(slot_key(slot)) is None:
+            raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+        self.store.update({slot_key(slot): None}, True)
+        return b""
+
+    def _reset(self, command):
+        self._p1p2(command, const.SEAL_RESET_CONFIRM)
+        self._verified = False
+        changes = {}
+        for key in self.store.keys(const.KEY_SEAL_FIRST, const.KEY_SEAL_LAST):
+            changes[key] = None
+        self.store.update(changes, True)
+        return b""

@@ -1,0 +1,136 @@
+"""Helpers shared by the tests: the installed console scripts, pcscd, and our token on vpcd."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+VPCD_READER = "Virtual PCD 00 00"
+VPCD_PORT = 35963
+
+
+def console_script(name: str) -> str:
+    """The installed console script next to this interpreter (the one users run)."""
+    path = BIN / name
+    if not path.exists():
+        pytest.fail(f"console script {name} is not installed next to {sys.executable}: pip install -e .")
+    return str(path)
+
+
+def _pcscd_listening() -> bool:
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    if fields[1].endswith(f":{VPCD_PORT:04X}") and fields[3] == "0A":
+                        return True
+        except OSError:
+            pass
+    return False
+
+
+def ensure_pcscd():
+    """pcscd with the vpcd driver, started if needed (as scripts/start-pcscd.sh does)."""
+    if not _pcscd_listening():
+        result = subprocess.run(["bash", str(ROOT / "scripts" / "start-pcscd.sh")], capture_output=True, text=True)
+        if result.returncode != 0 or not _pcscd_listening():
+            pytest.fail("pcscd with vsmartcard-vpcd is needed: " + (result.stderr.strip() or "not listening"))
+    return VPCD_READER
+
+
+def _card_present(reader: str) -> bool:
+    from smartcard.System import readers
+
+    try:
+        for r in readers():
+            if str(r) == reader:
+                conn = r.createConnection()
+                try:
+                    conn.connect()
+                    conn.disconnect()
+                    return True
+                except Exception:
+                    return False
+    except Exception:
+        return False
+    return False
+
+
+class VpcdToken:
+    """A `sealtoken serve --vpcd` process: our firmware as a card in reader 'Virtual PCD 00 00'."""
+
+    def __init__(self, state_dir: Path, presence="approve"):
+        self.state_dir = state_dir
+        self.presence = presence
+        self.reader = VPCD_READER
+        self.process = None
+
+    _LOCK_PATH = "/tmp/sealcodes-tests-vpcd.lock"
+
+    def _lock(self):
+        """One vpcd card at a time on this machine, across test processes (vpcd has one slot per port)."""
+        import fcntl
+
+        if getattr(self, "_lock_fd", None) is None:
+            self._lock_fd = os.open(self._LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+
+    def _unlock(self):
+        if getattr(self, "_lock_fd", None) is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def start(self):
+        self._lock()
+        deadline = time.monotonic() + 10
+        while _card_present(self.reader) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the previous card is still being removed
+        self.process = subprocess.Popen(
+            [console_script("sealtoken"), "serve", "--vpcd", f"127.0.0.1:{VPCD_PORT}",
+             "--state", str(self.state_dir), "--presence", self.presence],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 15
+        while not _card_present(self.reader):
+            if self.process.poll() is not None:
+                raise RuntimeError("sealtoken serve exited: " + self.process.stderr.read().decode(errors="replace"))
+            if time.monotonic() > deadline:
+                raise RuntimeError("the virtual card did not appear in " + self.reader)
+            time.sleep(0.05)
+
+    def stop(self, sig=signal.SIGTERM, release=True):
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        deadline = time.monotonic() + 10
+        while _card_present(self.reader) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if release:
+            self._unlock()
+
+    def restart(self):
+        self.stop(release=False)
+        self.start()
+
+
+def run_cli(*args, input=None, env=None, timeout=60):
+    """Run the installed `sealcodes` console script; returns CompletedProcess (text)."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    return subprocess.run([console_script("sealcodes"), *args], input=input, capture_output=True, text=True,
+                          env=full_env, timeout=timeout)

@@ -1,0 +1,180 @@
+"""The CTAP2 core (cbor, ctap2, clientpin) runs under real MicroPython.
+
+MicroPython's WebAssembly port (npm package, see package.json; `npm ci`) runs
+MP_SCRIPT below against firmware/sealtoken: getInfo, makeCredential with rk and
+hmac-secret, getAssertion (allow list, discoverable, forged id), clientPIN
+protocol 1 (setPIN, wrong PIN, token with permissions), hmac-secret with two
+salts, malformed requests, reset. SimPlatform has no P-256 or AES, so the script
+brings toy stand-ins: this checks the language subset and the code paths, not
+the cryptography (the CPython tests do that).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.micropython
+
+ROOT = Path(__file__).resolve().parents[2]
+MP_PACKAGE = ROOT / "node_modules" / "@micropython" / "micropython-webassembly-pyscript" / "micropython.mjs"
+
+RUNNER = r'''import fs from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+const root = process.argv[3];
+const mpModule = path.join(root, "node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs");
+const { loadMicroPython } = await import(pathToFileURL(mpModule).href);
+const mp = await loadMicroPython({ heapsize: 1024 * 1024, stdout: (l) => process.stdout.write(l + "\n"), stderr: (l) => process.stderr.write(l + "\n") });
+for (const p of ["/lib", "/lib/sealtoken"]) { try { mp.FS.mkdir(p); } catch (e) {} }
+for (const n of fs.readdirSync(path.join(root, "firmware/sealtoken")).filter((n) => n.endsWith(".py")))
+  mp.FS.writeFile("/lib/sealtoken/" + n, fs.readFileSync(path.join(root, "firmware/sealtoken", n)));
+mp.runPython(fs.readFileSync(process.argv[2], "utf8"));
+'''
+
+MP_SCRIPT = r'''import sys, hashlib
+if "/lib" not in sys.path:
+    sys.path.append("/lib")
+from sealtoken import cbor
+from sealtoken import const as C
+from sealtoken.ctap2 import Authenticator
+from sealtoken.simplatform import SimPlatform
+from sealtoken.storage import Store
+from sealtoken.hmac import hmac_sha256
+from sealtoken.platform import UP_APPROVED
+
+def sha(b):
+    return hashlib.sha256(b).digest()
+
+class ToyPlatform(SimPlatform):
+    """Fake P-256 and AES, only to run the code paths under MicroPython."""
+    def p256_generate(self):
+        d = bytes(self.random_bytes(32))
+        x, y = self.p256_public(d)
+        return d, x, y
+    def p256_public(self, d):
+        x = sha(b"x" + bytes(d))
+        return x, sha(b"y" + x)
+    def p256_ecdh(self, d, px, py):
+        if sha(b"y" + bytes(px)) != bytes(py):
+            raise ValueError("bad point")
+        x, _ = self.p256_public(d)
+        a, b = (x, bytes(px)) if x < bytes(px) else (bytes(px), x)
+        return sha(a + b)
+    def p256_sign(self, d, msg):
+        return sha(bytes(d) + bytes(msg))
+    def _block(self, key):
+        return sha(bytes(key))[:16]
+    def aes256_cbc_encrypt(self, key, iv, data):
+        k = self._block(key); out = bytearray(); prev = bytes(iv)
+        for i in range(0, len(data), 16):
+            blk = bytes(data[i + j] ^ prev[j] ^ k[j] for j in range(16))
+            out.extend(blk); prev = blk
+        return bytes(out)
+    def aes256_cbc_decrypt(self, key, iv, data):
+        k = self._block(key); out = bytearray(); prev = bytes(iv)
+        for i in range(0, len(data), 16):
+            blk = bytes(data[i:i + 16])
+            out.extend(bytes(blk[j] ^ k[j] ^ prev[j] for j in range(16))); prev = blk
+        return bytes(out)
+
+p = ToyPlatform(seed=b"mp", presence=UP_APPROVED)
+auth = Authenticator(p, Store(p), reset_window_ms=None, raise_internal_errors=True)
+
+def call(cmd, params=None):
+    req = bytes((cmd,)) + (cbor.encode(params) if params is not None else b"")
+    r = auth.process(req)
+    if len(r) > 1:
+        assert cbor.encode(cbor.decode(r[1:])) == r[1:]
+        return r[0], cbor.decode(r[1:])
+    return r[0], None
+
+st, info = call(4)
+assert st == 0 and info[1] == ["FIDO_2_0", "FIDO_2_1"], info
+cdh = b"\x01" * 32
+mc = {1: cdh, 2: {"id": "example.com"}, 3: {"id": b"u", "name": "n"}, 4: [{"alg": -7, "type": "public-key"}],
+      6: {"hmac-secret": True, "credProtect": 1}, 7: {"rk": True}}
+st, att = call(1, mc)
+assert st == 0, st
+ad = att[2]
+idlen = int.from_bytes(ad[53:55], "big")
+cred_id = ad[55:55 + idlen]
+assert idlen == 97
+st, a = call(2, {1: "example.com", 2: cdh, 3: [{"id": cred_id, "type": "public-key"}]})
+assert st == 0 and a[1]["id"] == cred_id, st
+st, a = call(2, {1: "example.com", 2: cdh})
+assert st == 0 and a[4] == {"id": b"u"}, (st, a)
+bad = bytearray(cred_id); bad[40] ^= 1
+st, _ = call(2, {1: "example.com", 2: cdh, 3: [{"id": bytes(bad), "type": "public-key"}]})
+assert st == 0x2E, st
+
+# clientPIN, protocol 1, client side by hand over the toy crypto
+st, ka = call(6, {1: 1, 2: 2})
+plat_x, plat_y = ka[1][-2], ka[1][-3]
+cpriv = b"client-private-key-0123456789abc"
+cx, cy = p.p256_public(cpriv)
+z = p.p256_ecdh(cpriv, plat_x, plat_y)
+ss = sha(z)
+mykey = {1: 2, 3: -25, -1: 1, -2: cx, -3: cy}
+def enc(data):
+    return p.aes256_cbc_encrypt(ss, bytes(16), data)
+def auth16(msg):
+    return hmac_sha256(ss, msg)[:16]
+pin = b"1234"
+new_pin_enc = enc(pin + bytes(64 - len(pin)))
+st, _ = call(6, {1: 1, 2: 3, 3: mykey, 4: auth16(new_pin_enc), 5: new_pin_enc})
+assert st == 0, hex(st)
+st, r = call(6, {1: 1, 2: 1})
+assert st == 0 and r[3] == 8, r
+st, _ = call(6, {1: 1, 2: 5, 3: mykey, 6: enc(sha(b"9999")[:16])})
+assert st == 0x31, hex(st)
+st, r = call(6, {1: 1, 2: 1})
+assert r[3] == 7
+st, ka = call(6, {1: 1, 2: 2})   # regenerated after the miss
+plat_x, plat_y = ka[1][-2], ka[1][-3]
+ss = sha(p.p256_ecdh(cpriv, plat_x, plat_y))
+st, r = call(6, {1: 1, 2: 9, 3: mykey, 6: enc(sha(pin)[:16]), 9: 3, 10: "example.com"})
+assert st == 0, hex(st)
+token = p.aes256_cbc_decrypt(ss, bytes(16), r[2])
+st, a = call(2, {1: "example.com", 2: cdh, 6: hmac_sha256(token, cdh)[:16], 7: 1})
+assert st == 0 and a[2][32] & 0x04, hex(st)
+# hmac-secret with two salts
+salts = b"s" * 32 + b"t" * 32
+salt_enc = enc(salts)
+st, a = call(2, {1: "example.com", 2: cdh, 3: [{"id": cred_id, "type": "public-key"}],
+                 4: {"hmac-secret": {1: mykey, 2: salt_enc, 3: auth16(salt_enc), 4: 1}}})
+assert st == 0, hex(st)
+ext = cbor.decode(a[2][37:])
+out = p.aes256_cbc_decrypt(ss, bytes(16), ext["hmac-secret"])
+assert len(out) == 64
+# malformed input
+for req, want in ((b"\x01\x80", 0x11), (b"\x01\xa1", 0x12), (b"\x06\xa1\x01\xf9\x3c\x00", 0x11),
+                  (b"\x02\xa1\x01\x62\xc3\x28", 0x12), (b"\x01", 0x14), (b"\x42", 0x01), (b"", 0x03)):
+    got = auth.process(req)
+    assert got == bytes((want,)), (req, got)
+st, _ = call(7)
+assert st == 0
+st, info = call(4)
+assert info[4]["clientPin"] is False
+auth.power_off()
+print("MICROPYTHON CTAP2 CHECK OK", sys.implementation.name)
+'''
+
+
+def test_ctap2_core_under_micropython(tmp_path):
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node (Node.js >= 18) is required: install nodejs, then run `npm ci` in " + str(ROOT))
+    if not MP_PACKAGE.exists():
+        pytest.fail(f"MicroPython WebAssembly is not installed ({MP_PACKAGE} missing): run `npm ci` in {ROOT}")
+    runner = tmp_path / "run.mjs"
+    runner.write_text(RUNNER)
+    script = tmp_path / "check.py"
+    script.write_text(MP_SCRIPT)
+    result = subprocess.run([node, str(runner), str(script), str(ROOT)], capture_output=True, text=True,
+                            timeout=300)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0 and "MICROPYTHON CTAP2 CHECK OK micropython" in result.stdout, out[-4000:]
