@@ -51,7 +51,7 @@ class Card:
         self.applets = list(applets)
         self._atr = bytes(atr)
         self.max_command_data = max_command_data
-        self.powered = True
+        self.powered = True    # informational: bridges power the card on before sending APDUs
         self._selected = None
         self._chain = None     # [cla (bit 0x10 cleared), ins, p1, p2, bytearray data]
         self._pending = None   # [data, offset, final sw]

@@ -1,0 +1,139 @@
+"""FIDO2 through the real PC/SC stack: python-fido2's CtapPcscDevice -> pyscard -> pcscd -> vpcd
+-> `sealtoken serve` -> firmware FIDO applet (NFCCTAP framing) -> CTAP2 authenticator.
+
+And the sealcodes fido2 backend end to end over the same path with the installed CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fido2.ctap import CtapError
+from fido2.ctap2 import Ctap2
+from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
+from fido2.pcsc import CtapPcscDevice
+
+from _support import run_cli
+
+from .conftest import cred_id_of, get_assertion, make_credential
+
+pytestmark = pytest.mark.pcsc
+
+PIN = "fido-pin-123"
+SALT = bytes(range(32, 64))
+
+
+def _device(reader):
+    from smartcard.System import readers
+
+    [r] = [r for r in readers() if str(r) == reader]
+    conn = r.createConnection()
+    conn.connect()
+    return CtapPcscDevice(conn, reader)
+
+
+def _hmac_secret(ctap, client_pin, protocol, cred_id, token=None, uv_protocol=None):
+    key_agreement, shared = client_pin._get_shared_secret()
+    salt_enc = protocol.encrypt(shared, SALT)
+    ext = {"hmac-secret": {1: key_agreement, 2: salt_enc, 3: protocol.authenticate(shared, salt_enc),
+                           4: protocol.VERSION}}
+    assertion = get_assertion(ctap, cred_ids=[cred_id], extensions=ext, token=token, protocol=uv_protocol)
+    return protocol.decrypt(shared, assertion.auth_data.extensions["hmac-secret"]), assertion.auth_data.flags
+
+
+@pytest.mark.parametrize("protocol_cls", [PinProtocolV1, PinProtocolV2], ids=["pin-protocol-1", "pin-protocol-2"])
+def test_hmac_secret_over_pcsc_survives_restart(vpcd_token, protocol_cls):
+    ctap = Ctap2(_device(vpcd_token.reader))
+    info = ctap.info
+    assert "hmac-secret" in info.extensions and {1, 2} <= set(info.pin_uv_protocols)
+    protocol = protocol_cls()
+    client_pin = ClientPin(ctap, protocol)
+    client_pin.set_pin(PIN)
+    token = client_pin.get_pin_token(PIN, ClientPin.PERMISSION.MAKE_CREDENTIAL | ClientPin.PERMISSION.GET_ASSERTION,
+                                     "example.com")
+    att = make_credential(ctap, rk=True, extensions={"hmac-secret": True}, token=token, protocol=protocol)
+    assert att.auth_data.extensions == {"hmac-secret": True}
+    cred_id = cred_id_of(att)
+    without_uv, flags = _hmac_secret(ctap, client_pin, protocol, cred_id)
+    assert flags & 0x01 and not flags & 0x04
+    token = client_pin.get_pin_token(PIN, ClientPin.PERMISSION.GET_ASSERTION, "example.com")
+    with_uv, flags = _hmac_secret(ctap, client_pin, protocol, cred_id, token, protocol)
+    assert flags & 0x04
+    assert len(without_uv) == len(with_uv) == 32 and without_uv != with_uv
+
+    vpcd_token.restart()
+    ctap = Ctap2(_device(vpcd_token.reader))
+    client_pin = ClientPin(ctap, protocol)
+    again, _ = _hmac_secret(ctap, client_pin, protocol, cred_id)
+    assert again == without_uv
+
+
+def test_pin_lockout_over_pcsc(vpcd_token):
+    ctap = Ctap2(_device(vpcd_token.reader))
+    client_pin = ClientPin(ctap, PinProtocolV2())
+    client_pin.set_pin(PIN)
+    codes = []
+    for _ in range(3):
+        with pytest.raises(CtapError) as info:
+            client_pin.get_pin_token("wrong-pin-0")
+        codes.append(info.value.code)
+    assert codes == [CtapError.ERR.PIN_INVALID, CtapError.ERR.PIN_INVALID, CtapError.ERR.PIN_AUTH_BLOCKED]
+    with pytest.raises(CtapError) as info:
+        client_pin.get_pin_token(PIN)  # blocked until power cycle, even with the right PIN
+    assert info.value.code == CtapError.ERR.PIN_AUTH_BLOCKED
+    assert client_pin.get_pin_retries()[0] == 5
+    vpcd_token.restart()
+    client_pin = ClientPin(Ctap2(_device(vpcd_token.reader)), PinProtocolV2())
+    assert client_pin.get_pin_retries()[0] == 5  # persisted across the power cycle
+    assert client_pin.get_pin_token(PIN)
+
+
+def test_forged_credential_and_reset_over_pcsc(vpcd_token):
+    ctap = Ctap2(_device(vpcd_token.reader))
+    cred_id = cred_id_of(make_credential(ctap, extensions={"hmac-secret": True}))
+    forged = bytearray(cred_id)
+    forged[-1] ^= 1
+    with pytest.raises(CtapError) as info:
+        get_assertion(ctap, cred_ids=[bytes(forged)])
+    assert info.value.code == CtapError.ERR.NO_CREDENTIALS
+    assert get_assertion(ctap, cred_ids=[cred_id]).credential["id"] == cred_id
+    vpcd_token.restart()  # reset is allowed only just after power-up
+    ctap = Ctap2(_device(vpcd_token.reader))
+    ctap.reset()
+    with pytest.raises(CtapError) as info:
+        get_assertion(ctap, cred_ids=[cred_id])
+    assert info.value.code == CtapError.ERR.NO_CREDENTIALS
+
+
+def test_malformed_cbor_over_pcsc_gets_errors_and_token_survives(vpcd_token):
+    device = _device(vpcd_token.reader)
+    for request, status in [(b"\x04\xff", 0x12), (b"\x01\xa1\x01", 0x12), (b"\x02\x80", 0x11), (b"\x55", 0x01)]:
+
+        with pytest.raises(CtapError) as info:
+            _raw(device, request)
+        assert info.value.code == status
+    assert "FIDO_2_1" in Ctap2(device).get_info().versions
+
+
+def _raw(device, request):
+    from fido2.hid import CTAPHID
+
+    response = device.call(CTAPHID.CBOR, request)
+    if response[0] != 0:
+        raise CtapError(response[0])
+    return response
+
+
+def test_fido2_backend_cli_over_pcsc(vpcd_token):
+    result = run_cli("enroll", "--device", vpcd_token.reader, "--backend", "fido2")
+    assert result.returncode == 0, result.stderr
+    first = run_cli("generate", "vpn.example", "--json")
+    assert first.returncode == 0, first.stderr
+    first = json.loads(first.stdout)
+    vpcd_token.restart()
+    again = json.loads(run_cli("generate", "vpn.example", "--json").stdout)
+    assert again == first
+    recovered = run_cli("recover", "vpn.example", "--fingerprint", first["fingerprint"], "--json", "--device",
+                        vpcd_token.reader)
+    assert recovered.returncode == 0, recovered.stderr
+    assert json.loads(recovered.stdout)["codes"] == first["codes"]
