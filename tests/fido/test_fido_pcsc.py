@@ -23,13 +23,30 @@ PIN = "fido-pin-123"
 SALT = bytes(range(32, 64))
 
 
+_opened = []
+
+
 def _device(reader):
     from smartcard.System import readers
 
     [r] = [r for r in readers() if str(r) == reader]
     conn = r.createConnection()
     conn.connect()
-    return CtapPcscDevice(conn, reader)
+    device = CtapPcscDevice(conn, reader)
+    _opened.append(device)
+    return device
+
+
+@pytest.fixture(autouse=True)
+def _close_devices(vpcd_token):
+    """Close every PC/SC handle a test opened: a handle left to the garbage collector would
+    power the card down in the middle of a later test."""
+    yield
+    while _opened:
+        try:
+            _opened.pop().close()
+        except Exception:
+            pass
 
 
 def _hmac_secret(ctap, client_pin, protocol, cred_id, token=None, uv_protocol=None):
@@ -43,7 +60,8 @@ def _hmac_secret(ctap, client_pin, protocol, cred_id, token=None, uv_protocol=No
 
 @pytest.mark.parametrize("protocol_cls", [PinProtocolV1, PinProtocolV2], ids=["pin-protocol-1", "pin-protocol-2"])
 def test_hmac_secret_over_pcsc_survives_restart(vpcd_token, protocol_cls):
-    ctap = Ctap2(_device(vpcd_token.reader))
+    device = _device(vpcd_token.reader)
+    ctap = Ctap2(device)
     info = ctap.info
     assert "hmac-secret" in info.extensions and {1, 2} <= set(info.pin_uv_protocols)
     protocol = protocol_cls()
@@ -61,6 +79,7 @@ def test_hmac_secret_over_pcsc_survives_restart(vpcd_token, protocol_cls):
     assert flags & 0x04
     assert len(without_uv) == len(with_uv) == 32 and without_uv != with_uv
 
+    device.close()
     vpcd_token.restart()
     ctap = Ctap2(_device(vpcd_token.reader))
     client_pin = ClientPin(ctap, protocol)
@@ -69,7 +88,8 @@ def test_hmac_secret_over_pcsc_survives_restart(vpcd_token, protocol_cls):
 
 
 def test_pin_lockout_over_pcsc(vpcd_token):
-    ctap = Ctap2(_device(vpcd_token.reader))
+    device = _device(vpcd_token.reader)
+    ctap = Ctap2(device)
     client_pin = ClientPin(ctap, PinProtocolV2())
     client_pin.set_pin(PIN)
     codes = []
@@ -82,6 +102,7 @@ def test_pin_lockout_over_pcsc(vpcd_token):
         client_pin.get_pin_token(PIN)  # blocked until power cycle, even with the right PIN
     assert info.value.code == CtapError.ERR.PIN_AUTH_BLOCKED
     assert client_pin.get_pin_retries()[0] == 5
+    device.close()
     vpcd_token.restart()
     client_pin = ClientPin(Ctap2(_device(vpcd_token.reader)), PinProtocolV2())
     assert client_pin.get_pin_retries()[0] == 5  # persisted across the power cycle
@@ -89,7 +110,8 @@ def test_pin_lockout_over_pcsc(vpcd_token):
 
 
 def test_forged_credential_and_reset_over_pcsc(vpcd_token):
-    ctap = Ctap2(_device(vpcd_token.reader))
+    device = _device(vpcd_token.reader)
+    ctap = Ctap2(device)
     cred_id = cred_id_of(make_credential(ctap, extensions={"hmac-secret": True}))
     forged = bytearray(cred_id)
     forged[-1] ^= 1
@@ -97,6 +119,7 @@ def test_forged_credential_and_reset_over_pcsc(vpcd_token):
         get_assertion(ctap, cred_ids=[bytes(forged)])
     assert info.value.code == CtapError.ERR.NO_CREDENTIALS
     assert get_assertion(ctap, cred_ids=[cred_id]).credential["id"] == cred_id
+    device.close()
     vpcd_token.restart()  # reset is allowed only just after power-up
     ctap = Ctap2(_device(vpcd_token.reader))
     ctap.reset()
@@ -107,7 +130,7 @@ def test_forged_credential_and_reset_over_pcsc(vpcd_token):
 
 def test_malformed_cbor_over_pcsc_gets_errors_and_token_survives(vpcd_token):
     device = _device(vpcd_token.reader)
-    for request, status in [(b"\x04\xff", 0x12), (b"\x01\xa1\x01", 0x12), (b"\x02\x80", 0x11), (b"\x55", 0x01)]:
+    for request, status in [(b"\x06\xff", 0x12), (b"\x01\xa1\x01", 0x12), (b"\x02\x80", 0x11), (b"\x55", 0x01)]:
 
         with pytest.raises(CtapError) as info:
             _raw(device, request)
