@@ -18,6 +18,13 @@ from .platform import PRESENCE_POLICIES, CPythonPlatform
 from .vpcd import DEFAULT_HOST, DEFAULT_PORT, VpcdCard, parse_address
 
 
+def _set_presence(platform, policy):
+    if platform.presence == "wait" and policy == "approve":
+        platform.press()
+        return
+    platform.presence = policy
+
+
 def _serve(args):
     from sealtoken.token import Token
 
@@ -34,6 +41,10 @@ def _serve(args):
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    # the emulated touch sensor, changed from outside: SIGUSR1 approves touches from now on
+    # (and presses once for --presence wait), SIGUSR2 refuses them
+    signal.signal(signal.SIGUSR1, lambda *_: _set_presence(platform, "approve"))
+    signal.signal(signal.SIGUSR2, lambda *_: _set_presence(platform, "deny"))
     try:
         server.connect(timeout=args.connect_timeout)
     except ConnectionError as exc:
@@ -57,7 +68,8 @@ def build_parser():
     )
     serve.add_argument("--state", required=True, metavar="DIR", help="directory holding the token's flash")
     serve.add_argument("--presence", choices=PRESENCE_POLICIES, default="approve",
-                       help="how the emulated touch sensor answers (default: approve)")
+                       help="how the emulated touch sensor answers (default: approve); "
+                            "SIGUSR1 switches to approve (or presses, with 'wait'), SIGUSR2 to deny")
     serve.add_argument("--connect-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
     serve.set_defaults(func=_serve)
     return parser

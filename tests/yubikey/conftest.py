@@ -80,11 +80,13 @@ class VpcdDeviceUnderTest(DeviceUnderTest):
         self._connect()
 
     def set_presence(self, policy):
-        self.connection.close()
-        self.server.stop(release=False)
-        self.server.presence = policy
-        self.server.start()
-        self._connect()
+        """Flip the serving process's touch sensor with a signal: the card stays in the reader."""
+        import signal
+
+        self.server.process.send_signal({"approve": signal.SIGUSR1, "deny": signal.SIGUSR2}[policy])
+        import time
+
+        time.sleep(0.2)  # let the process handle the signal before the next APDU
 
     def close(self):
         DeviceUnderTest.close(self)
