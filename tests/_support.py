@@ -68,10 +68,12 @@ def _card_present(reader: str) -> bool:
 class VpcdToken:
     """A `sealtoken serve --vpcd` process: our firmware as a card in reader 'Virtual PCD 00 00'."""
 
-    def __init__(self, state_dir: Path, presence="approve"):
+    def __init__(self, state_dir: Path, presence="approve", slot=0):
+        """slot 0: port 35963, reader 'Virtual PCD 00 00'; slot 1: port 35964, 'Virtual PCD 00 01'."""
+        self.port = VPCD_PORT + slot
         self.state_dir = state_dir
         self.presence = presence
-        self.reader = VPCD_READER
+        self.reader = f"Virtual PCD 00 0{slot}"
         self.process = None
 
     _LOCK_PATH = "/tmp/sealcodes-tests-vpcd.lock"
@@ -81,7 +83,7 @@ class VpcdToken:
         import fcntl
 
         if getattr(self, "_lock_fd", None) is None:
-            self._lock_fd = os.open(self._LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock_fd = os.open(f"{self._LOCK_PATH}.{self.port}", os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
 
     def _unlock(self):
@@ -95,7 +97,7 @@ class VpcdToken:
         while _card_present(self.reader) and time.monotonic() < deadline:
             time.sleep(0.05)  # the previous card is still being removed
         self.process = subprocess.Popen(
-            [console_script("sealtoken"), "serve", "--vpcd", f"127.0.0.1:{VPCD_PORT}",
+            [console_script("sealtoken"), "serve", "--vpcd", f"127.0.0.1:{self.port}",
              "--state", str(self.state_dir), "--presence", self.presence],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )

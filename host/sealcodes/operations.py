@@ -11,7 +11,7 @@ import hmac
 
 from . import derivation
 from .devices import BACKEND_PREFERENCE, KIND_EMULATOR, Device, open_backend, resolve
-from .errors import DeviceError, FingerprintMismatchError, InvalidInputError, ProfileError
+from .errors import DeviceError, DeviceNotFoundError, FingerprintMismatchError, InvalidInputError, ProfileError
 from .memory import wipe
 from .profile import ProfileStore
 
@@ -75,7 +75,15 @@ def _device_for(metadata, device_spec) -> Device:
         if device_spec not in (None, "emulator"):
             raise DeviceError("this code set belongs to the built-in emulator, not to " + repr(device_spec))
         return resolve("emulator")
-    return resolve(device_spec if device_spec is not None else metadata.get("serial") or metadata.get("device_name"))
+    wanted = device_spec if device_spec is not None else metadata.get("serial") or metadata.get("device_name")
+    try:
+        return resolve(wanted)
+    except DeviceNotFoundError:
+        if device_spec is None:
+            raise DeviceNotFoundError(
+                f"the device this set belongs to ({metadata['backend']} on {wanted}) is not connected"
+            ) from None
+        raise
 
 
 def _ask_device(metadata, device_spec, label, epoch, interaction) -> bytearray:
