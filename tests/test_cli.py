@@ -135,3 +135,16 @@ def test_pin_from_stdin_is_never_echoed(isolated_dirs):
     assert result.returncode == 0
     assert PIN not in result.stdout + result.stderr
     assert PIN.encode().hex() not in result.stderr
+
+
+@pytest.mark.parametrize("backend", ["applet", "fido2", "ykoath", "yubiotp"])
+def test_debug_log_holds_no_secret(isolated_dirs, backend):
+    """SECURITY 10: even at --debug, no code or PIN reaches stderr, whichever backend."""
+    enrolled = run_cli("--debug", "enroll", "--device", "emulator", "--backend", backend, "--force",
+                       input=PIN + "\n")
+    assert enrolled.returncode == 0, enrolled.stderr
+    result = run_cli("--debug", "generate", "debug.example", "--json", input=PIN + "\n")
+    assert result.returncode == 0, result.stderr
+    codes = json.loads(result.stdout)["codes"]
+    for secret in codes + [c.replace("-", "") for c in codes] + [PIN, PIN.encode().hex()]:
+        assert secret not in result.stderr and secret not in enrolled.stderr

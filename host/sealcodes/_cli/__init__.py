@@ -28,7 +28,10 @@ def cli(ctx, profile_path, debug):
     The device computes an HMAC over (label, epoch); sealcodes turns the answer into
     codes by a fixed public derivation. Nothing secret is ever written to disk.
     """
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="sealcodes: %(message)s")
+    # --debug opens our own logger only: the client libraries' traffic loggers stay quiet, and ours
+    # redact PINs and device answers
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.getLogger("sealcodes").setLevel(logging.DEBUG if debug else logging.WARNING)
     ctx.obj = Context(profile_path=profile_path, debug=debug)
 
 
