@@ -206,28 +206,23 @@ class Format:
             raise ValueError(f"not a compact {self.id} code") from None
 
 
-BASE32_16 = Format(
-    id="base32-16",
-    alphabet=CROCKFORD_BASE32,
-    data_symbols=15,
-    check=GF32_CHECK,
-    group_size=4,
-    separator="-",
-    typed_symbols_hint="a base 32 symbol (0-9 and A-Z except U; spaces and '-' are ignored)",
-    fold_case=True,
-    look_alikes=CROCKFORD_LOOK_ALIKES,
-)
-BASE32_24 = Format(
-    id="base32-24",
-    alphabet=CROCKFORD_BASE32,
-    data_symbols=23,
-    check=GF32_CHECK,
-    group_size=4,
-    separator="-",
-    typed_symbols_hint="a base 32 symbol (0-9 and A-Z except U; spaces and '-' are ignored)",
-    fold_case=True,
-    look_alikes=CROCKFORD_LOOK_ALIKES,
-)
+def _crockford(format_id: str, data_symbols: int) -> Format:
+    """A Crockford base 32 format with the GF(32) check symbol, grouped by 4 with '-'."""
+    return Format(
+        id=format_id,
+        alphabet=CROCKFORD_BASE32,
+        data_symbols=data_symbols,
+        check=GF32_CHECK,
+        group_size=4,
+        separator="-",
+        typed_symbols_hint="a base 32 symbol (0-9 and A-Z except U; spaces and '-' are ignored)",
+        fold_case=True,
+        look_alikes=CROCKFORD_LOOK_ALIKES,
+    )
+
+
+BASE32_16 = _crockford("base32-16", 15)
+BASE32_24 = _crockford("base32-24", 23)
 DIGITS_24 = Format(
     id="digits-24",
     alphabet=DECIMAL_DIGITS,
