@@ -384,3 +384,20 @@ def test_key_without_room_for_discoverable_credentials(board):
         assert [c["response"] for c in found] == [expected]
     finally:
         device.close()
+
+
+def test_another_key_is_refused_before_any_pin(pin_board):
+    """SECURITY: no PIN is ever tried on a key the profile does not belong to."""
+    meta = pin_board.backend().enroll(Recorder(PIN))
+    assert meta["uv"] is True
+    other = Board(seed="another key")
+    try:
+        other.set_pin()
+        user = Recorder(PIN)
+        with pytest.raises(DeviceError, match="no PIN was tried"):
+            other.backend().respond(b"\x07" * 32, meta, user)
+        assert user.pin_requests == 0
+        retries = ClientPin(Ctap2(other.device)).get_pin_retries()[0]
+        assert retries == 8
+    finally:
+        other.close()

@@ -480,12 +480,31 @@ class Fido2Backend(Backend):
         protocol = self._protocol(info)
         if not enrolled.uv and info.options.get("alwaysUv") is True:
             raise DeviceError(_MISMATCH)
+        self._check_holds_credential(enrolled.credential_id, enrolled.public_key)
         pin_holder: list = []
         try:
             return self._hmac_assertion(info, protocol, enrolled.credential_id, enrolled.public_key,
                                         enrolled.uv, bytes(challenge), interaction, pin_holder)
         finally:
             pin_holder.clear()
+
+    def _check_holds_credential(self, credential_id, public_key) -> None:
+        """Before any PIN is sent: a silent (up=false) assertion must come from the enrolled
+        credential, signed by its key. Another key is refused without spending a PIN try."""
+        client_data_hash = os.urandom(32)
+        with _device_errors():
+            try:
+                assertion = self._ctap.get_assertion(
+                    RP_ID, client_data_hash, [{"type": "public-key", "id": credential_id}],
+                    options={"up": False})
+            except CtapError as exc:
+                if exc.code == CtapError.ERR.NO_CREDENTIALS:
+                    raise DeviceError("this key does not hold the sealcodes credential of the profile (another key, or it was "
+                                      "reset); no PIN was tried") from None
+                raise
+        if not _verify(public_key, bytes(assertion.auth_data) + client_data_hash, assertion.signature):
+            raise DeviceError("this key's answer is not signed by the enrolled credential (another key, or the "
+                              "profile was altered); no PIN was tried")
 
     def _hmac_assertion(self, info, protocol, credential_id, public_key, use_uv, salt, interaction,
                         pin_holder) -> bytearray:
