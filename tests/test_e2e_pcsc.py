@@ -116,3 +116,22 @@ def test_other_slot_secret_is_refused_by_fingerprint(vpcd_token):
     assert result.returncode == 1
     assert "different secret" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("backend", ["ykoath", "yubiotp"])
+def test_yubikey_backends_find_their_device_by_serial(vpcd_token, backend):
+    """ykoath/yubiotp record the serial the YubiKey way (decimal, from the OTP/management app):
+    later runs find the device by asking the backend, with no --device."""
+    result = run_cli("enroll", "--device", vpcd_token.reader, "--backend", backend, "--force")
+    assert result.returncode == 0, result.stderr
+    first = _codes(run_cli("generate", "yk.example", "--json"))
+    vpcd_token.restart()
+    assert _codes(run_cli("generate", "yk.example", "--json")) == first
+
+
+def test_recover_reports_a_wrong_pin(vpcd_token):
+    _enroll(vpcd_token)
+    first = _codes(run_cli("generate", LABEL, "--json", input=PIN + "\n"))
+    result = run_cli("recover", LABEL, "--fingerprint", first["fingerprint"], "--device", vpcd_token.reader,
+                     input="not-the-pin\n")
+    assert result.returncode == 1 and "wrong PIN" in result.stderr and result.stdout == ""

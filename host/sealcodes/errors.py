@@ -39,3 +39,7 @@ class PinBlockedError(DeviceError):
 
 class FingerprintMismatchError(DeviceError):
     pass
+
+
+class RecoveryUnsupportedError(DeviceError):
+    """This backend cannot search for a set without a profile."""

@@ -10,8 +10,15 @@ from __future__ import annotations
 import hmac
 
 from . import derivation
-from .devices import BACKEND_PREFERENCE, KIND_EMULATOR, Device, open_backend, resolve
-from .errors import DeviceError, DeviceNotFoundError, FingerprintMismatchError, InvalidInputError, ProfileError
+from .devices import BACKEND_PREFERENCE, KIND_EMULATOR, Device, list_devices, open_backend, resolve
+from .errors import (
+    DeviceError,
+    DeviceNotFoundError,
+    FingerprintMismatchError,
+    InvalidInputError,
+    ProfileError,
+    RecoveryUnsupportedError,
+)
 from .memory import wipe
 from .profile import ProfileStore
 
@@ -71,19 +78,37 @@ def _device_matches(metadata, spec) -> bool:
 
 
 def _device_for(metadata, device_spec) -> Device:
+    """The connected device an enrollment belongs to, found without any PIN: by the serial the
+    backend itself reports (decimal for YubiKeys, hex for our applet), else by the recorded name,
+    else the only device offering that backend (the backend then proves it holds the secret)."""
     if metadata.get("device_kind") == KIND_EMULATOR:
         if device_spec not in (None, "emulator"):
             raise DeviceError("this code set belongs to the built-in emulator, not to " + repr(device_spec))
         return resolve("emulator")
-    wanted = device_spec if device_spec is not None else metadata.get("serial") or metadata.get("device_name")
-    try:
-        return resolve(wanted)
-    except DeviceNotFoundError:
-        if device_spec is None:
-            raise DeviceNotFoundError(
-                f"the device this set belongs to ({metadata['backend']} on {wanted}) is not connected"
-            ) from None
-        raise
+    if device_spec is not None:
+        return resolve(device_spec)
+    backend, serial, name = metadata["backend"], metadata.get("serial"), metadata.get("device_name")
+    candidates = [d for d in list_devices(include_emulator=False) if backend in d.backends]
+    if serial:
+        for device in candidates:
+            if device.serial == serial:
+                return device
+        for device in candidates:
+            try:
+                with open_backend(device, backend) as session:
+                    if session.identity().get("serial") == serial:
+                        return device
+            except DeviceError:
+                continue
+    else:
+        for device in candidates:
+            if device.name == name:
+                return device
+        if len(candidates) == 1:
+            return candidates[0]
+    raise DeviceNotFoundError(
+        f"the device this set belongs to ({backend} on {serial or name}) is not connected"
+    )
 
 
 def _ask_device(metadata, device_spec, label, epoch, interaction) -> bytearray:
@@ -170,7 +195,7 @@ def recover(label, fingerprint, interaction, epoch=0, fmt=DEFAULT_FORMAT, count=
     device = resolve(device_spec)
     names = [backend] if backend else [b for b in BACKEND_PREFERENCE if b in device.backends]
     challenge = derivation.challenge(label, epoch)
-    tried = 0
+    tried, skipped = 0, []
     for name in names:
         with open_backend(device, name) as session:
             try:
@@ -182,9 +207,13 @@ def recover(label, fingerprint, interaction, epoch=0, fmt=DEFAULT_FORMAT, count=
                     except FingerprintMismatchError:
                         continue
                     return codes
-            except DeviceError:
+            except RecoveryUnsupportedError as exc:
                 if backend:
                     raise
+                skipped.append(f"{name}: {exc}")
+    if tried == 0:
+        raise DeviceError(f"nothing on {device.name} can be searched without a profile ("
+                          + "; ".join(skipped) + ")")
     raise FingerprintMismatchError(
         f"no secret on {device.name} gives fingerprint {wanted} for this label, epoch and format "
         f"({tried} tried): another device, another label spelling, epoch or format?"

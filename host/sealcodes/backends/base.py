@@ -41,9 +41,9 @@ class Backend(abc.ABC):
     def recover_responses(self, challenge: bytes, interaction: Interaction):
         """Yield (description, R) for every secret this application could have used for a set
         (applet slots, FIDO2 UV states...), for recovery without a profile. Caller wipes each R."""
-        from ..errors import DeviceError
+        from ..errors import RecoveryUnsupportedError
 
-        raise DeviceError(f"the {self.name} backend cannot look for a set without a profile")
+        raise RecoveryUnsupportedError(f"the {self.name} backend cannot look for a set without a profile")
 
     def identity(self) -> dict:
         """What identifies the device (serial, ...), no secrets."""

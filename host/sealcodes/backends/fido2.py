@@ -39,7 +39,15 @@ from fido2.ctap2 import Ctap2
 from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
 from fido2.webauthn import AuthenticatorData
 
-from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError, ProfileError, SealcodesError
+from ..errors import (
+    DeviceError,
+    InvalidInputError,
+    PinBlockedError,
+    PinError,
+    ProfileError,
+    RecoveryUnsupportedError,
+    SealcodesError,
+)
 from .base import Backend, Interaction
 
 log = logging.getLogger(__name__)
@@ -564,7 +572,7 @@ class Fido2Backend(Backend):
             except CtapError as exc:
                 if exc.code != _ERR.NO_CREDENTIALS:
                     raise
-                raise DeviceError(
+                raise RecoveryUnsupportedError(
                     "no discoverable sealcodes credential on this key: the credential id from the "
                     "profile is needed (or this is not the enrolled key)"
                 ) from None
