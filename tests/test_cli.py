@@ -148,3 +148,17 @@ def test_debug_log_holds_no_secret(isolated_dirs, backend):
     codes = json.loads(result.stdout)["codes"]
     for secret in codes + [c.replace("-", "") for c in codes] + [PIN, PIN.encode().hex()]:
         assert secret not in result.stderr and secret not in enrolled.stderr
+
+
+def test_two_enrollments_on_one_device_are_chosen_by_backend(isolated_dirs):
+    assert run_cli("enroll", "--device", "emulator", input=PIN + "\n").returncode == 0
+    assert run_cli("enroll", "--device", "emulator", "--backend", "fido2").returncode == 0
+    ambiguous = run_cli("generate", "new.example", "--device", "emulator", input=PIN + "\n")
+    assert ambiguous.returncode == 1 and "--backend" in ambiguous.stderr
+    chosen = run_cli("generate", "new.example", "--device", "emulator", "--backend", "fido2", "--json")
+    assert chosen.returncode == 0, chosen.stderr
+    profile = json.loads((isolated_dirs / "config" / "sealcodes" / "profile.json").read_text())
+    assert profile["enrollments"][profile["sets"]["new.example"]["enrollment"]]["backend"] == "fido2"
+    # the set remembers its backend: no --backend needed any more, and no PIN asked (fido2 without UV)
+    again = run_cli("generate", "new.example", "--json")
+    assert again.returncode == 0 and again.stdout == chosen.stdout

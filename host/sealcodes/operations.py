@@ -56,7 +56,7 @@ def enroll(store: ProfileStore, device_spec, interaction, backend: str | None = 
     return ident, metadata
 
 
-def _pick_enrollment(profile, device_spec) -> str:
+def _pick_enrollment(profile, device_spec, backend=None) -> str:
     enrollments = profile.enrollments
     if not enrollments:
         raise ProfileError("no device enrolled yet: run `sealcodes enroll` first")
@@ -64,11 +64,14 @@ def _pick_enrollment(profile, device_spec) -> str:
         matches = [k for k, m in enrollments.items() if _device_matches(m, device_spec)]
     else:
         matches = list(enrollments)
+    if backend is not None:
+        matches = [k for k in matches if enrollments[k].get("backend") == backend]
     if len(matches) == 1:
         return matches[0]
     if not matches:
         raise ProfileError(f"no enrollment for device {device_spec!r} in the profile")
-    raise ProfileError("several enrollments in the profile; choose one with --device: " + ", ".join(matches))
+    raise ProfileError("several enrollments in the profile; choose one with --device or --backend: "
+                       + ", ".join(matches))
 
 
 def _device_matches(metadata, spec) -> bool:
@@ -137,7 +140,8 @@ def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expect
         wipe(response)
 
 
-def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, count=None, device_spec=None):
+def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, count=None, device_spec=None,
+             backend=None):
     """Codes for `label`, checked against (or recorded in) the profile."""
     label = derivation.normalize_label_text(label)
     with store.locked():
@@ -153,7 +157,7 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
             epoch, count = entry["epoch"], count or entry["count"]
             fmt = fmt or entry["format"]
         else:
-            ident = _pick_enrollment(profile, device_spec)
+            ident = _pick_enrollment(profile, device_spec, backend)
             epoch = 0 if epoch is None else epoch
             fmt, count = fmt or DEFAULT_FORMAT, count or DEFAULT_COUNT
         derivation.validate_parameters(label, epoch, fmt, count)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import click
 
 from .. import operations
+from ..devices import BACKENDS
 from .util import FORMAT_CHOICE, CliInteraction, echo_codes
 
 _device = click.option("--device", "device_spec", metavar="D", help="Reader name, device serial, or 'emulator'.")
+_backend = click.option("--backend", type=click.Choice(list(BACKENDS)),
+                        help="Which enrolled device application to use, when a device has several.")
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a numbered sheet.")
 
 
@@ -18,11 +21,12 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead
 @click.option("--count", type=click.IntRange(1, 100), help="How many codes (default: recorded, or 10).")
 @_json
 @_device
+@_backend
 @click.pass_obj
-def generate(ctx, label, epoch, fmt, count, as_json, device_spec):
+def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend):
     """Show the codes for LABEL, asking the device; the first time, record the set."""
     codes = operations.generate(ctx.store(), label, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
-                                device_spec=device_spec)
+                                device_spec=device_spec, backend=backend)
     echo_codes(codes, as_json, software_token=_on_emulator(ctx, label))
 
 
@@ -47,12 +51,13 @@ def rotate(ctx, label, fmt, count, as_json, device_spec):
 @click.option("--count", type=click.IntRange(1, 100), default=10, show_default=True)
 @_json
 @_device
+@_backend
 @click.pass_obj
-def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec):
+def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, backend):
     """Regenerate a set with no profile: only the answer matching FINGERPRINT is shown."""
     codes = operations.recover(label, fingerprint, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
-                               device_spec=device_spec)
-    echo_codes(codes, as_json)
+                               device_spec=device_spec, backend=backend)
+    echo_codes(codes, as_json, software_token=device_spec == "emulator")
 
 
 def _on_emulator(ctx, label):

@@ -21,7 +21,7 @@ def devices():
 @click.option("--backend", type=click.Choice(list(BACKENDS)), help="Device application to use (default: best available).")
 @click.option("--slot", type=click.IntRange(1, 8), help="Slot on the token (applet: 1-8, yubiotp: 1 or 2).")
 @click.option("--uv", type=click.Choice(["required", "discouraged"]), help="FIDO2: user verification (PIN) at every use.")
-@click.option("--touch", is_flag=True, help="OATH: require a touch for every use.")
+@click.option("--touch", is_flag=True, help="ykoath, yubiotp: require a touch for every use.")
 @click.option("--adopt", is_flag=True, help="yubiotp: use a slot that is already programmed, without touching it.")
 @click.option("--force", is_flag=True, help="Overwrite an existing secret without asking.")
 @click.pass_obj
@@ -39,6 +39,10 @@ def enroll(ctx, device_spec, backend, slot, uv, touch, adopt, force):
     ident, metadata = operations.enroll(ctx.store(), device_spec, CliInteraction(assume_yes=force),
                                         backend=backend, **options)
     click.echo(f"Enrolled {ident} ({metadata['backend']}).")
+    if metadata.get("backend") == "fido2" and metadata.get("discoverable") is False:
+        click.echo("Note: this key could not store a discoverable credential. Its credential id is only in "
+                   "the profile: keep a copy of the profile (it holds no secrets), or `recover` cannot "
+                   "find your sets without it.", err=True)
     if metadata.get("device_kind") == "emulator":
         click.echo("Note: the built-in emulator is a SOFTWARE token, not hardware-backed.", err=True)
 

@@ -404,10 +404,10 @@ class Fido2Backend(Backend):
         if use_uv and not uv_available:
             raise DeviceError(
                 "user verification was asked for, but this key has no FIDO2 PIN and no built-in "
-                "verification: set a PIN on the key first, or enroll with uv=discouraged"
+                "verification: set a PIN on the key first, or enroll with --uv discouraged"
             )
         if not use_uv and options_.get("alwaysUv") is True:
-            raise DeviceError("this key always verifies the user (alwaysUv): enroll with uv=required")
+            raise DeviceError("this key always verifies the user (alwaysUv): enroll with --uv required")
         discoverable = options_.get("rk") is True
         pin_holder: list = []
         try:

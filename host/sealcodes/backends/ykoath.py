@@ -146,7 +146,7 @@ class YkoathBackend(Backend):
         if self._credential_exists(session) and not force:
             raise DeviceError(
                 f"this device already holds an OATH credential named '{CREDENTIAL_NAME}'; "
-                "replacing it destroys the codes made with it (use force to replace it)"
+                "replacing it destroys the codes made with it (use --force to replace it)"
             )
         key = _new_key(KEY_LEN)
         try:
