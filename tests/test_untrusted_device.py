@@ -79,3 +79,27 @@ def test_hostile_answers_give_one_clear_error(card, words):
         _respond(card)
     message = str(info.value)
     assert words in message and "\n" not in message
+
+
+class EndlessMoreData(HostileCard):
+    """Answers every GET RESPONSE (and yubikit's SEND REMAINING) with 61 00 and no data."""
+
+    def process_apdu(self, apdu):
+        if apdu[1] in (0xC0, 0xA5):
+            return b"\x61\x00"
+        if apdu[1] == 0xA4:
+            return b"\x61\x00"
+        return super().process_apdu(apdu)
+
+
+def test_endless_61xx_is_stopped_for_every_smartcard_backend():
+    from sealcodes.backends.ykoath import YkoathBackend
+    from sealcodes.backends.yubiotp import YubiOtpBackend
+
+    for backend in (AppletBackend, YkoathBackend, YubiOtpBackend):
+        connection = LoopbackConnection(EndlessMoreData(), name="hostile")
+        with pytest.raises(SealcodesError) as info:
+            session = backend(connection)
+            session.respond(b"\x01" * 32, {"slot": 2, "credential_name": "sealcodes"}, _Pin())
+        assert "more response data" in str(info.value)
+        assert connection.apdu_count <= 300

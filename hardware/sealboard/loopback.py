@@ -22,7 +22,7 @@ class LoopbackConnection(SmartCardConnection):
     def atr(self) -> bytes:
         return bytes(self._card.atr)
 
-    def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
+    def _transmit(self, apdu: bytes) -> tuple[bytes, int]:
         if self._closed:
             raise DeviceError("the connection to the emulated token is closed")
         self.apdu_count += 1

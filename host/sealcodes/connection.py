@@ -9,9 +9,47 @@ is a few lines.
 from __future__ import annotations
 
 import abc
+import time
+
+from .errors import DeviceError
 
 TRANSPORT_USB = "usb"  # extended APDUs allowed
 TRANSPORT_NFC = "nfc"  # short APDUs with chaining
+
+# A device may announce "more data" (SW 61xx) or "still working" (SW 9100) only so often: a
+# broken or hostile device that never stops would otherwise hang the host with growing memory.
+MAX_MORE_DATA_ROUNDS = 256
+MAX_MORE_DATA_BYTES = 256 * 1024
+MAX_STILL_WORKING_S = 120.0
+
+
+class ResponseGuard:
+    """Counts consecutive 61xx / 9100 answers of one link and stops endless ones (SECURITY 17)."""
+
+    def __init__(self):
+        self._rounds = 0
+        self._bytes = 0
+        self._working_since = None
+
+    def check(self, data_len: int, sw: int) -> None:
+        if (sw >> 8) == 0x61:
+            self._rounds += 1
+            self._bytes += data_len
+            if self._rounds > MAX_MORE_DATA_ROUNDS or self._bytes > MAX_MORE_DATA_BYTES:
+                self._rounds = self._bytes = 0
+                raise DeviceError("the device keeps announcing more response data than any answer holds; "
+                                  "it is broken or not what it claims")
+        else:
+            self._rounds = self._bytes = 0
+        if sw == 0x9100:
+            now = time.monotonic()
+            if self._working_since is None:
+                self._working_since = now
+            elif now - self._working_since > MAX_STILL_WORKING_S:
+                self._working_since = None
+                raise DeviceError(f"the device said 'still working' for over {MAX_STILL_WORKING_S:.0f} s")
+        else:
+            self._working_since = None
 
 
 class SmartCardConnection(abc.ABC):
@@ -31,9 +69,18 @@ class SmartCardConnection(abc.ABC):
         atr = self.atr
         return TRANSPORT_USB if len(atr) > 1 and atr[1] & 0xF0 == 0xF0 else TRANSPORT_NFC
 
-    @abc.abstractmethod
     def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
-        """Send one command APDU; return (response data, SW). Raises DeviceError on link failure."""
+        """Send one command APDU; return (response data, SW). Raises DeviceError on link failure,
+        and on a device that never stops announcing more data."""
+        data, sw = self._transmit(apdu)
+        if not hasattr(self, "_guard"):
+            self._guard = ResponseGuard()
+        self._guard.check(len(data), sw)
+        return data, sw
+
+    @abc.abstractmethod
+    def _transmit(self, apdu: bytes) -> tuple[bytes, int]:
+        """Carry one APDU over the link: (response data, SW)."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -46,10 +46,10 @@ class PcscConnection(SmartCardConnection):
 
     @property
     def pyscard_connection(self):
-        """The underlying pyscard connection (for fido2.pcsc.CtapPcscDevice)."""
-        return self._connection
+        """The pyscard connection for fido2.pcsc.CtapPcscDevice, behind the same response guard."""
+        return _GuardedPyscard(self._connection)
 
-    def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
+    def _transmit(self, apdu: bytes) -> tuple[bytes, int]:
         from smartcard.Exceptions import CardConnectionException
 
         self.apdu_count += 1
@@ -73,3 +73,27 @@ def _safe_readers(readers):
         return readers()
     except Exception:
         raise DeviceNotFoundError("PC/SC is not available (is pcscd running?)") from None
+
+
+class _GuardedPyscard:
+    """A pyscard CardConnection whose transmit() stops endless 61xx / 9100 answers (python-fido2's
+    PC/SC code follows both without a limit) and turns link failures into DeviceError."""
+
+    def __init__(self, connection):
+        from .connection import ResponseGuard
+
+        self._connection = connection
+        self._guard = ResponseGuard()
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+    def transmit(self, command, *args, **kwargs):
+        from smartcard.Exceptions import CardConnectionException
+
+        try:
+            data, sw1, sw2 = self._connection.transmit(command, *args, **kwargs)
+        except CardConnectionException:
+            raise DeviceError("the card was removed or reset during the command; nothing was changed") from None
+        self._guard.check(len(data), (sw1 << 8) | sw2)
+        return data, sw1, sw2

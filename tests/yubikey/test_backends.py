@@ -387,3 +387,21 @@ def test_missing_yubikit_is_a_clear_error(device, monkeypatch):
     monkeypatch.setitem(sys.modules, "yubikit.core.smartcard", None)
     with pytest.raises(DeviceError, match=r"sealcodes\[yubikey\]"):
         YkoathBackend(device.connection).respond(CHALLENGE, {"credential_name": "sealcodes"}, Recorder())
+
+
+def test_ykoath_other_device_gets_no_access_code(device, known_keys):
+    """The enrolled OATH device id is checked before any access code is used (an answer made
+    from the access code would let another device guess it offline)."""
+    session = OathSession(device.yubikit())
+    session.set_key(session.derive_key("open sesame"))
+    device.power_cycle()
+    meta = YkoathBackend(device.connection).enroll(Recorder(pin="open sesame"))
+    meta.pop("serial", None)  # a key that hides its serial: the device id is all there is
+    other = dict(meta, device_id="AAAAAAAAAAAAAAAAAAAAAA")
+    device.power_cycle()
+    ui = Recorder(pin="open sesame")
+    with pytest.raises(DeviceError, match="no access code was tried"):
+        YkoathBackend(device.connection).respond(CHALLENGE, other, ui)
+    assert ui.pins == []
+    assert bytes(YkoathBackend(device.connection).respond(CHALLENGE, meta, ui)) == \
+        hmac.new(OATH_KEY, CHALLENGE, "sha256").digest()

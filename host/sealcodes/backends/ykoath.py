@@ -46,7 +46,7 @@ class YkoathBackend(Backend):
         self._serial_read = False
 
     # --- plumbing ---------------------------------------------------------------
-    def _open(self, interaction: Interaction):
+    def _open(self, interaction: Interaction, device_id: str | None = None):
         """A new, unlocked OathSession (asks for the access code if one is set).
 
         Every operation selects the application anew: anything else talking to the
@@ -61,6 +61,10 @@ class YkoathBackend(Backend):
             raise DeviceError("this device has no OATH application") from None
         except (CommandError, KeyError, ValueError, IndexError, TypeError):
             raise DeviceError("the device answered the OATH SELECT wrongly") from None
+        if device_id is not None and session.device_id != device_id:
+            # never hand an access-code answer to an application the profile does not belong to
+            raise DeviceError("this OATH application is not the enrolled one (its device id differs: another "
+                              "device, or it was reset); no access code was tried")
         if session.locked:
             self._unlock(session, interaction)
         return session
@@ -186,7 +190,7 @@ class YkoathBackend(Backend):
         name = enrollment.get("credential_name", CREDENTIAL_NAME)
         if not isinstance(name, str) or not name:
             raise InvalidInputError("the profile names no OATH credential")
-        session = self._open(interaction)
+        session = self._open(interaction, enrollment.get("device_id"))
         try:
             with TouchNotice(interaction):
                 raw = session.calculate(name.encode(), bytes(challenge))
