@@ -318,8 +318,9 @@ class ClientPin:
             raise CtapError(C.CTAP2_ERR_PIN_AUTH_INVALID, "bad pinUvAuthParam")
         self._verify_pin(proto, secret, pin_hash_enc)
         pin_hash = self._new_pin_hash(proto, secret, new_pin_enc)
+        # scrub: the old PIN's hash must not survive in the spare flash bank
         self.store.update({C.FIDO_KEY_PIN_HASH: pin_hash,
-                           C.FIDO_KEY_PIN_RETRIES: bytes((C.CTAP2_PIN_RETRIES_MAX,))})
+                           C.FIDO_KEY_PIN_RETRIES: bytes((C.CTAP2_PIN_RETRIES_MAX,))}, True)
         self._drop_token()
         return None
 

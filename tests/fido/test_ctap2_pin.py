@@ -495,3 +495,21 @@ def test_fido2_client_with_pin(fido):
     response = result.get_response(0)
     server.authenticate_complete(state, [auth_data.credential_data], response)
     assert response.response.authenticator_data.is_user_verified()
+
+
+def test_change_pin_leaves_no_old_pin_hash_in_flash(fido):
+    import hashlib
+    import os
+
+    from fido2.ctap2 import Ctap2
+    from fido2.ctap2.pin import ClientPin
+
+    client_pin = ClientPin(Ctap2(fido.device))
+    client_pin.set_pin("old-pin-1234")
+    client_pin.change_pin("old-pin-1234", "new-pin-5678")
+    old = hashlib.sha256(b"old-pin-1234").digest()[:16]
+    new = hashlib.sha256(b"new-pin-5678").digest()[:16]
+    flash = b"".join(open(os.path.join(fido.state_dir, f), "rb").read()
+                     for f in os.listdir(fido.state_dir) if f.startswith("flash"))
+    assert old not in flash
+    assert client_pin.get_pin_token("new-pin-5678")
