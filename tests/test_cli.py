@@ -162,3 +162,21 @@ def test_two_enrollments_on_one_device_are_chosen_by_backend(isolated_dirs):
     # the set remembers its backend: no --backend needed any more, and no PIN asked (fido2 without UV)
     again = run_cli("generate", "new.example", "--json")
     assert again.returncode == 0 and again.stdout == chosen.stdout
+
+
+def test_check_reads_the_code_from_stdin():
+    assert run_cli("check", input="PDNV-H2W6-DE8S-0C1K\n").returncode == 0
+    assert run_cli("check", "-", input="PDNV-H2W6-DE8S-0C1J\n").returncode == 1
+
+
+def test_enrollment_named_by_id_for_two_slots(isolated_dirs):
+    assert run_cli("enroll", "--device", "emulator", "--slot", "1", input=PIN + "\n").returncode == 0
+    assert run_cli("enroll", "--device", "emulator", "--slot", "2", input=PIN + "\n").returncode == 0
+    ambiguous = run_cli("generate", "s.example", "--device", "emulator", input=PIN + "\n")
+    assert ambiguous.returncode == 1 and "--device ENROLLMENT" in ambiguous.stderr
+    ident = ambiguous.stderr.rstrip().split(": ")[-1].split(", ")[1]
+    assert ident.endswith(":2")
+    chosen = run_cli("generate", "s.example", "--device", ident, "--json", input=PIN + "\n")
+    assert chosen.returncode == 0, chosen.stderr
+    profile = json.loads((isolated_dirs / "config" / "sealcodes" / "profile.json").read_text())
+    assert profile["sets"]["s.example"]["enrollment"] == ident

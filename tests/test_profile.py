@@ -91,3 +91,23 @@ def test_kill_9_at_any_point_leaves_old_or_new(tmp_path):
         assert len(profile.enrollment("e")["pad"]) == entry["epoch"] % 5000
         last_epoch = entry["epoch"]
     assert last_epoch > 0
+
+
+def test_unusable_profile_directory_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    store = ProfileStore(str(blocker / "sealcodes" / "profile.json"))
+    with pytest.raises(ProfileError, match="cannot"):
+        with store.locked():
+            pass
+    with pytest.raises(ProfileError, match="cannot write"):
+        store.save(_profile(1))
+
+
+def test_enrollment_field_types_are_checked(tmp_path):
+    path = tmp_path / "profile.json"
+    data = _profile(1).data
+    data["enrollments"]["applet:ABCD:1"]["slot"] = "x"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProfileError, match="corrupt"):
+        ProfileStore(str(path)).load()

@@ -79,7 +79,9 @@ class _HidPort:
                 try:
                     out = self.ctaphid.handle_packet(packet)
                 except Exception:  # a firmware bug must not kill the port silently
-                    log.exception("the CTAPHID layer failed on a packet")
+                    # named, traceback only at debug level: a trace could carry request data
+                    log.warning("the emulated token's CTAPHID layer failed on a packet")
+                    log.debug("CTAPHID failure", exc_info=True)
                     out = []
             for reply in out:
                 self._deliver(reply)

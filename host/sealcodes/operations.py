@@ -60,6 +60,8 @@ def _pick_enrollment(profile, device_spec, backend=None) -> str:
     enrollments = profile.enrollments
     if not enrollments:
         raise ProfileError("no device enrolled yet: run `sealcodes enroll` first")
+    if device_spec in enrollments:  # an enrollment id, as `enroll` printed it
+        return device_spec
     if device_spec is not None:
         matches = [k for k, m in enrollments.items() if _device_matches(m, device_spec)]
     else:
@@ -70,8 +72,8 @@ def _pick_enrollment(profile, device_spec, backend=None) -> str:
         return matches[0]
     if not matches:
         raise ProfileError(f"no enrollment for device {device_spec!r} in the profile")
-    raise ProfileError("several enrollments in the profile; choose one with --device or --backend: "
-                       + ", ".join(matches))
+    raise ProfileError("several enrollments in the profile; choose one with --backend, or name it with "
+                       "--device ENROLLMENT: " + ", ".join(matches))
 
 
 def _device_matches(metadata, spec) -> bool:
@@ -162,6 +164,8 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
             fmt, count = fmt or DEFAULT_FORMAT, count or DEFAULT_COUNT
         derivation.validate_parameters(label, epoch, fmt, count)
         metadata = profile.enrollment(ident)
+        if device_spec in profile.enrollments:  # named by enrollment id: its own device
+            device_spec = None
         response = _ask_device(metadata, device_spec, label, epoch, interaction)
         if entry is not None:
             return _derive_checked(response, label, epoch, fmt, count, entry["fingerprint"], entry["format"])

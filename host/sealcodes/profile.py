@@ -69,6 +69,22 @@ class Profile:
         }
 
 
+# types of the enrollment fields the backends read (a hand-edited profile must not crash them)
+_ENROLLMENT_FIELDS = {
+    "slot": int,
+    "serial": str,
+    "device_name": str,
+    "device_kind": str,
+    "credential_id": str,
+    "credential_name": str,
+    "public_key": str,
+    "rp_id": str,
+    "uv": bool,
+    "touch": (bool, type(None)),
+    "device_id": str,
+}
+
+
 def _validate(data, path):
     if not isinstance(data, dict) or "schema" not in data:
         raise ProfileError(f"{path} is not a sealcodes profile; left untouched")
@@ -79,7 +95,9 @@ def _validate(data, path):
     if not isinstance(enrollments, dict) or not isinstance(sets, dict):
         raise ProfileError(f"{path} is corrupt (enrollments/sets missing); left untouched")
     for name, meta in enrollments.items():
-        if not isinstance(meta, dict) or not isinstance(meta.get("backend"), str):
+        if not isinstance(meta, dict) or not isinstance(meta.get("backend"), str) or any(
+            key in meta and not isinstance(meta[key], kinds) for key, kinds in _ENROLLMENT_FIELDS.items()
+        ):
             raise ProfileError(f"{path} is corrupt (enrollment {name[:40]!r}); left untouched")
     for label, entry in sets.items():
         ok = (
@@ -103,8 +121,11 @@ class ProfileStore:
     @contextlib.contextmanager
     def locked(self):
         directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ProfileError(f"cannot use the profile directory {directory}: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -131,9 +152,12 @@ class ProfileStore:
     def save(self, profile: Profile) -> None:
         _validate(profile.data, self.path)
         directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, mode=0o700, exist_ok=True)
         payload = json.dumps(profile.data, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
-        fd, tmp = tempfile.mkstemp(prefix=".profile-", suffix=".tmp", dir=directory)
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".profile-", suffix=".tmp", dir=directory)
+        except OSError as exc:
+            raise ProfileError(f"cannot write profile {self.path}: {exc.strerror}") from None
         try:
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "wb") as f:

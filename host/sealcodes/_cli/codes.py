@@ -52,10 +52,19 @@ def _guess_format(code):
 
 
 @click.command()
-@click.argument("code")
+@click.argument("code", required=False)
 @click.option("--format", "fmt", type=FORMAT_CHOICE, help="The code's format (default: guessed from its length).")
 def check(code, fmt):
-    """Say whether CODE is well-formed or mistyped (exit 0 or 1). Spends no guess anywhere."""
+    """Say whether CODE is well-formed or mistyped (exit 0 or 1). Spends no guess anywhere.
+
+    Without CODE (or with -), the code is read from a hidden prompt, or from stdin when it is
+    not a terminal, so that it stays out of shell history and the process list.
+    """
+    if code in (None, "-"):
+        if sys.stdin.isatty():
+            code = click.prompt("Code", hide_input=True, err=True)
+        else:
+            code = sys.stdin.readline().rstrip("\r\n")
     fmt = fmt or _guess_format(code)
     try:
         ok = formats.check_matches(code, fmt)
