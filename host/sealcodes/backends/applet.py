@@ -12,7 +12,7 @@ from sealtoken import const
 
 from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError
 from ..memory import wipe
-from .base import Backend, Interaction
+from .base import Backend, Interaction, require_challenge
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +161,7 @@ class AppletBackend(Backend):
             del data
 
     def respond(self, challenge: bytes, enrollment: dict, interaction: Interaction) -> bytearray:
-        if len(challenge) != const.SEAL_CHALLENGE_LEN:
-            raise InvalidInputError("the challenge must be 32 bytes")
+        require_challenge(challenge)
         slot = int(enrollment.get("slot", DEFAULT_SLOT))
         if slot not in self._info["slots_used"]:
             raise DeviceError(f"slot {slot} of token {self._info['serial']} holds no secret: "

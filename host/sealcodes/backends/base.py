@@ -11,6 +11,18 @@ from __future__ import annotations
 import abc
 
 
+CHALLENGE_LEN = 32  # SPEC section 2
+
+
+def require_challenge(challenge) -> bytes:
+    """The 32-byte SPEC challenge, or InvalidInputError."""
+    from ..errors import InvalidInputError
+
+    if len(challenge) != CHALLENGE_LEN:
+        raise InvalidInputError(f"the challenge must be {CHALLENGE_LEN} bytes")
+    return bytes(challenge)
+
+
 class Interaction:
     """Callbacks from the library to whoever drives it (the CLI, a test)."""
 

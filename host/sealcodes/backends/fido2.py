@@ -48,7 +48,7 @@ from ..errors import (
     RecoveryUnsupportedError,
     SealcodesError,
 )
-from .base import Backend, Interaction
+from .base import Backend, Interaction, require_challenge
 
 log = logging.getLogger(__name__)
 
@@ -481,8 +481,7 @@ class Fido2Backend(Backend):
     # --- responses --------------------------------------------------------------------
     def respond(self, challenge: bytes, enrollment: dict, interaction: Interaction) -> bytearray:
         """R = hmac-secret output1 for salt1 = challenge, checked (see module doc)."""
-        if len(challenge) != CHALLENGE_LEN:
-            raise InvalidInputError(f"the challenge must be {CHALLENGE_LEN} bytes")
+        require_challenge(challenge)
         enrolled = _Enrollment(enrollment)
         info = self._refresh()
         protocol = self._protocol(info)
@@ -602,8 +601,7 @@ class Fido2Backend(Backend):
     def _candidates(self, challenge: bytes, interaction: Interaction, credential_id: bytes | None = None):
         """Yield (enrollment metadata, R) for every credential and UV state the key allows, lazily
         (each assertion may need a touch, so a caller that finds its match stops asking)."""
-        if len(challenge) != CHALLENGE_LEN:
-            raise InvalidInputError(f"the challenge must be {CHALLENGE_LEN} bytes")
+        require_challenge(challenge)
         info = self._refresh()
         protocol = self._protocol(info)
         states = []

@@ -16,7 +16,7 @@ import os
 from ..errors import DeviceError, InvalidInputError, PinError, SealcodesError
 from ..memory import wipe
 from ._yubikit import TouchNotice, require_yubikit, sw_text, yubikit_connection
-from .base import Backend, Interaction
+from .base import Backend, Interaction, require_challenge
 
 CREDENTIAL_NAME = "sealcodes"
 CHALLENGE_LEN = 32
@@ -185,8 +185,7 @@ class YkoathBackend(Backend):
         from yubikit.core import CommandError
         from yubikit.core.smartcard import ApduError
 
-        if len(challenge) != CHALLENGE_LEN:
-            raise InvalidInputError(f"the challenge must be {CHALLENGE_LEN} bytes")
+        require_challenge(challenge)
         name = enrollment.get("credential_name", CREDENTIAL_NAME)
         if not isinstance(name, str) or not name:
             raise InvalidInputError("the profile names no OATH credential")

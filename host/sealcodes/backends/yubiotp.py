@@ -19,7 +19,7 @@ import struct
 from ..errors import DeviceError, InvalidInputError, SealcodesError
 from ..memory import wipe
 from ._yubikit import TouchNotice, require_yubikit, sw_text, yubikit_connection
-from .base import Backend, Interaction
+from .base import Backend, Interaction, require_challenge
 
 CHALLENGE_LEN = 32
 RESPONSE_LEN = 20  # HMAC-SHA1
@@ -148,8 +148,7 @@ class YubiOtpBackend(Backend):
         from yubikit.core import CommandError
         from yubikit.core.smartcard import ApduError
 
-        if len(challenge) != CHALLENGE_LEN:
-            raise InvalidInputError(f"the challenge must be {CHALLENGE_LEN} bytes")
+        require_challenge(challenge)
         slot = _check_slot(enrollment.get("slot", DEFAULT_SLOT))
         session = self._open()
         try:
