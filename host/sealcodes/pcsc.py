@@ -50,15 +50,8 @@ class PcscConnection(SmartCardConnection):
         return _GuardedPyscard(self._connection)
 
     def _transmit(self, apdu: bytes) -> tuple[bytes, int]:
-        from smartcard.Exceptions import CardConnectionException
-
         self.apdu_count += 1
-        try:
-            data, sw1, sw2 = self._connection.transmit(list(apdu))
-        except CardConnectionException:
-            raise DeviceError(
-                f"the card in {self.name!r} was removed or reset during the command; nothing was changed"
-            ) from None
+        data, sw1, sw2 = _transmit(self._connection, list(apdu), f"the card in {self.name!r}")
         return bytes(data), (sw1 << 8) | sw2
 
     def close(self) -> None:
@@ -89,11 +82,16 @@ class _GuardedPyscard:
         return getattr(self._connection, name)
 
     def transmit(self, command, *args, **kwargs):
-        from smartcard.Exceptions import CardConnectionException
-
-        try:
-            data, sw1, sw2 = self._connection.transmit(command, *args, **kwargs)
-        except CardConnectionException:
-            raise DeviceError("the card was removed or reset during the command; nothing was changed") from None
+        data, sw1, sw2 = _transmit(self._connection, command, "the card", *args, **kwargs)
         self._guard.check(len(data), (sw1 << 8) | sw2)
         return data, sw1, sw2
+
+
+def _transmit(connection, command, what, *args, **kwargs):
+    """pyscard transmit; a removed or reset card (SCARD_W_RESET_CARD, ...) becomes one DeviceError."""
+    from smartcard.Exceptions import CardConnectionException
+
+    try:
+        return connection.transmit(command, *args, **kwargs)
+    except CardConnectionException:
+        raise DeviceError(f"{what} was removed or reset during the command; nothing was changed") from None

@@ -109,3 +109,10 @@ class TouchNotice:
 
     def __exit__(self, *exc):
         self._timer.cancel()
+
+
+def new_key(n: int) -> bytearray:
+    """n fresh random key bytes for a key the host provisions (held in memory only, wiped after)."""
+    import os
+
+    return bytearray(os.urandom(n))

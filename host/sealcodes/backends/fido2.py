@@ -58,7 +58,6 @@ RP_NAME = "sealcodes"
 USER_NAME = "sealcodes"
 HMAC_SECRET = "hmac-secret"
 COSE_ES256 = -7
-CHALLENGE_LEN = 32
 OUTPUT_LEN = 32
 
 UV_REQUIRED = "required"

@@ -11,15 +11,13 @@ Talks to the device through yubikit's OathSession (optional extra
 
 from __future__ import annotations
 
-import os
 
 from ..errors import DeviceError, InvalidInputError, PinError, SealcodesError
 from ..memory import wipe
-from ._yubikit import TouchNotice, require_yubikit, sw_text, yubikit_connection
+from ._yubikit import TouchNotice, new_key, require_yubikit, sw_text, yubikit_connection
 from .base import Backend, Interaction, require_challenge
 
 CREDENTIAL_NAME = "sealcodes"
-CHALLENGE_LEN = 32
 RESPONSE_LEN = 32  # HMAC-SHA256
 KEY_LEN = 32
 PIN_PURPOSE = "ykoath"
@@ -30,9 +28,8 @@ _SW_WRONG_DATA = 0x6A80
 _SW_NO_SPACE = 0x6A84
 
 
-def _new_key(n: int) -> bytearray:
-    """n fresh random key bytes (tests replace this to know the key they provision)."""
-    return bytearray(os.urandom(n))
+# module-level name so tests can provision a key they know
+_new_key = new_key
 
 
 class YkoathBackend(Backend):

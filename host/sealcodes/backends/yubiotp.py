@@ -13,15 +13,13 @@ Talks to the device through yubikit's YubiOtpSession (optional extra
 
 from __future__ import annotations
 
-import os
 import struct
 
 from ..errors import DeviceError, InvalidInputError, SealcodesError
 from ..memory import wipe
-from ._yubikit import TouchNotice, require_yubikit, sw_text, yubikit_connection
+from ._yubikit import TouchNotice, new_key, require_yubikit, sw_text, yubikit_connection
 from .base import Backend, Interaction, require_challenge
 
-CHALLENGE_LEN = 32
 RESPONSE_LEN = 20  # HMAC-SHA1
 KEY_LEN = 20
 ACCESS_CODE_LEN = 6
@@ -31,9 +29,8 @@ _SW_SECURITY_STATUS_NOT_SATISFIED = 0x6982
 _SW_CONDITIONS_NOT_SATISFIED = 0x6985
 
 
-def _new_key(n: int) -> bytearray:
-    """n fresh random key bytes (tests replace this to know the key they provision)."""
-    return bytearray(os.urandom(n))
+# module-level name so tests can provision a key they know
+_new_key = new_key
 
 
 def _check_slot(slot) -> int:
