@@ -1,6 +1,6 @@
 """A second, independent implementation of SPEC v1, used only by the tests.
 
-Written from SPEC.md alone and on purpose built differently from sealcodes.derivation and
+Written from docs/spec.md alone and on purpose built differently from sealcodes.derivation and
 sealcodes.formats, so that one mistake cannot hide in both:
 
 - HMAC-SHA-256 is assembled here from hashlib.sha256 with the RFC 2104 ipad/opad construction

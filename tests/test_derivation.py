@@ -1,6 +1,6 @@
-"""The v1 derivation (SPEC.md sections 1-4, 7; SECURITY.md items 3, 4, 8, 10).
+"""The v1 derivation (docs/spec.md sections 1-4, 8; docs/security.md items 3, 4, 8, 10).
 
-Golden vectors: the three of SPEC.md section 7 (copied below verbatim) and tests/vectors/
+Golden vectors: the three reference vectors published with the v1 specification (copied below verbatim) and tests/vectors/
 derivation-v1.json, each checked against the library and against tests/_independent_v1.py.
 Primitives: RFC 4231 (HMAC-SHA-256) and RFC 5869 (HKDF-SHA-256) vectors.
 """
@@ -57,7 +57,7 @@ def deterministic(examples: int):
 VECTORS = Path(__file__).parent / "vectors"
 MAX_EPOCH = 2**32 - 1
 
-# SPEC.md section 7, verbatim. Never edit these lines.
+# The published v1 reference vectors, verbatim. Never edit these lines.
 SPEC_SECTION_7 = """\
 {"response": "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "label": "github.com/alice", "epoch": 0, "format": "base32-16", "count": 10, "challenge": "00c1b0db377b73a973cb453105301f3e5eb0ca5dcf9c9b24b8af330960c4a65f", "codes": ["PDNV-H2W6-DE8S-0C1K", "WF4W-TNVD-DJMR-WD2N", "XZMZ-RBD7-N5CF-4M4H", "9G1Y-W802-C1X4-MV7F", "T20S-VVC1-5GXK-VNEP", "505E-66J2-E8VF-ZH0Z", "XE5M-2PBJ-V8SB-3HSQ", "WCDH-3GVE-E8YR-4EZX", "H542-ZPS0-P05M-XTAH", "EV6H-1HRT-BJ34-XE34"], "fingerprint": "47JR-PGW1"}
 {"response": "0000000000000000000000000000000000000000", "label": "bank", "epoch": 4294967295, "format": "digits-24", "count": 3, "challenge": "a1036ce5b7e0e8f268044971924f91de40a2369482f1e1162b91e1a625bd982f", "codes": ["8904 0340 3688 9378 9031 7319", "0808 7887 2832 5864 0949 3998", "2136 2010 5789 6017 7321 5104"], "fingerprint": "JZNN-1DJC"}

@@ -1,4 +1,4 @@
-"""Formats, check symbols and typed input (SPEC.md sections 4-6; SECURITY.md items 1, 2, 5, 6)."""
+"""Formats, check symbols and typed input (docs/spec.md sections 4-6; docs/security.md items 1, 2, 5, 6)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """authenticatorClientPIN (CTAP 2.1) and the PIN/UV auth protocols 1 and 2.
 
-PROTOCOLS.md section 5. One ClientPin object lives inside the Authenticator
+docs/protocols.md section 5. One ClientPin object lives inside the Authenticator
 (sealtoken.ctap2); it owns
 
 - persistent state, through the Store: the PIN hash LEFT(SHA-256(PIN), 16) and

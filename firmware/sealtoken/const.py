@@ -145,7 +145,7 @@ SEAL_TAG_PIN_LENGTHS = 0x09             # 2 bytes: min, max
 
 
 # ===========================================================================
-# OATH: the YKOATH applet (sealtoken.oath), PROTOCOLS.md section 7
+# OATH: the YKOATH applet (sealtoken.oath), docs/protocols.md section 7
 # ===========================================================================
 AID_OATH = b"\xa0\x00\x00\x05\x27\x21\x01"
 OATH_VERSION = (5, 7, 1)  # what SELECT reports; yubikit enables RENAME from 5.3.1
@@ -201,7 +201,7 @@ OATH_KEY_INDEX = 0x0302  # credential slots in creation order, one byte each
 OATH_KEY_CRED_FIRST = 0x0310  # credential records 0x0310 .. 0x0310 + OATH_MAX_CREDENTIALS - 1
 
 # ===========================================================================
-# OTP: the YubiKey-OTP-compatible applet (sealtoken.otp), PROTOCOLS.md section 8
+# OTP: the YubiKey-OTP-compatible applet (sealtoken.otp), docs/protocols.md section 8
 # ===========================================================================
 AID_OTP = b"\xa0\x00\x00\x05\x27\x20\x01"
 OTP_VERSION = (5, 7, 1)
@@ -248,7 +248,7 @@ OTP_KEY_PGM_SEQ = 0x0402  # programming sequence (1 byte)
 # the serial (slot command 10) is the device serial, const.KEY_SERIAL (storage.device_serial)
 
 # ===========================================================================
-# CTAPHID: USB HID framing of CTAP (sealtoken.ctaphid), PROTOCOLS.md section 2,
+# CTAPHID: USB HID framing of CTAP (sealtoken.ctaphid), docs/protocols.md section 2,
 # and the FIDO applet over ISO 7816 (sealtoken.fidoapplet), section 3
 # ===========================================================================
 CTAPHID_PACKET_SIZE = 64                # HID report size, both directions
@@ -304,7 +304,7 @@ FIDO_BUSY_GRACE_MS = 50                 # answer at once when the request is don
 
 # ===========================================================================
 # CTAP2: the FIDO2 authenticator core (sealtoken.ctap2, sealtoken.clientpin,
-# sealtoken.cbor), PROTOCOLS.md sections 4-6. Owned by the CTAP2 authenticator.
+# sealtoken.cbor), docs/protocols.md sections 4-6. Owned by the CTAP2 authenticator.
 # ===========================================================================
 # command bytes
 CTAP2_CMD_MAKE_CREDENTIAL = 0x01

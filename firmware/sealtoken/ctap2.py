@@ -2,7 +2,7 @@
 
     auth = Authenticator(platform, store)
     response = auth.process(command_byte + cbor_params, keepalive=None)
-    # response = status byte || canonical CBOR (PROTOCOLS.md section 4)
+    # response = status byte || canonical CBOR (docs/protocols.md section 4)
     auth.power_off()   # wipe session state (token, key agreement, PIN misses, ...)
 
 keepalive(status) is handed to platform.wait_user_presence while the token

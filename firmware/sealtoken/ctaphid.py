@@ -1,6 +1,6 @@
 """CTAPHID: the USB HID framing of CTAP (CTAP 2.1 section 11.2), 64-byte reports.
 
-Wire format (PROTOCOLS.md section 2):
+Wire format (docs/protocols.md section 2):
   init packet          CID(4) || CMD|0x80 || BCNT(2, big endian) || 57 data bytes
   continuation packet  CID(4) || SEQ (0..0x7F) || 59 data bytes
 A message is at most 57 + 128 * 59 = 7609 bytes.

@@ -1,6 +1,6 @@
 """The FIDO applet: CTAP2 over ISO 7816 (the NFC binding, CTAP 2.1 section 11.3).
 
-Wire protocol (PROTOCOLS.md section 3), after SELECT A0 00 00 06 47 2F 00 01
+Wire protocol (docs/protocols.md section 3), after SELECT A0 00 00 06 47 2F 00 01
 (answered "FIDO_2_0": CTAP2 only, no U2F):
 
   80 10 P1 00 Lc <CTAP command byte || CBOR>     NFCCTAP_MSG

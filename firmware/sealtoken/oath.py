@@ -1,6 +1,6 @@
 """YKOATH applet: OATH HOTP/TOTP credentials as yubikit's OathSession expects them.
 
-Wire protocol: /work/shared/PROTOCOLS.md section 7 (the YKOATH specification as
+Wire protocol: docs/protocols.md section 7 (the YKOATH specification as
 yubikit 5.9 speaks it). Every credential lives in one store record; the order of
 credentials (LIST, CALCULATE ALL) is kept in an index record, updated in the same
 atomic store update as the credential it names.

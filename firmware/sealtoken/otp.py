@@ -1,6 +1,6 @@
 """YubiKey-OTP-compatible applet over CCID: HMAC-SHA1 challenge-response slots.
 
-Wire protocol: /work/shared/PROTOCOLS.md section 8, as yubikit's YubiOtpSession
+Wire protocol: docs/protocols.md section 8, as yubikit's YubiOtpSession
 speaks it over a smartcard connection:
 
   SELECT           -> status: major minor build pgmSeq touchLevel(2, little endian)

@@ -7,7 +7,7 @@
     F         = HKDF-Expand(PRK, "sealcodes/v1/fingerprint" || 0x00 || lp(label) || u32(epoch)
                                  || lp(format), 32)
 
-Nothing here changes an output once released (SPEC.md); docs/spec.md restates the contract and
+Nothing here changes an output once released (docs/spec.md); docs/spec.md restates the contract and
 tests/vectors/derivation-v1.json pins it.
 
 Secrets: R is only read, never copied or kept; PRK and every B_i live in bytearrays that are

@@ -1,4 +1,4 @@
-"""The v1 code formats (SPEC.md sections 4-6): alphabets, check symbols, display, typed input.
+"""The v1 code formats (docs/spec.md sections 4-6): alphabets, check symbols, display, typed input.
 
 A code exists in two shapes here:
 
@@ -31,7 +31,7 @@ CROCKFORD_LOOK_ALIKES = MappingProxyType({"O": "0", "I": "1", "L": "1"})
 GF32_POLYNOMIAL = 0x25
 GF32_SIZE = 32
 
-#: the Damm quasigroup of SPEC.md section 6; row = interim digit, column = next digit
+#: the Damm quasigroup of docs/spec.md section 6; row = interim digit, column = next digit
 DAMM_TABLE = (
     (0, 3, 1, 7, 5, 9, 8, 6, 4, 2),
     (7, 0, 9, 2, 1, 5, 4, 8, 6, 3),

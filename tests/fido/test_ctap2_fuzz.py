@@ -1,4 +1,4 @@
-"""Malformed CTAP2 requests get the right status and never crash (SECURITY.md item 16).
+"""Malformed CTAP2 requests get the right status and never crash (docs/security.md item 16).
 
 The table tests run over every transport of the `fido` fixture. The fuzz tests
 drive Authenticator.process directly (in-memory flash, for speed): requests

@@ -1,4 +1,4 @@
-"""hmac-secret (PROTOCOLS.md section 6): the secret sealcodes derives its codes from."""
+"""hmac-secret (docs/protocols.md section 6): the secret sealcodes derives its codes from."""
 
 from __future__ import annotations
 

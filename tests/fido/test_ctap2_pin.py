@@ -1,4 +1,4 @@
-"""clientPIN with PIN/UV auth protocols 1 and 2 (PROTOCOLS.md section 5, SECURITY.md item 13)."""
+"""clientPIN with PIN/UV auth protocols 1 and 2 (docs/protocols.md section 5, docs/security.md item 13)."""
 
 from __future__ import annotations
 

@@ -78,7 +78,7 @@ def _user(n=1):
 
 
 def _hmac_input(ctap, protocol, salt):
-    """The hmac-secret getAssertion input, built by hand (PROTOCOLS.md section 6)."""
+    """The hmac-secret getAssertion input, built by hand (docs/protocols.md section 6)."""
     response = ctap.client_pin(protocol.VERSION, ClientPin.CMD.GET_KEY_AGREEMENT)
     key_agreement, shared = protocol.encapsulate(response[ClientPin.RESULT.KEY_AGREEMENT])
     salt_enc = protocol.encrypt(shared, salt)

@@ -1,4 +1,4 @@
-"""Bounded fuzzing of Card.process_apdu (SECURITY.md 15, 16).
+"""Bounded fuzzing of Card.process_apdu (docs/security.md item 15, 16).
 
 Deterministic (seeded): random bytes, random well-formed APDUs around our INS
 codes, and mutations of valid ones. Every answer must be a well-formed status

@@ -367,7 +367,7 @@ def test_unknown_instruction(device):
     assert e.value.sw == 0x6D00
 
 
-# --- robustness (SECURITY.md 16) ------------------------------------------------------------------
+# --- robustness (docs/security.md item 16) ------------------------------------------------------------------
 def test_random_commands_never_crash_the_applet(device):
     """Mutated and random APDUs: always a proper status word, never 6F00 (an exception inside)."""
     import random

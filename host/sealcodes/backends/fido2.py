@@ -1,4 +1,4 @@
-"""The fido2 backend: R = CTAP2 hmac-secret output1 (SPEC.md section 3).
+"""The fido2 backend: R = CTAP2 hmac-secret output1 (docs/spec.md section 3).
 
 Works over any python-fido2 `CtapDevice`: `CtapHidDevice` (USB, or our firmware
 through sealboard.ctaphid_link) and `CtapPcscDevice` (NFC-style over PC/SC).
@@ -12,7 +12,7 @@ state is fixed at enrollment and recorded: CTAP 2.1 keeps two secrets per
 credential, one for assertions with UV and one without, so the same key and
 challenge give different R in the two states.
 
-Before an output is used the assertion is checked (SECURITY.md 12): RP ID hash,
+Before an output is used the assertion is checked (docs/security.md item 12): RP ID hash,
 credential id, flags (UP; UV exactly as enrolled) and the ES256 signature over
 authData || clientDataHash under the public key recorded at enrollment.
 
@@ -533,7 +533,7 @@ class Fido2Backend(Backend):
                 on_keepalive=_keepalive_handler(interaction),
             )
         auth_data = assertion.auth_data
-        # every check before the output is touched (SECURITY.md 12)
+        # every check before the output is touched (docs/security.md item 12)
         if auth_data.rp_id_hash != _RP_ID_HASH:
             raise DeviceError("the key answered for another RP ID")
         answered_id = (assertion.credential or {}).get("id", credential_id)
