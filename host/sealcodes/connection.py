@@ -21,6 +21,8 @@ TRANSPORT_NFC = "nfc"  # short APDUs with chaining
 MAX_MORE_DATA_ROUNDS = 256
 MAX_MORE_DATA_BYTES = 256 * 1024
 MAX_STILL_WORKING_S = 120.0
+MORE_DATA_MESSAGE = ("the device keeps announcing more response data than any answer holds; "
+                     "it is broken or not what it claims")
 
 
 class ResponseGuard:
@@ -37,8 +39,7 @@ class ResponseGuard:
             self._bytes += data_len
             if self._rounds > MAX_MORE_DATA_ROUNDS or self._bytes > MAX_MORE_DATA_BYTES:
                 self._rounds = self._bytes = 0
-                raise DeviceError("the device keeps announcing more response data than any answer holds; "
-                                  "it is broken or not what it claims")
+                raise DeviceError(MORE_DATA_MESSAGE)
         else:
             self._rounds = self._bytes = 0
         if sw == 0x9100:
@@ -82,6 +83,11 @@ class SmartCardConnection(abc.ABC):
     def _transmit(self, apdu: bytes) -> tuple[bytes, int]:
         """Carry one APDU over the link: (response data, SW)."""
 
+    def reset_on_close(self) -> None:
+        """Reset the card when it is released (ends every verified PIN state on it), for a session
+        that verified a PIN. Links whose close() powers the card off need nothing more."""
+        self._reset_requested = True
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the device."""
@@ -91,3 +97,46 @@ class SmartCardConnection(abc.ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+class LinkConnection(SmartCardConnection):
+    """A SmartCardConnection over a plain link object that does not know sealcodes.
+
+    Device providers (the emulator in sealboard, ...) hand out links with the same shape as
+    yubikit's connection: `atr`, `name`, `send_and_receive(apdu) -> (data, sw)`, `close()`; they
+    raise OSError when the link fails. This adds what every sealcodes connection has: the response
+    guard and DeviceError.
+    """
+
+    def __init__(self, link):
+        self.link = link
+        self.name = getattr(link, "name", "") or ""
+
+    @property
+    def atr(self) -> bytes:
+        return bytes(self.link.atr)
+
+    def __getattr__(self, name):  # apdu_count and other extras of the link
+        if name == "link":
+            raise AttributeError(name)
+        return getattr(self.link, name)
+
+    def _transmit(self, apdu: bytes) -> tuple[bytes, int]:
+        try:
+            data, sw = self.link.send_and_receive(bytes(apdu))
+        except OSError as exc:
+            raise DeviceError(str(exc) or "the device stopped answering") from None
+        return bytes(data), int(sw)
+
+    def close(self) -> None:
+        try:
+            self.link.close()
+        except OSError:
+            pass
+
+
+def as_connection(connection) -> SmartCardConnection:
+    """`connection` itself when it is a SmartCardConnection, else a LinkConnection over it."""
+    if isinstance(connection, SmartCardConnection):
+        return connection
+    return LinkConnection(connection)

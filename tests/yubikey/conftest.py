@@ -16,6 +16,7 @@ yubikit = pytest.importorskip("yubikit")
 from sealboard.loopback import LoopbackConnection  # noqa: E402
 from sealboard.platform import CPythonPlatform  # noqa: E402
 from sealcodes.backends._yubikit import yubikit_connection  # noqa: E402
+from sealcodes.connection import as_connection  # noqa: E402
 from sealtoken.token import Token  # noqa: E402
 
 RNG_SEED = 4226
@@ -33,12 +34,12 @@ class DeviceUnderTest:
     def open(self):
         self.platform = CPythonPlatform(rng_seed=RNG_SEED, presence="approve")
         self.token = Token(self.platform)
-        self.connection = LoopbackConnection(self.token.card)
+        self.connection = as_connection(LoopbackConnection(self.token.card))
 
     def power_cycle(self):
         """Power off and on (drops every session state; the flash stays)."""
         self.connection.close()
-        self.connection = LoopbackConnection(self.token.card)
+        self.connection = as_connection(LoopbackConnection(self.token.card))
 
     def set_presence(self, policy: str):
         """'approve' or 'deny': what the user does when the token asks for a touch."""

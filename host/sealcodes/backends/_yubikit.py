@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from ..connection import TRANSPORT_USB
+from ..connection import TRANSPORT_USB, as_connection
 from ..errors import DeviceError
 
 TOUCH_NOTICE_DELAY_S = 0.5
@@ -89,7 +89,7 @@ def yubikit_connection(connection, transport=None):
     require_yubikit()
     if _adapter_class is None:
         _adapter_class = _make_adapter_class()
-    return _adapter_class(connection, transport)
+    return _adapter_class(as_connection(connection), transport)
 
 
 class TouchNotice:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from sealtoken import const
-
+from .. import const
+from ..connection import as_connection
 from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError
 from ..memory import wipe
 from .base import Backend, Interaction, require_challenge
@@ -56,7 +56,7 @@ class AppletBackend(Backend):
     name = "applet"
 
     def __init__(self, connection):
-        self.connection = connection
+        self.connection = as_connection(connection)
         data, sw = self._send(bytes([0x00, 0xA4, 0x04, 0x00, len(const.AID_SEALCODES)]) + const.AID_SEALCODES
                               + b"\x00", redact=False)
         if sw != 0x9000:

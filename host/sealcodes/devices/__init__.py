@@ -11,7 +11,9 @@ import contextlib
 import importlib
 from dataclasses import dataclass, field
 
-from .errors import DeviceError, DeviceNotFoundError
+from ..const import AID_FIDO, AID_OATH, AID_OTP, AID_SEALCODES
+from ..errors import DeviceError, DeviceNotFoundError
+from . import providers
 
 EMULATOR = "emulator"
 
@@ -29,12 +31,7 @@ BACKENDS = {
 BACKEND_PREFERENCE = ("applet", "fido2", "ykoath", "yubiotp")
 
 # AIDs probed to tell which applications a card has
-_PROBE_AIDS = {
-    "applet": "sealtoken.const:AID_SEALCODES",
-    "fido2": bytes.fromhex("a0000006472f0001"),
-    "ykoath": bytes.fromhex("a0000005272101"),
-    "yubiotp": bytes.fromhex("a0000005272001"),
-}
+_PROBE_AIDS = {"applet": AID_SEALCODES, "fido2": AID_FIDO, "ykoath": AID_OATH, "yubiotp": AID_OTP}
 
 
 def backend_class(name: str):
@@ -47,14 +44,6 @@ def backend_class(name: str):
     except ImportError as exc:
         hint = " (install sealcodes[yubikey])" if name in ("ykoath", "yubiotp") else ""
         raise DeviceError(f"the {name} backend is not available: {exc.name} missing{hint}") from None
-
-
-def _aid(name):
-    value = _PROBE_AIDS[name]
-    if isinstance(value, str):
-        module, attr = value.split(":")
-        value = getattr(importlib.import_module(module), attr)
-    return value
 
 
 @dataclass
@@ -85,7 +74,7 @@ def _select(connection, aid) -> bool:
 
 def probe_smartcard(connection) -> tuple[list, str | None]:
     """Which backends answer on this card, and our applet's serial if present."""
-    found = [name for name in BACKEND_PREFERENCE if _select(connection, _aid(name))]
+    found = [name for name in BACKEND_PREFERENCE if _select(connection, _PROBE_AIDS[name])]
     serial = None
     if "applet" in found:
         with contextlib.suppress(DeviceError, ImportError):
@@ -93,17 +82,14 @@ def probe_smartcard(connection) -> tuple[list, str | None]:
     return found, serial
 
 
-class _EmulatorHandle:
-    def __init__(self):
-        from sealboard.emulator import EmulatedToken
-
-        try:
-            self.token = EmulatedToken()
-        except RuntimeError as exc:
-            raise DeviceError(str(exc)) from None
-
-    def close(self):
-        self.token.close()
+def _open_provider(name):
+    provider = providers.get(name)
+    if provider is None:
+        raise DeviceNotFoundError(f"no device provider {name!r} is installed")
+    try:
+        return provider.open()
+    except (OSError, RuntimeError) as exc:
+        raise DeviceError(str(exc)) from None
 
 
 def list_devices(include_emulator: bool = True) -> list[Device]:
@@ -123,8 +109,8 @@ def list_devices(include_emulator: bool = True) -> list[Device]:
                               else repr(hid.descriptor.path), ["fido2"], hid.descriptor.serial_number,
                               hid.descriptor.product_name or ""))
     if include_emulator:
-        devices.append(Device(KIND_EMULATOR, EMULATOR, list(BACKEND_PREFERENCE), None,
-                              "built-in software token, NOT hardware-backed"))
+        for provider in providers.all_providers():
+            devices.append(Device(provider.name, provider.name, list(provider.applications), None, provider.detail))
     for device in devices:
         if "fido2" in device.backends:
             summary = _fido2_summary(device)
@@ -159,8 +145,9 @@ def _hid_devices():
 
 def resolve(spec: str | None, devices: list[Device] | None = None) -> Device:
     """The device a `--device` spec names; with no spec, the only hardware device present."""
-    if spec == EMULATOR:
-        return Device(KIND_EMULATOR, EMULATOR, list(BACKEND_PREFERENCE))
+    provider = providers.get(spec) if spec else None
+    if provider is not None:
+        return Device(provider.name, provider.name, list(provider.applications), None, provider.detail)
     devices = devices if devices is not None else list_devices(include_emulator=False)
     if spec is None:
         usable = [d for d in devices if d.backends]
@@ -185,19 +172,10 @@ def open_backend(device: Device, backend_name: str):
     cls = backend_class(backend_name)
     _, _, base = BACKENDS[backend_name]
     with contextlib.ExitStack() as stack:
-        if device.kind == KIND_EMULATOR:
-            handle = _EmulatorHandle()
+        if device.kind not in (KIND_PCSC, KIND_HID):
+            handle = _open_provider(device.name)
             stack.callback(handle.close)
-            if base == "smartcard":
-                conn = handle.token.connect()
-                stack.callback(conn.close)
-                yield cls(conn)
-            else:
-                from sealboard.ctaphid_link import open_emulated_hid_device
-
-                hid = open_emulated_hid_device(handle.token.token)
-                stack.callback(hid.close)
-                yield cls(hid)
+            yield cls(handle.smartcard() if base == "smartcard" else handle.ctap())
         elif device.kind == KIND_PCSC:
             from .pcsc import PcscConnection
 

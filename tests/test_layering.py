@@ -1,0 +1,184 @@
+"""Imports flow one way (docs/architecture.md): CLI -> library -> backend -> connection, and the
+bridges (hardware/) and firmware below the host, never importing it. Checked on the source
+(AST), so a lazy import inside a function counts as much as one at the top."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from _support import ROOT
+
+PACKAGES = {"sealcodes": ROOT / "host" / "sealcodes", "sealtoken": ROOT / "firmware" / "sealtoken",
+            "sealboard": ROOT / "hardware" / "sealboard"}
+
+# host layers, lowest first; a module may import its own layer or lower ones
+BASE, CONNECTION, BACKEND, LIBRARY, CLI = range(5)
+_BASE_MODULES = {"errors", "memory", "const", "records"}  # plain data and helpers every layer uses
+_CONNECTION_MODULES = {"connection", "pcsc", "apdu"}
+_LAYER_NAMES = {BASE: "base", CONNECTION: "connection", BACKEND: "backend", LIBRARY: "library", CLI: "CLI"}
+
+
+def host_layer(module: str) -> int:
+    """Layer of a module `sealcodes.x.y`."""
+    parts = module.split(".")[1:] or ["__init__"]
+    if parts[0] == "_cli":
+        return CLI
+    if parts[0] == "backends":
+        return BACKEND
+    if parts[0] in _CONNECTION_MODULES:
+        return CONNECTION
+    if parts[0] in _BASE_MODULES or parts[0] == "__init__":
+        return BASE
+    return LIBRARY  # operations, devices, profile, derivation, formats, and what is added later
+
+
+def _module_name(package: str, path: Path, root: Path | None = None) -> str:
+    rel = path.relative_to(root or PACKAGES[package]).with_suffix("")
+    parts = [package, *rel.parts]
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(package: str, path: Path, root: Path | None = None):
+    """(line, absolute module name) for every import in a source file."""
+    module = _module_name(package, path, root)
+    is_package = path.name == "__init__.py"
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")
+                base = base[:len(base) - node.level + (1 if is_package else 0)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module
+            yield node.lineno, target
+            if node.module is None or node.level and not node.module:
+                for alias in node.names:  # `from . import x` imports the module x
+                    yield node.lineno, f"{target}.{alias.name}"
+
+
+def _sources(package):
+    return sorted(PACKAGES[package].rglob("*.py"))
+
+
+def violations_in(package: str, path: Path, root: Path | None = None) -> list:
+    found = []
+    module = _module_name(package, path, root)
+    for line, target in imports_of(package, path, root):
+        where = f"{path.name}:{line} ({module}) imports {target}"
+        top = target.split(".")[0]
+        if package in ("sealtoken", "sealboard") and top == "sealcodes":
+            found.append(f"{where}: firmware and bridges never import the host")
+        if package == "sealtoken" and top == "sealboard":
+            found.append(f"{where}: the firmware does not know how it is connected")
+        if package == "sealcodes" and top in ("sealtoken", "sealboard"):
+            found.append(f"{where}: the host reaches firmware and bridges only through providers")
+        if package == "sealcodes" and host_layer(module) < CLI and top == "click":
+            found.append(f"{where}: only the CLI imports click")
+        if package == "sealcodes" and top == "sealcodes":
+            mine, theirs = host_layer(module), host_layer(target)
+            if theirs > mine:
+                found.append(f"{where}: the {_LAYER_NAMES[mine]} layer must not import the "
+                             f"{_LAYER_NAMES[theirs]} layer")
+    return found
+
+
+def _violations():
+    return [v for package in PACKAGES for path in _sources(package) for v in violations_in(package, path)]
+
+
+def test_imports_flow_one_way():
+    assert _violations() == []
+
+
+def test_the_checker_sees_violations(tmp_path):
+    """The checker itself: relative imports resolve, and each kind of wrong import is caught."""
+    assert host_layer("sealcodes._cli.codeset") == CLI
+    assert host_layer("sealcodes.backends.fido2") == BACKEND
+    assert host_layer("sealcodes.devices.providers") == LIBRARY
+    assert host_layer("sealcodes.pcsc") == CONNECTION
+    root = tmp_path / "sealcodes"
+    (root / "backends").mkdir(parents=True)
+    bad = root / "backends" / "bad.py"
+    bad.write_text("import click\nfrom ..operations import generate\nfrom sealboard import provider\n"
+                   "from .. import apdu\nfrom .base import Backend\n")
+    found = violations_in("sealcodes", bad, root)
+    assert len(found) == 3, found
+    assert any("only the CLI imports click" in v for v in found)
+    assert any("backend layer must not import the library layer" in v for v in found)
+    assert any("only through providers" in v for v in found)
+    (root / "connection.py").write_text("def f():\n    from .backends import applet\n")
+    assert "connection layer must not import the backend" in violations_in("sealcodes", root / "connection.py",
+                                                                          root)[0]
+    bridge = tmp_path / "sealboard" / "loop.py"
+    bridge.parent.mkdir()
+    bridge.write_text("from sealcodes.errors import DeviceError\n")
+    assert violations_in("sealboard", bridge, tmp_path / "sealboard")
+
+
+def test_host_imports_without_firmware_or_bridges():
+    """The library and CLI import (and `--help` runs) with sealtoken and sealboard unimportable."""
+    code = (
+        "import sys\n"
+        "sys.modules['sealtoken'] = None; sys.modules['sealboard'] = None\n"
+        "import sealcodes._cli, sealcodes.operations, sealcodes.devices, sealcodes.apdu\n"
+        "import sealcodes.backends.applet, sealcodes.backends.fido2\n"
+        "try:\n"
+        "    sealcodes._cli.main(['--help'])\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Usage:" in result.stdout
+
+
+def test_help_imports_no_device_library():
+    """`sealcodes --help` loads neither python-fido2, yubikit nor pyscard."""
+    code = (
+        "import sys, sealcodes._cli as c\n"
+        "try:\n"
+        "    c.main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('fido2', 'yubikit', 'smartcard', 'ykman'))\n"
+        "print(bad, file=sys.stderr)\n"
+        "assert not bad\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", [
+    "AID_SEALCODES", "AID_FIDO", "AID_OATH", "AID_OTP",
+    "SEAL_INS_VERIFY_PIN", "SEAL_INS_GENERATE", "SEAL_INS_GET_INFO", "SEAL_INS_SET_PIN", "SEAL_INS_DERIVE",
+    "SEAL_P2_GENERATE_OVERWRITE", "SEAL_PIN_MIN_LEN", "SEAL_PIN_MAX_LEN", "SEAL_NUM_SLOTS",
+    "SEAL_CHALLENGE_LEN", "SEAL_SECRET_LEN", "SEAL_TAG_VERSION", "SEAL_TAG_SERIAL", "SEAL_TAG_PIN_SET",
+    "SEAL_TAG_PIN_TRIES", "SEAL_TAG_SLOTS_USED", "CLA_ISO", "P1_SELECT_BY_AID",
+])
+def test_host_constants_equal_the_firmware(name):
+    from sealcodes import const as host
+    from sealtoken import const as firmware
+
+    assert getattr(host, name) == getattr(firmware, name)
+
+
+def test_host_status_words_equal_the_firmware():
+    from sealcodes.const import SW
+    from sealtoken import const as firmware
+
+    pairs = {SW.OK: "SW_OK", SW.MORE_DATA: "SW_BYTES_REMAINING_00", SW.VERIFY_FAIL: "SW_VERIFY_FAIL_00",
+             SW.STILL_WORKING: "SW_FIDO_UPDATE"}
+    for sw in SW:
+        fw_name = pairs.get(sw, f"SW_{sw.name}")
+        assert getattr(firmware, fw_name) == sw, sw.name
