@@ -140,7 +140,8 @@ def test_pin_from_stdin_is_never_echoed(isolated_dirs):
 @pytest.mark.parametrize("backend", ["applet", "fido2", "ykoath", "yubiotp"])
 def test_debug_log_holds_no_secret(isolated_dirs, backend):
     """SECURITY 10: even at --debug, no code or PIN reaches stderr, whichever backend."""
-    enrolled = run_cli("--debug", "enroll", "--device", "emulator", "--backend", backend, "--force",
+    force = [] if backend == "fido2" else ["--force"]  # fido2 overwrites nothing: it has no --force
+    enrolled = run_cli("--debug", "enroll", "--device", "emulator", "--backend", backend, *force,
                        input=PIN + "\n")
     assert enrolled.returncode == 0, enrolled.stderr
     result = run_cli("--debug", "generate", "debug.example", "--json", input=PIN + "\n")
@@ -180,3 +181,40 @@ def test_enrollment_named_by_id_for_two_slots(isolated_dirs):
     assert chosen.returncode == 0, chosen.stderr
     profile = json.loads((isolated_dirs / "config" / "sealcodes" / "profile.json").read_text())
     assert profile["sets"]["s.example"]["enrollment"] == ident
+
+
+@pytest.mark.parametrize("backend, option, takes", [
+    ("applet", ["--touch"], "--slot, --force"),
+    ("applet", ["--uv", "required"], "--slot, --force"),
+    ("fido2", ["--slot", "2"], "--uv"),
+    ("fido2", ["--touch"], "--uv"),
+    ("fido2", ["--force"], "--uv"),
+    ("ykoath", ["--slot", "1"], "--touch, --force"),
+    ("ykoath", ["--adopt"], "--touch, --force"),
+    ("yubiotp", ["--uv", "discouraged"], "--slot, --touch, --adopt, --force"),
+])
+def test_an_option_a_backend_does_not_use_is_refused_the_same_way(isolated_dirs, backend, option, takes):
+    """Every backend refuses an enrollment option it would ignore, with one message shape, before the
+    device is touched and before any PIN is asked."""
+    result = run_cli("enroll", "--device", "emulator", "--backend", backend, *option, input=PIN + "\n")
+    assert result.returncode == 1
+    name = option[0]
+    assert result.stderr == f"Error: the {backend} backend does not use {name} (it takes: {takes})\n"
+    assert not (isolated_dirs / "config" / "sealcodes" / "profile.json").exists()
+    assert not (isolated_dirs / "data" / "sealcodes" / "emulator").exists()  # the token was never opened
+
+
+def test_reenrolling_names_the_sets_it_orphans(isolated_dirs):
+    assert run_cli("enroll", "--device", "emulator", input=PIN + "\n").returncode == 0
+    for label in ("b.example", "a.example"):
+        assert run_cli("generate", label, input=PIN + "\n").returncode == 0
+    again = run_cli("enroll", "--device", "emulator", "--force", input=PIN + "\n")
+    assert again.returncode == 0, again.stderr
+    assert "2 set(s): a.example, b.example" in again.stderr and "rotate" in again.stderr
+    # the guard names what applies to this backend (a token slot), not a FIDO2 PIN
+    stale = run_cli("generate", "a.example", input=PIN + "\n")
+    assert stale.returncode == 1 and "different secret" in stale.stderr
+    assert "slot" in stale.stderr and "FIDO2" not in stale.stderr
+    # a second slot is a new enrollment: nothing orphaned
+    other = run_cli("enroll", "--device", "emulator", "--slot", "2", input=PIN + "\n")
+    assert other.returncode == 0 and "Note:" not in other.stderr.replace("Note: the built-in", "")

@@ -79,6 +79,7 @@ def test_session_writes_no_secret(tmp_path, isolated_dirs):
     from sealcodes.backends.applet import AppletBackend
     from sealcodes.backends.base import Interaction
     from sealcodes.derivation import challenge
+    from sealcodes.records import Enrollment
 
     class _Pin(Interaction):
         def request_pin(self, purpose, new=False):
@@ -88,7 +89,7 @@ def test_session_writes_no_secret(tmp_path, isolated_dirs):
     try:
         with EmulatedToken(emulator) as token, token.connect() as conn:
             backend = AppletBackend(conn)
-            responses = [backend.respond(challenge(LABEL, e), {"slot": 1}, _Pin()) for e in (0, 1)]
+            responses = [backend.respond(challenge(LABEL, e), Enrollment(backend="applet", slot=1), _Pin()) for e in (0, 1)]
     finally:
         del os.environ["SEALCODES_EMULATOR_DIR"]
     for path in files:

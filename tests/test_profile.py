@@ -13,20 +13,19 @@ import pytest
 
 from sealcodes.errors import ProfileError
 from sealcodes.profile import SCHEMA, Profile, ProfileStore, default_profile_path
+from sealcodes.records import CodeSetEntry, Enrollment
 
 
 def _profile(n):
-    p = Profile()
-    p.add_enrollment("applet:ABCD:1", {"backend": "applet", "serial": "ABCD", "slot": 1})
-    p.record_set(f"label-{n}", "applet:ABCD:1", n, "base32-16", 10, "47JR-PGW1")
-    return p
+    p = Profile().with_enrollment("applet:ABCD:1", Enrollment(backend="applet", serial="ABCD", slot=1))
+    return p.with_set(f"label-{n}", CodeSetEntry("applet:ABCD:1", n, "base32-16", 10, "47JR-PGW1"))
 
 
 def test_round_trip_and_mode(tmp_path):
     store = ProfileStore(str(tmp_path / "sub" / "profile.json"))
-    assert store.load().data == Profile().data  # missing file: empty profile
+    assert store.load() == Profile()  # missing file: empty profile
     store.save(_profile(3))
-    assert store.load().data == _profile(3).data
+    assert store.load().to_json() == _profile(3).to_json()
     assert os.stat(store.path).st_mode & 0o777 == 0o600
     assert [f for f in os.listdir(tmp_path / "sub") if f.endswith(".tmp")] == []
 
@@ -54,7 +53,7 @@ def test_corrupt_or_foreign_is_reported_and_left(tmp_path, content):
 
 def test_refuses_to_save_an_invalid_profile(tmp_path):
     store = ProfileStore(str(tmp_path / "p.json"))
-    bad = Profile({"schema": SCHEMA, "enrollments": {}, "sets": {"x": {"enrollment": 1}}})
+    bad = Profile().with_set("x", CodeSetEntry(1, 0, "base32-16", 10, "AAAA-AAAA"))  # enrollment id not text
     with pytest.raises(ProfileError):
         store.save(bad)
     assert not (tmp_path / "p.json").exists()
@@ -63,12 +62,12 @@ def test_refuses_to_save_an_invalid_profile(tmp_path):
 _WRITER = """
 import sys
 from sealcodes.profile import Profile, ProfileStore
+from sealcodes.records import CodeSetEntry, Enrollment
 store = ProfileStore(sys.argv[1])
 n = 0
 while True:
-    p = Profile()
-    p.add_enrollment("e", {"backend": "applet", "pad": "x" * (n % 5000)})
-    p.record_set("l", "e", n, "base32-16", 10, "AAAA-AAAA")
+    p = Profile().with_enrollment("e", Enrollment.from_json({"backend": "applet", "pad": "x" * (n % 5000)}))
+    p = p.with_set("l", CodeSetEntry("e", n, "base32-16", 10, "AAAA-AAAA"))
     store.save(p)
     n += 1
 """
@@ -87,9 +86,9 @@ def test_kill_9_at_any_point_leaves_old_or_new(tmp_path):
             continue
         profile = store.load()  # raises if half-written
         entry = profile.code_set("l")
-        assert entry["fingerprint"] == "AAAA-AAAA"
-        assert len(profile.enrollment("e")["pad"]) == entry["epoch"] % 5000
-        last_epoch = entry["epoch"]
+        assert entry.fingerprint == "AAAA-AAAA"
+        assert len(profile.enrollment("e").extra["pad"]) == entry.epoch % 5000
+        last_epoch = entry.epoch
     assert last_epoch > 0
 
 
@@ -106,7 +105,7 @@ def test_unusable_profile_directory_is_a_clear_error(tmp_path):
 
 def test_enrollment_field_types_are_checked(tmp_path):
     path = tmp_path / "profile.json"
-    data = _profile(1).data
+    data = _profile(1).to_json()
     data["enrollments"]["applet:ABCD:1"]["slot"] = "x"
     path.write_text(json.dumps(data))
     with pytest.raises(ProfileError, match="corrupt"):

@@ -14,6 +14,7 @@ from sealboard.loopback import LoopbackConnection
 from sealcodes.backends.applet import AppletBackend
 from sealcodes.backends.base import Interaction
 from sealcodes.errors import SealcodesError
+from sealcodes.records import Enrollment
 from sealtoken import const
 
 GOOD_INFO = bytes.fromhex("0103010000" "020411223344" "030101" "040108" "050101" "060108")
@@ -54,7 +55,7 @@ class HostileCard:
 
 def _respond(card):
     backend = AppletBackend(LoopbackConnection(card, name="hostile"))
-    return backend.respond(b"\x01" * 32, {"slot": 1}, _Pin())
+    return backend.respond(b"\x01" * 32, Enrollment(backend="applet", slot=1), _Pin())
 
 
 def test_well_behaved_double_works():
@@ -66,7 +67,7 @@ def test_well_behaved_double_works():
     (HostileCard(derive_answer=b"\x00" * 33 + b"\x90\x00"), "33 bytes"),
     (HostileCard(derive_answer=b"\x90\x00"), "0 bytes"),
     (HostileCard(derive_answer=b"\x6f\x00"), "status 6F00"),
-    (HostileCard(derive_answer=b"\x61\x10"), "more data"),
+    (HostileCard(derive_answer=b"\x61\x10"), "more response data"),
     (HostileCard(derive_answer=b"\x00"), "without a status word"),
     (HostileCard(select_answer=b"\x01\x09\x01\x90\x00"), "malformed"),
     (HostileCard(select_answer=b"\x01\x03\x01\x00\x00\x90\x00"), "lacks"),
@@ -100,6 +101,7 @@ def test_endless_61xx_is_stopped_for_every_smartcard_backend():
         connection = LoopbackConnection(EndlessMoreData(), name="hostile")
         with pytest.raises(SealcodesError) as info:
             session = backend(connection)
-            session.respond(b"\x01" * 32, {"slot": 2, "credential_name": "sealcodes"}, _Pin())
+            session.respond(b"\x01" * 32, Enrollment(backend=session.name, slot=2, credential_name="sealcodes"),
+                            _Pin())
         assert "more response data" in str(info.value)
         assert connection.apdu_count <= 300

@@ -25,6 +25,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from .errors import InvalidInputError
+from .memory import wipe
 from .formats import (
     CROCKFORD_BASE32,
     DEFAULT_FORMAT_ID,
@@ -184,11 +185,6 @@ def code_info(label_bytes: bytes, epoch: int, format_id: str, index: int) -> byt
 
 
 # --- primitives ----------------------------------------------------------------------------------
-
-
-def wipe(buffer: bytearray) -> None:
-    """Overwrite a secret held in a bytearray with zeros."""
-    buffer[:] = bytes(len(buffer))
 
 
 def hkdf_extract(salt: bytes, ikm: bytes | bytearray | memoryview) -> bytearray:

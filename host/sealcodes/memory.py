@@ -14,7 +14,9 @@ def disable_core_dumps() -> None:
 
 
 def wipe(buffer) -> None:
-    """Overwrite a bytearray (or memoryview) in place; other types are left alone."""
-    if isinstance(buffer, (bytearray, memoryview)):
-        for i in range(len(buffer)):
-            buffer[i] = 0
+    """Overwrite a bytearray (or writable memoryview) with zeros in place; other types (immutable
+    bytes, None) are left alone. The one wipe of the host."""
+    if isinstance(buffer, bytearray):
+        buffer[:] = bytes(len(buffer))
+    elif isinstance(buffer, memoryview) and not buffer.readonly:
+        buffer.cast("B")[:] = bytes(buffer.nbytes)

@@ -1,59 +1,71 @@
 """What the commands do, as library functions: enroll, generate, rotate, recover.
 
-Each takes a ProfileStore, a device spec and an Interaction, and returns data; the
-CLI only formats it. R (the device response) lives in a bytearray that is wiped
-as soon as the codes are derived.
+Each takes a ProfileStore, a device spec and an Interaction, and returns records; the CLI only
+formats them. R (the device response) lives in a bytearray that is wiped as soon as the codes
+are derived. A command whose set is in the profile opens only the device it was made on.
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 
-from . import derivation
-from .devices import BACKEND_PREFERENCE, KIND_EMULATOR, Device, list_devices, open_backend, resolve
-from .errors import (
-    DeviceError,
-    DeviceNotFoundError,
-    FingerprintMismatchError,
-    InvalidInputError,
-    ProfileError,
-    RecoveryUnsupportedError,
-)
+from . import derivation, formats
+from .devices import BACKEND_PREFERENCE, backend_class, open_backend, open_enrolled, resolve
+from .errors import DeviceError, FingerprintMismatchError, InvalidInputError, ProfileError, RecoveryUnsupportedError
 from .memory import wipe
 from .profile import ProfileStore
+from .records import CodeSetEntry, DeviceInfo, Enrollment, make_options, same_serial
 
-DEFAULT_FORMAT = "base32-16"
-DEFAULT_COUNT = 10
-
-WRONG_SECRET = (
-    "this device answered with a different secret than at enrollment: wrong device or slot, "
-    "or (FIDO2) the PIN used differently; no codes shown"
-)
-
-
-def enrollment_id(backend: str, metadata: dict, device: Device) -> str:
-    ident = metadata.get("serial") or device.serial or device.name
-    extra = metadata.get("slot") or metadata.get("credential_name") or metadata.get("credential_id", "")[:8]
-    return f"{backend}:{ident}" + (f":{extra}" if extra else "")
+# the defaults of every command, in one place (the CLI shows and uses these)
+DEFAULT_FORMAT = formats.DEFAULT_FORMAT_ID
+DEFAULT_COUNT = derivation.DEFAULT_COUNT
+DEFAULT_EPOCH = derivation.EPOCH_MIN
+EPOCH_RANGE = (derivation.EPOCH_MIN, derivation.EPOCH_MAX)
+COUNT_RANGE = (derivation.COUNT_MIN, derivation.COUNT_MAX)
 
 
-def enroll(store: ProfileStore, device_spec, interaction, backend: str | None = None, **options) -> tuple[str, dict]:
-    """Create (or adopt) the sealed secret on a device and record the enrollment."""
+@dataclass(frozen=True)
+class EnrollResult:
+    enrollment_id: str
+    enrollment: Enrollment
+    orphaned: tuple = ()  # labels of sets made with the secret this enrollment replaced
+
+
+def wrong_secret_message(hint: str) -> str:
+    return f"this device answered with a different secret than at enrollment ({hint}); no codes shown"
+
+
+def enrollment_id(enrollment: Enrollment, device: DeviceInfo) -> str:
+    ident = enrollment.serial or device.serial or device.name
+    extra = enrollment.slot or enrollment.credential_name or (enrollment.credential_id or "")[:8]
+    return f"{enrollment.backend}:{ident}" + (f":{extra}" if extra else "")
+
+
+def enroll(store: ProfileStore, device_spec, interaction, backend: str | None = None, **options) -> EnrollResult:
+    """Create (or adopt) the sealed secret on a device and record the enrollment.
+
+    `options` are the backend's enrollment options (records.*Options); one it does not use is
+    refused before the device is touched."""
     device = resolve(device_spec)
     name = backend or next((b for b in BACKEND_PREFERENCE if b in device.backends), None)
     if name is None or name not in device.backends:
         raise DeviceError(f"{device.name} has no {backend or 'usable'} application for sealcodes")
+    cls = backend_class(name)
+    opts = make_options(cls.options_type, name, options)
     with store.locked():
         profile = store.load()  # fail on a corrupt profile before touching the device
         with open_backend(device, name) as session:
-            metadata = session.enroll(interaction, **options)
-        metadata = dict(metadata, backend=name, device_kind=device.kind)
-        if device.kind != KIND_EMULATOR:
-            metadata.setdefault("device_name", device.name)
-        ident = enrollment_id(name, metadata, device)
-        profile.add_enrollment(ident, metadata)
-        store.save(profile)
-    return ident, metadata
+            enrollment = session.enroll(interaction, opts)
+        enrollment = enrollment.replace(
+            device_kind=device.kind,
+            device_name=None if device.kind not in ("pcsc", "hid") else device.name,
+            serial=enrollment.serial or device.serial,
+        )
+        ident = enrollment_id(enrollment, device)
+        orphaned = tuple(profile.labels_of(ident)) if ident in profile.enrollments else ()
+        store.save(profile.with_enrollment(ident, enrollment))
+    return EnrollResult(ident, enrollment, orphaned)
 
 
 def _pick_enrollment(profile, device_spec, backend=None) -> str:
@@ -63,11 +75,11 @@ def _pick_enrollment(profile, device_spec, backend=None) -> str:
     if device_spec in enrollments:  # an enrollment id, as `enroll` printed it
         return device_spec
     if device_spec is not None:
-        matches = [k for k, m in enrollments.items() if _device_matches(m, device_spec)]
+        matches = [k for k, e in enrollments.items() if _device_matches(e, device_spec)]
     else:
         matches = list(enrollments)
     if backend is not None:
-        matches = [k for k in matches if enrollments[k].get("backend") == backend]
+        matches = [k for k in matches if enrollments[k].backend == backend]
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -76,67 +88,25 @@ def _pick_enrollment(profile, device_spec, backend=None) -> str:
                        "--device ENROLLMENT: " + ", ".join(matches))
 
 
-def _device_matches(metadata, spec) -> bool:
-    if spec == "emulator":
-        return metadata.get("device_kind") == KIND_EMULATOR
-    return spec in (metadata.get("serial"), metadata.get("device_name"))
+def _device_matches(enrollment: Enrollment, spec) -> bool:
+    if enrollment.on_provider:
+        return spec == enrollment.device_kind
+    return spec == enrollment.device_name or same_serial(enrollment.serial, spec) or spec == enrollment.serial
 
 
-def _device_for(metadata, device_spec) -> Device:
-    """The connected device an enrollment belongs to, found without any PIN: by the serial the
-    backend itself reports (decimal for YubiKeys, hex for our applet), else by the recorded name,
-    else the only device offering that backend (the backend then proves it holds the secret)."""
-    if metadata.get("device_kind") == KIND_EMULATOR:
-        if device_spec not in (None, "emulator"):
-            raise DeviceError("this code set belongs to the built-in emulator, not to " + repr(device_spec))
-        return resolve("emulator")
-    if device_spec is not None:
-        return resolve(device_spec)
-    backend, serial, name = metadata["backend"], metadata.get("serial"), metadata.get("device_name")
-    candidates = [d for d in list_devices(include_emulator=False) if backend in d.backends]
-    if serial:
-        for device in candidates:
-            if device.serial == serial:
-                return device
-        for device in candidates:
-            try:
-                with open_backend(device, backend) as session:
-                    if session.identity().get("serial") == serial:
-                        return device
-            except DeviceError:
-                continue
-    else:
-        for device in candidates:
-            if device.name == name:
-                return device
-        if len(candidates) == 1:
-            return candidates[0]
-    raise DeviceNotFoundError(
-        f"the device this set belongs to ({backend} on {serial or name}) is not connected"
-    )
+def _ask_device(enrollment: Enrollment, device_spec, label, epoch, interaction) -> tuple:
+    """(R, what could explain a wrong secret) from the enrollment's own device."""
+    with open_enrolled(enrollment, device_spec) as session:
+        return session.respond(derivation.challenge(label, epoch), enrollment, interaction), session.wrong_secret_hint()
 
 
-def _ask_device(metadata, device_spec, label, epoch, interaction) -> bytearray:
-    device = _device_for(metadata, device_spec)
-    with open_backend(device, metadata["backend"]) as session:
-        expected = metadata.get("serial")
-        if expected:
-            found = session.identity().get("serial")
-            if found != expected:
-                # never try a PIN on a device the profile does not belong to
-                raise DeviceError(
-                    f"the device found has serial {found or 'unknown'}, but this set belongs to {expected}"
-                )
-        return session.respond(derivation.challenge(label, epoch), metadata, interaction)
-
-
-def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expected_fmt=None):
+def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expected_fmt=None, hint=""):
     """Codes from R, but only after R's fingerprint matched the expected one (when given). Wipes R."""
     try:
         if expected_fp is not None:
             found = derivation.fingerprint(response, label, epoch, expected_fmt)
             if not hmac.compare_digest(found.encode(), expected_fp.encode()):
-                raise FingerprintMismatchError(WRONG_SECRET)
+                raise FingerprintMismatchError(wrong_secret_message(hint))
         return derivation.derive(response, label, epoch, fmt, count)
     finally:
         wipe(response)
@@ -150,28 +120,27 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
         profile = store.load()
         entry = profile.code_set(label)
         if entry is not None:
-            if epoch is not None and epoch != entry["epoch"]:
+            if epoch is not None and epoch != entry.epoch:
                 raise InvalidInputError(
-                    f"{label!r} is at epoch {entry['epoch']} in the profile; use `sealcodes rotate` to move on, "
+                    f"{label!r} is at epoch {entry.epoch} in the profile; use `sealcodes rotate` to move on, "
                     "or `sealcodes recover --fingerprint` for another epoch"
                 )
-            ident = entry["enrollment"]
-            epoch, count = entry["epoch"], count or entry["count"]
-            fmt = fmt or entry["format"]
+            ident = entry.enrollment
+            epoch, count = entry.epoch, count or entry.count
+            fmt = fmt or entry.format
         else:
             ident = _pick_enrollment(profile, device_spec, backend)
-            epoch = 0 if epoch is None else epoch
+            epoch = DEFAULT_EPOCH if epoch is None else epoch
             fmt, count = fmt or DEFAULT_FORMAT, count or DEFAULT_COUNT
         derivation.validate_parameters(label, epoch, fmt, count)
-        metadata = profile.enrollment(ident)
+        enrollment = profile.enrollment(ident)
         if device_spec in profile.enrollments:  # named by enrollment id: its own device
             device_spec = None
-        response = _ask_device(metadata, device_spec, label, epoch, interaction)
+        response, hint = _ask_device(enrollment, device_spec, label, epoch, interaction)
         if entry is not None:
-            return _derive_checked(response, label, epoch, fmt, count, entry["fingerprint"], entry["format"])
+            return _derive_checked(response, label, epoch, fmt, count, entry.fingerprint, entry.format, hint)
         codes = _derive_checked(response, label, epoch, fmt, count)
-        profile.record_set(label, ident, epoch, fmt, count, codes.fingerprint)
-        store.save(profile)
+        store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint)))
         return codes
 
 
@@ -183,19 +152,18 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
         entry = profile.code_set(label)
         if entry is None:
             raise ProfileError(f"no code set {label!r} in the profile: run `sealcodes generate` first")
-        epoch = entry["epoch"] + 1
-        fmt, count = fmt or entry["format"], count or entry["count"]
+        epoch = entry.epoch + 1
+        fmt, count = fmt or entry.format, count or entry.count
         derivation.validate_parameters(label, epoch, fmt, count)
-        metadata = profile.enrollment(entry["enrollment"])
-        response = _ask_device(metadata, device_spec, label, epoch, interaction)
+        enrollment = profile.enrollment(entry.enrollment)
+        response, _ = _ask_device(enrollment, device_spec, label, epoch, interaction)
         codes = _derive_checked(response, label, epoch, fmt, count)
-        profile.record_set(label, entry["enrollment"], epoch, fmt, count, codes.fingerprint)
-        store.save(profile)
+        store.save(profile.with_set(label, CodeSetEntry(entry.enrollment, epoch, fmt, count, codes.fingerprint)))
         return codes
 
 
-def recover(label, fingerprint, interaction, epoch=0, fmt=DEFAULT_FORMAT, count=DEFAULT_COUNT, device_spec=None,
-            backend=None):
+def recover(label, fingerprint, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FORMAT, count=DEFAULT_COUNT,
+            device_spec=None, backend=None):
     """No profile: ask every secret the device could have used; show only the set whose fingerprint matches."""
     label = derivation.normalize_label_text(label)
     derivation.validate_parameters(label, epoch, fmt, count)

@@ -1,97 +1,159 @@
-"""The only pyscard code of sealcodes: PC/SC readers and a SmartCardConnection over them."""
+"""The only pyscard code of sealcodes: PC/SC readers and a SmartCardConnection over them.
+
+A connection holds a PC/SC transaction (SCardBeginTransaction) from connect to close: no other
+program reaches the card in between, so nobody can slip a command between sealcodes' VERIFY
+and its DERIVE, or select another application under it. A session that verified a PIN
+(`reset_on_close()`) ends the transaction by resetting the card, so no verified state outlives
+it. pyscard's low-level `scard` module is used directly: it is what the higher layers of
+pyscard wrap, and one context serves the whole process.
+"""
 
 from __future__ import annotations
 
-from .connection import SmartCardConnection
+from .connection import ResponseGuard, SmartCardConnection
 from .errors import DeviceError, DeviceNotFoundError
+
+_context = None
+
+
+def _scard():
+    try:
+        from smartcard import scard
+    except ImportError:  # pyscard missing: no PC/SC here
+        return None
+    return scard
+
+
+def _get_context(scard):
+    """One PC/SC context per process (established on first use); None without pcscd."""
+    global _context
+    if _context is None:
+        try:
+            rv, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        except Exception:
+            return None
+        if rv != scard.SCARD_S_SUCCESS:
+            return None
+        _context = context
+    return _context
 
 
 def list_readers() -> list[str]:
     """Names of the PC/SC readers pcscd knows; [] when pcscd is not running."""
-    try:
-        from smartcard.System import readers
-        from smartcard.Exceptions import ListReadersException
-    except ImportError:  # pyscard missing: no PC/SC here
+    scard = _scard()
+    context = _get_context(scard) if scard else None
+    if context is None:
         return []
     try:
-        return [str(r) for r in readers()]
-    except ListReadersException:
+        rv, readers = scard.SCardListReaders(context, [])
+    except Exception:
         return []
-    except Exception:  # pcscd not running / no service
-        return []
+    return list(readers) if rv == scard.SCARD_S_SUCCESS else []
 
 
 class PcscConnection(SmartCardConnection):
-    """A card in a named PC/SC reader."""
+    """The card in a named PC/SC reader, held in a transaction until close()."""
 
-    def __init__(self, reader_name: str):
-        from smartcard.System import readers
-        from smartcard.Exceptions import CardConnectionException, NoCardException
-
+    def __init__(self, reader_name: str, transaction: bool = True):
+        scard = _scard()
+        if scard is None:
+            raise DeviceNotFoundError("PC/SC is not available (pyscard is not installed)")
+        self._scard = scard
         self.name = reader_name
-        matching = [r for r in _safe_readers(readers) if str(r) == reader_name]
-        if not matching:
-            raise DeviceNotFoundError(f"no PC/SC reader named {reader_name!r}")
-        self._connection = matching[0].createConnection()
-        try:
-            self._connection.connect()
-        except (NoCardException, CardConnectionException):
-            raise DeviceNotFoundError(f"no card in reader {reader_name!r}") from None
-        self._atr = bytes(self._connection.getATR())
         self.apdu_count = 0
+        self._card = None
+        self._in_transaction = False
+        context = _get_context(scard)
+        if context is None:
+            raise DeviceNotFoundError("PC/SC is not available (is pcscd running?)")
+        rv, card, protocol = scard.SCardConnect(context, reader_name, scard.SCARD_SHARE_SHARED,
+                                                scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
+        if rv == scard.SCARD_E_UNKNOWN_READER:
+            raise DeviceNotFoundError(f"no PC/SC reader named {reader_name!r}")
+        if rv == scard.SCARD_E_SHARING_VIOLATION:
+            raise DeviceError(f"the card in {reader_name!r} is in exclusive use by another program")
+        if rv != scard.SCARD_S_SUCCESS:
+            raise DeviceNotFoundError(f"no card in reader {reader_name!r}")
+        self._card, self._protocol = card, protocol
+        if transaction:
+            rv = scard.SCardBeginTransaction(card)
+            if rv != scard.SCARD_S_SUCCESS:
+                self.close()
+                raise DeviceError(f"the card in {reader_name!r} was removed or reset while connecting")
+            self._in_transaction = True
+        rv, _reader, _state, _protocol, atr = scard.SCardStatus(card)
+        if rv != scard.SCARD_S_SUCCESS:
+            self.close()
+            raise DeviceError(f"the card in {reader_name!r} was removed or reset while connecting")
+        self._atr = bytes(atr)
+        self._reset_requested = False
 
     @property
     def atr(self) -> bytes:
         return self._atr
 
-    @property
-    def pyscard_connection(self):
-        """The pyscard connection for fido2.pcsc.CtapPcscDevice, behind the same response guard."""
-        return _GuardedPyscard(self._connection)
-
     def _transmit(self, apdu: bytes) -> tuple[bytes, int]:
-        self.apdu_count += 1
-        data, sw1, sw2 = _transmit(self._connection, list(apdu), f"the card in {self.name!r}")
+        data, sw1, sw2 = self.transmit_raw(apdu, f"the card in {self.name!r}")
         return bytes(data), (sw1 << 8) | sw2
 
+    def transmit_raw(self, apdu, what="the card") -> tuple[list, int, int]:
+        """One APDU as pyscard carries it: (data, SW1, SW2). A removed or reset card (or a link
+        failure) becomes one DeviceError."""
+        if self._card is None:
+            raise DeviceError(f"{what} is no longer connected")
+        self.apdu_count += 1
+        rv, response = self._scard.SCardTransmit(self._card, self._protocol, list(apdu))
+        if rv != self._scard.SCARD_S_SUCCESS or len(response) < 2:
+            raise DeviceError(f"{what} was removed or reset during the command; nothing was changed")
+        return response[:-2], response[-2], response[-1]
+
+    @property
+    def pyscard_connection(self):
+        """This connection as the pyscard CardConnection python-fido2's CtapPcscDevice expects,
+        inside the same transaction, behind a response guard of its own."""
+        return _PyscardView(self)
+
     def close(self) -> None:
+        if self._card is None:
+            return
+        scard, card = self._scard, self._card
+        self._card = None
+        disposition = scard.SCARD_RESET_CARD if getattr(self, "_reset_requested", False) else scard.SCARD_LEAVE_CARD
         try:
-            self._connection.disconnect()
-        except Exception:
+            if self._in_transaction:
+                self._in_transaction = False
+                scard.SCardEndTransaction(card, disposition)
+                disposition = scard.SCARD_LEAVE_CARD  # reset once is enough
+            scard.SCardDisconnect(card, disposition)
+        except Exception:  # the card or pcscd is gone: nothing left to release
             pass
 
 
-def _safe_readers(readers):
-    try:
-        return readers()
-    except Exception:
-        raise DeviceNotFoundError("PC/SC is not available (is pcscd running?)") from None
+class _PyscardView:
+    """The subset of pyscard's CardConnection python-fido2 uses, over a PcscConnection. It stops
+    endless 61xx / 9100 answers (python-fido2's PC/SC code follows both without a limit); its
+    connect() and disconnect() leave the PcscConnection (and its transaction) alone."""
 
-
-class _GuardedPyscard:
-    """A pyscard CardConnection whose transmit() stops endless 61xx / 9100 answers (python-fido2's
-    PC/SC code follows both without a limit) and turns link failures into DeviceError."""
-
-    def __init__(self, connection):
-        from .connection import ResponseGuard
-
+    def __init__(self, connection: PcscConnection):
         self._connection = connection
         self._guard = ResponseGuard()
 
-    def __getattr__(self, name):
-        return getattr(self._connection, name)
+    def connect(self, *args, **kwargs):
+        pass
 
-    def transmit(self, command, *args, **kwargs):
-        data, sw1, sw2 = _transmit(self._connection, command, "the card", *args, **kwargs)
+    def disconnect(self):
+        pass
+
+    def getATR(self):
+        return list(self._connection.atr)
+
+    def getReader(self):
+        return self._connection.name
+
+    def transmit(self, command, protocol=None):
+        data, sw1, sw2 = self._connection.transmit_raw(command)
         self._guard.check(len(data), (sw1 << 8) | sw2)
         return data, sw1, sw2
 
-
-def _transmit(connection, command, what, *args, **kwargs):
-    """pyscard transmit; a removed or reset card (SCARD_W_RESET_CARD, ...) becomes one DeviceError."""
-    from smartcard.Exceptions import CardConnectionException
-
-    try:
-        return connection.transmit(command, *args, **kwargs)
-    except CardConnectionException:
-        raise DeviceError(f"{what} was removed or reset during the command; nothing was changed") from None
+    def control(self, code, data=()):
+        raise DeviceError("this reader cannot be controlled through sealcodes")

@@ -10,15 +10,15 @@ unknown schema is reported and left exactly as it is.
 from __future__ import annotations
 
 import contextlib
-import copy
 import fcntl
 import json
 import os
 import tempfile
 
+from . import records
 from .errors import ProfileError
 
-SCHEMA = "sealcodes-profile/1"
+SCHEMA = records.PROFILE_SCHEMA
 ENV_PROFILE = "SEALCODES_PROFILE"
 MAX_PROFILE_BYTES = 4 * 1024 * 1024
 
@@ -31,42 +31,8 @@ def default_profile_path() -> str:
     return os.path.join(config_home, "sealcodes", "profile.json")
 
 
-class Profile:
-    """In-memory profile: enrollments (one per device application) and code sets (one per label)."""
-
-    def __init__(self, data=None):
-        self.data = data if data is not None else {"schema": SCHEMA, "enrollments": {}, "sets": {}}
-
-    # enrollments -------------------------------------------------------------
-    @property
-    def enrollments(self) -> dict:
-        return self.data["enrollments"]
-
-    def add_enrollment(self, enrollment_id: str, metadata: dict) -> None:
-        self.enrollments[enrollment_id] = copy.deepcopy(metadata)
-
-    def enrollment(self, enrollment_id: str) -> dict:
-        try:
-            return self.enrollments[enrollment_id]
-        except KeyError:
-            raise ProfileError(f"no enrollment {enrollment_id!r} in the profile") from None
-
-    # code sets ---------------------------------------------------------------
-    @property
-    def sets(self) -> dict:
-        return self.data["sets"]
-
-    def code_set(self, label: str):
-        return self.sets.get(label)
-
-    def record_set(self, label, enrollment_id, epoch, fmt, count, fingerprint) -> None:
-        self.sets[label] = {
-            "enrollment": enrollment_id,
-            "epoch": epoch,
-            "format": fmt,
-            "count": count,
-            "fingerprint": fingerprint,
-        }
+# the in-memory model is records.Profile (frozen; with_enrollment / with_set make a new one)
+Profile = records.Profile
 
 
 # types of the enrollment fields the backends read (a hand-edited profile must not crash them)
@@ -147,12 +113,16 @@ class ProfileStore:
         except (UnicodeDecodeError, ValueError):
             raise ProfileError(f"{self.path} is not valid JSON; left untouched") from None
         _validate(data, self.path)
-        return Profile(data)
+        try:
+            return Profile.from_json(data)
+        except ProfileError as exc:
+            raise ProfileError(f"{self.path}: {exc}") from None
 
     def save(self, profile: Profile) -> None:
-        _validate(profile.data, self.path)
+        data = profile.to_json()
+        _validate(data, self.path)
         directory = os.path.dirname(os.path.abspath(self.path))
-        payload = json.dumps(profile.data, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
+        payload = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".profile-", suffix=".tmp", dir=directory)

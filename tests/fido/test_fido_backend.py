@@ -19,9 +19,12 @@ from fido2.ctap2.pin import ClientPin
 from sealboard.ctaphid_link import open_emulated_hid_device
 from sealboard.platform import CPythonPlatform
 from sealcodes.backends.base import Interaction
-from sealcodes.backends.fido2 import RP_ID, Fido2Backend, b64url_decode, b64url_encode, recover_candidates
+from sealcodes.backends.fido2 import RP_ID, Fido2Backend, b64url_decode, b64url_encode
+from sealcodes.records import Enrollment, Fido2Options
 from sealcodes.errors import DeviceError, InvalidInputError, PinBlockedError, PinError, ProfileError
 from sealtoken.token import Token
+
+from ._recover import recover
 
 PIN = "4711-sealcodes"
 CHALLENGE = hashlib.sha256(b"challenge").digest()
@@ -114,11 +117,12 @@ def test_info_and_identity(board):
 
 def test_enroll_metadata_has_no_secrets(board):
     meta = board.backend().enroll(Recorder())
-    assert meta["backend"] == "fido2" and meta["rp_id"] == RP_ID == "sealcodes:"
-    assert meta["uv"] is False  # no PIN on the key: default is touch only
-    assert meta["discoverable"] is True
-    assert set(meta) == {"backend", "rp_id", "credential_id", "public_key", "uv", "discoverable", "aaguid"}
-    cose = cbor.decode(b64url_decode(meta["public_key"]))
+    assert meta.backend == "fido2" and meta.rp_id == RP_ID == "sealcodes:"
+    assert meta.uv is False  # no PIN on the key: default is touch only
+    assert meta.discoverable is True
+    assert set(meta.to_json()) == {"backend", "device_kind", "rp_id", "credential_id", "public_key", "uv",
+                                  "discoverable", "aaguid"}
+    cose = cbor.decode(b64url_decode(meta.public_key))
     assert cose[1] == 2 and cose[3] == -7 and len(cose[-2]) == len(cose[-3]) == 32
 
 
@@ -141,9 +145,9 @@ def test_uv_is_default_with_a_pin_and_states_differ(pin_board):
     backend = pin_board.backend()
     user = Recorder(PIN)
     with_uv = backend.enroll(user)
-    assert with_uv["uv"] is True and user.pin_requests == 1
-    without_uv = backend.enroll(user, uv="discouraged")
-    assert without_uv["uv"] is False
+    assert with_uv.uv is True and user.pin_requests == 1
+    without_uv = backend.enroll(user, Fido2Options(uv="discouraged"))
+    assert without_uv.uv is False
     r_uv = backend.respond(CHALLENGE, with_uv, user)
     asked = user.pin_requests
     r_plain = backend.respond(CHALLENGE, without_uv, user)
@@ -154,9 +158,9 @@ def test_uv_is_default_with_a_pin_and_states_differ(pin_board):
 
 def test_uv_required_without_pin_is_refused(board):
     with pytest.raises(DeviceError, match="no FIDO2 PIN"):
-        board.backend().enroll(Recorder(), uv="required")
+        board.backend().enroll(Recorder(), Fido2Options(uv="required"))
     with pytest.raises(InvalidInputError):
-        board.backend().enroll(Recorder(), uv="sometimes")
+        board.backend().enroll(Recorder(), Fido2Options(uv="sometimes"))
 
 
 def test_wrong_pin_counts_down_and_blocks(pin_board):
@@ -196,12 +200,12 @@ def test_right_pin_after_a_wrong_one(pin_board):
 def test_forged_credential_id_is_rejected(board):
     backend = board.backend()
     meta = backend.enroll(Recorder())
-    forged = bytearray(b64url_decode(meta["credential_id"]))
+    forged = bytearray(b64url_decode(meta.credential_id))
     forged[20] ^= 0x01
     with pytest.raises(DeviceError, match="does not hold the sealcodes credential"):
-        backend.respond(CHALLENGE, dict(meta, credential_id=b64url_encode(forged)), Recorder())
+        backend.respond(CHALLENGE, meta.replace(credential_id=b64url_encode(forged)), Recorder())
     with pytest.raises(DeviceError, match="does not hold the sealcodes credential"):
-        backend.respond(CHALLENGE, dict(meta, credential_id=b64url_encode(os.urandom(97))), Recorder())
+        backend.respond(CHALLENGE, meta.replace(credential_id=b64url_encode(os.urandom(97))), Recorder())
 
 
 def test_tampered_public_key_fails_the_signature_check(board):
@@ -209,11 +213,11 @@ def test_tampered_public_key_fails_the_signature_check(board):
     meta = backend.enroll(Recorder())
     other = backend.enroll(Recorder())  # a valid P-256 key, but not this credential's
     with pytest.raises(DeviceError, match="not signed by the enrolled credential"):
-        backend.respond(CHALLENGE, dict(meta, public_key=other["public_key"]), Recorder())
-    cose = cbor.decode(b64url_decode(meta["public_key"]))
+        backend.respond(CHALLENGE, meta.replace(public_key=other.public_key), Recorder())
+    cose = cbor.decode(b64url_decode(meta.public_key))
     cose[-3] = bytes(32)  # not a point on the curve
     with pytest.raises(ProfileError, match="public key"):
-        backend.respond(CHALLENGE, dict(meta, public_key=b64url_encode(cbor.encode(cose))), Recorder())
+        backend.respond(CHALLENGE, meta.replace(public_key=b64url_encode(cbor.encode(cose))), Recorder())
 
 
 def test_uv_state_is_used_as_recorded(pin_board, tmp_path):
@@ -221,14 +225,14 @@ def test_uv_state_is_used_as_recorded(pin_board, tmp_path):
     meta = backend.enroll(Recorder(PIN))
     with_uv = backend.respond(CHALLENGE, meta, Recorder(PIN))
     user = Recorder()
-    flipped = backend.respond(CHALLENGE, dict(meta, uv=False), user)
+    flipped = backend.respond(CHALLENGE, meta.replace(uv=False), user)
     assert user.pin_requests == 0 and flipped != with_uv  # the fingerprint check catches this later
 
     fresh = Board(seed="no pin")  # a key without a PIN cannot give the UV secret
     try:
         meta = fresh.backend().enroll(Recorder())
         with pytest.raises(DeviceError, match="has no FIDO2 PIN"):
-            fresh.backend().respond(CHALLENGE, dict(meta, uv=True), Recorder(PIN))
+            fresh.backend().respond(CHALLENGE, meta.replace(uv=True), Recorder(PIN))
     finally:
         fresh.close()
 
@@ -238,10 +242,11 @@ def test_bad_inputs(board):
     meta = backend.enroll(Recorder())
     with pytest.raises(InvalidInputError):
         backend.respond(b"short", meta, Recorder())
-    for broken in ({}, dict(meta, credential_id="***"), dict(meta, uv="yes"), dict(meta, rp_id="example.com"),
-                   dict(meta, public_key=base64.b64encode(b"junk").decode())):
+    for broken in ({}, dict(meta.to_json(), credential_id="***"), dict(meta.to_json(), uv="yes"),
+                   dict(meta.to_json(), rp_id="example.com"),
+                   dict(meta.to_json(), public_key=base64.b64encode(b"junk").decode())):
         with pytest.raises(ProfileError):
-            backend.respond(CHALLENGE, broken, Recorder())
+            backend.respond(CHALLENGE, Enrollment.from_json(broken), Recorder())
 
 
 def test_touch_prompt_and_refusals(board):
@@ -282,36 +287,36 @@ def test_recover_finds_the_enrolled_uv_state(pin_board):
     expected = backend.respond(CHALLENGE, meta, Recorder(PIN))
 
     user = Recorder(PIN)
-    candidates = recover_candidates(pin_board.device, CHALLENGE, user)
-    assert [c["enrollment"]["uv"] for c in candidates] == [True, False]
+    candidates = recover(Fido2Backend(pin_board.device), CHALLENGE, user)
+    assert [c["enrollment"].uv for c in candidates] == [True, False]
     assert user.pin_requests == 1
     matching = [c for c in candidates if c["response"] == expected]
     assert len(matching) == 1
     found = matching[0]["enrollment"]
-    assert found["uv"] is True
-    assert found["credential_id"] == meta["credential_id"]
-    assert found["public_key"] == meta["public_key"]  # recovered from the signatures
+    assert found.uv is True
+    assert found.credential_id == meta.credential_id
+    assert found.public_key == meta.public_key  # recovered from the signatures
     # the recovered metadata works as a profile entry
     assert backend.respond(CHALLENGE, found, Recorder(PIN)) == expected
 
     # accept() stops at the first match: the fingerprint check of the library
-    only = backend.recover(CHALLENGE, Recorder(PIN), accept=lambda r: r == expected)
-    assert len(only) == 1 and only[0]["enrollment"]["uv"] is True
+    only = recover(backend, CHALLENGE, Recorder(PIN), accept=lambda r: r == expected)
+    assert len(only) == 1 and only[0]["enrollment"].uv is True
 
 
 def test_recover_without_pin_and_by_credential_id(board):
     backend = board.backend()
-    meta = backend.enroll(Recorder(), uv="discouraged")
+    meta = backend.enroll(Recorder(), Fido2Options(uv="discouraged"))
     expected = backend.respond(CHALLENGE, meta, Recorder())
-    candidates = backend.recover(CHALLENGE, Recorder())
-    assert [(c["enrollment"]["uv"], bytes(c["response"]) == expected) for c in candidates] == [(False, True)]
-    by_id = backend.recover(CHALLENGE, Recorder(), credential_id=b64url_decode(meta["credential_id"]))
+    candidates = recover(backend, CHALLENGE, Recorder())
+    assert [(c["enrollment"].uv, bytes(c["response"]) == expected) for c in candidates] == [(False, True)]
+    by_id = recover(backend, CHALLENGE, Recorder(), credential_id=b64url_decode(meta.credential_id))
     assert by_id[0]["response"] == expected
 
 
 def test_recover_with_nothing_enrolled(board):
     with pytest.raises(DeviceError, match="no discoverable sealcodes credential"):
-        board.backend().recover(CHALLENGE, Recorder())
+        recover(board.backend(), CHALLENGE, Recorder())
 
 
 # --- keys that offer less: the firmware's getInfo reshaped below the packet boundary ----------
@@ -376,11 +381,11 @@ def test_key_without_room_for_discoverable_credentials(board):
     try:
         backend = Fido2Backend(device)
         meta = backend.enroll(Recorder())
-        assert meta["discoverable"] is False
+        assert meta.discoverable is False
         expected = backend.respond(CHALLENGE, meta, Recorder())
         with pytest.raises(DeviceError, match="no discoverable sealcodes credential"):
-            backend.recover(CHALLENGE, Recorder())
-        found = backend.recover(CHALLENGE, Recorder(), credential_id=b64url_decode(meta["credential_id"]))
+            recover(backend, CHALLENGE, Recorder())
+        found = recover(backend, CHALLENGE, Recorder(), credential_id=b64url_decode(meta.credential_id))
         assert [c["response"] for c in found] == [expected]
     finally:
         device.close()
@@ -389,7 +394,7 @@ def test_key_without_room_for_discoverable_credentials(board):
 def test_another_key_is_refused_before_any_pin(pin_board):
     """SECURITY: no PIN is ever tried on a key the profile does not belong to."""
     meta = pin_board.backend().enroll(Recorder(PIN))
-    assert meta["uv"] is True
+    assert meta.uv is True
     other = Board(seed="another key")
     try:
         other.set_pin()

@@ -22,6 +22,7 @@ from sealcodes.backends.base import Interaction
 from sealcodes.backends.ykoath import YkoathBackend
 from sealcodes.backends.yubiotp import YubiOtpBackend
 from sealcodes.errors import DeviceError, InvalidInputError, PinError, SealcodesError
+from sealcodes.records import Enrollment, make_options
 
 CHALLENGE = hashlib.sha256(b"sealcodes test challenge").digest()
 OATH_KEY = bytes(range(0x40, 0x60))  # 32 bytes
@@ -59,6 +60,11 @@ def known_keys(monkeypatch):
     monkeypatch.setattr(yubiotp, "_new_key", lambda n: bytearray(OTP_KEY[:n]))
 
 
+def options(backend, **given):
+    """The backend's enrollment options record, as the library makes it from the CLI's options."""
+    return make_options(backend.options_type, backend.name, given)
+
+
 def _no_secret_in(message, *secrets):
     for secret in secrets:
         assert secret.hex() not in message.lower()
@@ -72,9 +78,9 @@ def test_ykoath_enroll_and_respond(device, known_keys):
     backend = YkoathBackend(device.connection)
     ui = Recorder()
     meta = backend.enroll(ui)
-    assert meta["backend"] == "ykoath" and meta["credential_name"] == "sealcodes" and meta["touch"] is False
-    assert meta["serial"] == str(YubiOtpSession(device.yubikit()).get_serial())
-    assert all(not isinstance(v, (bytes, bytearray)) for v in meta.values())
+    assert meta.backend == "ykoath" and meta.credential_name == "sealcodes" and meta.touch is False
+    assert meta.serial == str(YubiOtpSession(device.yubikit()).get_serial())
+    assert all(not isinstance(v, (bytes, bytearray)) for v in meta.to_json().values())
     r = backend.respond(CHALLENGE, meta, ui)
     assert isinstance(r, bytearray) and len(r) == 32
     assert bytes(r) == hmac.new(OATH_KEY, CHALLENGE, "sha256").digest()
@@ -83,7 +89,7 @@ def test_ykoath_enroll_and_respond(device, known_keys):
     # a new session (new process) answers the same
     device.power_cycle()
     again = YkoathBackend(device.connection)
-    assert again.identity() == {"serial": meta["serial"]}
+    assert again.identity() == {"serial": meta.serial}
     assert again.respond(CHALLENGE, meta, ui) == r
 
 
@@ -109,7 +115,7 @@ def test_ykoath_leaves_other_credentials_alone_and_refuses_overwrite(device, kno
     other_key = bytes(32 - i for i in range(32))
     monkeypatch.setattr(ykoath, "_new_key", lambda n: bytearray(other_key))
     replaced = YkoathBackend(device.connection)
-    replaced.enroll(Recorder(), force=True)
+    replaced.enroll(Recorder(), options(replaced, force=True))
     r2 = replaced.respond(CHALLENGE, meta, Recorder())
     assert r2 != r1 and bytes(r2) == hmac.new(other_key, CHALLENGE, "sha256").digest()
 
@@ -154,8 +160,8 @@ def test_ykoath_access_code(device, known_keys):
 
 def test_ykoath_touch(device, known_keys):
     backend = YkoathBackend(device.connection)
-    meta = backend.enroll(Recorder(), touch=True)
-    assert meta["touch"] is True
+    meta = backend.enroll(Recorder(), options(backend, touch=True))
+    assert meta.touch is True
     assert OathSession(device.yubikit()).calculate_all()  # lists it...
     cred = next(iter(OathSession(device.yubikit()).calculate_all()))
     assert cred.touch_required  # ...as a touch credential
@@ -170,7 +176,7 @@ def test_ykoath_touch(device, known_keys):
 def test_ykoath_touch_notice_when_the_device_waits(device, known_keys):
     if device.kind != "loopback":
         pytest.skip("needs a hand on the in-process token")
-    meta = YkoathBackend(device.connection).enroll(Recorder(), touch=True)
+    meta = YkoathBackend(device.connection).enroll(Recorder(), options(YkoathBackend, touch=True))
     device.set_presence("wait")
     threading.Timer(0.8, device.platform.press).start()
     ui = Recorder()
@@ -183,7 +189,7 @@ def test_ykoath_touch_notice_when_the_device_waits(device, known_keys):
 
 def test_ykoath_without_credential(device):
     with pytest.raises(DeviceError, match="no OATH credential named 'sealcodes'"):
-        YkoathBackend(device.connection).respond(CHALLENGE, {"backend": "ykoath", "credential_name": "sealcodes"},
+        YkoathBackend(device.connection).respond(CHALLENGE, Enrollment(backend="ykoath", credential_name="sealcodes"),
                                                  Recorder())
 
 
@@ -192,18 +198,18 @@ def test_ykoath_wrong_response_length_is_a_clear_error(device):
     session = OathSession(device.yubikit())
     session.put_credential(CredentialData("sealcodes", OATH_TYPE.TOTP, HASH_ALGORITHM.SHA1, b"s" * 20))
     with pytest.raises(DeviceError, match="20 bytes instead of 32") as e:
-        YkoathBackend(device.connection).respond(CHALLENGE, {"credential_name": "sealcodes"}, Recorder())
+        YkoathBackend(device.connection).respond(CHALLENGE, Enrollment(backend="ykoath", credential_name="sealcodes"), Recorder())
     _no_secret_in(str(e.value), hmac.new(b"s" * 20, CHALLENGE, "sha1").digest())
 
 
 def test_ykoath_challenge_length(device):
     with pytest.raises(InvalidInputError):
-        YkoathBackend(device.connection).respond(b"short", {"credential_name": "sealcodes"}, Recorder())
+        YkoathBackend(device.connection).respond(b"short", Enrollment(backend="ykoath", credential_name="sealcodes"), Recorder())
 
 
 def test_ykoath_unknown_option(device):
     with pytest.raises(InvalidInputError, match="slot"):
-        YkoathBackend(device.connection).enroll(Recorder(), slot=2)
+        YkoathBackend(device.connection).enroll(Recorder(), options(YkoathBackend, slot=2))
 
 
 # =================================================================================
@@ -220,8 +226,8 @@ def test_yubiotp_enroll_needs_confirmation(device, known_keys):
     ui = Recorder(confirm=True)
     backend = YubiOtpBackend(device.connection)
     meta = backend.enroll(ui)
-    assert meta["backend"] == "yubiotp" and meta["slot"] == 2 and meta["touch"] is False
-    assert meta["serial"] == str(YubiOtpSession(device.yubikit()).get_serial())
+    assert meta.backend == "yubiotp" and meta.slot == 2 and meta.touch is False
+    assert meta.serial == str(YubiOtpSession(device.yubikit()).get_serial())
     r = backend.respond(CHALLENGE, meta, ui)
     assert isinstance(r, bytearray) and bytes(r) == hmac.new(OTP_KEY, CHALLENGE, "sha1").digest()
 
@@ -230,8 +236,8 @@ def test_yubiotp_force_slot_1_leaves_slot_2(device, known_keys):
     otp = YubiOtpSession(device.yubikit())
     otp.put_configuration(2, HmacSha1SlotConfiguration(b"2" * 20))
     ui = Recorder()
-    meta = YubiOtpBackend(device.connection).enroll(ui, slot=1, force=True)
-    assert ui.confirms == [] and meta["slot"] == 1
+    meta = YubiOtpBackend(device.connection).enroll(ui, options(YubiOtpBackend, slot=1, force=True))
+    assert ui.confirms == [] and meta.slot == 1
     device.power_cycle()
     r = YubiOtpBackend(device.connection).respond(CHALLENGE, meta, Recorder())
     assert bytes(r) == hmac.new(OTP_KEY, CHALLENGE, "sha1").digest()
@@ -256,23 +262,23 @@ def test_yubiotp_adopt(device):
     seq = otp.backend._prog_seq
     ui = Recorder()
     backend = YubiOtpBackend(device.connection)
-    meta = backend.enroll(ui, adopt=True)
-    assert ui.confirms == [] and meta["adopted"] is True and meta["touch"] is None
+    meta = backend.enroll(ui, options(backend, adopt=True))
+    assert ui.confirms == [] and meta.adopted is True and meta.touch is None
     assert bytes(backend.respond(CHALLENGE, meta, ui)) == hmac.new(OTP_KEY, CHALLENGE, "sha1").digest()
     assert YubiOtpSession(device.yubikit()).backend._prog_seq == seq
 
 
 def test_yubiotp_adopt_refuses_empty_and_keyboard_slots(device):
     with pytest.raises(DeviceError, match="empty"):
-        YubiOtpBackend(device.connection).enroll(Recorder(), adopt=True)
+        YubiOtpBackend(device.connection).enroll(Recorder(), options(YubiOtpBackend, adopt=True))
     YubiOtpSession(device.yubikit()).put_configuration(1, HotpSlotConfiguration(b"h" * 20))
     with pytest.raises(DeviceError, match="touch-triggered"):
-        YubiOtpBackend(device.connection).enroll(Recorder(), slot=1, adopt=True)
+        YubiOtpBackend(device.connection).enroll(Recorder(), options(YubiOtpBackend, slot=1, adopt=True))
 
 
 def test_yubiotp_touch(device, known_keys):
-    meta = YubiOtpBackend(device.connection).enroll(Recorder(), force=True, touch=True)
-    assert meta["touch"] is True
+    meta = YubiOtpBackend(device.connection).enroll(Recorder(), options(YubiOtpBackend, force=True, touch=True))
+    assert meta.touch is True
     r = YubiOtpBackend(device.connection).respond(CHALLENGE, meta, Recorder())
     assert bytes(r) == hmac.new(OTP_KEY, CHALLENGE, "sha1").digest()
     device.set_presence("deny")
@@ -284,27 +290,27 @@ def test_yubiotp_protected_slot(device, known_keys):
     code = bytes.fromhex("a1a2a3a4a5a6")
     YubiOtpSession(device.yubikit()).put_configuration(2, HmacSha1SlotConfiguration(b"p" * 20), acc_code=code)
     with pytest.raises(DeviceError, match="access code") as e:
-        YubiOtpBackend(device.connection).enroll(Recorder(), force=True)
+        YubiOtpBackend(device.connection).enroll(Recorder(), options(YubiOtpBackend, force=True))
     _no_secret_in(str(e.value), code)
-    meta = YubiOtpBackend(device.connection).enroll(Recorder(), force=True, access_code=code)
+    meta = YubiOtpBackend(device.connection).enroll(Recorder(), options(YubiOtpBackend, force=True, access_code=code))
     r = YubiOtpBackend(device.connection).respond(CHALLENGE, meta, Recorder())
     assert bytes(r) == hmac.new(OTP_KEY, CHALLENGE, "sha1").digest()
 
 
 def test_yubiotp_empty_slot_respond(device):
     with pytest.raises(DeviceError, match="slot 2 is not programmed"):
-        YubiOtpBackend(device.connection).respond(CHALLENGE, {"slot": 2}, Recorder())
+        YubiOtpBackend(device.connection).respond(CHALLENGE, Enrollment(backend="yubiotp", slot=2), Recorder())
 
 
 @pytest.mark.parametrize("slot", [0, 3, "2", True])
 def test_yubiotp_bad_slot(device, slot):
     with pytest.raises(InvalidInputError):
-        YubiOtpBackend(device.connection).enroll(Recorder(), slot=slot, force=True)
+        YubiOtpBackend(device.connection).enroll(Recorder(), options(YubiOtpBackend, slot=slot, force=True))
 
 
 def test_yubiotp_challenge_length(device):
     with pytest.raises(InvalidInputError):
-        YubiOtpBackend(device.connection).respond(b"x" * 64, {"slot": 2}, Recorder())
+        YubiOtpBackend(device.connection).respond(b"x" * 64, Enrollment(backend="yubiotp", slot=2), Recorder())
 
 
 # =================================================================================
@@ -359,7 +365,7 @@ def test_ykoath_untrusted_answers(device, known_keys, change):
     ],
 )
 def test_yubiotp_untrusted_answers(device, known_keys, change):
-    meta = YubiOtpBackend(device.connection).enroll(Recorder(), force=True)
+    meta = YubiOtpBackend(device.connection).enroll(Recorder(), options(YubiOtpBackend, force=True))
     tampered = _TamperP1(device.connection, 0x38, change)
     with pytest.raises(DeviceError, match="slot 2"):
         YubiOtpBackend(tampered).respond(CHALLENGE, meta, Recorder())
@@ -376,9 +382,9 @@ class _TamperP1(Tamper):
 def test_untrusted_select(device):
     tampered = Tamper(device.connection, 0xA4, lambda d, sw: (b"\x79\x05\x01", sw))
     with pytest.raises(DeviceError):
-        YkoathBackend(tampered).respond(CHALLENGE, {"credential_name": "sealcodes"}, Recorder())
+        YkoathBackend(tampered).respond(CHALLENGE, Enrollment(backend="ykoath", credential_name="sealcodes"), Recorder())
     with pytest.raises(DeviceError):
-        YubiOtpBackend(tampered).respond(CHALLENGE, {"slot": 2}, Recorder())
+        YubiOtpBackend(tampered).respond(CHALLENGE, Enrollment(backend="yubiotp", slot=2), Recorder())
 
 
 def test_missing_yubikit_is_a_clear_error(device, monkeypatch):
@@ -386,7 +392,7 @@ def test_missing_yubikit_is_a_clear_error(device, monkeypatch):
     monkeypatch.setitem(sys.modules, "yubikit.core", None)
     monkeypatch.setitem(sys.modules, "yubikit.core.smartcard", None)
     with pytest.raises(DeviceError, match=r"sealcodes\[yubikey\]"):
-        YkoathBackend(device.connection).respond(CHALLENGE, {"credential_name": "sealcodes"}, Recorder())
+        YkoathBackend(device.connection).respond(CHALLENGE, Enrollment(backend="ykoath", credential_name="sealcodes"), Recorder())
 
 
 def test_ykoath_other_device_gets_no_access_code(device, known_keys):
@@ -396,8 +402,8 @@ def test_ykoath_other_device_gets_no_access_code(device, known_keys):
     session.set_key(session.derive_key("open sesame"))
     device.power_cycle()
     meta = YkoathBackend(device.connection).enroll(Recorder(pin="open sesame"))
-    meta.pop("serial", None)  # a key that hides its serial: the device id is all there is
-    other = dict(meta, device_id="AAAAAAAAAAAAAAAAAAAAAA")
+    meta = meta.replace(serial=None)  # a key that hides its serial: the device id is all there is
+    other = meta.replace(device_id="AAAAAAAAAAAAAAAAAAAAAA")
     device.power_cycle()
     ui = Recorder(pin="open sesame")
     with pytest.raises(DeviceError, match="no access code was tried"):

@@ -10,6 +10,7 @@ import click
 from .. import derivation, formats
 from ..errors import InvalidInputError
 from ..memory import wipe
+from ..operations import COUNT_RANGE, DEFAULT_COUNT, DEFAULT_EPOCH, DEFAULT_FORMAT, EPOCH_RANGE
 from .util import FORMAT_CHOICE, CliFail, echo_codes
 
 MAX_RESPONSE_HEX = 4096
@@ -17,9 +18,10 @@ MAX_RESPONSE_HEX = 4096
 
 @click.command()
 @click.option("--label", required=True, help="What the codes are for, e.g. github.com/alice.")
-@click.option("--epoch", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Rotation counter.")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="base32-16", show_default=True)
-@click.option("--count", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--epoch", type=click.IntRange(*EPOCH_RANGE), default=DEFAULT_EPOCH, show_default=True,
+              help="Rotation counter.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default=DEFAULT_FORMAT, show_default=True)
+@click.option("--count", type=click.IntRange(*COUNT_RANGE), default=DEFAULT_COUNT, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a numbered sheet.")
 def expand(label, epoch, fmt, count, as_json):
     """Turn a device response (hex on stdin) into codes.

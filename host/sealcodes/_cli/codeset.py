@@ -6,7 +6,11 @@ import click
 
 from .. import operations
 from ..devices import BACKENDS
+from ..operations import COUNT_RANGE, DEFAULT_COUNT, DEFAULT_EPOCH, DEFAULT_FORMAT, EPOCH_RANGE
 from .util import FORMAT_CHOICE, CliInteraction, echo_codes
+
+_epoch_type = click.IntRange(*EPOCH_RANGE)
+_count_type = click.IntRange(*COUNT_RANGE)
 
 _device = click.option("--device", "device_spec", metavar="D", help="Reader name, device serial, or 'emulator'.")
 _backend = click.option("--backend", type=click.Choice(list(BACKENDS)),
@@ -16,9 +20,9 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead
 
 @click.command()
 @click.argument("label")
-@click.option("--epoch", type=click.IntRange(0, 2**32 - 1), help="Rotation counter (default: the recorded one, or 0).")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, help="Code format (default: recorded, or base32-16).")
-@click.option("--count", type=click.IntRange(1, 100), help="How many codes (default: recorded, or 10).")
+@click.option("--epoch", type=_epoch_type, help=f"Rotation counter (default: the recorded one, or {DEFAULT_EPOCH}).")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, help=f"Code format (default: recorded, or {DEFAULT_FORMAT}).")
+@click.option("--count", type=_count_type, help=f"How many codes (default: recorded, or {DEFAULT_COUNT}).")
 @_json
 @_device
 @_backend
@@ -33,7 +37,7 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend):
 @click.command()
 @click.argument("label")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, help="Code format of the new set (default: unchanged).")
-@click.option("--count", type=click.IntRange(1, 100), help="How many codes (default: unchanged).")
+@click.option("--count", type=_count_type, help="How many codes (default: unchanged).")
 @_json
 @_device
 @click.pass_obj
@@ -46,9 +50,9 @@ def rotate(ctx, label, fmt, count, as_json, device_spec):
 @click.command()
 @click.argument("label")
 @click.option("--fingerprint", required=True, metavar="XXXX-XXXX", help="The fingerprint printed on your sheet.")
-@click.option("--epoch", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="base32-16", show_default=True)
-@click.option("--count", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--epoch", type=_epoch_type, default=DEFAULT_EPOCH, show_default=True)
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default=DEFAULT_FORMAT, show_default=True)
+@click.option("--count", type=_count_type, default=DEFAULT_COUNT, show_default=True)
 @_json
 @_device
 @_backend
@@ -64,7 +68,7 @@ def _on_emulator(ctx, label):
     try:
         profile = ctx.store().load()
         entry = profile.code_set(operations.derivation.normalize_label_text(label))
-        return profile.enrollment(entry["enrollment"]).get("device_kind") == "emulator"
+        return profile.enrollment(entry.enrollment).device_kind == "emulator"
     except Exception:
         return False
 

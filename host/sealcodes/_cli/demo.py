@@ -45,8 +45,8 @@ def demo(keep):
     try:
         click.secho("sealcodes demo on the built-in emulated token (SOFTWARE, NOT hardware-backed)", bold=True)
         _step(f"Enroll: set the demo PIN {DEMO_PIN} and seal a secret in slot 1 of a fresh emulated token")
-        ident, _ = operations.enroll(store, "emulator", interaction, backend="applet", slot=1)
-        click.echo(f"enrolled {ident}")
+        result = operations.enroll(store, "emulator", interaction, backend="applet", slot=1)
+        click.echo(f"enrolled {result.enrollment_id}")
 
         _step(f"Generate codes for {DEMO_LABEL} (the token computes an HMAC; the host derives codes)")
         first = operations.generate(store, DEMO_LABEL, interaction, device_spec="emulator")

@@ -12,7 +12,7 @@ from .util import CliInteraction
 @click.command()
 def devices():
     """List connected devices (PC/SC readers, FIDO2 keys, the built-in emulator), one per line."""
-    for device in list_devices():
+    for device in list_devices(details=True):
         click.echo(device.describe())
 
 
@@ -27,23 +27,22 @@ def devices():
 @click.pass_obj
 def enroll(ctx, device_spec, backend, slot, uv, touch, adopt, force):
     """Seal a new secret on a device (or adopt one) and record it in the profile."""
-    options = {"force": force}
-    if slot is not None:
-        options["slot"] = slot
-    if uv is not None:
-        options["uv"] = uv
-    if touch:
-        options["touch"] = True
-    if adopt:
-        options["adopt"] = True
-    ident, metadata = operations.enroll(ctx.store(), device_spec, CliInteraction(assume_yes=force),
-                                        backend=backend, **options)
-    click.echo(f"Enrolled {ident} ({metadata['backend']}).")
-    if metadata.get("backend") == "fido2" and metadata.get("discoverable") is False:
+    # only what the user gave: a backend refuses an option it does not use
+    options = {"slot": slot, "uv": uv, "touch": touch or None, "adopt": adopt or None, "force": force or None}
+    result = operations.enroll(ctx.store(), device_spec, CliInteraction(assume_yes=force), backend=backend,
+                               **options)
+    enrollment = result.enrollment
+    click.echo(f"Enrolled {result.enrollment_id} ({enrollment.backend}).")
+    if result.orphaned:
+        click.echo(f"Note: {result.enrollment_id} was enrolled before; its new secret no longer gives the codes of "
+                   f"{len(result.orphaned)} set(s): {', '.join(result.orphaned)}. Their printed codes still work "
+                   "where they were registered; `sealcodes rotate LABEL` makes a new set from the new secret.",
+                   err=True)
+    if enrollment.backend == "fido2" and enrollment.discoverable is False:
         click.echo("Note: this key could not store a discoverable credential. Its credential id is only in "
                    "the profile: keep a copy of the profile (it holds no secrets), or `recover` cannot "
                    "find your sets without it.", err=True)
-    if metadata.get("device_kind") == "emulator":
+    if enrollment.device_kind == "emulator":
         click.echo("Note: the built-in emulator is a SOFTWARE token, not hardware-backed.", err=True)
 
 

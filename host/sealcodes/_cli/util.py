@@ -9,12 +9,13 @@ from dataclasses import dataclass
 import click
 
 from ..backends.base import Interaction
+from ..formats import FORMATS
 from ..profile import ProfileStore
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 
-FORMAT_CHOICE = click.Choice(["base32-16", "base32-24", "digits-24"])
+FORMAT_CHOICE = click.Choice(list(FORMATS))
 
 
 class CliFail(Exception):

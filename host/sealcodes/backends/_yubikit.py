@@ -26,28 +26,6 @@ def require_yubikit():
     return yubikit
 
 
-_SW_NAMES = {
-    0x6700: "wrong length",
-    0x6982: "security condition not satisfied",
-    0x6983: "blocked",
-    0x6984: "no such object",
-    0x6985: "conditions not satisfied",
-    0x6A80: "wrong data",
-    0x6A82: "not found",
-    0x6A84: "no space",
-    0x6A86: "wrong parameters",
-    0x6D00: "instruction not supported",
-    0x6E00: "class not supported",
-    0x6F00: "internal error",
-}
-
-
-def sw_text(sw: int) -> str:
-    """A status word for a message: '0x6A80 - wrong data'."""
-    name = _SW_NAMES.get(sw)
-    return f"0x{sw:04X} - {name}" if name else f"0x{sw:04X}"
-
-
 _adapter_class = None
 
 

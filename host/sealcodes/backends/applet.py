@@ -1,33 +1,24 @@
 """AppletBackend: our own token's sealcodes applet (docs/applet.md), over any SmartCardConnection.
 
-R = DERIVE(slot, challenge) = HMAC-SHA-256(slot secret, challenge), the slot secret
-made inside the token by GENERATE and never exported.
+R = DERIVE(slot, challenge) = HMAC-SHA-256(slot secret, challenge), the slot secret made inside
+the token by GENERATE and never exported. The token authorizes one DERIVE per VERIFY, so every
+DERIVE is preceded by its own VERIFY; a session that verified the PIN resets the card when it
+releases it, so no verified state outlives the session.
 """
 
 from __future__ import annotations
 
-import logging
-
 from .. import const
-from ..connection import as_connection
+from ..apdu import ApduError, SmartCardProtocol
+from ..const import SW
 from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError
 from ..memory import wipe
+from ..records import AppletOptions, Enrollment, serial_text
 from .base import Backend, Interaction, require_challenge
-
-log = logging.getLogger(__name__)
 
 DEFAULT_SLOT = 1
 RESPONSE_LEN = 32
 MAX_RESPONSE_BYTES = 4096  # no answer of the applet is longer; a device sending more is broken or hostile
-
-
-def _apdu(ins, p1=0, p2=0, data=b"", le=None):
-    out = bytes([const.CLA_ISO, ins, p1, p2])
-    if data:
-        out += bytes([len(data)]) + bytes(data)
-    if le is not None:
-        out += bytes([le])
-    return out
 
 
 def parse_info(data: bytes) -> dict:
@@ -40,63 +31,60 @@ def parse_info(data: bytes) -> dict:
         fields[tag] = bytes(data[i + 2:i + 2 + length])
         i += 2 + length
     try:
+        slots = fields[const.SEAL_TAG_SLOTS_USED][0]
         info = {
             "version": ".".join(str(b) for b in fields[const.SEAL_TAG_VERSION]),
-            "serial": fields[const.SEAL_TAG_SERIAL].hex().upper(),
+            "serial": serial_text(fields[const.SEAL_TAG_SERIAL]),
             "pin_set": fields[const.SEAL_TAG_PIN_SET] == b"\x01",
             "pin_tries": fields[const.SEAL_TAG_PIN_TRIES][0],
-            "slots_used": [s for s in range(1, 9) if fields[const.SEAL_TAG_SLOTS_USED][0] & (1 << (s - 1))],
+            "slots_used": [s for s in range(1, const.SEAL_NUM_SLOTS + 1) if slots & (1 << (s - 1))],
         }
     except (KeyError, IndexError):
         raise DeviceError("the token's info answer lacks required fields") from None
+    if not fields[const.SEAL_TAG_SERIAL]:
+        raise DeviceError("the token's info answer lacks required fields")
     return info
 
 
 class AppletBackend(Backend):
     name = "applet"
+    options_type = AppletOptions
+    pin_name = "token PIN"
 
     def __init__(self, connection):
-        self.connection = as_connection(connection)
-        data, sw = self._send(bytes([0x00, 0xA4, 0x04, 0x00, len(const.AID_SEALCODES)]) + const.AID_SEALCODES
-                              + b"\x00", redact=False)
-        if sw != 0x9000:
-            raise DeviceError(f"no sealcodes applet on {connection.name or 'this card'}")
+        self.protocol = SmartCardProtocol(connection, max_response=MAX_RESPONSE_BYTES)
+        self.connection = self.protocol.connection
+        try:
+            data = self.protocol.select(const.AID_SEALCODES)
+        except ApduError:
+            raise DeviceError(f"no sealcodes applet on {self.connection.name or 'this card'}") from None
         self._info = parse_info(data)
 
-    # --- transport ---------------------------------------------------------------
-    def _send(self, apdu, redact=True):
-        """One APDU; follows 61xx. Traces never show PINs or DERIVE answers."""
-        log.debug("> %s", apdu[:4].hex() + (" [data redacted]" if redact and len(apdu) > 5 else apdu[4:].hex()))
-        data, sw = self.connection.send_and_receive(apdu)
-        while (sw >> 8) == 0x61:
-            if len(data) > MAX_RESPONSE_BYTES:
-                raise DeviceError("the token keeps sending more data than any sealcodes answer holds")
-            more, sw = self.connection.send_and_receive(bytes([0x00, 0xC0, 0x00, 0x00, sw & 0xFF]))
-            data += more
-        log.debug("< SW %04X (%d bytes%s)", sw, len(data), ", redacted" if redact else "")
-        return data, sw
+    def _send(self, ins, p1=0, p2=0, data=b"", redact=True):
+        """One command to the applet: (answer, SW). Traces never show PINs or DERIVE answers."""
+        return self.protocol.transceive(const.CLA_ISO, ins, p1, p2, data, le=0, redact=redact)
 
     def _check(self, sw, what):
-        if sw == 0x9000:
+        if sw == SW.OK:
             return
-        if (sw & 0xFFF0) == 0x63C0:
+        if (sw & 0xFFF0) == SW.VERIFY_FAIL:
             left = sw & 0x0F
             if left == 0:
                 raise PinBlockedError("wrong PIN, and that was the last try: the token's PIN is now blocked; "
                                       "only a factory reset, which destroys its secrets, unblocks it")
             raise PinError(f"wrong PIN: {left} {'try' if left == 1 else 'tries'} left before the token locks",
                            retries_left=left)
-        if sw == 0x6983:
+        if sw == SW.AUTH_METHOD_BLOCKED:
             raise PinBlockedError("the token's PIN is blocked (too many wrong PINs): only a factory reset, "
                                   "which destroys its secrets, unblocks it")
-        if sw == 0x6982:
+        if sw == SW.SECURITY_STATUS_NOT_SATISFIED:
             raise DeviceError(f"{what}: the PIN was not verified")
-        if sw == 0x6A88:
+        if sw == SW.REFERENCED_DATA_NOT_FOUND:
             raise DeviceError(f"{what}: nothing there (slot empty or no PIN set); enroll first")
-        if sw == 0x6A89:
+        if sw == SW.FILE_EXISTS:
             raise DeviceError(f"{what}: the slot already holds a secret (use --force to replace it, "
                               "which makes every code set of that slot unrecoverable)")
-        if sw == 0x6A80:
+        if sw == SW.WRONG_DATA:
             raise InvalidInputError(f"{what}: the token refused the data (PIN must be 4 to 63 bytes)")
         raise DeviceError(f"{what}: the token answered with status {sw:04X}")
 
@@ -105,13 +93,13 @@ class AppletBackend(Backend):
         return {"serial": self._info["serial"], "version": self._info["version"]}
 
     def info(self) -> dict:
-        data, sw = self._send(_apdu(const.SEAL_INS_GET_INFO, le=0), redact=False)
+        data, sw = self._send(const.SEAL_INS_GET_INFO, redact=False)
         self._check(sw, "reading the token's info")
         self._info = parse_info(data)
         return dict(self._info)
 
-    def _pin_bytes(self, pin: str) -> bytearray:
-        encoded = bytearray(pin.encode("utf-8"))
+    def _pin_bytes(self, pin) -> bytearray:
+        encoded = bytearray(pin.encode("utf-8") if isinstance(pin, str) else pin)
         if not const.SEAL_PIN_MIN_LEN <= len(encoded) <= const.SEAL_PIN_MAX_LEN:
             wipe(encoded)
             raise InvalidInputError(f"the PIN must be {const.SEAL_PIN_MIN_LEN} to {const.SEAL_PIN_MAX_LEN} bytes")
@@ -120,38 +108,44 @@ class AppletBackend(Backend):
     def set_pin(self, interaction: Interaction) -> None:
         pin = self._pin_bytes(interaction.request_pin("applet", new=True))
         try:
-            _, sw = self._send(_apdu(const.SEAL_INS_SET_PIN, data=pin))
+            _, sw = self._send(const.SEAL_INS_SET_PIN, data=pin)
         finally:
             wipe(pin)
         self._check(sw, "setting the PIN")
 
     def verify_pin(self, interaction: Interaction) -> None:
+        """VERIFY: authorizes the next DERIVE (or GENERATE) only."""
         if self._info["pin_tries"] == 0:
-            self._check(0x6983, "verifying the PIN")
+            self._check(SW.AUTH_METHOD_BLOCKED, "verifying the PIN")
         pin = self._pin_bytes(interaction.request_pin("applet"))
+        self.connection.reset_on_close()  # from here on, the card holds state that is ours
         try:
-            _, sw = self._send(_apdu(const.SEAL_INS_VERIFY_PIN, data=pin))
+            _, sw = self._send(const.SEAL_INS_VERIFY_PIN, data=pin)
         finally:
             wipe(pin)
+        if (sw & 0xFFF0) == SW.VERIFY_FAIL:
+            self._info["pin_tries"] = sw & 0x0F
         self._check(sw, "verifying the PIN")
 
-    def enroll(self, interaction: Interaction, slot: int = DEFAULT_SLOT, force: bool = False, **_) -> dict:
-        if not 1 <= slot <= const.SEAL_NUM_SLOTS:
+    def enroll(self, interaction: Interaction, options: AppletOptions = AppletOptions()) -> Enrollment:
+        slot = options.slot
+        if isinstance(slot, bool) or not isinstance(slot, int) or not 1 <= slot <= const.SEAL_NUM_SLOTS:
             raise InvalidInputError(f"slot must be 1..{const.SEAL_NUM_SLOTS}")
         if not self._info["pin_set"]:
             self.set_pin(interaction)
-        self.verify_pin(interaction)
-        if slot in self._info["slots_used"] and not force:
+        if slot in self._info["slots_used"] and not options.force:
             if not interaction.confirm(f"Slot {slot} of token {self._info['serial']} already holds a secret; "
                                        "replace it (its code sets become unrecoverable)?"):
-                self._check(0x6A89, f"generating a secret in slot {slot}")
-        p2 = 0x01 if slot in self._info["slots_used"] else 0x00
-        _, sw = self._send(_apdu(const.SEAL_INS_GENERATE, slot, p2), redact=False)
+                self._check(SW.FILE_EXISTS, f"generating a secret in slot {slot}")
+        self.verify_pin(interaction)
+        p2 = const.SEAL_P2_GENERATE_OVERWRITE if slot in self._info["slots_used"] else 0x00
+        _, sw = self._send(const.SEAL_INS_GENERATE, slot, p2, redact=False)
         self._check(sw, f"generating a secret in slot {slot}")
-        return {"serial": self._info["serial"], "slot": slot}
+        return Enrollment(backend=self.name, serial=self._info["serial"], slot=slot)
 
-    def _derive(self, slot, challenge) -> bytearray:
-        data, sw = self._send(_apdu(const.SEAL_INS_DERIVE, slot, 0, challenge, le=0))
+    def _derive(self, slot, challenge, interaction) -> bytearray:
+        self.verify_pin(interaction)
+        data, sw = self._send(const.SEAL_INS_DERIVE, slot, 0, challenge)
         try:
             self._check(sw, f"deriving with slot {slot}")
             if len(data) != RESPONSE_LEN:
@@ -160,18 +154,24 @@ class AppletBackend(Backend):
         finally:
             del data
 
-    def respond(self, challenge: bytes, enrollment: dict, interaction: Interaction) -> bytearray:
+    def _slot_of(self, enrollment: Enrollment) -> int:
+        slot = DEFAULT_SLOT if enrollment.slot is None else enrollment.slot
+        if not 1 <= slot <= const.SEAL_NUM_SLOTS:
+            raise InvalidInputError(f"slot must be 1..{const.SEAL_NUM_SLOTS}")
+        return slot
+
+    def respond(self, challenge: bytes, enrollment: Enrollment, interaction: Interaction) -> bytearray:
         require_challenge(challenge)
-        slot = int(enrollment.get("slot", DEFAULT_SLOT))
+        slot = self._slot_of(enrollment)
         if slot not in self._info["slots_used"]:
             raise DeviceError(f"slot {slot} of token {self._info['serial']} holds no secret: "
                               "it was reset or never enrolled; codes cannot be recovered from it")
-        self.verify_pin(interaction)
-        return self._derive(slot, challenge)
+        return self._derive(slot, challenge, interaction)
 
     def recover_responses(self, challenge: bytes, interaction: Interaction):
-        if not self._info["slots_used"]:
-            return
-        self.verify_pin(interaction)
+        require_challenge(challenge)
         for slot in self._info["slots_used"]:
-            yield f"slot {slot}", self._derive(slot, challenge)
+            yield f"slot {slot}", self._derive(slot, challenge, interaction)
+
+    def wrong_secret_hint(self) -> str:
+        return "another token, or the slot's secret was replaced (enroll --force) since"

@@ -1,23 +1,24 @@
 """What every backend (one per device application) provides to the library.
 
-A backend session wraps one open connection to one device application. It
-enrolls (creates or adopts the sealed secret, returns metadata for the profile)
-and answers challenges (returns R, SPEC section 3). It never prints or prompts:
-user interaction goes through the `Interaction` callbacks the caller passes in.
+A backend session wraps one open connection to one device application. It enrolls (creates
+or adopts the sealed secret, returns an Enrollment record for the profile) and answers
+challenges (returns R, docs/spec.md section 3). It never prints or prompts: user interaction
+goes through the `Interaction` callbacks the caller passes in.
 """
 
 from __future__ import annotations
 
 import abc
 
+from ..const import SEAL_CHALLENGE_LEN
+from ..errors import InvalidInputError, RecoveryUnsupportedError
+from ..records import Enrollment, same_serial
 
-CHALLENGE_LEN = 32  # SPEC section 2
+CHALLENGE_LEN = SEAL_CHALLENGE_LEN  # docs/spec.md section 2: every backend answers a 32-byte challenge
 
 
 def require_challenge(challenge) -> bytes:
-    """The 32-byte SPEC challenge, or InvalidInputError."""
-    from ..errors import InvalidInputError
-
+    """The 32-byte challenge, or InvalidInputError."""
     if len(challenge) != CHALLENGE_LEN:
         raise InvalidInputError(f"the challenge must be {CHALLENGE_LEN} bytes")
     return bytes(challenge)
@@ -39,24 +40,38 @@ class Interaction:
 
 
 class Backend(abc.ABC):
-    #: backend id as written in profiles and SPEC section 3
+    #: backend id as written in profiles and docs/spec.md section 3
     name: str = ""
+    #: the records.*Options dataclass of this backend's enrollment options
+    options_type: type = type(None)
+    #: what the user unlocks this application with, for messages ("the token PIN", ...), or None
+    pin_name: str | None = None
 
     @abc.abstractmethod
-    def enroll(self, interaction: Interaction, **options) -> dict:
-        """Create (or adopt) the sealed secret; return profile metadata (no secrets)."""
+    def enroll(self, interaction: Interaction, options) -> Enrollment:
+        """Create (or adopt) the sealed secret; return the enrollment (no secrets). The library
+        adds where the device was found (device_kind, device_name)."""
 
     @abc.abstractmethod
-    def respond(self, challenge: bytes, enrollment: dict, interaction: Interaction) -> bytearray:
-        """R for a 32-byte challenge, using the metadata `enroll` returned. Caller wipes R."""
+    def respond(self, challenge: bytes, enrollment: Enrollment, interaction: Interaction) -> bytearray:
+        """R for a 32-byte challenge, using the enrollment `enroll` returned. Caller wipes R."""
+
+    def matches(self, enrollment: Enrollment) -> bool:
+        """Whether this is the device application of `enrollment`, asked without any PIN. With no
+        serial recorded it cannot tell, and says yes (the fingerprint guard still stands)."""
+        if not enrollment.serial:
+            return True
+        return same_serial(enrollment.serial, self.identity().get("serial"))
 
     def recover_responses(self, challenge: bytes, interaction: Interaction):
         """Yield (description, R) for every secret this application could have used for a set
         (applet slots, FIDO2 UV states...), for recovery without a profile. Caller wipes each R."""
-        from ..errors import RecoveryUnsupportedError
-
         raise RecoveryUnsupportedError(f"the {self.name} backend cannot look for a set without a profile")
 
     def identity(self) -> dict:
-        """What identifies the device (serial, ...), no secrets."""
+        """What identifies the device ({"serial": decimal text} when known), no secrets."""
         return {}
+
+    def wrong_secret_hint(self) -> str:
+        """What can make this application answer with another secret than at enrollment."""
+        return "wrong device, or its secret was replaced"

@@ -12,9 +12,12 @@ Talks to the device through yubikit's OathSession (optional extra
 from __future__ import annotations
 
 
+from ..apdu import sw_text
+from ..connection import as_connection
 from ..errors import DeviceError, InvalidInputError, PinError, SealcodesError
 from ..memory import wipe
-from ._yubikit import TouchNotice, new_key, require_yubikit, sw_text, yubikit_connection
+from ..records import Enrollment, YkoathOptions
+from ._yubikit import TouchNotice, new_key, require_yubikit, yubikit_connection
 from .base import Backend, Interaction, require_challenge
 
 CREDENTIAL_NAME = "sealcodes"
@@ -34,30 +37,39 @@ _new_key = new_key
 
 class YkoathBackend(Backend):
     name = "ykoath"
+    options_type = YkoathOptions
+    pin_name = "OATH access code"
 
     def __init__(self, connection):
         """`connection`: an open sealcodes SmartCardConnection (the caller closes it)."""
         require_yubikit()
-        self._connection = connection
+        self._connection = as_connection(connection)
         self._serial = None
         self._serial_read = False
+        self._selected = None  # an OathSession matches() opened, used once by respond()
 
     # --- plumbing ---------------------------------------------------------------
-    def _open(self, interaction: Interaction, device_id: str | None = None):
-        """A new, unlocked OathSession (asks for the access code if one is set).
-
-        Every operation selects the application anew: anything else talking to the
-        card in between (another applet, a reset) cannot leave us in the wrong one.
-        """
+    def _select(self):
         from yubikit.core import ApplicationNotAvailableError, CommandError
         from yubikit.oath import OathSession
 
         try:
-            session = OathSession(yubikit_connection(self._connection))
+            return OathSession(yubikit_connection(self._connection))
         except ApplicationNotAvailableError:
             raise DeviceError("this device has no OATH application") from None
         except (CommandError, KeyError, ValueError, IndexError, TypeError):
             raise DeviceError("the device answered the OATH SELECT wrongly") from None
+
+    def _open(self, interaction: Interaction, device_id: str | None = None):
+        """An unlocked OathSession (asks for the access code if one is set).
+
+        Every operation selects the application anew (the card is held in a transaction, so
+        nothing can select another one in between): the session matches() just opened is
+        taken as is.
+        """
+        session, self._selected = self._selected, None
+        if session is None:
+            session = self._select()
         if device_id is not None and session.device_id != device_id:
             # never hand an access-code answer to an application the profile does not belong to
             raise DeviceError("this OATH application is not the enrolled one (its device id differs: another "
@@ -71,6 +83,7 @@ class YkoathBackend(Backend):
         from yubikit.core.smartcard import ApduError
 
         code = interaction.request_pin(PIN_PURPOSE)
+        self._connection.reset_on_close()  # an unlocked OATH application must not outlive us
         if not code:
             raise PinError("the OATH application is protected by an access code; none was given")
         key = session.derive_key(code)
@@ -135,13 +148,25 @@ class YkoathBackend(Backend):
             out["serial"] = serial
         return out
 
-    def enroll(self, interaction: Interaction, force: bool = False, touch: bool = False, **options) -> dict:
+    def matches(self, enrollment: Enrollment) -> bool:
+        """The OATH application's own id (in its SELECT answer) tells it, with no other SELECT."""
+        if enrollment.device_id:
+            session = self._select()
+            if session.device_id != enrollment.device_id:
+                return False
+            self._selected = session
+            return True
+        return super().matches(enrollment)
+
+    def wrong_secret_hint(self) -> str:
+        return f"another device, or its OATH credential '{CREDENTIAL_NAME}' was replaced (enroll --force) since"
+
+    def enroll(self, interaction: Interaction, options: YkoathOptions = YkoathOptions()) -> Enrollment:
         from yubikit.core import CommandError
         from yubikit.core.smartcard import ApduError
         from yubikit.oath import HASH_ALGORITHM, OATH_TYPE, CredentialData
 
-        if options:
-            raise InvalidInputError(f"unknown ykoath option(s): {', '.join(sorted(options))}")
+        force, touch = options.force, options.touch
         serial = self._read_serial()
         session = self._open(interaction)
         if self._credential_exists(session) and not force:
@@ -167,26 +192,16 @@ class YkoathBackend(Backend):
         finally:
             wipe(key)
             data = None
-        enrollment = {
-            "backend": self.name,
-            "credential_name": CREDENTIAL_NAME,
-            "algorithm": "HMAC-SHA256",
-            "touch": bool(touch),
-            "device_id": session.device_id,
-        }
-        if serial is not None:
-            enrollment["serial"] = serial
-        return enrollment
+        return Enrollment(backend=self.name, credential_name=CREDENTIAL_NAME, algorithm="HMAC-SHA256",
+                          touch=bool(touch), device_id=session.device_id, serial=serial)
 
-    def respond(self, challenge: bytes, enrollment: dict, interaction: Interaction) -> bytearray:
+    def respond(self, challenge: bytes, enrollment: Enrollment, interaction: Interaction) -> bytearray:
         from yubikit.core import CommandError
         from yubikit.core.smartcard import ApduError
 
         require_challenge(challenge)
-        name = enrollment.get("credential_name", CREDENTIAL_NAME)
-        if not isinstance(name, str) or not name:
-            raise InvalidInputError("the profile names no OATH credential")
-        session = self._open(interaction, enrollment.get("device_id"))
+        name = enrollment.credential_name or CREDENTIAL_NAME
+        session = self._open(interaction, enrollment.device_id)
         try:
             with TouchNotice(interaction):
                 raw = session.calculate(name.encode(), bytes(challenge))

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import struct
 
+from ..apdu import sw_text
+from ..connection import as_connection
 from ..errors import DeviceError, InvalidInputError, SealcodesError
 from ..memory import wipe
-from ._yubikit import TouchNotice, new_key, require_yubikit, sw_text, yubikit_connection
+from ..records import Enrollment, YubiOtpOptions
+from ._yubikit import TouchNotice, new_key, require_yubikit, yubikit_connection
 from .base import Backend, Interaction, require_challenge
 
 RESPONSE_LEN = 20  # HMAC-SHA1
@@ -41,14 +44,20 @@ def _check_slot(slot) -> int:
 
 class YubiOtpBackend(Backend):
     name = "yubiotp"
+    options_type = YubiOtpOptions
 
     def __init__(self, connection):
         """`connection`: an open sealcodes SmartCardConnection (the caller closes it)."""
         require_yubikit()
-        self._connection = connection
+        self._connection = as_connection(connection)
+        self._selected = None  # a session identity() opened, used once by the next operation
 
     def _open(self):
-        """A new YubiOtpSession: every operation selects the application anew."""
+        """A YubiOtpSession: every operation selects the application anew, except right after
+        identity() (the card is held in a transaction: nothing selects another one in between)."""
+        session, self._selected = self._selected, None
+        if session is not None:
+            return session
         from yubikit.core import ApplicationNotAvailableError, CommandError
         from yubikit.yubiotp import YubiOtpSession
 
@@ -69,25 +78,21 @@ class YubiOtpBackend(Backend):
         return str(serial) if serial else None
 
     def identity(self) -> dict:
-        serial = self._serial(self._open())
+        session = self._open()
+        serial = self._serial(session)
+        self._selected = session
         return {"serial": serial} if serial is not None else {}
 
-    def enroll(
-        self,
-        interaction: Interaction,
-        slot: int = DEFAULT_SLOT,
-        force: bool = False,
-        adopt: bool = False,
-        touch: bool = False,
-        access_code: bytes | None = None,
-        **options,
-    ) -> dict:
+    def wrong_secret_hint(self) -> str:
+        return "another YubiKey, or the slot was reprogrammed since"
+
+    def enroll(self, interaction: Interaction, options: YubiOtpOptions = YubiOtpOptions()) -> Enrollment:
         from yubikit.core import CommandError, NotSupportedError
         from yubikit.core.otp import CommandRejectedError
         from yubikit.yubiotp import HmacSha1SlotConfiguration
 
-        if options:
-            raise InvalidInputError(f"unknown yubiotp option(s): {', '.join(sorted(options))}")
+        slot, force, adopt, touch = options.slot, options.force, options.adopt, options.touch
+        access_code = options.access_code
         slot = _check_slot(slot)
         if access_code is not None and len(access_code) != ACCESS_CODE_LEN:
             raise InvalidInputError(f"a slot access code is {ACCESS_CODE_LEN} bytes")
@@ -135,18 +140,15 @@ class YubiOtpBackend(Backend):
                 config = None
             touch_used = bool(touch)
 
-        enrollment = {"backend": self.name, "slot": slot, "touch": touch_used, "adopted": bool(adopt)}
-        serial = self._serial(session)
-        if serial is not None:
-            enrollment["serial"] = serial
-        return enrollment
+        return Enrollment(backend=self.name, slot=slot, touch=touch_used, adopted=bool(adopt),
+                          serial=self._serial(session))
 
-    def respond(self, challenge: bytes, enrollment: dict, interaction: Interaction) -> bytearray:
+    def respond(self, challenge: bytes, enrollment: Enrollment, interaction: Interaction) -> bytearray:
         from yubikit.core import CommandError
         from yubikit.core.smartcard import ApduError
 
         require_challenge(challenge)
-        slot = _check_slot(enrollment.get("slot", DEFAULT_SLOT))
+        slot = _check_slot(DEFAULT_SLOT if enrollment.slot is None else enrollment.slot)
         session = self._open()
         try:
             with TouchNotice(interaction):

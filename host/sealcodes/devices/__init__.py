@@ -1,25 +1,25 @@
-"""Finding and opening devices: PC/SC readers, FIDO2 keys over USB HID, the built-in emulator.
+"""Finding and opening devices: PC/SC readers, FIDO2 keys over USB HID, registered providers.
 
-A device spec, as typed after `--device`, is a PC/SC reader name (e.g.
-`Virtual PCD 00 00`), a device serial, an HID path, or `emulator`. Backends are
-built here from connections; they never build connections themselves.
+A device spec, as typed after `--device`, is a PC/SC reader name (e.g. `Virtual PCD 00 00`),
+a device serial, an HID path, or a provider's name (`emulator`). Backends are built here from
+connections; they never build connections themselves.
+
+Nothing is listed or probed unless it has to be: a command that knows its device (a set
+recorded in the profile, a reader named with --device) opens only that device and only the
+backend it needs (`open_enrolled`, `open_backend`), and imports python-fido2 or yubikit only
+when that backend is used. Everything is listed only for `sealcodes devices` and when the user
+must choose among several devices.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-from dataclasses import dataclass, field
 
 from ..const import AID_FIDO, AID_OATH, AID_OTP, AID_SEALCODES
 from ..errors import DeviceError, DeviceNotFoundError
+from ..records import KIND_HID, KIND_PCSC, DeviceInfo, Enrollment, same_serial
 from . import providers
-
-EMULATOR = "emulator"
-
-KIND_EMULATOR = "emulator"
-KIND_PCSC = "pcsc"
-KIND_HID = "hid"
 
 # backend name -> (module, class, what it is built on)
 BACKENDS = {
@@ -31,7 +31,9 @@ BACKENDS = {
 BACKEND_PREFERENCE = ("applet", "fido2", "ykoath", "yubiotp")
 
 # AIDs probed to tell which applications a card has
-_PROBE_AIDS = {"applet": AID_SEALCODES, "fido2": AID_FIDO, "ykoath": AID_OATH, "yubiotp": AID_OTP}
+PROBE_AIDS = {"applet": AID_SEALCODES, "fido2": AID_FIDO, "ykoath": AID_OATH, "yubiotp": AID_OTP}
+
+Device = DeviceInfo  # the name used before records.py
 
 
 def backend_class(name: str):
@@ -46,92 +48,45 @@ def backend_class(name: str):
         raise DeviceError(f"the {name} backend is not available: {exc.name} missing{hint}") from None
 
 
-@dataclass
-class Device:
-    kind: str
-    name: str
-    backends: list = field(default_factory=list)
-    serial: str | None = None
-    detail: str = ""
-
-    def describe(self) -> str:
-        parts = [self.name, f"[{self.kind}]"]
-        if self.serial:
-            parts.append(f"serial {self.serial}")
-        parts.append("backends: " + (", ".join(self.backends) or "none usable"))
-        if self.detail:
-            parts.append(self.detail)
-        return "  ".join(parts)
-
-
-def _select(connection, aid) -> bool:
-    try:
-        _, sw = connection.send_and_receive(bytes([0x00, 0xA4, 0x04, 0x00, len(aid)]) + aid + b"\x00")
-    except DeviceError:
-        return False
-    return sw == 0x9000 or (sw >> 8) == 0x61
-
-
+# --- discovery (only when asked) -------------------------------------------------------------
 def probe_smartcard(connection) -> tuple[list, str | None]:
-    """Which backends answer on this card, and our applet's serial if present."""
-    found = [name for name in BACKEND_PREFERENCE if _select(connection, _PROBE_AIDS[name])]
-    serial = None
-    if "applet" in found:
-        with contextlib.suppress(DeviceError, ImportError):
-            serial = backend_class("applet")(connection).identity().get("serial")
+    """Which backends answer on this card (one SELECT each), and its serial if one tells it."""
+    from ..apdu import ApduError, SmartCardProtocol
+
+    protocol = SmartCardProtocol(connection)
+    found, serial = [], None
+    for name in BACKEND_PREFERENCE:
+        try:
+            answer = protocol.select(PROBE_AIDS[name])
+        except ApduError:
+            continue
+        except DeviceError:
+            break  # the card went away
+        found.append(name)
+        if name == "applet":
+            from ..backends.applet import parse_info
+
+            with contextlib.suppress(DeviceError):
+                serial = parse_info(answer)["serial"]
+    if serial is None and "yubiotp" in found:
+        with contextlib.suppress(DeviceError):
+            serial = backend_class("yubiotp")(connection).identity().get("serial")
     return found, serial
 
 
-def _open_provider(name):
-    provider = providers.get(name)
-    if provider is None:
-        raise DeviceNotFoundError(f"no device provider {name!r} is installed")
+def _pcsc_device(reader: str) -> DeviceInfo:
+    from ..pcsc import PcscConnection
+
     try:
-        return provider.open()
-    except (OSError, RuntimeError) as exc:
-        raise DeviceError(str(exc)) from None
+        with PcscConnection(reader) as conn:
+            backends, serial = probe_smartcard(conn)
+    except DeviceError:
+        return DeviceInfo(KIND_PCSC, reader, (), None, "no card")
+    return DeviceInfo(KIND_PCSC, reader, tuple(backends), serial)
 
 
-def list_devices(include_emulator: bool = True) -> list[Device]:
-    """Every device reachable now: PC/SC readers with a card, FIDO HID keys, and the emulator."""
-    devices = []
-    from .pcsc import PcscConnection, list_readers
-
-    for reader in list_readers():
-        try:
-            with PcscConnection(reader) as conn:
-                backends, serial = probe_smartcard(conn)
-            devices.append(Device(KIND_PCSC, reader, backends, serial))
-        except DeviceError:
-            devices.append(Device(KIND_PCSC, reader, [], None, "no card"))
-    for hid in _hid_devices():
-        devices.append(Device(KIND_HID, hid.descriptor.path if isinstance(hid.descriptor.path, str)
-                              else repr(hid.descriptor.path), ["fido2"], hid.descriptor.serial_number,
-                              hid.descriptor.product_name or ""))
-    if include_emulator:
-        for provider in providers.all_providers():
-            devices.append(Device(provider.name, provider.name, list(provider.applications), None, provider.detail))
-    for device in devices:
-        if "fido2" in device.backends:
-            summary = _fido2_summary(device)
-            device.detail = "; ".join(x for x in (summary, device.detail) if x)
-    return devices
-
-
-def _fido2_summary(device: Device) -> str:
-    """'fido2: hmac-secret, PIN set, rk' (what a FIDO2 enrollment needs), or why it cannot be read."""
-    try:
-        with open_backend(device, "fido2") as session:
-            info = session.info()
-    except DeviceError as exc:
-        return f"fido2: not readable ({exc})"
-    features = ["hmac-secret" if info["hmac_secret"] else "NO hmac-secret",
-                "PIN set" if info["pin_set"] else ("no PIN" if info["pin_supported"] else "no PIN support")]
-    if info["builtin_uv"]:
-        features.append("built-in UV")
-    if info["rk"]:
-        features.append("rk")
-    return "fido2: " + ", ".join(features)
+def _provider_device(provider) -> DeviceInfo:
+    return DeviceInfo(provider.name, provider.name, tuple(provider.applications), None, provider.detail)
 
 
 def _hid_devices():
@@ -143,12 +98,62 @@ def _hid_devices():
         return []
 
 
-def resolve(spec: str | None, devices: list[Device] | None = None) -> Device:
-    """The device a `--device` spec names; with no spec, the only hardware device present."""
-    provider = providers.get(spec) if spec else None
-    if provider is not None:
-        return Device(provider.name, provider.name, list(provider.applications), None, provider.detail)
-    devices = devices if devices is not None else list_devices(include_emulator=False)
+def _hid_name(hid) -> str:
+    path = hid.descriptor.path
+    return path if isinstance(path, str) else repr(path)
+
+
+def list_devices(include_providers: bool = True, details: bool = False) -> list[DeviceInfo]:
+    """Every device reachable now: PC/SC readers (each card probed), FIDO HID keys, providers.
+    details=True also reads what each FIDO2 application offers (for `sealcodes devices`)."""
+    from ..pcsc import list_readers
+
+    devices = [_pcsc_device(reader) for reader in list_readers()]
+    for hid in _hid_devices():
+        serial = hid.descriptor.serial_number or None
+        devices.append(DeviceInfo(KIND_HID, _hid_name(hid), ("fido2",), serial, hid.descriptor.product_name or ""))
+        hid.close()
+    if include_providers:
+        devices.extend(_provider_device(p) for p in providers.all_providers())
+    if details:
+        devices = [_with_fido2_summary(d) if "fido2" in d.backends else d for d in devices]
+    return devices
+
+
+def _with_fido2_summary(device: DeviceInfo) -> DeviceInfo:
+    """'fido2: hmac-secret, PIN set, rk' (what a FIDO2 enrollment needs), or why it cannot be read."""
+    try:
+        with open_backend(device, "fido2") as session:
+            info = session.info()
+    except DeviceError as exc:
+        summary = f"fido2: not readable ({exc})"
+    else:
+        features = ["hmac-secret" if info["hmac_secret"] else "NO hmac-secret",
+                    "PIN set" if info["pin_set"] else ("no PIN" if info["pin_supported"] else "no PIN support")]
+        if info["builtin_uv"]:
+            features.append("built-in UV")
+        if info["rk"]:
+            features.append("rk")
+        summary = "fido2: " + ", ".join(features)
+    detail = "; ".join(x for x in (summary, device.detail) if x)
+    return DeviceInfo(device.kind, device.name, device.backends, device.serial, detail)
+
+
+def resolve(spec: str | None, devices: list | None = None) -> DeviceInfo:
+    """The device a `--device` spec names; with no spec, the only hardware device present.
+
+    A provider's name or a reader's name opens nothing else; a serial, an HID path or no spec
+    at all lists the devices (the user did not say which one).
+    """
+    if devices is None and spec:
+        provider = providers.get(spec)
+        if provider is not None:
+            return _provider_device(provider)
+        from ..pcsc import list_readers
+
+        if spec in list_readers():
+            return _pcsc_device(spec)
+    devices = devices if devices is not None else list_devices(include_providers=False)
     if spec is None:
         usable = [d for d in devices if d.backends]
         if len(usable) == 1:
@@ -161,39 +166,134 @@ def resolve(spec: str | None, devices: list[Device] | None = None) -> Device:
             "several devices found; choose one with --device: " + ", ".join(d.name for d in usable)
         )
     for device in devices:
-        if spec in (device.name, device.serial):
+        if spec == device.name or same_serial(spec, device.serial):
             return device
     raise DeviceNotFoundError(f"no device {spec!r} found (see `sealcodes devices`)")
 
 
-@contextlib.contextmanager
-def open_backend(device: Device, backend_name: str):
-    """Open `backend_name` on `device`; yields the backend session, closes everything after."""
+# --- opening ---------------------------------------------------------------------------------
+def _open_provider(name):
+    provider = providers.get(name)
+    if provider is None:
+        raise DeviceNotFoundError(f"no device provider {name!r} is installed")
+    try:
+        return provider.open()
+    except (OSError, RuntimeError) as exc:
+        raise DeviceError(str(exc)) from None
+
+
+def _open_session(stack: contextlib.ExitStack, kind: str, name: str, backend_name: str):
+    """Open one backend on one device; everything opened is closed by `stack`."""
     cls = backend_class(backend_name)
-    _, _, base = BACKENDS[backend_name]
-    with contextlib.ExitStack() as stack:
-        if device.kind not in (KIND_PCSC, KIND_HID):
-            handle = _open_provider(device.name)
-            stack.callback(handle.close)
-            yield cls(handle.smartcard() if base == "smartcard" else handle.ctap())
-        elif device.kind == KIND_PCSC:
-            from .pcsc import PcscConnection
+    base = BACKENDS[backend_name][2]
+    if kind == KIND_PCSC:
+        from ..pcsc import PcscConnection
 
-            conn = PcscConnection(device.name)
-            stack.callback(conn.close)
-            if base == "smartcard":
-                yield cls(conn)
+        conn = PcscConnection(name)
+        stack.callback(conn.close)
+        if base == "smartcard":
+            return cls(conn)
+        from fido2.pcsc import CtapPcscDevice
+
+        try:
+            return cls(CtapPcscDevice(conn.pyscard_connection, name))
+        except ValueError:
+            raise DeviceError(f"no FIDO2 application on the card in {name!r}") from None
+    if kind == KIND_HID:
+        if base != "ctap":
+            raise DeviceError(f"{name} is a FIDO HID key; only the fido2 backend works there")
+        hid = None
+        for candidate in _hid_devices():
+            if hid is None and _hid_name(candidate) == name:
+                hid = candidate
             else:
-                from fido2.pcsc import CtapPcscDevice
+                candidate.close()
+        if hid is None:
+            raise DeviceNotFoundError(f"the key {name} was removed")
+        stack.callback(hid.close)
+        return cls(hid)
+    handle = _open_provider(kind)
+    stack.callback(handle.close)
+    try:
+        return cls(handle.smartcard() if base == "smartcard" else handle.ctap())
+    except OSError as exc:
+        raise DeviceError(str(exc) or "the device stopped answering") from None
 
-                yield cls(CtapPcscDevice(conn.pyscard_connection, device.name))
-        elif device.kind == KIND_HID:
-            if base != "ctap":
-                raise DeviceError(f"{device.name} is a FIDO HID key; only the fido2 backend works there")
-            hid = next((h for h in _hid_devices() if str(h.descriptor.path) == device.name), None)
-            if hid is None:
-                raise DeviceNotFoundError(f"the key {device.name} was removed")
-            stack.callback(hid.close)
-            yield cls(hid)
-        else:
-            raise DeviceError(f"unknown device kind {device.kind!r}")
+
+@contextlib.contextmanager
+def open_backend(device: DeviceInfo, backend_name: str):
+    """Open `backend_name` on `device`; yields the backend session, closes everything after."""
+    with contextlib.ExitStack() as stack:
+        yield _open_session(stack, device.kind, device.name, backend_name)
+
+
+def _candidates(enrollment: Enrollment):
+    """(kind, name) of the devices that may hold an enrollment, the recorded one first."""
+    kind = enrollment.device_kind
+    if kind == KIND_PCSC:
+        from ..pcsc import list_readers
+
+        readers = list_readers()
+        if enrollment.device_name in readers:
+            readers.remove(enrollment.device_name)
+            readers.insert(0, enrollment.device_name)
+        return [(KIND_PCSC, r) for r in readers]
+    if kind == KIND_HID:
+        names = []
+        for hid in _hid_devices():
+            names.append(_hid_name(hid))
+            hid.close()
+        if enrollment.device_name in names:
+            names.remove(enrollment.device_name)
+            names.insert(0, enrollment.device_name)
+        return [(KIND_HID, n) for n in names]
+    return [(kind, kind)]
+
+
+def _where(enrollment: Enrollment) -> str:
+    return f"{enrollment.backend} on {enrollment.serial or enrollment.device_name or enrollment.device_kind}"
+
+
+@contextlib.contextmanager
+def open_enrolled(enrollment: Enrollment, device_spec: str | None = None):
+    """The backend session of the device an enrollment belongs to, proven without any PIN
+    (`Backend.matches`): the device named by `device_spec`, else the recorded reader first, then
+    the other readers one by one. Nothing else is listed, probed or imported."""
+    backend = enrollment.backend
+    if device_spec is not None:
+        if enrollment.on_provider and device_spec != enrollment.device_kind:
+            raise DeviceError(f"this code set belongs to the {enrollment.device_kind}, not to {device_spec!r}")
+        device = resolve(device_spec)
+        if backend not in device.backends:
+            raise DeviceError(f"{device.name} has no {backend} application")
+        with contextlib.ExitStack() as stack:
+            session = _open_session(stack, device.kind, device.name, backend)
+            if not session.matches(enrollment):
+                found = session.identity().get("serial")
+                raise DeviceError(f"the device found ({device.name}, serial {found or 'unknown'}) is not the one "
+                                  f"this set belongs to ({_where(enrollment)}); no PIN was tried")
+            yield session
+        return
+    for kind, name in _candidates(enrollment):
+        stack = contextlib.ExitStack()
+        try:
+            session = _open_session(stack, kind, name, backend)
+            matched = session.matches(enrollment)
+        except DeviceError:
+            stack.close()
+            if enrollment.on_provider:
+                raise
+            continue
+        except BaseException:
+            stack.close()
+            raise
+        if not matched:
+            stack.close()
+            if enrollment.on_provider:
+                raise DeviceError(f"the {kind} holds another {backend} secret than the one this set belongs to "
+                                  f"({_where(enrollment)})")
+            continue
+        with stack:
+            yield session
+        return
+    raise DeviceNotFoundError(f"the device this set belongs to ({_where(enrollment)}) is not connected")

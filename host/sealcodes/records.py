@@ -1,0 +1,273 @@
+"""Typed records the library passes around: enrollments, code sets, the profile, devices, and
+the enrollment options of each backend. Frozen dataclasses; no I/O (profile.py reads and
+writes the file, these map it to and from JSON).
+
+The JSON shapes are those of profile schema `sealcodes-profile/1` (docs/spec.md, profile):
+an enrollment is a flat object with only the fields its backend uses; unknown fields (written
+by a newer sealcodes, or added by hand) are kept as they are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from .errors import InvalidInputError, ProfileError
+
+PROFILE_SCHEMA = "sealcodes-profile/1"
+
+KIND_PCSC = "pcsc"  # a card in a PC/SC reader
+KIND_HID = "hid"  # a FIDO key on USB HID
+# any other kind is the name of a device provider (e.g. "emulator")
+
+
+# --- devices ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeviceInfo:
+    """A device as discovery sees it: no secrets, nothing opened."""
+
+    kind: str
+    name: str
+    backends: tuple = ()
+    serial: str | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        parts = [self.name, f"[{self.kind}]"]
+        if self.serial:
+            parts.append(f"serial {self.serial}")
+        parts.append("backends: " + (", ".join(self.backends) or "none usable"))
+        if self.detail:
+            parts.append(self.detail)
+        return "  ".join(parts)
+
+
+def serial_text(value) -> str | None:
+    """The one spelling of a device serial: decimal digits, as YubiKeys print theirs and ykman
+    shows it. Bytes are read big-endian (our token's 4-byte serial)."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        return str(int.from_bytes(value, "big"))
+    return str(int(value))
+
+
+def same_serial(recorded: str | None, found: str | None) -> bool:
+    """Whether a serial recorded in a profile names the device that reports `found` (decimal).
+
+    Profiles written before one spelling was chosen hold our token's serial as 8 hex digits
+    (`B4693929`); they still match their device.
+    """
+    if not recorded or not found:
+        return False
+    if recorded == found:
+        return True
+    if len(recorded) == 8 and found.isdigit():
+        return recorded.upper() == f"{int(found):08X}"
+    return False
+
+
+# --- enrollment options -------------------------------------------------------------------
+@dataclass(frozen=True)
+class AppletOptions:
+    slot: int = 1
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Fido2Options:
+    uv: str | None = None  # "required", "discouraged", or None: required when the key can verify
+
+
+@dataclass(frozen=True)
+class YkoathOptions:
+    touch: bool = False
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class YubiOtpOptions:
+    slot: int = 2
+    touch: bool = False
+    adopt: bool = False
+    force: bool = False
+    access_code: bytes | None = None  # library use only: a slot protected by an access code
+
+
+def make_options(options_type, backend: str, given: Mapping[str, Any] | None = None):
+    """`options_type(**given)`, refusing what this backend does not use, the same way for all.
+
+    A value of None means "not given" and is left out.
+    """
+    given = {k: v for k, v in (given or {}).items() if v is not None}
+    known = [f.name for f in dataclasses.fields(options_type)]
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        takes = ", ".join("--" + n.replace("_", "-") for n in known if n != "access_code") or "no options"
+        raise InvalidInputError(
+            f"the {backend} backend does not use {', '.join('--' + n.replace('_', '-') for n in unknown)} "
+            f"(it takes: {takes})"
+        )
+    return options_type(**given)
+
+
+# --- enrollments and code sets ----------------------------------------------------------------
+# JSON field -> accepted types (bool is an int in Python: checked apart)
+_ENROLLMENT_TYPES = {
+    "backend": str,
+    "device_kind": str,
+    "device_name": str,
+    "serial": str,
+    "slot": int,
+    "touch": (bool, type(None)),
+    "adopted": bool,
+    "credential_name": str,
+    "algorithm": str,
+    "device_id": str,
+    "rp_id": str,
+    "credential_id": str,
+    "public_key": str,
+    "uv": bool,
+    "discoverable": bool,
+    "aaguid": str,
+}
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """One sealed secret on one device application (metadata only, never a secret)."""
+
+    backend: str
+    device_kind: str = KIND_PCSC
+    device_name: str | None = None  # PC/SC reader name or HID path at enrollment
+    serial: str | None = None  # decimal (serial_text); older profiles: see same_serial
+    slot: int | None = None  # applet 1..8, yubiotp 1..2
+    touch: bool | None = None  # ykoath, yubiotp (None: unknown, an adopted slot)
+    adopted: bool | None = None  # yubiotp
+    credential_name: str | None = None  # ykoath
+    algorithm: str | None = None  # ykoath
+    device_id: str | None = None  # ykoath: the OATH application's id (changes on its reset)
+    rp_id: str | None = None  # fido2
+    credential_id: str | None = None  # fido2, base64url
+    public_key: str | None = None  # fido2, base64url COSE key
+    uv: bool | None = None  # fido2: user verification at every use
+    discoverable: bool | None = None  # fido2
+    aaguid: str | None = None  # fido2
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # fields we do not know
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str = "enrollment") -> "Enrollment":
+        if not isinstance(data, Mapping) or not isinstance(data.get("backend"), str):
+            raise ProfileError(f"the profile is corrupt ({where}); left untouched")
+        values, extra = {}, {}
+        for key, value in data.items():
+            kinds = _ENROLLMENT_TYPES.get(key)
+            if kinds is None:
+                extra[key] = value
+                continue
+            if not isinstance(value, kinds) or (kinds is int and isinstance(value, bool)):
+                raise ProfileError(f"the profile is corrupt ({where}: {key}); left untouched")
+            values[key] = value
+        return cls(**values, extra=MappingProxyType(extra))
+
+    def to_json(self) -> dict:
+        out = dict(self.extra)
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if value is not None or (f.name == "touch" and self.backend == "yubiotp"):
+                out[f.name] = value
+        return out
+
+    def replace(self, **changes) -> "Enrollment":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def on_provider(self) -> bool:
+        """Whether the device is a provider's (the emulator) rather than a reader or HID key."""
+        return self.device_kind not in (KIND_PCSC, KIND_HID)
+
+
+@dataclass(frozen=True)
+class CodeSetEntry:
+    """What the profile records of one code set: never a code."""
+
+    enrollment: str
+    epoch: int
+    format: str
+    count: int
+    fingerprint: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str = "code set") -> "CodeSetEntry":
+        ok = (
+            isinstance(data, Mapping)
+            and isinstance(data.get("enrollment"), str)
+            and type(data.get("epoch")) is int
+            and isinstance(data.get("format"), str)
+            and type(data.get("count")) is int
+            and isinstance(data.get("fingerprint"), str)
+        )
+        if not ok:
+            raise ProfileError(f"the profile is corrupt ({where}); left untouched")
+        return cls(data["enrollment"], data["epoch"], data["format"], data["count"], data["fingerprint"])
+
+    def to_json(self) -> dict:
+        return {"enrollment": self.enrollment, "epoch": self.epoch, "format": self.format, "count": self.count,
+                "fingerprint": self.fingerprint}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything the profile file holds: enrollments by id, code sets by label."""
+
+    enrollments: Mapping[str, Enrollment] = field(default_factory=lambda: MappingProxyType({}))
+    sets: Mapping[str, CodeSetEntry] = field(default_factory=lambda: MappingProxyType({}))
+    schema: str = PROFILE_SCHEMA
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Profile":
+        if not isinstance(data, Mapping) or data.get("schema") != PROFILE_SCHEMA:
+            raise ProfileError("not a sealcodes profile of schema " + PROFILE_SCHEMA + "; left untouched")
+        enrollments, sets = data.get("enrollments"), data.get("sets")
+        if not isinstance(enrollments, Mapping) or not isinstance(sets, Mapping):
+            raise ProfileError("the profile is corrupt (enrollments/sets missing); left untouched")
+        return cls(
+            MappingProxyType({k: Enrollment.from_json(v, f"enrollment {k[:40]!r}") for k, v in enrollments.items()}),
+            MappingProxyType({k: CodeSetEntry.from_json(v, f"code set {k[:40]!r}") for k, v in sets.items()}),
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "schema": self.schema,
+            "enrollments": {k: e.to_json() for k, e in self.enrollments.items()},
+            "sets": {k: s.to_json() for k, s in self.sets.items()},
+        }
+
+    # --- reading ------------------------------------------------------------------------
+    def enrollment(self, enrollment_id: str) -> Enrollment:
+        try:
+            return self.enrollments[enrollment_id]
+        except KeyError:
+            raise ProfileError(f"no enrollment {enrollment_id!r} in the profile") from None
+
+    def code_set(self, label: str) -> CodeSetEntry | None:
+        return self.sets.get(label)
+
+    def labels_of(self, enrollment_id: str) -> list:
+        """Labels of the code sets made with one enrollment."""
+        return sorted(label for label, entry in self.sets.items() if entry.enrollment == enrollment_id)
+
+    # --- changing (a new Profile each time) ----------------------------------------------------
+    def with_enrollment(self, enrollment_id: str, enrollment: Enrollment) -> "Profile":
+        enrollments = dict(self.enrollments)
+        enrollments[enrollment_id] = enrollment
+        return dataclasses.replace(self, enrollments=MappingProxyType(enrollments))
+
+    def with_set(self, label: str, entry: CodeSetEntry) -> "Profile":
+        sets = dict(self.sets)
+        sets[label] = entry
+        return dataclasses.replace(self, sets=MappingProxyType(sets))
