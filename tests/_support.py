@@ -40,6 +40,8 @@ def _pcscd_listening() -> bool:
 
 def ensure_pcscd():
     """pcscd with the vpcd driver, started if needed (as scripts/start-pcscd.sh does)."""
+    if os.environ.get("PCSCLITE_CSOCK_NAME"):  # pcscd moved away on purpose: do not start another
+        pytest.fail("pcscd is needed but PCSCLITE_CSOCK_NAME points elsewhere")
     if not _pcscd_listening():
         result = subprocess.run(["bash", str(ROOT / "scripts" / "start-pcscd.sh")], capture_output=True, text=True)
         if result.returncode != 0 or not _pcscd_listening():
@@ -92,37 +94,48 @@ class VpcdToken:
             self._lock_fd = None
 
     def start(self):
+        """Start serving; on any failure (or Ctrl-C) the process is stopped and the lock released."""
         self._lock()
-        deadline = time.monotonic() + 10
-        while _card_present(self.reader) and time.monotonic() < deadline:
-            time.sleep(0.05)  # the previous card is still being removed
-        self.process = subprocess.Popen(
-            [console_script("sealtoken"), "serve", "--vpcd", f"127.0.0.1:{self.port}",
-             "--state", str(self.state_dir), "--presence", self.presence],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 15
-        while not _card_present(self.reader):
-            if self.process.poll() is not None:
-                raise RuntimeError("sealtoken serve exited: " + self.process.stderr.read().decode(errors="replace"))
-            if time.monotonic() > deadline:
-                raise RuntimeError("the virtual card did not appear in " + self.reader)
-            time.sleep(0.05)
+        try:
+            deadline = time.monotonic() + 10
+            while _card_present(self.reader) and time.monotonic() < deadline:
+                time.sleep(0.05)  # the previous card is still being removed
+            self.process = subprocess.Popen(
+                [console_script("sealtoken"), "serve", "--vpcd", f"127.0.0.1:{self.port}",
+                 "--state", str(self.state_dir), "--presence", self.presence, "--connect-timeout", "10"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )
+            deadline = time.monotonic() + 15
+            while not _card_present(self.reader):
+                if self.process.poll() is not None:
+                    raise RuntimeError("sealtoken serve exited: "
+                                       + self.process.stderr.read().decode(errors="replace"))
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the virtual card did not appear in " + self.reader)
+                time.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self, sig=signal.SIGTERM, release=True):
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-        deadline = time.monotonic() + 10
-        while _card_present(self.reader) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if release:
-            self._unlock()
+        """Stop serving, whatever state the process is in; release the lock unless told not to."""
+        try:
+            if self.process is not None and self.process.poll() is None:
+                self.process.send_signal(sig)
+                try:
+                    self.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+            if self.process is not None and self.process.stderr is not None:
+                self.process.stderr.close()
+            self.process = None
+            deadline = time.monotonic() + 10
+            while _card_present(self.reader) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            if release:
+                self._unlock()
 
     def restart(self):
         self.stop(release=False)

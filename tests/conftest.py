@@ -26,15 +26,35 @@ def isolated_dirs(tmp_path, monkeypatch):
     return home
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test that needs pcscd carries the `pcsc` marker, so `-m "not pcsc"` runs with no pcscd."""
+    unmarked = [item.nodeid for item in items
+                if "pcscd" in getattr(item, "fixturenames", ()) and item.get_closest_marker("pcsc") is None]
+    if unmarked:
+        raise pytest.UsageError("tests using pcscd without the pcsc marker: " + ", ".join(unmarked))
+
+
 @pytest.fixture(scope="session")
-def pcscd():
+def _pcscd_session():
     return ensure_pcscd()
 
 
 @pytest.fixture
+def pcscd(request, _pcscd_session):
+    """The reader name of pcscd's vpcd slot 0. Only for tests marked `pcsc` (checked here too, for
+    fixtures that ask for it at run time)."""
+    if request.node.get_closest_marker("pcsc") is None:
+        pytest.fail(f"{request.node.nodeid} needs pcscd but is not marked pcsc")
+    return _pcscd_session
+
+
+@pytest.fixture
 def vpcd_token(pcscd, tmp_path):
-    """Our firmware served through pcscd + vpcd, with its flash in a fresh state dir."""
+    """Our firmware served through pcscd + vpcd, with its flash in a fresh state dir; stopped
+    whatever happens."""
     token = VpcdToken(tmp_path / "token-state")
     token.start()
-    yield token
-    token.stop()
+    try:
+        yield token
+    finally:
+        token.stop()

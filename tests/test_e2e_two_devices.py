@@ -19,11 +19,15 @@ PIN_A, PIN_B = "pin-of-token-a", "pin-of-token-b"
 @pytest.fixture
 def two_tokens(pcscd, tmp_path):
     a, b = VpcdToken(tmp_path / "a", slot=0), VpcdToken(tmp_path / "b", slot=1)
-    a.start()
-    b.start()
-    yield a, b
-    a.stop()
-    b.stop()
+    try:
+        a.start()
+        b.start()
+        yield a, b
+    finally:
+        try:
+            a.stop()
+        finally:
+            b.stop()
 
 
 def _info(reader):

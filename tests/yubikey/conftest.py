@@ -66,8 +66,13 @@ class VpcdDeviceUnderTest(DeviceUnderTest):
 
         self._tmp = tempfile.TemporaryDirectory(prefix="sealtoken-vpcd-")
         self.server = VpcdToken(__import__("pathlib").Path(self._tmp.name) / "state")
-        self.server.start()
-        self._connect()
+        try:
+            self.server.start()
+            self._connect()
+        except BaseException:
+            self.server.stop()
+            self._tmp.cleanup()
+            raise
 
     def _connect(self):
         from sealcodes.pcsc import PcscConnection
@@ -90,21 +95,27 @@ class VpcdDeviceUnderTest(DeviceUnderTest):
         time.sleep(0.2)  # let the process handle the signal before the next APDU
 
     def close(self):
-        DeviceUnderTest.close(self)
-        self.server.stop()
-        self._tmp.cleanup()
+        try:
+            DeviceUnderTest.close(self)
+        finally:
+            try:
+                self.server.stop()
+            finally:
+                self._tmp.cleanup()
 
 
 DEVICE_KINDS = {"loopback": DeviceUnderTest, "vpcd": VpcdDeviceUnderTest}
 
 
-@pytest.fixture(params=sorted(DEVICE_KINDS))
+@pytest.fixture(params=[pytest.param("loopback"), pytest.param("vpcd", marks=pytest.mark.pcsc)])
 def device(request):
     if request.param == "vpcd":
         request.getfixturevalue("pcscd")
     dut = DEVICE_KINDS[request.param](request.param)
-    yield dut
-    dut.close()
+    try:
+        yield dut
+    finally:
+        dut.close()
 
 
 @pytest.fixture
