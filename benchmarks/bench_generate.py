@@ -1,177 +1,332 @@
 #!/usr/bin/env python3
-"""One `generate` through pcscd + vpcd against the in-process path, in the same run.
+"""`sealcodes generate` against bare client scripts, on the same virtual card, in one run.
 
-Prints, for the applet backend (APDUs) and the FIDO2 backend (CTAP messages:
-CTAPHID in process, NFCCTAP over pcscd + vpcd): messages exchanged per generate,
-wall time per generate on each path and their ratio; and `sealcodes --help`
-start-up time. Needs pcscd with vsmartcard-vpcd
-(scripts/start-pcscd.sh) and the package installed.
+Our token is served through pcscd + vpcd (`sealtoken serve --vpcd`); every figure is a whole
+process as a user runs it (interpreter start-up, imports, PC/SC connect, the device work,
+output), the median of alternating runs:
 
-    python benchmarks/bench_generate.py [--rounds N]
+- ykoath: `sealcodes generate` vs a bare yubikit script (ykman's PC/SC device, OathSession,
+  one CALCULATE) vs a floor script that imports only pyscard and sends SELECT + CALCULATE;
+- fido2 (PIN + hmac-secret): `sealcodes generate` vs a bare python-fido2 script (CtapPcscDevice,
+  Ctap2, ClientPin PIN token, one hmac-secret assertion);
+- APDUs and CTAP messages per run next to the minimum the protocol needs, counted by wrapping
+  pyscard's SCardTransmit in a separate run of each;
+- `sealcodes --help` vs `ykman --help`; and the earlier in-process figures (applet, FIDO2).
+
+Needs pcscd with vsmartcard-vpcd (scripts/start-pcscd.sh) and the package installed with its
+yubikey extra. Uses vpcd's second slot (port 35964, reader "Virtual PCD 00 01") and waits for
+the test suite's lock on it.
+
+    python benchmarks/bench_generate.py [--rounds N] [--port 35964]
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
-from sealboard.emulator import EmulatedToken
-from sealcodes import derivation
-from sealcodes.backends.applet import AppletBackend
-from sealcodes.backends.base import Interaction
-from sealcodes.pcsc import PcscConnection
-
-READER = "Virtual PCD 00 00"
-PIN = "bench-pin"
+BIN = Path(sys.executable).parent
+PIN = "bench-pin-1"
 LABEL = "bench.example/user"
+LOCK_PATH = "/tmp/sealcodes-tests-vpcd.lock"
+
+# what each protocol needs at the least for one response (PC/SC, card already in the reader)
+MIN_YKOATH = "2 APDUs (SELECT OATH, CALCULATE)"
+MIN_FIDO2 = ("5 APDUs / 4 CTAP messages (SELECT FIDO, getInfo, getKeyAgreement, getPinToken, "
+             "getAssertion with hmac-secret)")
+
+COUNTER = r'''
+import atexit, collections, sys
+from smartcard import scard
+import smartcard.pcsc.PCSCCardConnection as _pcc
+counts = collections.Counter()
+state = {"chain": False, "command": None}
+_real = scard.SCardTransmit
+def _counting(card, protocol, apdu):
+    counts["apdu"] += 1
+    if len(apdu) > 5 and apdu[1] == 0x10:  # NFCCTAP_MSG: a CTAP request, maybe in chained fragments
+        if not state["chain"]:
+            state["command"] = apdu[5]
+        state["chain"] = bool(apdu[0] & 0x10)
+        if not state["chain"]:
+            counts["ctap"] += 1
+            counts["ctap_%02x" % state["command"]] += 1
+    return _real(card, protocol, apdu)
+scard.SCardTransmit = _counting
+_pcc.SCardTransmit = _counting
+_real_connect = scard.SCardConnect
+def _connect(*args):
+    counts["connect"] += 1
+    return _real_connect(*args)
+scard.SCardConnect = _connect
+_pcc.SCardConnect = _connect
+atexit.register(lambda: print("COUNTS " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())), file=sys.stderr))
+if "-v" in sys.argv:
+    sys.argv.remove("-v")
+'''
+
+BARE_YUBIKIT = '''
+import sys
+from ykman.pcsc import list_devices
+from yubikit.core.smartcard import SmartCardConnection
+from yubikit.oath import OathSession
+
+device = list_devices(sys.argv[1])[0]
+with device.open_connection(SmartCardConnection) as connection:
+    response = OathSession(connection).calculate(b"sealcodes", bytes.fromhex(sys.argv[2]))
+print(response.hex())
+'''
+
+FLOOR_PYSCARD = '''
+import sys
+from smartcard import scard
+
+rv, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+rv, card, protocol = scard.SCardConnect(context, sys.argv[1], scard.SCARD_SHARE_SHARED,
+                                        scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
+aid = bytes.fromhex("a0000005272101")
+scard.SCardTransmit(card, protocol, [0, 0xA4, 4, 0, len(aid)] + list(aid) + [0])
+challenge = bytes.fromhex(sys.argv[2])
+data = [0x71, 9] + list(b"sealcodes") + [0x74, len(challenge)] + list(challenge)
+rv, response = scard.SCardTransmit(card, protocol, [0, 0xA2, 0, 0, len(data)] + data + [0])
+print(bytes(response[3:-2]).hex())
+scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+'''
+
+BARE_FIDO2 = '''
+import os, sys
+from fido2.ctap2 import Ctap2
+from fido2.ctap2.pin import ClientPin
+from fido2.pcsc import CtapPcscDevice
+
+reader, pin, credential_id, salt = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3]), bytes.fromhex(sys.argv[4])
+device = next(CtapPcscDevice.list_devices(reader))
+ctap = Ctap2(device)
+client_pin = ClientPin(ctap)
+token = client_pin.get_pin_token(pin, ClientPin.PERMISSION.GET_ASSERTION, "sealcodes:")
+protocol = client_pin.protocol
+key_agreement, shared_secret = client_pin._get_shared_secret()
+salt_enc = protocol.encrypt(shared_secret, salt)
+client_data_hash = os.urandom(32)
+assertion = ctap.get_assertion(
+    "sealcodes:", client_data_hash, [{"type": "public-key", "id": credential_id}],
+    extensions={"hmac-secret": {1: key_agreement, 2: salt_enc, 3: protocol.authenticate(shared_secret, salt_enc),
+                                4: protocol.VERSION}},
+    pin_uv_param=protocol.authenticate(token, client_data_hash), pin_uv_protocol=protocol.VERSION)
+print(protocol.decrypt(shared_secret, assertion.auth_data.extensions["hmac-secret"]).hex())
+'''
 
 
-class _Pin(Interaction):
-    def request_pin(self, purpose, new=False):
-        return PIN
+class Card:
+    """`sealtoken serve --vpcd` on one vpcd port, holding the test suite's lock for that port."""
+
+    def __init__(self, port, state):
+        self.port, self.state = port, state
+        self.reader = f"Virtual PCD 00 0{port - 35963}"
+        self.lock = os.open(f"{LOCK_PATH}.{port}", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        self.process = subprocess.Popen([str(BIN / "sealtoken"), "serve", "--vpcd", f"127.0.0.1:{port}",
+                                         "--state", state], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not self._present():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.close()
+                raise SystemExit(f"bench: the card did not appear in {self.reader}")
+            time.sleep(0.05)
+
+    def _present(self):
+        from smartcard import scard
+
+        rv, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        rv, card, _ = scard.SCardConnect(context, self.reader, scard.SCARD_SHARE_SHARED,
+                                         scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
+        if rv == 0:
+            scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+        scard.SCardReleaseContext(context)
+        return rv == 0
+
+    def close(self):
+        self.process.terminate()
+        self.process.wait()
+        os.close(self.lock)
 
 
-def _generate(connection):
-    """What `sealcodes generate` does with the device: select, verify, derive; then derive codes."""
-    backend = AppletBackend(connection)
-    response = backend.respond(derivation.challenge(LABEL, 0), {"slot": 1}, _Pin())
-    return derivation.derive(response, LABEL, 0)
-
-
-def _enroll(connection):
-    AppletBackend(connection).enroll(_Pin(), slot=1)
-
-
-class _CountingCtap:
-    """Wraps a python-fido2 CtapDevice and counts the CTAP messages sent."""
-
-    def __init__(self, device):
-        self._device = device
-        self.calls = 0
-
-    def __getattr__(self, name):
-        return getattr(self._device, name)
-
-    def call(self, *args, **kwargs):
-        self.calls += 1
-        return self._device.call(*args, **kwargs)
-
-
-def _fido_generate(device, enrollment):
-    from sealcodes.backends.fido2 import Fido2Backend
-
-    counting = _CountingCtap(device)
+def _run(argv, stdin="", env=None):
     t0 = time.perf_counter()
-    response = Fido2Backend(counting).respond(derivation.challenge(LABEL, 0), enrollment, _Pin())
-    codes = derivation.derive(response, LABEL, 0)
-    return time.perf_counter() - t0, counting.calls, codes
+    result = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - t0
+    if result.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(argv[:3])} failed: {result.stderr.strip()[-500:]}")
+    return elapsed, result.stdout
 
 
-def bench_fido2(bindir, rounds):
-    from fido2.pcsc import CtapPcscDevice
-    from sealboard.ctaphid_link import open_emulated_hid_device
-    from sealcodes.backends.fido2 import Fido2Backend
+def _counts(argv, stdin, workdir):
+    """APDUs, CTAP messages and connects of one run, counted by wrapping pyscard in the process."""
+    counter = Path(workdir) / "_bench_count.py"
+    counter.write_text(COUNTER)
+    code = ("import sys, runpy, _bench_count; sys.argv = sys.argv[1:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    env = dict(os.environ, PYTHONPATH=workdir)
+    result = subprocess.run([sys.executable, "-c", code, *argv], input=stdin, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise SystemExit(f"bench: counting run of {argv[0]} failed: {result.stderr.strip()[-800:]}")
+    line = next((x for x in result.stderr.splitlines() if x.startswith("COUNTS ")), "COUNTS")
+    counts = dict(item.split("=") for item in line.split()[1:])
+    return {k: int(v) for k, v in counts.items()}
 
-    state = tempfile.mkdtemp(prefix="sealcodes-bench-fido-")
-    with EmulatedToken(state) as token:
-        device = open_emulated_hid_device(token.token)
-        enrollment = Fido2Backend(device).enroll(_Pin(), uv="discouraged")
-        local = [_fido_generate(device, enrollment) for _ in range(rounds)]
-        device.close()
-    server = subprocess.Popen([str(bindir / "sealtoken"), "serve", "--vpcd", "--state", state],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+def _sealcodes(*args):
+    return [str(BIN / "sealcodes"), *args]
+
+
+def _compile_installed():
+    """Byte-compile sealcodes as `pip install` does (an editable checkout, or PYTHONDONTWRITEBYTECODE,
+    would otherwise make it recompile its sources on every run, which the client libraries never do)."""
+    import sealcodes
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.dirname(sealcodes.__file__)], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def compare(args):
+    from sealcodes import derivation
+
+    _compile_installed()
+
+    workdir = tempfile.mkdtemp(prefix="sealcodes-bench-")
+    scripts = {}
+    for name, text in (("bare_yubikit.py", BARE_YUBIKIT), ("floor_pyscard.py", FLOOR_PYSCARD),
+                       ("bare_fido2.py", BARE_FIDO2)):
+        scripts[name] = Path(workdir) / name
+        scripts[name].write_text(textwrap.dedent(text))
+    card = Card(args.port, os.path.join(workdir, "token"))
     try:
-        _wait_card(True)
-        remote = []
-        for _ in range(rounds):
-            conn = PcscConnection(READER)
-            remote.append(_fido_generate(CtapPcscDevice(conn.pyscard_connection, READER), enrollment))
-            conn.close()
+        reader = card.reader
+        oath_profile, fido_profile = os.path.join(workdir, "oath.json"), os.path.join(workdir, "fido.json")
+        _run(_sealcodes("--profile", oath_profile, "enroll", "--device", reader, "--backend", "ykoath", "--force"))
+        _set_fido_pin(reader)
+        _run(_sealcodes("--profile", fido_profile, "enroll", "--device", reader, "--backend", "fido2",
+                        "--uv", "required"), stdin=PIN + "\n")
+        ours_oath = _sealcodes("--profile", oath_profile, "generate", LABEL, "--json")
+        ours_fido = _sealcodes("--profile", fido_profile, "generate", LABEL, "--json")
+        first_oath = json.loads(_run(ours_oath)[1])
+        first_fido = json.loads(_run(ours_fido, PIN + "\n")[1])
+        credential = json.load(open(fido_profile))["enrollments"]
+        credential_id = next(iter(credential.values()))["credential_id"]
+        from sealcodes.backends.fido2 import b64url_decode
+
+        cred_hex = b64url_decode(credential_id).hex()
+        salt = derivation.challenge(LABEL, 0).hex()
+        bare_oath = [sys.executable, str(scripts["bare_yubikit.py"]), reader, salt]
+        floor_oath = [sys.executable, str(scripts["floor_pyscard.py"]), reader, salt]
+        bare_fido = [sys.executable, str(scripts["bare_fido2.py"]), reader, PIN, cred_hex, salt]
+        # the same device answers: the bare scripts' R gives the codes sealcodes showed
+        for argv, first in ((bare_oath, first_oath), (floor_oath, first_oath), (bare_fido, first_fido)):
+            response = bytearray.fromhex(_run(argv)[1].strip())
+            assert list(derivation.derive(response, LABEL, 0).codes) == first["codes"], argv[1]
+
+        runs = {"ours_oath": (ours_oath, ""), "bare_oath": (bare_oath, ""), "floor_oath": (floor_oath, ""),
+                "ours_fido": (ours_fido, PIN + "\n"), "bare_fido": (bare_fido, "")}
+        times = {name: [] for name in runs}
+        for _ in range(args.rounds):
+            for name, (argv, stdin) in runs.items():  # alternating: drift hits every contender alike
+                times[name].append(_run(argv, stdin)[0])
+        med = {name: statistics.median(values) * 1000 for name, values in times.items()}
+        counts = {}
+        for name, (argv, stdin) in runs.items():
+            counts[name] = _counts(argv[1:] if argv[0] == sys.executable else argv, stdin, workdir)
     finally:
-        server.terminate()
-        server.wait()
-    assert list(local[-1][2].codes) == list(remote[-1][2].codes), "FIDO2 paths disagree"
-    local_ms = statistics.median(t for t, _, _ in local) * 1000
-    remote_ms = statistics.median(t for t, _, _ in remote) * 1000
-    print(f"FIDO2 CTAP messages/generate:  in-process CTAPHID {local[-1][1]}, pcscd+vpcd NFCCTAP {remote[-1][1]}")
-    print(f"FIDO2 generate, in-process:    {local_ms:8.2f} ms (median)")
-    print(f"FIDO2 generate, pcscd+vpcd:    {remote_ms:8.2f} ms (median)")
-    print(f"FIDO2 ratio vpcd / in-process: {remote_ms / local_ms:8.1f}x")
+        card.close()
+
+    def row(label, name, base=None, minimum=""):
+        c = counts[name]
+        ratio = f"{med[name] / med[base]:5.2f}x" if base else "      "
+        msgs = f"{c.get('apdu', 0):3d} APDUs {c.get('ctap', 0):2d} CTAP {c.get('connect', 0)} connect"
+        if args.verbose:
+            msgs += "  " + " ".join(f"{k}={v}" for k, v in sorted(c.items()) if k.startswith("ctap_"))
+        print(f"  {label:<34} {med[name]:8.1f} ms  {ratio}  {msgs}  {minimum}")
+
+    print(f"whole process, median of {args.rounds} alternating runs, reader {reader!r} (pcscd + vpcd, our token)")
+    print("ykoath (one OATH CALCULATE):")
+    row("bare yubikit script", "bare_oath")
+    row("sealcodes generate", "ours_oath", "bare_oath")
+    row("floor: pyscard only, SELECT+CALCULATE", "floor_oath", "bare_oath", f"protocol minimum: {MIN_YKOATH}")
+    print("fido2 (PIN token + one hmac-secret assertion):")
+    row("bare python-fido2 script", "bare_fido")
+    row("sealcodes generate", "ours_fido", "bare_fido", f"protocol minimum: {MIN_FIDO2}")
 
 
-def _wait_card(present, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            PcscConnection(READER).close()
-            if present:
-                return
-        except Exception:
-            if not present:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"bench: card {'did not appear' if present else 'did not go away'} in {READER}")
+def _set_fido_pin(reader):
+    from fido2.ctap2 import Ctap2
+    from fido2.ctap2.pin import ClientPin
+    from fido2.pcsc import CtapPcscDevice
+
+    device = next(CtapPcscDevice.list_devices(reader))
+    ClientPin(Ctap2(device)).set_pin(PIN)
+    device.close()
+
+
+def help_times(rounds=7):
+    out = {}
+    for name, argv in (("sealcodes", [str(BIN / "sealcodes"), "--help"]), ("ykman", [str(BIN / "ykman"), "--help"])):
+        if Path(argv[0]).exists():
+            out[name] = statistics.median(_run(argv)[0] for _ in range(rounds)) * 1000
+    line = f"sealcodes --help start-up: {out['sealcodes']:7.1f} ms (median of {rounds})"
+    if "ykman" in out:
+        line += f", ykman --help {out['ykman']:7.1f} ms, ratio {out['sealcodes'] / out['ykman']:4.2f}x"
+    print(line)
+
+
+def in_process(rounds):
+    """The earlier figures: the applet and FIDO2 backends in process vs through pcscd + vpcd."""
+    from sealboard.emulator import EmulatedToken
+
+    from sealcodes import derivation
+    from sealcodes.backends.applet import AppletBackend
+    from sealcodes.backends.base import Interaction
+    from sealcodes.records import AppletOptions, Enrollment
+
+    class _Pin(Interaction):
+        def request_pin(self, purpose, new=False):
+            return PIN
+
+    slot1 = Enrollment(backend="applet", slot=1)
+    state = tempfile.mkdtemp(prefix="sealcodes-bench-inproc-")
+    with EmulatedToken(state) as token:
+        with token.connect() as conn:
+            AppletBackend(conn).enroll(_Pin(), AppletOptions(slot=1))
+        local = []
+        for _ in range(rounds):
+            with token.connect() as conn:
+                t0 = time.perf_counter()
+                response = AppletBackend(conn).respond(derivation.challenge(LABEL, 0), slot1, _Pin())
+                codes = derivation.derive(response, LABEL, 0)
+                local.append(time.perf_counter() - t0)
+                local_apdus = conn.apdu_count
+    print(f"applet generate in process: {statistics.median(local) * 1000:7.2f} ms (median of {rounds}), "
+          f"{local_apdus} APDUs (SELECT, VERIFY, DERIVE)")
+    return codes
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--port", type=int, default=35964, choices=(35963, 35964))
+    parser.add_argument("-v", "--verbose", action="store_true", help="CTAP messages by command byte")
     args = parser.parse_args()
-    bindir = Path(sys.executable).parent
-    state = tempfile.mkdtemp(prefix="sealcodes-bench-")
-
-    # in-process path (same firmware, same flash state)
-    with EmulatedToken(state) as token:
-        with token.connect() as conn:
-            _enroll(conn)
-        local_times, local_apdus = [], 0
-        for _ in range(args.rounds):
-            with token.connect() as conn:
-                t0 = time.perf_counter()
-                local_codes = _generate(conn)
-                local_times.append(time.perf_counter() - t0)
-                local_apdus = conn.apdu_count
-
-    # pcscd + vpcd path: the same flash served by `sealtoken serve`
-    server = subprocess.Popen([str(bindir / "sealtoken"), "serve", "--vpcd", "--state", state],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_card(True)
-        pcsc_times, pcsc_apdus = [], 0
-        for _ in range(args.rounds):
-            conn = PcscConnection(READER)
-            t0 = time.perf_counter()
-            pcsc_codes = _generate(conn)
-            pcsc_times.append(time.perf_counter() - t0)
-            pcsc_apdus = conn.apdu_count
-            conn.close()
-    finally:
-        server.terminate()
-        server.wait()
-    assert list(pcsc_codes.codes) == list(local_codes.codes), "paths disagree"
-
-    bench_fido2(bindir, args.rounds)
-
-    help_times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        subprocess.run([str(bindir / "sealcodes"), "--help"], stdout=subprocess.DEVNULL, check=True)
-        help_times.append(time.perf_counter() - t0)
-
-    local_ms = statistics.median(local_times) * 1000
-    pcsc_ms = statistics.median(pcsc_times) * 1000
-    print(f"rounds per path:               {args.rounds}")
-    print(f"applet APDUs per generate:     in-process {local_apdus}, pcscd+vpcd {pcsc_apdus}")
-    print(f"applet generate, in-process:   {local_ms:8.2f} ms (median)")
-    print(f"applet generate, pcscd+vpcd:   {pcsc_ms:8.2f} ms (median)")
-    print(f"applet ratio vpcd / in-process:{pcsc_ms / local_ms:8.1f}x")
-    print(f"sealcodes --help start-up:     {statistics.median(help_times) * 1000:8.1f} ms (median of 5)")
+    compare(args)
+    help_times()
+    in_process(max(args.rounds, 5))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ pytest_plugins = ["pytester"]
 TESTS = ROOT / "tests"
 
 
-def _sealtoken_processes() -> set:
+def _sealtoken_processes(under) -> set:
+    """`sealtoken serve` processes whose state directory is under `under` (other programs on this
+    machine may run their own)."""
     found = set()
     for pid in os.listdir("/proc"):
         if pid.isdigit():
@@ -26,7 +28,8 @@ def _sealtoken_processes() -> set:
                     cmd = f.read().split(b"\0")
             except OSError:
                 continue
-            if any(part.endswith(b"sealtoken") for part in cmd[:2]) and b"serve" in cmd:
+            if any(part.endswith(b"sealtoken") for part in cmd[:2]) and b"serve" in cmd \
+                    and any(str(under).encode() in part for part in cmd):
                 found.add(int(pid))
     return found
 
@@ -34,10 +37,10 @@ def _sealtoken_processes() -> set:
 def test_not_pcsc_runs_without_pcscd(tmp_path):
     """With pcscd unreachable (its socket moved away), the PC/SC tests are deselected, the rest
     (the yubikit backends over the in-process loopback among them) pass."""
-    before = _sealtoken_processes()
     env = dict(os.environ, PCSCLITE_CSOCK_NAME=str(tmp_path / "no-pcscd.sock"))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not pcsc and not slow",
+         "--basetemp", str(tmp_path / "inner"),
          str(TESTS / "yubikey" / "test_backends.py"), str(TESTS / "test_e2e_pcsc.py"),
          str(TESTS / "test_e2e_two_devices.py"), str(TESTS / "test_pcsc_transaction.py")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
@@ -45,7 +48,7 @@ def test_not_pcsc_runs_without_pcscd(tmp_path):
     summary = result.stdout.strip().splitlines()[-1]
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "passed" in summary and "deselected" in summary and "error" not in summary, summary
-    assert _sealtoken_processes() <= before  # nothing started, nothing left running
+    assert not _sealtoken_processes(tmp_path / "inner")  # nothing started, nothing left running
 
 
 def test_a_test_using_pcscd_without_the_marker_is_refused(pytester, monkeypatch):
@@ -75,8 +78,7 @@ def test_fixtures_stop_what_they_start_when_the_card_never_appears(tmp_path, mon
     token.port = 9  # discard: nothing listens, the card can never appear
     token.reader = "No Such Reader 00 00"
     monkeypatch.setattr(VpcdToken, "_LOCK_PATH", str(tmp_path / "lock"))
-    before = _sealtoken_processes()
     with pytest.raises(RuntimeError, match="exited|did not appear"):
         token.start()
     assert token.process is None
-    assert _sealtoken_processes() <= before
+    assert not _sealtoken_processes(tmp_path)

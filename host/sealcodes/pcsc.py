@@ -113,6 +113,10 @@ class PcscConnection(SmartCardConnection):
         inside the same transaction, behind a response guard of its own."""
         return _PyscardView(self)
 
+    def ctap_device(self):
+        """python-fido2's CtapPcscDevice (NFCCTAP) over this connection, in its transaction."""
+        return _ctap_device_class()(self.pyscard_connection, self.name)
+
     def close(self) -> None:
         if self._card is None:
             return
@@ -157,3 +161,48 @@ class _PyscardView:
 
     def control(self, code, data=()):
         raise DeviceError("this reader cannot be controlled through sealcodes")
+
+
+_CTAP_DEVICE_CLASS = None
+
+
+def _ctap_device_class():
+    """CtapPcscDevice, minus one message: a FIDO application that answers SELECT with "FIDO_2_0" is
+    CTAP2 (CTAP 2.1, NFC), so python-fido2's getInfo probe is spent only on keys that answer
+    "U2F_V2" (also CTAP1), where the SELECT answer cannot tell. Ctap2() reads getInfo anyway."""
+    global _CTAP_DEVICE_CLASS
+    if _CTAP_DEVICE_CLASS is None:
+        from fido2.ctap import CtapError
+        from fido2.hid import CAPABILITY, CTAPHID
+        from fido2.pcsc import AID_FIDO, CtapPcscDevice
+
+        class PcscCtapDevice(CtapPcscDevice):
+            def __init__(self, connection, name):
+                self._name = name
+                self._capabilities = CAPABILITY(0)
+                self.use_ext_apdu = False
+                self.use_nfcctap_getresponse = True
+                self._conn = connection
+                self._select_answer = b""
+                self.connect()
+                if self._select_answer == b"FIDO_2_0":
+                    self._capabilities |= CAPABILITY.CBOR
+                    return
+                try:
+                    self.call(CTAPHID.CBOR, b"\x04")
+                    self._capabilities |= CAPABILITY.CBOR
+                except CtapError:
+                    if not self._capabilities:
+                        raise ValueError("Unsupported device") from None
+
+            def _select(self):
+                apdu = b"\x00\xa4\x04\x00" + bytes((len(AID_FIDO),)) + AID_FIDO
+                resp, sw1, sw2 = self._chained_apdu_exchange(apdu)
+                if (sw1, sw2) != (0x90, 0x00):
+                    raise ValueError("FIDO applet selection failure.")
+                if resp == b"U2F_V2":
+                    self._capabilities |= CAPABILITY.NMSG
+                self._select_answer = bytes(resp)
+
+        _CTAP_DEVICE_CLASS = PcscCtapDevice
+    return _CTAP_DEVICE_CLASS

@@ -193,10 +193,8 @@ def _open_session(stack: contextlib.ExitStack, kind: str, name: str, backend_nam
         stack.callback(conn.close)
         if base == "smartcard":
             return cls(conn)
-        from fido2.pcsc import CtapPcscDevice
-
         try:
-            return cls(CtapPcscDevice(conn.pyscard_connection, name))
+            return cls(conn.ctap_device())
         except ValueError:
             raise DeviceError(f"no FIDO2 application on the card in {name!r}") from None
     if kind == KIND_HID:
