@@ -13,7 +13,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 
 from . import records
 from .errors import ProfileError
@@ -125,6 +124,8 @@ class ProfileStore:
         payload = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
+            import tempfile  # only when writing: its imports (shutil, random) cost every read-only command
+
             fd, tmp = tempfile.mkstemp(prefix=".profile-", suffix=".tmp", dir=directory)
         except OSError as exc:
             raise ProfileError(f"cannot write profile {self.path}: {exc.strerror}") from None

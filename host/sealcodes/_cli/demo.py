@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import click
 
@@ -37,6 +36,8 @@ def demo(keep):
     The emulated token is SOFTWARE: its secret is a file on this disk. It shows how
     sealcodes works; it is not hardware-backed and not for real accounts.
     """
+    import tempfile
+
     workdir = tempfile.mkdtemp(prefix="sealcodes-demo-")
     previous = os.environ.get("SEALCODES_EMULATOR_DIR")
     os.environ["SEALCODES_EMULATOR_DIR"] = os.path.join(workdir, "token")
