@@ -276,6 +276,22 @@ def _set_fido_pin(reader):
     device.close()
 
 
+def startup_floor(rounds=9):
+    """What any sealcodes command costs before it touches a device: the interpreter, click and the
+    library (the code a bare client script does not have), next to the interpreter alone."""
+    cases = {"python -c pass": [sys.executable, "-c", "pass"],
+             "import click": [sys.executable, "-c", "import click"],
+             "import sealcodes CLI + library": [sys.executable, "-c",
+                                                "import sealcodes._cli, sealcodes.operations, sealcodes.pcsc"]}
+    times = {k: [] for k in cases}
+    for _ in range(rounds):
+        for name, argv in cases.items():
+            times[name].append(_run(argv)[0])
+    print("start-up without a device (median of %d):" % rounds)
+    for name, values in times.items():
+        print(f"  {name:<34} {statistics.median(values) * 1000:8.1f} ms")
+
+
 def help_times(rounds=7):
     out = {}
     for name, argv in (("sealcodes", [str(BIN / "sealcodes"), "--help"]), ("ykman", [str(BIN / "ykman"), "--help"])):
@@ -325,6 +341,7 @@ def main():
     parser.add_argument("-v", "--verbose", action="store_true", help="CTAP messages by command byte")
     args = parser.parse_args()
     compare(args)
+    startup_floor()
     help_times()
     in_process(max(args.rounds, 5))
 
