@@ -259,15 +259,15 @@ class Verifier:
         with self.store.transaction(record.account) as tx:
             existing = tx.sets_for_label(record.label)
             for row in existing:
-                if row.epoch == record.epoch:
-                    if hmac.compare_digest(row.salt, record.salt) and row.fingerprint == record.fingerprint:
-                        return ImportResult(record.account, record.label, record.epoch, imported=False)
-                    raise InvalidInputError(f"epoch {record.epoch} of this account and label is already imported "
-                                            "with other codes; rotate to a new epoch")
+                if row.epoch == record.epoch and row.salt == record.salt and row.fingerprint == record.fingerprint:
+                    return ImportResult(record.account, record.label, record.epoch, imported=False)
             newest = max((row.epoch for row in existing), default=None)
             if newest is not None and newest > record.epoch:
                 raise InvalidInputError(f"this account and label are already at epoch {newest}; "
                                         f"epoch {record.epoch} is older and cannot be imported")
+            if newest == record.epoch:
+                raise InvalidInputError(f"epoch {record.epoch} of this account and label is already imported "
+                                        "with other codes; rotate to a new epoch")
             active = [row for row in existing if row.retired_at is None]
             tx.retire_sets([row.id for row in active], "superseded", now)
             for row in active:

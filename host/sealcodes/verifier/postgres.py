@@ -41,6 +41,10 @@ class PostgresStore(SqlStore):
 
         with self._guard:
             if self._pool is None:
+                try:  # one direct try first: an unreachable server fails now, not after the pool's retries
+                    psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S).close()
+                except psycopg.Error as exc:
+                    raise StoreError(f"cannot reach the verifier database: {_reason(exc)}") from None
                 pool = psycopg_pool.ConnectionPool(
                     self.url, min_size=1, max_size=self._pool_size, open=False,
                     kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
