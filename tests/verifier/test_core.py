@@ -9,7 +9,7 @@ import types
 import pytest
 
 import sealcodes.verifier.core as core
-from conftest import TEST_PARAMS, code_set, record_for
+from _vsupport import TEST_PARAMS, code_set, record_for
 from sealcodes.errors import InvalidInputError
 from sealcodes.verifier import (
     ACCEPTED,
