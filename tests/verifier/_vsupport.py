@@ -84,3 +84,56 @@ def code_set(label="github.com/alice", epoch=0, fmt="base32-16", count=10, respo
 
 def record_for(codes, account="alice", params=TEST_PARAMS):
     return make_record(codes, account=account, params=params)
+
+
+class VerifierServer:
+    """A real `sealcodes verifier serve` process on 127.0.0.1 and a free port."""
+
+    def __init__(self, db_url: str, env: dict | None = None):
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.db_url = db_url
+        self.env = env or {}
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self, timeout: float = 30.0) -> "VerifierServer":
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        from _support import console_script
+
+        env = dict(os.environ, **self.env)
+        self.process = subprocess.Popen(
+            [console_script("sealcodes"), "verifier", "--db", self.db_url, "serve", "--listen",
+             f"127.0.0.1:{self.port}", "--log-level", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("verifier serve exited: " + self.process.stderr.read().decode(errors="replace"))
+            try:
+                if httpx.get(self.base + "/v1/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("verifier serve did not answer in time")
+
+    def stop(self) -> str:
+        if self.process is None:
+            return ""
+        self.process.terminate()
+        try:
+            _, err = self.process.communicate(timeout=15)
+        except Exception:
+            self.process.kill()
+            _, err = self.process.communicate()
+        self.process = None
+        return err.decode(errors="replace")
