@@ -148,7 +148,8 @@ def interleaved(n: int, work: str) -> dict:
             times[name].append(time.perf_counter() - start)
     ours10.store.close()
     ours100.store.close()
-    return {name: statistics.median(values) for name, values in times.items()}
+    return ({name: statistics.median(values) for name, values in times.items()},
+            {name: min(values) for name, values in times.items()})
 
 
 def exactly_once(url: str) -> tuple[int, int]:
@@ -215,7 +216,7 @@ def http_latency(url: str, clients: int, per_client: int) -> tuple[float, float,
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=30, help="hashes/verifies per throughput figure")
+    parser.add_argument("--rounds", type=int, default=40, help="hashes/verifies per throughput figure")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--clients", type=int, default=50)
@@ -227,14 +228,18 @@ def main(argv=None):
     print(f"Argon2id m={DEFAULT_MEMORY_KIB} KiB t={DEFAULT_ITERATIONS} p={DEFAULT_LANES}; {os.cpu_count()} CPUs; "
           f"{n} operations per throughput figure")
 
-    t = interleaved(n, work)
-    rate = {name: 1 / seconds for name, seconds in t.items()}
+    medians, best = interleaved(n, work)
+    rate = {name: 1 / seconds for name, seconds in medians.items()}
+    top = {name: 1 / seconds for name, seconds in best.items()}
     raw = rate["raw"]
-    print("\n1-2. verify throughput vs raw Argon2id (SQLite file; each verify consumes a code; medians)")
-    print(f"  raw Argon2id                    {raw:7.1f} /s   1.00x")
-    print(f"  verify, set of 10 codes         {rate['ours10']:7.1f} /s   {rate['ours10'] / raw:.2f}x")
-    print(f"  verify, set of 100 codes        {rate['ours100']:7.1f} /s   {rate['ours100'] / raw:.2f}x   "
-          f"(100 vs 10: {rate['ours100'] / rate['ours10']:.2f}x)")
+    print("\n1-2. verify throughput vs raw Argon2id (SQLite file; each verify consumes a code)")
+    print("                                  median       ratio   | best-of-run  ratio")
+    for name, what in (("raw", "raw Argon2id"), ("ours10", "verify, set of 10 codes"),
+                       ("ours100", "verify, set of 100 codes")):
+        print(f"  {what:<30}  {rate[name]:6.1f} /s    {rate[name] / raw:.2f}x   | {top[name]:6.1f} /s    "
+              f"{top[name] / top['raw']:.2f}x")
+    print(f"  sets of 100 vs 10 codes: {rate['ours100'] / rate['ours10']:.2f}x (median), "
+          f"{top['ours100'] / top['ours10']:.2f}x (best)")
     print("\n3. against a per-code-hash verifier (one salt per code, in memory, codes used in random order)")
     print(f"  per-code, set of 10, hits       {rate['base_hit10']:7.1f} /s   "
           f"ours {rate['ours10'] / rate['base_hit10']:.1f}x")
