@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from .. import derivation
 from ..errors import InvalidInputError, SealcodesError
 from ..formats import FORMATS
 from .record import (
@@ -390,6 +391,7 @@ class Verifier:
     def revoke(self, account: str, label: str | None = None) -> list[tuple[str, int]]:
         """Retire the active sets of an account (or of one label); returns (label, epoch) of each."""
         account = normalize_account(account)
+        label = None if label is None else derivation.normalize_label_text(label)
         now = self._clock()
         with self.store.transaction(account) as tx:
             sets = [row for row in tx.active_sets() if label is None or row.label == label]
