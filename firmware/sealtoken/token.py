@@ -15,6 +15,7 @@ from .ctaphid import CtapHid
 from .fidoapplet import FidoApplet
 from .oath import OathApplet
 from .otp import OtpApplet
+from .piv import PivApplet
 from .sealapplet import SealApplet
 from .storage import Store, device_serial
 
@@ -26,6 +27,7 @@ def build_applets(platform, store):
         OathApplet(platform, store),
         OtpApplet(platform, store),
         FidoApplet(platform, store),
+        PivApplet(platform, store),
     ]
     return applets
 
