@@ -578,7 +578,7 @@ KEY_PIV_OBJ_BASE = 0x0880                          # + xx for object 5FC1xx
 AID_OPENPGP = b"\xd2\x76\x00\x01\x24\x01"          # RID D276000124, application 01; SELECT by this prefix
 OPENPGP_VERSION = (3, 4)
 OPENPGP_MANUFACTURER = b"\xff\xfe"                 # "test card" range: not a registered manufacturer
-OPENPGP_FW_VERSION = (5, 4, 3)                     # answered to Yubico's GET VERSION (00 F1) for yubikit
+OPENPGP_FW_VERSION = (5, 7, 0)                     # answered to Yubico's GET VERSION (00 F1) for yubikit
 
 OPENPGP_INS_SELECT_DATA = 0xA5
 OPENPGP_INS_GET_DATA = 0xCA

@@ -14,6 +14,7 @@ from .card import Card
 from .ctaphid import CtapHid
 from .fidoapplet import FidoApplet
 from .oath import OathApplet
+from .openpgp import OpenPgpApplet
 from .otp import OtpApplet
 from .piv import PivApplet
 from .sealapplet import SealApplet
@@ -28,6 +29,7 @@ def build_applets(platform, store):
         OtpApplet(platform, store),
         FidoApplet(platform, store),
         PivApplet(platform, store),
+        OpenPgpApplet(platform, store),
     ]
     return applets
 

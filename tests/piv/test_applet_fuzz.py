@@ -139,3 +139,73 @@ def test_fuzz_piv_small():
 def test_fuzz_piv_big():
     for seed in range(4):
         fuzz_piv(40000, 1000 + seed)
+
+
+PGP_INS = (0xCA, 0xDA, 0xDB, 0x20, 0x24, 0x2C, 0x47, 0x2A, 0xE6, 0x44, 0xF1, 0xA4, 0xC0)
+
+
+def fuzz_openpgp(count, seed):
+    from sealtoken.openpgp import OpenPgpApplet
+
+    rng = random.Random(seed)
+    platform = CPythonPlatform(rng_seed=seed)
+    store = Store(platform)
+    card = Card(platform, [OpenPgpApplet(platform, store)])
+    card.power_on()
+    tags = (0xA6, 0x7F49, 0x86, 0x4D, 0xB8, 0xB6, 0x7F48, 0x5F48, 0x92, 0x99)
+    select = encode_apdu(0, 0xA4, 4, 0, const.AID_OPENPGP)
+    assert card.process_apdu(select)[-2:] == b"\x90\x00"
+    reached = set()
+    for i in range(count):
+        kind = rng.randrange(12)
+        if kind == 0:
+            apdu = encode_apdu(0, 0x20, 0, 0x83, b"12345678")
+        elif kind == 1:
+            apdu = encode_apdu(0, 0x20, 0, 0x82, b"123456")
+        elif kind == 2:
+            apdu = encode_apdu(0, 0x47, rng.choice((0x80, 0x81)), 0, rng.choice((b"\xb8\x00", b"\xb6\x00", b"")))
+        elif kind == 3:
+            alg = rng.choice((0x11, 0x14))
+            point = _valid_point(alg) if rng.random() < 0.6 else b"\x04" + rng.randbytes(rng.choice((64, 96)))
+            apdu = encode_apdu(0, 0x2A, 0x80, 0x86, tlv(0xA6, tlv(0x7F49, tlv(0x86, point))))
+        elif kind == 4:
+            oid = rng.choice((const.OPENPGP_OID_P256, const.OPENPGP_OID_P384, b"\x2b\x06"))
+            apdu = encode_apdu(0, 0xDA, 0, 0xC2, bytes([rng.choice((0x12, 0x13, 0x01))]) + oid)
+        elif kind == 5:
+            apdu = rng.randbytes(rng.randrange(40))
+        else:
+            ins = rng.choice(PGP_INS) if rng.random() < 0.85 else rng.randrange(256)
+            p1 = rng.choice((0, 0x3F, 0x80, 0x81, 0x02, 0xFF, rng.randrange(256)))
+            p2 = rng.choice((0x81, 0x82, 0x83, 0x86, 0xC2, 0xC4, 0x6E, 0xFA, 0xFF, 0, rng.randrange(256)))
+            try:
+                apdu = encode_apdu(rng.choice((0, 0, 0, 0x10)), ins, p1, p2, _random_tlvs(rng, tags),
+                                   rng.choice((None, 256, 65536)), rng.random() < 0.3)
+            except ValueError:
+                apdu = bytes((0, ins, p1, p2))
+            if rng.random() < 0.2 and apdu:
+                b = bytearray(apdu)
+                b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+                apdu = bytes(b)
+        resp = card.process_apdu(apdu)
+        _check(resp, store)
+        if resp[-2:] == b"\x90\x00":
+            reached.add(kind)
+        if i % 101 == 0:
+            card.power_off()
+            card.power_on()
+            card.process_apdu(select)
+    card.power_off()
+    card.power_on()
+    assert card.process_apdu(select)[-2:] == b"\x90\x00"
+    return reached
+
+
+def test_fuzz_openpgp_small():
+    reached = fuzz_openpgp(1500, 12)
+    assert {0, 1, 2, 3} <= reached  # PW3, PW1, a key generated, a PSO:DECIPHER answered
+
+
+@pytest.mark.slow
+def test_fuzz_openpgp_big():
+    for seed in range(4):
+        fuzz_openpgp(40000, 2000 + seed)
