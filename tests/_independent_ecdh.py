@@ -1,7 +1,7 @@
 """A second, independent implementation of the ECDH derivation input (docs/spec.md section 11).
 
-Written from the spec and RFC 9380 alone, built differently from sealcodes.h2c and
-sealcodes.ecdh_input so that one mistake cannot hide in both:
+Written from the spec and RFC 9380 alone, built differently from sealcodes.backends.h2c and
+sealcodes.backends.ecdh so that one mistake cannot hide in both:
 
 - expand_message_xmd is written as the RFC's loop over b_0 .. b_ell with strxor on ints;
 - square roots use Euler's criterion first, then the (p+1)/4 power; inversions use pow(x, -1, p);

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sealcodes import derivation, ecdh_input, h2c
+from sealcodes import derivation
+from sealcodes.backends import ecdh as ecdh_input
+from sealcodes.backends import h2c
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _independent_ecdh as independent  # noqa: E402

@@ -6,14 +6,16 @@
 
 The card's public key Q (uncompressed SEC 1) is bound into R, and its SHA-256
 (`key_fingerprint`) is what a profile records to recognise the key before a PIN
-is sent.
+is sent. Shared by the `piv` and `openpgp` backends (it is how they obtain R, so
+it lives in the backend layer, next to them).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 
-from .derivation import hkdf_expand, hkdf_extract, wipe
+from ..memory import wipe
 from .h2c import CURVES, Curve, decode_point, encode_point, hash_to_curve
 
 DST_PREFIX = b"sealcodes/v1/ecdh/"
@@ -59,9 +61,11 @@ def response_from_shared(curve: Curve, public_key: bytes, challenge: bytes,
     decode_point(curve, bytes(public_key))
     if len(shared_x) != curve.field_len:
         raise ValueError(f"the card's ECDH answer is not a {curve.field_len}-byte {curve.name} x-coordinate")
-    prk = hkdf_extract(KDF_SALT, shared_x)
+    # HKDF-SHA-256 (RFC 5869) with a 32-byte output: one Extract, one Expand block
+    prk = bytearray(hmac.digest(KDF_SALT, bytes(shared_x), "sha256"))
     try:
-        return hkdf_expand(prk, response_info(curve, public_key, challenge), RESPONSE_BYTES)
+        block = hmac.digest(prk, response_info(curve, public_key, challenge) + b"\x01", "sha256")
+        return bytearray(block[:RESPONSE_BYTES])
     finally:
         wipe(prk)
 
