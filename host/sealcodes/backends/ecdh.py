@@ -73,3 +73,41 @@ def response_from_shared(curve: Curve, public_key: bytes, challenge: bytes,
 def key_fingerprint(public_key: bytes) -> str:
     """SHA-256 of the uncompressed public key, hex: how a profile names the card's key."""
     return hashlib.sha256(bytes(public_key)).hexdigest()
+
+
+def curve_of_public_key(public_key: bytes) -> Curve:
+    """The curve of an uncompressed P-256 / P-384 point (by its length); ValueError otherwise."""
+    for curve in CURVES.values():
+        if len(public_key) == 1 + 2 * curve.field_len:
+            decode_point(curve, bytes(public_key))
+            return curve
+    raise ValueError("not an uncompressed P-256 or P-384 public key")
+
+
+def require_enrolled_key(public_key: bytes, enrollment: dict, where: str) -> Curve:
+    """The curve of the card's key, after checking it is the enrolled one (before any PIN is sent)."""
+    from ..errors import DeviceError, InvalidInputError
+
+    expected = enrollment.get("key_fingerprint")
+    if not isinstance(expected, str) or len(expected) != 64:
+        raise InvalidInputError("the profile records no key fingerprint for this enrollment")
+    if not hmac.compare_digest(key_fingerprint(public_key).encode(), expected.lower().encode()):
+        raise DeviceError(f"the key in {where} is not the enrolled one (another card, or the key was replaced); "
+                          "no PIN was sent")
+    try:
+        return curve_of_public_key(public_key)
+    except ValueError:
+        raise DeviceError(f"the card's public key in {where} is malformed") from None
+
+
+def derive_response(curve: Curve, public_key: bytes, challenge: bytes, shared_x) -> bytearray:
+    """R from the card's answer Z (wiped here); DeviceError when Z has the wrong size."""
+    from ..errors import DeviceError
+
+    try:
+        return response_from_shared(curve, public_key, challenge, shared_x)
+    except ValueError as exc:
+        raise DeviceError(str(exc)) from None
+    finally:
+        if isinstance(shared_x, bytearray):
+            wipe(shared_x)
