@@ -480,7 +480,7 @@ FIDO_KEY_RK_LAST = FIDO_KEY_RK_FIRST + CTAP2_MAX_RESIDENT - 1
 
 # ===========================================================================
 # PIV and OpenPGP card applets (sealtoken.piv, sealtoken.openpgp):
-# just what ECDH with a card key needs (docs/protocols.md, "PIV and OpenPGP").
+# just what ECDH with a card key needs (docs/protocols.md section 9).
 # Storage ranges (section 3 style): PIV 0x0800..0x08FF, OpenPGP 0x0900..0x09FF.
 # ===========================================================================
 KEY_PIV_FIRST = 0x0800

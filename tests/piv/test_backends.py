@@ -214,3 +214,36 @@ def test_piv_pin_policy_never_sends_no_pin():
     watcher = Recorder()
     assert len(backend.respond(derivation.challenge("x", 0), enrollment, watcher)) == 32
     assert watcher.asked == []
+
+
+def test_openpgp_backend_works_with_a_card_not_built_for_yubikit(monkeypatch):
+    """A strict OpenPGP 3.4 card: no Yubico GET VERSION (6D00), EC attributes only with the
+    import-format byte FF (plain ones refused with 6A80). yubikit's OpenPgpSession fails on it;
+    the backend, speaking the card specification, enrolls, answers and recovers."""
+    from sealtoken.applet import ApduError
+    from sealtoken.openpgp import OpenPgpApplet
+    from yubikit.openpgp import OpenPgpSession
+
+    original_process, original_put = OpenPgpApplet.process, OpenPgpApplet._put_data
+
+    def strict_process(self, command):
+        if command.ins == 0xF1:
+            raise ApduError(0x6D00)
+        return original_process(self, command)
+
+    def strict_put(self, command):
+        if command.p1p2 == 0xC2 and command.data[-1:] != b"\xff":
+            raise ApduError(0x6A80)
+        return original_put(self, command)
+
+    monkeypatch.setattr(OpenPgpApplet, "process", strict_process)
+    monkeypatch.setattr(OpenPgpApplet, "_put_data", strict_put)
+    card = Card()
+    with pytest.raises(Exception):
+        OpenPgpSession(yubikit_connection(card.connection))
+    backend = OpenPgpBackend(card.connection)
+    enrollment = backend.enroll(Recorder(), curve="P-384")
+    assert enrollment["curve"] == "P-384"
+    challenge = derivation.challenge("strict", 0)
+    r = bytes(backend.respond(challenge, enrollment, Recorder()))
+    assert [bytes(x) for _, x in backend.recover_responses(challenge, Recorder())] == [r]

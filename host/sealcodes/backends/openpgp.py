@@ -8,7 +8,7 @@ key's fingerprint, and every use checks it before the user PIN is sent.
 
 This backend speaks the OpenPGP Card specification 3.4 itself (SELECT, GET DATA,
 GENERATE ASYMMETRIC KEY PAIR, VERIFY, PUT DATA, PSO:DECIPHER) rather than
-yubikit's OpenPgpSession, which assumes a YubiKey (docs/protocols.md): short APDUs
+yubikit's OpenPgpSession, which assumes a YubiKey (docs/protocols.md section 9): short APDUs
 with command chaining, 61xx continuation, no Yubico-only commands, EC attributes
 with or without the import-format byte. yubikit's SmartCardProtocol frames the
 APDUs.
