@@ -274,7 +274,7 @@ class OpenPgpBackend(Backend):
             raise DeviceError("the OpenPGP decryption key is not a valid P-256 / P-384 point") from None
         return {
             "backend": self.name,
-            "slot": KEY_NAME,
+            "key": KEY_NAME,
             "curve": key_curve,
             "key_fingerprint": ecdh.key_fingerprint(public),
             "generated": generated,

@@ -201,7 +201,7 @@ class PivBackend(Backend):
             generated = True
         enrollment = {
             "backend": self.name,
-            "slot": SLOT_NAME,
+            "key": SLOT_NAME,
             "curve": ecdh.curve_of_public_key(key.public).name,
             "key_fingerprint": ecdh.key_fingerprint(key.public),
             "generated": generated,
