@@ -660,7 +660,7 @@ KEY_OPENPGP_PW1 = 0x0900                            # salt(16) || SHA-256(salt |
 KEY_OPENPGP_PW1_TRIES = 0x0901
 KEY_OPENPGP_PW3 = 0x0902
 KEY_OPENPGP_PW3_TRIES = 0x0903
-KEY_OPENPGP_DEC_KEY = 0x0910                        # curve(1: 1 = P-256, 2 = P-384) || private
+KEY_OPENPGP_DEC_KEY = 0x0910                        # curve(1: 1 = P-256, 2 = P-384) || origin(1: 1 made, 2 imported) || private
 KEY_OPENPGP_DEC_ALGO = 0x0911                       # algorithm attributes of the decryption key (C2)
 KEY_OPENPGP_DEC_FPR = 0x0912                        # C8: 20 bytes set by the host
 KEY_OPENPGP_DEC_TIME = 0x0913                       # CF: 4 bytes set by the host

@@ -30,6 +30,8 @@ from .piv import ec_ecdh, ec_generate, ec_public, ec_size, find_tlv, has_p384, p
 from .platform import UP_APPROVED
 from .storage import StoreFullError, device_serial
 
+_GENERATED = 1   # key status of DE: made on the card
+_IMPORTED = 2    # ... imported
 _CURVE_P256 = 1
 _CURVE_P384 = 2
 _CURVES = {_CURVE_P256: ("p256", const.OPENPGP_OID_P256), _CURVE_P384: ("p384", const.OPENPGP_OID_P384)}
@@ -262,14 +264,14 @@ class OpenPgpApplet(Applet):
         return value if value is not None else _DEFAULT_ALGO_DEC
 
     def _key(self):
-        """(curve name, private) of the decryption key, or None."""
+        """(curve name, private, origin) of the decryption key, or None."""
         rec = self.store.get(const.KEY_OPENPGP_DEC_KEY)
         if not rec or rec[0] not in _CURVES:
             return None
         curve = _CURVES[rec[0]][0]
-        if len(rec) != 1 + (32 if curve == "p256" else 48):
+        if len(rec) != 2 + (32 if curve == "p256" else 48) or rec[1] not in (_GENERATED, _IMPORTED):
             return None
-        return curve, rec[1:]
+        return curve, rec[2:], rec[1]
 
     def _public_do(self):
         key = self._key()
@@ -299,7 +301,7 @@ class OpenPgpApplet(Applet):
         if curve_id is None:
             raise ApduError(const.SW_CONDITIONS_NOT_SATISFIED)
         private, x, y = ec_generate(self.platform, _CURVES[curve_id][0])
-        rec = bytearray((curve_id,))
+        rec = bytearray((curve_id, _GENERATED))
         rec += private
         try:
             # a new key invalidates the fingerprint and time the host set for the old one
@@ -349,7 +351,7 @@ class OpenPgpApplet(Applet):
         x, y = ec_public(self.platform, curve, private)
         if public is not None and bytes(public) != b"\x04" + bytes(x) + bytes(y):
             raise ApduError(const.SW_WRONG_DATA)
-        rec = bytearray((curve_id,))
+        rec = bytearray((curve_id, _IMPORTED))
         rec += private
         try:
             self._store_update({const.KEY_OPENPGP_DEC_KEY: bytes(rec), const.KEY_OPENPGP_DEC_FPR: None,
@@ -385,7 +387,9 @@ class OpenPgpApplet(Applet):
                       self._tries(const.OPENPGP_PW1_SIGN), 0, self._tries(const.OPENPGP_PW3)))
 
     def _key_status(self):
-        return b"\x01\x00" + (b"\x02\x01" if self._key() is not None else b"\x02\x00") + b"\x03\x00"
+        """Key information (DE): key reference, status 00 none / 01 generated / 02 imported."""
+        key = self._key()
+        return b"\x01\x00\x02" + bytes((key[2] if key is not None else 0,)) + b"\x03\x00"
 
     def _fingerprints(self):
         fpr = self.store.get(const.KEY_OPENPGP_DEC_FPR) or bytes(20)

@@ -43,6 +43,7 @@ def test_imported_key_deciphers_with_that_key(device, transport):
     private = ec.generate_private_key(ec.SECP256R1())
     pgp.verify_admin(ADMIN_PIN)
     pgp.put_key(KEY_REF.DEC, private)
+    assert pgp.get_key_information()[KEY_REF.DEC] == KEY_STATUS.IMPORTED
     assert pgp.get_public_key(KEY_REF.DEC).public_numbers() == private.public_key().public_numbers()
     pgp.verify_pin(USER_PIN, extended=True)
     peer = ec.generate_private_key(ec.SECP256R1())
