@@ -1,4 +1,4 @@
-"""A second, independent implementation of verifier records v1 (docs/spec.md, "Verifier records"),
+"""A second, independent implementation of verifier records v1 (docs/spec.md section 13),
 used only by the tests.
 
 Written from the spec alone and built differently from sealcodes.verifier.record:

@@ -74,6 +74,20 @@ class Platform:
         """DER-encoded ECDSA-SHA256 signature of message."""
         raise NotImplementedError
 
+    # optional: P-384 (PIV / OpenPGP ECDH keys); a platform without it leaves these
+    # raising NotImplementedError and the applets then refuse P-384 keys
+    def p384_generate(self):
+        """New P-384 key: returns (private_scalar_48_bytes, x_48, y_48)."""
+        raise NotImplementedError
+
+    def p384_public(self, private):
+        """(x_48, y_48) of a private scalar; ValueError when it is not in 1..n-1."""
+        raise NotImplementedError
+
+    def p384_ecdh(self, private, peer_x, peer_y):
+        """Shared secret x coordinate (48 bytes); raises ValueError for an invalid point."""
+        raise NotImplementedError
+
     def aes256_cbc_encrypt(self, key, iv, data):
         """AES-256-CBC, no padding (len(data) % 16 == 0)."""
         raise NotImplementedError

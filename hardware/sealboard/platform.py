@@ -158,6 +158,32 @@ class CPythonPlatform(Platform):
     def p256_sign(self, private, message):
         return self._private_key(private).sign(bytes(message), ec.ECDSA(hashes.SHA256()))
 
+    def p384_generate(self):
+        if self._drbg_key is None:
+            key = ec.generate_private_key(ec.SECP384R1())
+        else:
+            while True:  # deterministic key for seeded runs: a scalar from the DRBG
+                d = int.from_bytes(self.random_bytes(48), "big")
+                if 0 < d < _P384_ORDER:
+                    key = ec.derive_private_key(d, ec.SECP384R1())
+                    break
+        d = key.private_numbers().private_value.to_bytes(48, "big")
+        x, y = self.p384_public(d)
+        return d, x, y
+
+    def p384_public(self, private):
+        if len(private) != 48:
+            raise ValueError("bad P-384 scalar")
+        numbers = ec.derive_private_key(int.from_bytes(bytes(private), "big"), ec.SECP384R1()).public_key().public_numbers()
+        return numbers.x.to_bytes(48, "big"), numbers.y.to_bytes(48, "big")
+
+    def p384_ecdh(self, private, peer_x, peer_y):
+        if len(peer_x) != 48 or len(peer_y) != 48:
+            raise ValueError("bad point")
+        peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP384R1(), b"\x04" + bytes(peer_x) + bytes(peer_y))
+        key = ec.derive_private_key(int.from_bytes(bytes(private), "big"), ec.SECP384R1())
+        return key.exchange(ec.ECDH(), peer)
+
     def aes256_cbc_encrypt(self, key, iv, data):
         enc = Cipher(algorithms.AES(bytes(key)), modes.CBC(bytes(iv))).encryptor()
         return enc.update(bytes(data)) + enc.finalize()
@@ -167,4 +193,5 @@ class CPythonPlatform(Platform):
         return dec.update(bytes(data)) + dec.finalize()
 
 
+_P384_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551

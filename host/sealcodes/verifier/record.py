@@ -1,4 +1,4 @@
-"""Verifier records, version 1 (docs/spec.md, "Verifier records"): what a service needs to check
+"""Verifier records, version 1 (docs/spec.md section 13): what a service needs to check
 the codes of one set, and nothing that would give the codes back.
 
 A record holds the set's metadata (account, label, epoch, format, count, fingerprint), the hash
