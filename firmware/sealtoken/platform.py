@@ -15,7 +15,40 @@ UP_TIMEOUT = 2
 UP_CANCELLED = 3
 
 
+class SingleThreadLock:
+    """The lock of a board that runs one thing at a time: acquiring it twice is a bug."""
+
+    def __init__(self):
+        self._held = False
+
+    def acquire(self):
+        if self._held:
+            raise RuntimeError("lock acquired twice")
+        self._held = True
+        return True
+
+    def release(self):
+        if not self._held:
+            raise RuntimeError("lock released while not held")
+        self._held = False
+
+    def locked(self):
+        return self._held
+
+
 class Platform:
+    # --- concurrency --------------------------------------------------------
+    def new_lock(self):
+        """A new mutual-exclusion lock: acquire() blocks until it is free, release() frees it.
+
+        The core serializes every storage update with one (sealtoken.storage.Store), so a
+        request running in the background and one in the foreground never interleave their
+        read-modify-write of the store. A board that runs work concurrently must return a
+        real lock (CPython: threading.Lock, MicroPython: _thread.allocate_lock()); the default
+        is for boards that run one thing at a time.
+        """
+        return SingleThreadLock()
+
     # --- randomness -------------------------------------------------------
     def random_bytes(self, n):
         """n bytes from a cryptographically secure RNG."""

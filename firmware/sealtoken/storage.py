@@ -16,6 +16,11 @@ Contract
 - Bounds: a value longer than MAX_VALUE_LEN, or a record set that does not fit
   in one bank, is refused with StoreFullError before anything is written; a bad
   key or value type raises ValueError / TypeError. The store is unchanged then.
+- Concurrency: every operation holds one lock made by Platform.new_lock(), and
+  an update computes its new record set from the current one inside that lock,
+  so two requests running at once (a FIDO request in the platform's background
+  job and a seal applet command in the foreground) never lose each other's
+  changes, and RAM always equals flash.
 - ``scrub=True`` (always on for ``erase_all``): after the atomic commit, the
   same record set is also written to the other bank and the flash past the end
   of each image is overwritten with 0xFF, so no old copy of a deleted or
@@ -108,10 +113,15 @@ def _parse_body(body):
 class Store:
     def __init__(self, platform):
         self.platform = platform
+        self._lock = platform.new_lock()  # serializes every read and every read-modify-write
         self.capacity = platform.BANK_SIZE - HEADER_LEN - DIGEST_LEN  # bytes of records per bank
         if self.capacity < 0:
             raise ValueError("flash banks too small")
-        self._load()
+        self._lock.acquire()
+        try:
+            self._load()
+        finally:
+            self._lock.release()
 
     # --- loading ------------------------------------------------------------------
     def _read_bank(self, bank):
@@ -177,18 +187,30 @@ class Store:
 
     # --- reading ------------------------------------------------------------------
     def get(self, key):
-        self._fresh()
-        return self._records.get(key)
+        self._lock.acquire()
+        try:
+            self._fresh()
+            return self._records.get(key)
+        finally:
+            self._lock.release()
 
     def keys(self, first=MIN_KEY, last=MAX_KEY):
         """Sorted keys present in [first, last]."""
-        self._fresh()
-        return sorted(k for k in self._records if first <= k <= last)
+        self._lock.acquire()
+        try:
+            self._fresh()
+            return sorted(k for k in self._records if first <= k <= last)
+        finally:
+            self._lock.release()
 
     def used(self):
         """Bytes of records in use (out of self.capacity)."""
-        self._fresh()
-        return len(_serialize(self._records))
+        self._lock.acquire()
+        try:
+            self._fresh()
+            return len(_serialize(self._records))
+        finally:
+            self._lock.release()
 
     # --- writing ------------------------------------------------------------------
     def put(self, key, value, scrub=False):
@@ -199,27 +221,36 @@ class Store:
 
     def erase_all(self):
         """Empty the store (atomic), and leave no old record anywhere in flash."""
-        self._fresh()
-        self._commit({}, True)
+        self._lock.acquire()
+        try:
+            self._fresh()
+            self._commit({}, True)
+        finally:
+            self._lock.release()
 
     def update(self, changes, scrub=False):
         """Apply {key: bytes or None} as one atomic step."""
-        self._fresh()
-        new = dict(self._records)
-        for key in changes:
-            value = changes[key]
-            if not isinstance(key, int) or not MIN_KEY <= key <= MAX_KEY:
-                raise ValueError("storage key out of range")
-            if value is None:
-                if key in new:
-                    del new[key]
-                continue
-            if not isinstance(value, (bytes, bytearray)):
-                raise TypeError("storage values are bytes")
-            if len(value) > MAX_VALUE_LEN:
-                raise StoreFullError("value longer than MAX_VALUE_LEN")
-            new[key] = bytes(value)
-        self._commit(new, scrub)
+        self._lock.acquire()
+        try:
+            # read-modify-write inside the lock: no other update can slip in between
+            self._fresh()
+            new = dict(self._records)
+            for key in changes:
+                value = changes[key]
+                if not isinstance(key, int) or not MIN_KEY <= key <= MAX_KEY:
+                    raise ValueError("storage key out of range")
+                if value is None:
+                    if key in new:
+                        del new[key]
+                    continue
+                if not isinstance(value, (bytes, bytearray)):
+                    raise TypeError("storage values are bytes")
+                if len(value) > MAX_VALUE_LEN:
+                    raise StoreFullError("value longer than MAX_VALUE_LEN")
+                new[key] = bytes(value)
+            self._commit(new, scrub)
+        finally:
+            self._lock.release()
 
     def _commit(self, records, scrub):
         body = _serialize(records)

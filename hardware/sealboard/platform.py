@@ -117,6 +117,11 @@ class CPythonPlatform(Platform):
                 return UP_TIMEOUT
             self._touched.wait(min(_KEEPALIVE_INTERVAL_S, max(0.0, deadline - time.monotonic())))
 
+    # --- concurrency -------------------------------------------------------------------
+    def new_lock(self):
+        """A real lock: run_background runs CTAP requests in threads beside the card."""
+        return threading.Lock()
+
     # --- background work ------------------------------------------------------------
     def run_background(self, work):
         """Run a long CTAP request beside the card so NFCCTAP_GETRESPONSE polls see 9100 keepalives."""

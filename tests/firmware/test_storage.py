@@ -334,6 +334,65 @@ def test_scrub_clears_old_tails_found_at_boot():
     assert state(reboot(p)) == {1: b"a", 3: b"c", 4: b"d", 5: b"e"}
 
 
+# --- one writer at a time -------------------------------------------------------------------------
+class _LockedSim(SimPlatform):
+    """Records whether the store's lock is held at each flash access."""
+
+    def __init__(self, **kw):
+        SimPlatform.__init__(self, **kw)
+        self.locks = []
+        self.unlocked_accesses = 0
+
+    def new_lock(self):
+        lock = SimPlatform.new_lock(self)
+        self.locks.append(lock)
+        return lock
+
+    def _held(self):
+        if not any(lock.locked() for lock in self.locks):
+            self.unlocked_accesses += 1
+
+    def flash_write(self, bank, offset, data):
+        self._held()
+        SimPlatform.flash_write(self, bank, offset, data)
+
+    def flash_read(self, bank, offset, length):
+        self._held()
+        return SimPlatform.flash_read(self, bank, offset, length)
+
+
+def test_store_takes_its_lock_from_the_platform_and_holds_it_for_every_write():
+    p = _LockedSim(bank_size=BANK)
+    s = Store(p)
+    assert len(p.locks) == 1
+    s.put(1, b"a")
+    s.update({2: b"b", 1: None}, True)
+    s.erase_all()
+    s.put(3, b"c")
+    p.cut_power_after(0, "truncate")
+    try:
+        s.put(3, b"d")
+        assert False, "expected a power cut"
+    except PowerCut:
+        pass
+    p.reboot()
+    assert s.get(3) == b"c"  # the reload after the failed commit also runs under the lock
+    assert p.unlocked_accesses == 0
+    assert not p.locks[0].locked()  # released on every path, the power cut included
+    assert raises(ValueError, s.put, 0, b"x") and not p.locks[0].locked()
+
+
+def test_single_thread_lock_refuses_reentry():
+    from sealtoken.platform import SingleThreadLock
+
+    lock = SingleThreadLock()
+    assert lock.acquire() and lock.locked()
+    assert raises(RuntimeError, lock.acquire)
+    lock.release()
+    assert not lock.locked()
+    assert raises(RuntimeError, lock.release)
+
+
 # --- key registry ------------------------------------------------------------------------------------------
 def test_key_registry_ranges():
     """Every persisted key of const.py lies inside its owner's range; no two share a value."""
