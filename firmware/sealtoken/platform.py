@@ -6,7 +6,7 @@ concurrency (new_lock, run_background), randomness (random_bytes), the clock
 flash_sync and the geometry constants), user presence (wait_user_presence),
 the wink of CTAPHID (wink), and crypto primitives (hash, p256_*, aes256_cbc_*).
 The core calls nothing else on a platform, and imports no I/O module (time,
-socket, os, threading...): tests/firmware/test_platform_boundary.py checks both.
+socket, os, threading...): tests/test_platform_boundary.py checks both.
 
 Boards (hardware/sealboard) implement it; tests use SimPlatform (a seeded RNG,
 a hand-moved clock, a NOR flash model with power cuts). MicroPython rules apply:
