@@ -1,4 +1,4 @@
-"""Two clients writing the token's store at once (issue 8 defect 1, docs/security.md).
+"""Two clients writing the token's store at once: no lost write, no lost secret.
 
 A FIDO makeCredential with a resident key, sent through the FIDO ISO applet with
 P1 = 80, runs in the platform's background job (a real thread of

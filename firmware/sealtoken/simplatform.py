@@ -396,8 +396,7 @@ class SimPlatform(Platform):
         if mode == CORRUPT_NONE or n == 0:
             return
         if mode == CORRUPT_TRUNCATE:
-            keep = min(self._keep(n, 0), n - 1) if self._cut_keep is None else self._keep(n, 0)
-            got = data[:keep]
+            got = data[:self._keep(n, 0)]
         elif mode == CORRUPT_FLIP:
             garbled = bytearray(data)
             flipped = []

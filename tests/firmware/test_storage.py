@@ -155,7 +155,8 @@ def test_compaction_keeps_the_state_and_alternates_regions():
     assert state(s) == expected and state(reboot(p)) == expected
     counts = p.erase_counts()
     assert counts[0] >= 3 and abs(counts[0] - counts[1]) <= 1  # both pages wear alike
-    assert reboot(p).wear() == counts or reboot(p).wear()[1 - s._active] == counts[1 - s._active]
+    # the region headers carry the same counts (one page per region here)
+    assert reboot(p).wear() == counts
 
 
 def test_wear_levelling_over_four_regions():
