@@ -136,6 +136,14 @@ def _serialize(records, deleted=()):
     return body
 
 
+def _size(records):
+    """Bytes the records take in a snapshot body (without building it: it would hold the secrets)."""
+    n = 0
+    for key in records:
+        n += RECORD_HEADER_LEN + len(records[key])
+    return n
+
+
 def _parse_records(body, deletions, out):
     """Apply an entry body to the dict out; False when the body is not well formed."""
     pos = 0
@@ -346,7 +354,7 @@ class Store:
 
     def _migrate(self, source, records):
         """Rewrite an old-format image as a new log; the old image stays until the new one is durable."""
-        if len(_serialize(records)) > self.capacity:
+        if _size(records) > self.capacity:
             raise StoreFullError("the old image does not fit a region")  # cannot happen: regions >= banks
         self._stale = True
         self._compact(records, avoid=source)
@@ -379,7 +387,7 @@ class Store:
         self._lock.acquire()
         try:
             self._fresh()
-            return len(_serialize(self._records))
+            return _size(self._records)
         finally:
             self._lock.release()
 
@@ -429,9 +437,9 @@ class Store:
                 if new.get(key) != value:
                     changed[key] = value
                 new[key] = value
-            if len(_serialize(new)) > self.capacity:
+            if _size(new) > self.capacity:
                 raise StoreFullError("record set does not fit in a flash region")
-            if not scrub and not changed and not deleted and self._active is not None:
+            if not scrub and not changed and not deleted:
                 return  # nothing to write
             self._stale = True  # until the commit completes, reload from flash on next access
             self._commit(new, changed, deleted, scrub)

@@ -189,6 +189,33 @@ def test_a_damaged_log_end_is_left_behind_by_the_next_update():
     assert state(reboot(p)) == {1: b"a", 2: b"b", 4: b"d"}
 
 
+def test_worn_out_flash_keeps_the_last_state_readable():
+    from sealtoken.platform import FlashWornOut
+
+    p = SimPlatform(seed=b"worn", bank_size=1024, max_erase_cycles=3)
+    s = Store(p)
+    expected = {}
+    worn = None
+    for i in range(500):
+        old = dict(expected)
+        new = dict(expected)
+        new[0x0300 + i % 3] = bytes((i & 0xFF,)) * 90
+        try:
+            s.update({0x0300 + i % 3: new[0x0300 + i % 3]})
+        except FlashWornOut:
+            worn = i
+            break
+        expected = new
+    assert worn is not None and max(p.erase_counts()) == 3
+    s = reboot(p)
+    got = state(s)
+    assert got == old or got == new
+    # every later update that needs an erase fails the same way, and the state stays readable
+    for _ in range(3):
+        assert raises(FlashWornOut, s.update, {0x0301: b"scrubbed"}, True)
+        assert state(s) == got and state(reboot(p)) == got
+
+
 # --- bounds ----------------------------------------------------------------------------------------
 def test_bad_keys_and_values_are_refused():
     p, s = fresh()
