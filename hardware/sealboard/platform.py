@@ -24,7 +24,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from sealtoken.simplatform import NorFlash
 from sealtoken.platform import (
     UP_APPROVED,
     UP_CANCELLED,
@@ -32,6 +31,7 @@ from sealtoken.platform import (
     UP_TIMEOUT,
     Platform,
 )
+from sealtoken.simplatform import NorFlash
 
 PRESENCE_POLICIES = ("approve", "deny", "timeout", "wait")
 _KEEPALIVE_INTERVAL_S = 0.1
@@ -74,8 +74,11 @@ class CPythonPlatform(Platform):
                     self.flash.set_content(i * half + page, content[page * self.PAGE_SIZE:(page + 1) * self.PAGE_SIZE])
             self._wear_fd = os.open(os.path.join(state_dir, "erase-counts.bin"), os.O_RDWR | os.O_CREAT, 0o600)
             wear = os.pread(self._wear_fd, 4 * self.NUM_PAGES, 0)
-            if len(wear) == 4 * self.NUM_PAGES:
-                self.flash.erase_counts[:] = list(struct.unpack(f">{self.NUM_PAGES}I", wear))
+            if len(wear) != 4 * self.NUM_PAGES:  # new (or from before erase counts were kept): none yet
+                wear = bytes(4 * self.NUM_PAGES)
+                os.ftruncate(self._wear_fd, 0)
+                os.pwrite(self._wear_fd, wear, 0)
+            self.flash.erase_counts[:] = list(struct.unpack(f">{self.NUM_PAGES}I", wear))
 
     def close(self):
         for fd in self._fds + ([self._wear_fd] if self._wear_fd is not None else []):
