@@ -44,7 +44,7 @@ def _with(params, key, value):
 
 MALFORMED = [
     # framing and commands
-    (b"\x42", 0x01), (b"\x0a", 0x01), (b"\x0d", 0x01), (b"\x00", 0x01), (b"\xff", 0x01),
+    (b"\x42", 0x01), (b"\x0a", 0x14), (b"\x0d", 0x14), (b"\x00", 0x01), (b"\xff", 0x01),
     (b"\x01" + b"\x00" * C.CTAP2_MAX_MSG_SIZE, 0x39),
     # CBOR itself
     (b"\x01\x80", 0x11), (b"\x01\x00", 0x11), (b"\x01\x40", 0x11), (b"\x06\xf6", 0x11),
