@@ -2,7 +2,7 @@
 getNextAssertion, credProtect, credential ids, counters, reset, selection, presence.
 
 PIN tests: test_ctap2_pin.py; hmac-secret: test_ctap2_hmac_secret.py; malformed
-input and fuzzing: test_ctap2_fuzz.py.
+input: test_ctap2_malformed.py; fuzzing: tests/fuzz/test_fuzz_ctap2.py.
 """
 
 from __future__ import annotations
