@@ -44,9 +44,9 @@ class Budget:
             yield self.tried
             self.tried += 1
 
-    def report(self):
+    def report(self, detail=""):
         elapsed = time.monotonic() - self.started
-        line = f"fuzz {self.name}: {self.tried} inputs in {elapsed:.1f} s"
+        line = f"fuzz {self.name}: {self.tried} inputs in {elapsed:.1f} s {detail}".rstrip()
         print(line)
         return line
 
