@@ -6,8 +6,10 @@ The FIDO reset erases it with the other FIDO records.
 
 Subcommands:
 - toggleAlwaysUv (0x02): flips alwaysUv. While it is on, makeCredential and
-  getAssertion (also with up=false) answer PUAT_REQUIRED without a
-  pinUvAuthParam, and every config subcommand needs one, even without a PIN.
+  getAssertion with user presence answer PUAT_REQUIRED without a
+  pinUvAuthParam (a silent up=false assertion stays possible, as CTAP 2.1
+  says; it never carries hmac-secret), and every config subcommand needs one,
+  even without a PIN.
 - setMinPINLength (0x03): newMinPINLength may only grow (smaller ->
   PIN_POLICY_VIOLATION) and is at most CTAP2_MAX_PIN_BYTES; forceChangePin
   (PIN_NOT_SET without a PIN) or a minimum above the current PIN's length

@@ -13,7 +13,7 @@ Commands: makeCredential, getAssertion, getNextAssertion, getInfo, clientPIN
 (sealtoken.credmgmt) and authenticatorConfig (sealtoken.authconfig). ES256
 only; extensions hmac-secret and credProtect; "packed" self attestation
 (signed by the new credential key). With alwaysUv on, makeCredential and
-getAssertion need a pinUvAuthParam (PUAT_REQUIRED), silent assertions too.
+getAssertion with user presence need a pinUvAuthParam (PUAT_REQUIRED).
 
 Credentials
 -----------
@@ -554,8 +554,8 @@ class Authenticator:
                                cdh, C.CTAP2_PERM_GA, rp_id, keepalive)
         if options.get("uv") is True and not uv:
             raise CtapError(C.CTAP2_ERR_INVALID_OPTION, "no built-in user verification")
-        if not uv and always_uv(self.store):
-            # stricter than CTAP 2.1 asks: silent (up=false) assertions too
+        if up and not uv and always_uv(self.store):
+            # CTAP 2.1: a silent (up=false) assertion stays possible; it has no hmac-secret
             raise CtapError(C.CTAP2_ERR_PUAT_REQUIRED, "alwaysUv: pinUvAuthParam required")
         hmac_request = None
         if _EXT_HMAC_SECRET in extensions:

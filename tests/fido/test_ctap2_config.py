@@ -55,10 +55,13 @@ def test_always_uv_requires_user_verification(fido, protocol):
     _config(ctap, protocol).toggle_always_uv()
     for restarted in (False, True):
         assert ctap.get_info().options["alwaysUv"] is True
-        for options in (None, {"up": False}):
+        for options in (None, {"up": True}):
             with pytest.raises(CtapError) as e:
                 get_assertion(ctap, cred_ids=[cred], options=options)
             assert _code(e) == ERR.PUAT_REQUIRED
+        # a silent look-up stays possible (CTAP 2.1): no presence, no UV, no hmac-secret
+        silent = get_assertion(ctap, cred_ids=[cred], options={"up": False})
+        assert silent.auth_data.flags & 0x05 == 0
         token = _token(ctap, protocol, PERM.GET_ASSERTION, "example.com")
         assertion = get_assertion(ctap, cred_ids=[cred], token=token, protocol=protocol)
         assert assertion.auth_data.flags & 0x04
