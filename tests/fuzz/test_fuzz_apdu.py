@@ -59,8 +59,7 @@ def _record_oath(token, log):
 
     for transport in ("usb", "nfc"):
         session = OathSession(yubikit_connection(RecordingConnection(token.card, log), transport))
-        if session.locked:
-            session.reset()
+        session.reset()   # whatever the fuzzer left (access code, names) goes
         for name, kind, alg, key in (("totp", OATH_TYPE.TOTP, HASH_ALGORITHM.SHA1, OATH_KEYS[0]),
                                      ("hotp", OATH_TYPE.HOTP, HASH_ALGORITHM.SHA1, OATH_KEYS[1]),
                                      ("sha256", OATH_TYPE.TOTP, HASH_ALGORITHM.SHA256, OATH_KEYS[2])):
@@ -83,23 +82,26 @@ def _record_oath(token, log):
 def _record_otp(token, log):
     from yubikit.yubiotp import SLOT, HmacSha1SlotConfiguration, YubiOtpSession
 
+    def attempt(fn, *args, **kwargs):
+        # best effort: a slot the fuzzer locked with an access code of its own stays as it is
+        try:
+            fn(*args, **kwargs)
+        except Exception:
+            pass
+
     for transport in ("usb", "nfc"):
         session = YubiOtpSession(yubikit_connection(RecordingConnection(token.card, log), transport))
-        state = session.get_config_state()
         for slot in (SLOT.ONE, SLOT.TWO):
-            if state.is_configured(slot):
-                try:
-                    session.delete_slot(slot, cur_acc_code=OTP_ACC)
-                except Exception:
-                    session.delete_slot(slot)
-        session.put_configuration(SLOT.ONE, HmacSha1SlotConfiguration(OTP_KEY))
-        session.put_configuration(SLOT.TWO, HmacSha1SlotConfiguration(OTP_KEY[::-1]))
-        session.swap_slots()
-        session.swap_slots()
-        session.put_configuration(SLOT.TWO, HmacSha1SlotConfiguration(OTP_KEY[::-1]), acc_code=OTP_ACC)
-        session.calculate_hmac_sha1(SLOT.ONE, b"c" * 32)
-        session.calculate_hmac_sha1(SLOT.TWO, b"d" * 63)
-        session.get_serial()
+            attempt(session.delete_slot, slot, cur_acc_code=OTP_ACC)
+            attempt(session.delete_slot, slot)
+        attempt(session.put_configuration, SLOT.ONE, HmacSha1SlotConfiguration(OTP_KEY))
+        attempt(session.put_configuration, SLOT.TWO, HmacSha1SlotConfiguration(OTP_KEY[::-1]))
+        attempt(session.swap_slots)
+        attempt(session.swap_slots)
+        attempt(session.put_configuration, SLOT.TWO, HmacSha1SlotConfiguration(OTP_KEY[::-1]), acc_code=OTP_ACC)
+        attempt(session.calculate_hmac_sha1, SLOT.ONE, b"c" * 32)
+        attempt(session.calculate_hmac_sha1, SLOT.TWO, b"d" * 63)
+        attempt(session.get_serial)
     return [OTP_KEY, OTP_KEY[::-1], OTP_ACC]
 
 
