@@ -18,6 +18,12 @@ it was obtained with, for CTAP2_TOKEN_LIFETIME_MS, and loses its permissions
 after the first makeCredential / getAssertion that collected user presence
 (CTAP 2.1 clearPinUvAuthTokenPermissionsExceptLbw).
 
+setPIN and changePIN refuse PINs shorter than the minimum of
+sealtoken.authconfig (4 code points unless setMinPINLength raised it) and keep
+the new PIN's length (FIDO_KEY_PIN_LENGTH). While forcePINChange is set, a
+right PIN gives no token (PIN_INVALID, tries restored) and changePIN must set
+a different PIN; a successful changePIN clears the flag.
+
 There is no built-in user verification: subcommands 06 and 07 answer
 INVALID_SUBCOMMAND.
 

@@ -261,7 +261,7 @@ def fuzz_apdu(budget, seed, resync_every=1500):
 
 
 def test_fuzz_apdu_all_applets():
-    fuzz_apdu(Budget("apdu", 4000), 31)
+    fuzz_apdu(Budget("apdu", 8000), 31)
 
 
 @pytest.mark.slow

@@ -68,7 +68,7 @@ def fuzz_cbor(budget, seed):
 
 
 def test_fuzz_cbor_decoder():
-    fuzz_cbor(Budget("cbor", 60000), 1)
+    fuzz_cbor(Budget("cbor", 150000), 1)
 
 
 @pytest.mark.slow
@@ -136,7 +136,7 @@ def fuzz_ctap2(budget, seed, resync_every=300):
 
 
 def test_fuzz_ctap2_commands():
-    fuzz_ctap2(Budget("ctap2", 3500), 11)
+    fuzz_ctap2(Budget("ctap2", 6000), 11)
 
 
 @pytest.mark.slow

@@ -255,7 +255,7 @@ def fuzz_ctaphid(budget, seed):
 
 
 def test_fuzz_ctaphid():
-    fuzz_ctaphid(Budget("ctaphid", 3000), 21)
+    fuzz_ctaphid(Budget("ctaphid", 5000), 21)
 
 
 @pytest.mark.slow
