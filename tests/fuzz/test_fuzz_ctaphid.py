@@ -98,6 +98,10 @@ class Harness:
         snapshot = assert_flash_equals_ram(self.platform, self.store, context)
         success = False
         for cid, cmd, data in messages:
+            seconds = bytes(packet).ljust(C.CTAPHID_PACKET_SIZE, b"\0")[7]   # short reports are zero-padded
+            if cmd == C.CTAPHID_LOCK and seconds:
+                # the device took a LOCK: other channels may get CHANNEL_BUSY until it ends
+                self.lock_until = max(self.lock_until, self.platform.now_ms() + 1000 * seconds)
             if cmd == C.CTAPHID_CBOR:
                 check_ctap_response(data, context)
                 success = success or data[0] == 0
@@ -182,10 +186,7 @@ class Harness:
         cmd = rng.choice([C.CTAPHID_PING, C.CTAPHID_CBOR, C.CTAPHID_INIT, C.CTAPHID_LOCK, C.CTAPHID_WINK,
                           C.CTAPHID_CANCEL, C.CTAPHID_MSG, 0x3F, 0x3B, rng.randrange(0x80)])
         if cmd == C.CTAPHID_LOCK:
-            seconds = rng.choice([0, 1, 10, 11, 255])
-            payload = bytes([seconds])
-            if seconds:
-                self.lock_until = max(self.lock_until, self.platform.now_ms() + 1000 * seconds)
+            payload = bytes([rng.choice([0, 1, 10, 11, 255])])
         elif cmd == C.CTAPHID_CBOR:
             payload = self._cbor_request()
         else:
@@ -195,7 +196,9 @@ class Harness:
             op = rng.randrange(9)
             i = rng.randrange(len(packets))
             if op == 0 and len(packets) > 1:
-                packets[rng.randrange(1, len(packets))][4] = rng.randrange(0x80)       # wrong SEQ
+                j = rng.randrange(1, len(packets))
+                if len(packets[j]) > 4:
+                    packets[j][4] = rng.randrange(0x80)                              # wrong SEQ
             elif op == 1:
                 packets[i][0:4] = struct.pack(">I", rng.choice(self.channels + [0, BROADCAST]))
             elif op == 2:
