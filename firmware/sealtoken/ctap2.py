@@ -81,15 +81,6 @@ _PUBLIC_KEY = "public-key"
 _EXT_HMAC_SECRET = "hmac-secret"
 _EXT_CRED_PROTECT = "credProtect"
 
-# resident record keys
-_RK_ID = RK_ID
-_RK_RP_ID_HASH = RK_RP_ID_HASH
-_RK_RP_ID = RK_RP_ID
-_RK_USER_ID = RK_USER_ID
-_RK_USER_NAME = RK_USER_NAME
-_RK_USER_DISPLAY_NAME = RK_USER_DISPLAY_NAME
-_RK_CREATED = RK_CREATED
-
 
 def _sha256(data):
     return hashlib.sha256(data).digest()
@@ -109,7 +100,7 @@ class _Cred:
         return level if level else C.CTAP2_CRED_PROTECT_UV_OPTIONAL
 
     def created(self):
-        stamp = self.record.get(_RK_CREATED) if self.record else None
+        stamp = self.record.get(RK_CREATED) if self.record else None
         return stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else 0
 
     def wipe(self):
@@ -335,14 +326,14 @@ class Authenticator:
                 record = cbor.decode(raw)
             except CtapError:
                 continue
-            if (isinstance(record, dict) and isinstance(record.get(_RK_ID), bytes)
-                    and isinstance(record.get(_RK_RP_ID_HASH), bytes) and isinstance(record.get(_RK_USER_ID), bytes)):
+            if (isinstance(record, dict) and isinstance(record.get(RK_ID), bytes)
+                    and isinstance(record.get(RK_RP_ID_HASH), bytes) and isinstance(record.get(RK_USER_ID), bytes)):
                 out.append((key, record))
         return out
 
     def _resident_by_id(self, cred_id):
         for _, record in self._resident_slots():
-            if ct_equal(record[_RK_ID], cred_id):
+            if ct_equal(record[RK_ID], cred_id):
                 return record
         return None
 
@@ -470,13 +461,13 @@ class Authenticator:
             count, count_raw = self._next_count()
             changes = {C.FIDO_KEY_SIGN_COUNT: count_raw}
             if rk:
-                record = {_RK_ID: cred_id, _RK_RP_ID_HASH: rp_id_hash,
-                          _RK_RP_ID: truncate_text(rp_id, C.CTAP2_MAX_STORED_RP_ID),
-                          _RK_USER_ID: user_id, _RK_CREATED: count}
+                record = {RK_ID: cred_id, RK_RP_ID_HASH: rp_id_hash,
+                          RK_RP_ID: truncate_text(rp_id, C.CTAP2_MAX_STORED_RP_ID),
+                          RK_USER_ID: user_id, RK_CREATED: count}
                 if user_name is not None:
-                    record[_RK_USER_NAME] = truncate_text(user_name, C.CTAP2_MAX_STORED_NAME)
+                    record[RK_USER_NAME] = truncate_text(user_name, C.CTAP2_MAX_STORED_NAME)
                 if display_name is not None:
-                    record[_RK_USER_DISPLAY_NAME] = truncate_text(display_name, C.CTAP2_MAX_STORED_NAME)
+                    record[RK_USER_DISPLAY_NAME] = truncate_text(display_name, C.CTAP2_MAX_STORED_NAME)
                 changes[self._resident_slot_for(rp_id_hash, user_id)] = cbor.encode(record)
             self.store.update(changes)
 
@@ -509,7 +500,7 @@ class Authenticator:
         used = set()
         for key, record in self._resident_slots():
             used.add(key)
-            if record.get(_RK_RP_ID_HASH) == rp_id_hash and record.get(_RK_USER_ID) == user_id:
+            if record.get(RK_RP_ID_HASH) == rp_id_hash and record.get(RK_USER_ID) == user_id:
                 return key
         # unreadable records occupy their slot too
         for key in self.store.keys(C.FIDO_KEY_RK_FIRST, C.FIDO_KEY_RK_LAST):
@@ -602,9 +593,9 @@ class Authenticator:
             return []
         found = []
         for _, record in self._resident_slots():
-            if record.get(_RK_RP_ID_HASH) != rp_id_hash:
+            if record.get(RK_RP_ID_HASH) != rp_id_hash:
                 continue
-            cred = self._open_id(rp_id_hash, record[_RK_ID])
+            cred = self._open_id(rp_id_hash, record[RK_ID])
             if cred is None:
                 continue
             cred.record = record
@@ -637,10 +628,10 @@ class Authenticator:
             C.CTAP2_GA_RESP_SIGNATURE: bytes(signature),
         }
         if cred.record is not None:
-            user = {"id": cred.record[_RK_USER_ID]}
+            user = {"id": cred.record[RK_USER_ID]}
             if flags & C.CTAP2_FLAG_UV:
                 # name and displayName only to a user-verified request
-                for key, name in ((_RK_USER_NAME, "name"), (_RK_USER_DISPLAY_NAME, "displayName")):
+                for key, name in ((RK_USER_NAME, "name"), (RK_USER_DISPLAY_NAME, "displayName")):
                     if key in cred.record:
                         user[name] = cred.record[key]
             response[C.CTAP2_GA_RESP_USER] = user
