@@ -221,3 +221,11 @@ def test_without_pin_and_after_reset(fido):
     cm = CredentialManagement(ctap, protocol, ClientPin(ctap, protocol).get_pin_token(PIN, PERM.CREDENTIAL_MGMT))
     assert cm.get_metadata() == {RESULT.EXISTING_CRED_COUNT: 0, RESULT.MAX_REMAINING_COUNT: C.CTAP2_MAX_RESIDENT}
     assert cm.enumerate_rps() == []
+
+
+def test_power_cycle_ends_an_enumeration(setup):
+    cm = setup.cm()
+    assert cm.enumerate_creds_begin(_sha("a.example"))[RESULT.TOTAL_CREDENTIALS] == 2
+    setup.fido.power_cycle()
+    setup.reconnect()
+    assert setup.fido.raw(b"\x0a\xa1\x01\x05") == bytes([ERR.NOT_ALLOWED])
