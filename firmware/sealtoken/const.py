@@ -313,9 +313,9 @@ CTAP2_CMD_GET_INFO = 0x04
 CTAP2_CMD_CLIENT_PIN = 0x06
 CTAP2_CMD_RESET = 0x07
 CTAP2_CMD_GET_NEXT_ASSERTION = 0x08
-CTAP2_CMD_CREDENTIAL_MANAGEMENT = 0x0A  # not implemented (INVALID_COMMAND)
+CTAP2_CMD_CREDENTIAL_MANAGEMENT = 0x0A  # sealtoken.credmgmt
 CTAP2_CMD_SELECTION = 0x0B
-CTAP2_CMD_CONFIG = 0x0D                 # not implemented (INVALID_COMMAND)
+CTAP2_CMD_CONFIG = 0x0D                 # sealtoken.authconfig
 
 # status bytes (first byte of every response)
 CTAP2_OK = 0x00
@@ -358,6 +358,7 @@ CTAP2_INFO_MAX_CREDS_IN_LIST = 0x07
 CTAP2_INFO_MAX_CRED_ID_LENGTH = 0x08
 CTAP2_INFO_TRANSPORTS = 0x09
 CTAP2_INFO_ALGORITHMS = 0x0A
+CTAP2_INFO_FORCE_PIN_CHANGE = 0x0C
 CTAP2_INFO_MIN_PIN_LENGTH = 0x0D
 CTAP2_INFO_FIRMWARE_VERSION = 0x0E
 
@@ -422,6 +423,45 @@ CTAP2_PERM_LBW = 0x10
 CTAP2_PERM_ACFG = 0x20
 CTAP2_PERMS_SUPPORTED = 0x27            # mc | ga | cm | acfg; others -> UNAUTHORIZED_PERMISSION
 
+# authenticatorCredentialManagement (0x0A): parameters, subcommands, subCommandParams, response keys
+CTAP2_CM_SUB_COMMAND = 0x01
+CTAP2_CM_SUB_COMMAND_PARAMS = 0x02
+CTAP2_CM_PIN_UV_AUTH_PROTOCOL = 0x03
+CTAP2_CM_PIN_UV_AUTH_PARAM = 0x04
+CTAP2_CM_GET_CREDS_METADATA = 0x01
+CTAP2_CM_ENUMERATE_RPS_BEGIN = 0x02
+CTAP2_CM_ENUMERATE_RPS_NEXT = 0x03
+CTAP2_CM_ENUMERATE_CREDS_BEGIN = 0x04
+CTAP2_CM_ENUMERATE_CREDS_NEXT = 0x05
+CTAP2_CM_DELETE_CREDENTIAL = 0x06
+CTAP2_CM_UPDATE_USER_INFO = 0x07
+CTAP2_CM_PARAM_RP_ID_HASH = 0x01
+CTAP2_CM_PARAM_CREDENTIAL_ID = 0x02
+CTAP2_CM_PARAM_USER = 0x03
+CTAP2_CM_RESP_EXISTING_CREDS = 0x01
+CTAP2_CM_RESP_REMAINING_CREDS = 0x02
+CTAP2_CM_RESP_RP = 0x03
+CTAP2_CM_RESP_RP_ID_HASH = 0x04
+CTAP2_CM_RESP_TOTAL_RPS = 0x05
+CTAP2_CM_RESP_USER = 0x06
+CTAP2_CM_RESP_CREDENTIAL_ID = 0x07
+CTAP2_CM_RESP_PUBLIC_KEY = 0x08
+CTAP2_CM_RESP_TOTAL_CREDENTIALS = 0x09
+CTAP2_CM_RESP_CRED_PROTECT = 0x0A
+
+# authenticatorConfig (0x0D)
+CTAP2_CFG_SUB_COMMAND = 0x01
+CTAP2_CFG_SUB_COMMAND_PARAMS = 0x02
+CTAP2_CFG_PIN_UV_AUTH_PROTOCOL = 0x03
+CTAP2_CFG_PIN_UV_AUTH_PARAM = 0x04
+CTAP2_CFG_ENABLE_ENTERPRISE_ATTESTATION = 0x01   # not offered: INVALID_SUBCOMMAND
+CTAP2_CFG_TOGGLE_ALWAYS_UV = 0x02
+CTAP2_CFG_SET_MIN_PIN_LENGTH = 0x03
+CTAP2_CFG_PARAM_NEW_MIN_PIN_LENGTH = 0x01
+CTAP2_CFG_PARAM_MIN_PIN_LENGTH_RP_IDS = 0x02     # no minPinLength extension: only an empty list is accepted
+CTAP2_CFG_PARAM_FORCE_CHANGE_PIN = 0x03
+CTAP2_CFG_AUTH_PREFIX = b"\xff" * 32 + b"\x0d"    # pinUvAuthParam covers prefix || subCommand || subCommandParams
+
 # hmac-secret extension input keys (getAssertion)
 CTAP2_HS_KEY_AGREEMENT = 0x01
 CTAP2_HS_SALT_ENC = 0x02
@@ -459,7 +499,7 @@ CTAP2_MAX_USER_ID_LENGTH = 64
 CTAP2_MAX_STORED_NAME = 64              # user name / displayName kept for resident credentials (bytes)
 CTAP2_MAX_STORED_RP_ID = 32             # rpId kept for resident credentials (bytes, truncated)
 CTAP2_MAX_RESIDENT = 50                 # resident (discoverable) credentials
-CTAP2_MIN_PIN_LENGTH = 4                # Unicode code points
+CTAP2_MIN_PIN_LENGTH = 4                # Unicode code points; the default, setMinPINLength may raise it
 CTAP2_MAX_PIN_BYTES = 63
 CTAP2_PIN_RETRIES_MAX = 8
 CTAP2_PIN_CONSECUTIVE_MISSES = 3        # then PIN_AUTH_BLOCKED until power cycle
@@ -474,6 +514,10 @@ FIDO_KEY_MASTER = 0x0200                # 32 random bytes: root of credential-id
 FIDO_KEY_PIN_HASH = 0x0201              # LEFT(SHA-256(PIN), 16)
 FIDO_KEY_PIN_RETRIES = 0x0202           # 1 byte: PIN tries left (absent = CTAP2_PIN_RETRIES_MAX)
 FIDO_KEY_SIGN_COUNT = 0x0203            # 4 bytes big endian: global signature counter
+FIDO_KEY_CONFIG = 0x0204                # 2 bytes: flags (CTAP2_CONFIG_*), minimum PIN length (absent = defaults)
+FIDO_KEY_PIN_LENGTH = 0x0205            # 1 byte: code points of the current PIN (for setMinPINLength)
+CTAP2_CONFIG_ALWAYS_UV = 0x01
+CTAP2_CONFIG_FORCE_PIN_CHANGE = 0x02
 FIDO_KEY_RK_FIRST = 0x0210              # resident credential records, CTAP2_MAX_RESIDENT slots
 FIDO_KEY_RK_LAST = FIDO_KEY_RK_FIRST + CTAP2_MAX_RESIDENT - 1
 

@@ -2,7 +2,7 @@
 getNextAssertion, credProtect, credential ids, counters, reset, selection, presence.
 
 PIN tests: test_ctap2_pin.py; hmac-secret: test_ctap2_hmac_secret.py; malformed
-input and fuzzing: test_ctap2_fuzz.py.
+input: test_ctap2_malformed.py; fuzzing: tests/fuzz/test_fuzz_ctap2.py.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def test_get_info_strict(ctap2):
     assert info.versions == ["FIDO_2_0", "FIDO_2_1"]
     assert set(info.extensions) == {"hmac-secret", "credProtect"}
     assert bytes(info.aaguid) == C.CTAP2_AAGUID
-    assert info.options == {"rk": True, "up": True, "clientPin": False, "pinUvAuthToken": True}
+    assert info.options == {"rk": True, "up": True, "clientPin": False, "pinUvAuthToken": True,
+                            "credMgmt": True, "authnrCfg": True, "setMinPINLength": True, "alwaysUv": False}
+    assert info.force_pin_change is False
     assert info.pin_uv_protocols == [2, 1]
     assert info.max_msg_size == C.CTAP2_MAX_MSG_SIZE
     assert info.max_creds_in_list == C.CTAP2_MAX_CREDS_IN_LIST
@@ -63,7 +65,7 @@ def test_get_info_is_canonical_and_exact(fido):
     assert response[0] == 0
     decoded = fido2_cbor.decode(response[1:])
     assert fido2_cbor.encode(decoded) == response[1:]
-    assert sorted(decoded) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14]
+    assert sorted(decoded) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14]
 
 
 # --- makeCredential / getAssertion -----------------------------------------------------------
