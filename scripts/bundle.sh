@@ -154,6 +154,9 @@ if [ -n "$cross_version" ]; then
   "$bpy" -m pip download -q --dest "$work/dl" --only-binary=:all: --implementation cp \
     --python-version "$cross_version" --abi "cp${cross_version/./}" "${platform_args[@]}" "$requirement" \
     || die "a dependency has no wheel for $target_tag on PyPI (pyscard has none for Linux): build the bundle on a machine of that platform"
+  "$bpy" "$here/bundle/cross_closure.py" "$work/dl" "$own_wheel" "$extras_csv" "$cross_version" "${platforms[@]}" -- \
+    --only-binary=:all: --implementation cp --python-version "$cross_version" --abi "cp${cross_version/./}" \
+    "${platform_args[@]}" || die "completing the dependencies for $target_tag failed"
 else
   # pyscard has no Linux wheel: its source is built below; everything else as published
   "$bpy" -m pip download -q --dest "$work/dl" --only-binary=:all: --no-binary=pyscard "$requirement" \
