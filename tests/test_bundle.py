@@ -263,3 +263,21 @@ def test_two_builds_of_one_commit_give_the_same_wheels(built, bundle, tmp_path):
         assert second_sums[name] == first_sums[name], f"{name} differs between two builds"
     own = next(n for n in first_sums if n.startswith("wheels/sealcodes-"))
     assert f"sha256 {first_sums[own]}" in built["stdout"] and f"sha256 {first_sums[own]}" in second["stdout"]
+
+
+# --- another platform -----------------------------------------------------------------------------
+
+
+def test_bundle_for_another_platform_follows_its_markers(tmp_path):
+    """--platform: published wheels only, and the dependencies the target's markers ask for, not this
+    machine's (keyring needs pywin32-ctypes on Windows and SecretStorage only on Linux; importlib_metadata
+    only below Python 3.12)."""
+    built = _build(tmp_path, "--python-version", "3.12", "--platform", "win_amd64", "--extra", "yubikey")
+    listing = subprocess.run(["tar", "-tzf", str(built["archive"])], capture_output=True, text=True,
+                             check=True).stdout
+    wheels = {Path(line).name.split("-")[0].lower().replace("_", "-"): Path(line).name
+              for line in listing.splitlines() if line.endswith(".whl")}
+    assert wheels["pyscard"].endswith("-cp312-cp312-win_amd64.whl")
+    assert "pywin32-ctypes" in wheels and "keyring" in wheels
+    assert not {"secretstorage", "jeepney", "importlib-metadata"} & set(wheels)
+    assert "target:          cpython3.12 cp312-win_amd64" in built["stdout"]
