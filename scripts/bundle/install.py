@@ -68,8 +68,7 @@ def read_sums():
 
 def bundle_files():
     found = set()
-    for root, dirs, files in os.walk(HERE):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
+    for root, _, files in os.walk(HERE):
         for name in files:
             rel = os.path.relpath(os.path.join(root, name), HERE).replace(os.sep, "/")
             if rel != SUMS:
