@@ -1,7 +1,7 @@
 """The offline install bundle (scripts/bundle.sh, docs/air-gapped.md), for real.
 
-One bundle is built for the whole module (this Python, this platform, the `yubikey` extra and the
-Debian packages), from the repository's HEAD commit, with network. Then:
+One bundle is built for the whole module (this Python, this platform, every optional feature and
+the Debian packages), from the repository's HEAD commit, with network. Then:
 - it installs into a fresh virtual environment inside a network namespace with no network at all
   (`unshare -n`, root), and the installed `sealcodes` runs `demo` and `expand` (a published vector);
 - a bundle with one changed byte, an added or a missing file is refused and nothing is installed;
@@ -51,9 +51,23 @@ def _apt_lists_ready():
     return subprocess.run(["apt-cache", "show", "--no-all-versions", "pcscd"], capture_output=True).returncode == 0
 
 
+def _extras() -> dict:
+    """pyproject.toml's optional features (except `test`) and the distributions each needs."""
+    import tomllib
+
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        extras = tomllib.load(f)["project"].get("optional-dependencies", {})
+    return {name: [re.split(r"[\s\[<>=!~;]", req, maxsplit=1)[0] for req in reqs]
+            for name, reqs in extras.items() if name != "test"}
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    options = ["--extra", "yubikey"]
+    options = ["--all-extras"]
     if shutil.which("apt-get"):
         if not _apt_lists_ready() and os.geteuid() == 0:
             subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=600)
@@ -97,8 +111,13 @@ def _install(bundle: Path, venv: Path, *options, offline=True):
 
 def test_bundle_holds_every_wheel_pinned_and_summed(bundle):
     wheels = sorted(p.name for p in (bundle / "wheels").iterdir())
-    names = {re.split(r"-", w)[0].lower().replace("_", "-").replace(".", "-") for w in wheels}
-    assert {"sealcodes", "pyscard", "cryptography", "click", "fido2", "yubikey-manager"} <= names
+    names = {_canonical(w.split("-")[0]) for w in wheels}
+    assert {"sealcodes", "pyscard", "cryptography", "click", "fido2"} <= names
+    # every optional feature (--all-extras): yubikey, and whatever else pyproject.toml defines
+    assert "yubikey" in _extras()
+    for extra, distributions in _extras().items():
+        assert {_canonical(d) for d in distributions} <= names, f"extra {extra} incomplete"
+    assert f"extras: {','.join(sorted(_extras()))}" in (bundle / "BUNDLE-INFO").read_text()
     assert all(w.endswith(".whl") for w in wheels), "only wheels: nothing is built on the target"
     # pyscard was compiled here into a wheel for this Python
     (pyscard,) = [w for w in wheels if w.startswith("pyscard-")]
@@ -149,6 +168,12 @@ def test_offline_install_then_demo_and_expand(bundle, tmp_path):
     where = offline(venv / "bin" / "python", "-c", "import sealcodes, smartcard.scard; print(sealcodes.__file__)")
     assert where.returncode == 0, where.stderr
     assert where.stdout.strip().startswith(str(venv))
+
+    # every optional feature's distributions are installed
+    wanted = sorted({d for ds in _extras().values() for d in ds})
+    versions = offline(venv / "bin" / "python", "-c", "import sys, importlib.metadata as m; "
+                       "print([m.version(d) for d in sys.argv[1:]])", *wanted)
+    assert versions.returncode == 0, versions.stderr
 
     demo = offline(sealcodes, "demo")
     assert demo.returncode == 0, demo.stderr
