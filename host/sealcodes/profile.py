@@ -82,6 +82,10 @@ _ENROLLMENT_FIELDS = {
     "uv": bool,
     "touch": (bool, type(None)),
     "device_id": str,
+    "key": str,               # piv / openpgp: which card key ("9D", "DEC")
+    "curve": str,
+    "key_fingerprint": str,
+    "generated": bool,
 }
 
 

@@ -271,9 +271,8 @@ def test_ids_hold_no_plaintext_key(fido, ctap2):
     cred = fido.authenticator._open_id(att.auth_data.rp_id_hash, cred_id_of(att))
     private = bytes(cred.private)
     assert private not in cred_id_of(att)
-    for bank in (0, 1):
-        flash = fido.platform.flash_read(bank, 0, fido.platform.BANK_SIZE)
-        assert private not in flash
+    for page in range(fido.platform.NUM_PAGES):
+        assert private not in fido.platform.flash_read(page, 0, fido.platform.PAGE_SIZE)
 
 
 # --- counters, persistence --------------------------------------------------------------------------
@@ -386,8 +385,8 @@ def test_reset_destroys_everything(fido):
         assert _code(e) == ERR.NO_CREDENTIALS
     assert fido.store.keys(C.KEY_FIDO_FIRST, C.KEY_FIDO_LAST) == []
     assert fido.store.get(C.OATH_KEY_SALT) == b"oathsalt"
-    for bank in (0, 1):  # no copy of the old master secret left in flash
-        assert master not in fido.platform.flash_read(bank, 0, fido.platform.BANK_SIZE)
+    for page in range(fido.platform.NUM_PAGES):  # no copy of the old master secret left in flash
+        assert master not in fido.platform.flash_read(page, 0, fido.platform.PAGE_SIZE)
     assert ClientPin(ctap).get_pin_retries()[0] == C.CTAP2_PIN_RETRIES_MAX
     # usable again, with a new master secret
     att = make_credential(ctap)

@@ -44,7 +44,8 @@ class CliInteraction(Interaction):
     def request_pin(self, purpose, new=False):
         if purpose in self._pins:
             return self._pins[purpose]
-        what = {"applet": "token PIN", "fido2": "FIDO2 PIN", "ykoath": "OATH access code"}.get(purpose, "PIN")
+        what = {"applet": "token PIN", "fido2": "FIDO2 PIN", "ykoath": "OATH access code", "piv": "PIV PIN",
+                "openpgp": "OpenPGP user PIN", "openpgp-admin": "OpenPGP admin PIN"}.get(purpose, "PIN")
         if sys.stdin.isatty():
             pin = click.prompt(f"{'New ' if new else ''}{what}", hide_input=True,
                                confirmation_prompt="Repeat for confirmation" if new else False, err=True)
