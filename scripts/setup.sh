@@ -15,7 +15,8 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
 # pyscard builds from source: swig, libpcsclite-dev and a C compiler
 apt_packages=(python3 python3-venv python3-dev gcc swig libpcsclite-dev pkg-config)
 if [ "$want_tests" = 1 ]; then
-  apt_packages+=(pcscd vsmartcard-vpcd pcsc-tools procps strace util-linux)
+  # git, tar, gzip, apt: tests/test_bundle.py builds an offline bundle (scripts/bundle.sh)
+  apt_packages+=(pcscd vsmartcard-vpcd pcsc-tools procps strace util-linux git tar gzip)
   # verifier tests: a real PostgreSQL server (started by a pytest fixture) and real PAM
   apt_packages+=(postgresql pamtester)
   command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)

@@ -88,7 +88,7 @@ def hash_to_curve(curve: str, msg: bytes, dst: bytes) -> tuple[int, int]:
 
 
 def challenge(label: bytes, epoch: int) -> bytes:
-    """SPEC v1 section 2 (label already NFC UTF-8)."""
+    """docs/spec.md section 2 (label already NFC UTF-8)."""
     return hashlib.sha256(b"sealcodes/v1/challenge\0" + len(label).to_bytes(2, "big") + label
                           + epoch.to_bytes(4, "big")).digest()
 

@@ -1,4 +1,4 @@
-"""SECURITY 7 for the verifier: `verifier verify` (accepted and rejected) and `import` write no
+"""docs/security.md item 7 for the verifier: `verifier verify` (accepted and rejected) and `import` write no
 spelling of a code anywhere: not in any write syscall (strace), not in the database files."""
 
 from __future__ import annotations
