@@ -17,7 +17,7 @@ apt_packages=(python3 python3-venv python3-dev gcc swig libpcsclite-dev pkg-conf
 if [ "$want_tests" = 1 ]; then
   apt_packages+=(pcscd vsmartcard-vpcd pcsc-tools procps strace util-linux)
   # the printable sheet: a real cupsd (lp, lpadmin), pdftotext/pdftoppm, zbarimg
-  apt_packages+=(cups-daemon cups-client cups-bsd poppler-utils zbar-tools)
+  apt_packages+=(cups-daemon cups-client cups-bsd cups-core-drivers poppler-utils zbar-tools)
   command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 fi
