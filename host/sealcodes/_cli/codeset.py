@@ -107,17 +107,17 @@ def read_keyring_file(path):
     limit = kr.MAX_DOC_BYTES * 2
     try:
         if path == "-":
+            # up to an empty line: PINs for the members may follow on the same stdin
             if sys.stdin.isatty():
                 click.echo("Type or paste the keyring text from the sheet, then an empty line:", err=True)
-                lines = []
-                while True:
-                    line = sys.stdin.readline(limit)
-                    if not line.strip():
-                        break
-                    lines.append(line)
-                raw = "".join(lines)
-            else:
-                raw = sys.stdin.read(limit + 1)
+            lines, size = [], 0
+            while size <= limit:
+                line = sys.stdin.readline(limit)
+                if not line.strip():
+                    break
+                lines.append(line)
+                size += len(line)
+            raw = "".join(lines)
         else:
             with open(path, "rb") as f:
                 raw = f.read(limit + 1)
