@@ -116,6 +116,7 @@ class TypeBack:
         from .. import formats
 
         echo_codes(codes, self.as_json, self.software_token)
+        sys.stdout.flush()  # the codes are on screen (or in the pipe) before the question
         self.shown = True
         number = secrets.randbelow(len(codes.codes)) + 1
         expected = formats.parse_code(codes.codes[number - 1], codes.format)
