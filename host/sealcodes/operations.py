@@ -239,20 +239,42 @@ def recover_with_keyring(label, fingerprint, keyring, interaction, epoch=0, fmt=
         ) from None
 
 
+def _parse_credential_id(text):
+    """A FIDO2 credential id as printed on the sheet (base64url, no padding), or InvalidInputError."""
+    import base64
+    import binascii
+
+    compact = "".join(str(text).split())
+    if not compact or len(compact) > 1400 or not all(c.isalnum() or c in "-_" for c in compact):
+        raise InvalidInputError("a credential id is base64url text (A-Z a-z 0-9 - _), as printed on the sheet")
+    try:
+        raw = base64.urlsafe_b64decode(compact + "=" * (-len(compact) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidInputError("the credential id is mistyped (not base64url)") from None
+    if not 1 <= len(raw) <= 1023:
+        raise InvalidInputError("the credential id is mistyped (wrong length)")
+    return raw
+
+
 def recover(label, fingerprint, interaction, epoch=0, fmt=DEFAULT_FORMAT, count=DEFAULT_COUNT, device_spec=None,
-            backend=None):
-    """No profile: ask every secret the device could have used; show only the set whose fingerprint matches."""
+            backend=None, credential_id=None):
+    """No profile: ask every secret the device could have used; show only the set whose fingerprint matches.
+    `credential_id` (FIDO2, from the sheet) lets a key with a non-discoverable credential answer."""
     label = derivation.normalize_label_text(label)
     derivation.validate_parameters(label, epoch, fmt, count)
     wanted = derivation.parse_fingerprint(fingerprint)
+    credential = _parse_credential_id(credential_id) if credential_id is not None else None
     device = resolve(device_spec)
+    if credential is not None and backend is None:
+        backend = "fido2"
     names = [backend] if backend else [b for b in BACKEND_PREFERENCE if b in device.backends]
     challenge = derivation.challenge(label, epoch)
     tried, skipped = 0, []
     for name in names:
         with open_backend(device, name) as session:
             try:
-                candidates = session.recover_responses(challenge, interaction)
+                candidates = (session.recover_responses(challenge, interaction, credential_id=credential)
+                              if credential is not None else session.recover_responses(challenge, interaction))
                 for _what, response in candidates:
                     tried += 1
                     try:

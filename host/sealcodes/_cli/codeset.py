@@ -77,11 +77,15 @@ def rotate(ctx, label, fmt, count, as_json, device_spec, no_confirm):
 @_device
 @_backend
 @click.option("--keyring", "keyring_name", metavar="NAME", help="Open this keyring of the profile.")
+@click.option("--credential-id", metavar="ID",
+              help="FIDO2: the credential id printed on the sheet (for a key that could not store a "
+                   "discoverable credential).")
 @click.option("--keyring-file", metavar="FILE",
               help="A keyring exported with `sealcodes keyring export` (JSON, or the SCK1 text of the sheet; "
                    "- reads stdin): no profile needed.")
 @click.pass_obj
-def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, backend, keyring_name, keyring_file):
+def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, backend, keyring_name, credential_id,
+            keyring_file):
     """Regenerate a set with no profile: only the answer matching FINGERPRINT is shown."""
     if keyring_name is not None or keyring_file is not None:
         if keyring_name is not None and keyring_file is not None:
@@ -96,7 +100,7 @@ def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, ba
         echo_codes(codes, as_json, software_token=software)
         return
     codes = operations.recover(label, fingerprint, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
-                               device_spec=device_spec, backend=backend)
+                               device_spec=device_spec, backend=backend, credential_id=credential_id)
     echo_codes(codes, as_json, software_token=device_spec == "emulator")
 
 

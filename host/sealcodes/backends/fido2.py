@@ -647,9 +647,10 @@ class Fido2Backend(Backend):
             candidates.append(candidate)
         return candidates
 
-    def recover_responses(self, challenge: bytes, interaction: Interaction):
-        """Backend protocol: (description, R) per discoverable credential and UV state."""
-        for enrollment, response in self._candidates(challenge, interaction):
+    def recover_responses(self, challenge: bytes, interaction: Interaction, credential_id: bytes | None = None):
+        """Backend protocol: (description, R) per discoverable credential (or the one `credential_id`
+        names, e.g. typed from the sheet) and UV state."""
+        for enrollment, response in self._candidates(challenge, interaction, credential_id):
             state = "with" if enrollment["uv"] else "without"
             yield f"credential {enrollment['credential_id'][:8]}, {state} user verification", response
 
