@@ -58,8 +58,17 @@ class PtyRun:
         return json.loads(self.process.stdout.readline())
 
     def finish(self):
+        """Wait for the exit; the rest of the terminal output is appended to .screen."""
         rest = self.process.stdout.read()
         code = self.process.wait(timeout=30)
+        while select.select([self.master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            self.screen += chunk.decode(errors="replace")
         os.close(self.master)
         return code, rest
 
