@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 
-import pytest
 
 from _support import console_script, run_cli
 

@@ -16,7 +16,7 @@ import pytest
 
 from sealcodes import keyring as kr
 from sealcodes import sheet as sheets
-from _support import run_cli
+from _support import console_script, run_cli
 
 PIN = "sheet-pin-1"
 TOOLS = ("pdftotext", "pdftoppm", "zbarimg", "cupsd", "lpadmin", "lp")
@@ -74,9 +74,8 @@ def _qr_texts(pdf: bytes, tmp_path) -> list:
 def test_pdf_holds_every_code_fingerprint_and_the_keyring_qr(tmp_path):
     _enroll_keyring(threshold=2)
     codes = _codes("github.com/alice", ["--keyring", "home"])
-    result = subprocess.run([shutil.which("sealcodes") or str(__import__("_support").console_script("sealcodes")),
-                             "sheet", "github.com/alice", "--pdf"], input=f"{PIN}\n{PIN}\n".encode(),
-                            capture_output=True)
+    result = subprocess.run([console_script("sealcodes"), "sheet", "github.com/alice", "--pdf"],
+                            input=f"{PIN}\n{PIN}\n".encode(), capture_output=True)
     assert result.returncode == 0, result.stderr
     pdf = result.stdout
     assert pdf.startswith(b"%PDF")
@@ -106,7 +105,7 @@ def test_text_sheet_on_stdout_and_no_file_without_output(tmp_path):
 
     before = listing()
     env = {"TMPDIR": str(work)}
-    result = subprocess.run([str(__import__("_support").console_script("sealcodes")), "sheet", "bank"],
+    result = subprocess.run([console_script("sealcodes"), "sheet", "bank"],
                             input=f"{PIN}\n", capture_output=True, text=True, cwd=work,
                             env=dict(os.environ, **env))
     assert result.returncode == 0, result.stderr
