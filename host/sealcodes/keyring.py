@@ -83,10 +83,12 @@ class Member:
         return self.device["backend"]
 
     def describe(self) -> str:
+        """One line for messages; the fields come from a document that may be foreign: escaped."""
         d = self.device
         where = d.get("serial") or d.get("device_name") or d.get("device_kind") or "?"
         extra = d.get("slot") or d.get("credential_name") or (d.get("credential_id") or "")[:8]
-        return f"member {self.member_id}: {d['backend']} on {where}" + (f" ({extra})" if extra else "")
+        text = f"member {self.member_id}: {d['backend']} on {where}" + (f" ({extra})" if extra else "")
+        return escape_text(text[:200])
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,14 @@ class Keyring:
             raise KeyringError(f"keyring {self.name!r} has used all {MEMBER_MAX} member ids")
         return start
 
+
+
+def escape_text(text: str) -> str:
+    """Control, format (bidi), separator and unassigned characters as \\u{XXXX}: safe on a terminal."""
+    import unicodedata
+
+    return "".join(f"\\u{{{ord(c):04X}}}" if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+                   else c for c in str(text))
 
 
 # --- byte strings of the spec --------------------------------------------------------------------

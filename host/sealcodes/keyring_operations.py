@@ -88,7 +88,7 @@ def describe_enrollment(metadata: dict) -> str:
         parts.append("PIN at every use" if metadata.get("uv") else "no PIN")
     if metadata.get("device_kind") == "emulator":
         parts.append("built-in SOFTWARE emulator")
-    return ", ".join(parts)
+    return kr.escape_text(", ".join(parts)[:200])
 
 
 def _answer(metadata: dict, challenge: bytes, interaction, device_spec=None) -> bytearray:

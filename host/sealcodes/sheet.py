@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import unicodedata
 from dataclasses import dataclass, field
 
 from .errors import InvalidInputError
@@ -48,14 +47,9 @@ class SheetData:
 
 def escape_untrusted(text: str) -> str:
     """Control, format (bidi) and separator characters shown as \\u{XXXX}; everything else as is."""
-    out = []
-    for char in str(text):
-        category = unicodedata.category(char)
-        if category in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-            out.append(f"\\u{{{ord(char):04X}}}")
-        else:
-            out.append(char)
-    return "".join(out)
+    from .keyring import escape_text
+
+    return escape_text(text)
 
 
 def _head_lines(data: SheetData) -> list:

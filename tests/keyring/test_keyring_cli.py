@@ -215,3 +215,16 @@ def test_bad_keyring_file_one_line(tmp_path, content, message):
     result = run_cli("recover", "x", "--fingerprint", "0000-0000", "--keyring-file", str(path))
     assert result.returncode == 1 and message in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_foreign_keyring_file_text_is_escaped_on_the_terminal(tmp_path, members):
+    one, two, _ = members
+    _create("home", [one, two])
+    doc = json.loads(run_cli("keyring", "export", "home").stdout)
+    for member in doc["members"]:
+        member["device"]["serial"] = "NOPE\x1b[2J\u202e"  # absent, and hostile to a terminal
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps(doc))
+    result = run_cli("recover", "x", "--fingerprint", "0000-0000", "--keyring-file", str(path))
+    assert result.returncode == 1 and "not connected" in result.stderr
+    assert "\x1b" not in result.stderr and "\u202e" not in result.stderr and "\\u{001B}" in result.stderr
