@@ -228,3 +228,14 @@ def test_foreign_keyring_file_text_is_escaped_on_the_terminal(tmp_path, members)
     result = run_cli("recover", "x", "--fingerprint", "0000-0000", "--keyring-file", str(path))
     assert result.returncode == 1 and "not connected" in result.stderr
     assert "\x1b" not in result.stderr and "\u202e" not in result.stderr and "\\u{001B}" in result.stderr
+
+
+def test_ykoath_and_yubiotp_members():
+    """Every backend that answers a challenge can be a member: OATH (32-byte answer) and OTP (20)."""
+    assert run_cli("enroll", "--device", "emulator", "--backend", "ykoath").returncode == 0
+    assert run_cli("enroll", "--device", "emulator", "--backend", "yubiotp", "--force").returncode == 0
+    ids = sorted(_profile()["enrollments"])
+    _create("yk", ids, threshold=2, pins=0)
+    first = _generate("site", "--keyring", "yk", pins=0)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(_generate("site", pins=0).stdout) == json.loads(first.stdout)
