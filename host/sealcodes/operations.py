@@ -202,21 +202,29 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
         return codes
 
 
-def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, count=None, before_record=None):
-    """Move `label` to epoch + 1: every code changes; the new set is recorded (once confirmed)."""
+def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, count=None, before_record=None,
+           keyring=None):
+    """Move `label` to epoch + 1: every code changes; the new set is recorded (once confirmed).
+    `keyring` moves the set onto that keyring (its seed makes the new codes)."""
+    from .keyring_operations import keyring_ident, load_keyring
+
     label = derivation.normalize_label_text(label)
     with store.locked():
         profile = store.load()
         entry = profile.code_set(label)
         if entry is None:
             raise ProfileError(f"no code set {label!r} in the profile: run `sealcodes generate` first")
+        ident = entry["enrollment"]
+        if keyring is not None:
+            load_keyring(profile, keyring)
+            ident = keyring_ident(keyring)
         epoch = entry["epoch"] + 1
         fmt, count = fmt or entry["format"], count or entry["count"]
         derivation.validate_parameters(label, epoch, fmt, count)
-        response = _response_for(profile, entry["enrollment"], device_spec, label, epoch, interaction)
+        response = _response_for(profile, ident, device_spec, label, epoch, interaction)
         codes = _derive_checked(response, label, epoch, fmt, count)
         _confirmed(codes, before_record)
-        profile.record_set(label, entry["enrollment"], epoch, fmt, count, codes.fingerprint)
+        profile.record_set(label, ident, epoch, fmt, count, codes.fingerprint)
         store.save(profile)
         return codes
 

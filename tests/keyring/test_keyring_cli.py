@@ -239,3 +239,19 @@ def test_ykoath_and_yubiotp_members():
     first = _generate("site", "--keyring", "yk", pins=0)
     assert first.returncode == 0, first.stderr
     assert json.loads(_generate("site", pins=0).stdout) == json.loads(first.stdout)
+
+
+def test_rotate_moves_a_device_set_onto_a_keyring_and_remove_offers_rotation(members):
+    one, two, fido = members
+    plain = run_cli("generate", "site", "--device", one, "--json", input=f"{PIN}\n")
+    assert plain.returncode == 0, plain.stderr
+    _create("home", [two, fido], pins=1)
+    moved = run_cli("rotate", "site", "--keyring", "home", "--json", input=f"{PIN}\n")
+    assert moved.returncode == 0, moved.stderr
+    assert _profile()["sets"]["site"] == dict(_profile()["sets"]["site"], enrollment="keyring:home", epoch=1)
+    assert "site" in run_cli("keyring", "show", "home").stdout
+    # removing a member with --rotate rotates every set of the keyring at once
+    removed = run_cli("keyring", "remove", "home", "1", "--yes", "--rotate", input=f"{PIN}\n")
+    assert removed.returncode == 0, removed.stderr
+    assert _profile()["sets"]["site"]["epoch"] == 2
+    assert "Recovery codes for site" in removed.stdout

@@ -51,9 +51,11 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyri
 @click.option("--count", type=click.IntRange(1, 100), help="How many codes (default: unchanged).")
 @_json
 @_device
+@click.option("--keyring", "keyring_name", metavar="NAME",
+              help="Move the set onto this keyring: the new codes come from the keyring's seed.")
 @_no_confirm
 @click.pass_obj
-def rotate(ctx, label, fmt, count, as_json, device_spec, no_confirm):
+def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confirm):
     """Replace LABEL's codes: epoch + 1, every code changes; shows and records the new set.
 
     The new set becomes current once you type back one of its codes (skipped with --no-confirm
@@ -62,7 +64,7 @@ def rotate(ctx, label, fmt, count, as_json, device_spec, no_confirm):
     software = _on_emulator(ctx, label)
     type_back = None if no_confirm or not interactive() else TypeBack(as_json, software_token=software)
     codes = operations.rotate(ctx.store(), label, CliInteraction(), device_spec=device_spec, fmt=fmt, count=count,
-                              before_record=type_back)
+                              before_record=type_back, keyring=keyring_name)
     if type_back is None or not type_back.shown:
         echo_codes(codes, as_json, software_token=software)
 
