@@ -20,6 +20,24 @@ _keyring = click.option("--keyring", "keyring_name", metavar="NAME",
                         help="Bind the set to a keyring: any member device (k for a k-of-n keyring) regenerates it.")
 
 
+def _verifier_options(command):
+    from .verifier import check_account_option
+
+    command = click.option("--account", metavar="A", callback=check_account_option,
+                           help="Account name in the verifier record (default: the label).")(command)
+    return click.option("--verifier-record", "verifier_record", is_flag=True,
+                        help="Print the set's verifier record (JSON, no codes) instead of the codes.")(command)
+
+
+def _show(codes, as_json, software_token, verifier_record, account):
+    if verifier_record:
+        from .verifier import echo_verifier_record
+
+        echo_verifier_record(codes, account)
+    else:
+        echo_codes(codes, as_json, software_token=software_token)
+
+
 @click.command()
 @click.argument("label")
 @click.option("--epoch", type=click.IntRange(0, 2**32 - 1), help="Rotation counter (default: the recorded one, or 0).")
@@ -30,19 +48,22 @@ _keyring = click.option("--keyring", "keyring_name", metavar="NAME",
 @_backend
 @_keyring
 @_no_confirm
+@_verifier_options
 @click.pass_obj
-def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyring_name, no_confirm):
+def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyring_name, no_confirm, verifier_record,
+             account):
     """Show the codes for LABEL, asking the device; the first time, record the set.
 
-    A new set is recorded only after you type back one of its codes (skipped with --no-confirm
-    and when not run at a terminal).
+    A new set is recorded only after you type back one of its codes (skipped with --no-confirm,
+    with --verifier-record, and when not run at a terminal).
     """
-    type_back = None if no_confirm or not interactive() else TypeBack(as_json, software_token=device_spec == "emulator")
+    asks = not (no_confirm or verifier_record) and interactive()
+    type_back = TypeBack(as_json, software_token=device_spec == "emulator") if asks else None
     codes = operations.generate(ctx.store(), label, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
                                 device_spec=device_spec, backend=backend, keyring=keyring_name,
                                 before_record=type_back)
     if type_back is None or not type_back.shown:
-        echo_codes(codes, as_json, software_token=_on_emulator(ctx, label))
+        _show(codes, as_json, _on_emulator(ctx, label), verifier_record, account)
 
 
 @click.command()
@@ -54,19 +75,21 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyri
 @click.option("--keyring", "keyring_name", metavar="NAME",
               help="Move the set onto this keyring: the new codes come from the keyring's seed.")
 @_no_confirm
+@_verifier_options
 @click.pass_obj
-def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confirm):
+def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confirm, verifier_record, account):
     """Replace LABEL's codes: epoch + 1, every code changes; shows and records the new set.
 
-    The new set becomes current once you type back one of its codes (skipped with --no-confirm
-    and when not run at a terminal); until then the old set stays current.
+    The new set becomes current once you type back one of its codes (skipped with --no-confirm,
+    with --verifier-record, and when not run at a terminal); until then the old set stays current.
     """
     software = _on_emulator(ctx, label)
-    type_back = None if no_confirm or not interactive() else TypeBack(as_json, software_token=software)
+    asks = not (no_confirm or verifier_record) and interactive()
+    type_back = TypeBack(as_json, software_token=software) if asks else None
     codes = operations.rotate(ctx.store(), label, CliInteraction(), device_spec=device_spec, fmt=fmt, count=count,
                               before_record=type_back, keyring=keyring_name)
     if type_back is None or not type_back.shown:
-        echo_codes(codes, as_json, software_token=software)
+        _show(codes, as_json, software, verifier_record, account)
 
 
 @click.command()
@@ -85,9 +108,10 @@ def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confir
 @click.option("--keyring-file", metavar="FILE",
               help="A keyring exported with `sealcodes keyring export` (JSON, or the SCK1 text of the sheet; "
                    "- reads stdin): no profile needed.")
+@_verifier_options
 @click.pass_obj
 def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, backend, keyring_name, credential_id,
-            keyring_file):
+            keyring_file, verifier_record, account):
     """Regenerate a set with no profile: only the answer matching FINGERPRINT is shown."""
     if keyring_name is not None or keyring_file is not None:
         if keyring_name is not None and keyring_file is not None:
@@ -99,11 +123,11 @@ def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, ba
         codes = operations.recover_with_keyring(label, fingerprint, keyring, CliInteraction(), epoch=epoch,
                                                 fmt=fmt, count=count)
         software = any(m.device.get("device_kind") == "emulator" for m in keyring.members)
-        echo_codes(codes, as_json, software_token=software)
+        _show(codes, as_json, software, verifier_record, account)
         return
     codes = operations.recover(label, fingerprint, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
                                device_spec=device_spec, backend=backend, credential_id=credential_id)
-    echo_codes(codes, as_json, software_token=device_spec == "emulator")
+    _show(codes, as_json, device_spec == "emulator", verifier_record, account)
 
 
 def read_keyring_file(path):
