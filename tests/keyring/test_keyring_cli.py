@@ -255,3 +255,15 @@ def test_rotate_moves_a_device_set_onto_a_keyring_and_remove_offers_rotation(mem
     assert removed.returncode == 0, removed.stderr
     assert _profile()["sets"]["site"]["epoch"] == 2
     assert "Recovery codes for site" in removed.stdout
+
+
+def test_verifier_record_of_a_keyring_set(members):
+    """A keyring set's codes and fingerprint are plain v1 ones: its verifier record names the same
+    fingerprint as the set."""
+    one, two, _ = members
+    _create("home", [one, two])
+    codes = json.loads(_generate("site", "--keyring", "home", pins=1).stdout)
+    record = run_cli("generate", "site", "--verifier-record", input=f"{PIN}\n")
+    assert record.returncode == 0, record.stderr
+    assert codes["fingerprint"] in record.stdout
+    assert all(code not in record.stdout for code in codes["codes"])
