@@ -17,6 +17,8 @@ apt_packages=(python3 python3-venv python3-dev gcc swig libpcsclite-dev pkg-conf
 if [ "$want_tests" = 1 ]; then
   # git, tar, gzip, apt: tests/test_bundle.py builds an offline bundle (scripts/bundle.sh)
   apt_packages+=(pcscd vsmartcard-vpcd pcsc-tools procps strace util-linux git tar gzip)
+  # the printable sheet: a real cupsd (lp, lpadmin), pdftotext/pdftoppm, zbarimg
+  apt_packages+=(cups-daemon cups-client cups-bsd cups-core-drivers poppler-utils zbar-tools)
   # verifier tests: a real PostgreSQL server (started by a pytest fixture) and real PAM
   apt_packages+=(postgresql pamtester)
   command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)

@@ -103,6 +103,17 @@ def _validate(data, path):
             key in meta and not isinstance(meta[key], kinds) for key, kinds in _ENROLLMENT_FIELDS.items()
         ):
             raise ProfileError(f"{path} is corrupt (enrollment {name[:40]!r}); left untouched")
+    keyrings = data.get("keyrings", {})
+    if not isinstance(keyrings, dict):
+        raise ProfileError(f"{path} is corrupt (keyrings); left untouched")
+    for name, doc in keyrings.items():
+        from .keyring import KeyringError, from_document
+
+        try:
+            if from_document(doc).name != name:
+                raise KeyringError("name differs")
+        except KeyringError:
+            raise ProfileError(f"{path} is corrupt (keyring {name[:40]!r}); left untouched") from None
     for label, entry in sets.items():
         ok = (
             isinstance(entry, dict)

@@ -10,7 +10,7 @@ import click
 from .. import __version__
 from ..errors import SealcodesError
 from ..memory import disable_core_dumps
-from . import batch, codes, codeset, demo, device, verifier
+from . import batch, codes, codeset, demo, device, keyring, sheet, verifier
 from .util import EXIT_ERROR, CliFail, Context
 
 log = logging.getLogger("sealcodes")
@@ -35,7 +35,7 @@ def cli(ctx, profile_path, debug):
     ctx.obj = Context(profile_path=profile_path, debug=debug)
 
 
-for group in (codes, device, codeset, demo, verifier, batch):
+for group in (codes, device, codeset, keyring, sheet, demo, verifier, batch):
     for command in group.COMMANDS:
         cli.add_command(command)
 

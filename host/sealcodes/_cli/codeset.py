@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import click
 
+import sys
+
 from .. import operations
 from ..devices import BACKENDS
-from .util import FORMAT_CHOICE, CliInteraction, echo_codes
+from .util import FORMAT_CHOICE, CliFail, CliInteraction, TypeBack, echo_codes, interactive
 
 _device = click.option("--device", "device_spec", metavar="D", help="Reader name, device serial, or 'emulator'.")
 _backend = click.option("--backend", type=click.Choice(list(BACKENDS)),
                         help="Which enrolled device application to use, when a device has several.")
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a numbered sheet.")
+_no_confirm = click.option("--no-confirm", is_flag=True,
+                           help="Record a new set without typing one code back (non-interactive runs never ask).")
+_keyring = click.option("--keyring", "keyring_name", metavar="NAME",
+                        help="Bind the set to a keyring: any member device (k for a k-of-n keyring) regenerates it.")
 
 
 def _verifier_options(command):
@@ -40,13 +46,24 @@ def _show(codes, as_json, software_token, verifier_record, account):
 @_json
 @_device
 @_backend
+@_keyring
+@_no_confirm
 @_verifier_options
 @click.pass_obj
-def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, verifier_record, account):
-    """Show the codes for LABEL, asking the device; the first time, record the set."""
+def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyring_name, no_confirm, verifier_record,
+             account):
+    """Show the codes for LABEL, asking the device; the first time, record the set.
+
+    A new set is recorded only after you type back one of its codes (skipped with --no-confirm,
+    with --verifier-record, and when not run at a terminal).
+    """
+    asks = not (no_confirm or verifier_record) and interactive()
+    type_back = TypeBack(as_json, software_token=device_spec == "emulator") if asks else None
     codes = operations.generate(ctx.store(), label, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
-                                device_spec=device_spec, backend=backend)
-    _show(codes, as_json, _on_emulator(ctx, label), verifier_record, account)
+                                device_spec=device_spec, backend=backend, keyring=keyring_name,
+                                before_record=type_back)
+    if type_back is None or not type_back.shown:
+        _show(codes, as_json, _on_emulator(ctx, label), verifier_record, account)
 
 
 @click.command()
@@ -55,12 +72,24 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, verif
 @click.option("--count", type=click.IntRange(1, 100), help="How many codes (default: unchanged).")
 @_json
 @_device
+@click.option("--keyring", "keyring_name", metavar="NAME",
+              help="Move the set onto this keyring: the new codes come from the keyring's seed.")
+@_no_confirm
 @_verifier_options
 @click.pass_obj
-def rotate(ctx, label, fmt, count, as_json, device_spec, verifier_record, account):
-    """Replace LABEL's codes: epoch + 1, every code changes; shows and records the new set."""
-    codes = operations.rotate(ctx.store(), label, CliInteraction(), device_spec=device_spec, fmt=fmt, count=count)
-    _show(codes, as_json, _on_emulator(ctx, label), verifier_record, account)
+def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confirm, verifier_record, account):
+    """Replace LABEL's codes: epoch + 1, every code changes; shows and records the new set.
+
+    The new set becomes current once you type back one of its codes (skipped with --no-confirm,
+    with --verifier-record, and when not run at a terminal); until then the old set stays current.
+    """
+    software = _on_emulator(ctx, label)
+    asks = not (no_confirm or verifier_record) and interactive()
+    type_back = TypeBack(as_json, software_token=software) if asks else None
+    codes = operations.rotate(ctx.store(), label, CliInteraction(), device_spec=device_spec, fmt=fmt, count=count,
+                              before_record=type_back, keyring=keyring_name)
+    if type_back is None or not type_back.shown:
+        _show(codes, as_json, software, verifier_record, account)
 
 
 @click.command()
@@ -72,19 +101,72 @@ def rotate(ctx, label, fmt, count, as_json, device_spec, verifier_record, accoun
 @_json
 @_device
 @_backend
+@click.option("--keyring", "keyring_name", metavar="NAME", help="Open this keyring of the profile.")
+@click.option("--credential-id", metavar="ID",
+              help="FIDO2: the credential id printed on the sheet (for a key that could not store a "
+                   "discoverable credential).")
+@click.option("--keyring-file", metavar="FILE",
+              help="A keyring exported with `sealcodes keyring export` (JSON, or the SCK1 text of the sheet; "
+                   "- reads stdin): no profile needed.")
 @_verifier_options
 @click.pass_obj
-def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, backend, verifier_record, account):
+def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, backend, keyring_name, credential_id,
+            keyring_file, verifier_record, account):
     """Regenerate a set with no profile: only the answer matching FINGERPRINT is shown."""
+    if keyring_name is not None or keyring_file is not None:
+        if keyring_name is not None and keyring_file is not None:
+            raise CliFail("give --keyring or --keyring-file, not both")
+        from ..keyring_operations import load_keyring
+
+        keyring = (load_keyring(ctx.store().load(), keyring_name) if keyring_name is not None
+                   else read_keyring_file(keyring_file))
+        codes = operations.recover_with_keyring(label, fingerprint, keyring, CliInteraction(), epoch=epoch,
+                                                fmt=fmt, count=count)
+        software = any(m.device.get("device_kind") == "emulator" for m in keyring.members)
+        _show(codes, as_json, software, verifier_record, account)
+        return
     codes = operations.recover(label, fingerprint, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
-                               device_spec=device_spec, backend=backend)
+                               device_spec=device_spec, backend=backend, credential_id=credential_id)
     _show(codes, as_json, device_spec == "emulator", verifier_record, account)
+
+
+def read_keyring_file(path):
+    """A keyring document from FILE (or stdin for -), capped in size; JSON or the sheet's SCK1 text."""
+    from .. import keyring as kr
+
+    limit = kr.MAX_DOC_BYTES * 2
+    try:
+        if path == "-":
+            # up to an empty line: PINs for the members may follow on the same stdin
+            if sys.stdin.isatty():
+                click.echo("Type or paste the keyring text from the sheet, then an empty line:", err=True)
+            lines, size = [], 0
+            while size <= limit:
+                line = sys.stdin.readline(limit)
+                if not line.strip():
+                    break
+                lines.append(line)
+                size += len(line)
+            raw = "".join(lines)
+        else:
+            with open(path, "rb") as f:
+                raw = f.read(limit + 1)
+    except OSError as exc:
+        raise CliFail(f"cannot read the keyring file: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise CliFail("the keyring file is too large")
+    return kr.load_any(raw)
 
 
 def _on_emulator(ctx, label):
     try:
+        from ..keyring_operations import keyring_name_of, load_keyring
+
         profile = ctx.store().load()
         entry = profile.code_set(operations.derivation.normalize_label_text(label))
+        name = keyring_name_of(entry["enrollment"])
+        if name is not None:
+            return any(m.device.get("device_kind") == "emulator" for m in load_keyring(profile, name).members)
         return profile.enrollment(entry["enrollment"]).get("device_kind") == "emulator"
     except Exception:
         return False

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hmac
 import json
+import secrets
 import sys
 from dataclasses import dataclass
 
 import click
 
 from ..backends.base import Interaction
+from ..errors import InvalidInputError
 from ..profile import ProfileStore
 
 EXIT_OK = 0
@@ -60,6 +63,14 @@ class CliInteraction(Interaction):
     def touch_needed(self):
         click.echo("Touch your security key...", err=True)
 
+    def notice(self, message):
+        click.echo(message, err=True)
+
+    def next_device(self, description):
+        """A keyring asks its members one after another: PINs of one device never go to the next."""
+        self._pins.clear()
+        click.echo(f"Asking {description}", err=True)
+
     def confirm(self, message):
         if self.assume_yes:
             return True
@@ -86,3 +97,44 @@ def echo_codes(codes, as_json=False, software_token=False):
     for number, code in enumerate(codes.codes, start=1):
         click.echo(f"  {number:>{width}}. {code}")
     click.echo(f"Fingerprint: {codes.fingerprint}")
+
+
+def interactive() -> bool:
+    """A person at a terminal (stdin and stderr): only then is a new set typed back."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+class TypeBack:
+    """`before_record` for generate/rotate: show the new codes, then ask for one chosen at random
+    ("type code #7 from your sheet"); a wrong answer may be retried, an empty one aborts."""
+
+    def __init__(self, as_json=False, software_token=False):
+        self.as_json = as_json
+        self.software_token = software_token
+        self.shown = False
+
+    def __call__(self, codes) -> bool:
+        from .. import formats
+
+        echo_codes(codes, self.as_json, self.software_token)
+        sys.stdout.flush()  # the codes are on screen (or in the pipe) before the question
+        self.shown = True
+        number = secrets.randbelow(len(codes.codes)) + 1
+        expected = formats.parse_code(codes.codes[number - 1], codes.format)
+        click.echo("Write the codes down (or print them with `sealcodes sheet`) before going on.", err=True)
+        while True:
+            typed = click.prompt(f"Type code #{number} from your sheet (empty line: abort)", default="",
+                                 show_default=False, err=True)
+            if not typed.strip():
+                return False
+            try:
+                ok = hmac.compare_digest(formats.parse_code(typed, codes.format).encode(), expected.encode())
+            except InvalidInputError as exc:
+                click.echo(f"Not a {codes.format} code ({exc}); try again.", err=True)
+                continue
+            finally:
+                del typed
+            if ok:
+                click.echo("Confirmed: this set is now the current one.", err=True)
+                return True
+            click.echo(f"That is not code #{number}. Try again, or an empty line to abort.", err=True)

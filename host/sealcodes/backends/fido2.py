@@ -336,6 +336,22 @@ class Fido2Backend(Backend):
             )
         return pin
 
+    def _offer_pin(self, info, protocol, interaction: Interaction):
+        """A key that supports a PIN but has none: offer to set one (as ykman does), honouring the
+        key's minimum length; returns the refreshed info (unchanged when the user declines)."""
+        minimum = max(PIN_MIN_LEN, info.min_pin_length or PIN_MIN_LEN)
+        if not interaction.confirm(f"This key has no FIDO2 PIN; user verification needs one. Set a PIN "
+                                   f"({minimum} to {PIN_MAX_BYTES} characters) now?"):
+            return info
+        pin = interaction.request_pin("fido2", new=True)
+        if not isinstance(pin, str) or len(pin) < minimum or len(pin.encode()) > PIN_MAX_BYTES:
+            raise InvalidInputError(f"this key wants a FIDO2 PIN of {minimum} to {PIN_MAX_BYTES} characters; "
+                                    "no PIN was set")
+        with _device_errors():
+            ClientPin(self._ctap, protocol).set_pin(pin)
+        del pin
+        return self._refresh()
+
     def _token(self, info, protocol, permissions, interaction, pin_holder):
         """A pinUvAuthToken for RP_ID: built-in UV if the key has it, else the PIN.
 
@@ -400,6 +416,9 @@ class Fido2Backend(Backend):
             use_uv = uv_available or options_.get("alwaysUv") is True
         else:
             use_uv = uv == UV_REQUIRED
+        if use_uv and not uv_available and options_.get("clientPin") is False:
+            info = self._offer_pin(info, protocol, interaction)
+            uv_available = self._uv_available(info)
         if use_uv and not uv_available:
             raise DeviceError(
                 "user verification was asked for, but this key has no FIDO2 PIN and no built-in "
@@ -647,9 +666,10 @@ class Fido2Backend(Backend):
             candidates.append(candidate)
         return candidates
 
-    def recover_responses(self, challenge: bytes, interaction: Interaction):
-        """Backend protocol: (description, R) per discoverable credential and UV state."""
-        for enrollment, response in self._candidates(challenge, interaction):
+    def recover_responses(self, challenge: bytes, interaction: Interaction, credential_id: bytes | None = None):
+        """Backend protocol: (description, R) per discoverable credential (or the one `credential_id`
+        names, e.g. typed from the sheet) and UV state."""
+        for enrollment, response in self._candidates(challenge, interaction, credential_id):
             state = "with" if enrollment["uv"] else "without"
             yield f"credential {enrollment['credential_id'][:8]}, {state} user verification", response
 

@@ -210,3 +210,16 @@ class YkoathBackend(Backend):
                 "(is the credential HMAC-SHA256?)"
             )
         return response
+
+    def recover_responses(self, challenge: bytes, interaction: Interaction):
+        """Backend protocol: the credential sealcodes always creates has a fixed name."""
+        from yubikit.core import CommandError
+
+        session = self._open(interaction)
+        try:
+            present = any(c.id == CREDENTIAL_NAME.encode() for c in session.list_credentials())
+        except (CommandError, KeyError, ValueError, IndexError):
+            raise DeviceError("the device could not list its OATH credentials") from None
+        if present:
+            yield f"OATH credential {CREDENTIAL_NAME}", self.respond(
+                challenge, {"credential_name": CREDENTIAL_NAME, "device_id": session.device_id}, interaction)

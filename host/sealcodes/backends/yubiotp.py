@@ -170,3 +170,21 @@ class YubiOtpBackend(Backend):
             raise DeviceError(f"the device answered challenge-response with {n} bytes instead of {RESPONSE_LEN}")
         return response
 
+    def recover_responses(self, challenge: bytes, interaction: Interaction):
+        """Backend protocol: slot 2 (the default), then slot 1, when programmed; each may want a touch."""
+        from yubikit.core import NotSupportedError
+
+        state = self._open().get_config_state()
+        for slot in (2, 1):
+            try:
+                if not state.is_configured(slot):
+                    continue
+                if state.is_touch_triggered(slot):
+                    continue  # an OTP or static password, not challenge-response
+            except NotSupportedError:  # too old to tell: just ask
+                pass
+            try:
+                response = self.respond(challenge, {"slot": slot}, interaction)
+            except DeviceError:
+                continue  # not challenge-response, or no touch: the other slot may still be it
+            yield f"slot {slot}", response
