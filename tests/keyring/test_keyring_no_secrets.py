@@ -1,4 +1,4 @@
-"""SECURITY 7/9 for keyrings and sheets: a session (enroll, keyring create, generate --keyring, sheet
+"""docs/security.md item 7/9 for keyrings and sheets: a session (enroll, keyring create, generate --keyring, sheet
 as text and PDF, recover --keyring-file) under strace writes only the profile and the emulator's
 flash, and neither holds a code, the PIN, a member's answer, a share or the set seed S."""
 
