@@ -25,8 +25,9 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead
 @click.pass_obj
 def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend):
     """Show the codes for LABEL, asking the device; the first time, record the set."""
-    codes = operations.generate(ctx.store(), label, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
-                                device_spec=device_spec, backend=backend)
+    with CliInteraction() as interaction:
+        codes = operations.generate(ctx.store(), label, interaction, epoch=epoch, fmt=fmt, count=count,
+                                    device_spec=device_spec, backend=backend)
     echo_codes(codes, as_json, software_token=_on_emulator(ctx, label))
 
 
@@ -39,7 +40,8 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend):
 @click.pass_obj
 def rotate(ctx, label, fmt, count, as_json, device_spec):
     """Replace LABEL's codes: epoch + 1, every code changes; shows and records the new set."""
-    codes = operations.rotate(ctx.store(), label, CliInteraction(), device_spec=device_spec, fmt=fmt, count=count)
+    with CliInteraction() as interaction:
+        codes = operations.rotate(ctx.store(), label, interaction, device_spec=device_spec, fmt=fmt, count=count)
     echo_codes(codes, as_json, software_token=_on_emulator(ctx, label))
 
 
@@ -55,8 +57,9 @@ def rotate(ctx, label, fmt, count, as_json, device_spec):
 @click.pass_obj
 def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, backend):
     """Regenerate a set with no profile: only the answer matching FINGERPRINT is shown."""
-    codes = operations.recover(label, fingerprint, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
-                               device_spec=device_spec, backend=backend)
+    with CliInteraction() as interaction:
+        codes = operations.recover(label, fingerprint, interaction, epoch=epoch, fmt=fmt, count=count,
+                                   device_spec=device_spec, backend=backend)
     echo_codes(codes, as_json, software_token=device_spec == "emulator")
 
 

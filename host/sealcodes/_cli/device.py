@@ -36,8 +36,8 @@ def enroll(ctx, device_spec, backend, slot, uv, touch, adopt, force):
         options["touch"] = True
     if adopt:
         options["adopt"] = True
-    ident, metadata = operations.enroll(ctx.store(), device_spec, CliInteraction(assume_yes=force),
-                                        backend=backend, **options)
+    with CliInteraction(assume_yes=force) as interaction:
+        ident, metadata = operations.enroll(ctx.store(), device_spec, interaction, backend=backend, **options)
     click.echo(f"Enrolled {ident} ({metadata['backend']}).")
     if metadata.get("backend") == "fido2" and metadata.get("discoverable") is False:
         click.echo("Note: this key could not store a discoverable credential. Its credential id is only in "

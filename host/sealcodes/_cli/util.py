@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import click
 
 from ..backends.base import Interaction
+from ..memory import wipe
 from ..profile import ProfileStore
 
 EXIT_OK = 0
@@ -35,26 +36,35 @@ class Context:
 
 
 class CliInteraction(Interaction):
-    """PINs from a hidden prompt, or one line each from stdin when it is not a terminal."""
+    """PINs from a hidden prompt, or one line each from stdin when it is not a terminal.
+
+    Use it as a context manager: a PIN is typed once per command and purpose, kept in a bytearray,
+    and every backend gets its own copy (which the backend wipes); the kept one is wiped when the
+    command ends, whatever happens.
+    """
 
     def __init__(self, assume_yes=False):
         self.assume_yes = assume_yes
         self._pins = {}
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        for pin in self._pins.values():
+            wipe(pin)
+        self._pins.clear()
+
     def request_pin(self, purpose, new=False):
-        if purpose in self._pins:
-            return self._pins[purpose]
-        what = {"applet": "token PIN", "fido2": "FIDO2 PIN", "ykoath": "OATH access code"}.get(purpose, "PIN")
-        if sys.stdin.isatty():
-            pin = click.prompt(f"{'New ' if new else ''}{what}", hide_input=True,
-                               confirmation_prompt="Repeat for confirmation" if new else False, err=True)
-        else:
-            line = sys.stdin.readline()
-            if not line:
-                raise CliFail(f"a {what} is needed but stdin is empty")
-            pin = line.rstrip("\r\n")
-        self._pins[purpose] = pin
-        return pin
+        from .secret_input import ask_pin
+
+        if purpose not in self._pins:
+            what = {"applet": "token PIN", "fido2": "FIDO2 PIN", "ykoath": "OATH access code"}.get(purpose, "PIN")
+            self._pins[purpose] = ask_pin(what, new)
+        return bytearray(self._pins[purpose])
 
     def touch_needed(self):
         click.echo("Touch your security key...", err=True)

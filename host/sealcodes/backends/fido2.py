@@ -48,7 +48,7 @@ from ..errors import (
     RecoveryUnsupportedError,
     SealcodesError,
 )
-from .base import Backend, Interaction, require_challenge
+from .base import Backend, Interaction, require_challenge, take_pin
 
 log = logging.getLogger(__name__)
 
@@ -329,12 +329,20 @@ class Fido2Backend(Backend):
 
     # --- PIN / UV tokens ---------------------------------------------------------------
     def _ask_pin(self, interaction: Interaction) -> str:
-        pin = interaction.request_pin("fido2")
-        if not isinstance(pin, str) or len(pin) < PIN_MIN_LEN or len(pin.encode()) > PIN_MAX_BYTES:
+        pin = take_pin(interaction.request_pin("fido2"))
+        try:
+            # python-fido2's ClientPin takes a str: this short-lived str is the one copy of the PIN
+            # outside the wiped buffer
+            text = pin.decode("utf-8") if len(pin) <= PIN_MAX_BYTES else ""
+        except UnicodeDecodeError:
+            text = ""
+        finally:
+            _wipe(pin)
+        if len(text) < PIN_MIN_LEN:
             raise InvalidInputError(
                 f"a FIDO2 PIN has {PIN_MIN_LEN} to {PIN_MAX_BYTES} characters"
             )
-        return pin
+        return text
 
     def _token(self, info, protocol, permissions, interaction, pin_holder):
         """A pinUvAuthToken for RP_ID: built-in UV if the key has it, else the PIN.
