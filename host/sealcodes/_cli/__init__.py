@@ -10,6 +10,7 @@ import click
 from .. import __version__
 from ..errors import SealcodesError
 from ..memory import disable_core_dumps
+from ..text import printable
 from . import codes, codeset, demo, device
 from .util import EXIT_ERROR, CliFail, Context
 
@@ -30,9 +31,23 @@ def cli(ctx, profile_path, debug):
     """
     # --debug opens our own logger only: the client libraries' traffic loggers stay quiet, and ours
     # redact PINs and device answers
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, handlers=[_escaping_log_handler()])
     logging.getLogger("sealcodes").setLevel(logging.DEBUG if debug else logging.WARNING)
     ctx.obj = Context(profile_path=profile_path, debug=debug)
+
+
+class _EscapingFormatter(logging.Formatter):
+    """Log lines can quote device strings: shown escaped, one line each (sealcodes.text)."""
+
+    def format(self, record):
+        lines = super().format(record).split("\n")  # a traceback stays several lines, each escaped
+        return "\n".join(printable(line) for line in lines)
+
+
+def _escaping_log_handler():
+    handler = logging.StreamHandler()
+    handler.setFormatter(_EscapingFormatter("%(name)s: %(message)s"))
+    return handler
 
 
 for group in (codes, device, codeset, demo):
@@ -48,13 +63,15 @@ def main(argv=None):
         click.echo("Aborted.", err=True)
         sys.exit(EXIT_ERROR)
     except click.ClickException as exc:
+        exc.message = printable(exc.message)  # it may quote what was typed on the command line
         exc.show()
         sys.exit(exc.exit_code)
     except CliFail as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {printable(exc)}", err=True)
         sys.exit(exc.exit_code)
     except SealcodesError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        # messages quote device strings, labels and profile content: never raw on the terminal
+        click.echo(f"Error: {printable(exc)}", err=True)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

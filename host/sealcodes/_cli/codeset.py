@@ -6,6 +6,7 @@ import click
 
 from .. import operations
 from ..devices import BACKENDS
+from ..text import has_hidden, printable
 from .util import FORMAT_CHOICE, CliInteraction, echo_codes
 
 _device = click.option("--device", "device_spec", metavar="D", help="Reader name, device serial, or 'emulator'.")
@@ -25,6 +26,7 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead
 @click.pass_obj
 def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend):
     """Show the codes for LABEL, asking the device; the first time, record the set."""
+    warn_hidden(label)
     with CliInteraction() as interaction:
         codes = operations.generate(ctx.store(), label, interaction, epoch=epoch, fmt=fmt, count=count,
                                     device_spec=device_spec, backend=backend)
@@ -61,6 +63,12 @@ def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, ba
         codes = operations.recover(label, fingerprint, interaction, epoch=epoch, fmt=fmt, count=count,
                                    device_spec=device_spec, backend=backend)
     echo_codes(codes, as_json, software_token=device_spec == "emulator")
+
+
+def warn_hidden(label):
+    if has_hidden(label):
+        click.echo(f"Warning: the label {printable(label)} contains invisible or direction-changing "
+                   "characters (shown escaped); make sure it is the label you mean", err=True)
 
 
 def _on_emulator(ctx, label):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ import click
 from ..backends.base import Interaction
 from ..memory import wipe
 from ..profile import ProfileStore
+from ..text import json_text, printable
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -74,21 +74,22 @@ class CliInteraction(Interaction):
             return True
         if not sys.stdin.isatty():
             return False
-        return click.confirm(message, default=False, err=True)
+        return click.confirm(printable(message), default=False, err=True)
 
 
 def echo_codes(codes, as_json=False, software_token=False):
     """The numbered code sheet (or JSON) on stdout; never anywhere else."""
     if as_json:
-        click.echo(json.dumps({
+        click.echo(json_text({
             "label": codes.label,
             "epoch": codes.epoch,
             "format": codes.format,
             "fingerprint": codes.fingerprint,
             "codes": list(codes.codes),
-        }, ensure_ascii=False))
+        }))
         return
-    click.echo(f"Recovery codes for {codes.label}  (epoch {codes.epoch}, {codes.format})")
+    # a label may hold bidi overrides or invisible characters (valid in v1): shown escaped
+    click.echo(f"Recovery codes for {printable(codes.label)}  (epoch {codes.epoch}, {codes.format})")
     if software_token:
         click.echo("Made by the built-in SOFTWARE token: not hardware-backed, for trying sealcodes only.")
     width = len(str(len(codes.codes)))
