@@ -20,7 +20,9 @@ log = logging.getLogger("sealcodes")
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sealcodes")
 @click.option("--profile", "profile_path", envvar="SEALCODES_PROFILE", metavar="PATH",
-              help="Profile file (default: $XDG_CONFIG_HOME/sealcodes/profile.json).")
+              help="Profile file (default: $XDG_CONFIG_HOME/sealcodes/profile.json on Linux; "
+                   "~/Library/Application Support/sealcodes/profile.json on macOS; "
+                   "%APPDATA%\\sealcodes\\profile.json on Windows).")
 @click.option("--debug", is_flag=True, help="Log what happens (never secrets) to stderr.")
 @click.pass_context
 def cli(ctx, profile_path, debug):
