@@ -199,6 +199,14 @@ def test_recover_searches_every_slot_with_a_verify_before_each_derive(isolated_d
     # and the PIN counter is full again afterwards (each right VERIFY resets it)
     again = run_cli("generate", "slots.example", "--json", input=PIN + "\n")
     assert again.returncode == 0 and json.loads(again.stdout) == first
+    # a wrong PIN costs one try per command, not one per slot searched
+    for left in (7, 6):
+        wrong = run_cli("recover", "slots.example", "--fingerprint", first["fingerprint"], "--device", "emulator",
+                        input="wrong pin\n")
+        assert wrong.returncode == 1 and f"wrong PIN: {left} tries left" in wrong.stderr, wrong.stderr
+    assert run_cli("generate", "slots.example", "--json", input=PIN + "\n").returncode == 0
+    wrong = run_cli("generate", "slots.example", input="wrong pin\n")
+    assert "wrong PIN: 7 tries left" in wrong.stderr  # the right PIN put the counter back to 8
 
 
 def test_check_stdin_is_capped():

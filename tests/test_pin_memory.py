@@ -171,3 +171,31 @@ def test_mismatched_confirmation_is_refused(isolated_dirs):
     proc.stdout.close()
     assert b"differ" in err and b"first-pin" not in err and b"other-pin" not in err
     assert not (isolated_dirs / "config" / "sealcodes" / "profile.json").exists()
+
+
+def test_recover_that_finds_its_set_early_wipes_the_pin_at_once(monkeypatch, capsys, spied, isolated_dirs):
+    """recover stops at the first matching slot; the backend's PIN buffer is wiped right then."""
+    for slot in ("1", "2"):
+        assert _run(monkeypatch, capsys, "enroll", "--device", "emulator", "--slot", slot, stdin=PIN + "\n")[0] == 0
+    profile = json.loads((isolated_dirs / "config" / "sealcodes" / "profile.json").read_text())
+    first_slot = next(i for i in profile["enrollments"] if i.endswith(":1"))
+    code, out, err = _run(monkeypatch, capsys, "generate", "early.example", "--json", "--device", first_slot,
+                          stdin=PIN + "\n")
+    assert code == 0, err
+    fingerprint = json.loads(out)["fingerprint"]
+    from sealcodes import operations
+
+    seen_open = []
+    derive_checked = operations._derive_checked
+
+    def spy_derive_checked(*args, **kwargs):
+        result = derive_checked(*args, **kwargs)
+        seen_open.extend(p for p in spied["verified_with"][-1:] if any(p))
+        return result
+
+    monkeypatch.setattr(operations, "_derive_checked", spy_derive_checked)
+    code, out, err = _run(monkeypatch, capsys, "recover", "early.example", "--fingerprint", fingerprint,
+                          "--device", "emulator", "--json", stdin=PIN + "\n")
+    assert code == 0, err
+    assert seen_open  # the PIN was live while slot 1 matched ...
+    assert _all_wiped(spied["handed"]) and _all_wiped(spied["kept"])  # ... and is zeros now
