@@ -140,3 +140,33 @@ def test_reset_over_pcsc_needs_a_touch(pcscd, tmp_path):
             connection.disconnect()
     finally:
         token.stop()
+
+
+def test_reset_over_pcsc_waits_for_the_touch_then_erases(pcscd, tmp_path):
+    import signal
+
+    from _support import VpcdToken
+
+    token = VpcdToken(tmp_path / "waiting", presence="wait")
+    token.start()
+    try:
+        _enrolled(token.reader)  # enrolling needs no touch; only RESET waits for one
+        connection = _pyscard(token.reader)
+        try:
+            select = bytes((0x00, 0xA4, 0x04, 0x00, len(const.AID_SEALCODES))) + const.AID_SEALCODES
+            assert _send(connection, select)[1] == 0x9000
+            outcome = []
+            reset = threading.Thread(target=lambda: outcome.append(
+                _send(connection, bytes((0x00, const.SEAL_INS_RESET, 0xDE, 0xAD)))))
+            reset.start()
+            reset.join(1.0)
+            assert reset.is_alive() and not outcome  # the token waits for the button
+            token.process.send_signal(signal.SIGUSR1)  # the button (sealtoken serve: SIGUSR1 = touch)
+            reset.join(20)
+            assert outcome == [(b"", 0x9000)]
+            info, sw = _send(connection, select)
+            assert sw == 0x9000 and parse_info(info)["slots_used"] == [] and not parse_info(info)["pin_set"]
+        finally:
+            connection.disconnect()
+    finally:
+        token.stop()
