@@ -223,6 +223,19 @@ def test_directory_writable_by_others_is_refused(tmp_path, mode, monkeypatch):
     assert (directory / "profile.json").read_bytes() == before
 
 
+def test_symlink_in_a_directory_writable_by_others_is_refused(tmp_path):
+    """Whoever can replace the link chooses the file: the link's directory is checked too."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    ProfileStore(str(private / "profile.json")).save(_profile(1))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    (shared / "profile.json").symlink_to(private / "profile.json")
+    with pytest.raises(ProfileError, match="writable by other users"):
+        ProfileStore(str(shared / "profile.json")).load()
+
+
 def test_group_writable_directory_of_a_private_group_is_accepted(tmp_path, monkeypatch):
     directory = tmp_path / "upg"
     directory.mkdir()

@@ -291,6 +291,14 @@ class ProfileStore:
         """The file the profile lives in: the path, or where its symlink(s) point (written through)."""
         return os.path.realpath(self.path)
 
+    def _check_directories(self, target) -> None:
+        """The target's directory, and the link's own when the profile is a symlink (whoever can
+        replace the link chooses the file)."""
+        self._check_directory(os.path.dirname(target))
+        link_directory = os.path.dirname(os.path.abspath(self.path))
+        if os.path.realpath(link_directory) != os.path.dirname(target):
+            self._check_directory(link_directory)
+
     def _check_directory(self, directory) -> None:
         try:
             st = os.stat(directory)
@@ -321,7 +329,7 @@ class ProfileStore:
 
     def _prepare_directory(self, target, failure) -> str:
         directory = os.path.dirname(target)
-        self._check_directory(directory)
+        self._check_directories(target)
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
         except OSError as exc:
@@ -348,7 +356,7 @@ class ProfileStore:
     # --- reading -----------------------------------------------------------------------------------------
     def load(self) -> Profile:
         target = self._target()
-        self._check_directory(os.path.dirname(target))
+        self._check_directories(target)
         # non-blocking: a FIFO must not hang the open; it is refused right after by fstat
         flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
         try:
