@@ -65,6 +65,10 @@ def _card_present(reader: str) -> bool:
     return False
 
 
+#: port -> the VpcdToken of this process that holds that port's lock
+_HOLDERS = {}
+
+
 class VpcdToken:
     """A `sealtoken serve --vpcd` process: our firmware as a card in reader 'Virtual PCD 00 00'."""
 
@@ -83,13 +87,21 @@ class VpcdToken:
         import fcntl
 
         if getattr(self, "_lock_fd", None) is None:
+            # A token of this process that a failed test left running would hold the lock while this
+            # one waits for it forever (flock locks per open file): stop it first.
+            stale = _HOLDERS.get(self.port)
+            if stale is not None and stale is not self:
+                stale.stop()
             self._lock_fd = os.open(f"{self._LOCK_PATH}.{self.port}", os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            _HOLDERS[self.port] = self
 
     def _unlock(self):
         if getattr(self, "_lock_fd", None) is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+            if _HOLDERS.get(self.port) is self:
+                del _HOLDERS[self.port]
 
     def start(self):
         self._lock()
