@@ -139,7 +139,7 @@ def test_pin_from_stdin_is_never_echoed(isolated_dirs):
 
 @pytest.mark.parametrize("backend", ["applet", "fido2", "ykoath", "yubiotp"])
 def test_debug_log_holds_no_secret(isolated_dirs, backend):
-    """SECURITY 10: even at --debug, no code or PIN reaches stderr, whichever backend."""
+    """docs/security.md item 10: even at --debug, no code or PIN reaches stderr, whichever backend."""
     enrolled = run_cli("--debug", "enroll", "--device", "emulator", "--backend", backend, "--force",
                        input=PIN + "\n")
     assert enrolled.returncode == 0, enrolled.stderr

@@ -24,7 +24,7 @@ MAX_STILL_WORKING_S = 120.0
 
 
 class ResponseGuard:
-    """Counts consecutive 61xx / 9100 answers of one link and stops endless ones (SECURITY 17)."""
+    """Counts consecutive 61xx / 9100 answers of one link and stops endless ones (docs/security.md item 17)."""
 
     def __init__(self):
         self._rounds = 0

@@ -25,8 +25,11 @@ BACKENDS = {
     "fido2": ("sealcodes.backends.fido2", "Fido2Backend", "ctap"),
     "ykoath": ("sealcodes.backends.ykoath", "YkoathBackend", "smartcard"),
     "yubiotp": ("sealcodes.backends.yubiotp", "YubiOtpBackend", "smartcard"),
+    "piv": ("sealcodes.backends.piv", "PivBackend", "smartcard"),
+    "openpgp": ("sealcodes.backends.openpgp", "OpenPgpBackend", "smartcard"),
 }
-BACKEND_PREFERENCE = ("applet", "fido2", "ykoath", "yubiotp")
+BACKEND_PREFERENCE = ("applet", "fido2", "ykoath", "yubiotp", "piv", "openpgp")
+_YUBIKIT_BACKENDS = ("ykoath", "yubiotp", "piv", "openpgp")
 
 # AIDs probed to tell which applications a card has
 _PROBE_AIDS = {
@@ -34,6 +37,8 @@ _PROBE_AIDS = {
     "fido2": bytes.fromhex("a0000006472f0001"),
     "ykoath": bytes.fromhex("a0000005272101"),
     "yubiotp": bytes.fromhex("a0000005272001"),
+    "piv": bytes.fromhex("a000000308"),
+    "openpgp": bytes.fromhex("d27600012401"),
 }
 
 
@@ -45,7 +50,7 @@ def backend_class(name: str):
     try:
         return getattr(importlib.import_module(module), cls)
     except ImportError as exc:
-        hint = " (install sealcodes[yubikey])" if name in ("ykoath", "yubiotp") else ""
+        hint = " (install sealcodes[yubikey])" if name in _YUBIKIT_BACKENDS else ""
         raise DeviceError(f"the {name} backend is not available: {exc.name} missing{hint}") from None
 
 

@@ -1,6 +1,6 @@
 """The profile: what sealcodes remembers between runs. Metadata only.
 
-SPEC section 8: backend, device identity, credential id, RP ID, UV state, label,
+docs/spec.md section 9: backend, device identity, credential id, RP ID, UV state, label,
 epoch, format, count, fingerprint. Never a code, a device response, a PIN or a
 key. Writes are atomic (temp file in the same directory, fsync, rename, fsync
 of the directory), the file is mode 0600, and a file that is corrupt or of an
@@ -154,6 +154,10 @@ _ENROLLMENT_FIELDS = {
     "uv": _flag,
     "touch": _flag_or_null,
     "device_id": _text,
+    "key": _text,             # piv / openpgp: which card key ("9D", "DEC")
+    "curve": _text,
+    "key_fingerprint": _text,
+    "generated": _flag,
 }
 
 

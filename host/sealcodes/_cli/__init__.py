@@ -11,7 +11,7 @@ from .. import __version__
 from ..errors import SealcodesError
 from ..memory import disable_core_dumps
 from ..text import printable
-from . import codes, codeset, demo, device
+from . import batch, codes, codeset, demo, device, verifier
 from .util import EXIT_ERROR, CliFail, Context
 
 log = logging.getLogger("sealcodes")
@@ -52,7 +52,7 @@ def _escaping_log_handler():
     return handler
 
 
-for group in (codes, device, codeset, demo):
+for group in (codes, device, codeset, demo, verifier, batch):
     for command in group.COMMANDS:
         cli.add_command(command)
 

@@ -15,6 +15,24 @@ _backend = click.option("--backend", type=click.Choice(list(BACKENDS)),
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a numbered sheet.")
 
 
+def _verifier_options(command):
+    from .verifier import check_account_option
+
+    command = click.option("--account", metavar="A", callback=check_account_option,
+                           help="Account name in the verifier record (default: the label).")(command)
+    return click.option("--verifier-record", "verifier_record", is_flag=True,
+                        help="Print the set's verifier record (JSON, no codes) instead of the codes.")(command)
+
+
+def _show(codes, as_json, software_token, verifier_record, account):
+    if verifier_record:
+        from .verifier import echo_verifier_record
+
+        echo_verifier_record(codes, account)
+    else:
+        echo_codes(codes, as_json, software_token=software_token)
+
+
 @click.command()
 @click.argument("label")
 @click.option("--epoch", type=click.IntRange(0, 2**32 - 1), help="Rotation counter (default: the recorded one, or 0).")
@@ -23,14 +41,15 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead
 @_json
 @_device
 @_backend
+@_verifier_options
 @click.pass_obj
-def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend):
+def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, verifier_record, account):
     """Show the codes for LABEL, asking the device; the first time, record the set."""
     warn_hidden(label)
     with CliInteraction() as interaction:
         codes = operations.generate(ctx.store(), label, interaction, epoch=epoch, fmt=fmt, count=count,
                                     device_spec=device_spec, backend=backend)
-    echo_codes(codes, as_json, software_token=_on_emulator(ctx, label))
+    _show(codes, as_json, _on_emulator(ctx, label), verifier_record, account)
 
 
 @click.command()
@@ -39,12 +58,13 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend):
 @click.option("--count", type=click.IntRange(1, 100), help="How many codes (default: unchanged).")
 @_json
 @_device
+@_verifier_options
 @click.pass_obj
-def rotate(ctx, label, fmt, count, as_json, device_spec):
+def rotate(ctx, label, fmt, count, as_json, device_spec, verifier_record, account):
     """Replace LABEL's codes: epoch + 1, every code changes; shows and records the new set."""
     with CliInteraction() as interaction:
         codes = operations.rotate(ctx.store(), label, interaction, device_spec=device_spec, fmt=fmt, count=count)
-    echo_codes(codes, as_json, software_token=_on_emulator(ctx, label))
+    _show(codes, as_json, _on_emulator(ctx, label), verifier_record, account)
 
 
 @click.command()
@@ -56,13 +76,20 @@ def rotate(ctx, label, fmt, count, as_json, device_spec):
 @_json
 @_device
 @_backend
+@_verifier_options
 @click.pass_obj
-def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, backend):
+def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, backend, verifier_record, account):
     """Regenerate a set with no profile: only the answer matching FINGERPRINT is shown."""
     with CliInteraction() as interaction:
         codes = operations.recover(label, fingerprint, interaction, epoch=epoch, fmt=fmt, count=count,
                                    device_spec=device_spec, backend=backend)
-    echo_codes(codes, as_json, software_token=device_spec == "emulator")
+    _show(codes, as_json, device_spec == "emulator", verifier_record, account)
+
+
+def warn_hidden(label):
+    if has_hidden(label):
+        click.echo(f"Warning: the label {printable(label)} contains invisible or direction-changing "
+                   "characters (shown escaped); make sure it is the label you mean", err=True)
 
 
 def warn_hidden(label):

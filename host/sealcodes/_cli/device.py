@@ -23,10 +23,13 @@ def devices():
 @click.option("--slot", type=click.IntRange(1, 8), help="Slot on the token (applet: 1-8, yubiotp: 1 or 2).")
 @click.option("--uv", type=click.Choice(["required", "discouraged"]), help="FIDO2: user verification (PIN) at every use.")
 @click.option("--touch", is_flag=True, help="ykoath, yubiotp: require a touch for every use.")
-@click.option("--adopt", is_flag=True, help="yubiotp: use a slot that is already programmed, without touching it.")
+@click.option("--adopt", is_flag=True, help="yubiotp: use a slot that is already programmed, without touching it; "
+              "piv, openpgp: use the ECC key already on the card.")
+@click.option("--curve", type=click.Choice(["P-256", "P-384"]), help="piv, openpgp: curve of a key made on the card "
+              "(default P-256).")
 @click.option("--force", is_flag=True, help="Overwrite an existing secret without asking.")
 @click.pass_obj
-def enroll(ctx, device_spec, backend, slot, uv, touch, adopt, force):
+def enroll(ctx, device_spec, backend, slot, uv, touch, adopt, curve, force):
     """Seal a new secret on a device (or adopt one) and record it in the profile."""
     options = {"force": force}
     if slot is not None:
@@ -37,6 +40,8 @@ def enroll(ctx, device_spec, backend, slot, uv, touch, adopt, force):
         options["touch"] = True
     if adopt:
         options["adopt"] = True
+    if curve is not None:
+        options["curve"] = curve
     with CliInteraction(assume_yes=force) as interaction:
         ident, metadata = operations.enroll(ctx.store(), device_spec, interaction, backend=backend, **options)
     click.echo(f"Enrolled {printable(ident)} ({metadata['backend']}).")

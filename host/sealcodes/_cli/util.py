@@ -62,7 +62,8 @@ class CliInteraction(Interaction):
         from .secret_input import ask_pin
 
         if purpose not in self._pins:
-            what = {"applet": "token PIN", "fido2": "FIDO2 PIN", "ykoath": "OATH access code"}.get(purpose, "PIN")
+            what = {"applet": "token PIN", "fido2": "FIDO2 PIN", "ykoath": "OATH access code", "piv": "PIV PIN",
+                    "openpgp": "OpenPGP user PIN", "openpgp-admin": "OpenPGP admin PIN"}.get(purpose, "PIN")
             self._pins[purpose] = ask_pin(what, new)
         return bytearray(self._pins[purpose])
 

@@ -2,7 +2,7 @@
 
 A backend session wraps one open connection to one device application. It
 enrolls (creates or adopts the sealed secret, returns metadata for the profile)
-and answers challenges (returns R, SPEC section 3). It never prints or prompts:
+and answers challenges (returns R, docs/spec.md section 3). It never prints or prompts:
 user interaction goes through the `Interaction` callbacks the caller passes in.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 
 
-CHALLENGE_LEN = 32  # SPEC section 2
+CHALLENGE_LEN = 32  # docs/spec.md section 2
 
 
 def require_challenge(challenge) -> bytes:
@@ -55,7 +55,7 @@ class Interaction:
 
 
 class Backend(abc.ABC):
-    #: backend id as written in profiles and SPEC section 3
+    #: backend id as written in profiles and docs/spec.md section 3
     name: str = ""
 
     @abc.abstractmethod

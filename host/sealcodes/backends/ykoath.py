@@ -1,4 +1,4 @@
-"""Backend `ykoath`: the OATH applet of a YubiKey, Nitrokey or sealtoken (SPEC section 3).
+"""Backend `ykoath`: the OATH applet of a YubiKey, Nitrokey or sealtoken (docs/spec.md section 3).
 
 Enrollment stores a fresh random 32-byte HMAC-SHA256 key as the TOTP credential
 named `sealcodes` (other credentials are never touched); R is the full

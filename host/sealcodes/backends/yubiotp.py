@@ -1,4 +1,4 @@
-"""Backend `yubiotp`: a YubiKey OTP slot in HMAC-SHA1 challenge-response mode (SPEC section 3).
+"""Backend `yubiotp`: a YubiKey OTP slot in HMAC-SHA1 challenge-response mode (docs/spec.md section 3).
 
 Slot 2 by default. Enrollment programs a fresh random 20-byte key into the slot,
 only with force=True or after `interaction.confirm(...)`, because whatever the
