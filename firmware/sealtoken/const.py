@@ -103,7 +103,7 @@ KEY_SEAL_SLOT_BASE = 0x0110             # slot n (1..SEAL_NUM_SLOTS) at KEY_SEAL
 # 4. The sealcodes applet (docs/applet.md)
 # =============================================================================
 AID_SEALCODES = b"\xf0SEALCODES"        # F0 53 45 41 4C 43 4F 44 45 53 (proprietary, unregistered RID)
-SEAL_VERSION = (1, 0, 0)
+SEAL_VERSION = (1, 1, 0)                # 1.1: PIN-always (one VERIFY, one use); RESET needs a touch
 
 SEAL_INS_VERIFY_PIN = 0x20              # ISO VERIFY
 SEAL_INS_CHANGE_PIN = 0x24              # ISO CHANGE REFERENCE DATA
@@ -116,6 +116,7 @@ SEAL_INS_RESET = 0xFE                   # factory reset of this applet (P1P2 = S
 
 SEAL_P2_GENERATE_OVERWRITE = 0x01       # GENERATE: P2=01 allows replacing an existing slot
 SEAL_RESET_CONFIRM = 0xDEAD             # RESET: P1 P2 = DE AD
+SEAL_RESET_TOUCH_TIMEOUT_MS = 15000     # RESET waits this long for a touch, then 6985
 
 SEAL_PIN_MIN_LEN = 4                    # bytes (UTF-8 from the host)
 SEAL_PIN_MAX_LEN = 63

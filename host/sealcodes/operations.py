@@ -283,13 +283,17 @@ def recover(label, fingerprint, interaction, epoch=0, fmt=DEFAULT_FORMAT, count=
             try:
                 candidates = (session.recover_responses(challenge, interaction, credential_id=credential)
                               if credential is not None else session.recover_responses(challenge, interaction))
-                for _what, response in candidates:
-                    tried += 1
-                    try:
-                        codes = _derive_checked(response, label, epoch, fmt, count, wanted, fmt)
-                    except FingerprintMismatchError:
-                        continue
-                    return codes
+                try:
+                    for _what, response in candidates:
+                        tried += 1
+                        try:
+                            codes = _derive_checked(response, label, epoch, fmt, count, wanted, fmt)
+                        except FingerprintMismatchError:
+                            continue
+                        return codes
+                finally:
+                    # closing the generator now (not whenever it is collected) wipes the PIN it holds
+                    getattr(candidates, "close", lambda: None)()
             except RecoveryUnsupportedError as exc:
                 if backend:
                     raise

@@ -25,8 +25,13 @@ def test_offer_to_set_a_pin_asked_twice():
     run.expect("New FIDO2 PIN")
     run.send(PIN)
     run.expect("Repeat for confirmation")
-    run.send(PIN + "x")  # a mismatch is asked again
-    run.expect("do not match")
+    run.send(PIN + "x")  # a mismatch stops with nothing set
+    status, _ = run.finish()
+    assert status == 1 and "differ" in run.screen and PIN not in run.screen
+    assert not os.path.exists(os.path.join(os.environ["XDG_CONFIG_HOME"], "sealcodes", "profile.json"))
+    run = PtyRun("enroll", "--device", "emulator", "--backend", "fido2", "--uv", "required")
+    run.expect(r"no FIDO2 PIN.*Set a PIN \(4 to 63 characters\) now\?")
+    run.send("y")
     run.expect("New FIDO2 PIN")
     run.send(PIN)
     run.expect("Repeat for confirmation")

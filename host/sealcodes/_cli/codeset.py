@@ -8,6 +8,7 @@ import sys
 
 from .. import operations
 from ..devices import BACKENDS
+from ..text import has_hidden, printable
 from .util import FORMAT_CHOICE, CliFail, CliInteraction, TypeBack, echo_codes, interactive
 
 _device = click.option("--device", "device_spec", metavar="D", help="Reader name, device serial, or 'emulator'.")
@@ -57,11 +58,13 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyri
     A new set is recorded only after you type back one of its codes (skipped with --no-confirm,
     with --verifier-record, and when not run at a terminal).
     """
+    warn_hidden(label)
     asks = not (no_confirm or verifier_record) and interactive()
     type_back = TypeBack(as_json, software_token=device_spec == "emulator") if asks else None
-    codes = operations.generate(ctx.store(), label, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
-                                device_spec=device_spec, backend=backend, keyring=keyring_name,
-                                before_record=type_back)
+    with CliInteraction() as interaction:
+        codes = operations.generate(ctx.store(), label, interaction, epoch=epoch, fmt=fmt, count=count,
+                                    device_spec=device_spec, backend=backend, keyring=keyring_name,
+                                    before_record=type_back)
     if type_back is None or not type_back.shown:
         _show(codes, as_json, _on_emulator(ctx, label), verifier_record, account)
 
@@ -86,8 +89,9 @@ def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confir
     software = _on_emulator(ctx, label)
     asks = not (no_confirm or verifier_record) and interactive()
     type_back = TypeBack(as_json, software_token=software) if asks else None
-    codes = operations.rotate(ctx.store(), label, CliInteraction(), device_spec=device_spec, fmt=fmt, count=count,
-                              before_record=type_back, keyring=keyring_name)
+    with CliInteraction() as interaction:
+        codes = operations.rotate(ctx.store(), label, interaction, device_spec=device_spec, fmt=fmt,
+                                  count=count, before_record=type_back, keyring=keyring_name)
     if type_back is None or not type_back.shown:
         _show(codes, as_json, software, verifier_record, account)
 
@@ -120,13 +124,15 @@ def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, ba
 
         keyring = (load_keyring(ctx.store().load(), keyring_name) if keyring_name is not None
                    else read_keyring_file(keyring_file))
-        codes = operations.recover_with_keyring(label, fingerprint, keyring, CliInteraction(), epoch=epoch,
-                                                fmt=fmt, count=count)
+        with CliInteraction() as interaction:
+            codes = operations.recover_with_keyring(label, fingerprint, keyring, interaction, epoch=epoch,
+                                                    fmt=fmt, count=count)
         software = any(m.device.get("device_kind") == "emulator" for m in keyring.members)
         _show(codes, as_json, software, verifier_record, account)
         return
-    codes = operations.recover(label, fingerprint, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
-                               device_spec=device_spec, backend=backend, credential_id=credential_id)
+    with CliInteraction() as interaction:
+        codes = operations.recover(label, fingerprint, interaction, epoch=epoch, fmt=fmt, count=count,
+                                   device_spec=device_spec, backend=backend, credential_id=credential_id)
     _show(codes, as_json, device_spec == "emulator", verifier_record, account)
 
 
@@ -156,6 +162,12 @@ def read_keyring_file(path):
     if len(raw) > limit:
         raise CliFail("the keyring file is too large")
     return kr.load_any(raw)
+
+
+def warn_hidden(label):
+    if has_hidden(label):
+        click.echo(f"Warning: the label {printable(label)} contains invisible or direction-changing "
+                   "characters (shown escaped); make sure it is the label you mean", err=True)
 
 
 def _on_emulator(ctx, label):

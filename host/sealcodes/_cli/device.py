@@ -6,6 +6,7 @@ import click
 
 from .. import operations
 from ..devices import BACKENDS, list_devices
+from ..text import printable
 from .util import CliInteraction
 
 
@@ -13,7 +14,7 @@ from .util import CliInteraction
 def devices():
     """List connected devices (PC/SC readers, FIDO2 keys, the built-in emulator), one per line."""
     for device in list_devices():
-        click.echo(device.describe())
+        click.echo(printable(device.describe()))  # reader names, USB strings, serials: device data
 
 
 @click.command()
@@ -41,9 +42,9 @@ def enroll(ctx, device_spec, backend, slot, uv, touch, adopt, curve, force):
         options["adopt"] = True
     if curve is not None:
         options["curve"] = curve
-    ident, metadata = operations.enroll(ctx.store(), device_spec, CliInteraction(assume_yes=force),
-                                        backend=backend, **options)
-    click.echo(f"Enrolled {ident} ({metadata['backend']}).")
+    with CliInteraction(assume_yes=force) as interaction:
+        ident, metadata = operations.enroll(ctx.store(), device_spec, interaction, backend=backend, **options)
+    click.echo(f"Enrolled {printable(ident)} ({metadata['backend']}).")
     if metadata.get("backend") == "fido2" and metadata.get("discoverable") is False:
         click.echo("Note: this key could not store a discoverable credential. Its credential id is only in "
                    "the profile: keep a copy of the profile (it holds no secrets), or `recover` cannot "

@@ -34,7 +34,8 @@ def keyring():
 @click.pass_obj
 def create(ctx, name, device_specs, threshold):
     """Make a random set seed and wrap it for every device (all must be connected now)."""
-    summary = ops.create(ctx.store(), name, list(device_specs), CliInteraction(), threshold=threshold)
+    with CliInteraction() as interaction:
+        summary = ops.create(ctx.store(), name, list(device_specs), interaction, threshold=threshold)
     _echo_summary(summary)
     click.echo(f"Bind sets to it with `sealcodes generate LABEL --keyring {name}`; keep `sealcodes keyring "
                f"export {name}` (or the sheet) with your paper codes.", err=True)
@@ -46,7 +47,8 @@ def create(ctx, name, device_specs, threshold):
 @click.pass_obj
 def add(ctx, name, device_spec):
     """Add a device: k present members open the keyring, the new one gets its own envelope."""
-    summary = ops.add(ctx.store(), name, device_spec, CliInteraction())
+    with CliInteraction() as interaction:
+        summary = ops.add(ctx.store(), name, device_spec, interaction)
     _echo_summary(summary)
     click.echo("Export the keyring again (or print a new sheet): older exports lack the new member.", err=True)
 
@@ -80,7 +82,8 @@ def remove(ctx, name, member, do_rotate, yes):
     from .util import echo_codes
 
     for label in summary.sets:
-        codes = operations.rotate(store, label, CliInteraction())
+        with CliInteraction() as interaction:
+            codes = operations.rotate(store, label, interaction)
         echo_codes(codes)
 
 

@@ -70,7 +70,8 @@ def sheet(ctx, label, as_pdf, printer, output, device_spec, backend):
     if kind == "pdf" and printer is None and output is None and sys.stdout.isatty():
         raise CliFail("a PDF is binary: pipe it (`| lp`), or use --print or --output FILE")
     store = ctx.store()
-    codes = operations.generate(store, label, CliInteraction(), device_spec=device_spec, backend=backend)
+    with CliInteraction() as interaction:
+        codes = operations.generate(store, label, interaction, device_spec=device_spec, backend=backend)
     data = sheets.sheet_for(store.load(), codes, datetime.date.today().isoformat())
     rendered = sheets.render(data, kind)
     if printer is not None:

@@ -12,7 +12,9 @@ import click
 
 from ..backends.base import Interaction
 from ..errors import InvalidInputError
+from ..memory import wipe
 from ..profile import ProfileStore
+from ..text import json_text, printable
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -38,27 +40,36 @@ class Context:
 
 
 class CliInteraction(Interaction):
-    """PINs from a hidden prompt, or one line each from stdin when it is not a terminal."""
+    """PINs from a hidden prompt, or one line each from stdin when it is not a terminal.
+
+    Use it as a context manager: a PIN is typed once per command and purpose, kept in a bytearray,
+    and every backend gets its own copy (which the backend wipes); the kept one is wiped when the
+    command ends, whatever happens.
+    """
 
     def __init__(self, assume_yes=False):
         self.assume_yes = assume_yes
         self._pins = {}
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        for pin in self._pins.values():
+            wipe(pin)
+        self._pins.clear()
+
     def request_pin(self, purpose, new=False):
-        if purpose in self._pins:
-            return self._pins[purpose]
-        what = {"applet": "token PIN", "fido2": "FIDO2 PIN", "ykoath": "OATH access code", "piv": "PIV PIN",
-                "openpgp": "OpenPGP user PIN", "openpgp-admin": "OpenPGP admin PIN"}.get(purpose, "PIN")
-        if sys.stdin.isatty():
-            pin = click.prompt(f"{'New ' if new else ''}{what}", hide_input=True,
-                               confirmation_prompt="Repeat for confirmation" if new else False, err=True)
-        else:
-            line = sys.stdin.readline()
-            if not line:
-                raise CliFail(f"a {what} is needed but stdin is empty")
-            pin = line.rstrip("\r\n")
-        self._pins[purpose] = pin
-        return pin
+        from .secret_input import ask_pin
+
+        if purpose not in self._pins:
+            what = {"applet": "token PIN", "fido2": "FIDO2 PIN", "ykoath": "OATH access code", "piv": "PIV PIN",
+                    "openpgp": "OpenPGP user PIN", "openpgp-admin": "OpenPGP admin PIN"}.get(purpose, "PIN")
+            self._pins[purpose] = ask_pin(what, new)
+        return bytearray(self._pins[purpose])
 
     def touch_needed(self):
         click.echo("Touch your security key...", err=True)
@@ -68,7 +79,7 @@ class CliInteraction(Interaction):
 
     def next_device(self, description):
         """A keyring asks its members one after another: PINs of one device never go to the next."""
-        self._pins.clear()
+        self.close()
         click.echo(f"Asking {description}", err=True)
 
     def confirm(self, message):
@@ -76,21 +87,22 @@ class CliInteraction(Interaction):
             return True
         if not sys.stdin.isatty():
             return False
-        return click.confirm(message, default=False, err=True)
+        return click.confirm(printable(message), default=False, err=True)
 
 
 def echo_codes(codes, as_json=False, software_token=False):
     """The numbered code sheet (or JSON) on stdout; never anywhere else."""
     if as_json:
-        click.echo(json.dumps({
+        click.echo(json_text({
             "label": codes.label,
             "epoch": codes.epoch,
             "format": codes.format,
             "fingerprint": codes.fingerprint,
             "codes": list(codes.codes),
-        }, ensure_ascii=False))
+        }))
         return
-    click.echo(f"Recovery codes for {codes.label}  (epoch {codes.epoch}, {codes.format})")
+    # a label may hold bidi overrides or invisible characters (valid in v1): shown escaped
+    click.echo(f"Recovery codes for {printable(codes.label)}  (epoch {codes.epoch}, {codes.format})")
     if software_token:
         click.echo("Made by the built-in SOFTWARE token: not hardware-backed, for trying sealcodes only.")
     width = len(str(len(codes.codes)))

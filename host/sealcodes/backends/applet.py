@@ -2,6 +2,10 @@
 
 R = DERIVE(slot, challenge) = HMAC-SHA-256(slot secret, challenge), the slot secret
 made inside the token by GENERATE and never exported.
+
+The applet is PIN-always: one VERIFY authorizes one GENERATE, DERIVE or DELETE. So the
+PIN is asked once per operation, kept in a bytearray, sent in a VERIFY right before each
+command that needs it (every slot of a recovery), and wiped when the operation ends.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from sealtoken import const
 
 from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError
 from ..memory import wipe
-from .base import Backend, Interaction, require_challenge
+from .base import Backend, Interaction, require_challenge, take_pin
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +31,13 @@ def _apdu(ins, p1=0, p2=0, data=b"", le=None):
         out += bytes([len(data)]) + bytes(data)
     if le is not None:
         out += bytes([le])
+    return out
+
+
+def _pin_apdu(ins, pin: bytearray) -> bytearray:
+    """A command carrying the PIN, built in a bytearray the caller wipes (no immutable copy)."""
+    out = bytearray((const.CLA_ISO, ins, 0, 0, len(pin)))
+    out.extend(pin)
     return out
 
 
@@ -110,41 +121,43 @@ class AppletBackend(Backend):
         self._info = parse_info(data)
         return dict(self._info)
 
-    def _pin_bytes(self, pin: str) -> bytearray:
-        encoded = bytearray(pin.encode("utf-8"))
-        if not const.SEAL_PIN_MIN_LEN <= len(encoded) <= const.SEAL_PIN_MAX_LEN:
-            wipe(encoded)
-            raise InvalidInputError(f"the PIN must be {const.SEAL_PIN_MIN_LEN} to {const.SEAL_PIN_MAX_LEN} bytes")
-        return encoded
-
-    def set_pin(self, interaction: Interaction) -> None:
-        pin = self._pin_bytes(interaction.request_pin("applet", new=True))
-        try:
-            _, sw = self._send(_apdu(const.SEAL_INS_SET_PIN, data=pin))
-        finally:
-            wipe(pin)
-        self._check(sw, "setting the PIN")
-
-    def verify_pin(self, interaction: Interaction) -> None:
-        if self._info["pin_tries"] == 0:
+    def _ask_pin(self, interaction: Interaction, new: bool = False) -> bytearray:
+        """The PIN for this operation; the caller wipes it."""
+        if not new and self._info["pin_tries"] == 0:
             self._check(0x6983, "verifying the PIN")
-        pin = self._pin_bytes(interaction.request_pin("applet"))
-        try:
-            _, sw = self._send(_apdu(const.SEAL_INS_VERIFY_PIN, data=pin))
-        finally:
+        pin = take_pin(interaction.request_pin("applet", new=new))
+        if not const.SEAL_PIN_MIN_LEN <= len(pin) <= const.SEAL_PIN_MAX_LEN:
             wipe(pin)
-        self._check(sw, "verifying the PIN")
+            raise InvalidInputError(f"the PIN must be {const.SEAL_PIN_MIN_LEN} to {const.SEAL_PIN_MAX_LEN} bytes")
+        return pin
+
+    def _send_pin(self, ins, pin: bytearray, what: str) -> None:
+        apdu = _pin_apdu(ins, pin)
+        try:
+            _, sw = self._send(apdu)
+        finally:
+            wipe(apdu)
+        self._check(sw, what)
+
+    def _verify(self, pin: bytearray) -> None:
+        """VERIFY: authorizes exactly one GENERATE, DERIVE or DELETE (PIN-always)."""
+        self._send_pin(const.SEAL_INS_VERIFY_PIN, pin, "verifying the PIN")
 
     def enroll(self, interaction: Interaction, slot: int = DEFAULT_SLOT, force: bool = False, **_) -> dict:
         if not 1 <= slot <= const.SEAL_NUM_SLOTS:
             raise InvalidInputError(f"slot must be 1..{const.SEAL_NUM_SLOTS}")
-        if not self._info["pin_set"]:
-            self.set_pin(interaction)
-        self.verify_pin(interaction)
-        if slot in self._info["slots_used"] and not force:
-            if not interaction.confirm(f"Slot {slot} of token {self._info['serial']} already holds a secret; "
-                                       "replace it (its code sets become unrecoverable)?"):
-                self._check(0x6A89, f"generating a secret in slot {slot}")
+        pin_set = self._info["pin_set"]
+        pin = self._ask_pin(interaction, new=not pin_set)
+        try:
+            if not pin_set:
+                self._send_pin(const.SEAL_INS_SET_PIN, pin, "setting the PIN")
+            if slot in self._info["slots_used"] and not force:
+                if not interaction.confirm(f"Slot {slot} of token {self._info['serial']} already holds a secret; "
+                                           "replace it (its code sets become unrecoverable)?"):
+                    self._check(0x6A89, f"generating a secret in slot {slot}")
+            self._verify(pin)
+        finally:
+            wipe(pin)
         p2 = 0x01 if slot in self._info["slots_used"] else 0x00
         _, sw = self._send(_apdu(const.SEAL_INS_GENERATE, slot, p2), redact=False)
         self._check(sw, f"generating a secret in slot {slot}")
@@ -166,12 +179,20 @@ class AppletBackend(Backend):
         if slot not in self._info["slots_used"]:
             raise DeviceError(f"slot {slot} of token {self._info['serial']} holds no secret: "
                               "it was reset or never enrolled; codes cannot be recovered from it")
-        self.verify_pin(interaction)
+        pin = self._ask_pin(interaction)
+        try:
+            self._verify(pin)
+        finally:
+            wipe(pin)
         return self._derive(slot, challenge)
 
     def recover_responses(self, challenge: bytes, interaction: Interaction):
         if not self._info["slots_used"]:
             return
-        self.verify_pin(interaction)
-        for slot in self._info["slots_used"]:
-            yield f"slot {slot}", self._derive(slot, challenge)
+        pin = self._ask_pin(interaction)
+        try:
+            for slot in self._info["slots_used"]:
+                self._verify(pin)  # PIN-always: one VERIFY per DERIVE
+                yield f"slot {slot}", self._derive(slot, challenge)
+        finally:
+            wipe(pin)

@@ -48,7 +48,7 @@ from ..errors import (
     RecoveryUnsupportedError,
     SealcodesError,
 )
-from .base import Backend, Interaction, require_challenge
+from .base import Backend, Interaction, require_challenge, take_pin
 
 log = logging.getLogger(__name__)
 
@@ -329,12 +329,20 @@ class Fido2Backend(Backend):
 
     # --- PIN / UV tokens ---------------------------------------------------------------
     def _ask_pin(self, interaction: Interaction) -> str:
-        pin = interaction.request_pin("fido2")
-        if not isinstance(pin, str) or len(pin) < PIN_MIN_LEN or len(pin.encode()) > PIN_MAX_BYTES:
+        pin = take_pin(interaction.request_pin("fido2"))
+        try:
+            # python-fido2's ClientPin takes a str: this short-lived str is the one copy of the PIN
+            # outside the wiped buffer
+            text = pin.decode("utf-8") if len(pin) <= PIN_MAX_BYTES else ""
+        except UnicodeDecodeError:
+            text = ""
+        finally:
+            _wipe(pin)
+        if len(text) < PIN_MIN_LEN:
             raise InvalidInputError(
                 f"a FIDO2 PIN has {PIN_MIN_LEN} to {PIN_MAX_BYTES} characters"
             )
-        return pin
+        return text
 
     def _offer_pin(self, info, protocol, interaction: Interaction):
         """A key that supports a PIN but has none: offer to set one (as ykman does), honouring the
@@ -343,13 +351,20 @@ class Fido2Backend(Backend):
         if not interaction.confirm(f"This key has no FIDO2 PIN; user verification needs one. Set a PIN "
                                    f"({minimum} to {PIN_MAX_BYTES} characters) now?"):
             return info
-        pin = interaction.request_pin("fido2", new=True)
-        if not isinstance(pin, str) or len(pin) < minimum or len(pin.encode()) > PIN_MAX_BYTES:
+        pin = take_pin(interaction.request_pin("fido2", new=True))
+        try:
+            # python-fido2's ClientPin takes a str: this short-lived str is the one copy outside the buffer
+            text = pin.decode("utf-8") if len(pin) <= PIN_MAX_BYTES else ""
+        except UnicodeDecodeError:
+            text = ""
+        finally:
+            _wipe(pin)
+        if len(text) < minimum:
             raise InvalidInputError(f"this key wants a FIDO2 PIN of {minimum} to {PIN_MAX_BYTES} characters; "
                                     "no PIN was set")
         with _device_errors():
-            ClientPin(self._ctap, protocol).set_pin(pin)
-        del pin
+            ClientPin(self._ctap, protocol).set_pin(text)
+        del text
         return self._refresh()
 
     def _token(self, info, protocol, permissions, interaction, pin_holder):

@@ -20,7 +20,7 @@ from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError
 from ..memory import wipe
 from . import ecdh
 from ._yubikit import TouchNotice, require_yubikit, sw_text, yubikit_connection
-from .base import Backend, Interaction, require_challenge
+from .base import Backend, Interaction, require_challenge, take_pin
 
 PIN_PURPOSE = "openpgp"
 ADMIN_PIN_PURPOSE = "openpgp-admin"
@@ -187,10 +187,9 @@ class OpenPgpBackend(Backend):
         return point
 
     def _verify(self, protocol, interaction, pw, purpose, what, tries_left):
-        pin = interaction.request_pin(purpose)
-        if not pin:
+        value = take_pin(interaction.request_pin(purpose))
+        if not value:
             raise PinError(f"the OpenPGP {what} is needed; none was given")
-        value = bytearray(pin.encode("utf-8"))
         try:
             _, sw = self._send(protocol, INS_VERIFY, 0x00, pw, bytes(value))
         finally:

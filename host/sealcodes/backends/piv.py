@@ -21,7 +21,7 @@ from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError, 
 from ..memory import wipe
 from . import ecdh
 from ._yubikit import TouchNotice, require_yubikit, sw_text, yubikit_connection
-from .base import Backend, Interaction, require_challenge
+from .base import Backend, Interaction, require_challenge, take_pin
 
 PIN_PURPOSE = "piv"
 SLOT_NAME = "9D"
@@ -123,9 +123,16 @@ class PivBackend(Backend):
         from yubikit.core import InvalidPinError
         from yubikit.core.smartcard import ApduError
 
-        pin = interaction.request_pin(PIN_PURPOSE)
-        if not pin:
-            raise PinError("the PIV PIN is needed; none was given")
+        given = take_pin(interaction.request_pin(PIN_PURPOSE))
+        try:
+            if not given:
+                raise PinError("the PIV PIN is needed; none was given")
+            try:
+                pin = given.decode("utf-8")  # yubikit's verify_pin takes a str: a short-lived copy
+            except UnicodeDecodeError:
+                raise InvalidInputError("the PIV PIN is not UTF-8 text") from None
+        finally:
+            wipe(given)
         try:
             session.verify_pin(pin)
         except InvalidPinError as e:

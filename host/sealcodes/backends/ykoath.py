@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..errors import DeviceError, InvalidInputError, PinError, SealcodesError
 from ..memory import wipe
 from ._yubikit import TouchNotice, new_key, require_yubikit, sw_text, yubikit_connection
-from .base import Backend, Interaction, require_challenge
+from .base import Backend, Interaction, require_challenge, take_pin
 
 CREDENTIAL_NAME = "sealcodes"
 RESPONSE_LEN = 32  # HMAC-SHA256
@@ -70,10 +70,17 @@ class YkoathBackend(Backend):
         from yubikit.core import BadResponseError, CommandError
         from yubikit.core.smartcard import ApduError
 
-        code = interaction.request_pin(PIN_PURPOSE)
-        if not code:
-            raise PinError("the OATH application is protected by an access code; none was given")
-        key = session.derive_key(code)
+        given = take_pin(interaction.request_pin(PIN_PURPOSE))
+        try:
+            if not given:
+                raise PinError("the OATH application is protected by an access code; none was given")
+            try:
+                # yubikit's derive_key takes a str: a short-lived copy outside the wiped buffer
+                key = session.derive_key(given.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise PinError("wrong OATH access code") from None
+        finally:
+            wipe(given)
         try:
             session.validate(key)
         except ApduError as e:
