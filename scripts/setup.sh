@@ -2,7 +2,7 @@
 # Set up sealcodes on a Debian machine: system packages, a virtualenv in .venv with
 # sealcodes and its test tools, and the npm package that runs MicroPython under Node.
 #   scripts/setup.sh          what the demo needs
-#   scripts/setup.sh --test   plus what the test suite needs (pcscd, vpcd, node)
+#   scripts/setup.sh --test   plus what the test suite needs (pcscd, vpcd, node, postgresql, pamtester)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +15,12 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
 # pyscard builds from source: swig, libpcsclite-dev and a C compiler
 apt_packages=(python3 python3-venv python3-dev gcc swig libpcsclite-dev pkg-config)
 if [ "$want_tests" = 1 ]; then
-  apt_packages+=(pcscd vsmartcard-vpcd pcsc-tools procps strace util-linux)
+  # git, tar, gzip, apt: tests/test_bundle.py builds an offline bundle (scripts/bundle.sh)
+  apt_packages+=(pcscd vsmartcard-vpcd pcsc-tools procps strace util-linux git tar gzip)
+  # the printable sheet: a real cupsd (lp, lpadmin), pdftotext/pdftoppm, zbarimg
+  apt_packages+=(cups-daemon cups-client cups-bsd cups-core-drivers poppler-utils zbar-tools)
+  # verifier tests: a real PostgreSQL server (started by a pytest fixture) and real PAM
+  apt_packages+=(postgresql pamtester)
   command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 fi
@@ -38,13 +43,19 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
+# pip runs only when pyproject.toml changed since the last successful run (the install is editable)
+extra=yubikey
+[ "$want_tests" = 1 ] && extra=test
+stamp=".venv/.sealcodes-setup-$extra"
+wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[$extra]"
+  echo "$wanted" > "$stamp"
+fi
 if [ "$want_tests" = 1 ]; then
-  .venv/bin/python -m pip install -q -e '.[test]'
   if [ ! -d node_modules/@micropython/micropython-webassembly-pyscript ]; then
     npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent
   fi
-else
-  .venv/bin/python -m pip install -q -e '.[yubikey]'
 fi
 echo "setup: done (.venv ready)"

@@ -1,4 +1,4 @@
-"""A second, independent implementation of SPEC v1, used only by the tests.
+"""A second, independent implementation of the v1 derivation, used only by the tests.
 
 Written from docs/spec.md alone and on purpose built differently from sealcodes.derivation and
 sealcodes.formats, so that one mistake cannot hide in both:

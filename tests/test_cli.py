@@ -139,7 +139,7 @@ def test_pin_from_stdin_is_never_echoed(isolated_dirs):
 
 @pytest.mark.parametrize("backend", ["applet", "fido2", "ykoath", "yubiotp"])
 def test_debug_log_holds_no_secret(isolated_dirs, backend):
-    """SECURITY 10: even at --debug, no code or PIN reaches stderr, whichever backend."""
+    """docs/security.md item 10: even at --debug, no code or PIN reaches stderr, whichever backend."""
     force = [] if backend == "fido2" else ["--force"]  # fido2 overwrites nothing: it has no --force
     enrolled = run_cli("--debug", "enroll", "--device", "emulator", "--backend", backend, *force,
                        input=PIN + "\n")
@@ -218,3 +218,58 @@ def test_reenrolling_names_the_sets_it_orphans(isolated_dirs):
     # a second slot is a new enrollment: nothing orphaned
     other = run_cli("enroll", "--device", "emulator", "--slot", "2", input=PIN + "\n")
     assert other.returncode == 0 and "Note:" not in other.stderr.replace("Note: the built-in", "")
+
+
+def test_recover_searches_every_slot_with_a_verify_before_each_derive(isolated_dirs):
+    """The applet is PIN-always: recover VERIFYs before each slot's DERIVE, with the one PIN typed."""
+    assert run_cli("enroll", "--device", "emulator", "--slot", "1", input=PIN + "\n").returncode == 0
+    assert run_cli("enroll", "--device", "emulator", "--slot", "3", input=PIN + "\n").returncode == 0
+    ids = [i for i in json.loads((isolated_dirs / "config" / "sealcodes" / "profile.json").read_text())["enrollments"]]
+    third = next(i for i in ids if i.endswith(":3"))
+    made = run_cli("generate", "slots.example", "--device", third, "--json", input=PIN + "\n")
+    assert made.returncode == 0, made.stderr
+    first = json.loads(made.stdout)
+    # slot 1 is tried first (no match), then slot 3: one PIN line on stdin serves both
+    found = run_cli("recover", "slots.example", "--fingerprint", first["fingerprint"], "--json",
+                    "--device", "emulator", input=PIN + "\n")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["codes"] == first["codes"]
+    # and the PIN counter is full again afterwards (each right VERIFY resets it)
+    again = run_cli("generate", "slots.example", "--json", input=PIN + "\n")
+    assert again.returncode == 0 and json.loads(again.stdout) == first
+    # a wrong PIN costs one try per command, not one per slot searched
+    for left in (7, 6):
+        wrong = run_cli("recover", "slots.example", "--fingerprint", first["fingerprint"], "--device", "emulator",
+                        input="wrong pin\n")
+        assert wrong.returncode == 1 and f"wrong PIN: {left} tries left" in wrong.stderr, wrong.stderr
+    assert run_cli("generate", "slots.example", "--json", input=PIN + "\n").returncode == 0
+    wrong = run_cli("generate", "slots.example", input="wrong pin\n")
+    assert "wrong PIN: 7 tries left" in wrong.stderr  # the right PIN put the counter back to 8
+
+
+def test_check_stdin_is_capped():
+    """A huge stdin is refused after a few hundred bytes, not read whole (as `expand` does)."""
+    import subprocess
+    from _support import console_script
+
+    proc = subprocess.Popen([console_script("sealcodes"), "check"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"A" * (1 << 20))  # 1 MiB without a line end; the pipe blocks past ~64 KiB unread
+        proc.stdin.close()
+    except BrokenPipeError:  # sealcodes stopped reading early and exited
+        pass
+    proc.wait(timeout=30)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    assert proc.returncode == 1 and out == b""
+    assert err.decode().startswith("Error: ") and err.count(b"\n") == 1 and b"longer than" in err
+    assert b"AAAA" not in err
+
+
+def test_pin_line_on_stdin_is_capped(isolated_dirs):
+    result = run_cli("enroll", "--device", "emulator", input="1" * 5000 + "\n")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "longer than" in result.stderr
+    assert "1111" not in result.stderr + result.stdout
+    assert not (isolated_dirs / "config" / "sealcodes" / "profile.json").exists()

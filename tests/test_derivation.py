@@ -86,7 +86,7 @@ def derive_case(case: dict) -> CodeSet:
     return derive(*case_arguments(case))
 
 
-# --- SPEC section 7 -------------------------------------------------------------------------------
+# --- docs/spec.md section 8 -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("line", SPEC_LINES, ids=["spec-7-1", "spec-7-2", "spec-7-3"])
@@ -357,7 +357,7 @@ def test_default_format_and_count():
     assert get_format(code_set.format) is BASE32_16
 
 
-# --- domain separation and independence (SECURITY item 3) -----------------------------------------
+# --- domain separation and independence (docs/security.md item 3) ---------------------------------
 
 
 def test_fixed_domain_labels_are_always_present():
@@ -449,7 +449,7 @@ def test_derived_codes_read_back_and_pass_their_check():
             assert fmt.display(parse_code(code, fmt)) == code
 
 
-# --- secrets (SECURITY items 8 and 10) ------------------------------------------------------------
+# --- secrets (docs/security.md items 8 and 10) ----------------------------------------------------
 
 
 def test_prk_and_blocks_are_wiped_after_use(monkeypatch):

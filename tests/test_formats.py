@@ -144,7 +144,7 @@ def test_symbols_of_helper():
     assert symbols_of(1234, "0123456789", 6) == "001234"
 
 
-# --- check symbols (SPEC section 6) ---------------------------------------------------------------
+# --- check symbols (docs/spec.md section 6) -------------------------------------------------------
 
 
 def test_gf32_check_follows_the_spec_loop_literally():
@@ -214,7 +214,7 @@ def test_check_symbols_of_the_spec_vectors():
     assert GF32_CHECK.check_value([]) == 0 and DAMM_CHECK.check_value([]) == 0
 
 
-# --- uniformity (SECURITY item 2) -----------------------------------------------------------------
+# --- uniformity (docs/security.md item 2) ---------------------------------------------------------
 
 
 def chi_square_p_value(statistic: float, degrees: int) -> float:
@@ -270,7 +270,7 @@ def test_symbols_are_uniform_over_a_million_symbols(fmt):
     assert chi_square_p_value(chi_square(check_counts), fmt.radix - 1) > ALPHA
 
 
-# --- typed input (SPEC section 5; SECURITY item 6) ------------------------------------------------
+# --- typed input (docs/spec.md section 5; docs/security.md item 6) --------------------------------
 
 
 @format_ids

@@ -3,7 +3,7 @@
 Runs tests/micropython/run.mjs with Node: MicroPython's WebAssembly port from npm
 (`npm ci` in the repo root installs it, see package.json). A missing node or
 missing node_modules is a failure with instructions, not a skip: MicroPython
-compatibility is a requirement of firmware/ (docs/STYLE: "MicroPython rules").
+compatibility is a requirement of firmware/ (docs/architecture.md).
 """
 
 from __future__ import annotations

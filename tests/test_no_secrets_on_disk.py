@@ -1,4 +1,4 @@
-"""SECURITY 7/8/20: a whole session writes no code, response or PIN to any file, works with no network.
+"""docs/security.md items 7, 8, 20: a whole session writes no code, response or PIN to any file, works with no network.
 
 The commands run under strace; every file they open for writing must be one the
 tool is allowed to write (profile, its lock and temp file, the emulator's flash),

@@ -110,3 +110,325 @@ def test_enrollment_field_types_are_checked(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(ProfileError, match="corrupt"):
         ProfileStore(str(path)).load()
+
+
+# --- path edge cases (issue: symlinks, FIFOs, permissions) ------------------------------------------------
+def test_symlinked_profile_is_written_through_to_its_target(tmp_path):
+    """A profile kept elsewhere (a dotfiles repository) and linked in stays the one that is updated."""
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir(mode=0o700)
+    target = dotfiles / "sealcodes-profile.json"
+    config = tmp_path / "config"
+    config.mkdir(mode=0o700)
+    link = config / "profile.json"
+    link.symlink_to(target)  # dangling until the first save
+    store = ProfileStore(str(link))
+    store.save(_profile(1))
+    store.save(_profile(2))
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert json.loads(target.read_text())["sets"]["label-2"]["epoch"] == 2
+    assert store.load().to_json() == _profile(2).to_json()
+    assert os.stat(target).st_mode & 0o777 == 0o600
+    assert [f for f in os.listdir(dotfiles) if f.endswith(".tmp")] == []
+    assert sorted(os.listdir(config)) == ["profile.json"]  # the temp file and lock live by the target
+    # a second link to the same target (e.g. through a linked directory) shares the one lock file
+    other = tmp_path / "other"
+    other.symlink_to(config, target_is_directory=True)
+    with ProfileStore(str(other / "profile.json")).locked():
+        pass
+    assert sorted(os.listdir(dotfiles)) == ["sealcodes-profile.json", "sealcodes-profile.json.lock"]
+
+
+def test_relative_symlink_chain_is_followed(tmp_path):
+    (tmp_path / "real").mkdir(mode=0o700)
+    (tmp_path / "real" / "p.json").write_text(json.dumps(_profile(5).to_json()))
+    (tmp_path / "real" / "p.json").chmod(0o600)
+    (tmp_path / "hop.json").symlink_to("real/p.json")
+    (tmp_path / "profile.json").symlink_to("hop.json")
+    store = ProfileStore(str(tmp_path / "profile.json"))
+    assert store.load().to_json() == _profile(5).to_json()
+    store.save(_profile(6))
+    assert (tmp_path / "hop.json").is_symlink() and (tmp_path / "profile.json").is_symlink()
+    assert json.loads((tmp_path / "real" / "p.json").read_text())["sets"]["label-6"]["epoch"] == 6
+
+
+def _with_timeout(seconds, fn):
+    """Run fn in a child process: a hang becomes a test failure, not a hung suite."""
+    import multiprocessing
+
+    queue = multiprocessing.get_context("fork").Queue()
+
+    def child():
+        try:
+            fn()
+            queue.put("returned")
+        except ProfileError as exc:
+            queue.put("ProfileError: " + str(exc))
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            queue.put(f"{type(exc).__name__}: {exc}")
+
+    proc = multiprocessing.get_context("fork").Process(target=child)
+    proc.start()
+    proc.join(seconds)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+        pytest.fail(f"hung for more than {seconds} s")
+    return queue.get(timeout=5)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device"])
+def test_non_regular_profile_is_refused_never_a_hang(tmp_path, kind):
+    path = tmp_path / "profile.json"
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path.symlink_to("/dev/zero")
+    store = ProfileStore(str(path))
+    for action in (store.load, lambda: store.save(_profile(1))):
+        outcome = _with_timeout(10, action)
+        assert outcome.startswith("ProfileError: ") and "not a regular file" in outcome, outcome
+    assert (path.is_fifo() if kind == "fifo" else True)
+
+
+def test_non_regular_profile_through_the_cli_is_one_line_and_quick(tmp_path):
+    from _support import run_cli
+
+    path = tmp_path / "profile.json"
+    os.mkfifo(path, 0o600)
+    result = run_cli("--profile", str(path), "generate", "x", timeout=20)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "not a regular file" in result.stderr and path.is_fifo()
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o757, 0o1777, 0o775])
+def test_directory_writable_by_others_is_refused(tmp_path, mode, monkeypatch):
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    store = ProfileStore(str(directory / "profile.json"))
+    store.save(_profile(1))
+    before = (directory / "profile.json").read_bytes()
+    directory.chmod(mode)
+    # group-writable is accepted only for the user's private group: here the group is someone else's
+    monkeypatch.setattr("sealcodes.profile._is_private_group", lambda gid: False)
+    for action in (store.load, lambda: store.save(_profile(2))):
+        with pytest.raises(ProfileError) as info:
+            with store.locked():
+                action()
+        message = str(info.value)
+        assert "writable by other users" in message and "chmod go-w" in message and "\n" not in message
+    assert (directory / "profile.json").read_bytes() == before
+
+
+def test_symlink_in_a_directory_writable_by_others_is_refused(tmp_path):
+    """Whoever can replace the link chooses the file: the link's directory is checked too."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    ProfileStore(str(private / "profile.json")).save(_profile(1))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    (shared / "profile.json").symlink_to(private / "profile.json")
+    with pytest.raises(ProfileError, match="writable by other users"):
+        ProfileStore(str(shared / "profile.json")).load()
+
+
+def test_group_writable_directory_of_a_private_group_is_accepted(tmp_path, monkeypatch):
+    directory = tmp_path / "upg"
+    directory.mkdir()
+    directory.chmod(0o770)
+    monkeypatch.setattr("sealcodes.profile._is_private_group", lambda gid: True)
+    store = ProfileStore(str(directory / "profile.json"))
+    store.save(_profile(1))
+    assert store.load().to_json() == _profile(1).to_json()
+
+
+def test_profile_file_writable_by_others_is_refused(tmp_path):
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(_profile(1).to_json()))
+    path.chmod(0o666)
+    with pytest.raises(ProfileError, match="writable by other users"):
+        ProfileStore(str(path)).load()
+
+
+# --- content edge cases ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("depth", [200, 5000, 200000])
+def test_deeply_nested_json_is_a_corrupt_profile(tmp_path, depth):
+    path = tmp_path / "profile.json"
+    data = '{"schema": "sealcodes-profile/1", "enrollments": {}, "sets": {}, "x": ' + "[" * depth + "]" * depth + "}"
+    path.write_text(data)
+    store = ProfileStore(str(path))
+    with pytest.raises(ProfileError) as info:
+        store.load()
+    assert "corrupt" in str(info.value) and "left untouched" in str(info.value)
+    assert path.read_text() == data
+
+
+def test_deeply_nested_json_through_the_cli(tmp_path):
+    from _support import run_cli
+
+    path = tmp_path / "profile.json"
+    path.write_text("[" * 100000 + "]" * 100000)
+    result = run_cli("--profile", str(path), "generate", "x")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "RecursionError" not in result.stderr and "corrupt" in result.stderr
+
+
+def test_nfd_label_keys_are_normalized_to_nfc(tmp_path):
+    import unicodedata
+
+    nfc = unicodedata.normalize("NFC", "café.example/José")
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfc != nfd
+    path = tmp_path / "profile.json"
+    data = _profile(1).to_json()
+    data["sets"] = {nfd: dict(data["sets"]["label-1"])}
+    path.write_text(json.dumps(data, ensure_ascii=False))
+    store = ProfileStore(str(path))
+    profile = store.load()
+    assert list(profile.sets) == [nfc] and profile.code_set(nfc).epoch == 1
+    store.save(profile.with_set(nfc, CodeSetEntry("applet:ABCD:1", 2, "base32-16", 10, "47JR-PGW1")))
+    assert list(json.loads(path.read_text())["sets"]) == [nfc]  # one entry, not an NFD and an NFC one
+
+
+def test_the_same_label_twice_in_two_spellings_is_refused(tmp_path):
+    import unicodedata
+
+    nfc = "caf\u00e9"
+    path = tmp_path / "profile.json"
+    data = _profile(1).to_json()
+    entry = data["sets"]["label-1"]
+    data["sets"] = {nfc: dict(entry), unicodedata.normalize("NFD", nfc): dict(entry, epoch=7)}
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProfileError, match="twice"):
+        ProfileStore(str(path)).load()
+
+
+@pytest.mark.parametrize("backend, field, value, expected", [
+    ("applet", "slot", 99, '"slot" must be a whole number from 1 to 8 (found 99)'),
+    ("applet", "slot", -1, '"slot" must be a whole number from 1 to 8 (found -1)'),
+    ("applet", "slot", True, '"slot" must be a whole number from 1 to 8 (found true)'),
+    ("applet", "slot", 0, '"slot" must be a whole number from 1 to 8 (found 0)'),
+    ("yubiotp", "slot", 3, '"slot" must be a whole number from 1 to 2 (found 3)'),
+    ("applet", "slot", "1", '"slot" must be a whole number from 1 to 8 (found "1")'),
+    ("fido2", "uv", 1, '"uv" must be true or false (found 1)'),
+    ("applet", "serial", 1234, '"serial" must be text (found 1234)'),
+])
+def test_hand_edited_enrollment_fields_get_a_message_naming_the_field(tmp_path, backend, field, value, expected):
+    path = tmp_path / "profile.json"
+    data = _profile(1).to_json()
+    data["enrollments"]["applet:ABCD:1"]["backend"] = backend
+    data["enrollments"]["applet:ABCD:1"][field] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProfileError) as info:
+        ProfileStore(str(path)).load()
+    message = str(info.value)
+    assert expected in message and "applet:ABCD:1" in message and "left untouched" in message, message
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("epoch", -1, '"epoch" must be a whole number from 0 to 4294967295 (found -1)'),
+    ("epoch", True, '"epoch" must be a whole number from 0 to 4294967295 (found true)'),
+    ("epoch", 2**32, '"epoch" must be a whole number from 0 to 4294967295 (found 4294967296)'),
+    ("count", 0, '"count" must be a whole number from 1 to 100 (found 0)'),
+    ("count", 101, '"count" must be a whole number from 1 to 100 (found 101)'),
+    ("format", "base64", '"format" must be one of base32-16, base32-24, digits-24 (found "base64")'),
+    ("fingerprint", 5, '"fingerprint" must be text (found 5)'),
+])
+def test_hand_edited_set_fields_get_a_message_naming_the_field(tmp_path, field, value, expected):
+    path = tmp_path / "profile.json"
+    data = _profile(1).to_json()
+    data["sets"]["label-1"][field] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProfileError) as info:
+        ProfileStore(str(path)).load()
+    message = str(info.value)
+    assert expected in message and "label-1" in message, message
+
+
+# --- portability (issue 9: macOS and Windows) -------------------------------------------------------------
+def test_default_paths_per_os(tmp_path, monkeypatch):
+    from sealcodes.profile import default_profile_path
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("APPDATA", str(tmp_path / "AppData" / "Roaming"))
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "AppData" / "Local"))
+    assert default_profile_path(platform="linux") == str(tmp_path / "xdg" / "sealcodes" / "profile.json")
+    assert default_profile_path(platform="freebsd14") == str(tmp_path / "xdg" / "sealcodes" / "profile.json")
+    assert default_profile_path(platform="darwin") == str(
+        tmp_path / "home" / "Library" / "Application Support" / "sealcodes" / "profile.json")
+    assert default_profile_path(platform="win32") == os.path.join(
+        str(tmp_path / "AppData" / "Roaming"), "sealcodes", "profile.json")
+    monkeypatch.delenv("APPDATA")
+    assert default_profile_path(platform="win32") == os.path.join(
+        str(tmp_path / "home"), "AppData", "Roaming", "sealcodes", "profile.json")
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    assert default_profile_path(platform="linux") == str(tmp_path / "home" / ".config" / "sealcodes" / "profile.json")
+    monkeypatch.setenv("SEALCODES_PROFILE", str(tmp_path / "explicit.json"))
+    for system in ("linux", "darwin", "win32"):
+        assert default_profile_path(platform=system) == str(tmp_path / "explicit.json")
+
+
+_NO_FCNTL = """
+import sys
+sys.modules["fcntl"] = None          # as on Windows: any 'import fcntl' fails
+import sealcodes._cli, sealcodes.profile, sealcodes.operations
+assert "fcntl" not in [m for m in sys.modules if sys.modules[m] is not None]
+from sealcodes.profile import Profile, ProfileStore
+from sealcodes.records import CodeSetEntry
+store = ProfileStore(sys.argv[1])
+with store.locked():
+    p = store.load()
+    store.save(p.with_set("l", CodeSetEntry("e", 3, "base32-16", 10, "AAAA-AAAA")))
+print(ProfileStore(sys.argv[1]).load().code_set("l").epoch)
+"""
+
+
+def test_host_imports_and_locks_without_fcntl(tmp_path):
+    """No fcntl at import time; locking goes through the portable lock (its fcntl-less fallback here)."""
+    path = tmp_path / "profile.json"
+    result = subprocess.run([sys.executable, "-c", _NO_FCNTL, str(path)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "3"
+
+
+def test_no_host_module_imports_fcntl():
+    """fcntl is Unix-only: the host never imports it itself (the stdlib's own portable uses aside)."""
+    import ast
+    from pathlib import Path
+
+    import sealcodes
+
+    for path in Path(sealcodes.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) else [])
+            assert "fcntl" not in names, path
+
+
+_LOCK_HOLDER = """
+import sys, time
+from sealcodes.profile import ProfileStore
+with ProfileStore(sys.argv[1]).locked():
+    print("locked", flush=True)
+    time.sleep(1.0)
+    open(sys.argv[2], "w").close()   # the last thing done while holding the lock
+"""
+
+
+def test_lock_serializes_two_processes(tmp_path):
+    path = str(tmp_path / "profile.json")
+    marker = tmp_path / "holder-done"
+    holder = subprocess.Popen([sys.executable, "-c", _LOCK_HOLDER, path, str(marker)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with ProfileStore(path).locked():
+            assert marker.exists()  # we only got the lock once the holder was done with it
+    finally:
+        holder.wait(timeout=10)
+        holder.stdout.close()

@@ -1,4 +1,4 @@
-"""SECURITY 17: the host treats a device as untrusted.
+"""docs/security.md item 17: the host treats a device as untrusted.
 
 A hostile card (real ISO 7816 framing through the same LoopbackConnection the
 emulator uses) answers with wrong lengths, wrong status words, truncated or

@@ -18,6 +18,12 @@ it was obtained with, for CTAP2_TOKEN_LIFETIME_MS, and loses its permissions
 after the first makeCredential / getAssertion that collected user presence
 (CTAP 2.1 clearPinUvAuthTokenPermissionsExceptLbw).
 
+setPIN and changePIN refuse PINs shorter than the minimum of
+sealtoken.authconfig (4 code points unless setMinPINLength raised it) and keep
+the new PIN's length (FIDO_KEY_PIN_LENGTH). While forcePINChange is set, a
+right PIN gives no token (PIN_INVALID, tries restored) and changePIN must set
+a different PIN; a successful changePIN clears the flag.
+
 There is no built-in user verification: subcommands 06 and 07 answer
 INVALID_SUBCOMMAND.
 
@@ -29,6 +35,7 @@ import hashlib
 
 from sealtoken import cbor
 from sealtoken import const as C
+from sealtoken.authconfig import config_flags, min_pin_length
 from sealtoken.cbor import CtapError
 from sealtoken.hmac import ct_equal, hkdf_sha256, hmac_sha256, wipe
 
@@ -185,11 +192,8 @@ class ClientPin:
             raise CtapError(C.CTAP1_ERR_INVALID_PARAMETER, "keyAgreement point not on the curve")
         return proto.kdf(bytes(z))
 
-    def verify_token(self, version, message, param, permission, rp_id):
-        """Check a pinUvAuthParam made with the current pinUvAuthToken (makeCredential, getAssertion).
-
-        Binds the token to rp_id when it has no permissions RP ID yet.
-        """
+    def check_token(self, version, message, param, permission):
+        """Check a pinUvAuthParam made with the current pinUvAuthToken and its permission."""
         proto = self.protocol(version)
         if not self.pin_is_set():
             raise CtapError(C.CTAP2_ERR_PIN_NOT_SET, "no PIN")
@@ -203,6 +207,15 @@ class ClientPin:
             raise CtapError(C.CTAP2_ERR_PIN_AUTH_INVALID, "bad pinUvAuthParam")
         if not self._permissions & permission:
             raise CtapError(C.CTAP2_ERR_PIN_AUTH_INVALID, "token lacks the permission")
+
+    def token_rp_id(self):
+        """The permissions RP ID of the current token (text), or None."""
+        return self._rp_id
+
+    def verify_token(self, version, message, param, permission, rp_id):
+        """check_token for makeCredential / getAssertion: binds the token to rp_id when it
+        has no permissions RP ID yet."""
+        self.check_token(version, message, param, permission)
         if self._rp_id is not None and self._rp_id != rp_id:
             raise CtapError(C.CTAP2_ERR_PIN_AUTH_INVALID, "token bound to another RP")
         if self._rp_id is None:
@@ -271,8 +284,8 @@ class ClientPin:
         self._misses = 0
         self.store.put(C.FIDO_KEY_PIN_RETRIES, bytes((C.CTAP2_PIN_RETRIES_MAX,)))
 
-    def _new_pin_hash(self, proto, secret, new_pin_enc):
-        """LEFT(SHA-256(newPin), 16) of a valid new PIN, or the CTAP error."""
+    def _new_pin(self, proto, secret, new_pin_enc):
+        """(LEFT(SHA-256(newPin), 16), code points) of a valid new PIN, or the CTAP error."""
         try:
             padded = bytearray(proto.decrypt(secret, new_pin_enc))
         except ValueError:
@@ -286,9 +299,10 @@ class ClientPin:
             if n > C.CTAP2_MAX_PIN_BYTES:
                 raise CtapError(C.CTAP2_ERR_PIN_POLICY_VIOLATION, "PIN too long")
             pin = bytes(padded[:n])
-            if _pin_code_points(pin) < C.CTAP2_MIN_PIN_LENGTH:
+            points = _pin_code_points(pin)
+            if points < min_pin_length(self.store):
                 raise CtapError(C.CTAP2_ERR_PIN_POLICY_VIOLATION, "PIN too short or not UTF-8")
-            return _sha256(pin)[:16]
+            return _sha256(pin)[:16], points
         finally:
             wipe(padded)
 
@@ -301,9 +315,10 @@ class ClientPin:
         secret = self.shared_secret(proto, peer)
         if not proto.verify(secret, new_pin_enc, param):
             raise CtapError(C.CTAP2_ERR_PIN_AUTH_INVALID, "bad pinUvAuthParam")
-        pin_hash = self._new_pin_hash(proto, secret, new_pin_enc)
+        pin_hash, points = self._new_pin(proto, secret, new_pin_enc)
         self.store.update({C.FIDO_KEY_PIN_HASH: pin_hash,
-                           C.FIDO_KEY_PIN_RETRIES: bytes((C.CTAP2_PIN_RETRIES_MAX,))})
+                           C.FIDO_KEY_PIN_RETRIES: bytes((C.CTAP2_PIN_RETRIES_MAX,)),
+                           C.FIDO_KEY_PIN_LENGTH: bytes((points,))})
         self._misses = 0
         return None
 
@@ -317,10 +332,19 @@ class ClientPin:
         if not proto.verify(secret, new_pin_enc + pin_hash_enc, param):
             raise CtapError(C.CTAP2_ERR_PIN_AUTH_INVALID, "bad pinUvAuthParam")
         self._verify_pin(proto, secret, pin_hash_enc)
-        pin_hash = self._new_pin_hash(proto, secret, new_pin_enc)
+        pin_hash, points = self._new_pin(proto, secret, new_pin_enc)
+        changes = {C.FIDO_KEY_PIN_HASH: pin_hash,
+                   C.FIDO_KEY_PIN_RETRIES: bytes((C.CTAP2_PIN_RETRIES_MAX,)),
+                   C.FIDO_KEY_PIN_LENGTH: bytes((points,))}
+        flags = config_flags(self.store)
+        if flags & C.CTAP2_CONFIG_FORCE_PIN_CHANGE:
+            # a forced change must really change the PIN
+            if ct_equal(pin_hash, self.store.get(C.FIDO_KEY_PIN_HASH)):
+                raise CtapError(C.CTAP2_ERR_PIN_POLICY_VIOLATION, "forced change to the same PIN")
+            changes[C.FIDO_KEY_CONFIG] = bytes((flags & ~C.CTAP2_CONFIG_FORCE_PIN_CHANGE,
+                                                min_pin_length(self.store)))
         # scrub: the old PIN's hash must not survive in the spare flash bank
-        self.store.update({C.FIDO_KEY_PIN_HASH: pin_hash,
-                           C.FIDO_KEY_PIN_RETRIES: bytes((C.CTAP2_PIN_RETRIES_MAX,))}, True)
+        self.store.update(changes, True)
         self._drop_token()
         return None
 
@@ -342,6 +366,9 @@ class ClientPin:
         self._check_not_blocked()
         secret = self.shared_secret(proto, peer)
         self._verify_pin(proto, secret, pin_hash_enc)
+        if config_flags(self.store) & C.CTAP2_CONFIG_FORCE_PIN_CHANGE:
+            # right PIN (the tries are back), but it must be changed before it gives a token
+            raise CtapError(C.CTAP2_ERR_PIN_INVALID, "PIN change required")
         self._drop_token()
         self._token = bytearray(self.platform.random_bytes(32))
         self._token_protocol = proto.VERSION

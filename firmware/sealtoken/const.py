@@ -103,7 +103,7 @@ KEY_SEAL_SLOT_BASE = 0x0110             # slot n (1..SEAL_NUM_SLOTS) at KEY_SEAL
 # 4. The sealcodes applet (docs/applet.md)
 # =============================================================================
 AID_SEALCODES = b"\xf0SEALCODES"        # F0 53 45 41 4C 43 4F 44 45 53 (proprietary, unregistered RID)
-SEAL_VERSION = (1, 0, 0)
+SEAL_VERSION = (1, 1, 0)                # 1.1: PIN-always (one VERIFY, one use); RESET needs a touch
 
 SEAL_INS_VERIFY_PIN = 0x20              # ISO VERIFY
 SEAL_INS_CHANGE_PIN = 0x24              # ISO CHANGE REFERENCE DATA
@@ -116,6 +116,7 @@ SEAL_INS_RESET = 0xFE                   # factory reset of this applet (P1P2 = S
 
 SEAL_P2_GENERATE_OVERWRITE = 0x01       # GENERATE: P2=01 allows replacing an existing slot
 SEAL_RESET_CONFIRM = 0xDEAD             # RESET: P1 P2 = DE AD
+SEAL_RESET_TOUCH_TIMEOUT_MS = 15000     # RESET waits this long for a touch, then 6985
 
 SEAL_PIN_MIN_LEN = 4                    # bytes (UTF-8 from the host)
 SEAL_PIN_MAX_LEN = 63
@@ -313,9 +314,9 @@ CTAP2_CMD_GET_INFO = 0x04
 CTAP2_CMD_CLIENT_PIN = 0x06
 CTAP2_CMD_RESET = 0x07
 CTAP2_CMD_GET_NEXT_ASSERTION = 0x08
-CTAP2_CMD_CREDENTIAL_MANAGEMENT = 0x0A  # not implemented (INVALID_COMMAND)
+CTAP2_CMD_CREDENTIAL_MANAGEMENT = 0x0A  # sealtoken.credmgmt
 CTAP2_CMD_SELECTION = 0x0B
-CTAP2_CMD_CONFIG = 0x0D                 # not implemented (INVALID_COMMAND)
+CTAP2_CMD_CONFIG = 0x0D                 # sealtoken.authconfig
 
 # status bytes (first byte of every response)
 CTAP2_OK = 0x00
@@ -358,6 +359,7 @@ CTAP2_INFO_MAX_CREDS_IN_LIST = 0x07
 CTAP2_INFO_MAX_CRED_ID_LENGTH = 0x08
 CTAP2_INFO_TRANSPORTS = 0x09
 CTAP2_INFO_ALGORITHMS = 0x0A
+CTAP2_INFO_FORCE_PIN_CHANGE = 0x0C
 CTAP2_INFO_MIN_PIN_LENGTH = 0x0D
 CTAP2_INFO_FIRMWARE_VERSION = 0x0E
 
@@ -422,6 +424,45 @@ CTAP2_PERM_LBW = 0x10
 CTAP2_PERM_ACFG = 0x20
 CTAP2_PERMS_SUPPORTED = 0x27            # mc | ga | cm | acfg; others -> UNAUTHORIZED_PERMISSION
 
+# authenticatorCredentialManagement (0x0A): parameters, subcommands, subCommandParams, response keys
+CTAP2_CM_SUB_COMMAND = 0x01
+CTAP2_CM_SUB_COMMAND_PARAMS = 0x02
+CTAP2_CM_PIN_UV_AUTH_PROTOCOL = 0x03
+CTAP2_CM_PIN_UV_AUTH_PARAM = 0x04
+CTAP2_CM_GET_CREDS_METADATA = 0x01
+CTAP2_CM_ENUMERATE_RPS_BEGIN = 0x02
+CTAP2_CM_ENUMERATE_RPS_NEXT = 0x03
+CTAP2_CM_ENUMERATE_CREDS_BEGIN = 0x04
+CTAP2_CM_ENUMERATE_CREDS_NEXT = 0x05
+CTAP2_CM_DELETE_CREDENTIAL = 0x06
+CTAP2_CM_UPDATE_USER_INFO = 0x07
+CTAP2_CM_PARAM_RP_ID_HASH = 0x01
+CTAP2_CM_PARAM_CREDENTIAL_ID = 0x02
+CTAP2_CM_PARAM_USER = 0x03
+CTAP2_CM_RESP_EXISTING_CREDS = 0x01
+CTAP2_CM_RESP_REMAINING_CREDS = 0x02
+CTAP2_CM_RESP_RP = 0x03
+CTAP2_CM_RESP_RP_ID_HASH = 0x04
+CTAP2_CM_RESP_TOTAL_RPS = 0x05
+CTAP2_CM_RESP_USER = 0x06
+CTAP2_CM_RESP_CREDENTIAL_ID = 0x07
+CTAP2_CM_RESP_PUBLIC_KEY = 0x08
+CTAP2_CM_RESP_TOTAL_CREDENTIALS = 0x09
+CTAP2_CM_RESP_CRED_PROTECT = 0x0A
+
+# authenticatorConfig (0x0D)
+CTAP2_CFG_SUB_COMMAND = 0x01
+CTAP2_CFG_SUB_COMMAND_PARAMS = 0x02
+CTAP2_CFG_PIN_UV_AUTH_PROTOCOL = 0x03
+CTAP2_CFG_PIN_UV_AUTH_PARAM = 0x04
+CTAP2_CFG_ENABLE_ENTERPRISE_ATTESTATION = 0x01   # not offered: INVALID_SUBCOMMAND
+CTAP2_CFG_TOGGLE_ALWAYS_UV = 0x02
+CTAP2_CFG_SET_MIN_PIN_LENGTH = 0x03
+CTAP2_CFG_PARAM_NEW_MIN_PIN_LENGTH = 0x01
+CTAP2_CFG_PARAM_MIN_PIN_LENGTH_RP_IDS = 0x02     # no minPinLength extension: only an empty list is accepted
+CTAP2_CFG_PARAM_FORCE_CHANGE_PIN = 0x03
+CTAP2_CFG_AUTH_PREFIX = b"\xff" * 32 + b"\x0d"    # pinUvAuthParam covers prefix || subCommand || subCommandParams
+
 # hmac-secret extension input keys (getAssertion)
 CTAP2_HS_KEY_AGREEMENT = 0x01
 CTAP2_HS_SALT_ENC = 0x02
@@ -459,7 +500,7 @@ CTAP2_MAX_USER_ID_LENGTH = 64
 CTAP2_MAX_STORED_NAME = 64              # user name / displayName kept for resident credentials (bytes)
 CTAP2_MAX_STORED_RP_ID = 32             # rpId kept for resident credentials (bytes, truncated)
 CTAP2_MAX_RESIDENT = 50                 # resident (discoverable) credentials
-CTAP2_MIN_PIN_LENGTH = 4                # Unicode code points
+CTAP2_MIN_PIN_LENGTH = 4                # Unicode code points; the default, setMinPINLength may raise it
 CTAP2_MAX_PIN_BYTES = 63
 CTAP2_PIN_RETRIES_MAX = 8
 CTAP2_PIN_CONSECUTIVE_MISSES = 3        # then PIN_AUTH_BLOCKED until power cycle
@@ -474,5 +515,198 @@ FIDO_KEY_MASTER = 0x0200                # 32 random bytes: root of credential-id
 FIDO_KEY_PIN_HASH = 0x0201              # LEFT(SHA-256(PIN), 16)
 FIDO_KEY_PIN_RETRIES = 0x0202           # 1 byte: PIN tries left (absent = CTAP2_PIN_RETRIES_MAX)
 FIDO_KEY_SIGN_COUNT = 0x0203            # 4 bytes big endian: global signature counter
+FIDO_KEY_CONFIG = 0x0204                # 2 bytes: flags (CTAP2_CONFIG_*), minimum PIN length (absent = defaults)
+FIDO_KEY_PIN_LENGTH = 0x0205            # 1 byte: code points of the current PIN (for setMinPINLength)
+CTAP2_CONFIG_ALWAYS_UV = 0x01
+CTAP2_CONFIG_FORCE_PIN_CHANGE = 0x02
 FIDO_KEY_RK_FIRST = 0x0210              # resident credential records, CTAP2_MAX_RESIDENT slots
 FIDO_KEY_RK_LAST = FIDO_KEY_RK_FIRST + CTAP2_MAX_RESIDENT - 1
+
+
+# ===========================================================================
+# PIV and OpenPGP card applets (sealtoken.piv, sealtoken.openpgp):
+# just what ECDH with a card key needs (docs/protocols.md section 9).
+# Storage ranges (section 3 style): PIV 0x0800..0x08FF, OpenPGP 0x0900..0x09FF.
+# ===========================================================================
+KEY_PIV_FIRST = 0x0800
+KEY_PIV_LAST = 0x08FF
+KEY_OPENPGP_FIRST = 0x0900
+KEY_OPENPGP_LAST = 0x09FF
+
+# --- PIV (NIST SP 800-73-4, plus the YubiKey extensions yubikit's PivSession uses) ---
+AID_PIV = b"\xa0\x00\x00\x03\x08"                  # RID + PIX prefix; SELECT by this partial AID
+PIV_AID_FULL = b"\xa0\x00\x00\x03\x08\x00\x00\x10\x00\x01\x00"
+PIV_VERSION = (5, 4, 3)                            # answered to GET VERSION: yubikit enables metadata (>= 5.3)
+
+PIV_INS_VERIFY = 0x20
+PIV_INS_CHANGE_REFERENCE = 0x24
+PIV_INS_RESET_RETRY = 0x2C
+PIV_INS_GENERATE = 0x47
+PIV_INS_AUTHENTICATE = 0x87
+PIV_INS_GET_DATA = 0xCB
+PIV_INS_PUT_DATA = 0xDB
+PIV_INS_GET_METADATA = 0xF7                        # YubiKey extension
+PIV_INS_GET_SERIAL = 0xF8                          # YubiKey extension
+PIV_INS_RESET = 0xFB                               # YubiKey extension: only with PIN and PUK blocked
+PIV_INS_GET_VERSION = 0xFD                         # YubiKey extension
+PIV_INS_IMPORT_KEY = 0xFE                          # YubiKey extension
+
+PIV_P2_PIN = 0x80
+PIV_P2_PUK = 0x81
+PIV_P1_VERIFY_RESET = 0xFF                         # VERIFY P1=FF: forget the PIN verification
+PIV_SLOT_MANAGEMENT = 0x9B                         # card management (symmetric) key
+PIV_SLOT_KEY_MANAGEMENT = 0x9D                     # the ECDH key slot
+
+PIV_ALG_ECC_P256 = 0x11
+PIV_ALG_ECC_P384 = 0x14
+PIV_ALG_AES256 = 0x0C                              # our management key algorithm
+PIV_MGMT_KEY_LEN = 32
+PIV_MGMT_DEFAULT = b"\x01\x02\x03\x04\x05\x06\x07\x08" * 4   # the usual default, repeated to 32 bytes
+PIV_MGMT_CHALLENGE_LEN = 16
+
+PIV_PIN_DEFAULT = b"123456\xff\xff"
+PIV_PUK_DEFAULT = b"12345678"
+PIV_PIN_LEN = 8                                    # PIN/PUK travel padded with FF to 8 bytes
+PIV_PIN_MIN_LEN = 6
+PIV_PIN_MAX_TRIES = 3
+PIV_PUK_MAX_TRIES = 3
+PIV_PIN_SALT_LEN = 16
+
+PIV_PIN_POLICY_DEFAULT = 0
+PIV_PIN_POLICY_NEVER = 1
+PIV_PIN_POLICY_ONCE = 2
+PIV_PIN_POLICY_ALWAYS = 3
+PIV_TOUCH_POLICY_DEFAULT = 0
+PIV_TOUCH_POLICY_NEVER = 1
+PIV_TOUCH_POLICY_ALWAYS = 2
+PIV_TOUCH_POLICY_CACHED = 3
+PIV_TOUCH_CACHE_MS = 15000
+PIV_TOUCH_TIMEOUT_MS = 15000
+PIV_ORIGIN_GENERATED = 1
+PIV_ORIGIN_IMPORTED = 2
+
+PIV_TAG_DYN_AUTH = 0x7C
+PIV_TAG_WITNESS = 0x80
+PIV_TAG_CHALLENGE = 0x81
+PIV_TAG_RESPONSE = 0x82
+PIV_TAG_EXPONENTIATION = 0x85
+PIV_TAG_GEN_TEMPLATE = 0xAC
+PIV_TAG_GEN_ALGORITHM = 0x80
+PIV_TAG_PIN_POLICY = 0xAA
+PIV_TAG_TOUCH_POLICY = 0xAB
+PIV_TAG_EC_PRIVATE = 0x06
+PIV_TAG_OBJ_ID = 0x5C
+PIV_TAG_OBJ_DATA = 0x53
+PIV_TAG_PUBLIC_KEY = 0x7F49                        # two-byte tag
+PIV_TAG_EC_POINT = 0x86
+PIV_META_ALGO = 0x01
+PIV_META_POLICY = 0x02
+PIV_META_ORIGIN = 0x03
+PIV_META_PUBLIC_KEY = 0x04
+PIV_META_IS_DEFAULT = 0x05
+PIV_META_RETRIES = 0x06
+
+PIV_OBJ_DISCOVERY = b"\x7e"
+PIV_OBJ_PREFIX = b"\x5f\xc1"                       # 5FC1xx: the data objects stored, xx in PIV_OBJ_IDS
+PIV_OBJ_IDS = (0x01, 0x02, 0x05, 0x07, 0x0A, 0x0B, 0x0C)   # card auth, CHUID, 9A/9C/9D certs, CCC, key history
+PIV_OBJ_MAX_LEN = 1536
+
+KEY_PIV_PIN = 0x0800                               # salt(16) || SHA-256(salt || PIN padded to 8); absent = default
+KEY_PIV_PIN_TRIES = 0x0801                         # 1 byte
+KEY_PIV_PUK = 0x0802                               # as KEY_PIV_PIN
+KEY_PIV_PUK_TRIES = 0x0803
+KEY_PIV_MGMT = 0x0804                              # 32-byte AES key; absent = PIV_MGMT_DEFAULT
+KEY_PIV_SLOT_9D = 0x0810                           # alg(1) pin_policy(1) touch_policy(1) origin(1) private
+KEY_PIV_OBJ_BASE = 0x0880                          # + xx for object 5FC1xx
+
+# --- OpenPGP card (OpenPGP Card specification 3.4) ---
+AID_OPENPGP = b"\xd2\x76\x00\x01\x24\x01"          # RID D276000124, application 01; SELECT by this prefix
+OPENPGP_VERSION = (3, 4)
+OPENPGP_MANUFACTURER = b"\xff\xfe"                 # "test card" range: not a registered manufacturer
+OPENPGP_FW_VERSION = (5, 7, 0)                     # answered to Yubico's GET VERSION (00 F1) for yubikit
+
+OPENPGP_INS_SELECT_DATA = 0xA5
+OPENPGP_INS_GET_DATA = 0xCA
+OPENPGP_INS_GET_NEXT_DATA = 0xCC
+OPENPGP_INS_VERIFY = 0x20
+OPENPGP_INS_CHANGE_REFERENCE = 0x24
+OPENPGP_INS_RESET_RETRY = 0x2C
+OPENPGP_INS_PUT_DATA = 0xDA
+OPENPGP_INS_PUT_DATA_ODD = 0xDB
+OPENPGP_INS_GENERATE = 0x47
+OPENPGP_INS_PSO = 0x2A
+OPENPGP_INS_TERMINATE = 0xE6
+OPENPGP_INS_ACTIVATE = 0x44
+OPENPGP_INS_GET_VERSION = 0xF1                     # Yubico extension yubikit sends first
+OPENPGP_INS_GET_CHALLENGE = 0x84
+
+OPENPGP_PW1_SIGN = 0x81
+OPENPGP_PW1_OTHER = 0x82
+OPENPGP_PW3 = 0x83
+OPENPGP_PW1_DEFAULT = b"123456"
+OPENPGP_PW3_DEFAULT = b"12345678"
+OPENPGP_PW1_MIN_LEN = 6
+OPENPGP_PW3_MIN_LEN = 8
+OPENPGP_PW_MAX_LEN = 127
+OPENPGP_PW_MAX_TRIES = 3
+OPENPGP_PW_SALT_LEN = 16
+OPENPGP_P1P2_PSO_DECIPHER = 0x8086
+OPENPGP_GENERATE_NEW = 0x80
+OPENPGP_GENERATE_READ = 0x81
+
+OPENPGP_CRT_SIG = 0xB6
+OPENPGP_CRT_DEC = 0xB8
+OPENPGP_CRT_AUT = 0xA4
+OPENPGP_ALG_ECDH = 0x12                             # algorithm attributes: ECDH || curve OID
+OPENPGP_OID_P256 = b"\x2a\x86\x48\xce\x3d\x03\x01\x07"
+OPENPGP_OID_P384 = b"\x2b\x81\x04\x00\x22"
+
+OPENPGP_DO_AID = 0x4F
+OPENPGP_DO_LOGIN = 0x5E
+OPENPGP_DO_URL = 0x5F50
+OPENPGP_DO_HISTORICAL = 0x5F52
+OPENPGP_DO_CARDHOLDER = 0x65
+OPENPGP_DO_NAME = 0x5B
+OPENPGP_DO_LANG = 0x5F2D
+OPENPGP_DO_SEX = 0x5F35
+OPENPGP_DO_APP_DATA = 0x6E
+OPENPGP_DO_DISCRETIONARY = 0x73
+OPENPGP_DO_EXT_CAPS = 0xC0
+OPENPGP_DO_ALGO_SIG = 0xC1
+OPENPGP_DO_ALGO_DEC = 0xC2
+OPENPGP_DO_ALGO_AUT = 0xC3
+OPENPGP_DO_PW_STATUS = 0xC4
+OPENPGP_DO_FINGERPRINTS = 0xC5
+OPENPGP_DO_CA_FINGERPRINTS = 0xC6
+OPENPGP_DO_FPR_SIG = 0xC7
+OPENPGP_DO_FPR_DEC = 0xC8
+OPENPGP_DO_FPR_AUT = 0xC9
+OPENPGP_DO_GEN_TIMES = 0xCD
+OPENPGP_DO_TIME_SIG = 0xCE
+OPENPGP_DO_TIME_DEC = 0xCF
+OPENPGP_DO_TIME_AUT = 0xD0
+OPENPGP_DO_SECURITY = 0x7A
+OPENPGP_DO_SIG_COUNT = 0x93
+OPENPGP_DO_EXT_LENGTH = 0x7F66
+OPENPGP_DO_KDF = 0xF9
+OPENPGP_DO_ALGO_INFO = 0xFA
+OPENPGP_DO_UIF_SIG = 0xD6
+OPENPGP_DO_UIF_DEC = 0xD7
+OPENPGP_DO_UIF_AUT = 0xD8
+OPENPGP_DO_CARDHOLDER_CERT = 0x7F21
+OPENPGP_DO_PUBLIC_KEY = 0x7F49
+OPENPGP_TAG_EC_POINT = 0x86
+OPENPGP_TAG_EXT_HEADER = 0x4D                       # key import (PUT DATA odd, extended header list)
+OPENPGP_TAG_TEMPLATE = 0x7F48
+OPENPGP_TAG_KEY_DATA = 0x5F48
+OPENPGP_TAG_CIPHER = 0xA6
+
+KEY_OPENPGP_PW1 = 0x0900                            # salt(16) || SHA-256(salt || PW); absent = default
+KEY_OPENPGP_PW1_TRIES = 0x0901
+KEY_OPENPGP_PW3 = 0x0902
+KEY_OPENPGP_PW3_TRIES = 0x0903
+KEY_OPENPGP_DEC_KEY = 0x0910                        # curve(1: 1 = P-256, 2 = P-384) || origin(1: 1 made, 2 imported) || private
+KEY_OPENPGP_DEC_ALGO = 0x0911                       # algorithm attributes of the decryption key (C2)
+KEY_OPENPGP_DEC_FPR = 0x0912                        # C8: 20 bytes set by the host
+KEY_OPENPGP_DEC_TIME = 0x0913                       # CF: 4 bytes set by the host
+KEY_OPENPGP_UIF_DEC = 0x0914                        # D7: touch policy (1 byte)

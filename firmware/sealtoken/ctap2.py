@@ -9,9 +9,11 @@ keepalive(status) is handed to platform.wait_user_presence while the token
 waits for a touch; it returns True when the client cancelled (-> 0x2D).
 
 Commands: makeCredential, getAssertion, getNextAssertion, getInfo, clientPIN
-(sealtoken.clientpin), reset, selection. ES256 only; extensions hmac-secret
-and credProtect; "packed" self attestation (signed by the new credential key).
-credentialManagement and authenticatorConfig answer INVALID_COMMAND.
+(sealtoken.clientpin), reset, selection, credentialManagement
+(sealtoken.credmgmt) and authenticatorConfig (sealtoken.authconfig). ES256
+only; extensions hmac-secret and credProtect; "packed" self attestation
+(signed by the new credential key). With alwaysUv on, makeCredential and
+getAssertion with user presence need a pinUvAuthParam (PUAT_REQUIRED).
 
 Credentials
 -----------
@@ -57,7 +59,10 @@ import hashlib
 from sealtoken import VERSION, cbor
 from sealtoken import const as C
 from sealtoken.cbor import CtapError
+from sealtoken.authconfig import AuthenticatorConfig, always_uv, config_flags, min_pin_length
 from sealtoken.clientpin import ClientPin, cose_p256
+from sealtoken.credmgmt import (RK_CREATED, RK_ID, RK_RP_ID, RK_RP_ID_HASH, RK_USER_DISPLAY_NAME, RK_USER_ID,
+                                RK_USER_NAME, CredentialManagement, truncate_text)
 from sealtoken.hmac import ct_equal, hmac_sha256, wipe
 from sealtoken.platform import UP_APPROVED, UP_CANCELLED, UP_DENIED
 from sealtoken.storage import StoreFullError
@@ -76,29 +81,9 @@ _PUBLIC_KEY = "public-key"
 _EXT_HMAC_SECRET = "hmac-secret"
 _EXT_CRED_PROTECT = "credProtect"
 
-# resident record keys
-_RK_ID = 1
-_RK_RP_ID_HASH = 2
-_RK_RP_ID = 3
-_RK_USER_ID = 4
-_RK_USER_NAME = 5
-_RK_USER_DISPLAY_NAME = 6
-_RK_CREATED = 7
-
 
 def _sha256(data):
     return hashlib.sha256(data).digest()
-
-
-def _truncate_text(text, limit):
-    """text cut to at most limit UTF-8 bytes, at a code point boundary."""
-    raw = text.encode("utf-8")
-    if len(raw) <= limit:
-        return text
-    cut = limit
-    while cut > 0 and (raw[cut] & 0xC0) == 0x80:
-        cut -= 1
-    return str(raw[:cut], "utf-8")
 
 
 class _Cred:
@@ -115,7 +100,7 @@ class _Cred:
         return level if level else C.CTAP2_CRED_PROTECT_UV_OPTIONAL
 
     def created(self):
-        stamp = self.record.get(_RK_CREATED) if self.record else None
+        stamp = self.record.get(RK_CREATED) if self.record else None
         return stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else 0
 
     def wipe(self):
@@ -156,6 +141,8 @@ class Authenticator:
         # tests set this to see the traceback of a bug instead of status 0x7F
         self.raise_internal_errors = raise_internal_errors
         self.client_pin = ClientPin(platform, store)
+        self.cred_mgmt = CredentialManagement(self)
+        self.config = AuthenticatorConfig(store, self.client_pin)
         self._keys = None          # (K_enc, K_mac, K_cr) bytearrays, from the master secret
         self._pending = None       # _PendingAssertions
         self._boot_ms = platform.now_ms()
@@ -164,6 +151,7 @@ class Authenticator:
     def power_off(self):
         """Power cycle: forget tokens, the key-agreement key, PIN misses, pending assertions."""
         self.client_pin.power_off()
+        self.cred_mgmt.end_enumeration()
         self._drop_pending()
         self._drop_keys()
         self._boot_ms = None
@@ -192,6 +180,8 @@ class Authenticator:
             cmd = request[0]
             if cmd != C.CTAP2_CMD_GET_NEXT_ASSERTION:
                 self._drop_pending()
+            if cmd != C.CTAP2_CMD_CREDENTIAL_MANAGEMENT:
+                self.cred_mgmt.end_enumeration()
             if cmd == C.CTAP2_CMD_GET_INFO:
                 result = self.get_info()
             elif cmd == C.CTAP2_CMD_MAKE_CREDENTIAL:
@@ -204,6 +194,10 @@ class Authenticator:
                 result = self.client_pin.process(self._params(request))
             elif cmd == C.CTAP2_CMD_RESET:
                 result = self._reset(keepalive)
+            elif cmd == C.CTAP2_CMD_CREDENTIAL_MANAGEMENT:
+                result = self.cred_mgmt.process(self._params(request))
+            elif cmd == C.CTAP2_CMD_CONFIG:
+                result = self.config.process(self._params(request))
             elif cmd == C.CTAP2_CMD_SELECTION:
                 self._user_presence(keepalive)
                 result = None
@@ -242,11 +236,16 @@ class Authenticator:
 
     # --- getInfo --------------------------------------------------------------------
     def get_info(self):
+        flags = config_flags(self.store)
         options = {
             "rk": True,
             "up": True,
             "clientPin": self.client_pin.pin_is_set(),
             "pinUvAuthToken": True,
+            "credMgmt": True,
+            "authnrCfg": True,
+            "setMinPINLength": True,
+            "alwaysUv": bool(flags & C.CTAP2_CONFIG_ALWAYS_UV),
         }
         return {
             C.CTAP2_INFO_VERSIONS: ["FIDO_2_0", "FIDO_2_1"],
@@ -259,7 +258,8 @@ class Authenticator:
             C.CTAP2_INFO_MAX_CRED_ID_LENGTH: C.CTAP2_MAX_CRED_ID_LENGTH,
             C.CTAP2_INFO_TRANSPORTS: ["nfc", "usb"],
             C.CTAP2_INFO_ALGORITHMS: [{"alg": C.COSE_ALG_ES256, "type": _PUBLIC_KEY}],
-            C.CTAP2_INFO_MIN_PIN_LENGTH: C.CTAP2_MIN_PIN_LENGTH,
+            C.CTAP2_INFO_FORCE_PIN_CHANGE: bool(flags & C.CTAP2_CONFIG_FORCE_PIN_CHANGE),
+            C.CTAP2_INFO_MIN_PIN_LENGTH: min_pin_length(self.store),
             C.CTAP2_INFO_FIRMWARE_VERSION: (VERSION[0] << 16) | (VERSION[1] << 8) | VERSION[2],
         }
 
@@ -326,14 +326,14 @@ class Authenticator:
                 record = cbor.decode(raw)
             except CtapError:
                 continue
-            if (isinstance(record, dict) and isinstance(record.get(_RK_ID), bytes)
-                    and isinstance(record.get(_RK_RP_ID_HASH), bytes) and isinstance(record.get(_RK_USER_ID), bytes)):
+            if (isinstance(record, dict) and isinstance(record.get(RK_ID), bytes)
+                    and isinstance(record.get(RK_RP_ID_HASH), bytes) and isinstance(record.get(RK_USER_ID), bytes)):
                 out.append((key, record))
         return out
 
     def _resident_by_id(self, cred_id):
         for _, record in self._resident_slots():
-            if ct_equal(record[_RK_ID], cred_id):
+            if ct_equal(record[RK_ID], cred_id):
                 return record
         return None
 
@@ -429,8 +429,8 @@ class Authenticator:
             raise CtapError(C.CTAP2_ERR_INVALID_OPTION, "makeCredential needs user presence")
         if options.get("uv") is True and not uv:
             raise CtapError(C.CTAP2_ERR_INVALID_OPTION, "no built-in user verification")
-        if not uv and self.client_pin.pin_is_set():
-            raise CtapError(C.CTAP2_ERR_PUAT_REQUIRED, "PIN set: pinUvAuthParam required")
+        if not uv and (self.client_pin.pin_is_set() or always_uv(self.store)):
+            raise CtapError(C.CTAP2_ERR_PUAT_REQUIRED, "PIN set or alwaysUv: pinUvAuthParam required")
 
         for cred_id in exclude or ():
             cred = self._open_id(rp_id_hash, cred_id)
@@ -461,13 +461,13 @@ class Authenticator:
             count, count_raw = self._next_count()
             changes = {C.FIDO_KEY_SIGN_COUNT: count_raw}
             if rk:
-                record = {_RK_ID: cred_id, _RK_RP_ID_HASH: rp_id_hash,
-                          _RK_RP_ID: _truncate_text(rp_id, C.CTAP2_MAX_STORED_RP_ID),
-                          _RK_USER_ID: user_id, _RK_CREATED: count}
+                record = {RK_ID: cred_id, RK_RP_ID_HASH: rp_id_hash,
+                          RK_RP_ID: truncate_text(rp_id, C.CTAP2_MAX_STORED_RP_ID),
+                          RK_USER_ID: user_id, RK_CREATED: count}
                 if user_name is not None:
-                    record[_RK_USER_NAME] = _truncate_text(user_name, C.CTAP2_MAX_STORED_NAME)
+                    record[RK_USER_NAME] = truncate_text(user_name, C.CTAP2_MAX_STORED_NAME)
                 if display_name is not None:
-                    record[_RK_USER_DISPLAY_NAME] = _truncate_text(display_name, C.CTAP2_MAX_STORED_NAME)
+                    record[RK_USER_DISPLAY_NAME] = truncate_text(display_name, C.CTAP2_MAX_STORED_NAME)
                 changes[self._resident_slot_for(rp_id_hash, user_id)] = cbor.encode(record)
             self.store.update(changes)
 
@@ -500,7 +500,7 @@ class Authenticator:
         used = set()
         for key, record in self._resident_slots():
             used.add(key)
-            if record.get(_RK_RP_ID_HASH) == rp_id_hash and record.get(_RK_USER_ID) == user_id:
+            if record.get(RK_RP_ID_HASH) == rp_id_hash and record.get(RK_USER_ID) == user_id:
                 return key
         # unreadable records occupy their slot too
         for key in self.store.keys(C.FIDO_KEY_RK_FIRST, C.FIDO_KEY_RK_LAST):
@@ -545,6 +545,9 @@ class Authenticator:
                                cdh, C.CTAP2_PERM_GA, rp_id, keepalive)
         if options.get("uv") is True and not uv:
             raise CtapError(C.CTAP2_ERR_INVALID_OPTION, "no built-in user verification")
+        if up and not uv and always_uv(self.store):
+            # CTAP 2.1: a silent (up=false) assertion stays possible; it has no hmac-secret
+            raise CtapError(C.CTAP2_ERR_PUAT_REQUIRED, "alwaysUv: pinUvAuthParam required")
         hmac_request = None
         if _EXT_HMAC_SECRET in extensions:
             if not up:
@@ -590,9 +593,9 @@ class Authenticator:
             return []
         found = []
         for _, record in self._resident_slots():
-            if record.get(_RK_RP_ID_HASH) != rp_id_hash:
+            if record.get(RK_RP_ID_HASH) != rp_id_hash:
                 continue
-            cred = self._open_id(rp_id_hash, record[_RK_ID])
+            cred = self._open_id(rp_id_hash, record[RK_ID])
             if cred is None:
                 continue
             cred.record = record
@@ -625,10 +628,10 @@ class Authenticator:
             C.CTAP2_GA_RESP_SIGNATURE: bytes(signature),
         }
         if cred.record is not None:
-            user = {"id": cred.record[_RK_USER_ID]}
+            user = {"id": cred.record[RK_USER_ID]}
             if flags & C.CTAP2_FLAG_UV:
                 # name and displayName only to a user-verified request
-                for key, name in ((_RK_USER_NAME, "name"), (_RK_USER_DISPLAY_NAME, "displayName")):
+                for key, name in ((RK_USER_NAME, "name"), (RK_USER_DISPLAY_NAME, "displayName")):
                     if key in cred.record:
                         user[name] = cred.record[key]
             response[C.CTAP2_GA_RESP_USER] = user
@@ -663,5 +666,6 @@ class Authenticator:
         self.store.update(changes, True)   # scrub: no old copy of the master secret stays in flash
         self._drop_keys()
         self._drop_pending()
+        self.cred_mgmt.end_enumeration()
         self.client_pin.power_off()
         return None

@@ -239,9 +239,7 @@ class CtapHid:
         elif cmd == const.CTAPHID_CANCEL:
             pass  # nothing is running: CANCEL never gets an answer
         elif cmd == const.CTAPHID_WINK:
-            wink = getattr(self.platform, "wink", None)
-            if wink is not None:
-                wink()
+            self.platform.wink()
             out.extend(frame(cid, const.CTAPHID_WINK, b""))
         elif cmd == const.CTAPHID_LOCK:
             self._cmd_lock(cid, data, out)

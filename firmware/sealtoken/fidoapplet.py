@@ -18,30 +18,21 @@ with 61xx / GET RESPONSE and joins chained commands (CLA 0x90), so this applet
 sees whole commands.
 
 Running a request in the background needs a board that can run a function
-concurrently: `run_background(fn)` (the applet attribute, or else the
-platform's method of that name, if any). Without it every request is answered
-synchronously, which P1 = 80 allows. With it the applet waits up to
-FIDO_BUSY_GRACE_MS for the request, so quick commands still answer at once.
+concurrently: the applet attribute `run_background(fn)` if set, else
+Platform.run_background (which answers False on a board that cannot). Without
+it every request is answered synchronously, which P1 = 80 allows. With it the
+applet waits up to FIDO_BUSY_GRACE_MS (Platform.sleep_ms) for the request, so
+quick commands still answer at once.
 
 Status words: 6A86 wrong P1/P2, 6700 empty NFCCTAP_MSG, 6985 GETRESPONSE with
 nothing pending or NFCCTAP_MSG while a request runs, 6D00 other INS
 (U2F included), 6E00 CLA other than 80.
 
-MicroPython rules: plain classes; the only module beyond the firmware's own is time.
+MicroPython rules: plain classes; time and threads only through the Platform.
 """
-
-import time
 
 from sealtoken import const
 from sealtoken.applet import Applet, ApduError
-
-
-def _sleep_ms(ms):
-    sleep_ms = getattr(time, "sleep_ms", None)
-    if sleep_ms is not None:
-        sleep_ms(ms)
-    else:
-        time.sleep(ms / 1000.0)
 
 
 class _Job:
@@ -114,15 +105,16 @@ class FidoApplet(Applet):
         request = bytes(command.data)
         if not request:
             raise ApduError(const.SW_WRONG_LENGTH)
-        runner = self._runner()
-        if command.p1 != const.FIDO_P1_GETRESPONSE_SUPPORTED or runner is None:
+        if command.p1 != const.FIDO_P1_GETRESPONSE_SUPPORTED:
             return self.authenticator.process(request, None)
         job = _Job(self.authenticator, request)
         self._job = job
-        runner(job.run)
+        if not self._start(job.run):
+            self._job = None
+            return self.authenticator.process(request, None)
         deadline = self.platform.now_ms() + const.FIDO_BUSY_GRACE_MS
         while not job.done and job.status == 0 and self.platform.now_ms() < deadline:
-            _sleep_ms(1)
+            self.platform.sleep_ms(1)
         return self._job_answer()
 
     def _get_response(self, command):
@@ -136,10 +128,12 @@ class FidoApplet(Applet):
         return self._job_answer()
 
     # --- background requests --------------------------------------------------------
-    def _runner(self):
+    def _start(self, work):
+        """Start work in the background; False when nothing can run beside the card."""
         if self.run_background is not None:
-            return self.run_background
-        return getattr(self.platform, "run_background", None)
+            self.run_background(work)
+            return True
+        return self.platform.run_background(work)
 
     def _job_answer(self):
         job = self._job

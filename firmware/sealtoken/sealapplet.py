@@ -11,17 +11,24 @@ docs/applet.md is the reference for the host; in short:
     46   GENERATE     slot  00 | 01   -                          -          01 = may replace the slot
     88   DERIVE       slot  00        challenge (32)             HMAC-SHA-256(slot secret, challenge)
     E4   DELETE       slot  00        -                          -
-    FE   RESET        DE    AD        -                          -          destroys PIN and slots
+    FE   RESET        DE    AD        -                          -          touch; destroys PIN and slots
 
 PIN rules: 4..63 bytes; SEAL_PIN_MAX_TRIES (8) tries; before a PIN is compared
 the tries counter is decremented and persisted, and only a match resets it, so
 a power cut right after VERIFY never gives a try back. 0 tries: 6983 until
-RESET. Wrong PIN: 63Cx (x tries left). GENERATE, DERIVE and DELETE need the PIN
-verified in this session; deselect and power off forget it.
+RESET. Wrong PIN: 63Cx (x tries left).
 
-No command returns a slot secret or the PIN; RESET (unauthenticated like the
-FIDO and OATH resets, but it only destroys) removes every record of this applet
-and scrubs both flash banks.
+PIN-always (as PIV's signature key): a successful VERIFY authorizes exactly one
+GENERATE, DERIVE or DELETE. That command uses the authorization up as soon as
+its parameters are accepted, whether it then succeeds or not, so no other
+program sharing the card (through pcscd, in shared mode) can use a VERIFY the
+host made for itself. A wrong PIN, CHANGE PIN, deselect (SELECT of another
+application, or of this one again), power off and reset also end it.
+
+No command returns a slot secret or the PIN; RESET (no PIN, like the FIDO and
+OATH resets, but it only destroys) needs user presence through the platform
+(denied, cancelled or timed out: 6985, nothing erased), then removes every
+record of this applet and scrubs both flash banks.
 """
 
 import hashlib
@@ -29,6 +36,7 @@ import hashlib
 from . import const
 from .applet import Applet, ApduError
 from .hmac import ct_equal, hmac_sha256, wipe
+from .platform import UP_APPROVED
 from .storage import StoreFullError, device_serial
 
 PIN_RECORD_LEN = const.SEAL_PIN_SALT_LEN + 32
@@ -42,6 +50,10 @@ def _tlv(tag, value):
 def slot_key(slot):
     """Storage key of slot 1..SEAL_NUM_SLOTS."""
     return const.KEY_SEAL_SLOT_BASE + slot
+
+
+def _no_cancel(status):
+    return False
 
 
 def _pin_hash(salt, pin):
@@ -59,6 +71,10 @@ class SealApplet(Applet):
         self._verified = False
 
     # --- session --------------------------------------------------------------------
+    def pin_verified(self):
+        """True while a successful VERIFY waits for the one command it authorizes."""
+        return self._verified
+
     def deselect(self):
         self._verified = False
 
@@ -216,11 +232,11 @@ class SealApplet(Applet):
         ok, left = self._check_pin(rec, old)
         if not ok:
             raise ApduError(const.SW_VERIFY_FAIL_00 | left)
+        self._verified = False  # CHANGE PIN authorizes nothing: a VERIFY precedes every use
         self._store_update({
             const.KEY_SEAL_PIN: self._new_pin_record(new),
             const.KEY_SEAL_PIN_TRIES: bytes((const.SEAL_PIN_MAX_TRIES,)),
         }, True)
-        self._verified = True
         return b""
 
     # --- slots ------------------------------------------------------------------------------
@@ -230,9 +246,11 @@ class SealApplet(Applet):
             raise ApduError(const.SW_INCORRECT_P1P2)
         return slot
 
-    def _require_pin(self):
+    def _use_pin(self):
+        """Spend the one command a VERIFY authorizes (PIN-always), before doing anything with it."""
         if not self._verified:
             raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+        self._verified = False
 
     def _store_update(self, changes, scrub):
         try:
@@ -242,7 +260,7 @@ class SealApplet(Applet):
 
     def _generate(self, command):
         slot = self._slot_param(command, (0, const.SEAL_P2_GENERATE_OVERWRITE))
-        self._require_pin()
+        self._use_pin()
         existing = self.store.get(slot_key(slot)) is not None
         if existing and command.p2 != const.SEAL_P2_GENERATE_OVERWRITE:
             raise ApduError(const.SW_FILE_EXISTS)
@@ -256,7 +274,7 @@ class SealApplet(Applet):
 
     def _derive(self, command):
         slot = self._slot_param(command, (0,))
-        self._require_pin()
+        self._use_pin()
         if len(command.data) != const.SEAL_CHALLENGE_LEN:
             raise ApduError(const.SW_WRONG_LENGTH)
         rec = self._slot(slot)
@@ -270,7 +288,7 @@ class SealApplet(Applet):
 
     def _delete(self, command):
         slot = self._slot_param(command, (0,))
-        self._require_pin()
+        self._use_pin()
         if self.store.get(slot_key(slot)) is None:
             raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
         self.store.update({slot_key(slot): None}, True)
@@ -279,6 +297,9 @@ class SealApplet(Applet):
     def _reset(self, command):
         self._p1p2(command, const.SEAL_RESET_CONFIRM)
         self._verified = False
+        # malware on the host must not wipe the slots unseen: a person touches the token first
+        if self.platform.wait_user_presence(const.SEAL_RESET_TOUCH_TIMEOUT_MS, _no_cancel) != UP_APPROVED:
+            raise ApduError(const.SW_CONDITIONS_NOT_SATISFIED)
         changes = {}
         for key in self.store.keys(const.KEY_SEAL_FIRST, const.KEY_SEAL_LAST):
             changes[key] = None

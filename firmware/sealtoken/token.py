@@ -14,7 +14,9 @@ from .card import Card
 from .ctaphid import CtapHid
 from .fidoapplet import FidoApplet
 from .oath import OathApplet
+from .openpgp import OpenPgpApplet
 from .otp import OtpApplet
+from .piv import PivApplet
 from .sealapplet import SealApplet
 from .storage import Store, device_serial
 
@@ -26,6 +28,8 @@ def build_applets(platform, store):
         OathApplet(platform, store),
         OtpApplet(platform, store),
         FidoApplet(platform, store),
+        PivApplet(platform, store),
+        OpenPgpApplet(platform, store),
     ]
     return applets
 

@@ -79,7 +79,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="sealtoken: %(message)s")
     os.umask(0o077)
-    try:  # the token's secrets are in this process's memory: no core dumps (SECURITY 8)
+    try:  # the token's secrets are in this process's memory: no core dumps (docs/security.md item 8)
         import resource
 
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -1,15 +1,22 @@
 """CPythonPlatform: the sealtoken Platform on a PC.
 
-Flash banks live in files (or memory), randomness comes from os.urandom (or a
-seeded DRBG for reproducible tests), public-key and block-cipher crypto from
-`cryptography`. User presence follows a policy so tests can exercise approval,
-refusal, timeouts and waiting for a touch.
+Flash is NOR flash as the firmware meets it on a board (the model of
+sealtoken.simplatform.NorFlash: page erase, word writes that only clear bits,
+an erase count per page with a limit), kept in memory or, with a state
+directory, written through to files there: flash0.bin holds the first half of
+the pages and flash1.bin the second, which is exactly where the old two-bank
+store kept its two 32 KiB banks, so an old state directory is read as it is
+(the store converts its image on first load); erase-counts.bin holds the wear.
+Randomness comes from os.urandom (or a seeded DRBG for reproducible tests),
+public-key and block-cipher crypto from `cryptography`. User presence follows a
+policy so tests can exercise approval, refusal, timeouts and waiting for a touch.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import threading
 import time
 
@@ -24,13 +31,14 @@ from sealtoken.platform import (
     UP_TIMEOUT,
     Platform,
 )
+from sealtoken.simplatform import NorFlash
 
 PRESENCE_POLICIES = ("approve", "deny", "timeout", "wait")
 _KEEPALIVE_INTERVAL_S = 0.1
 
 
 class CPythonPlatform(Platform):
-    def __init__(self, state_dir=None, rng_seed=None, presence="approve"):
+    def __init__(self, state_dir=None, rng_seed=None, presence="approve", page_size=None, num_pages=None):
         if presence not in PRESENCE_POLICIES:
             raise ValueError(f"unknown presence policy {presence!r}")
         self.presence = presence
@@ -39,26 +47,57 @@ class CPythonPlatform(Platform):
         if rng_seed is not None:
             self._drbg_key = hashlib.sha256(b"sealboard drbg" + str(rng_seed).encode()).digest()
             self._drbg_counter = 0
+        if page_size is not None:
+            self.PAGE_SIZE = page_size
+        if num_pages is not None:
+            self.NUM_PAGES = num_pages
+        self.flash = NorFlash(self.NUM_PAGES, self.PAGE_SIZE, self.WORD_SIZE, self.MAX_ERASE_CYCLES,
+                              self.MAX_WORD_WRITES)
         self._state_dir = state_dir
-        self._banks = []
-        if state_dir is None:
-            self._banks = [bytearray(b"\xff" * self.BANK_SIZE) for _ in range(self.NUM_BANKS)]
-        else:
+        self._fds = []
+        self._wear_fd = None
+        if state_dir is not None:
+            if self.NUM_PAGES % 2:
+                raise ValueError("a state directory holds an even number of flash pages")
             os.makedirs(state_dir, mode=0o700, exist_ok=True)
-            self._fds = []
-            for i in range(self.NUM_BANKS):
-                path = os.path.join(state_dir, f"flash{i}.bin")
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-                if os.fstat(fd).st_size != self.BANK_SIZE:
-                    os.ftruncate(fd, 0)
-                    os.pwrite(fd, b"\xff" * self.BANK_SIZE, 0)
-                    os.fsync(fd)
+            half = self.NUM_PAGES // 2
+            file_size = half * self.PAGE_SIZE
+            for i in range(2):
+                fd = os.open(os.path.join(state_dir, f"flash{i}.bin"), os.O_RDWR | os.O_CREAT, 0o600)
                 self._fds.append(fd)
+                if os.fstat(fd).st_size != file_size:
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, b"\xff" * file_size, 0)
+                    os.fsync(fd)
+                content = os.pread(fd, file_size, 0)
+                for page in range(half):
+                    self.flash.set_content(i * half + page, content[page * self.PAGE_SIZE:(page + 1) * self.PAGE_SIZE])
+            self._wear_fd = os.open(os.path.join(state_dir, "erase-counts.bin"), os.O_RDWR | os.O_CREAT, 0o600)
+            wear = os.pread(self._wear_fd, 4 * self.NUM_PAGES, 0)
+            if len(wear) != 4 * self.NUM_PAGES:  # new (or from before erase counts were kept): none yet
+                wear = bytes(4 * self.NUM_PAGES)
+                os.ftruncate(self._wear_fd, 0)
+                os.pwrite(self._wear_fd, wear, 0)
+            self.flash.erase_counts[:] = list(struct.unpack(f">{self.NUM_PAGES}I", wear))
 
     def close(self):
-        for fd in getattr(self, "_fds", []):
+        for fd in self._fds + ([self._wear_fd] if self._wear_fd is not None else []):
             os.close(fd)
         self._fds = []
+        self._wear_fd = None
+
+    # --- concurrency -------------------------------------------------------------------
+    def new_lock(self):
+        """A real lock: run_background runs CTAP requests in threads beside the card."""
+        return threading.Lock()
+
+    def run_background(self, work):
+        """Run a long CTAP request beside the card so NFCCTAP_GETRESPONSE polls see 9100 keepalives."""
+        threading.Thread(target=work, name="sealtoken-ctap", daemon=True).start()
+        return True
+
+    def wink(self):
+        """No LED on a PC: the emulated token has nothing to blink."""
 
     # --- randomness ----------------------------------------------------------
     def random_bytes(self, n):
@@ -74,26 +113,37 @@ class CPythonPlatform(Platform):
     def now_ms(self):
         return int(time.monotonic() * 1000)
 
-    # --- flash -----------------------------------------------------------------
-    def _check(self, bank, offset, length):
-        if not (0 <= bank < self.NUM_BANKS and 0 <= offset and offset + length <= self.BANK_SIZE):
-            raise ValueError("flash access out of range")
+    def sleep_ms(self, ms):
+        time.sleep(ms / 1000.0)
 
-    def flash_read(self, bank, offset, length):
-        self._check(bank, offset, length)
-        if self._state_dir is None:
-            return bytes(self._banks[bank][offset:offset + length])
-        return os.pread(self._fds[bank], length, offset)
+    # --- flash (NOR model, written through to the state files) ---------------------
+    def erase_counts(self):
+        """Erases of each page so far (the model's wear report)."""
+        return list(self.flash.erase_counts)
 
-    def flash_write(self, bank, offset, data):
-        self._check(bank, offset, len(data))
-        if self._state_dir is None:
-            self._banks[bank][offset:offset + len(data)] = data
-        else:
-            os.pwrite(self._fds[bank], bytes(data), offset)
+    def flash_read(self, page, offset, length):
+        return self.flash.read(page, offset, length)
+
+    def flash_write(self, page, offset, data):
+        data = bytes(data)
+        self.flash.program(page, offset, data)
+        self._persist(page, offset, len(data))
+
+    def flash_erase(self, page):
+        self.flash.erase(page)
+        self._persist(page, 0, self.PAGE_SIZE)
+        if self._wear_fd is not None:
+            os.pwrite(self._wear_fd, struct.pack(">I", self.flash.erase_counts[page]), 4 * page)
+
+    def _persist(self, page, offset, length):
+        if not self._fds:
+            return
+        half = self.NUM_PAGES // 2
+        fd = self._fds[page // half]
+        os.pwrite(fd, self.flash.read(page, offset, length), (page % half) * self.PAGE_SIZE + offset)
 
     def flash_sync(self):
-        for fd in getattr(self, "_fds", []):
+        for fd in self._fds + ([self._wear_fd] if self._wear_fd is not None else []):
             os.fsync(fd)
 
     # --- user presence -----------------------------------------------------------
@@ -117,10 +167,10 @@ class CPythonPlatform(Platform):
                 return UP_TIMEOUT
             self._touched.wait(min(_KEEPALIVE_INTERVAL_S, max(0.0, deadline - time.monotonic())))
 
-    # --- background work ------------------------------------------------------------
-    def run_background(self, work):
-        """Run a long CTAP request beside the card so NFCCTAP_GETRESPONSE polls see 9100 keepalives."""
-        threading.Thread(target=work, name="sealtoken-ctap", daemon=True).start()
+    # --- concurrency -------------------------------------------------------------------
+    def new_lock(self):
+        """A real lock: run_background runs CTAP requests in threads beside the card."""
+        return threading.Lock()
 
     # --- crypto ----------------------------------------------------------------
     def hash(self, name, data):
@@ -158,6 +208,32 @@ class CPythonPlatform(Platform):
     def p256_sign(self, private, message):
         return self._private_key(private).sign(bytes(message), ec.ECDSA(hashes.SHA256()))
 
+    def p384_generate(self):
+        if self._drbg_key is None:
+            key = ec.generate_private_key(ec.SECP384R1())
+        else:
+            while True:  # deterministic key for seeded runs: a scalar from the DRBG
+                d = int.from_bytes(self.random_bytes(48), "big")
+                if 0 < d < _P384_ORDER:
+                    key = ec.derive_private_key(d, ec.SECP384R1())
+                    break
+        d = key.private_numbers().private_value.to_bytes(48, "big")
+        x, y = self.p384_public(d)
+        return d, x, y
+
+    def p384_public(self, private):
+        if len(private) != 48:
+            raise ValueError("bad P-384 scalar")
+        numbers = ec.derive_private_key(int.from_bytes(bytes(private), "big"), ec.SECP384R1()).public_key().public_numbers()
+        return numbers.x.to_bytes(48, "big"), numbers.y.to_bytes(48, "big")
+
+    def p384_ecdh(self, private, peer_x, peer_y):
+        if len(peer_x) != 48 or len(peer_y) != 48:
+            raise ValueError("bad point")
+        peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP384R1(), b"\x04" + bytes(peer_x) + bytes(peer_y))
+        key = ec.derive_private_key(int.from_bytes(bytes(private), "big"), ec.SECP384R1())
+        return key.exchange(ec.ECDH(), peer)
+
     def aes256_cbc_encrypt(self, key, iv, data):
         enc = Cipher(algorithms.AES(bytes(key)), modes.CBC(bytes(iv))).encryptor()
         return enc.update(bytes(data)) + enc.finalize()
@@ -167,4 +243,5 @@ class CPythonPlatform(Platform):
         return dec.update(bytes(data)) + dec.finalize()
 
 
+_P384_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551

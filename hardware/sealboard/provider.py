@@ -19,7 +19,7 @@ from __future__ import annotations
 class EmulatorProvider:
     name = "emulator"
     detail = "built-in software token, NOT hardware-backed"
-    applications = ("applet", "fido2", "ykoath", "yubiotp")
+    applications = ("applet", "fido2", "ykoath", "yubiotp", "piv", "openpgp")
 
     def open(self):
         return _EmulatorHandle()

@@ -26,7 +26,7 @@ MORE_DATA_MESSAGE = ("the device keeps announcing more response data than any an
 
 
 class ResponseGuard:
-    """Counts consecutive 61xx / 9100 answers of one link and stops endless ones (SECURITY 17)."""
+    """Counts consecutive 61xx / 9100 answers of one link and stops endless ones (docs/security.md item 17)."""
 
     def __init__(self):
         self._rounds = 0

@@ -47,6 +47,8 @@ AID_SEALCODES = b"\xf0SEALCODES"
 AID_FIDO = b"\xa0\x00\x00\x06\x47\x2f\x00\x01"
 AID_OATH = b"\xa0\x00\x00\x05\x27\x21\x01"
 AID_OTP = b"\xa0\x00\x00\x05\x27\x20\x01"
+AID_PIV = b"\xa0\x00\x00\x03\x08"  # NIST SP 800-73 (prefix; cards answer to it)
+AID_OPENPGP = b"\xd2\x76\x00\x01\x24\x01"  # OpenPGP card spec 3.4 (RID + application)
 
 # the sealcodes applet (docs/applet.md)
 SEAL_INS_VERIFY_PIN = 0x20

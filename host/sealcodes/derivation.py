@@ -1,4 +1,4 @@
-"""SPEC v1: from a label and an epoch to the device challenge, from the device response R to codes.
+"""The v1 derivation (docs/spec.md): from a label and an epoch to the device challenge, from the device response R to codes.
 
     challenge = SHA-256("sealcodes/v1/challenge" || 0x00 || lp(label) || u32(epoch))
     PRK       = HMAC-SHA-256(key="sealcodes/v1", msg=R)                       (HKDF-Extract)
@@ -231,7 +231,7 @@ class CodeSet:
 
 
 def challenge(label: str, epoch: int) -> bytes:
-    """The 32-byte challenge sent to the device for this label and epoch (SPEC section 2)."""
+    """The 32-byte challenge sent to the device for this label and epoch (docs/spec.md section 2)."""
     label_bytes = normalize_label(label)
     return hashlib.sha256(challenge_input(label_bytes, validate_epoch(epoch))).digest()
 
@@ -260,7 +260,7 @@ def derive(
     fmt: FormatLike = DEFAULT_FORMAT_ID,
     count: int = DEFAULT_COUNT,
 ) -> CodeSet:
-    """The code set for device response R (SPEC section 4). R is read, never kept or modified."""
+    """The code set for device response R (docs/spec.md section 4). R is read, never kept or modified."""
     label_bytes = normalize_label(label)
     epoch = validate_epoch(epoch)
     code_format = get_format(fmt)

@@ -43,3 +43,7 @@ class FingerprintMismatchError(DeviceError):
 
 class RecoveryUnsupportedError(DeviceError):
     """This backend cannot search for a set without a profile."""
+
+
+class ConfirmationError(SealcodesError):
+    """The user did not confirm a new code set (typed-back code wrong, or aborted)."""

@@ -183,7 +183,7 @@ class Format:
         return data + self.check_symbol(data)
 
     def code_from_block(self, block: bytes | bytearray) -> str:
-        """The compact code for a derived block B_i: n = B_i (big-endian) mod a^d (SPEC section 4)."""
+        """The compact code for a derived block B_i: n = B_i (big-endian) mod a^d (docs/spec.md section 4)."""
         return self.code_from_int(int.from_bytes(block, "big") % self.modulus)
 
     def display(self, code: str) -> str:
@@ -281,7 +281,7 @@ def _read_typed_symbols(text: str, symbols: Format, length: int, thing: str, kin
 
 
 def parse_code(text: str, fmt: FormatLike) -> str:
-    """Read a code typed by a person (SPEC section 5) and return it compact.
+    """Read a code typed by a person (docs/spec.md section 5) and return it compact.
 
     Spaces and '-' are dropped; for base 32, a-z is read as A-Z, O as 0, I and L as 1. Anything
     else outside the alphabet, or a wrong number of symbols, raises InvalidInputError with a

@@ -6,7 +6,7 @@ import contextlib
 
 
 def disable_core_dumps() -> None:
-    """RLIMIT_CORE = 0 for this process (SECURITY 8). Harmless where unsupported."""
+    """RLIMIT_CORE = 0 for this process (docs/security.md item 8). Harmless where unsupported."""
     with contextlib.suppress(ImportError, ValueError, OSError):
         import resource
 

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 from . import derivation, formats
 from .devices import BACKEND_PREFERENCE, backend_class, open_backend, open_enrolled, resolve
-from .errors import DeviceError, FingerprintMismatchError, InvalidInputError, ProfileError, RecoveryUnsupportedError
+from .errors import (
+    ConfirmationError,
+    DeviceError,
+    FingerprintMismatchError,
+    InvalidInputError,
+    ProfileError,
+    RecoveryUnsupportedError,
+)
 from .memory import wipe
 from .profile import ProfileStore
 from .records import CodeSetEntry, DeviceInfo, Enrollment, make_options, same_serial
@@ -112,9 +119,28 @@ def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expect
         wipe(response)
 
 
+def _response_for(profile, ident, device_spec, label, epoch, interaction) -> bytearray:
+    """R for a set: the seed S of its keyring, or its device's answer to the v1 challenge."""
+    from .keyring_operations import keyring_name_of, load_keyring, open_seed
+
+    name = keyring_name_of(ident)
+    if name is not None:
+        return open_seed(load_keyring(profile, name), interaction), "a keyring member's secret was replaced"
+    return _ask_device(profile.enrollment(ident), device_spec, label, epoch, interaction)
+
+
+def _confirmed(codes, before_record):
+    """The new set becomes current only once `before_record(codes)` says yes (type-back check)."""
+    if before_record is not None and not before_record(codes):
+        raise ConfirmationError("not confirmed: the new set was not recorded; the previous one stays current")
+
+
 def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, count=None, device_spec=None,
-             backend=None):
-    """Codes for `label`, checked against (or recorded in) the profile."""
+             backend=None, keyring=None, before_record=None):
+    """Codes for `label`, checked against (or recorded in) the profile. `keyring` binds a new set to a
+    keyring; `before_record(codes)` may refuse to record a new set (the codes are then not current)."""
+    from .keyring_operations import keyring_ident, load_keyring
+
     label = derivation.normalize_label_text(label)
     with store.locked():
         profile = store.load()
@@ -126,63 +152,122 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
                     "or `sealcodes recover --fingerprint` for another epoch"
                 )
             ident = entry.enrollment
+            if keyring is not None and ident != keyring_ident(keyring):
+                raise InvalidInputError(f"{label!r} is not bound to keyring {keyring!r} in the profile")
             epoch, count = entry.epoch, count or entry.count
             fmt = fmt or entry.format
         else:
-            ident = _pick_enrollment(profile, device_spec, backend)
+            if keyring is not None:
+                load_keyring(profile, keyring)
+                ident = keyring_ident(keyring)
+            else:
+                ident = _pick_enrollment(profile, device_spec, backend)
             epoch = DEFAULT_EPOCH if epoch is None else epoch
             fmt, count = fmt or DEFAULT_FORMAT, count or DEFAULT_COUNT
         derivation.validate_parameters(label, epoch, fmt, count)
-        enrollment = profile.enrollment(ident)
         if device_spec in profile.enrollments:  # named by enrollment id: its own device
             device_spec = None
-        response, hint = _ask_device(enrollment, device_spec, label, epoch, interaction)
+        response, hint = _response_for(profile, ident, device_spec, label, epoch, interaction)
         if entry is not None:
             return _derive_checked(response, label, epoch, fmt, count, entry.fingerprint, entry.format, hint)
         codes = _derive_checked(response, label, epoch, fmt, count)
+        _confirmed(codes, before_record)
         store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint)))
         return codes
 
 
-def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, count=None):
-    """Move `label` to epoch + 1: every code changes; the new set is recorded."""
+def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, count=None, before_record=None,
+           keyring=None):
+    """Move `label` to epoch + 1: every code changes; the new set is recorded (once confirmed).
+    `keyring` moves the set onto that keyring (its seed makes the new codes)."""
+    from .keyring_operations import keyring_ident, load_keyring
+
     label = derivation.normalize_label_text(label)
     with store.locked():
         profile = store.load()
         entry = profile.code_set(label)
         if entry is None:
             raise ProfileError(f"no code set {label!r} in the profile: run `sealcodes generate` first")
+        ident = entry.enrollment
+        if keyring is not None:
+            load_keyring(profile, keyring)
+            ident = keyring_ident(keyring)
         epoch = entry.epoch + 1
         fmt, count = fmt or entry.format, count or entry.count
         derivation.validate_parameters(label, epoch, fmt, count)
-        enrollment = profile.enrollment(entry.enrollment)
-        response, _ = _ask_device(enrollment, device_spec, label, epoch, interaction)
+        response, _ = _response_for(profile, ident, device_spec, label, epoch, interaction)
         codes = _derive_checked(response, label, epoch, fmt, count)
-        store.save(profile.with_set(label, CodeSetEntry(entry.enrollment, epoch, fmt, count, codes.fingerprint)))
+        _confirmed(codes, before_record)
+        store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint)))
         return codes
 
 
-def recover(label, fingerprint, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FORMAT, count=DEFAULT_COUNT,
-            device_spec=None, backend=None):
-    """No profile: ask every secret the device could have used; show only the set whose fingerprint matches."""
+def recover_with_keyring(label, fingerprint, keyring, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FORMAT,
+                         count=DEFAULT_COUNT):
+    """No profile needed: S from the keyring's present members (a kr.Keyring, e.g. read from a file or
+    typed from the sheet), shown only when the fingerprint matches."""
+    from .keyring_operations import open_seed
+
     label = derivation.normalize_label_text(label)
     derivation.validate_parameters(label, epoch, fmt, count)
     wanted = derivation.parse_fingerprint(fingerprint)
+    response = open_seed(keyring, interaction)
+    try:
+        return _derive_checked(response, label, epoch, fmt, count, wanted, fmt)
+    except FingerprintMismatchError:
+        raise FingerprintMismatchError(
+            f"keyring {keyring.name!r} opened, but gives another fingerprint than {wanted} for this label, epoch "
+            "and format: another label spelling, epoch or format?"
+        ) from None
+
+
+def _parse_credential_id(text):
+    """A FIDO2 credential id as printed on the sheet (base64url, no padding), or InvalidInputError."""
+    import base64
+    import binascii
+
+    compact = "".join(str(text).split())
+    if not compact or len(compact) > 1400 or not all(c.isalnum() or c in "-_" for c in compact):
+        raise InvalidInputError("a credential id is base64url text (A-Z a-z 0-9 - _), as printed on the sheet")
+    try:
+        raw = base64.urlsafe_b64decode(compact + "=" * (-len(compact) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidInputError("the credential id is mistyped (not base64url)") from None
+    if not 1 <= len(raw) <= 1023:
+        raise InvalidInputError("the credential id is mistyped (wrong length)")
+    return raw
+
+
+def recover(label, fingerprint, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FORMAT, count=DEFAULT_COUNT, device_spec=None,
+            backend=None, credential_id=None):
+    """No profile: ask every secret the device could have used; show only the set whose fingerprint matches.
+    `credential_id` (FIDO2, from the sheet) lets a key with a non-discoverable credential answer."""
+    label = derivation.normalize_label_text(label)
+    derivation.validate_parameters(label, epoch, fmt, count)
+    wanted = derivation.parse_fingerprint(fingerprint)
+    credential = _parse_credential_id(credential_id) if credential_id is not None else None
     device = resolve(device_spec)
+    if credential is not None and backend is None:
+        backend = "fido2"
     names = [backend] if backend else [b for b in BACKEND_PREFERENCE if b in device.backends]
     challenge = derivation.challenge(label, epoch)
     tried, skipped = 0, []
     for name in names:
         with open_backend(device, name) as session:
             try:
-                candidates = session.recover_responses(challenge, interaction)
-                for _what, response in candidates:
-                    tried += 1
-                    try:
-                        codes = _derive_checked(response, label, epoch, fmt, count, wanted, fmt)
-                    except FingerprintMismatchError:
-                        continue
-                    return codes
+                candidates = (session.recover_responses(challenge, interaction, credential_id=credential)
+                              if credential is not None else session.recover_responses(challenge, interaction))
+                try:
+                    for _what, response in candidates:
+                        tried += 1
+                        try:
+                            codes = _derive_checked(response, label, epoch, fmt, count, wanted, fmt)
+                        except FingerprintMismatchError:
+                            continue
+                        return codes
+                finally:
+                    # closing the generator now (not whenever it is collected) wipes the PIN it holds
+                    getattr(candidates, "close", lambda: None)()
             except RecoveryUnsupportedError as exc:
                 if backend:
                     raise

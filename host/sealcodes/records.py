@@ -82,6 +82,20 @@ class Fido2Options:
 
 
 @dataclass(frozen=True)
+class PivOptions:
+    adopt: bool = False  # use the ECC key already in the slot
+    curve: str | None = None  # of a key made on the card (default P-256)
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class OpenPgpOptions:
+    adopt: bool = False  # use the ECC decryption key already on the card
+    curve: str | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
 class YkoathOptions:
     touch: bool = False
     force: bool = False
@@ -132,6 +146,10 @@ _ENROLLMENT_TYPES = {
     "uv": bool,
     "discoverable": bool,
     "aaguid": str,
+    "key": str,
+    "curve": str,
+    "key_fingerprint": str,
+    "generated": bool,
 }
 
 
@@ -155,6 +173,10 @@ class Enrollment:
     uv: bool | None = None  # fido2: user verification at every use
     discoverable: bool | None = None  # fido2
     aaguid: str | None = None  # fido2
+    key: str | None = None  # piv / openpgp: which card key ("9D", "DEC")
+    curve: str | None = None  # piv / openpgp
+    key_fingerprint: str | None = None  # piv / openpgp
+    generated: bool | None = None  # piv / openpgp: the key was made on the card at enrollment
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # fields we do not know
 
     @classmethod
@@ -227,6 +249,9 @@ class Profile:
     enrollments: Mapping[str, Enrollment] = field(default_factory=lambda: MappingProxyType({}))
     sets: Mapping[str, CodeSetEntry] = field(default_factory=lambda: MappingProxyType({}))
     schema: str = PROFILE_SCHEMA
+    # keyring documents by name (docs/backup.md), kept as the JSON keyring.py reads; mutable on purpose:
+    # keyring_operations edits it in place before a save
+    keyrings: dict = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Profile":
@@ -238,6 +263,7 @@ class Profile:
         return cls(
             MappingProxyType({k: Enrollment.from_json(v, f"enrollment {k[:40]!r}") for k, v in enrollments.items()}),
             MappingProxyType({k: CodeSetEntry.from_json(v, f"code set {k[:40]!r}") for k, v in sets.items()}),
+            keyrings=dict(data.get("keyrings") or {}),
         )
 
     def to_json(self) -> dict:
@@ -245,6 +271,7 @@ class Profile:
             "schema": self.schema,
             "enrollments": {k: e.to_json() for k, e in self.enrollments.items()},
             "sets": {k: s.to_json() for k, s in self.sets.items()},
+            **({"keyrings": dict(self.keyrings)} if self.keyrings else {}),
         }
 
     # --- reading ------------------------------------------------------------------------

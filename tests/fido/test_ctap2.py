@@ -2,7 +2,7 @@
 getNextAssertion, credProtect, credential ids, counters, reset, selection, presence.
 
 PIN tests: test_ctap2_pin.py; hmac-secret: test_ctap2_hmac_secret.py; malformed
-input and fuzzing: test_ctap2_fuzz.py.
+input: test_ctap2_malformed.py; fuzzing: tests/fuzz/test_fuzz_ctap2.py.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def test_get_info_strict(ctap2):
     assert info.versions == ["FIDO_2_0", "FIDO_2_1"]
     assert set(info.extensions) == {"hmac-secret", "credProtect"}
     assert bytes(info.aaguid) == C.CTAP2_AAGUID
-    assert info.options == {"rk": True, "up": True, "clientPin": False, "pinUvAuthToken": True}
+    assert info.options == {"rk": True, "up": True, "clientPin": False, "pinUvAuthToken": True,
+                            "credMgmt": True, "authnrCfg": True, "setMinPINLength": True, "alwaysUv": False}
+    assert info.force_pin_change is False
     assert info.pin_uv_protocols == [2, 1]
     assert info.max_msg_size == C.CTAP2_MAX_MSG_SIZE
     assert info.max_creds_in_list == C.CTAP2_MAX_CREDS_IN_LIST
@@ -63,7 +65,7 @@ def test_get_info_is_canonical_and_exact(fido):
     assert response[0] == 0
     decoded = fido2_cbor.decode(response[1:])
     assert fido2_cbor.encode(decoded) == response[1:]
-    assert sorted(decoded) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14]
+    assert sorted(decoded) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14]
 
 
 # --- makeCredential / getAssertion -----------------------------------------------------------
@@ -271,9 +273,8 @@ def test_ids_hold_no_plaintext_key(fido, ctap2):
     cred = fido.authenticator._open_id(att.auth_data.rp_id_hash, cred_id_of(att))
     private = bytes(cred.private)
     assert private not in cred_id_of(att)
-    for bank in (0, 1):
-        flash = fido.platform.flash_read(bank, 0, fido.platform.BANK_SIZE)
-        assert private not in flash
+    for page in range(fido.platform.NUM_PAGES):
+        assert private not in fido.platform.flash_read(page, 0, fido.platform.PAGE_SIZE)
 
 
 # --- counters, persistence --------------------------------------------------------------------------
@@ -386,8 +387,8 @@ def test_reset_destroys_everything(fido):
         assert _code(e) == ERR.NO_CREDENTIALS
     assert fido.store.keys(C.KEY_FIDO_FIRST, C.KEY_FIDO_LAST) == []
     assert fido.store.get(C.OATH_KEY_SALT) == b"oathsalt"
-    for bank in (0, 1):  # no copy of the old master secret left in flash
-        assert master not in fido.platform.flash_read(bank, 0, fido.platform.BANK_SIZE)
+    for page in range(fido.platform.NUM_PAGES):  # no copy of the old master secret left in flash
+        assert master not in fido.platform.flash_read(page, 0, fido.platform.PAGE_SIZE)
     assert ClientPin(ctap).get_pin_retries()[0] == C.CTAP2_PIN_RETRIES_MAX
     # usable again, with a new master secret
     att = make_credential(ctap)

@@ -4,7 +4,8 @@ MicroPython's WebAssembly port (npm package, see package.json; `npm ci`) runs
 MP_SCRIPT below against firmware/sealtoken: getInfo, makeCredential with rk and
 hmac-secret, getAssertion (allow list, discoverable, forged id), clientPIN
 protocol 1 (setPIN, wrong PIN, token with permissions), hmac-secret with two
-salts, malformed requests, reset. SimPlatform has no P-256 or AES, so the script
+salts, credential management (metadata, enumeration, update, delete) and
+authenticatorConfig (alwaysUv, setMinPINLength), malformed requests, reset. SimPlatform has no P-256 or AES, so the script
 brings toy stand-ins: this checks the language subset and the code paths, not
 the cryptography (the CPython tests do that).
 """
@@ -150,6 +151,59 @@ assert st == 0, hex(st)
 ext = cbor.decode(a[2][37:])
 out = p.aes256_cbc_decrypt(ss, bytes(16), ext["hmac-secret"])
 assert len(out) == 64
+# credential management and config with a cm|acfg token (no RP ID)
+st, r = call(6, {1: 1, 2: 9, 3: mykey, 6: enc(sha(pin)[:16]), 9: 0x24})
+assert st == 0, hex(st)
+token = p.aes256_cbc_decrypt(ss, bytes(16), r[2])
+def pua(msg):
+    return hmac_sha256(token, msg)[:16]
+st, r = call(0x0A, {1: 1, 3: 1, 4: pua(b"\x01")})
+assert st == 0 and r == {1: 1, 2: C.CTAP2_MAX_RESIDENT - 1}, (hex(st), r)
+st, r = call(0x0A, {1: 2, 3: 1, 4: pua(b"\x02")})
+assert st == 0 and r[3] == {"id": "example.com"} and r[5] == 1, (hex(st), r)
+rp_hash = r[4]
+st, _ = call(0x0A, {1: 3})
+assert st == 0x30, hex(st)
+sub = {1: rp_hash}
+st, r = call(0x0A, {1: 4, 2: sub, 3: 1, 4: pua(b"\x04" + cbor.encode(sub))})
+assert st == 0 and r[7]["id"] == cred_id and r[9] == 1 and r[6] == {"id": b"u", "name": "n"}, (hex(st), r)
+assert len(r[8][-2]) == 32 and r[10] == 1
+sub = {2: {"id": cred_id, "type": "public-key"}, 3: {"id": b"u", "name": "new name"}}
+st, _ = call(0x0A, {1: 7, 2: sub, 3: 1, 4: pua(b"\x07" + cbor.encode(sub))})
+assert st == 0, hex(st)
+sub = {2: {"id": cred_id, "type": "public-key"}, 3: {"id": b"other"}}
+st, _ = call(0x0A, {1: 7, 2: sub, 3: 1, 4: pua(b"\x07" + cbor.encode(sub))})
+assert st == 0x02, hex(st)
+st, r = call(0x0A, {1: 4, 2: {1: rp_hash}, 3: 1, 4: pua(b"\x04" + cbor.encode({1: rp_hash}))})
+assert r[6]["name"] == "new name", r
+st, _ = call(0x0A, {1: 1, 3: 1, 4: b"\x00" * 16})
+assert st == 0x33, hex(st)
+st, _ = call(0x0A, {1: 1})
+assert st == 0x36, hex(st)
+# config: alwaysUv makes assertions need a token; a raised minimum forces a PIN change
+st, _ = call(0x0D, {1: 2, 3: 1, 4: pua(b"\xff" * 32 + b"\x0d\x02")})
+assert st == 0, hex(st)
+st, info = call(4)
+assert info[4]["alwaysUv"] is True and info[4]["credMgmt"] is True and info[4]["authnrCfg"] is True
+st, _ = call(2, {1: "example.com", 2: cdh, 3: [{"id": cred_id, "type": "public-key"}]})
+assert st == 0x36, hex(st)
+sub = {1: 6, 3: False}
+st, _ = call(0x0D, {1: 3, 2: sub, 3: 1, 4: pua(b"\xff" * 32 + b"\x0d\x03" + cbor.encode(sub))})
+assert st == 0, hex(st)
+st, info = call(4)
+assert info[0x0D] == 6 and info[0x0C] is True, info
+st, _ = call(0x0D, {1: 1, 3: 1, 4: pua(b"\xff" * 32 + b"\x0d\x01")})
+assert st == 0x3E, hex(st)
+# delete the credential: it no longer answers
+sub = {2: {"id": cred_id, "type": "public-key"}}
+st, _ = call(0x0A, {1: 6, 2: sub, 3: 1, 4: pua(b"\x06" + cbor.encode(sub))})
+assert st == 0, hex(st)
+st, r = call(0x0A, {1: 1, 3: 1, 4: pua(b"\x01")})
+assert r[1] == 0, r
+st, _ = call(0x0D, {1: 2, 3: 1, 4: pua(b"\xff" * 32 + b"\x0d\x02")})
+assert st == 0, hex(st)
+st, _ = call(2, {1: "example.com", 2: cdh, 3: [{"id": cred_id, "type": "public-key"}]})
+assert st == 0x2E, hex(st)
 # malformed input
 for req, want in ((b"\x01\x80", 0x11), (b"\x01\xa1", 0x12), (b"\x06\xa1\x01\xf9\x3c\x00", 0x11),
                   (b"\x02\xa1\x01\x62\xc3\x28", 0x12), (b"\x01", 0x14), (b"\x42", 0x01), (b"", 0x03)):
@@ -158,7 +212,7 @@ for req, want in ((b"\x01\x80", 0x11), (b"\x01\xa1", 0x12), (b"\x06\xa1\x01\xf9\
 st, _ = call(7)
 assert st == 0
 st, info = call(4)
-assert info[4]["clientPin"] is False
+assert info[4]["clientPin"] is False and info[4]["alwaysUv"] is False and info[0x0D] == 4
 auth.power_off()
 print("MICROPYTHON CTAP2 CHECK OK", sys.implementation.name)
 '''

@@ -406,3 +406,32 @@ def test_another_key_is_refused_before_any_pin(pin_board):
         assert retries == 8
     finally:
         other.close()
+
+
+def test_backend_with_always_uv_and_a_deleted_credential(pin_board):
+    """The sealcodes backend on our token after `toggleAlwaysUv` and `deleteCredential` (CTAP 2.1)."""
+    from fido2.ctap2 import Config, CredentialManagement
+    from fido2.ctap2.pin import PinProtocolV2
+
+    backend = pin_board.backend()
+    with_uv = backend.enroll(Recorder(PIN))
+    without_uv = backend.enroll(Recorder(PIN), Fido2Options(uv="discouraged"))
+    expected = backend.respond(CHALLENGE, with_uv, Recorder(PIN))
+    ctap = Ctap2(pin_board.device)
+    protocol = PinProtocolV2()
+    token = ClientPin(ctap, protocol).get_pin_token(PIN, ClientPin.PERMISSION.AUTHENTICATOR_CFG)
+    Config(ctap, protocol, token).toggle_always_uv()
+    backend = pin_board.backend()
+    assert backend.info()["always_uv"] is True
+    # the UV set still gives its codes; the set enrolled without UV is refused (docs/fido2.md section 5)
+    assert backend.respond(CHALLENGE, with_uv, Recorder(PIN)) == expected
+    with pytest.raises(DeviceError):
+        backend.respond(CHALLENGE, without_uv, Recorder(PIN))
+    with pytest.raises(DeviceError, match="always verifies the user"):
+        backend.enroll(Recorder(PIN), Fido2Options(uv="discouraged"))
+    # deleting the credential through credential management ends that set for good
+    token = ClientPin(ctap, protocol).get_pin_token(PIN, ClientPin.PERMISSION.CREDENTIAL_MGMT)
+    CredentialManagement(ctap, protocol, token).delete_cred(
+        {"type": "public-key", "id": b64url_decode(with_uv.credential_id)})
+    with pytest.raises(DeviceError, match="does not hold the sealcodes credential"):
+        pin_board.backend().respond(CHALLENGE, with_uv, Recorder(PIN))

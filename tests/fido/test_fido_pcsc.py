@@ -9,7 +9,7 @@ import json
 
 import pytest
 from fido2.ctap import CtapError
-from fido2.ctap2 import Ctap2
+from fido2.ctap2 import Config, Ctap2, CredentialManagement
 from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
 from fido2.pcsc import CtapPcscDevice
 
@@ -126,6 +126,55 @@ def test_forged_credential_and_reset_over_pcsc(vpcd_token):
     with pytest.raises(CtapError) as info:
         get_assertion(ctap, cred_ids=[cred_id])
     assert info.value.code == CtapError.ERR.NO_CREDENTIALS
+
+
+def test_credential_management_and_config_over_pcsc(vpcd_token):
+    """python-fido2's CredentialManagement and Config against the token behind pcscd."""
+    perm = ClientPin.PERMISSION
+    result = CredentialManagement.RESULT
+    protocol = PinProtocolV2()
+    device = _device(vpcd_token.reader)
+    ctap = Ctap2(device)
+    ClientPin(ctap, protocol).set_pin(PIN)
+    client_pin = ClientPin(ctap, protocol)
+    creds = {}
+    for user in ("alice", "bob"):
+        token = client_pin.get_pin_token(PIN, perm.MAKE_CREDENTIAL, "example.com")
+        creds[user] = cred_id_of(make_credential(ctap, user_id=user.encode(), name=user, rk=True,
+                                                 extensions={"hmac-secret": True}, token=token, protocol=protocol))
+    assert len(_hmac_secret(ctap, client_pin, protocol, creds["alice"])[0]) == 32
+    cm = CredentialManagement(ctap, protocol, client_pin.get_pin_token(PIN, perm.CREDENTIAL_MGMT))
+    assert cm.get_metadata()[result.EXISTING_CRED_COUNT] == 2
+    [rp] = cm.enumerate_rps()
+    assert rp[result.RP] == {"id": "example.com"}
+    listed = cm.enumerate_creds(rp[result.RP_ID_HASH])
+    assert sorted(c[result.USER]["name"] for c in listed) == ["alice", "bob"]
+    cm.delete_cred({"type": "public-key", "id": creds["alice"]})
+    cm.update_user_info({"type": "public-key", "id": creds["bob"]}, {"id": b"bob", "name": "robert"})
+    config = Config(ctap, protocol, client_pin.get_pin_token(PIN, perm.AUTHENTICATOR_CFG))
+    config.toggle_always_uv()
+    config.set_min_pin_length(14)   # longer than PIN: forces a change
+
+    device.close()
+    vpcd_token.restart()
+    ctap = Ctap2(_device(vpcd_token.reader))
+    info = ctap.info
+    assert info.options["alwaysUv"] is True and info.min_pin_length == 14 and info.force_pin_change is True
+    client_pin = ClientPin(ctap, protocol)
+    with pytest.raises(CtapError) as e:
+        client_pin.change_pin(PIN, "thirteen-char")
+    assert e.value.code == CtapError.ERR.PIN_POLICY_VIOLATION
+    client_pin.change_pin(PIN, "fourteen-chars")
+    with pytest.raises(CtapError) as e:
+        get_assertion(ctap, cred_ids=[creds["bob"]])            # alwaysUv: no assertion without UV
+    assert e.value.code == CtapError.ERR.PUAT_REQUIRED
+    token = client_pin.get_pin_token("fourteen-chars", perm.GET_ASSERTION, "example.com")
+    with pytest.raises(CtapError) as e:
+        _hmac_secret(ctap, client_pin, protocol, creds["alice"], token, protocol)
+    assert e.value.code == CtapError.ERR.NO_CREDENTIALS           # deleted: its hmac-secret is gone
+    token = client_pin.get_pin_token("fourteen-chars", perm.GET_ASSERTION, "example.com")
+    assertion = get_assertion(ctap, cred_ids=[creds["bob"]], token=token, protocol=protocol)
+    assert assertion.user == {"id": b"bob", "name": "robert"}
 
 
 def test_malformed_cbor_over_pcsc_gets_errors_and_token_survives(vpcd_token):

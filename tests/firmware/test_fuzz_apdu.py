@@ -126,6 +126,7 @@ def fuzz_seal_applet(count, seed):
                  encode_apdu(0, const.SEAL_INS_SET_PIN, 0, 0, PIN),
                  encode_apdu(0, const.SEAL_INS_VERIFY_PIN, 0, 0, PIN),
                  encode_apdu(0, const.SEAL_INS_GENERATE, 1, 0),
+                 encode_apdu(0, const.SEAL_INS_VERIFY_PIN, 0, 0, PIN),  # one VERIFY, one use
                  encode_apdu(0, const.SEAL_INS_GENERATE, 2, 0)):
         assert card.process_apdu(apdu)[-2:] == b"\x90\x00"
     gen = Gen(seed)

@@ -9,6 +9,8 @@ import hashlib
 from sealtoken import const
 from sealtoken.card import Card
 from sealtoken.iso7816 import encode_apdu, split_response
+from sealtoken.applet import Applet
+from sealtoken.platform import UP_APPROVED, UP_CANCELLED, UP_DENIED, UP_TIMEOUT
 from sealtoken.sealapplet import SealApplet, slot_key
 from sealtoken.simplatform import PowerCut, SimPlatform
 from sealtoken.storage import Store
@@ -70,6 +72,14 @@ class Host:
 
     def derive(self, slot=1, challenge=CHALLENGE):
         return self.send(const.SEAL_INS_DERIVE, slot, 0, challenge, 256)
+
+    def verified_derive(self, slot=1, challenge=CHALLENGE):
+        """VERIFY right before DERIVE, as the host does: one VERIFY authorizes one DERIVE."""
+        assert self.verify() == 0x9000
+        return self.derive(slot, challenge)
+
+    def reset(self):
+        return self.send(const.SEAL_INS_RESET, 0xDE, 0xAD)[1]
 
     def tries(self):
         return self.info()[const.SEAL_TAG_PIN_TRIES][0]
@@ -326,54 +336,61 @@ def test_generate_needs_pin_and_refuses_overwrite():
     assert h.generate(1) == 0x9000
     first = h.secret(1)
     assert len(first) == 32
+    h.verify()
     assert h.generate(1) == 0x6A89
     assert h.secret(1) == first
+    h.verify()
     assert h.generate(1, const.SEAL_P2_GENERATE_OVERWRITE) == 0x9000
     assert h.secret(1) != first
     assert not flash_contains(h.platform, first)  # replaced secrets are scrubbed
     assert h.generate(0) == 0x6A86
     assert h.generate(9) == 0x6A86
     assert h.generate(2, 0x02) == 0x6A86
+    h.verify()
     assert h.generate(8) == 0x9000
     assert h.info()[const.SEAL_TAG_SLOTS_USED] == bytes((0x81,))
 
 
 def test_derive_is_hmac_sha256_of_the_slot_secret():
     h = ready()
-    data, sw = h.derive(1)
+    data, sw = h.verified_derive(1)
     assert sw == 0x9000 and len(data) == 32
     assert data == reference_hmac_sha256(h.secret(1), CHALLENGE)
     other = bytes(range(100, 132))
-    assert h.derive(1, other)[0] == reference_hmac_sha256(h.secret(1), other)
-    assert h.derive(1)[0] == data  # deterministic
+    assert h.verified_derive(1, other)[0] == reference_hmac_sha256(h.secret(1), other)
+    assert h.verified_derive(1)[0] == data  # deterministic
+    h.verify()
     h.generate(2)
-    assert h.derive(2)[0] != data
+    assert h.verified_derive(2)[0] != data
 
 
 def test_derive_rules():
     h = ready()
-    assert h.derive(1, bytes(31))[1] == 0x6700
-    assert h.derive(1, bytes(33))[1] == 0x6700
-    assert h.derive(1, b"")[1] == 0x6700
-    assert h.derive(3)[1] == 0x6A88
-    assert h.derive(0)[1] == 0x6A86
+    assert h.verified_derive(1, bytes(31))[1] == 0x6700
+    assert h.verified_derive(1, bytes(33))[1] == 0x6700
+    assert h.verified_derive(1, b"")[1] == 0x6700
+    assert h.verified_derive(3)[1] == 0x6A88
+    assert h.verified_derive(0)[1] == 0x6A86
     assert h.send(const.SEAL_INS_DERIVE, 1, 1, CHALLENGE, 256)[1] == 0x6A86
-    assert h.derive(1)[1] == 0x9000
+    assert h.derive(1)[1] == 0x9000  # a DERIVE refused for its parameters leaves the verification unused
 
 
 def test_derive_short_le_and_no_le():
     h = ready()
-    full = h.derive(1)[0]
+    full = h.verified_derive(1)[0]
+    h.verify()
     data, sw = h.send(const.SEAL_INS_DERIVE, 1, 0, CHALLENGE, 16)
     assert data == full[:16] and sw == 0x6110
     rest, sw = h.send(const.INS_GET_RESPONSE, 0, 0, b"", 16)
     assert data + rest == full and sw == 0x9000
+    h.verify()
     assert h.send(const.SEAL_INS_DERIVE, 1, 0, CHALLENGE, None) == (full, 0x9000)
 
 
 def test_session_state_is_wiped_by_deselect_power_off_and_reset():
     h = ready()
-    assert h.derive()[1] == 0x9000
+    assert h.verified_derive()[1] == 0x9000
+    h.verify()
     h.select()  # re-select: new session
     assert h.derive()[1] == 0x6982
     h.verify()
@@ -391,6 +408,144 @@ def test_session_state_is_wiped_by_deselect_power_off_and_reset():
     assert h.info()[const.SEAL_TAG_PIN_VERIFIED] == b"\x01"
 
 
+# --- PIN-always: one VERIFY authorizes exactly one PIN-protected command ---------------------------------
+def test_one_verify_authorizes_exactly_one_derive():
+    h = ready()
+    assert h.verify() == 0x9000
+    assert h.info()[const.SEAL_TAG_PIN_VERIFIED] == b"\x01"
+    first, sw = h.derive()
+    assert sw == 0x9000 and len(first) == 32
+    # another client on the same card session (no SELECT in between) gets nothing more
+    assert h.derive()[1] == 0x6982
+    assert h.derive(1, bytes(range(1, 33)))[1] == 0x6982
+    assert h.info()[const.SEAL_TAG_PIN_VERIFIED] == b"\x00"
+    assert h.send(const.SEAL_INS_VERIFY_PIN)[1] == 0x63C8  # status query: not verified, 8 tries
+    assert h.verified_derive()[0] == first
+
+
+def test_a_refused_derive_still_uses_up_the_verification():
+    h = ready()
+    for challenge, slot, sw in ((bytes(31), 1, 0x6700), (CHALLENGE, 4, 0x6A88)):
+        assert h.verify() == 0x9000
+        assert h.derive(slot, challenge)[1] == sw
+        assert h.derive()[1] == 0x6982
+
+
+def test_generate_and_delete_use_up_the_verification():
+    h = ready()  # its GENERATE used the VERIFY of ready()
+    assert h.derive()[1] == 0x6982
+    assert h.generate(2) == 0x6982
+    h.verify()
+    assert h.generate(2) == 0x9000
+    assert h.send(const.SEAL_INS_DELETE, 2)[1] == 0x6982
+    h.verify()
+    assert h.send(const.SEAL_INS_DELETE, 2)[1] == 0x9000
+    assert h.generate(3) == 0x6982
+    assert h.info()[const.SEAL_TAG_SLOTS_USED] == b"\x01"
+
+
+def test_change_pin_authorizes_nothing():
+    h = ready()
+    change = bytes((len(PIN),)) + PIN + b"brand new"
+    assert h.send(const.SEAL_INS_CHANGE_PIN, data=change)[1] == 0x9000
+    assert h.derive()[1] == 0x6982
+    assert h.verify(b"brand new") == 0x9000 and h.derive()[1] == 0x9000
+
+
+def test_pin_counting_stays_right_with_a_verify_per_derive():
+    h = ready()
+    for _ in range(20):  # many uses: each successful VERIFY puts the counter back to 8
+        assert h.verified_derive()[1] == 0x9000
+        assert h.tries() == 8
+    assert h.verify(WRONG) == 0x63C7
+    assert h.derive()[1] == 0x6982
+    assert h.verify(WRONG) == 0x63C6
+    assert h.verified_derive()[1] == 0x9000
+    assert h.tries() == 8
+    for left in range(7, 0, -1):
+        assert h.verify(WRONG) == 0x63C0 | left
+    assert h.verified_derive()[1] == 0x9000  # one try left was enough, and it is back to 8
+    assert h.tries() == 8
+
+
+class OtherApplet(Applet):
+    AID = b"\xA0\x00\x00\x00\x99\x01"
+
+    def process(self, command):
+        return b"other"
+
+
+def test_select_of_another_application_ends_the_verified_state():
+    platform = SimPlatform(seed=b"two apps", bank_size=8192)
+    store = Store(platform)
+    seal = SealApplet(platform, store)
+    card = Card(platform, [seal, OtherApplet(platform, store)])
+
+    def send(ins, p1=0, p2=0, data=b"", le=None):
+        return split_response(card.process_apdu(encode_apdu(0, ins, p1, p2, data, le)))
+
+    assert send(const.INS_SELECT, 4, 0, const.AID_SEALCODES)[1] == 0x9000
+    assert send(const.SEAL_INS_SET_PIN, data=PIN)[1] == 0x9000
+    assert send(const.SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
+    assert send(const.SEAL_INS_GENERATE, 1)[1] == 0x9000
+    assert send(const.SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
+    assert send(const.INS_SELECT, 4, 0, OtherApplet.AID)[1] == 0x9000
+    assert not seal.pin_verified()  # the seal applet forgot it when the other one was selected
+    # an unknown AID leaves the selection, and with it an unused verification, as it is
+    assert send(const.INS_SELECT, 4, 0, const.AID_SEALCODES)[1] == 0x9000
+    assert send(const.SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
+    assert send(const.INS_SELECT, 4, 0, b"\xA0\x00\x00\x00\x55")[1] == 0x6A82
+    assert seal.pin_verified()
+    card.reset()
+    assert not seal.pin_verified()
+    assert send(const.INS_SELECT, 4, 0, const.AID_SEALCODES)[1] == 0x9000
+    assert send(const.SEAL_INS_DERIVE, 1, 0, CHALLENGE, 256)[1] == 0x6982
+
+
+# --- RESET needs a touch -------------------------------------------------------------------------------
+def test_reset_without_a_touch_changes_nothing():
+    for outcome in (UP_DENIED, UP_TIMEOUT, UP_CANCELLED):
+        h = ready()
+        secret = h.secret(1)
+        snap = h.platform.flash_snapshot()
+        h.platform.presence = outcome
+        before = h.platform.presence_requests
+        assert h.reset() == 0x6985
+        assert h.platform.presence_requests == before + 1
+        assert h.platform.flash_snapshot() == snap
+        assert h.secret(1) == secret
+        info = h.info()
+        assert info[const.SEAL_TAG_PIN_SET] == b"\x01" and info[const.SEAL_TAG_SLOTS_USED] == b"\x01"
+        assert h.verified_derive()[1] == 0x9000
+
+
+def test_reset_asks_for_a_touch_only_after_the_confirmation_bytes():
+    h = ready()
+    h.platform.presence = UP_DENIED
+    before = h.platform.presence_requests
+    assert h.send(const.SEAL_INS_RESET, 0xDE, 0xAE)[1] == 0x6A86
+    assert h.platform.presence_requests == before
+    h.platform.presence = UP_APPROVED
+    assert h.reset() == 0x9000
+    assert h.platform.presence_requests == before + 1
+    assert h.info()[const.SEAL_TAG_PIN_SET] == b"\x00"
+
+
+def test_reset_waits_for_the_touch():
+    h = ready()
+    seen = []
+
+    def touch_after_a_while(timeout_ms, keepalive):
+        seen.append(timeout_ms)
+        h.platform.advance_ms(2000)
+        return UP_APPROVED
+
+    h.platform.presence = touch_after_a_while
+    assert h.reset() == 0x9000
+    assert seen == [const.SEAL_RESET_TOUCH_TIMEOUT_MS]
+    assert h.secret(1) is None
+
+
 def test_delete_slot():
     h = ready()
     secret = h.secret(1)
@@ -399,14 +554,16 @@ def test_delete_slot():
     h.verify()
     assert h.send(const.SEAL_INS_DELETE, 2)[1] == 0x6A88
     assert h.send(const.SEAL_INS_DELETE, 9)[1] == 0x6A86
+    h.verify()
     assert h.send(const.SEAL_INS_DELETE, 1)[1] == 0x9000
-    assert h.derive(1)[1] == 0x6A88
+    assert h.verified_derive(1)[1] == 0x6A88
     assert h.info()[const.SEAL_TAG_SLOTS_USED] == b"\x00"
     assert not flash_contains(h.platform, secret)
 
 
 def test_no_command_exports_a_secret():
     h = ready()
+    h.verify()
     h.generate(5)
     secrets = [h.secret(1), h.secret(5)]
     for ins in range(256):
@@ -414,6 +571,7 @@ def test_no_command_exports_a_secret():
             if ins == const.SEAL_INS_RESET:
                 continue
             for data in (b"", CHALLENGE, PIN, secrets[0]):
+                h.verify()
                 h.send(ins, p1, p2, data, 256)
     h.send(const.INS_GET_RESPONSE, 0, 0, b"", 256)
     for resp in h.responses:
@@ -424,6 +582,7 @@ def test_no_command_exports_a_secret():
 
 def test_reset_destroys_pin_and_slots_only():
     h = ready()
+    h.verify()
     h.generate(3)
     secrets = (h.secret(1), h.secret(3))
     serial = h.info()[const.SEAL_TAG_SERIAL]

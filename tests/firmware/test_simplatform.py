@@ -32,11 +32,12 @@ def test_clock_moves_by_hand_only():
 
 def test_flash_starts_erased_and_is_bounded():
     p = SimPlatform(bank_size=1024)
+    assert p.NUM_PAGES == 2 and p.PAGE_SIZE == 1024  # the old two-bank geometry
     assert p.flash_read(0, 0, 1024) == b"\xff" * 1024
-    p.flash_write(1, 10, b"abc")
-    assert p.flash_read(1, 9, 5) == b"\xffabc\xff"
-    for fn in (lambda: p.flash_read(2, 0, 1), lambda: p.flash_write(0, 1022, b"abc"),
-               lambda: p.flash_read(0, -1, 1)):
+    p.flash_write(1, 12, b"abcd")
+    assert p.flash_read(1, 11, 6) == b"\xffabcd\xff"
+    for fn in (lambda: p.flash_read(2, 0, 1), lambda: p.flash_write(0, 1020, b"abcdefgh"),
+               lambda: p.flash_read(0, -1, 1), lambda: p.flash_erase(2)):
         try:
             fn()
             assert False
@@ -44,10 +45,16 @@ def test_flash_starts_erased_and_is_bounded():
             pass
 
 
+def test_default_geometry():
+    p = SimPlatform()
+    assert (p.NUM_PAGES, p.PAGE_SIZE, p.WORD_SIZE, p.MAX_ERASE_CYCLES) == (16, 4096, 4, 100000)
+    assert p.erase_counts() == [0] * 16
+
+
 def _cut(mode, data=b"0123456789" * 4, n=1):
     p = SimPlatform(bank_size=256, seed=mode)
     p.cut_power_after(n, mode)
-    p.flash_write(0, 0, b"first")
+    p.flash_write(0, 0, b"firs")
     try:
         p.flash_write(0, 100, data)
         assert False, "power should have been cut"
@@ -60,7 +67,7 @@ def _cut(mode, data=b"0123456789" * 4, n=1):
     except PowerCut:
         pass
     p.reboot()
-    assert p.flash_read(0, 0, 5) == b"first"
+    assert p.flash_read(0, 0, 4) == b"firs"
     return p.flash_read(0, 100, len(data))
 
 

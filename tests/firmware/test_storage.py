@@ -1,7 +1,10 @@
-"""The persistent store (sealtoken.storage): contract, bounds, and power cuts at every write.
+"""The persistent store (sealtoken.storage): contract, bounds, log and compaction, wear levelling,
+power cuts at every byte of every flash write and erase, and the migration of old two-bank images.
 
 Plain asserts: runs under MicroPython too (tests/micropython/run.mjs).
 """
+
+import json
 
 from sealtoken import const
 from sealtoken import storage
@@ -11,8 +14,8 @@ from sealtoken.storage import MAX_VALUE_LEN, Store, StoreFullError, device_seria
 BANK = 4096
 
 
-def fresh(seed=b"store"):
-    p = SimPlatform(seed=seed, bank_size=BANK)
+def fresh(seed=b"store", page=BANK):
+    p = SimPlatform(seed=seed, bank_size=page)
     return p, Store(p)
 
 
@@ -43,11 +46,17 @@ def contains(p, needle):
     return False
 
 
+def _vectors(name):
+    here = __file__.replace("\\", "/").rsplit("/", 1)[0]
+    with open(here + "/../vectors/" + name) as f:
+        return json.load(f)
+
+
 # --- contract -------------------------------------------------------------------------------------
 def test_empty_store():
     p, s = fresh()
     assert s.get(1) is None and s.keys() == [] and state(s) == {}
-    assert p.flash_writes == 0  # booting writes nothing
+    assert p.flash_ops == 0  # booting writes nothing
 
 
 def test_put_get_delete_persist():
@@ -91,14 +100,6 @@ def test_erase_all():
     assert not contains(p, b"one-secret-value")
 
 
-def test_alternates_banks_and_sequence():
-    p, s = fresh()
-    s.put(1, b"x")
-    first = s._bank
-    s.put(1, b"y")
-    assert s._bank == 1 - first
-
-
 def test_sequence_serial_arithmetic():
     assert storage._newer(1, 0)
     assert not storage._newer(0, 1)
@@ -106,11 +107,120 @@ def test_sequence_serial_arithmetic():
     assert not storage._newer(5, 5)
 
 
+# --- the log ------------------------------------------------------------------------------------------
+def test_an_update_appends_one_entry_and_erases_nothing():
+    p, s = fresh()
+    s.put(1, b"first")  # the first update makes the log: format + join + snapshot
+    ops = p.flash_ops
+    erases = p.flash_erases
+    for i in range(10):
+        s.put(2, b"value %d" % i)
+        assert p.flash_ops == ops + 1  # one word-aligned write per update
+        ops = p.flash_ops
+    assert p.flash_erases == erases == 0
+    assert state(reboot(p)) == {1: b"first", 2: b"value 9"}
+
+
+def test_an_update_that_changes_nothing_writes_nothing():
+    p, s = fresh()
+    s.update({1: b"a", 2: b"b"})
+    ops = p.flash_ops
+    s.put(1, b"a")
+    s.delete(77)
+    s.update({})
+    assert p.flash_ops == ops
+
+
+def test_reads_never_write():
+    p, s = fresh()
+    s.update({1: b"a", 2: b"b"})
+    ops = p.flash_ops
+    for _ in range(3):
+        s = reboot(p)
+        s.get(1), s.keys(), s.used(), s.wear()
+    assert p.flash_ops == ops
+
+
+def test_compaction_keeps_the_state_and_alternates_regions():
+    p, s = fresh(page=1024)
+    expected = {}
+    for i in range(200):
+        key = 0x0300 + i % 7
+        value = bytes((i,)) * (20 + i % 13)
+        s.put(key, value)
+        expected[key] = value
+        if i % 37 == 0:
+            assert state(reboot(p)) == expected
+            s = Store(p)
+    assert state(s) == expected and state(reboot(p)) == expected
+    counts = p.erase_counts()
+    assert counts[0] >= 3 and abs(counts[0] - counts[1]) <= 1  # both pages wear alike
+    # the region headers carry the same counts (one page per region here)
+    assert reboot(p).wear() == counts
+
+
+def test_wear_levelling_over_four_regions():
+    p = SimPlatform(seed=b"wear", page_size=512, num_pages=4)
+    s = Store(p, regions=4)
+    for i in range(600):
+        s.put(0x0400 + i % 5, bytes(30 + i % 11))
+    counts = p.erase_counts()
+    assert min(counts) >= 5 and max(counts) - min(counts) <= 1, counts
+    before = state(s)
+    p.reboot()
+    s = Store(p, regions=4)
+    assert state(s) == before
+    assert s.wear() == counts  # the region headers remember the wear across reboots
+
+
+def test_a_damaged_log_end_is_left_behind_by_the_next_update():
+    p, s = fresh(page=1024)
+    s.put(1, b"a")
+    s.put(2, b"b")
+    end = s._end
+    region = s._active
+    p.cut_power_after(0, "torn", 6)
+    assert raises(PowerCut, s.put, 3, b"c")
+    s = reboot(p)
+    assert state(s) == {1: b"a", 2: b"b"} and s._end == end and not s._appendable
+    erases = p.flash_erases
+    s.put(4, b"d")  # no more writes after a damaged entry: this one compacts into the other region
+    assert s._active != region and p.flash_erases > erases
+    assert state(reboot(p)) == {1: b"a", 2: b"b", 4: b"d"}
+
+
+def test_worn_out_flash_keeps_the_last_state_readable():
+    from sealtoken.platform import FlashWornOut
+
+    p = SimPlatform(seed=b"worn", bank_size=1024, max_erase_cycles=3)
+    s = Store(p)
+    expected = {}
+    worn = None
+    for i in range(500):
+        old = dict(expected)
+        new = dict(expected)
+        new[0x0300 + i % 3] = bytes((i & 0xFF,)) * 90
+        try:
+            s.update({0x0300 + i % 3: new[0x0300 + i % 3]})
+        except FlashWornOut:
+            worn = i
+            break
+        expected = new
+    assert worn is not None and max(p.erase_counts()) == 3
+    s = reboot(p)
+    got = state(s)
+    assert got == old or got == new
+    # every later update that needs an erase fails the same way, and the state stays readable
+    for _ in range(3):
+        assert raises(FlashWornOut, s.update, {0x0301: b"scrubbed"}, True)
+        assert state(s) == got and state(reboot(p)) == got
+
+
 # --- bounds ----------------------------------------------------------------------------------------
 def test_bad_keys_and_values_are_refused():
     p, s = fresh()
     s.put(1, b"keep")
-    writes = p.flash_writes
+    ops = p.flash_ops
     assert raises(ValueError, s.put, 0, b"x")
     assert raises(ValueError, s.put, 0x10000, b"x")
     assert raises(ValueError, s.put, "k", b"x")
@@ -118,7 +228,7 @@ def test_bad_keys_and_values_are_refused():
     assert raises(TypeError, s.put, 2, 5)
     assert raises(StoreFullError, s.put, 2, bytes(MAX_VALUE_LEN + 1))
     assert raises(ValueError, s.update, {3: b"ok", 0: b"bad"})  # nothing of it applied
-    assert p.flash_writes == writes
+    assert p.flash_ops == ops
     assert state(s) == {1: b"keep"} and state(reboot(p)) == {1: b"keep"}
 
 
@@ -134,11 +244,20 @@ def test_store_full_is_refused_without_damage():
         i += 1
         assert i < 100
     before = state(s)
-    writes = p.flash_writes
+    ops = p.flash_ops
     assert raises(StoreFullError, s.put, 500, bytes(1000))
-    assert p.flash_writes == writes
+    assert p.flash_ops == ops
     assert state(s) == before and state(reboot(p)) == before
     assert s.used() <= s.capacity
+
+
+def test_capacity_is_at_least_the_old_banks():
+    # an old two-bank image of any size converts: a region holds as many record bytes as a bank did
+    for bank in (1024, 4096, 32768):
+        p = SimPlatform(bank_size=bank)
+        assert Store(p).capacity >= bank - 14 - 32
+    p = SimPlatform()
+    assert Store(p).capacity >= 32768 - 14 - 32  # the emulator's 2 x 32 KiB banks, now 16 pages of 4 KiB
 
 
 def test_max_value_fits():
@@ -149,47 +268,56 @@ def test_max_value_fits():
 
 
 # --- corruption at rest -------------------------------------------------------------------------------
-def test_bad_bank_falls_back_to_the_other():
+def test_a_damaged_entry_drops_it_and_what_follows():
     p, s = fresh()
     s.put(1, b"old")
+    mark = s._end
     s.put(1, b"new")
-    newest = s._bank
-    p.banks[newest][20] ^= 0x01  # flip one bit in the newest image
+    s.put(2, b"later")
+    p.banks[s._active][mark + 5] ^= 0x01  # flip one bit inside the entry that wrote "new"
     assert state(reboot(p)) == {1: b"old"}
 
 
-def test_garbage_in_both_banks_reads_as_empty_and_recovers():
+def test_garbage_in_both_pages_reads_as_empty_and_recovers():
     p, s = fresh()
     for b in range(2):
         for i in range(0, BANK, 7):
             p.banks[b][i] = (i * 13) & 0xFF
+    p.flash_restore(p.flash_snapshot())
     s = reboot(p)
     assert state(s) == {}
     s.put(3, b"z")
     assert state(reboot(p)) == {3: b"z"}
 
 
-def test_header_with_huge_length_is_invalid():
+def test_entry_with_huge_length_is_invalid():
     p, s = fresh()
     s.put(1, b"v")
-    bank = s._bank
-    p.banks[bank][10:14] = b"\xff\xff\xff\x00"
-    assert state(reboot(p)) == {}
+    at = s._end
+    s.put(2, b"w")
+    page = p.banks[s._active]
+    page[at + 2:at + 4] = b"\x7f\xf0"  # body_len far past the page
+    assert state(reboot(p)) == {1: b"v"}
 
 
 # --- power cuts -------------------------------------------------------------------------------------------
-# a sequence of updates: (changes, scrub); None in place of changes = erase_all
+# a sequence of updates on 2 x 1 KiB: (changes, scrub); None in place of changes = erase_all.
+# It makes the log, appends, compacts (the page fills), scrubs, erases all, and compacts again.
 UPDATES = [
     ({0x0001: b"SERIAL01"}, False),
     ({0x0100: b"pin-record-" + bytes(range(37)), 0x0101: b"\x08"}, False),
     ({0x0111: b"\x01" + b"S1" * 16, 0x0101: b"\x07"}, False),
-    ({0x0112: bytes(range(256)) + bytes(range(200)), 0x0300: b"oath" * 100}, False),  # several chunks
+    ({0x0112: bytes(range(256)) + bytes(range(100)), 0x0300: b"oath" * 40}, False),
     ({0x0101: b"\x08"}, False),
+    ({0x0300: b"OATH" * 60}, False),  # does not fit the page any more: compaction
     ({0x0112: None, 0x0113: b"\x01" + b"S3" * 16}, True),  # scrubbed
     ({0x0300: None}, False),
     (None, True),  # erase_all
     ({0x0200: b"fido" * 10}, False),
+    ({0x0201: b"F" * 500}, False),
+    ({0x0202: b"G" * 400}, False),  # compaction again
 ]
+CUT_PAGE = 1024
 
 
 def _apply(store, changes, scrub):
@@ -216,43 +344,88 @@ def _expected_states():
     return states
 
 
-def _cut_everywhere(modes):
-    p = SimPlatform(seed=b"cuts", bank_size=BANK)
+class _OpLog(SimPlatform):
+    """Remembers the length of every flash operation (erase: the page size)."""
+
+    def __init__(self, **kw):
+        SimPlatform.__init__(self, **kw)
+        self.op_sizes = []
+
+    def flash_write(self, page, offset, data):
+        SimPlatform.flash_write(self, page, offset, data)
+        self.op_sizes.append(len(data))
+
+    def flash_erase(self, page):
+        SimPlatform.flash_erase(self, page)
+        self.op_sizes.append(-self.PAGE_SIZE)
+
+
+def _cuts(size, modes, every_byte):
+    """(mode, keep) pairs to try for an operation of size bytes (negative: an erase)."""
+    out = []
+    for mode in modes:
+        if mode in ("none", "flip"):
+            out.append((mode, None))
+            continue
+        n = -size if size < 0 else size
+        if size < 0:  # an erase: the page header area byte by byte, then coarser
+            points = list(range(0, 48)) + list(range(48, n, 97 if every_byte else 331))
+        elif every_byte:
+            points = range(0, n + 1) if mode == "truncate" else range(1, n + 1)
+        else:
+            points = (None,)
+        for keep in points:
+            out.append((mode, keep))
+    return out
+
+
+def _cut_everywhere(modes, every_byte, stride=1, seed=b"cuts"):
+    p = _OpLog(seed=seed, bank_size=CUT_PAGE)
     s = Store(p)
     expected = _expected_states()
     checked = 0
+    compactions = 0
     for u, (changes, scrub) in enumerate(UPDATES):
         old, new = expected[u], expected[u + 1]
         snap = p.flash_snapshot()
-        w0 = p.flash_writes
+        first = len(p.op_sizes)
         _apply(s, changes, scrub)
-        writes = p.flash_writes - w0
-        assert writes >= 1
-        for mode in modes:
-            for k in range(writes + 1):
+        sizes = p.op_sizes[first:]
+        assert sizes
+        if [x for x in sizes if x < 0]:
+            compactions += 1
+        case = 0
+        for op in range(len(sizes)):
+            for mode, keep in _cuts(sizes[op], modes, every_byte):
+                case += 1
+                if case % stride:
+                    continue
                 p.flash_restore(snap)
                 p.reboot()
                 s = Store(p)
                 assert state(s) == old
-                p.cut_power_after(k, mode)
+                p.cut_power_after(op, mode, keep)
                 cut = False
                 try:
                     _apply(s, changes, scrub)
                 except PowerCut:
                     cut = True
-                assert cut == (k < writes)
+                assert cut, (u, op, mode, keep)
                 p.cancel_power_cut()
                 s = reboot(p)
                 got = state(s)
-                assert got == old or got == new, (u, k, mode)
-                if not cut:
-                    assert got == new
+                assert got == old or got == new, (u, op, mode, keep)
                 # the store keeps working after the cut
                 s.put(0x04FF, b"after")
                 again = reboot(p)
                 want = dict(got)
                 want[0x04FF] = b"after"
-                assert state(again) == want
+                assert state(again) == want, (u, op, mode, keep)
+                if scrub and got == new:
+                    # a scrubbed update leaves no old value, once the next update has run
+                    for key in old:
+                        if old[key] != new.get(key) and len(old[key]) >= 8:
+                            assert not contains(p, old[key]), (u, op, mode, keep, key)
                 checked += 1
         # continue from the completed update
         p.flash_restore(snap)
@@ -261,15 +434,27 @@ def _cut_everywhere(modes):
         _apply(s, changes, scrub)
         assert state(reboot(p)) == new
         s = Store(p)
+    assert compactions >= 4  # the sequence exercises compaction, scrubbing and erase_all
     return checked
 
 
-def test_power_cut_at_every_write_without_corruption():
-    assert _cut_everywhere(("none",)) > len(UPDATES)
+def test_power_cut_at_every_operation_without_corruption():
+    assert _cut_everywhere(("none",), False) > len(UPDATES)
 
 
-def test_power_cut_at_every_write_with_corrupted_write():
-    assert _cut_everywhere(("truncate", "flip", "torn")) > 3 * len(UPDATES)
+def test_power_cut_at_every_operation_with_corrupted_write():
+    assert _cut_everywhere(("truncate", "flip", "torn"), False) > 3 * len(UPDATES)
+
+
+def test_power_cut_at_every_byte_of_every_write():
+    # every byte of every write and of every erased page header, truncated and torn
+    assert _cut_everywhere(("truncate", "torn"), True) > 7000
+
+
+def test_bit_flips_in_the_write_in_progress():
+    # 1..3 bits wrong in the interrupted write (or left 0 in the interrupted erase), other bits each seed
+    for seed in (b"f1", b"f2", b"f3", b"f4"):
+        assert _cut_everywhere(("flip",), False, 1, seed) > len(UPDATES)
 
 
 def test_corruption_modes_are_all_exercised():
@@ -305,33 +490,144 @@ def test_plain_delete_may_leave_old_copy_scrub_does_not():
     s.put(0x0111, secret)
     s.put(0x0001, b"x")
     s.delete(0x0111)
-    assert contains(p, secret)  # the previous image in the other bank
+    assert contains(p, secret)  # the earlier entry in the log
     s.put(0x0111, secret)
     s.delete(0x0111, True)
     assert not contains(p, secret)
     assert state(reboot(p)) == {0x0001: b"x"}
 
 
-def test_scrub_clears_tail_of_longer_images():
-    p, s = fresh()
-    tail = b"TAIL-SECRET" * 30
-    s.update({1: b"a", 2: tail}, True)
-    s.update({2: None}, True)
-    assert not contains(p, b"TAIL-SECRET")
-    assert state(reboot(p)) == {1: b"a"}
+def test_scrub_after_compaction_leaves_no_copy_in_any_page():
+    p, s = fresh(page=1024)
+    secret = b"OLD-SECRET-" + bytes(range(30))
+    s.put(0x0111, secret)
+    for i in range(40):  # several compactions: copies of the secret move with the snapshots
+        s.put(0x0300, bytes((i,)) * 100)
+    assert contains(p, secret)
+    s.put(0x0111, b"replacement-value", True)
+    assert not contains(p, secret)
+    assert reboot(p).get(0x0111) == b"replacement-value"
 
 
-def test_scrub_clears_old_tails_found_at_boot():
-    p, s = fresh()
-    s.update({1: b"a", 2: b"OLD-TAIL-SECRET" * 20})  # long image in one bank
-    s.put(3, b"c")                                     # long image in the other bank too
-    s.delete(2)                                        # short images, not scrubbed:
-    s.put(4, b"d")                                     # the tails stay in both banks
-    assert contains(p, b"OLD-TAIL-SECRET")
-    s = reboot(p)
-    s.put(5, b"e", True)
-    assert not contains(p, b"OLD-TAIL-SECRET")
-    assert state(reboot(p)) == {1: b"a", 3: b"c", 4: b"d", 5: b"e"}
+# --- migration from the old two-bank format ----------------------------------------------------------------
+def _old_image(case):
+    bank_size = case["bank_size"]
+    p = SimPlatform(bank_size=bank_size) if bank_size <= 4096 else SimPlatform()
+    pages_per_bank = p.NUM_PAGES // 2
+    for bank in range(2):
+        raw = bytes.fromhex(case["banks"][bank])
+        raw = raw + b"\xff" * (bank_size - len(raw))
+        for i in range(pages_per_bank):
+            p.flash.set_content(bank * pages_per_bank + i, raw[i * p.PAGE_SIZE:(i + 1) * p.PAGE_SIZE])
+    return p
+
+
+def _records(case):
+    out = {}
+    for key in case["records"]:
+        out[int(key, 16)] = bytes.fromhex(case["records"][key])
+    return out
+
+
+def test_old_two_bank_images_convert_without_losing_a_key():
+    vectors = _vectors("store-v1-images.json")
+    for case in vectors["cases"]:
+        p = _old_image(case)
+        want = _records(case)
+        assert want
+        s = Store(p)  # converts on first load
+        assert state(s) == want, case["name"]
+        assert p.flash_ops > 0
+        for page in p.banks:  # no old image left anywhere: the old banks are erased
+            assert bytes(page).find(b"SLST") < 0, case["name"]
+        ops = p.flash_ops
+        s = reboot(p)
+        assert state(s) == want and p.flash_ops == ops  # converted once
+        s.put(0x04FE, b"new")
+        want[0x04FE] = b"new"
+        assert state(reboot(p)) == want
+
+
+def test_old_image_conversion_survives_a_power_cut_anywhere():
+    vectors = _vectors("store-v1-images.json")
+    case = vectors["cases"][0]
+    want = _records(case)
+    ref = _old_image(case)
+    first = ref.flash_ops
+    Store(ref)
+    total = ref.flash_ops - first
+    assert total >= 3
+    for op in range(total):
+        for mode in CORRUPT_MODES:
+            p = _old_image(case)
+            p.cut_power_after(op, mode)
+            try:
+                Store(p)
+                assert False, "expected a power cut"
+            except PowerCut:
+                pass
+            p.reboot()
+            assert state(Store(p)) == want, (op, mode)
+            assert state(reboot(p)) == want
+
+
+# --- one writer at a time -------------------------------------------------------------------------
+class _LockedSim(SimPlatform):
+    """Records whether the store's lock is held at each flash access."""
+
+    def __init__(self, **kw):
+        SimPlatform.__init__(self, **kw)
+        self.locks = []
+        self.unlocked_accesses = 0
+
+    def new_lock(self):
+        lock = SimPlatform.new_lock(self)
+        self.locks.append(lock)
+        return lock
+
+    def _held(self):
+        if not any(lock.locked() for lock in self.locks):
+            self.unlocked_accesses += 1
+
+    def flash_write(self, bank, offset, data):
+        self._held()
+        SimPlatform.flash_write(self, bank, offset, data)
+
+    def flash_read(self, bank, offset, length):
+        self._held()
+        return SimPlatform.flash_read(self, bank, offset, length)
+
+
+def test_store_takes_its_lock_from_the_platform_and_holds_it_for_every_write():
+    p = _LockedSim(bank_size=BANK)
+    s = Store(p)
+    assert len(p.locks) == 1
+    s.put(1, b"a")
+    s.update({2: b"b", 1: None}, True)
+    s.erase_all()
+    s.put(3, b"c")
+    p.cut_power_after(0, "truncate")
+    try:
+        s.put(3, b"d")
+        assert False, "expected a power cut"
+    except PowerCut:
+        pass
+    p.reboot()
+    assert s.get(3) == b"c"  # the reload after the failed commit also runs under the lock
+    assert p.unlocked_accesses == 0
+    assert not p.locks[0].locked()  # released on every path, the power cut included
+    assert raises(ValueError, s.put, 0, b"x") and not p.locks[0].locked()
+
+
+def test_single_thread_lock_refuses_reentry():
+    from sealtoken.platform import SingleThreadLock
+
+    lock = SingleThreadLock()
+    assert lock.acquire() and lock.locked()
+    assert raises(RuntimeError, lock.acquire)
+    lock.release()
+    assert not lock.locked()
+    assert raises(RuntimeError, lock.release)
 
 
 # --- key registry ------------------------------------------------------------------------------------------

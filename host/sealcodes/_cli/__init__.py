@@ -10,7 +10,8 @@ import click
 from .. import __version__
 from ..errors import SealcodesError
 from ..memory import disable_core_dumps
-from . import codes, codeset, demo, device
+from ..text import printable
+from . import batch, codes, codeset, demo, device, keyring, sheet, verifier
 from .util import EXIT_ERROR, CliFail, Context
 
 log = logging.getLogger("sealcodes")
@@ -19,7 +20,9 @@ log = logging.getLogger("sealcodes")
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sealcodes")
 @click.option("--profile", "profile_path", envvar="SEALCODES_PROFILE", metavar="PATH",
-              help="Profile file (default: $XDG_CONFIG_HOME/sealcodes/profile.json).")
+              help="Profile file (default: $XDG_CONFIG_HOME/sealcodes/profile.json on Linux; "
+                   "~/Library/Application Support/sealcodes/profile.json on macOS; "
+                   "%APPDATA%\\sealcodes\\profile.json on Windows).")
 @click.option("--debug", is_flag=True, help="Log what happens (never secrets) to stderr.")
 @click.pass_context
 def cli(ctx, profile_path, debug):
@@ -30,12 +33,26 @@ def cli(ctx, profile_path, debug):
     """
     # --debug opens our own logger only: the client libraries' traffic loggers stay quiet, and ours
     # redact PINs and device answers
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, handlers=[_escaping_log_handler()])
     logging.getLogger("sealcodes").setLevel(logging.DEBUG if debug else logging.WARNING)
     ctx.obj = Context(profile_path=profile_path, debug=debug)
 
 
-for group in (codes, device, codeset, demo):
+class _EscapingFormatter(logging.Formatter):
+    """Log lines can quote device strings: shown escaped, one line each (sealcodes.text)."""
+
+    def format(self, record):
+        lines = super().format(record).split("\n")  # a traceback stays several lines, each escaped
+        return "\n".join(printable(line) for line in lines)
+
+
+def _escaping_log_handler():
+    handler = logging.StreamHandler()
+    handler.setFormatter(_EscapingFormatter("%(name)s: %(message)s"))
+    return handler
+
+
+for group in (codes, device, codeset, keyring, sheet, demo, verifier, batch):
     for command in group.COMMANDS:
         cli.add_command(command)
 
@@ -48,13 +65,15 @@ def main(argv=None):
         click.echo("Aborted.", err=True)
         sys.exit(EXIT_ERROR)
     except click.ClickException as exc:
+        exc.message = printable(exc.message)  # it may quote what was typed on the command line
         exc.show()
         sys.exit(exc.exit_code)
     except CliFail as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {printable(exc)}", err=True)
         sys.exit(exc.exit_code)
     except SealcodesError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        # messages quote device strings, labels and profile content: never raw on the terminal
+        click.echo(f"Error: {printable(exc)}", err=True)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

@@ -11,6 +11,7 @@ from .. import derivation, formats
 from ..errors import InvalidInputError
 from ..memory import wipe
 from ..operations import COUNT_RANGE, DEFAULT_COUNT, DEFAULT_EPOCH, DEFAULT_FORMAT, EPOCH_RANGE
+from .secret_input import ask_code
 from .util import FORMAT_CHOICE, CliFail, echo_codes
 
 MAX_RESPONSE_HEX = 4096
@@ -63,10 +64,7 @@ def check(code, fmt):
     not a terminal, so that it stays out of shell history and the process list.
     """
     if code in (None, "-"):
-        if sys.stdin.isatty():
-            code = click.prompt("Code", hide_input=True, err=True)
-        else:
-            code = sys.stdin.readline().rstrip("\r\n")
+        code = ask_code()
     fmt = fmt or _guess_format(code)
     try:
         ok = formats.check_matches(code, fmt)

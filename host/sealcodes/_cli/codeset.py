@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import click
 
+import sys
+
 from .. import operations
 from ..devices import BACKENDS
 from ..operations import COUNT_RANGE, DEFAULT_COUNT, DEFAULT_EPOCH, DEFAULT_FORMAT, EPOCH_RANGE
-from .util import FORMAT_CHOICE, CliInteraction, echo_codes
+from ..text import has_hidden, printable
+from .util import FORMAT_CHOICE, CliFail, CliInteraction, TypeBack, echo_codes, interactive
 
 _epoch_type = click.IntRange(*EPOCH_RANGE)
 _count_type = click.IntRange(*COUNT_RANGE)
@@ -16,6 +19,28 @@ _device = click.option("--device", "device_spec", metavar="D", help="Reader name
 _backend = click.option("--backend", type=click.Choice(list(BACKENDS)),
                         help="Which enrolled device application to use, when a device has several.")
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a numbered sheet.")
+_no_confirm = click.option("--no-confirm", is_flag=True,
+                           help="Record a new set without typing one code back (non-interactive runs never ask).")
+_keyring = click.option("--keyring", "keyring_name", metavar="NAME",
+                        help="Bind the set to a keyring: any member device (k for a k-of-n keyring) regenerates it.")
+
+
+def _verifier_options(command):
+    from .verifier import check_account_option
+
+    command = click.option("--account", metavar="A", callback=check_account_option,
+                           help="Account name in the verifier record (default: the label).")(command)
+    return click.option("--verifier-record", "verifier_record", is_flag=True,
+                        help="Print the set's verifier record (JSON, no codes) instead of the codes.")(command)
+
+
+def _show(codes, as_json, software_token, verifier_record, account):
+    if verifier_record:
+        from .verifier import echo_verifier_record
+
+        echo_verifier_record(codes, account)
+    else:
+        echo_codes(codes, as_json, software_token=software_token)
 
 
 @click.command()
@@ -26,12 +51,26 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead
 @_json
 @_device
 @_backend
+@_keyring
+@_no_confirm
+@_verifier_options
 @click.pass_obj
-def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend):
-    """Show the codes for LABEL, asking the device; the first time, record the set."""
-    codes = operations.generate(ctx.store(), label, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
-                                device_spec=device_spec, backend=backend)
-    echo_codes(codes, as_json, software_token=_on_emulator(ctx, label))
+def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyring_name, no_confirm, verifier_record,
+             account):
+    """Show the codes for LABEL, asking the device; the first time, record the set.
+
+    A new set is recorded only after you type back one of its codes (skipped with --no-confirm,
+    with --verifier-record, and when not run at a terminal).
+    """
+    warn_hidden(label)
+    asks = not (no_confirm or verifier_record) and interactive()
+    type_back = TypeBack(as_json, software_token=device_spec == "emulator") if asks else None
+    with CliInteraction() as interaction:
+        codes = operations.generate(ctx.store(), label, interaction, epoch=epoch, fmt=fmt, count=count,
+                                    device_spec=device_spec, backend=backend, keyring=keyring_name,
+                                    before_record=type_back)
+    if type_back is None or not type_back.shown:
+        _show(codes, as_json, _on_emulator(ctx, label), verifier_record, account)
 
 
 @click.command()
@@ -40,11 +79,25 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend):
 @click.option("--count", type=_count_type, help="How many codes (default: unchanged).")
 @_json
 @_device
+@click.option("--keyring", "keyring_name", metavar="NAME",
+              help="Move the set onto this keyring: the new codes come from the keyring's seed.")
+@_no_confirm
+@_verifier_options
 @click.pass_obj
-def rotate(ctx, label, fmt, count, as_json, device_spec):
-    """Replace LABEL's codes: epoch + 1, every code changes; shows and records the new set."""
-    codes = operations.rotate(ctx.store(), label, CliInteraction(), device_spec=device_spec, fmt=fmt, count=count)
-    echo_codes(codes, as_json, software_token=_on_emulator(ctx, label))
+def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confirm, verifier_record, account):
+    """Replace LABEL's codes: epoch + 1, every code changes; shows and records the new set.
+
+    The new set becomes current once you type back one of its codes (skipped with --no-confirm,
+    with --verifier-record, and when not run at a terminal); until then the old set stays current.
+    """
+    software = _on_emulator(ctx, label)
+    asks = not (no_confirm or verifier_record) and interactive()
+    type_back = TypeBack(as_json, software_token=software) if asks else None
+    with CliInteraction() as interaction:
+        codes = operations.rotate(ctx.store(), label, interaction, device_spec=device_spec, fmt=fmt,
+                                  count=count, before_record=type_back, keyring=keyring_name)
+    if type_back is None or not type_back.shown:
+        _show(codes, as_json, software, verifier_record, account)
 
 
 @click.command()
@@ -56,18 +109,84 @@ def rotate(ctx, label, fmt, count, as_json, device_spec):
 @_json
 @_device
 @_backend
+@click.option("--keyring", "keyring_name", metavar="NAME", help="Open this keyring of the profile.")
+@click.option("--credential-id", metavar="ID",
+              help="FIDO2: the credential id printed on the sheet (for a key that could not store a "
+                   "discoverable credential).")
+@click.option("--keyring-file", metavar="FILE",
+              help="A keyring exported with `sealcodes keyring export` (JSON, or the SCK1 text of the sheet; "
+                   "- reads stdin): no profile needed.")
+@_verifier_options
 @click.pass_obj
-def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, backend):
+def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, backend, keyring_name, credential_id,
+            keyring_file, verifier_record, account):
     """Regenerate a set with no profile: only the answer matching FINGERPRINT is shown."""
-    codes = operations.recover(label, fingerprint, CliInteraction(), epoch=epoch, fmt=fmt, count=count,
-                               device_spec=device_spec, backend=backend)
-    echo_codes(codes, as_json, software_token=device_spec == "emulator")
+    if keyring_name is not None or keyring_file is not None:
+        if keyring_name is not None and keyring_file is not None:
+            raise CliFail("give --keyring or --keyring-file, not both")
+        from ..keyring_operations import load_keyring
+
+        keyring = (load_keyring(ctx.store().load(), keyring_name) if keyring_name is not None
+                   else read_keyring_file(keyring_file))
+        with CliInteraction() as interaction:
+            codes = operations.recover_with_keyring(label, fingerprint, keyring, interaction, epoch=epoch,
+                                                    fmt=fmt, count=count)
+        software = any(m.device.get("device_kind") == "emulator" for m in keyring.members)
+        _show(codes, as_json, software, verifier_record, account)
+        return
+    with CliInteraction() as interaction:
+        codes = operations.recover(label, fingerprint, interaction, epoch=epoch, fmt=fmt, count=count,
+                                   device_spec=device_spec, backend=backend, credential_id=credential_id)
+    _show(codes, as_json, device_spec == "emulator", verifier_record, account)
+
+
+def read_keyring_file(path):
+    """A keyring document from FILE (or stdin for -), capped in size; JSON or the sheet's SCK1 text."""
+    from .. import keyring as kr
+
+    limit = kr.MAX_DOC_BYTES * 2
+    try:
+        if path == "-":
+            # up to an empty line: PINs for the members may follow on the same stdin
+            if sys.stdin.isatty():
+                click.echo("Type or paste the keyring text from the sheet, then an empty line:", err=True)
+            # read line by line from the descriptor (secret_input.read_line): a buffered read would
+            # swallow the PIN lines that follow
+            from .secret_input import read_line
+
+            lines, size = [], 0
+            while size <= limit:
+                line = read_line("keyring text", limit)
+                if line is None or not bytes(line).strip():
+                    break
+                lines.append(bytes(line) + b"\n")
+                size += len(line) + 1
+            raw = b"".join(lines)
+        else:
+            with open(path, "rb") as f:
+                raw = f.read(limit + 1)
+    except OSError as exc:
+        raise CliFail(f"cannot read the keyring file: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise CliFail("the keyring file is too large")
+    return kr.load_any(raw)
+
+
+def warn_hidden(label):
+    if has_hidden(label):
+        click.echo(f"Warning: the label {printable(label)} contains invisible or direction-changing "
+                   "characters (shown escaped); make sure it is the label you mean", err=True)
 
 
 def _on_emulator(ctx, label):
     try:
+        from ..keyring_operations import keyring_name_of, load_keyring
+
         profile = ctx.store().load()
         entry = profile.code_set(operations.derivation.normalize_label_text(label))
+        name = keyring_name_of(entry.enrollment)
+        if name is not None:
+            return any(m.device.get("device_kind") == "emulator" for m in load_keyring(profile, name).members)
         return profile.enrollment(entry.enrollment).device_kind == "emulator"
     except Exception:
         return False

@@ -17,7 +17,7 @@ DEMO_PIN = "246810"
 
 class _DemoInteraction(Interaction):
     def request_pin(self, purpose, new=False):
-        return DEMO_PIN
+        return bytearray(DEMO_PIN.encode())
 
     def confirm(self, message):
         return True

@@ -6,6 +6,7 @@ import click
 
 from .. import operations
 from ..devices import BACKENDS, list_devices
+from ..text import printable
 from .util import CliInteraction
 
 
@@ -13,7 +14,7 @@ from .util import CliInteraction
 def devices():
     """List connected devices (PC/SC readers, FIDO2 keys, the built-in emulator), one per line."""
     for device in list_devices(details=True):
-        click.echo(device.describe())
+        click.echo(printable(device.describe()))  # reader names, USB strings, serials: device data
 
 
 @click.command()
@@ -22,20 +23,24 @@ def devices():
 @click.option("--slot", type=click.IntRange(1, 8), help="Slot on the token (applet: 1-8, yubiotp: 1 or 2).")
 @click.option("--uv", type=click.Choice(["required", "discouraged"]), help="FIDO2: user verification (PIN) at every use.")
 @click.option("--touch", is_flag=True, help="ykoath, yubiotp: require a touch for every use.")
-@click.option("--adopt", is_flag=True, help="yubiotp: use a slot that is already programmed, without touching it.")
+@click.option("--adopt", is_flag=True, help="yubiotp: use a slot that is already programmed, without touching it; "
+              "piv, openpgp: use the ECC key already on the card.")
+@click.option("--curve", type=click.Choice(["P-256", "P-384"]), help="piv, openpgp: curve of a key made on the card "
+              "(default P-256).")
 @click.option("--force", is_flag=True, help="Overwrite an existing secret without asking.")
 @click.pass_obj
-def enroll(ctx, device_spec, backend, slot, uv, touch, adopt, force):
+def enroll(ctx, device_spec, backend, slot, uv, touch, adopt, curve, force):
     """Seal a new secret on a device (or adopt one) and record it in the profile."""
     # only what the user gave: a backend refuses an option it does not use
-    options = {"slot": slot, "uv": uv, "touch": touch or None, "adopt": adopt or None, "force": force or None}
-    result = operations.enroll(ctx.store(), device_spec, CliInteraction(assume_yes=force), backend=backend,
-                               **options)
+    options = {"slot": slot, "uv": uv, "touch": touch or None, "adopt": adopt or None, "force": force or None,
+               "curve": curve}
+    with CliInteraction(assume_yes=force) as interaction:
+        result = operations.enroll(ctx.store(), device_spec, interaction, backend=backend, **options)
     enrollment = result.enrollment
-    click.echo(f"Enrolled {result.enrollment_id} ({enrollment.backend}).")
+    click.echo(f"Enrolled {printable(result.enrollment_id)} ({enrollment.backend}).")
     if result.orphaned:
-        click.echo(f"Note: {result.enrollment_id} was enrolled before; its new secret no longer gives the codes of "
-                   f"{len(result.orphaned)} set(s): {', '.join(result.orphaned)}. Their printed codes still work "
+        click.echo(f"Note: {printable(result.enrollment_id)} was enrolled before; its new secret no longer gives the codes of "
+                   f"{len(result.orphaned)} set(s): {', '.join(printable(o) for o in result.orphaned)}. Their printed codes still work "
                    "where they were registered; `sealcodes rotate LABEL` makes a new set from the new secret.",
                    err=True)
     if enrollment.backend == "fido2" and enrollment.discoverable is False:

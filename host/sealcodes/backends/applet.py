@@ -1,9 +1,12 @@
 """AppletBackend: our own token's sealcodes applet (docs/applet.md), over any SmartCardConnection.
 
 R = DERIVE(slot, challenge) = HMAC-SHA-256(slot secret, challenge), the slot secret made inside
-the token by GENERATE and never exported. The token authorizes one DERIVE per VERIFY, so every
-DERIVE is preceded by its own VERIFY; a session that verified the PIN resets the card when it
-releases it, so no verified state outlives the session.
+the token by GENERATE and never exported.
+
+The applet is PIN-always: one VERIFY authorizes one GENERATE or DERIVE. So the PIN is asked once
+per operation, kept in a bytearray, sent in a VERIFY right before each command that needs it
+(every slot of a recovery), and wiped when the operation ends. A session that verified the PIN
+resets the card when it releases it, so no verified state outlives the session.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from ..const import SW
 from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError
 from ..memory import wipe
 from ..records import AppletOptions, Enrollment, serial_text
-from .base import Backend, Interaction, require_challenge
+from .base import Backend, Interaction, require_challenge, take_pin
 
 DEFAULT_SLOT = 1
 RESPONSE_LEN = 32
@@ -98,53 +101,63 @@ class AppletBackend(Backend):
         self._info = parse_info(data)
         return dict(self._info)
 
-    def _pin_bytes(self, pin) -> bytearray:
-        encoded = bytearray(pin.encode("utf-8") if isinstance(pin, str) else pin)
-        if not const.SEAL_PIN_MIN_LEN <= len(encoded) <= const.SEAL_PIN_MAX_LEN:
-            wipe(encoded)
+    def _ask_pin(self, interaction: Interaction, new: bool = False) -> bytearray:
+        """The PIN for this operation, in a bytearray the caller wipes."""
+        if not new and self._info["pin_tries"] == 0:
+            self._check(SW.AUTH_METHOD_BLOCKED, "verifying the PIN")
+        pin = take_pin(interaction.request_pin("applet", new=new))
+        if not const.SEAL_PIN_MIN_LEN <= len(pin) <= const.SEAL_PIN_MAX_LEN:
+            wipe(pin)
             raise InvalidInputError(f"the PIN must be {const.SEAL_PIN_MIN_LEN} to {const.SEAL_PIN_MAX_LEN} bytes")
-        return encoded
+        return pin
 
     def set_pin(self, interaction: Interaction) -> None:
-        pin = self._pin_bytes(interaction.request_pin("applet", new=True))
+        pin = self._ask_pin(interaction, new=True)
         try:
             _, sw = self._send(const.SEAL_INS_SET_PIN, data=pin)
         finally:
             wipe(pin)
         self._check(sw, "setting the PIN")
 
-    def verify_pin(self, interaction: Interaction) -> None:
-        """VERIFY: authorizes the next DERIVE (or GENERATE) only."""
-        if self._info["pin_tries"] == 0:
-            self._check(SW.AUTH_METHOD_BLOCKED, "verifying the PIN")
-        pin = self._pin_bytes(interaction.request_pin("applet"))
+    def _verify(self, pin: bytearray) -> None:
+        """VERIFY: authorizes the next DERIVE (or GENERATE) only (PIN-always)."""
         self.connection.reset_on_close()  # from here on, the card holds state that is ours
-        try:
-            _, sw = self._send(const.SEAL_INS_VERIFY_PIN, data=pin)
-        finally:
-            wipe(pin)
+        _, sw = self._send(const.SEAL_INS_VERIFY_PIN, data=pin)
         if (sw & 0xFFF0) == SW.VERIFY_FAIL:
             self._info["pin_tries"] = sw & 0x0F
         self._check(sw, "verifying the PIN")
+
+    def verify_pin(self, interaction: Interaction) -> None:
+        pin = self._ask_pin(interaction)
+        try:
+            self._verify(pin)
+        finally:
+            wipe(pin)
 
     def enroll(self, interaction: Interaction, options: AppletOptions = AppletOptions()) -> Enrollment:
         slot = options.slot
         if isinstance(slot, bool) or not isinstance(slot, int) or not 1 <= slot <= const.SEAL_NUM_SLOTS:
             raise InvalidInputError(f"slot must be 1..{const.SEAL_NUM_SLOTS}")
-        if not self._info["pin_set"]:
-            self.set_pin(interaction)
-        if slot in self._info["slots_used"] and not options.force:
-            if not interaction.confirm(f"Slot {slot} of token {self._info['serial']} already holds a secret; "
-                                       "replace it (its code sets become unrecoverable)?"):
-                self._check(SW.FILE_EXISTS, f"generating a secret in slot {slot}")
-        self.verify_pin(interaction)
+        pin_set = self._info["pin_set"]
+        pin = self._ask_pin(interaction, new=not pin_set)
+        try:
+            if not pin_set:
+                _, sw = self._send(const.SEAL_INS_SET_PIN, data=pin)
+                self._check(sw, "setting the PIN")
+            if slot in self._info["slots_used"] and not options.force:
+                if not interaction.confirm(f"Slot {slot} of token {self._info['serial']} already holds a secret; "
+                                           "replace it (its code sets become unrecoverable)?"):
+                    self._check(SW.FILE_EXISTS, f"generating a secret in slot {slot}")
+            self._verify(pin)
+        finally:
+            wipe(pin)
         p2 = const.SEAL_P2_GENERATE_OVERWRITE if slot in self._info["slots_used"] else 0x00
         _, sw = self._send(const.SEAL_INS_GENERATE, slot, p2, redact=False)
         self._check(sw, f"generating a secret in slot {slot}")
         return Enrollment(backend=self.name, serial=self._info["serial"], slot=slot)
 
-    def _derive(self, slot, challenge, interaction) -> bytearray:
-        self.verify_pin(interaction)
+    def _derive(self, slot, challenge, pin: bytearray) -> bytearray:
+        self._verify(pin)  # PIN-always: its own VERIFY before every DERIVE
         data, sw = self._send(const.SEAL_INS_DERIVE, slot, 0, challenge)
         try:
             self._check(sw, f"deriving with slot {slot}")
@@ -166,12 +179,22 @@ class AppletBackend(Backend):
         if slot not in self._info["slots_used"]:
             raise DeviceError(f"slot {slot} of token {self._info['serial']} holds no secret: "
                               "it was reset or never enrolled; codes cannot be recovered from it")
-        return self._derive(slot, challenge, interaction)
+        pin = self._ask_pin(interaction)
+        try:
+            return self._derive(slot, challenge, pin)
+        finally:
+            wipe(pin)
 
     def recover_responses(self, challenge: bytes, interaction: Interaction):
         require_challenge(challenge)
-        for slot in self._info["slots_used"]:
-            yield f"slot {slot}", self._derive(slot, challenge, interaction)
+        if not self._info["slots_used"]:
+            return
+        pin = self._ask_pin(interaction)
+        try:
+            for slot in self._info["slots_used"]:
+                yield f"slot {slot}", self._derive(slot, challenge, pin)
+        finally:
+            wipe(pin)
 
     def wrong_secret_hint(self) -> str:
         return "another token, or the slot's secret was replaced (enroll --force) since"

@@ -24,11 +24,27 @@ def require_challenge(challenge) -> bytes:
     return bytes(challenge)
 
 
+def take_pin(pin) -> bytearray:
+    """The PIN an Interaction returned, as a bytearray (UTF-8) the backend wipes after use.
+
+    A bytearray is taken as it is (the backend wipes the caller's buffer); a str (an older
+    Interaction) is encoded into a new bytearray.
+    """
+    if isinstance(pin, bytearray):
+        return pin
+    if isinstance(pin, str):
+        return bytearray(pin.encode("utf-8"))
+    if isinstance(pin, (bytes, memoryview)):
+        return bytearray(pin)
+    raise TypeError("request_pin must return a bytearray")
+
+
 class Interaction:
     """Callbacks from the library to whoever drives it (the CLI, a test)."""
 
-    def request_pin(self, purpose: str, new: bool = False) -> str:
-        """A PIN for `purpose` ("applet", "fido2", ...); new=True when setting one."""
+    def request_pin(self, purpose: str, new: bool = False) -> bytearray:
+        """A PIN for `purpose` ("applet", "fido2", ...) as UTF-8 in a bytearray; new=True when setting
+        one. The backend owns the buffer it gets and wipes it (memory.wipe) as soon as it is used."""
         raise NotImplementedError("this operation needs a PIN")
 
     def touch_needed(self) -> None:

@@ -1,4 +1,4 @@
-"""Backend `ykoath`: the OATH applet of a YubiKey, Nitrokey or sealtoken (SPEC section 3).
+"""Backend `ykoath`: the OATH applet of a YubiKey, Nitrokey or sealtoken (docs/spec.md section 3).
 
 Enrollment stores a fresh random 32-byte HMAC-SHA256 key as the TOTP credential
 named `sealcodes` (other credentials are never touched); R is the full
@@ -18,7 +18,7 @@ from ..errors import DeviceError, InvalidInputError, PinError, SealcodesError
 from ..memory import wipe
 from ..records import Enrollment, YkoathOptions
 from ._yubikit import TouchNotice, new_key, require_yubikit, yubikit_connection
-from .base import Backend, Interaction, require_challenge
+from .base import Backend, Interaction, require_challenge, take_pin
 
 CREDENTIAL_NAME = "sealcodes"
 RESPONSE_LEN = 32  # HMAC-SHA256
@@ -82,11 +82,18 @@ class YkoathBackend(Backend):
         from yubikit.core import BadResponseError, CommandError
         from yubikit.core.smartcard import ApduError
 
-        code = interaction.request_pin(PIN_PURPOSE)
+        given = take_pin(interaction.request_pin(PIN_PURPOSE))
         self._connection.reset_on_close()  # an unlocked OATH application must not outlive us
-        if not code:
-            raise PinError("the OATH application is protected by an access code; none was given")
-        key = session.derive_key(code)
+        try:
+            if not given:
+                raise PinError("the OATH application is protected by an access code; none was given")
+            try:
+                # yubikit's derive_key takes a str: a short-lived copy outside the wiped buffer
+                key = session.derive_key(given.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise PinError("wrong OATH access code") from None
+        finally:
+            wipe(given)
         try:
             session.validate(key)
         except ApduError as e:
@@ -225,3 +232,16 @@ class YkoathBackend(Backend):
                 "(is the credential HMAC-SHA256?)"
             )
         return response
+
+    def recover_responses(self, challenge: bytes, interaction: Interaction):
+        """Backend protocol: the credential sealcodes always creates has a fixed name."""
+        from yubikit.core import CommandError
+
+        session = self._open(interaction)
+        try:
+            present = any(c.id == CREDENTIAL_NAME.encode() for c in session.list_credentials())
+        except (CommandError, KeyError, ValueError, IndexError):
+            raise DeviceError("the device could not list its OATH credentials") from None
+        if present:
+            yield f"OATH credential {CREDENTIAL_NAME}", self.respond(
+                challenge, Enrollment(backend=self.name, credential_name=CREDENTIAL_NAME, device_id=session.device_id), interaction)

@@ -1,4 +1,4 @@
-"""Backend `yubiotp`: a YubiKey OTP slot in HMAC-SHA1 challenge-response mode (SPEC section 3).
+"""Backend `yubiotp`: a YubiKey OTP slot in HMAC-SHA1 challenge-response mode (docs/spec.md section 3).
 
 Slot 2 by default. Enrollment programs a fresh random 20-byte key into the slot,
 only with force=True or after `interaction.confirm(...)`, because whatever the
@@ -172,3 +172,21 @@ class YubiOtpBackend(Backend):
             raise DeviceError(f"the device answered challenge-response with {n} bytes instead of {RESPONSE_LEN}")
         return response
 
+    def recover_responses(self, challenge: bytes, interaction: Interaction):
+        """Backend protocol: slot 2 (the default), then slot 1, when programmed; each may want a touch."""
+        from yubikit.core import NotSupportedError
+
+        state = self._open().get_config_state()
+        for slot in (2, 1):
+            try:
+                if not state.is_configured(slot):
+                    continue
+                if state.is_touch_triggered(slot):
+                    continue  # an OTP or static password, not challenge-response
+            except NotSupportedError:  # too old to tell: just ask
+                pass
+            try:
+                response = self.respond(challenge, Enrollment(backend=self.name, slot=slot), interaction)
+            except DeviceError:
+                continue  # not challenge-response, or no touch: the other slot may still be it
+            yield f"slot {slot}", response

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 
-from ..const import AID_FIDO, AID_OATH, AID_OTP, AID_SEALCODES
+from ..const import AID_FIDO, AID_OATH, AID_OPENPGP, AID_OTP, AID_PIV, AID_SEALCODES
 from ..errors import DeviceError, DeviceNotFoundError
 from ..records import KIND_HID, KIND_PCSC, DeviceInfo, Enrollment, same_serial
 from . import providers
@@ -27,11 +27,15 @@ BACKENDS = {
     "fido2": ("sealcodes.backends.fido2", "Fido2Backend", "ctap"),
     "ykoath": ("sealcodes.backends.ykoath", "YkoathBackend", "smartcard"),
     "yubiotp": ("sealcodes.backends.yubiotp", "YubiOtpBackend", "smartcard"),
+    "piv": ("sealcodes.backends.piv", "PivBackend", "smartcard"),
+    "openpgp": ("sealcodes.backends.openpgp", "OpenPgpBackend", "smartcard"),
 }
-BACKEND_PREFERENCE = ("applet", "fido2", "ykoath", "yubiotp")
+BACKEND_PREFERENCE = ("applet", "fido2", "ykoath", "yubiotp", "piv", "openpgp")
+_YUBIKIT_BACKENDS = ("ykoath", "yubiotp", "piv", "openpgp")
 
 # AIDs probed to tell which applications a card has
-PROBE_AIDS = {"applet": AID_SEALCODES, "fido2": AID_FIDO, "ykoath": AID_OATH, "yubiotp": AID_OTP}
+PROBE_AIDS = {"applet": AID_SEALCODES, "fido2": AID_FIDO, "ykoath": AID_OATH, "yubiotp": AID_OTP,
+              "piv": AID_PIV, "openpgp": AID_OPENPGP}
 
 Device = DeviceInfo  # the name used before records.py
 
@@ -44,7 +48,7 @@ def backend_class(name: str):
     try:
         return getattr(importlib.import_module(module), cls)
     except ImportError as exc:
-        hint = " (install sealcodes[yubikey])" if name in ("ykoath", "yubiotp") else ""
+        hint = " (install sealcodes[yubikey])" if name in _YUBIKIT_BACKENDS else ""
         raise DeviceError(f"the {name} backend is not available: {exc.name} missing{hint}") from None
 
 
@@ -288,7 +292,8 @@ def open_enrolled(enrollment: Enrollment, device_spec: str | None = None):
         if not matched:
             stack.close()
             if enrollment.on_provider:
-                raise DeviceError(f"the {kind} holds another {backend} secret than the one this set belongs to "
+                # not the enrolled device (a keyring skips it as absent)
+                raise DeviceNotFoundError(f"the {kind} holds another {backend} secret than the one this set belongs to "
                                   f"({_where(enrollment)})")
             continue
         with stack:

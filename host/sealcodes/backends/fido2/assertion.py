@@ -17,6 +17,8 @@ from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
 from fido2.webauthn import AuthenticatorData
 
 from ...errors import DeviceError, InvalidInputError, PinError, SealcodesError
+from ...memory import wipe
+from ..base import take_pin
 from .enrollment import RP_ID
 from .errors import ERR, MISMATCH, PIN_AUTH_BLOCKED, device_errors, keepalive_handler
 from .p256 import public_key as _public_key
@@ -43,6 +45,21 @@ def pin_protocol(info):
 
 def uv_available(info) -> bool:
     return info.options.get("clientPin") is True or info.options.get("uv") is True
+
+
+def pin_text(given, minimum: int) -> str:
+    """The PIN an Interaction returned (wiped here) as the str python-fido2's ClientPin takes: that
+    short-lived str is the one copy of the PIN outside the wiped buffer."""
+    pin = take_pin(given)
+    try:
+        text = pin.decode("utf-8") if len(pin) <= PIN_MAX_BYTES else ""
+    except UnicodeDecodeError:
+        text = ""
+    finally:
+        wipe(pin)
+    if len(text) < minimum:
+        raise InvalidInputError(f"a FIDO2 PIN has {minimum} to {PIN_MAX_BYTES} characters")
+    return text
 
 
 class _OneAgreementClientPin(ClientPin):
@@ -73,12 +90,7 @@ class AssertionSession:
 
     # --- PIN / UV tokens ---------------------------------------------------------------
     def _ask_pin(self) -> str:
-        pin = self.interaction.request_pin("fido2")
-        if isinstance(pin, (bytes, bytearray)):
-            pin = bytes(pin).decode("utf-8", "replace")
-        if not isinstance(pin, str) or len(pin) < PIN_MIN_LEN or len(pin.encode()) > PIN_MAX_BYTES:
-            raise InvalidInputError(f"a FIDO2 PIN has {PIN_MIN_LEN} to {PIN_MAX_BYTES} characters")
-        return pin
+        return pin_text(self.interaction.request_pin("fido2"), PIN_MIN_LEN)
 
     def token(self, permissions):
         """A pinUvAuthToken for RP_ID: built-in UV if the key has it, else the PIN (asked once)."""

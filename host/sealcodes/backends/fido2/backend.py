@@ -26,7 +26,17 @@ from fido2.ctap2.pin import ClientPin
 from ...errors import DeviceError, InvalidInputError, RecoveryUnsupportedError
 from ...records import Enrollment, Fido2Options
 from ..base import Backend, Interaction, require_challenge
-from .assertion import FLAG, HMAC_SECRET, RP_ID_HASH, AssertionSession, uv_available
+from .assertion import (
+    FLAG,
+    HMAC_SECRET,
+    PIN_MAX_BYTES,
+    PIN_MIN_LEN,
+    RP_ID_HASH,
+    AssertionSession,
+    pin_protocol,
+    pin_text,
+    uv_available,
+)
 from .enrollment import BACKEND_NAME, RP_ID, CheckedEnrollment, make_enrollment
 from .errors import ERR, MISMATCH, device_errors, keepalive_handler, log
 from .p256 import COSE_ES256, public_key
@@ -102,6 +112,23 @@ class Fido2Backend(Backend):
         self._proven = enrolled.credential_id
         return True
 
+    def _offer_pin(self, info, interaction: Interaction):
+        """A key that supports a PIN but has none: offer to set one (as ykman does), honouring the
+        key's minimum length; returns the refreshed info (unchanged when the user declines)."""
+        minimum = max(PIN_MIN_LEN, info.min_pin_length or PIN_MIN_LEN)
+        if not interaction.confirm(f"This key has no FIDO2 PIN; user verification needs one. Set a PIN "
+                                   f"({minimum} to {PIN_MAX_BYTES} characters) now?"):
+            return info
+        try:
+            text = pin_text(interaction.request_pin("fido2", new=True), minimum)
+        except InvalidInputError:
+            raise InvalidInputError(f"this key wants a FIDO2 PIN of {minimum} to {PIN_MAX_BYTES} characters; "
+                                    "no PIN was set") from None
+        with device_errors():
+            ClientPin(self._ctap, pin_protocol(info)).set_pin(text)
+        del text
+        return self._refresh()
+
     # --- enrollment -----------------------------------------------------------------
     def enroll(self, interaction: Interaction, options: Fido2Options = Fido2Options()) -> Enrollment:
         """Make the sealcodes credential; returns its enrollment for the profile (no secrets).
@@ -118,6 +145,9 @@ class Fido2Backend(Backend):
             use_uv = available or info.options.get("alwaysUv") is True
         else:
             use_uv = uv == UV_REQUIRED
+        if use_uv and not available and info.options.get("clientPin") is False:
+            info = self._offer_pin(info, interaction)
+            available = uv_available(info)
         if use_uv and not available:
             raise DeviceError(
                 "user verification was asked for, but this key has no FIDO2 PIN and no built-in "
@@ -225,8 +255,9 @@ class Fido2Backend(Backend):
         finally:
             session.close()
 
-    def recover_responses(self, challenge: bytes, interaction: Interaction):
-        """Backend protocol: (description, R) per discoverable credential and UV state."""
-        for enrollment, response in self.candidates(challenge, interaction):
+    def recover_responses(self, challenge: bytes, interaction: Interaction, credential_id: bytes | None = None):
+        """Backend protocol: (description, R) per discoverable credential (or the one `credential_id`
+        names, e.g. typed from the sheet) and UV state."""
+        for enrollment, response in self.candidates(challenge, interaction, credential_id):
             state = "with" if enrollment.uv else "without"
             yield f"credential {enrollment.credential_id[:8]}, {state} user verification", response

@@ -1,0 +1,617 @@
+"""PIV applet: slot 9D ECDH (P-256, P-384) as NIST SP 800-73-4 and yubikit's PivSession speak it.
+
+Just what a sealcodes `piv` enrollment needs, done properly:
+
+    INS  command                 P1        P2      data                           notes
+    20   VERIFY                  00 | FF   80      PIN padded with FF to 8 | -    empty: status; P1=FF: forget
+    24   CHANGE REFERENCE DATA   00        80 | 81 old(8) || new(8)
+    2C   RESET RETRY COUNTER     00        80      PUK(8) || new PIN(8)
+    47   GENERATE ASYMMETRIC     00        9D      AC { 80 alg, [AA pin], [AB touch] }   -> 7F49 { 86 point }
+    87   GENERAL AUTHENTICATE    0C        9B      management key mutual auth (AES-256)
+    87   GENERAL AUTHENTICATE    11 | 14   9D      7C { 82 00, 85 point }          -> 7C { 82 Z }
+    CB   GET DATA                3F        FF      5C { object id }                -> 53 { ... } (7E: discovery)
+    DB   PUT DATA                3F        FF      5C { id } 53 { data }
+    F7   GET METADATA            00        80 | 81 | 9B | 9D                      (YubiKey extension)
+    F8   GET SERIAL / FD GET VERSION / FB RESET / FE IMPORT KEY  (YubiKey extensions)
+
+Security rules:
+- PIN and PUK: PIV_PIN_MAX_TRIES tries; the counter is decremented and persisted
+  before the comparison, only a match restores it (a power cut never gives a
+  try back). Wrong: 63Cx; none left: 6983.
+- GENERATE, IMPORT KEY, PUT DATA need the management key (authenticated in this
+  session); the 9D key is used under its PIN policy (NEVER / ONCE / ALWAYS) and
+  touch policy (NEVER / ALWAYS / CACHED), default ONCE / NEVER.
+- RESET only when PIN and PUK are both blocked, as on YubiKeys.
+- No command returns a private key, a PIN, or the management key.
+
+Keys are AES-256 for the management key (so the platform's AES serves; type 0C
+in GET METADATA) and P-256 / P-384 for slot 9D; P-384 only where the platform
+has it (`p384_*`), else 6A80 for that algorithm.
+
+MicroPython rules: plain classes, bytes/bytearray, crypto through the platform.
+"""
+
+from . import const
+from .applet import Applet, ApduError
+from .hmac import ct_equal, wipe
+from .platform import UP_APPROVED
+from .storage import StoreFullError, device_serial
+
+# slot record layout
+_REC_ALG = 0
+_REC_PIN_POLICY = 1
+_REC_TOUCH_POLICY = 2
+_REC_ORIGIN = 3
+_REC_PRIVATE = 4
+
+
+# --- BER-TLV helpers (shared with sealtoken.openpgp) -----------------------------------
+def tlv(tag, value):
+    """One TLV; tag of one or two bytes (given as an int), definite length up to 65535."""
+    value = bytes(value)
+    n = len(value)
+    if tag > 0xFF:
+        head = bytes((tag >> 8, tag & 0xFF))
+    else:
+        head = bytes((tag,))
+    if n < 0x80:
+        head += bytes((n,))
+    elif n < 0x100:
+        head += bytes((0x81, n))
+    else:
+        head += bytes((0x82, n >> 8, n & 0xFF))
+    return head + value
+
+
+def parse_tlvs(data):
+    """[(tag, value), ...] of BER-TLV data; tags are ints (two bytes when the first has low bits 1F).
+
+    Raises ApduError(6A80) on anything malformed (truncated, bad length form).
+    """
+    out = []
+    pos = 0
+    end = len(data)
+    while pos < end:
+        tag = data[pos]
+        pos += 1
+        if tag & 0x1F == 0x1F:
+            if pos >= end:
+                raise ApduError(const.SW_WRONG_DATA)
+            tag = (tag << 8) | data[pos]
+            pos += 1
+        if pos >= end:
+            raise ApduError(const.SW_WRONG_DATA)
+        n = data[pos]
+        pos += 1
+        if n == 0x81:
+            if pos + 1 > end:
+                raise ApduError(const.SW_WRONG_DATA)
+            n = data[pos]
+            pos += 1
+        elif n == 0x82:
+            if pos + 2 > end:
+                raise ApduError(const.SW_WRONG_DATA)
+            n = (data[pos] << 8) | data[pos + 1]
+            pos += 2
+        elif n >= 0x80:
+            raise ApduError(const.SW_WRONG_DATA)
+        if pos + n > end:
+            raise ApduError(const.SW_WRONG_DATA)
+        out.append((tag, bytes(data[pos:pos + n])))
+        pos += n
+    return out
+
+
+def find_tlv(tlvs, tag, required=True):
+    for t, value in tlvs:
+        if t == tag:
+            return value
+    if required:
+        raise ApduError(const.SW_WRONG_DATA)
+    return None
+
+
+def only_one(data, tag):
+    """The value of data when it is exactly one TLV with this tag, else 6A80."""
+    tlvs = parse_tlvs(data)
+    if len(tlvs) != 1 or tlvs[0][0] != tag:
+        raise ApduError(const.SW_WRONG_DATA)
+    return tlvs[0][1]
+
+
+# --- EC keys through the platform -------------------------------------------------------
+def ec_size(platform, curve):
+    """(field bytes) of 'p256' / 'p384', or ApduError(6A80) when the platform lacks the curve."""
+    if curve == "p256":
+        return 32
+    if curve == "p384" and has_p384(platform):
+        return 48
+    raise ApduError(const.SW_WRONG_DATA)
+
+
+def has_p384(platform):
+    """P-384 is optional on a platform: declared by implementing p384_public."""
+    try:
+        platform.p384_public(b"\x00" * 47 + b"\x01")
+        return True
+    except NotImplementedError:
+        return False
+    except Exception:
+        return False
+
+
+def ec_generate(platform, curve):
+    """(private, x, y)."""
+    ec_size(platform, curve)
+    try:
+        if curve == "p256":
+            return platform.p256_generate()
+        return platform.p384_generate()
+    except NotImplementedError:
+        raise ApduError(const.SW_FUNC_NOT_SUPPORTED)
+
+
+def ec_public(platform, curve, private):
+    """(x, y) of a private scalar; ApduError(6A80) when it is not a valid scalar."""
+    size = ec_size(platform, curve)
+    if len(private) != size:
+        raise ApduError(const.SW_WRONG_DATA)
+    try:
+        if curve == "p256":
+            return platform.p256_public(private)
+        return platform.p384_public(private)
+    except (ValueError, ArithmeticError):
+        raise ApduError(const.SW_WRONG_DATA)
+    except NotImplementedError:
+        raise ApduError(const.SW_FUNC_NOT_SUPPORTED)
+
+
+def ec_ecdh(platform, curve, private, point):
+    """x-coordinate of private * point (uncompressed); ApduError(6A80) for a bad point."""
+    size = ec_size(platform, curve)
+    if len(point) != 1 + 2 * size or point[0] != 0x04:
+        raise ApduError(const.SW_WRONG_DATA)
+    try:
+        if curve == "p256":
+            return platform.p256_ecdh(private, point[1:1 + size], point[1 + size:])
+        return platform.p384_ecdh(private, point[1:1 + size], point[1 + size:])
+    except (ValueError, ArithmeticError):
+        raise ApduError(const.SW_WRONG_DATA)
+    except NotImplementedError:
+        raise ApduError(const.SW_FUNC_NOT_SUPPORTED)
+
+
+def _curve_of(alg):
+    if alg == const.PIV_ALG_ECC_P256:
+        return "p256"
+    if alg == const.PIV_ALG_ECC_P384:
+        return "p384"
+    return None
+
+
+def _secret_hash(platform, salt, secret):
+    return platform.hash("sha256", bytes(salt) + bytes(secret))
+
+
+class PivApplet(Applet):
+    AID = const.PIV_AID_FULL
+    SEND_REMAINING_INS = None
+
+    def __init__(self, platform, store):
+        Applet.__init__(self, platform, store)
+        self._pin_verified = False
+        self._mgmt_authenticated = False
+        self._witness = None          # pending management-key witness (bytes) or None
+        self._touch_ms = None         # last touch for CACHED policy
+
+    # --- session ---------------------------------------------------------------------
+    def deselect(self):
+        self._pin_verified = False
+        self._mgmt_authenticated = False
+        self._witness = None
+        self._touch_ms = None
+
+    def select(self, command):
+        self.deselect()
+        # application property template: AID (PIX) and the coexistent tag allocation authority
+        return tlv(0x61, tlv(0x4F, const.PIV_AID_FULL[5:])
+                   + tlv(0x79, tlv(0x4F, const.AID_PIV + b"\x00\x00")))
+
+    def process(self, command):
+        if command.cla != const.CLA_ISO:
+            raise ApduError(const.SW_CLA_NOT_SUPPORTED)
+        ins = command.ins
+        if ins == const.PIV_INS_VERIFY:
+            return self._verify(command)
+        if ins == const.PIV_INS_GET_DATA:
+            return self._get_data(command)
+        if ins == const.PIV_INS_AUTHENTICATE:
+            return self._authenticate(command)
+        if ins == const.PIV_INS_GET_VERSION:
+            return bytes(const.PIV_VERSION)
+        if ins == const.PIV_INS_GET_SERIAL:
+            return bytes(device_serial(self.platform, self.store))
+        if ins == const.PIV_INS_GET_METADATA:
+            return self._metadata(command)
+        if ins == const.PIV_INS_CHANGE_REFERENCE:
+            return self._change_reference(command)
+        if ins == const.PIV_INS_RESET_RETRY:
+            return self._reset_retry(command)
+        if ins == const.PIV_INS_GENERATE:
+            return self._generate(command)
+        if ins == const.PIV_INS_IMPORT_KEY:
+            return self._import_key(command)
+        if ins == const.PIV_INS_PUT_DATA:
+            return self._put_data(command)
+        if ins == const.PIV_INS_RESET:
+            return self._reset(command)
+        raise ApduError(const.SW_INS_NOT_SUPPORTED)
+
+    # --- PIN and PUK --------------------------------------------------------------------
+    def _ref_keys(self, p2):
+        if p2 == const.PIV_P2_PIN:
+            return const.KEY_PIV_PIN, const.KEY_PIV_PIN_TRIES, const.PIV_PIN_MAX_TRIES, const.PIV_PIN_DEFAULT
+        if p2 == const.PIV_P2_PUK:
+            return const.KEY_PIV_PUK, const.KEY_PIV_PUK_TRIES, const.PIV_PUK_MAX_TRIES, const.PIV_PUK_DEFAULT
+        raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+
+    def _tries(self, p2):
+        _, tries_key, max_tries, _ = self._ref_keys(p2)
+        raw = self.store.get(tries_key)
+        if raw is None:
+            return max_tries
+        if len(raw) != 1 or raw[0] > max_tries:
+            return 0  # a damaged counter counts as blocked
+        return raw[0]
+
+    def _is_default(self, p2):
+        return self.store.get(self._ref_keys(p2)[0]) is None
+
+    @staticmethod
+    def _check_format(value):
+        """PIN/PUK as sent: 8 bytes, FF padding only at the end, at least 6 characters."""
+        if len(value) != const.PIV_PIN_LEN:
+            raise ApduError(const.SW_WRONG_DATA)
+        n = const.PIV_PIN_LEN
+        while n > 0 and value[n - 1] == 0xFF:
+            n -= 1
+        for i in range(n):
+            if value[i] == 0xFF:
+                raise ApduError(const.SW_WRONG_DATA)
+        if n < const.PIV_PIN_MIN_LEN:
+            raise ApduError(const.SW_WRONG_DATA)
+
+    def _spend_and_compare(self, p2, value):
+        """Spend a try (persisted first), compare, restore the counter on a match. Raises 63Cx / 6983."""
+        rec_key, tries_key, max_tries, default = self._ref_keys(p2)
+        tries = self._tries(p2)
+        if tries == 0:
+            raise ApduError(const.SW_AUTH_METHOD_BLOCKED)
+        # the decrement is durable before the comparison happens
+        self.store.put(tries_key, bytes((tries - 1,)))
+        rec = self.store.get(rec_key)
+        if rec is None:
+            ok = ct_equal(bytes(value), default)
+        elif len(rec) != const.PIV_PIN_SALT_LEN + 32:
+            ok = False
+        else:
+            salt = rec[:const.PIV_PIN_SALT_LEN]
+            ok = ct_equal(_secret_hash(self.platform, salt, value), rec[const.PIV_PIN_SALT_LEN:])
+        if not ok:
+            if p2 == const.PIV_P2_PIN:
+                self._pin_verified = False
+            raise ApduError(const.SW_VERIFY_FAIL_00 | (tries - 1))
+        self.store.put(tries_key, bytes((max_tries,)))
+
+    def _new_record(self, value):
+        salt = bytes(self.platform.random_bytes(const.PIV_PIN_SALT_LEN))
+        return salt + _secret_hash(self.platform, salt, value)
+
+    def _verify(self, command):
+        if command.p2 != const.PIV_P2_PIN:
+            raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+        if command.p1 == const.PIV_P1_VERIFY_RESET:
+            if command.data:
+                raise ApduError(const.SW_WRONG_DATA)
+            self._pin_verified = False
+            return b""
+        if command.p1 != 0:
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        if not command.data:  # status query: spends no try
+            tries = self._tries(const.PIV_P2_PIN)
+            if tries == 0:
+                raise ApduError(const.SW_AUTH_METHOD_BLOCKED)
+            if self._pin_verified:
+                return b""
+            raise ApduError(const.SW_VERIFY_FAIL_00 | tries)
+        if self._tries(const.PIV_P2_PIN) == 0:
+            raise ApduError(const.SW_AUTH_METHOD_BLOCKED)
+        pin = bytearray(command.data)
+        try:
+            if len(pin) != const.PIV_PIN_LEN:
+                raise ApduError(const.SW_WRONG_DATA)
+            self._spend_and_compare(const.PIV_P2_PIN, pin)
+        finally:
+            wipe(pin)
+        self._pin_verified = True
+        return b""
+
+    def _change_reference(self, command):
+        if command.p1 != 0:
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        rec_key = self._ref_keys(command.p2)[0]
+        data = bytearray(command.data)
+        try:
+            if len(data) != 2 * const.PIV_PIN_LEN:
+                raise ApduError(const.SW_WRONG_DATA)
+            new = data[const.PIV_PIN_LEN:]
+            # the old value is checked first (as cards do): a bad new one then costs no try
+            self._spend_and_compare(command.p2, data[:const.PIV_PIN_LEN])
+            self._check_format(new)
+            self._store_update({rec_key: self._new_record(new)}, True)
+            wipe(new)
+        finally:
+            wipe(data)
+        if command.p2 == const.PIV_P2_PIN:
+            self._pin_verified = True
+        return b""
+
+    def _reset_retry(self, command):
+        if command.p1 != 0 or command.p2 != const.PIV_P2_PIN:
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        data = bytearray(command.data)
+        try:
+            if len(data) != 2 * const.PIV_PIN_LEN:
+                raise ApduError(const.SW_WRONG_DATA)
+            new = data[const.PIV_PIN_LEN:]
+            self._spend_and_compare(const.PIV_P2_PUK, data[:const.PIV_PIN_LEN])
+            self._check_format(new)
+            self._store_update({const.KEY_PIV_PIN: self._new_record(new),
+                                const.KEY_PIV_PIN_TRIES: bytes((const.PIV_PIN_MAX_TRIES,))}, True)
+            wipe(new)
+        finally:
+            wipe(data)
+        return b""
+
+    # --- management key ---------------------------------------------------------------------
+    def _mgmt_key(self):
+        key = self.store.get(const.KEY_PIV_MGMT)
+        if key is None or len(key) != const.PIV_MGMT_KEY_LEN:
+            return const.PIV_MGMT_DEFAULT
+        return key
+
+    def _aes_block(self, data, encrypt):
+        iv = bytes(16)
+        if encrypt:
+            return bytes(self.platform.aes256_cbc_encrypt(self._mgmt_key(), iv, data))
+        return bytes(self.platform.aes256_cbc_decrypt(self._mgmt_key(), iv, data))
+
+    def _require_mgmt(self):
+        if not self._mgmt_authenticated:
+            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+
+    def _mgmt_authenticate(self, command, inner):
+        if command.p1 != const.PIV_ALG_AES256:
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        witness = find_tlv(inner, const.PIV_TAG_WITNESS, False)
+        challenge = find_tlv(inner, const.PIV_TAG_CHALLENGE, False)
+        if witness is not None and len(witness) == 0 and challenge is None:
+            # step 1: the card's witness, encrypted
+            self._mgmt_authenticated = False
+            self._witness = bytes(self.platform.random_bytes(const.PIV_MGMT_CHALLENGE_LEN))
+            return tlv(const.PIV_TAG_DYN_AUTH, tlv(const.PIV_TAG_WITNESS, self._aes_block(self._witness, True)))
+        if witness is not None and challenge is not None:
+            expected = self._witness
+            self._witness = None  # one answer per witness
+            if expected is None:
+                raise ApduError(const.SW_CONDITIONS_NOT_SATISFIED)
+            if len(challenge) != const.PIV_MGMT_CHALLENGE_LEN or not ct_equal(witness, expected):
+                self._mgmt_authenticated = False
+                raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+            self._mgmt_authenticated = True
+            return tlv(const.PIV_TAG_DYN_AUTH, tlv(const.PIV_TAG_RESPONSE, self._aes_block(challenge, True)))
+        raise ApduError(const.SW_WRONG_DATA)
+
+    # --- slot 9D ------------------------------------------------------------------------------
+    def _slot(self):
+        rec = self.store.get(const.KEY_PIV_SLOT_9D)
+        if rec is None or len(rec) < _REC_PRIVATE + 32:
+            return None
+        curve = _curve_of(rec[_REC_ALG])
+        if curve is None or len(rec) != _REC_PRIVATE + (32 if curve == "p256" else 48):
+            return None
+        return rec
+
+    @staticmethod
+    def _policies(tlvs):
+        pin = find_tlv(tlvs, const.PIV_TAG_PIN_POLICY, False)
+        touch = find_tlv(tlvs, const.PIV_TAG_TOUCH_POLICY, False)
+        pin = const.PIV_PIN_POLICY_DEFAULT if pin is None else (pin[0] if len(pin) == 1 else -1)
+        touch = const.PIV_TOUCH_POLICY_DEFAULT if touch is None else (touch[0] if len(touch) == 1 else -1)
+        if pin == const.PIV_PIN_POLICY_DEFAULT:
+            pin = const.PIV_PIN_POLICY_ONCE
+        if touch == const.PIV_TOUCH_POLICY_DEFAULT:
+            touch = const.PIV_TOUCH_POLICY_NEVER
+        if pin not in (const.PIV_PIN_POLICY_NEVER, const.PIV_PIN_POLICY_ONCE, const.PIV_PIN_POLICY_ALWAYS):
+            raise ApduError(const.SW_WRONG_DATA)
+        if touch not in (const.PIV_TOUCH_POLICY_NEVER, const.PIV_TOUCH_POLICY_ALWAYS,
+                         const.PIV_TOUCH_POLICY_CACHED):
+            raise ApduError(const.SW_WRONG_DATA)
+        return pin, touch
+
+    def _store_update(self, changes, scrub):
+        try:
+            self.store.update(changes, scrub)
+        except StoreFullError:
+            raise ApduError(const.SW_NO_SPACE)
+
+    def _generate(self, command):
+        if command.p1 != 0:
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        if command.p2 != const.PIV_SLOT_KEY_MANAGEMENT:
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        template = only_one(command.data, const.PIV_TAG_GEN_TEMPLATE)
+        tlvs = parse_tlvs(template)
+        alg = find_tlv(tlvs, const.PIV_TAG_GEN_ALGORITHM)
+        if len(alg) != 1 or _curve_of(alg[0]) is None:
+            raise ApduError(const.SW_WRONG_DATA)
+        curve = _curve_of(alg[0])
+        ec_size(self.platform, curve)
+        pin_policy, touch_policy = self._policies(tlvs)
+        self._require_mgmt()
+        private, x, y = ec_generate(self.platform, curve)
+        rec = bytearray((alg[0], pin_policy, touch_policy, const.PIV_ORIGIN_GENERATED))
+        rec += private
+        try:
+            self._store_update({const.KEY_PIV_SLOT_9D: bytes(rec)}, True)  # the old key must not stay in flash
+        finally:
+            wipe(rec)
+            if isinstance(private, bytearray):
+                wipe(private)
+        return tlv(const.PIV_TAG_PUBLIC_KEY, tlv(const.PIV_TAG_EC_POINT, b"\x04" + bytes(x) + bytes(y)))
+
+    def _import_key(self, command):
+        if command.p2 != const.PIV_SLOT_KEY_MANAGEMENT:
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        curve = _curve_of(command.p1)
+        if curve is None:
+            raise ApduError(const.SW_WRONG_DATA)
+        tlvs = parse_tlvs(command.data)
+        private = find_tlv(tlvs, const.PIV_TAG_EC_PRIVATE)
+        pin_policy, touch_policy = self._policies(tlvs)
+        self._require_mgmt()
+        ec_public(self.platform, curve, private)  # refuses scalars outside 1..n-1
+        rec = bytearray((command.p1, pin_policy, touch_policy, const.PIV_ORIGIN_IMPORTED))
+        rec += private
+        try:
+            self._store_update({const.KEY_PIV_SLOT_9D: bytes(rec)}, True)
+        finally:
+            wipe(rec)
+        return b""
+
+    def _touch(self, policy):
+        if policy == const.PIV_TOUCH_POLICY_NEVER:
+            return
+        now = self.platform.now_ms()
+        if (policy == const.PIV_TOUCH_POLICY_CACHED and self._touch_ms is not None
+                and 0 <= now - self._touch_ms < const.PIV_TOUCH_CACHE_MS):
+            return
+        if self.platform.wait_user_presence(const.PIV_TOUCH_TIMEOUT_MS, _no_cancel) != UP_APPROVED:
+            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+        self._touch_ms = self.platform.now_ms()
+
+    def _ecdh(self, command, inner):
+        rec = self._slot()
+        if rec is None:
+            raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+        if command.p1 != rec[_REC_ALG]:
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        response = find_tlv(inner, const.PIV_TAG_RESPONSE)
+        point = find_tlv(inner, const.PIV_TAG_EXPONENTIATION, False)
+        if len(response) != 0 or point is None or len(inner) != 2:
+            raise ApduError(const.SW_WRONG_DATA)
+        curve = _curve_of(rec[_REC_ALG])
+        size = ec_size(self.platform, curve)
+        if len(point) != 1 + 2 * size or point[0] != 0x04:
+            raise ApduError(const.SW_WRONG_DATA)
+        pin_policy = rec[_REC_PIN_POLICY]
+        if pin_policy != const.PIV_PIN_POLICY_NEVER and not self._pin_verified:
+            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+        self._touch(rec[_REC_TOUCH_POLICY])
+        if pin_policy == const.PIV_PIN_POLICY_ALWAYS:
+            self._pin_verified = False  # one use per VERIFY
+        private = bytearray(rec[_REC_PRIVATE:])
+        try:
+            shared = ec_ecdh(self.platform, curve, private, point)
+        finally:
+            wipe(private)
+        return tlv(const.PIV_TAG_DYN_AUTH, tlv(const.PIV_TAG_RESPONSE, shared))
+
+    def _authenticate(self, command):
+        inner = parse_tlvs(only_one(command.data, const.PIV_TAG_DYN_AUTH))
+        if command.p2 == const.PIV_SLOT_MANAGEMENT:
+            return self._mgmt_authenticate(command, inner)
+        if command.p2 == const.PIV_SLOT_KEY_MANAGEMENT:
+            return self._ecdh(command, inner)
+        raise ApduError(const.SW_INCORRECT_P1P2)
+
+    # --- metadata (YubiKey extension) -----------------------------------------------------------
+    def _metadata(self, command):
+        if command.p1 != 0:
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        p2 = command.p2
+        if p2 in (const.PIV_P2_PIN, const.PIV_P2_PUK):
+            max_tries = const.PIV_PIN_MAX_TRIES if p2 == const.PIV_P2_PIN else const.PIV_PUK_MAX_TRIES
+            return (tlv(const.PIV_META_ALGO, b"\xff")
+                    + tlv(const.PIV_META_POLICY, b"\x00\x00")
+                    + tlv(const.PIV_META_IS_DEFAULT, b"\x01" if self._is_default(p2) else b"\x00")
+                    + tlv(const.PIV_META_RETRIES, bytes((max_tries, self._tries(p2)))))
+        if p2 == const.PIV_SLOT_MANAGEMENT:
+            is_default = self.store.get(const.KEY_PIV_MGMT) is None
+            return (tlv(const.PIV_META_ALGO, bytes((const.PIV_ALG_AES256,)))
+                    + tlv(const.PIV_META_POLICY, bytes((0, const.PIV_TOUCH_POLICY_NEVER)))
+                    + tlv(const.PIV_META_IS_DEFAULT, b"\x01" if is_default else b"\x00"))
+        if p2 == const.PIV_SLOT_KEY_MANAGEMENT:
+            rec = self._slot()
+            if rec is None:
+                raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+            curve = _curve_of(rec[_REC_ALG])
+            private = bytearray(rec[_REC_PRIVATE:])
+            try:
+                x, y = ec_public(self.platform, curve, private)
+            finally:
+                wipe(private)
+            return (tlv(const.PIV_META_ALGO, bytes((rec[_REC_ALG],)))
+                    + tlv(const.PIV_META_POLICY, bytes((rec[_REC_PIN_POLICY], rec[_REC_TOUCH_POLICY])))
+                    + tlv(const.PIV_META_ORIGIN, bytes((rec[_REC_ORIGIN],)))
+                    + tlv(const.PIV_META_PUBLIC_KEY, tlv(const.PIV_TAG_EC_POINT, b"\x04" + bytes(x) + bytes(y))))
+        raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+
+    # --- data objects ---------------------------------------------------------------------------
+    @staticmethod
+    def _object_key(object_id):
+        """Storage key of a 5FC1xx object we keep, or ApduError(6A82)."""
+        if len(object_id) == 3 and object_id[:2] == const.PIV_OBJ_PREFIX and object_id[2] in const.PIV_OBJ_IDS:
+            return const.KEY_PIV_OBJ_BASE + object_id[2]
+        raise ApduError(const.SW_FILE_NOT_FOUND)
+
+    def _get_data(self, command):
+        if command.p1p2 != 0x3FFF:
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        object_id = only_one(command.data, const.PIV_TAG_OBJ_ID)
+        if object_id == const.PIV_OBJ_DISCOVERY:
+            # discovery object: PIV AID, PIN usage policy (PIV PIN only)
+            return tlv(0x7E, tlv(0x4F, const.PIV_AID_FULL) + tlv(0x5F2F, b"\x40\x00"))
+        value = self.store.get(self._object_key(object_id))
+        if value is None:
+            raise ApduError(const.SW_FILE_NOT_FOUND)
+        return tlv(const.PIV_TAG_OBJ_DATA, value)
+
+    def _put_data(self, command):
+        if command.p1p2 != 0x3FFF:
+            raise ApduError(const.SW_INCORRECT_P1P2)
+        tlvs = parse_tlvs(command.data)
+        if len(tlvs) != 2 or tlvs[0][0] != const.PIV_TAG_OBJ_ID or tlvs[1][0] != const.PIV_TAG_OBJ_DATA:
+            raise ApduError(const.SW_WRONG_DATA)
+        key = self._object_key(tlvs[0][1])
+        value = tlvs[1][1]
+        if len(value) > const.PIV_OBJ_MAX_LEN:
+            raise ApduError(const.SW_NO_SPACE)
+        self._require_mgmt()
+        self._store_update({key: value if value else None}, False)
+        return b""
+
+    # --- reset ------------------------------------------------------------------------------------
+    def _reset(self, command):
+        if self._tries(const.PIV_P2_PIN) != 0 or self._tries(const.PIV_P2_PUK) != 0:
+            raise ApduError(const.SW_CONDITIONS_NOT_SATISFIED)
+        changes = {}
+        for key in self.store.keys(const.KEY_PIV_FIRST, const.KEY_PIV_LAST):
+            changes[key] = None
+        self._store_update(changes, True)
+        self.deselect()
+        return b""
+
+
+def _no_cancel(status):
+    return False

@@ -1,0 +1,491 @@
+"""`sealcodes verifier ...`: the service side. Import verifier records, check codes once, manage
+lockouts, API keys, the HTTP server and the PAM helper. Codes come from a hidden prompt or stdin,
+never from the command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import subprocess
+import sys
+import time
+import unicodedata
+
+import click
+
+from ..errors import InvalidInputError
+from ..memory import wipe
+from .util import CliFail
+
+EXIT_ACCEPTED = 0
+EXIT_REJECTED = 1
+EXIT_LOCKED = 2
+
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+MAX_CODE_LINE = 1024
+PEPPER_FILE_MAX = 1024
+HOOK_TIMEOUT_S = 10
+
+events_log = logging.getLogger("sealcodes.verifier.events")
+log = logging.getLogger("sealcodes.verifier")
+
+
+def shown(text) -> str:
+    """Untrusted text for a terminal: control, format (bidi) and separator characters escaped."""
+    out = []
+    for char in str(text):
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn") or char == "\\":
+            out.append(f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def default_db_url() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return "sqlite:///" + os.path.abspath(os.path.join(base, "sealcodes", "verifier.db"))
+
+
+def read_pepper(path: str | None) -> bytearray | None:
+    """The pepper from a file holding it as hex (32 to 128 hex digits)."""
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            raw = bytearray(handle.read(PEPPER_FILE_MAX + 1))
+    except OSError as exc:
+        raise CliFail(f"cannot read the pepper file: {exc.strerror or type(exc).__name__}") from None
+    try:
+        if len(raw) > PEPPER_FILE_MAX:
+            raise CliFail("the pepper file is too large (expected 16 to 64 bytes as hex)")
+        text = bytes(raw).strip()
+        try:
+            return bytearray(bytes.fromhex(text.decode("ascii")))
+        except (UnicodeDecodeError, ValueError):
+            raise CliFail("the pepper file must hold the pepper as hex digits") from None
+    finally:
+        wipe(raw)
+
+
+class EventHook:
+    """Each event becomes a JSON line on the `sealcodes.verifier.events` logger and, when a
+    command is configured, runs it with the event as JSON on stdin (and SEALCODES_EVENT,
+    SEALCODES_ACCOUNT in its environment). Events never hold a code."""
+
+    def __init__(self, command: str | None):
+        self.argv = shlex.split(command) if command else None
+
+    def __call__(self, event) -> None:
+        line = json.dumps(event.to_dict(), ensure_ascii=True)
+        events_log.info("%s", line)
+        if not self.argv:
+            return
+        env = dict(os.environ, SEALCODES_EVENT=event.kind, SEALCODES_ACCOUNT=event.account)
+        try:
+            subprocess.run(self.argv, input=line + "\n", text=True, env=env, timeout=HOOK_TIMEOUT_S,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("event command failed: %s", type(exc).__name__)
+
+
+class VerifierCli:
+    def __init__(self, db_url, pepper_file, on_event):
+        self.db_url = db_url or default_db_url()
+        self.pepper_file = pepper_file
+        self.on_event = on_event
+
+    def store(self, create=False, pool_size=4):
+        from ..verifier.store import open_store
+
+        options = {"pool_size": pool_size} if self.db_url.startswith("postgres") else {}
+        if not self.db_url.startswith("postgres"):
+            options["create"] = create
+        return open_store(self.db_url, **options)
+
+    def verifier(self, pool_size=4):
+        from ..verifier import Verifier
+
+        pepper = read_pepper(self.pepper_file)
+        try:
+            return Verifier(self.store(pool_size=pool_size), pepper=pepper, events=EventHook(self.on_event))
+        finally:
+            if pepper is not None:
+                wipe(pepper)
+
+
+@click.group("verifier")
+@click.option("--db", "db_url", envvar="SEALCODES_VERIFIER_DB", metavar="URL",
+              help="sqlite:///relative.db, sqlite:////absolute.db or postgresql://... "
+                   "(default: sqlite in $XDG_DATA_HOME/sealcodes/verifier.db).")
+@click.option("--pepper-file", envvar="SEALCODES_VERIFIER_PEPPER_FILE", metavar="PATH",
+              help="File holding the server pepper as hex (optional; fixed at init).")
+@click.option("--on-event", envvar="SEALCODES_VERIFIER_ON_EVENT", metavar="CMD",
+              help="Command run for each event (code used, set imported, account locked), JSON on stdin.")
+@click.pass_context
+def verifier_group(ctx, db_url, pepper_file, on_event):
+    """Check codes on the service side: each code once, no plaintext stored."""
+    ctx.obj = VerifierCli(db_url, pepper_file, on_event)
+
+
+@verifier_group.command("init")
+@click.option("--max-failures", type=click.IntRange(1, 100), help="Lock after this many consecutive failures (default 10, at most 100).")
+@click.option("--delay-base", type=click.FloatRange(0, 86400), help="Seconds of delay after the first failure, doubling after each (default 1).")
+@click.option("--delay-max", type=click.FloatRange(0, 86400), help="Longest delay between attempts in seconds (default 300).")
+@click.option("--low-codes", type=click.IntRange(0, 100), help="Warn when this many codes or fewer remain (default 3).")
+@click.option("--create-pepper", metavar="PATH", help="Make a new random pepper in PATH (mode 0600) and use it.")
+@click.pass_obj
+def init_command(obj, max_failures, delay_base, delay_max, low_codes, create_pepper):
+    """Create the database, or migrate it to this release's schema."""
+    from ..verifier import Policy, Verifier
+
+    if create_pepper:
+        if obj.pepper_file:
+            raise CliFail("give either --pepper-file or --create-pepper, not both")
+        _create_pepper(create_pepper)
+        obj.pepper_file = create_pepper
+    store = obj.store(create=True)
+    policy = None
+    if any(v is not None for v in (max_failures, delay_base, delay_max, low_codes)):
+        current = _current_policy(store)
+        policy = Policy(
+            max_failures=current.max_failures if max_failures is None else max_failures,
+            delay_base_s=current.delay_base_s if delay_base is None else delay_base,
+            delay_max_s=current.delay_max_s if delay_max is None else delay_max,
+            low_codes=current.low_codes if low_codes is None else low_codes,
+        )
+    before = store.schema_version()
+    pepper = read_pepper(obj.pepper_file)
+    try:
+        verifier = Verifier.initialise(store, policy=policy, pepper=pepper)
+    finally:
+        if pepper is not None:
+            wipe(pepper)
+    from ..verifier.store import SCHEMA_VERSION
+
+    p = verifier.policy
+    what = "created" if before == 0 else (f"migrated from schema {before}" if before < SCHEMA_VERSION else "up to date")
+    click.echo(f"verifier database {what} (schema {SCHEMA_VERSION}); lock after {p.max_failures} failures, "
+               f"delay {p.delay_base_s:g}s doubling up to {p.delay_max_s:g}s"
+               + ("; peppered" if obj.pepper_file else ""))
+
+
+def _current_policy(store):
+    from ..verifier import Policy, VerifierConfigError
+
+    try:
+        if store.schema_version() > 0:
+            return Policy.from_store(store)
+    except VerifierConfigError:
+        pass
+    return Policy()
+
+
+def _create_pepper(path):
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CliFail("the pepper file already exists; refusing to overwrite it") from None
+    except OSError as exc:
+        raise CliFail(f"cannot create the pepper file: {exc.strerror}") from None
+    secret = bytearray(os.urandom(32))
+    try:
+        os.write(fd, secret.hex().encode("ascii") + b"\n")
+        os.fsync(fd)
+    finally:
+        wipe(secret)
+        os.close(fd)
+
+
+@verifier_group.command("import")
+@click.argument("source", metavar="FILE|-")
+@click.pass_obj
+def import_command(obj, source):
+    """Import verifier records: one JSON record, or JSON lines (one record per line)."""
+    from ..verifier.record import read_records
+
+    text = _read_source(source)
+    records = read_records(text)  # all parsed and checked before anything is stored
+    verifier = obj.verifier()
+    for number, record in enumerate(records, start=1):
+        try:
+            result = verifier.import_record(record)
+        except InvalidInputError as exc:
+            where = f"record {number} ({shown(record.account)}, {shown(record.label)})"
+            raise CliFail(f"{where}: {exc}" + (f"; records 1..{number - 1} were imported" if number > 1 else ""))
+        name = f"{shown(result.account)}  {shown(result.label)}  epoch {result.epoch}"
+        if not result.imported:
+            click.echo(f"unchanged  {name} (already imported)")
+        else:
+            old = f"; superseded epoch {', '.join(map(str, result.superseded_epochs))}" if result.superseded_epochs else ""
+            click.echo(f"imported   {name}: {record.count} codes{old}")
+
+
+def _read_source(source):
+    try:
+        if source == "-":
+            text = sys.stdin.read(MAX_IMPORT_BYTES + 1)
+        else:
+            with open(source, encoding="utf-8") as handle:
+                text = handle.read(MAX_IMPORT_BYTES + 1)
+    except OSError as exc:
+        raise CliFail(f"cannot read {shown(source)}: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError:
+        raise CliFail("the records are not UTF-8 text") from None
+    if len(text) > MAX_IMPORT_BYTES:
+        raise CliFail(f"the input is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB")
+    return text
+
+
+def read_code_input() -> str:
+    """The code from a hidden prompt, or one line of stdin (capped) when stdin is not a terminal."""
+    if sys.stdin.isatty():
+        return click.prompt("Code", hide_input=True, err=True)
+    line = sys.stdin.readline(MAX_CODE_LINE + 1)
+    if len(line) > MAX_CODE_LINE:
+        raise CliFail("the code on stdin is too long")
+    if not line:
+        raise CliFail("no code given: type it at the prompt or send one line on stdin")
+    return line.rstrip("\r\n")
+
+
+@verifier_group.command("verify")
+@click.argument("account")
+@click.pass_obj
+def verify_command(obj, account):
+    """Check a code for ACCOUNT (hidden prompt or stdin) and spend it.
+
+    Exit status: 0 accepted, 1 rejected (or mistyped, or too early), 2 locked.
+    """
+    from ..verifier import ACCEPTED, LOCKED, MISTYPED, THROTTLED
+
+    verifier = obj.verifier()
+    code = read_code_input()
+    try:
+        result = verifier.verify(account, code)
+    finally:
+        del code
+    if result.outcome == ACCEPTED:
+        left = f"; {result.remaining} left" if result.remaining is not None else ""
+        click.echo(f"accepted (code {result.code_number} of {shown(result.label)}, epoch {result.epoch}{left})")
+        if result.remaining is not None and result.remaining <= verifier.policy.low_codes:
+            click.echo(f"Warning: only {result.remaining} codes left for this set: rotate soon.", err=True)
+        return
+    if result.outcome == LOCKED:
+        click.echo("locked: too many failed attempts; an administrator must run `sealcodes verifier unlock`",
+                   err=True)
+        sys.exit(EXIT_LOCKED)
+    if result.outcome == MISTYPED:
+        click.echo("mistyped: this is not a well-formed code; check it and type it again (not counted)", err=True)
+    elif result.outcome == THROTTLED:
+        click.echo(f"too early: wait {result.retry_after:.0f} s before the next attempt (not counted)", err=True)
+    else:
+        click.echo("rejected", err=True)
+    sys.exit(EXIT_REJECTED)
+
+
+@verifier_group.command("status")
+@click.argument("account")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def status_command(obj, account, as_json):
+    """Remaining codes of ACCOUNT's active sets and its lock state."""
+    state = obj.verifier().status(account)
+    if as_json:
+        click.echo(json.dumps({
+            "account": state.account, "locked": state.locked, "failures": state.failures,
+            "retry_after": state.retry_after, "remaining": state.remaining, "few_left": state.few_left,
+            "sets": [s.__dict__ for s in state.sets]}))
+        return
+    lock = "LOCKED" if state.locked else "not locked"
+    click.echo(f"account {shown(state.account)}: {lock}, {state.failures} consecutive failures")
+    if not state.sets:
+        click.echo("  no active code set")
+    for s in state.sets:
+        click.echo(f"  {shown(s.label)}  epoch {s.epoch}  {s.format}  {s.remaining} of {s.count} codes left  "
+                   f"fingerprint {s.fingerprint}")
+    if state.few_left:
+        click.echo(f"Warning: only {state.remaining} codes left: rotate the set (sealcodes rotate ... --verifier-record)",
+                   err=True)
+
+
+@verifier_group.command("unlock")
+@click.argument("account")
+@click.pass_obj
+def unlock_command(obj, account):
+    """Clear ACCOUNT's failure counter and lock."""
+    was = obj.verifier().unlock(account)
+    click.echo(f"{'unlocked' if was else 'was not locked; counter reset'}: {shown(account)}")
+
+
+@verifier_group.command("revoke")
+@click.argument("account")
+@click.option("--label", help="Only the set of this label (default: every active set of ACCOUNT).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def revoke_command(obj, account, label, yes):
+    """Stop every unused code of ACCOUNT's active sets (or of one label)."""
+    if not yes and not (sys.stdin.isatty() and click.confirm(f"Revoke the codes of {shown(account)}?", err=True)):
+        raise CliFail("not revoked: confirm at the prompt or pass --yes")
+    revoked = obj.verifier().revoke(account, label)
+    if not revoked:
+        raise CliFail("no active set to revoke")
+    for lbl, epoch in revoked:
+        click.echo(f"revoked {shown(account)}  {shown(lbl)}  epoch {epoch}")
+
+
+@verifier_group.command("audit")
+@click.argument("account", required=False)
+@click.option("--limit", type=click.IntRange(1, 100000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON lines.")
+@click.pass_obj
+def audit_command(obj, account, limit, as_json):
+    """The audit trail (imports, successes, failures, lockouts, unlocks, revocations); never codes."""
+    for row in obj.verifier().audit(account, limit):
+        if as_json:
+            click.echo(json.dumps(row.__dict__))
+            continue
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row.at))
+        parts = [when, row.event, shown(row.account)]
+        if row.label is not None:
+            parts.append(f"{shown(row.label)}@{row.epoch}")
+        if row.code_index is not None:
+            parts.append(f"code {row.code_index + 1}")
+        if row.detail:
+            parts.append(f"({shown(row.detail)})")
+        click.echo("  ".join(parts))
+
+
+@verifier_group.command("serve")
+@click.option("--listen", default="127.0.0.1:8700", show_default=True, metavar="HOST:PORT")
+@click.option("--pool-size", type=click.IntRange(1, 100), default=10, show_default=True,
+              help="PostgreSQL connections in the pool.")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info"]), default="info",
+              show_default=True)
+@click.pass_obj
+def serve_command(obj, listen, pool_size, log_level):
+    """Run the HTTP JSON API (uvicorn). API keys: `sealcodes verifier api-key create`."""
+    try:
+        import uvicorn
+
+        from ..verifier.service import create_app
+    except ImportError:
+        raise CliFail("the HTTP server needs the server extra: pip install 'sealcodes[server]'") from None
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CliFail("--listen must be HOST:PORT")
+    host = host.strip("[]")
+    verifier = obj.verifier(pool_size=pool_size)
+    logging.getLogger("sealcodes.verifier").setLevel(logging.INFO)
+    app = create_app(verifier)
+    click.echo(f"sealcodes verifier listening on http://{listen}", err=True)
+    uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False,
+                limit_concurrency=1000, timeout_keep_alive=5, server_header=False)
+
+
+@verifier_group.group("api-key")
+def api_key_group():
+    """Bearer keys for the HTTP API (stored as SHA-256; shown once)."""
+
+
+@api_key_group.command("create")
+@click.argument("name")
+@click.pass_obj
+def api_key_create(obj, name):
+    """Make a key; it is printed once, on stdout."""
+    key_id, token = obj.verifier().create_api_key(name)
+    click.echo(f"API key {key_id} ({shown(name)}); store it now, it is not shown again:", err=True)
+    click.echo(token)
+
+
+@api_key_group.command("list")
+@click.pass_obj
+def api_key_list(obj):
+    """Key ids, names, creation times, revoked or not."""
+    for key in obj.verifier().api_keys():
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(key.created_at))
+        click.echo(f"{key.key_id}  {when}  {'revoked' if key.revoked else 'active '}  {shown(key.name)}")
+
+
+@api_key_group.command("revoke")
+@click.argument("key_id")
+@click.pass_obj
+def api_key_revoke(obj, key_id):
+    """Stop a key at once."""
+    if not obj.verifier().revoke_api_key(key_id):
+        raise CliFail("no active API key with that id")
+    click.echo(f"revoked API key {shown(key_id)}")
+
+
+@verifier_group.command("pam")
+@click.option("--url", envvar="SEALCODES_VERIFIER_URL", metavar="URL",
+              help="Ask this verifier service instead of a local database.")
+@click.option("--api-key-file", envvar="SEALCODES_VERIFIER_API_KEY_FILE", metavar="PATH",
+              help="File holding the API key for --url.")
+@click.option("--cafile", metavar="PATH", help="CA certificates for an https:// --url.")
+@click.pass_obj
+def pam_command(obj, url, api_key_file, cafile):
+    """For pam_exec.so expose_authtok: user from PAM_USER, code on stdin; exit 0 only when accepted.
+
+    Fails closed: any problem (no code, store or service unreachable) refuses the login.
+    """
+    from ..verifier import pam
+
+    outcome = "refused"
+    token = None
+    try:
+        user = pam.pam_user(os.environ)
+        token = pam.read_authtok(sys.stdin.buffer)
+        code = token.decode("utf-8", "replace")
+        if url:
+            if not api_key_file:
+                raise pam.PamRefusal("--url needs --api-key-file")
+            with open(api_key_file, encoding="ascii") as handle:
+                api_key = handle.read(512).strip()
+            outcome = pam.check_remote(url, api_key, user, code, cafile=cafile)
+        else:
+            outcome = pam.check_local(obj.verifier(), user, code)
+        del code
+    except Exception as exc:  # fail closed, whatever happened
+        click.echo(f"sealcodes pam: refused ({_reason(exc)})", err=True)
+        sys.exit(EXIT_REJECTED)
+    finally:
+        if token is not None:
+            wipe(token)
+    if not pam.is_accepted(outcome):
+        click.echo(f"sealcodes pam: {outcome}", err=True)
+        sys.exit(EXIT_LOCKED if outcome == "locked" else EXIT_REJECTED)
+    click.echo("sealcodes pam: accepted", err=True)
+
+
+def _reason(exc: Exception) -> str:
+    from ..errors import SealcodesError
+
+    if isinstance(exc, (SealcodesError, CliFail)):
+        return shown(str(exc))
+    return type(exc).__name__
+
+
+def check_account_option(ctx, param, value):
+    """--account of generate/rotate/recover, checked before the device is asked."""
+    if value is None:
+        return None
+    from ..verifier.record import normalize_account
+
+    try:
+        return normalize_account(value)
+    except InvalidInputError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def echo_verifier_record(codes, account):
+    """The set's verifier record as one JSON line on stdout; the codes are not printed."""
+    from ..verifier.record import make_record
+
+    record = make_record(codes, account=account)
+    click.echo(record.to_json())
+    click.echo("Verifier record printed (it holds no code); `sealcodes generate LABEL` shows the codes.", err=True)
+
+
+COMMANDS = (verifier_group,)

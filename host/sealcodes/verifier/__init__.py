@@ -1,0 +1,20 @@
+"""The verifier: single-use checking of sealcodes codes (docs/verifier.md).
+
+`record` defines verifier records (docs/spec.md), `core.Verifier` holds the rules, `store` the
+storage interface with `sqlite` and `postgres`, `service` the HTTP API, `pam` the PAM helper.
+"""
+
+from .core import (  # noqa: F401
+    ACCEPTED,
+    LOCKED,
+    MISTYPED,
+    REJECTED,
+    THROTTLED,
+    Event,
+    Policy,
+    Verifier,
+    VerifierConfigError,
+    VerifyResult,
+)
+from .record import HashParams, VerifierRecord, make_record, read_records  # noqa: F401
+from .store import StoreError, open_store  # noqa: F401

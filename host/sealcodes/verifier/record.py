@@ -1,0 +1,379 @@
+"""Verifier records, version 1 (docs/spec.md section 13): what a service needs to check
+the codes of one set, and nothing that would give the codes back.
+
+A record holds the set's metadata (account, label, epoch, format, count, fingerprint), the hash
+scheme and its parameters, one random salt for the whole set and one digest per code:
+
+    input_i  = "sealcodes/verifier/v1" || 0x00 || lp(format) || lp(canonical code i)
+    digest_i = Argon2id(password = input_i, salt, m, t, p, length 32)        scheme "argon2id"
+             | HMAC-SHA-256(key = salt, msg = input_i)                        scheme "hmac-sha256"
+
+The canonical code is the compact code: data symbols followed by the check symbol, upper-case
+ASCII, no separators (what `formats.parse_code` returns). Every digest of a set shares its salt,
+so checking an attempt costs one hash whatever the number of codes. `hmac-sha256` is only allowed
+for formats of 112 bits or more (NIST SP 800-63B, look-up secrets).
+
+A verifier may add a pepper (a secret key of its own): it stores HMAC-SHA-256(pepper, digest_i)
+instead of digest_i, so a copy of its database alone is not enough to test guesses offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import struct
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from .. import derivation
+from ..errors import InvalidInputError
+from ..formats import FORMATS, get_format, parse_code
+from ..memory import wipe
+
+RECORD_TYPE = "sealcodes-verifier-record"
+RECORD_VERSION = 1
+DIGEST_TAG = b"sealcodes/verifier/v1"
+PEPPER_ID_TAG = b"sealcodes/verifier/v1/pepper-id"
+
+SCHEME_ARGON2ID = "argon2id"
+SCHEME_HMAC_SHA256 = "hmac-sha256"
+SCHEMES = (SCHEME_ARGON2ID, SCHEME_HMAC_SHA256)
+
+SALT_BYTES = 16
+DIGEST_BYTES = 32
+#: formats with at least this much entropy may use the salted fast hash (SP 800-63B)
+FAST_HASH_MIN_BITS = 112
+
+#: default Argon2id cost (OWASP / SP 800-63B guidance): 19 MiB, 2 passes, 1 lane
+DEFAULT_MEMORY_KIB = 19456
+DEFAULT_ITERATIONS = 2
+DEFAULT_LANES = 1
+#: what a verifier accepts in a record, so one record cannot make every attempt cost minutes
+MAX_MEMORY_KIB = 1 << 20  # 1 GiB
+MAX_ITERATIONS = 16
+MAX_LANES = 16
+ACCOUNT_MAX_BYTES = 128
+PEPPER_MIN_BYTES = 16
+PEPPER_MAX_BYTES = 64
+
+_HEX = re.compile(r"\A[0-9a-f]*\Z")
+_RECORD_KEYS = ("type", "version", "account", "label", "epoch", "format", "count", "fingerprint",
+                "hash", "salt", "digests")
+
+
+@dataclass(frozen=True)
+class HashParams:
+    """The hash of a set: `argon2id` with its cost, or `hmac-sha256` (cost fields None)."""
+
+    scheme: str
+    memory_kib: int | None = None
+    iterations: int | None = None
+    lanes: int | None = None
+
+    @classmethod
+    def argon2id(cls, memory_kib=DEFAULT_MEMORY_KIB, iterations=DEFAULT_ITERATIONS, lanes=DEFAULT_LANES):
+        params = cls(SCHEME_ARGON2ID, memory_kib, iterations, lanes)
+        params.validate()
+        return params
+
+    @classmethod
+    def hmac_sha256(cls):
+        return cls(SCHEME_HMAC_SHA256)
+
+    @classmethod
+    def default_for(cls, fmt) -> "HashParams":
+        """Argon2id at the default cost below 112 bits of entropy, the salted fast hash above."""
+        if get_format(fmt).entropy_bits >= FAST_HASH_MIN_BITS:
+            return cls.hmac_sha256()
+        return cls.argon2id()
+
+    def validate(self) -> None:
+        if self.scheme == SCHEME_ARGON2ID:
+            for name, value, low, high in (("lanes", self.lanes, 1, MAX_LANES),
+                                           ("iterations", self.iterations, 1, MAX_ITERATIONS),
+                                           ("memory_kib", self.memory_kib, 8 * (self.lanes or 1), MAX_MEMORY_KIB)):
+                if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                    raise InvalidInputError(f"argon2id {name} must be an integer from {low} to {high}")
+        elif self.scheme == SCHEME_HMAC_SHA256:
+            if (self.memory_kib, self.iterations, self.lanes) != (None, None, None):
+                raise InvalidInputError("hmac-sha256 takes no cost parameters")
+        else:
+            raise InvalidInputError(f"unknown hash scheme; known: {', '.join(SCHEMES)}")
+
+    def allowed_for(self, fmt) -> None:
+        """The fast hash is refused for formats under 112 bits."""
+        code_format = get_format(fmt)
+        if self.scheme == SCHEME_HMAC_SHA256 and code_format.entropy_bits < FAST_HASH_MIN_BITS:
+            raise InvalidInputError(
+                f"{code_format.id} carries {code_format.entropy_bits:.1f} bits: it needs argon2id, "
+                f"hmac-sha256 is only allowed from {FAST_HASH_MIN_BITS} bits"
+            )
+
+    def to_dict(self) -> dict:
+        if self.scheme == SCHEME_ARGON2ID:
+            return {"scheme": self.scheme, "memory_kib": self.memory_kib, "iterations": self.iterations,
+                    "lanes": self.lanes}
+        return {"scheme": self.scheme}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "HashParams":
+        if not isinstance(data, dict):
+            raise InvalidInputError("record field 'hash' must be an object")
+        scheme = data.get("scheme")
+        if scheme == SCHEME_ARGON2ID:
+            _only_keys(data, ("scheme", "memory_kib", "iterations", "lanes"), "hash")
+            params = cls(scheme, data.get("memory_kib"), data.get("iterations"), data.get("lanes"))
+        elif scheme == SCHEME_HMAC_SHA256:
+            _only_keys(data, ("scheme",), "hash")
+            params = cls(scheme)
+        else:
+            raise InvalidInputError(f"record field 'hash.scheme' must be one of {', '.join(SCHEMES)}")
+        params.validate()
+        return params
+
+
+# --- digests -------------------------------------------------------------------------------------
+
+
+def _lp(data: bytes | bytearray) -> bytes:
+    return struct.pack(">H", len(data)) + bytes(data)
+
+
+def digest_input(format_id: str, compact_code: str) -> bytearray:
+    """The bytes hashed for one code: tag, 0x00, lp(format), lp(compact code). Caller wipes it."""
+    code = bytearray(compact_code.encode("ascii"))
+    try:
+        buffer = bytearray(DIGEST_TAG + b"\x00" + _lp(format_id.encode("ascii")))
+        buffer += struct.pack(">H", len(code))
+        buffer += code
+        return buffer
+    finally:
+        wipe(code)
+
+
+def hash_input(params: HashParams, salt: bytes, data: bytes | bytearray) -> bytes:
+    """One hash computation of the scheme over `data`."""
+    if params.scheme == SCHEME_ARGON2ID:
+        from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
+        kdf = Argon2id(salt=bytes(salt), length=DIGEST_BYTES, iterations=params.iterations,
+                       lanes=params.lanes, memory_cost=params.memory_kib)
+        return kdf.derive(bytes(data))
+    if params.scheme == SCHEME_HMAC_SHA256:
+        return hmac.digest(bytes(salt), bytes(data), "sha256")
+    raise InvalidInputError("unknown hash scheme")
+
+
+def code_digest(params: HashParams, salt: bytes, format_id: str, compact_code: str) -> bytes:
+    """digest_i for one compact code (data symbols + check symbol)."""
+    data = digest_input(format_id, compact_code)
+    try:
+        return hash_input(params, salt, data)
+    finally:
+        wipe(data)
+
+
+def pepper_digest(pepper: bytes | None, digest: bytes) -> bytes:
+    """What a verifier stores and compares: HMAC-SHA-256(pepper, digest), or the digest itself."""
+    if pepper is None:
+        return bytes(digest)
+    return hmac.digest(bytes(pepper), bytes(digest), "sha256")
+
+
+def pepper_id(pepper: bytes | None) -> str:
+    """A public name of a pepper (16 hex digits), to notice a missing or wrong pepper at start-up."""
+    if pepper is None:
+        return ""
+    return hashlib.sha256(PEPPER_ID_TAG + b"\x00" + bytes(pepper)).hexdigest()[:16]
+
+
+def validate_pepper(pepper: bytes) -> bytes:
+    if not PEPPER_MIN_BYTES <= len(pepper) <= PEPPER_MAX_BYTES:
+        raise InvalidInputError(f"the pepper must be {PEPPER_MIN_BYTES} to {PEPPER_MAX_BYTES} bytes")
+    return pepper
+
+
+def canonical_code(typed: str, fmt) -> str | None:
+    """The compact code for typed text, or None when it does not read as a code of `fmt` with a
+    matching check symbol ("mistyped"). No hash is computed here."""
+    code_format = get_format(fmt)
+    try:
+        compact = parse_code(typed, code_format)
+    except InvalidInputError:
+        return None
+    return compact if code_format.has_valid_check(compact) else None
+
+
+# --- the record ----------------------------------------------------------------------------------
+
+
+def normalize_account(account: str) -> str:
+    """Account names follow the label rules: NFC, no control characters, no white space at either
+    end, 1..128 bytes of UTF-8."""
+    try:
+        return derivation.normalize_label_text(account)
+    except InvalidInputError as exc:
+        raise InvalidInputError(str(exc).replace("label", "account", 1)) from None
+
+
+@dataclass(frozen=True)
+class VerifierRecord:
+    """One verifier record (docs/spec.md): a set's metadata, hash, salt and one digest per code."""
+
+    account: str
+    label: str
+    epoch: int
+    format: str
+    count: int
+    fingerprint: str
+    hash: HashParams
+    salt: bytes
+    digests: tuple[bytes, ...]
+
+    def validate(self) -> "VerifierRecord":
+        if normalize_account(self.account) != self.account:
+            raise InvalidInputError("record account is not in NFC")
+        if derivation.normalize_label_text(self.label) != self.label:
+            raise InvalidInputError("record label is not in NFC")
+        derivation.validate_epoch(self.epoch)
+        get_format(self.format)
+        derivation.validate_count(self.count)
+        if derivation.parse_fingerprint(self.fingerprint) != self.fingerprint:
+            raise InvalidInputError("record fingerprint must be written XXXX-XXXX")
+        self.hash.validate()
+        self.hash.allowed_for(self.format)
+        if len(self.salt) != SALT_BYTES:
+            raise InvalidInputError(f"record salt must be {SALT_BYTES} bytes")
+        if len(self.digests) != self.count:
+            raise InvalidInputError("record has not one digest per code")
+        if any(len(d) != DIGEST_BYTES for d in self.digests):
+            raise InvalidInputError(f"record digests must be {DIGEST_BYTES} bytes each")
+        if len(set(self.digests)) != len(self.digests):
+            raise InvalidInputError("record digests are not all different")
+        return self
+
+    def to_dict(self) -> dict:
+        return {
+            "type": RECORD_TYPE,
+            "version": RECORD_VERSION,
+            "account": self.account,
+            "label": self.label,
+            "epoch": self.epoch,
+            "format": self.format,
+            "count": self.count,
+            "fingerprint": self.fingerprint,
+            "hash": self.hash.to_dict(),
+            "salt": self.salt.hex(),
+            "digests": [d.hex() for d in self.digests],
+        }
+
+    def to_json(self) -> str:
+        """One line of JSON, keys in the order of docs/spec.md, non-ASCII kept as \\u escapes."""
+        return json.dumps(self.to_dict(), separators=(", ", ": "))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "VerifierRecord":
+        if not isinstance(data, dict):
+            raise InvalidInputError("a verifier record must be a JSON object")
+        _only_keys(data, _RECORD_KEYS, "record")
+        missing = [k for k in _RECORD_KEYS if k not in data]
+        if missing:
+            raise InvalidInputError(f"record field {missing[0]!r} is missing")
+        if data["type"] != RECORD_TYPE:
+            raise InvalidInputError(f"record 'type' must be {RECORD_TYPE!r}")
+        if data["version"] != RECORD_VERSION or isinstance(data["version"], bool):
+            raise InvalidInputError(f"record 'version' must be {RECORD_VERSION}")
+        for key in ("account", "label", "format", "fingerprint", "salt"):
+            if not isinstance(data[key], str):
+                raise InvalidInputError(f"record field {key!r} must be a string")
+        for key in ("epoch", "count"):
+            if isinstance(data[key], bool) or not isinstance(data[key], int):
+                raise InvalidInputError(f"record field {key!r} must be an integer")
+        if data["format"] not in FORMATS:
+            raise InvalidInputError(f"record field 'format' must be one of {', '.join(FORMATS)}")
+        digests = data["digests"]
+        if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+            raise InvalidInputError("record field 'digests' must be a list of hex strings")
+        if len(digests) > derivation.COUNT_MAX:
+            raise InvalidInputError(f"record has more than {derivation.COUNT_MAX} digests")
+        record = cls(
+            account=normalize_account(data["account"]),
+            label=derivation.normalize_label_text(data["label"]),
+            epoch=data["epoch"],
+            format=data["format"],
+            count=data["count"],
+            fingerprint=data["fingerprint"],
+            hash=HashParams.from_dict(data["hash"]),
+            salt=_from_hex(data["salt"], "salt"),
+            digests=tuple(_from_hex(d, "digests") for d in digests),
+        )
+        return record.validate()
+
+    @classmethod
+    def from_json(cls, text: str) -> "VerifierRecord":
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            raise InvalidInputError("a verifier record must be JSON") from None
+        return cls.from_dict(data)
+
+
+def _only_keys(data: Mapping, allowed: Sequence[str], where: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise InvalidInputError(f"{where} has an unknown field (allowed: {', '.join(allowed)})")
+
+
+def _from_hex(text: str, field_name: str) -> bytes:
+    if not _HEX.match(text) or len(text) % 2:
+        raise InvalidInputError(f"record field {field_name!r} must be lower-case hex")
+    return bytes.fromhex(text)
+
+
+def make_record(codes: derivation.CodeSet, account: str | None = None, params: HashParams | None = None,
+                salt: bytes | None = None) -> VerifierRecord:
+    """The verifier record of a derived set: fresh random salt (unless given, for vectors), one
+    digest per code. The codes are read, never kept."""
+    code_format = get_format(codes.format)
+    params = params or HashParams.default_for(code_format)
+    params.validate()
+    params.allowed_for(code_format)
+    salt = os.urandom(SALT_BYTES) if salt is None else bytes(salt)
+    if len(salt) != SALT_BYTES:
+        raise InvalidInputError(f"the salt must be {SALT_BYTES} bytes")
+    digests = tuple(code_digest(params, salt, code_format.id, parse_code(code, code_format)) for code in codes.codes)
+    return VerifierRecord(
+        account=normalize_account(codes.label if account is None else account),
+        label=codes.label,
+        epoch=codes.epoch,
+        format=code_format.id,
+        count=codes.count,
+        fingerprint=codes.fingerprint,
+        hash=params,
+        salt=salt,
+        digests=digests,
+    ).validate()
+
+
+def read_records(text: str) -> list[VerifierRecord]:
+    """Records from text: one JSON object, or JSON lines (one record per non-empty line)."""
+    stripped = text.strip()
+    if not stripped:
+        raise InvalidInputError("no verifier record in the input")
+    try:
+        return [VerifierRecord.from_json(stripped)]
+    except InvalidInputError:
+        if "\n" not in stripped:
+            raise
+    records = []
+    for number, line in enumerate(stripped.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(VerifierRecord.from_json(line))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"line {number}: {exc}") from None
+    return records

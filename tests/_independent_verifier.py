@@ -1,0 +1,230 @@
+"""A second, independent implementation of verifier records v1 (docs/spec.md section 13),
+used only by the tests.
+
+Written from the spec alone and built differently from sealcodes.verifier.record:
+
+- Argon2id is implemented here in pure Python from RFC 9106 (hashlib.blake2b only), where the
+  library calls `cryptography` (OpenSSL); it is checked against the RFC 9106 test vector;
+- the salted fast hash uses the RFC 2104 HMAC of tests/_independent_v1.py;
+- codes come from tests/_independent_v1.py, typed codes are read with a regular expression.
+
+It imports nothing from sealcodes. Pure Python Argon2 is slow: use it with small memory costs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+
+import unicodedata
+
+from _independent_v1 import CROCKFORD, FORMATS, base32_check, damm_check, generate, hmac_sha256
+
+MASK64 = (1 << 64) - 1
+MASK32 = (1 << 32) - 1
+BLOCK_WORDS = 128
+SYNC_POINTS = 4
+ARGON2_VERSION = 0x13
+ARGON2ID = 2
+
+
+# --- Argon2id (RFC 9106) -------------------------------------------------------------------------
+
+
+def _le32(n: int) -> bytes:
+    return struct.pack("<I", n)
+
+
+def _blake2b(data: bytes, size: int = 64) -> bytes:
+    return hashlib.blake2b(data, digest_size=size).digest()
+
+
+def _h_prime(data: bytes, length: int) -> bytes:
+    """H' of RFC 9106 section 3.3: variable-length hash."""
+    if length <= 64:
+        return _blake2b(_le32(length) + data, length)
+    r = -(-length // 32) - 2
+    v = _blake2b(_le32(length) + data)
+    out = v[:32]
+    for _ in range(r - 1):
+        v = _blake2b(v)
+        out += v[:32]
+    out += _blake2b(v, length - 32 * r)
+    return out
+
+
+def _gb(v, a, b, c, d):
+    va, vb, vc, vd = v[a], v[b], v[c], v[d]
+    va = (va + vb + 2 * (va & MASK32) * (vb & MASK32)) & MASK64
+    vd ^= va
+    vd = ((vd >> 32) | (vd << 32)) & MASK64
+    vc = (vc + vd + 2 * (vc & MASK32) * (vd & MASK32)) & MASK64
+    vb ^= vc
+    vb = ((vb >> 24) | (vb << 40)) & MASK64
+    va = (va + vb + 2 * (va & MASK32) * (vb & MASK32)) & MASK64
+    vd ^= va
+    vd = ((vd >> 16) | (vd << 48)) & MASK64
+    vc = (vc + vd + 2 * (vc & MASK32) * (vd & MASK32)) & MASK64
+    vb ^= vc
+    vb = ((vb >> 63) | (vb << 1)) & MASK64
+    v[a], v[b], v[c], v[d] = va, vb, vc, vd
+
+
+def _permute(v):
+    """The permutation P on 16 words."""
+    _gb(v, 0, 4, 8, 12)
+    _gb(v, 1, 5, 9, 13)
+    _gb(v, 2, 6, 10, 14)
+    _gb(v, 3, 7, 11, 15)
+    _gb(v, 0, 5, 10, 15)
+    _gb(v, 1, 6, 11, 12)
+    _gb(v, 2, 7, 8, 13)
+    _gb(v, 3, 4, 9, 14)
+
+
+def _compress(x, y):
+    """G(X, Y) of RFC 9106 section 3.5, on blocks of 128 words."""
+    r = [a ^ b for a, b in zip(x, y)]
+    q = list(r)
+    for row in range(8):
+        words = q[16 * row: 16 * row + 16]
+        _permute(words)
+        q[16 * row: 16 * row + 16] = words
+    for col in range(8):
+        positions = [16 * i + 2 * col + k for i in range(8) for k in (0, 1)]
+        words = [q[p] for p in positions]
+        _permute(words)
+        for p, w in zip(positions, words):
+            q[p] = w
+    return [a ^ b for a, b in zip(q, r)]
+
+
+def _words(data: bytes):
+    return list(struct.unpack("<128Q", data))
+
+
+def _bytes(words) -> bytes:
+    return struct.pack("<128Q", *words)
+
+
+def argon2id(password: bytes, salt: bytes, memory_kib: int, iterations: int, lanes: int, length: int,
+             secret: bytes = b"", associated: bytes = b"") -> bytes:
+    h0 = _blake2b(b"".join([
+        _le32(lanes), _le32(length), _le32(memory_kib), _le32(iterations), _le32(ARGON2_VERSION), _le32(ARGON2ID),
+        _le32(len(password)), password, _le32(len(salt)), salt, _le32(len(secret)), secret,
+        _le32(len(associated)), associated,
+    ]))
+    blocks_total = 4 * lanes * (memory_kib // (4 * lanes))
+    lane_length = blocks_total // lanes
+    segment = lane_length // SYNC_POINTS
+    memory = [[None] * lane_length for _ in range(lanes)]
+    for lane in range(lanes):
+        for j in (0, 1):
+            memory[lane][j] = _words(_h_prime(h0 + _le32(j) + _le32(lane), 1024))
+    zero = [0] * BLOCK_WORDS
+    for pass_number in range(iterations):
+        for slice_number in range(SYNC_POINTS):
+            for lane in range(lanes):
+                independent = pass_number == 0 and slice_number < SYNC_POINTS // 2
+                addresses = None
+                counter = 0
+                start = 2 if pass_number == 0 and slice_number == 0 else 0
+                for index in range(start, segment):
+                    column = slice_number * segment + index
+                    previous = memory[lane][column - 1 if column else lane_length - 1]
+                    if independent:
+                        if addresses is None or index % BLOCK_WORDS == 0:
+                            counter += 1
+                            block = [pass_number, lane, slice_number, blocks_total, iterations, ARGON2ID, counter]
+                            block += [0] * (BLOCK_WORDS - len(block))
+                            addresses = _compress(zero, _compress(zero, block))
+                        pseudo = addresses[index % BLOCK_WORDS]
+                    else:
+                        pseudo = previous[0]
+                    j1, j2 = pseudo & MASK32, pseudo >> 32
+                    ref_lane = lane if pass_number == 0 and slice_number == 0 else j2 % lanes
+                    same = ref_lane == lane
+                    if pass_number == 0:
+                        if slice_number == 0 or same:
+                            area = slice_number * segment + index - 1
+                        else:
+                            area = slice_number * segment - (1 if index == 0 else 0)
+                    else:
+                        if same:
+                            area = lane_length - segment + index - 1
+                        else:
+                            area = lane_length - segment - (1 if index == 0 else 0)
+                    x = (j1 * j1) >> 32
+                    relative = area - 1 - ((area * x) >> 32)
+                    first = 0 if pass_number == 0 or slice_number == SYNC_POINTS - 1 else (slice_number + 1) * segment
+                    reference = memory[ref_lane][(first + relative) % lane_length]
+                    new = _compress(previous, reference)
+                    if pass_number > 0:
+                        new = [a ^ b for a, b in zip(new, memory[lane][column])]
+                    memory[lane][column] = new
+    final = memory[0][lane_length - 1]
+    for lane in range(1, lanes):
+        final = [a ^ b for a, b in zip(final, memory[lane][lane_length - 1])]
+    return _h_prime(_bytes(final), length)
+
+
+# --- verifier records ----------------------------------------------------------------------------
+
+TAG = b"sealcodes/verifier/v1"
+
+
+def canonical(typed: str, format_id: str) -> str | None:
+    """The compact code for typed text, or None if it is not a code of the format (check included)."""
+    alphabet, data_symbols, _ = FORMATS[format_id]
+    text = re.sub(r"[ \-]", "", typed)
+    if alphabet != "0123456789":
+        upper = text.translate(str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+        text = upper.translate(str.maketrans("OIL", "011"))
+    if not re.fullmatch(f"[{alphabet}]{{{data_symbols + 1}}}", text):
+        return None
+    if alphabet == CROCKFORD:
+        values = [CROCKFORD.index(c) for c in text]
+        good = base32_check(values[:-1]) == values[-1]
+    else:
+        good = damm_check(text[:-1]) == text[-1]
+    return text if good else None
+
+
+def digest_message(format_id: str, compact: str) -> bytes:
+    fmt = format_id.encode()
+    code = compact.encode()
+    return TAG + b"\x00" + len(fmt).to_bytes(2, "big") + fmt + len(code).to_bytes(2, "big") + code
+
+
+def digest(hash_params: dict, salt: bytes, format_id: str, compact: str) -> bytes:
+    message = digest_message(format_id, compact)
+    if hash_params["scheme"] == "argon2id":
+        return argon2id(message, salt, hash_params["memory_kib"], hash_params["iterations"],
+                        hash_params["lanes"], 32)
+    if hash_params["scheme"] == "hmac-sha256":
+        return hmac_sha256(salt, message)
+    raise ValueError("unknown scheme")
+
+
+def record(response: bytes, label: str, epoch: int, format_id: str, count: int, account: str,
+           hash_params: dict, salt: bytes) -> dict:
+    derived = generate(response, label, epoch, format_id, count)
+    compact = [code.replace("-", "").replace(" ", "") for code in derived["codes"]]
+    return {
+        "type": "sealcodes-verifier-record",
+        "version": 1,
+        "account": unicodedata.normalize("NFC", account),
+        "label": unicodedata.normalize("NFC", label),
+        "epoch": epoch,
+        "format": format_id,
+        "count": count,
+        "fingerprint": derived["fingerprint"],
+        "hash": hash_params,
+        "salt": salt.hex(),
+        "digests": [digest(hash_params, salt, format_id, c).hex() for c in compact],
+    }
+
+
+def peppered(pepper: bytes, stored_digest: bytes) -> bytes:
+    return hmac_sha256(pepper, stored_digest)
