@@ -23,7 +23,7 @@ from sealcodes import derivation
 from sealcodes.backends.applet import AppletBackend
 from sealcodes.backends.base import Interaction
 from sealcodes.backends.fido2 import Fido2Backend
-from sealcodes.records import AppletOptions, Enrollment
+from sealcodes.records import AppletOptions, Enrollment, Fido2Options
 from sealtoken.platform import Platform
 from sealtoken.token import Token
 
@@ -164,7 +164,7 @@ def test_a_token_runs_on_declared_capabilities_only():
     try:
         hid.wink()
         fido = Fido2Backend(hid)
-        meta = fido.enroll(_Pin(), uv="discouraged")
+        meta = fido.enroll(_Pin(), Fido2Options(uv="discouraged"))
         assert len(fido.respond(derivation.challenge("b", 0), meta, _Pin())) == 32
     finally:
         hid.close()

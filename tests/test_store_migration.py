@@ -19,6 +19,7 @@ import pytest
 from _support import VpcdToken, ensure_pcscd
 from sealboard.emulator import EmulatedToken
 from sealboard.platform import CPythonPlatform
+from sealcodes.records import Enrollment
 from sealcodes.backends.applet import AppletBackend
 from sealcodes.backends.base import Interaction
 from sealcodes.pcsc import PcscConnection
@@ -49,7 +50,7 @@ def _records(platform):
 
 def _answers(connection):
     backend = AppletBackend(connection)
-    return {slot: bytes(backend.respond(CHALLENGE, {"slot": int(slot)}, _Pin())).hex() for slot in CASE["derive"]}
+    return {slot: bytes(backend.respond(CHALLENGE, Enrollment(backend="applet", slot=int(slot)), _Pin())).hex() for slot in CASE["derive"]}
 
 
 def test_old_emulator_state_converts_in_process(tmp_path):

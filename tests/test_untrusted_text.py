@@ -104,7 +104,7 @@ def test_devices_listing_escapes_reader_names_serials_and_product_strings(monkey
     from sealcodes._cli import device as device_cli
 
     evil = _EvilDevice().device
-    monkeypatch.setattr(device_cli, "list_devices", lambda: [evil])
+    monkeypatch.setattr(device_cli, "list_devices", lambda **_: [evil])
     result = CliRunner().invoke(cli, ["devices"], catch_exceptions=False)
     assert result.exit_code == 0
     assert _clean(result.output)
