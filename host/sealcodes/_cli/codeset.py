@@ -146,14 +146,18 @@ def read_keyring_file(path):
             # up to an empty line: PINs for the members may follow on the same stdin
             if sys.stdin.isatty():
                 click.echo("Type or paste the keyring text from the sheet, then an empty line:", err=True)
+            # read line by line from the descriptor (secret_input.read_line): a buffered read would
+            # swallow the PIN lines that follow
+            from .secret_input import read_line
+
             lines, size = [], 0
             while size <= limit:
-                line = sys.stdin.readline(limit)
-                if not line.strip():
+                line = read_line("keyring text", limit)
+                if line is None or not bytes(line).strip():
                     break
-                lines.append(line)
-                size += len(line)
-            raw = "".join(lines)
+                lines.append(bytes(line) + b"\n")
+                size += len(line) + 1
+            raw = b"".join(lines)
         else:
             with open(path, "rb") as f:
                 raw = f.read(limit + 1)
