@@ -104,7 +104,15 @@ class VpcdToken:
                 del _HOLDERS[self.port]
 
     def start(self):
+        """Start serving; on any failure the process is stopped and the lock released."""
         self._lock()
+        try:
+            self._start_serving()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_serving(self):
         deadline = time.monotonic() + 10
         while _card_present(self.reader) and time.monotonic() < deadline:
             time.sleep(0.05)  # the previous card is still being removed
