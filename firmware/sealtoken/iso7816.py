@@ -55,6 +55,28 @@ class Command:
             self.cla, self.ins, self.p1, self.p2, len(self.data), self.le)
 
 
+
+def read_ber_length(data, pos, end):
+    """The BER-TLV length at data[pos] (one byte, or 81/82 and one or two bytes): (length, position
+    after it). A truncated or longer form is malformed data (6A80)."""
+    if pos >= end:
+        raise ApduError(const.SW_WRONG_DATA)
+    n = data[pos]
+    pos += 1
+    if n == 0x81:
+        if pos + 1 > end:
+            raise ApduError(const.SW_WRONG_DATA)
+        n = data[pos]
+        pos += 1
+    elif n == 0x82:
+        if pos + 2 > end:
+            raise ApduError(const.SW_WRONG_DATA)
+        n = (data[pos] << 8) | data[pos + 1]
+        pos += 2
+    elif n >= 0x80:
+        raise ApduError(const.SW_WRONG_DATA)
+    return n, pos
+
 def has_chaining_bit(cla):
     """CLA b5 means 'chained' for interindustry classes (00-1F, 40-7F) and for the
     ISO-structured proprietary classes 80-9F (FIDO's NFCCTAP uses 80 / 90)."""

@@ -18,6 +18,7 @@ MicroPython rules: plain classes, bytes/bytearray, crypto through the platform.
 """
 
 from . import const
+from .iso7816 import read_ber_length
 from .applet import Applet, ApduError
 from .hmac import ct_equal, wipe
 from .hmac import hmac as _hmac
@@ -70,22 +71,7 @@ def _parse_tlvs(data):
             out.append((tag, data[pos:pos + 1]))
             pos += 1
             continue
-        if pos >= end:
-            raise ApduError(const.SW_WRONG_DATA)
-        n = data[pos]
-        pos += 1
-        if n == 0x81:
-            if pos + 1 > end:
-                raise ApduError(const.SW_WRONG_DATA)
-            n = data[pos]
-            pos += 1
-        elif n == 0x82:
-            if pos + 2 > end:
-                raise ApduError(const.SW_WRONG_DATA)
-            n = (data[pos] << 8) | data[pos + 1]
-            pos += 2
-        elif n >= 0x80:
-            raise ApduError(const.SW_WRONG_DATA)
+        n, pos = read_ber_length(data, pos, end)
         if pos + n > end:
             raise ApduError(const.SW_WRONG_DATA)
         out.append((tag, data[pos:pos + n]))

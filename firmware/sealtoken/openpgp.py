@@ -24,6 +24,7 @@ MicroPython rules: plain classes, bytes/bytearray, crypto through the platform.
 """
 
 from . import const
+from .iso7816 import read_ber_length
 from .applet import Applet, ApduError
 from .hmac import ct_equal, wipe
 from .piv import ec_ecdh, ec_generate, ec_public, ec_size, find_tlv, has_p384, parse_tlvs, tlv
@@ -532,22 +533,7 @@ def _template_lengths(template):
     while pos < end:
         tag = template[pos]
         pos += 1
-        if pos >= end:
-            raise ApduError(const.SW_WRONG_DATA)
-        n = template[pos]
-        pos += 1
-        if n == 0x81:
-            if pos >= end:
-                raise ApduError(const.SW_WRONG_DATA)
-            n = template[pos]
-            pos += 1
-        elif n == 0x82:
-            if pos + 2 > end:
-                raise ApduError(const.SW_WRONG_DATA)
-            n = (template[pos] << 8) | template[pos + 1]
-            pos += 2
-        elif n >= 0x80:
-            raise ApduError(const.SW_WRONG_DATA)
+        n, pos = read_ber_length(template, pos, end)
         out.append((tag, n))
     return out
 

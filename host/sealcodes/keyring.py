@@ -115,11 +115,11 @@ class Keyring:
 
 
 def escape_text(text: str) -> str:
-    """Control, format (bidi), separator and unassigned characters as \\u{XXXX}: safe on a terminal."""
-    import unicodedata
+    """Untrusted text made safe for a terminal or a sheet: one escaping rule for the whole tool
+    (sealcodes.text.printable)."""
+    from .text import printable
 
-    return "".join(f"\\u{{{ord(c):04X}}}" if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
-                   else c for c in str(text))
+    return printable(text)
 
 
 # --- byte strings of the spec --------------------------------------------------------------------

@@ -22,9 +22,9 @@ BIDI_CONTROLS = frozenset(
 )
 
 # Cc: C0 and C1 controls, DEL; Cf: format characters (bidi, zero width, soft hyphen, tags...);
-# Cs: lone surrogates (undecodable bytes); Zl / Zp: line and paragraph separators; Cn: unassigned
-# (a later Unicode version may make them format characters).
-_ESCAPED_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp", "Cn"))
+# Cs: lone surrogates (undecodable bytes); Co: private use (no agreed glyph); Zl / Zp: line and
+# paragraph separators; Cn: unassigned (a later Unicode version may make them format characters).
+_ESCAPED_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Co", "Zl", "Zp", "Cn"))
 
 
 def is_hidden(char: str) -> bool:

@@ -227,7 +227,7 @@ def test_foreign_keyring_file_text_is_escaped_on_the_terminal(tmp_path, members)
     path.write_text(json.dumps(doc))
     result = run_cli("recover", "x", "--fingerprint", "0000-0000", "--keyring-file", str(path))
     assert result.returncode == 1 and "not connected" in result.stderr
-    assert "\x1b" not in result.stderr and "\u202e" not in result.stderr and "\\u{001B}" in result.stderr
+    assert "\x1b" not in result.stderr and "\u202e" not in result.stderr and "\\x1b" in result.stderr
 
 
 def test_ykoath_and_yubiotp_members():

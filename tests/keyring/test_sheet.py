@@ -144,9 +144,9 @@ def test_untrusted_label_is_escaped_on_the_sheet(tmp_path):
                             codes=("AAAA",), devices=("applet on \x1b[31mred",))
     text = sheets.render_text(data).decode()
     assert "\u202e" not in text and "\x1b" not in text
-    assert "pay\\u{202E}pal.com" in text and "\\u{001B}[31mred" in text
+    assert "pay\\u202epal.com" in text and "\\x1b[31mred" in text
     pdf_text = _pdf_text(sheets.render_pdf(data), tmp_path)
-    assert "\u202e" not in pdf_text and "202E" in pdf_text
+    assert "\u202e" not in pdf_text and "202e" in pdf_text.lower()
 
 
 def test_hundred_long_codes_span_pages_and_all_survive(tmp_path):
