@@ -67,6 +67,25 @@ def _card_present(reader: str) -> bool:
     return False
 
 
+def _reader_empty(reader: str) -> bool:
+    """pcscd's own view that the reader holds no card, read without connecting. A connect to a card
+    that just went away fails and marks the reader empty before pcscd's event thread (polling every
+    ~0.4 s) has seen the removal; a card inserted before that poll is then never noticed, and the
+    reader stays 'empty' with the new card behind it. Waiting on this state avoids the race."""
+    from smartcard import scard
+
+    rv, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if rv != scard.SCARD_S_SUCCESS:
+        return True
+    try:
+        rv, states = scard.SCardGetStatusChange(context, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
+        if rv != scard.SCARD_S_SUCCESS:
+            return True
+        return bool(states[0][1] & scard.SCARD_STATE_EMPTY)
+    finally:
+        scard.SCardReleaseContext(context)
+
+
 #: port -> the VpcdToken of this process that holds that port's lock
 _HOLDERS = {}
 
@@ -110,7 +129,7 @@ class VpcdToken:
         self._lock()
         try:
             deadline = time.monotonic() + 10
-            while _card_present(self.reader) and time.monotonic() < deadline:
+            while not _reader_empty(self.reader) and time.monotonic() < deadline:
                 time.sleep(0.05)  # the previous card is still being removed
             self.process = subprocess.Popen(
                 [console_script("sealtoken"), "serve", "--vpcd", f"127.0.0.1:{self.port}",
@@ -143,7 +162,7 @@ class VpcdToken:
                 self.process.stderr.close()
             self.process = None
             deadline = time.monotonic() + 10
-            while _card_present(self.reader) and time.monotonic() < deadline:
+            while not _reader_empty(self.reader) and time.monotonic() < deadline:
                 time.sleep(0.05)
         finally:
             if release:

@@ -25,6 +25,7 @@ from .backends.base import Interaction
 from .errors import InvalidInputError, SealcodesError
 from .formats import FORMATS
 from .profile import ProfileStore
+from .records import same_serial
 from .verifier.record import HashParams, make_record, normalize_account
 
 COLUMNS = ("account", "label", "serial", "format", "count", "pin")
