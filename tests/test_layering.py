@@ -165,6 +165,8 @@ def test_help_imports_no_device_library():
     "SEAL_P2_GENERATE_OVERWRITE", "SEAL_PIN_MIN_LEN", "SEAL_PIN_MAX_LEN", "SEAL_NUM_SLOTS",
     "SEAL_CHALLENGE_LEN", "SEAL_SECRET_LEN", "SEAL_TAG_VERSION", "SEAL_TAG_SERIAL", "SEAL_TAG_PIN_SET",
     "SEAL_TAG_PIN_TRIES", "SEAL_TAG_SLOTS_USED", "CLA_ISO", "P1_SELECT_BY_AID",
+    "OATH_INS_CALCULATE", "OATH_INS_SEND_REMAINING", "OATH_TAG_NAME", "OATH_TAG_CHALLENGE", "OATH_TAG_RESPONSE",
+    "OATH_TAG_VERSION",
 ])
 def test_host_constants_equal_the_firmware(name):
     from sealcodes import const as host

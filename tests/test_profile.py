@@ -396,18 +396,58 @@ def test_host_imports_and_locks_without_fcntl(tmp_path):
     assert result.stdout.strip() == "3"
 
 
-def test_no_host_module_imports_fcntl():
-    """fcntl is Unix-only: the host never imports it itself (the stdlib's own portable uses aside)."""
+def test_no_host_module_imports_fcntl_when_it_loads():
+    """fcntl is Unix-only: no host module imports it when it loads (only inside a function that
+    falls back without it, as the profile lock does)."""
     import ast
     from pathlib import Path
 
     import sealcodes
 
+    def module_level(body):
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if isinstance(node, ast.ClassDef):
+                    yield from module_level(node.body)
+                continue
+            yield node
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                yield from module_level(getattr(node, field, []))
+
     for path in Path(sealcodes.__file__).parent.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in module_level(ast.parse(path.read_text()).body):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module] if isinstance(node, ast.ImportFrom) else [])
             assert "fcntl" not in names, path
+
+
+def test_unix_lock_and_portable_lock_exclude_each_other(tmp_path):
+    """sealcodes' flock and the portable filelock (its Unix flavour, as another sealcodes process
+    without the fast path would take it) are one lock."""
+    from filelock import FileLock, Timeout
+
+    path = str(tmp_path / "profile.json")
+    with ProfileStore(path).locked():
+        with pytest.raises(Timeout):
+            FileLock(path + ".lock").acquire(timeout=0.2)
+    other = FileLock(path + ".lock")
+    other.acquire(timeout=1)
+    try:
+        holder = subprocess.run([sys.executable, "-c", _TRY_LOCK, path], capture_output=True, text=True, timeout=30)
+        assert holder.stdout.strip() == "busy", holder.stderr
+    finally:
+        other.release()
+
+
+_TRY_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1] + ".lock", os.O_RDWR)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("free")
+except BlockingIOError:
+    print("busy")
+"""
 
 
 _LOCK_HOLDER = """

@@ -68,16 +68,59 @@ def encode_command(cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: 
     return out
 
 
+def encode_tlv(tag: int, value: bytes) -> bytes:
+    """One BER-TLV: a one- or two-byte tag, a short or long (81 / 82) length."""
+    head = tag.to_bytes(2 if tag > 0xFF else 1, "big")
+    n = len(value)
+    if n < 0x80:
+        return head + bytes([n]) + value
+    if n < 0x100:
+        return head + bytes([0x81, n]) + value
+    return head + bytes([0x82]) + n.to_bytes(2, "big") + value
+
+
+def parse_tlvs(data: bytes, what: str = "the card") -> list[tuple[int, bytes]]:
+    """A BER-TLV list (tags of one or two bytes, lengths up to 82 xx xx); DeviceError naming
+    `what` when the card's answer is malformed."""
+    out, pos, end = [], 0, len(data)
+    try:
+        while pos < end:
+            tag = data[pos]
+            pos += 1
+            if tag & 0x1F == 0x1F:
+                tag = (tag << 8) | data[pos]
+                pos += 1
+            n = data[pos]
+            pos += 1
+            if n == 0x81:
+                n = data[pos]
+                pos += 1
+            elif n == 0x82:
+                n = int.from_bytes(data[pos:pos + 2], "big")
+                pos += 2
+            elif n > 0x82:
+                raise IndexError
+            if pos + n > end:
+                raise IndexError
+            out.append((tag, bytes(data[pos:pos + n])))
+            pos += n
+    except IndexError:
+        raise DeviceError(f"{what}'s answer is malformed") from None
+    return out
+
+
 class SmartCardProtocol:
     """select / send over one SmartCardConnection (the caller owns and closes the connection).
 
     max_response: the longest answer any command of this application can have; a card that
-    keeps announcing more (61xx) is stopped there.
+    keeps announcing more (61xx) is stopped there. more_data_ins: the command that fetches the
+    rest (GET RESPONSE; YKOATH has SEND REMAINING).
     """
 
-    def __init__(self, connection, max_response: int = MAX_MORE_DATA_BYTES):
+    def __init__(self, connection, max_response: int = MAX_MORE_DATA_BYTES, more_data_ins: int = INS_GET_RESPONSE):
         self.connection = as_connection(connection)
         self.max_response = max_response
+        self.more_data_ins = more_data_ins  # YKOATH asks for the rest with its own SEND REMAINING
 
     def select(self, aid: bytes) -> bytes:
         """SELECT by AID; the application's answer. ApduError(6A82) when it is not there."""
@@ -106,7 +149,7 @@ class SmartCardProtocol:
         while (sw & 0xFF00) == SW.MORE_DATA:
             if len(answer) > self.max_response:
                 raise DeviceError(MORE_DATA_MESSAGE)
-            more, sw = self._exchange(encode_command(CLA_ISO, INS_GET_RESPONSE, 0, 0, le=sw & 0xFF), redact)
+            more, sw = self._exchange(encode_command(CLA_ISO, self.more_data_ins, 0, 0, le=sw & 0xFF), redact)
             answer += more
         if len(answer) > self.max_response:
             raise DeviceError(MORE_DATA_MESSAGE)

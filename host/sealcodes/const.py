@@ -50,6 +50,14 @@ AID_OTP = b"\xa0\x00\x00\x05\x27\x20\x01"
 AID_PIV = b"\xa0\x00\x00\x03\x08"  # NIST SP 800-73 (prefix; cards answer to it)
 AID_OPENPGP = b"\xd2\x76\x00\x01\x24\x01"  # OpenPGP card spec 3.4 (RID + application)
 
+# YKOATH (docs/protocols.md section 7): what the ykoath backend sends itself for a CALCULATE
+OATH_INS_CALCULATE = 0xA2
+OATH_INS_SEND_REMAINING = 0xA5  # YKOATH's own 61xx continuation (not GET RESPONSE)
+OATH_TAG_NAME = 0x71  # also the salt in the SELECT answer
+OATH_TAG_CHALLENGE = 0x74  # in the SELECT answer: an access code is set
+OATH_TAG_RESPONSE = 0x75  # digits byte, then the full HMAC
+OATH_TAG_VERSION = 0x79
+
 # the sealcodes applet (docs/applet.md)
 SEAL_INS_VERIFY_PIN = 0x20
 SEAL_INS_GENERATE = 0x46

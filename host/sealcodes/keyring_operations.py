@@ -13,23 +13,12 @@ from . import keyring as kr
 from .errors import DeviceError, DeviceNotFoundError, InvalidInputError, ProfileError
 from .memory import wipe
 from .profile import ProfileStore
-
-KEYRING_PREFIX = "keyring:"
+from .records import KEYRING_PREFIX, keyring_ident, keyring_name_of  # noqa: F401 (part of this module's API)
 
 REMOVED_WARNING = (
     "a removed device that kept a copy of its envelope (an old export, a printed sheet, an old profile) "
     "can still derive the current codes of this keyring's sets until they are rotated"
 )
-
-
-def keyring_ident(name: str) -> str:
-    return KEYRING_PREFIX + name
-
-
-def keyring_name_of(ident: str | None):
-    if isinstance(ident, str) and ident.startswith(KEYRING_PREFIX):
-        return ident[len(KEYRING_PREFIX):]
-    return None
 
 
 def _notice(interaction, message):

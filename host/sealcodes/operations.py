@@ -22,7 +22,7 @@ from .errors import (
 )
 from .memory import wipe
 from .profile import ProfileStore
-from .records import CodeSetEntry, DeviceInfo, Enrollment, make_options, same_serial
+from .records import CodeSetEntry, DeviceInfo, Enrollment, keyring_ident, keyring_name_of, make_options, same_serial
 
 # the defaults of every command, in one place (the CLI shows and uses these)
 DEFAULT_FORMAT = formats.DEFAULT_FORMAT_ID
@@ -121,10 +121,10 @@ def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expect
 
 def _response_for(profile, ident, device_spec, label, epoch, interaction) -> bytearray:
     """R for a set: the seed S of its keyring, or its device's answer to the v1 challenge."""
-    from .keyring_operations import keyring_name_of, load_keyring, open_seed
-
     name = keyring_name_of(ident)
     if name is not None:
+        from .keyring_operations import load_keyring, open_seed  # cryptography: only for keyrings
+
         return open_seed(load_keyring(profile, name), interaction), "a keyring member's secret was replaced"
     return _ask_device(profile.enrollment(ident), device_spec, label, epoch, interaction)
 
@@ -139,8 +139,6 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
              backend=None, keyring=None, before_record=None):
     """Codes for `label`, checked against (or recorded in) the profile. `keyring` binds a new set to a
     keyring; `before_record(codes)` may refuse to record a new set (the codes are then not current)."""
-    from .keyring_operations import keyring_ident, load_keyring
-
     label = derivation.normalize_label_text(label)
     with store.locked():
         profile = store.load()
@@ -158,6 +156,8 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
             fmt = fmt or entry.format
         else:
             if keyring is not None:
+                from .keyring_operations import load_keyring
+
                 load_keyring(profile, keyring)
                 ident = keyring_ident(keyring)
             else:
@@ -180,8 +180,6 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
            keyring=None):
     """Move `label` to epoch + 1: every code changes; the new set is recorded (once confirmed).
     `keyring` moves the set onto that keyring (its seed makes the new codes)."""
-    from .keyring_operations import keyring_ident, load_keyring
-
     label = derivation.normalize_label_text(label)
     with store.locked():
         profile = store.load()
@@ -190,6 +188,8 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
             raise ProfileError(f"no code set {label!r} in the profile: run `sealcodes generate` first")
         ident = entry.enrollment
         if keyring is not None:
+            from .keyring_operations import load_keyring
+
             load_keyring(profile, keyring)
             ident = keyring_ident(keyring)
         epoch = entry.epoch + 1

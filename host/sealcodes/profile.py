@@ -17,8 +17,8 @@ The file itself (docs/host-security.md):
 - as ssh does with ~/.ssh, a profile (or its directory) that other users can write to, or that
   belongs to another user, is refused; a group-writable one is accepted only when the group is
   the user's private group;
-- read-modify-write is serialized across processes by a lock file next to the profile, taken
-  through the portable `filelock` package (fcntl on Unix, msvcrt on Windows), imported only
+- read-modify-write is serialized across processes by a lock file next to the profile: flock()
+  on Unix, the portable `filelock` package elsewhere (msvcrt on Windows), both imported only
   when a lock is taken;
 - content: JSON nested deeper than the schema allows, fields of the wrong type or range, and
   one label in two Unicode spellings are "corrupt" with a message naming the field; label keys
@@ -320,19 +320,10 @@ class ProfileStore:
     # --- locking -----------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def locked(self):
-        from filelock import FileLock  # imported here: fcntl (Unix) or msvcrt (Windows) only when locking
-
         target = self._target()
         self._prepare_directory(target, f"cannot use the profile directory {os.path.dirname(target)}")
-        lock = FileLock(target + ".lock", mode=0o600)
-        try:
-            lock.acquire()
-        except OSError as exc:
-            raise ProfileError(f"cannot lock the profile {self.path}: {exc.strerror or exc}") from None
-        try:
+        with _file_lock(target + ".lock", self.path):
             yield
-        finally:
-            lock.release()
 
     # --- reading -----------------------------------------------------------------------------------------
     def load(self) -> Profile:
@@ -418,3 +409,37 @@ def _fsync_directory(directory) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def _file_lock(path: str, shown: str):
+    """An exclusive lock on `path` for the block. On Unix, flock() directly (what filelock does there
+    too, so both kinds of process exclude each other; importing filelock would cost ~15 ms on every
+    command); elsewhere (Windows: msvcrt) the portable `filelock` package. fcntl is imported here,
+    never when the module loads, so the host imports on systems without it."""
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if fcntl is None:
+        from filelock import FileLock
+
+        lock = FileLock(path, mode=0o600)
+        try:
+            lock.acquire()
+        except OSError as exc:
+            raise ProfileError(f"cannot lock the profile {shown}: {exc.strerror or exc}") from None
+        try:
+            yield
+        finally:
+            lock.release()
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        raise ProfileError(f"cannot lock the profile {shown}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -20,6 +20,19 @@ PROFILE_SCHEMA = "sealcodes-profile/1"
 
 KIND_PCSC = "pcsc"  # a card in a PC/SC reader
 KIND_HID = "hid"  # a FIDO key on USB HID
+
+#: code sets bound to a keyring name it, not an enrollment, as their "enrollment": keyring:<name>
+KEYRING_PREFIX = "keyring:"
+
+
+def keyring_ident(name: str) -> str:
+    return KEYRING_PREFIX + name
+
+
+def keyring_name_of(ident: str | None) -> str | None:
+    if isinstance(ident, str) and ident.startswith(KEYRING_PREFIX):
+        return ident[len(KEYRING_PREFIX):]
+    return None
 # any other kind is the name of a device provider (e.g. "emulator")
 
 

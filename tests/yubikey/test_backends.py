@@ -387,12 +387,20 @@ def test_untrusted_select(device):
         YubiOtpBackend(tampered).respond(CHALLENGE, Enrollment(backend="yubiotp", slot=2), Recorder())
 
 
-def test_missing_yubikit_is_a_clear_error(device, monkeypatch):
+def test_missing_yubikit_is_a_clear_error(device, known_keys, monkeypatch):
+    """Without yubikit, enrollment says how to install it; the everyday CALCULATE (no access code)
+    is sent by sealcodes' own APDU layer and gives the same answer."""
+    meta = YkoathBackend(device.connection).enroll(Recorder())
+    device.power_cycle()
+    with_yubikit = YkoathBackend(device.connection).respond(CHALLENGE, meta, Recorder())
+    assert with_yubikit == hmac.new(OATH_KEY, CHALLENGE, "sha256").digest()
+    for name in [m for m in sys.modules if m == "yubikit" or m.startswith("yubikit.")]:
+        monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "yubikit", None)
-    monkeypatch.setitem(sys.modules, "yubikit.core", None)
-    monkeypatch.setitem(sys.modules, "yubikit.core.smartcard", None)
+    device.power_cycle()
+    assert YkoathBackend(device.connection).respond(CHALLENGE, meta, Recorder()) == with_yubikit
     with pytest.raises(DeviceError, match=r"sealcodes\[yubikey\]"):
-        YkoathBackend(device.connection).respond(CHALLENGE, Enrollment(backend="ykoath", credential_name="sealcodes"), Recorder())
+        YkoathBackend(device.connection).enroll(Recorder(), options(YkoathBackend, force=True))
 
 
 def test_ykoath_other_device_gets_no_access_code(device, known_keys):

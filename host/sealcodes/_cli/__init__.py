@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
@@ -11,13 +12,33 @@ from .. import __version__
 from ..errors import SealcodesError
 from ..memory import disable_core_dumps
 from ..text import printable
-from . import batch, codes, codeset, demo, device, keyring, sheet, verifier
 from .util import EXIT_ERROR, CliFail, Context
 
 log = logging.getLogger("sealcodes")
 
+#: command name -> the module of this package that defines it (in its COMMANDS). A command's module
+#: is imported only when that command runs (or for --help): `generate` never loads the verifier,
+#: batch or keyring code and what they import (tests/test_cli_imports.py).
+COMMAND_MODULES = {
+    "batch": "batch", "check": "codes", "demo": "demo", "devices": "device", "enroll": "device",
+    "expand": "codes", "generate": "codeset", "keyring": "keyring", "recover": "codeset",
+    "rotate": "codeset", "sheet": "sheet", "verifier": "verifier",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx, name):
+        module_name = COMMAND_MODULES.get(name)
+        if module_name is None:
+            return None
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        return next(command for command in module.COMMANDS if command.name == name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sealcodes")
 @click.option("--profile", "profile_path", envvar="SEALCODES_PROFILE", metavar="PATH",
               help="Profile file (default: $XDG_CONFIG_HOME/sealcodes/profile.json on Linux; "
@@ -50,11 +71,6 @@ def _escaping_log_handler():
     handler = logging.StreamHandler()
     handler.setFormatter(_EscapingFormatter("%(name)s: %(message)s"))
     return handler
-
-
-for group in (codes, device, codeset, keyring, sheet, demo, verifier, batch):
-    for command in group.COMMANDS:
-        cli.add_command(command)
 
 
 def main(argv=None):

@@ -25,10 +25,16 @@ _keyring = click.option("--keyring", "keyring_name", metavar="NAME",
                         help="Bind the set to a keyring: any member device (k for a k-of-n keyring) regenerates it.")
 
 
-def _verifier_options(command):
-    from .verifier import check_account_option
+def _check_account(ctx, param, value):
+    if value is None:
+        return None
+    from .verifier import check_account_option  # only when --account is given: generate stays light
 
-    command = click.option("--account", metavar="A", callback=check_account_option,
+    return check_account_option(ctx, param, value)
+
+
+def _verifier_options(command):
+    command = click.option("--account", metavar="A", callback=_check_account,
                            help="Account name in the verifier record (default: the label).")(command)
     return click.option("--verifier-record", "verifier_record", is_flag=True,
                         help="Print the set's verifier record (JSON, no codes) instead of the codes.")(command)
@@ -180,12 +186,14 @@ def warn_hidden(label):
 
 def _on_emulator(ctx, label):
     try:
-        from ..keyring_operations import keyring_name_of, load_keyring
+        from ..records import keyring_name_of
 
         profile = ctx.store().load()
         entry = profile.code_set(operations.derivation.normalize_label_text(label))
         name = keyring_name_of(entry.enrollment)
         if name is not None:
+            from ..keyring_operations import load_keyring
+
             return any(m.device.get("device_kind") == "emulator" for m in load_keyring(profile, name).members)
         return profile.enrollment(entry.enrollment).device_kind == "emulator"
     except Exception:

@@ -19,7 +19,8 @@ from __future__ import annotations
 from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError
 from ..memory import wipe
 from . import ecdh
-from ..apdu import sw_text
+from ..apdu import encode_tlv, sw_text
+from ..apdu import parse_tlvs as apdu_tlvs
 from ..records import Enrollment, OpenPgpOptions
 from ._yubikit import TouchNotice, require_yubikit, yubikit_connection
 from .base import Backend, Interaction, require_challenge, take_pin
@@ -59,43 +60,9 @@ _SW_REFERENCED_DATA_NOT_FOUND = 0x6A88
 _MAX_RESPONSE = 4096
 
 
-def _tlv(tag: int, value: bytes) -> bytes:
-    head = tag.to_bytes(2 if tag > 0xFF else 1, "big")
-    n = len(value)
-    if n < 0x80:
-        return head + bytes([n]) + value
-    if n < 0x100:
-        return head + bytes([0x81, n]) + value
-    return head + bytes([0x82]) + n.to_bytes(2, "big") + value
-
-
 def parse_tlvs(data: bytes) -> list[tuple[int, bytes]]:
     """BER-TLV list; DeviceError on malformed card data."""
-    out, pos, end = [], 0, len(data)
-    try:
-        while pos < end:
-            tag = data[pos]
-            pos += 1
-            if tag & 0x1F == 0x1F:
-                tag = (tag << 8) | data[pos]
-                pos += 1
-            n = data[pos]
-            pos += 1
-            if n == 0x81:
-                n = data[pos]
-                pos += 1
-            elif n == 0x82:
-                n = int.from_bytes(data[pos:pos + 2], "big")
-                pos += 2
-            elif n > 0x82:
-                raise IndexError
-            if pos + n > end:
-                raise IndexError
-            out.append((tag, bytes(data[pos:pos + n])))
-            pos += n
-    except IndexError:
-        raise DeviceError("the OpenPGP card's answer is malformed") from None
-    return out
+    return apdu_tlvs(data, "the OpenPGP card")
 
 
 def _find(tlvs, tag):
@@ -209,7 +176,7 @@ class OpenPgpBackend(Backend):
         raise DeviceError(f"the OpenPGP card refused the {what} ({sw_text(sw)})")
 
     def _decipher(self, protocol, point, interaction) -> bytearray:
-        data = _tlv(0xA6, _tlv(TAG_PUBLIC_KEY, _tlv(TAG_POINT, point)))
+        data = encode_tlv(0xA6, encode_tlv(TAG_PUBLIC_KEY, encode_tlv(TAG_POINT, point)))
         with TouchNotice(interaction):
             answer, sw = self._send(protocol, INS_PSO, 0x80, 0x86, data)
         if sw == _SW_SECURITY_STATUS_NOT_SATISFIED:

@@ -5,16 +5,23 @@ named `sealcodes` (other credentials are never touched); R is the full
 CALCULATE response (P2=00) over the 32-byte challenge. The OATH access code,
 when one is set, comes from `interaction.request_pin("ykoath")`.
 
-Talks to the device through yubikit's OathSession (optional extra
-`sealcodes[yubikey]`), over any sealcodes SmartCardConnection.
+The everyday path, SELECT + CALCULATE on an application without an access code, is sent by
+sealcodes' own APDU layer: `generate` needs no yubikit. Enrollment, the access code (VALIDATE)
+and listing go through yubikit's OathSession (optional extra `sealcodes[yubikey]`), over any
+sealcodes SmartCardConnection.
 """
 
 from __future__ import annotations
 
 
-from ..apdu import sw_text
+import hashlib
+from base64 import b64encode
+from dataclasses import dataclass
+
+from .. import const
+from ..apdu import ApduError, SmartCardProtocol, encode_tlv, parse_tlvs, sw_text
 from ..connection import as_connection
-from ..errors import DeviceError, InvalidInputError, PinError, SealcodesError
+from ..errors import DeviceError, PinError, SealcodesError
 from ..memory import wipe
 from ..records import Enrollment, YkoathOptions
 from ._yubikit import TouchNotice, new_key, require_yubikit, yubikit_connection
@@ -34,6 +41,24 @@ _SW_NO_SPACE = 0x6A84
 # module-level name so tests can provision a key they know
 _new_key = new_key
 
+_MAX_RESPONSE = 1024  # a SELECT or CALCULATE answer is under 100 bytes
+
+
+@dataclass(frozen=True)
+class OathApplication:
+    """What the OATH application's SELECT answer tells."""
+
+    device_id: str  # yubikit's spelling: base64 of SHA-256(salt)[:16], no padding
+    locked: bool  # an access code is set: VALIDATE first
+
+
+def device_id_of(salt: bytes) -> str:
+    return b64encode(hashlib.sha256(salt).digest()[:16]).replace(b"=", b"").decode()
+
+
+def _find(tlvs, tag):
+    return next((value for t, value in tlvs if t == tag), None)
+
 
 class YkoathBackend(Backend):
     name = "ykoath"
@@ -42,13 +67,39 @@ class YkoathBackend(Backend):
 
     def __init__(self, connection):
         """`connection`: an open sealcodes SmartCardConnection (the caller closes it)."""
-        require_yubikit()
         self._connection = as_connection(connection)
+        self._protocol = SmartCardProtocol(self._connection, _MAX_RESPONSE, const.OATH_INS_SEND_REMAINING)
         self._serial = None
         self._serial_read = False
-        self._selected = None  # an OathSession matches() opened, used once by respond()
+        self._selected = None  # the application matches() selected, used once by respond()
 
     # --- plumbing ---------------------------------------------------------------
+    def _select_application(self) -> OathApplication:
+        """SELECT through sealcodes' APDU layer (no yubikit)."""
+        try:
+            answer = self._protocol.select(const.AID_OATH)
+        except ApduError as e:
+            if e.sw == const.SW.FILE_NOT_FOUND:
+                raise DeviceError("this device has no OATH application") from None
+            raise DeviceError(f"the device refused the OATH SELECT ({sw_text(e.sw)})") from None
+        tlvs = parse_tlvs(answer, "the OATH application")
+        salt = _find(tlvs, const.OATH_TAG_NAME)
+        if salt is None or _find(tlvs, const.OATH_TAG_VERSION) is None:
+            raise DeviceError("the device answered the OATH SELECT wrongly")
+        return OathApplication(device_id_of(salt), _find(tlvs, const.OATH_TAG_CHALLENGE) is not None)
+
+    def _calculate(self, name: bytes, challenge: bytes) -> bytearray:
+        """CALCULATE (full response) on the application just selected, through sealcodes' APDU layer."""
+        data = encode_tlv(const.OATH_TAG_NAME, name) + encode_tlv(const.OATH_TAG_CHALLENGE, bytes(challenge))
+        answer = bytearray(self._protocol.send_apdu(const.CLA_ISO, const.OATH_INS_CALCULATE, 0, 0, data))
+        try:
+            # 75 len digits || HMAC: read in place, so the HMAC is copied once, into a wiped buffer
+            if len(answer) < 3 or answer[0] != const.OATH_TAG_RESPONSE or answer[1] != len(answer) - 2:
+                raise DeviceError("the device answered CALCULATE wrongly")
+            return bytearray(answer[3:])
+        finally:
+            wipe(answer)
+
     def _select(self):
         from yubikit.core import ApplicationNotAvailableError, CommandError
         from yubikit.oath import OathSession
@@ -67,9 +118,8 @@ class YkoathBackend(Backend):
         nothing can select another one in between): the session matches() just opened is
         taken as is.
         """
-        session, self._selected = self._selected, None
-        if session is None:
-            session = self._select()
+        self._selected = None
+        session = self._select()
         if device_id is not None and session.device_id != device_id:
             # never hand an access-code answer to an application the profile does not belong to
             raise DeviceError("this OATH application is not the enrolled one (its device id differs: another "
@@ -158,10 +208,10 @@ class YkoathBackend(Backend):
     def matches(self, enrollment: Enrollment) -> bool:
         """The OATH application's own id (in its SELECT answer) tells it, with no other SELECT."""
         if enrollment.device_id:
-            session = self._select()
-            if session.device_id != enrollment.device_id:
+            application = self._select_application()
+            if application.device_id != enrollment.device_id:
                 return False
-            self._selected = session
+            self._selected = application
             return True
         return super().matches(enrollment)
 
@@ -169,6 +219,7 @@ class YkoathBackend(Backend):
         return f"another device, or its OATH credential '{CREDENTIAL_NAME}' was replaced (enroll --force) since"
 
     def enroll(self, interaction: Interaction, options: YkoathOptions = YkoathOptions()) -> Enrollment:
+        require_yubikit()
         from yubikit.core import CommandError
         from yubikit.core.smartcard import ApduError
         from yubikit.oath import HASH_ALGORITHM, OATH_TYPE, CredentialData
@@ -203,27 +254,51 @@ class YkoathBackend(Backend):
                           touch=bool(touch), device_id=session.device_id, serial=serial)
 
     def respond(self, challenge: bytes, enrollment: Enrollment, interaction: Interaction) -> bytearray:
-        from yubikit.core import CommandError
-        from yubikit.core.smartcard import ApduError
-
         require_challenge(challenge)
-        name = enrollment.credential_name or CREDENTIAL_NAME
+        name = (enrollment.credential_name or CREDENTIAL_NAME).encode()
+        application, self._selected = self._selected, None
+        if application is None:
+            application = self._select_application()
+        if enrollment.device_id is not None and application.device_id != enrollment.device_id:
+            raise DeviceError("this OATH application is not the enrolled one (its device id differs: another "
+                              "device, or it was reset); no access code was tried")
+        if application.locked:  # VALIDATE first: yubikit's OathSession does the access-code handshake
+            return self._respond_unlocked(name, challenge, enrollment, interaction)
+        try:
+            with TouchNotice(interaction):
+                response = self._calculate(name, challenge)
+        except ApduError as e:
+            raise self._calculate_error(e.sw, name) from None
+        return self._checked(response)
+
+    def _respond_unlocked(self, name, challenge, enrollment, interaction) -> bytearray:
+        require_yubikit()
+        from yubikit.core import CommandError
+        from yubikit.core.smartcard import ApduError as YkApduError
+
         session = self._open(interaction, enrollment.device_id)
         try:
             with TouchNotice(interaction):
-                raw = session.calculate(name.encode(), bytes(challenge))
-        except ApduError as e:
-            if e.sw == _SW_DATA_INVALID:
-                raise DeviceError(
-                    f"this device has no OATH credential named '{name}': wrong device, or it was deleted"
-                ) from None
-            if e.sw == _SW_SECURITY_STATUS_NOT_SATISFIED:
-                raise DeviceError("the device wanted a touch that did not come (timed out or refused)") from None
-            raise DeviceError(f"the device refused CALCULATE ({sw_text(e.sw)})") from None
+                raw = session.calculate(name, bytes(challenge))
+        except YkApduError as e:
+            raise self._calculate_error(e.sw, name) from None
         except (CommandError, ValueError, IndexError):
             raise DeviceError("the device answered CALCULATE wrongly") from None
         response = bytearray(raw)
         raw = None
+        return self._checked(response)
+
+    @staticmethod
+    def _calculate_error(sw: int, name: bytes) -> DeviceError:
+        if sw == _SW_DATA_INVALID:
+            return DeviceError(f"this device has no OATH credential named '{name.decode(errors='replace')}': "
+                               "wrong device, or it was deleted")
+        if sw == _SW_SECURITY_STATUS_NOT_SATISFIED:
+            return DeviceError("the device wanted a touch that did not come (timed out or refused)")
+        return DeviceError(f"the device refused CALCULATE ({sw_text(sw)})")
+
+    @staticmethod
+    def _checked(response: bytearray) -> bytearray:
         if len(response) != RESPONSE_LEN:
             n = len(response)
             wipe(response)
@@ -235,6 +310,7 @@ class YkoathBackend(Backend):
 
     def recover_responses(self, challenge: bytes, interaction: Interaction):
         """Backend protocol: the credential sealcodes always creates has a fixed name."""
+        require_yubikit()
         from yubikit.core import CommandError
 
         session = self._open(interaction)
