@@ -236,7 +236,9 @@ def compare(args):
             assert list(derivation.derive(response, LABEL, 0).codes) == first["codes"], argv[1]
 
         runs = {"ours_oath": (ours_oath, ""), "bare_oath": (bare_oath, ""), "floor_oath": (floor_oath, ""),
-                "ours_fido": (ours_fido, PIN + "\n"), "bare_fido": (bare_fido, "")}
+                "ours_fido": (ours_fido, PIN + "\n"), "bare_fido": (bare_fido, ""),
+                "python": ([sys.executable, "-c", "pass"], ""),
+                "startup": ([sys.executable, "-c", STARTUP_IMPORTS], "")}
         times = {name: [] for name in runs}
         for _ in range(args.rounds):
             for name, (argv, stdin) in runs.items():  # alternating: drift hits every contender alike
@@ -244,6 +246,8 @@ def compare(args):
         med = {name: statistics.median(values) * 1000 for name, values in times.items()}
         counts = {}
         for name, (argv, stdin) in runs.items():
+            if name in ("python", "startup"):
+                continue
             counts[name] = _counts(argv[1:] if argv[0] == sys.executable else argv, stdin, workdir)
     finally:
         card.close()
@@ -264,6 +268,15 @@ def compare(args):
     print("fido2 (PIN token + one hmac-secret assertion):")
     row("bare python-fido2 script", "bare_fido")
     row("sealcodes generate", "ours_fido", "bare_fido", f"protocol minimum: {MIN_FIDO2}")
+    startup = med["startup"] - med["python"]
+    reference = med["bare_fido"] + startup
+    print(f"  {'reference: bare script + CLI start-up':<34} {reference:8.1f} ms  "
+          f"{med['ours_fido'] / reference:5.2f}x  (sealcodes' own start-up, no device: {startup:.1f} ms over "
+          f"the interpreter's {med['python']:.1f} ms)")
+
+
+# what `generate` loads before it talks to a device: click, the CLI command, the library, PC/SC
+STARTUP_IMPORTS = "import sealcodes._cli, sealcodes._cli.codeset, sealcodes.pcsc"
 
 
 def _set_fido_pin(reader):
