@@ -421,6 +421,20 @@ def test_no_host_module_imports_fcntl_when_it_loads():
             assert "fcntl" not in names, path
 
 
+def test_a_lock_the_filesystem_refuses_is_a_profile_error(tmp_path, monkeypatch):
+    """flock() failing (ENOLCK: an NFS home without a lock daemon) is one clear line, not a crash."""
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(ProfileError, match="cannot lock the profile .*No locks available"):
+        with ProfileStore(str(tmp_path / "profile.json")).locked():
+            pass
+
+
 def test_unix_lock_and_portable_lock_exclude_each_other(tmp_path):
     """sealcodes' flock and the portable filelock (its Unix flavour, as another sealcodes process
     without the fast path would take it) are one lock."""

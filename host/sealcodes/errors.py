@@ -25,6 +25,10 @@ class DeviceNotFoundError(DeviceError):
     pass
 
 
+class DeviceBusyError(DeviceError):
+    """Another program holds the device exclusively."""
+
+
 class PinError(DeviceError):
     """Wrong PIN; retries_left may be None when unknown."""
 

@@ -11,7 +11,7 @@ pyscard wrap, and one context serves the whole process.
 from __future__ import annotations
 
 from .connection import ResponseGuard, SmartCardConnection
-from .errors import DeviceError, DeviceNotFoundError
+from .errors import DeviceBusyError, DeviceError, DeviceNotFoundError
 
 _context = None
 
@@ -71,7 +71,7 @@ class PcscConnection(SmartCardConnection):
         if rv == scard.SCARD_E_UNKNOWN_READER:
             raise DeviceNotFoundError(f"no PC/SC reader named {reader_name!r}")
         if rv == scard.SCARD_E_SHARING_VIOLATION:
-            raise DeviceError(f"the card in {reader_name!r} is in exclusive use by another program")
+            raise DeviceBusyError(f"the card in {reader_name!r} is in exclusive use by another program")
         if rv != scard.SCARD_S_SUCCESS:
             raise DeviceNotFoundError(f"no card in reader {reader_name!r}")
         self._card, self._protocol = card, protocol
@@ -123,11 +123,14 @@ class PcscConnection(SmartCardConnection):
         scard, card = self._scard, self._card
         self._card = None
         disposition = scard.SCARD_RESET_CARD if getattr(self, "_reset_requested", False) else scard.SCARD_LEAVE_CARD
+        if self._in_transaction:
+            self._in_transaction = False
+            try:
+                if scard.SCardEndTransaction(card, disposition) == scard.SCARD_S_SUCCESS:
+                    disposition = scard.SCARD_LEAVE_CARD  # reset once is enough
+            except Exception:  # the card or pcscd is gone; the disconnect below still asks for the reset
+                pass
         try:
-            if self._in_transaction:
-                self._in_transaction = False
-                scard.SCardEndTransaction(card, disposition)
-                disposition = scard.SCARD_LEAVE_CARD  # reset once is enough
             scard.SCardDisconnect(card, disposition)
         except Exception:  # the card or pcscd is gone: nothing left to release
             pass

@@ -439,7 +439,10 @@ def _file_lock(path: str, shown: str):
     except OSError as exc:
         raise ProfileError(f"cannot lock the profile {shown}: {exc.strerror or exc}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:  # e.g. ENOLCK on an NFS home without a lock daemon
+            raise ProfileError(f"cannot lock the profile {shown}: {exc.strerror or exc}") from None
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock

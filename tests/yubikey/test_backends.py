@@ -156,6 +156,12 @@ def test_ykoath_access_code(device, known_keys):
     r = YkoathBackend(device.connection).respond(CHALLENGE, meta, ui)
     assert bytes(r) == hmac.new(OATH_KEY, CHALLENGE, "sha256").digest()
     assert ui.pins == ["ykoath"]
+    # recovery without a profile: the access code is asked (and sent) once as well
+    device.power_cycle()
+    ui = Recorder(pin="open sesame")
+    answers = list(YkoathBackend(device.connection).recover_responses(CHALLENGE, ui))
+    assert [bytes(r) for _, r in answers] == [hmac.new(OATH_KEY, CHALLENGE, "sha256").digest()]
+    assert ui.pins == ["ykoath"]
 
 
 def test_ykoath_touch(device, known_keys):

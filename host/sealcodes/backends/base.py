@@ -63,6 +63,11 @@ class Backend(abc.ABC):
     #: what the user unlocks this application with, for messages ("the token PIN", ...), or None
     pin_name: str | None = None
 
+    @classmethod
+    def check_available(cls) -> None:
+        """Raise DeviceError (saying what to install) when a library this backend needs is
+        missing: checked once before any device is opened, so that is not taken for "absent"."""
+
     @abc.abstractmethod
     def enroll(self, interaction: Interaction, options) -> Enrollment:
         """Create (or adopt) the sealed secret; return the enrollment (no secrets). The library

@@ -16,6 +16,7 @@ APDUs.
 
 from __future__ import annotations
 
+from ..connection import as_connection
 from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError
 from ..memory import wipe
 from . import ecdh
@@ -89,10 +90,14 @@ class OpenPgpBackend(Backend):
     name = "openpgp"
     options_type = OpenPgpOptions
 
+    @classmethod
+    def check_available(cls) -> None:
+        require_yubikit()
+
     def __init__(self, connection):
         """`connection`: an open sealcodes SmartCardConnection (the caller closes it)."""
         require_yubikit()
-        self._connection = connection
+        self._connection = as_connection(connection)
 
     # --- plumbing ---------------------------------------------------------------------
     def _protocol(self):
@@ -160,6 +165,8 @@ class OpenPgpBackend(Backend):
         value = take_pin(interaction.request_pin(purpose))
         if not value:
             raise PinError(f"the OpenPGP {what} is needed; none was given")
+        # a verified user or admin PIN must not outlive this session: the card is reset when released
+        self._connection.reset_on_close()
         try:
             _, sw = self._send(protocol, INS_VERIFY, 0x00, pw, bytes(value))
         finally:

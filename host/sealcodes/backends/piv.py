@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 
+from ..connection import as_connection
 from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError, SealcodesError
 from ..memory import wipe
 from . import ecdh
@@ -53,10 +54,14 @@ class PivBackend(Backend):
     name = "piv"
     options_type = PivOptions
 
+    @classmethod
+    def check_available(cls) -> None:
+        require_yubikit()
+
     def __init__(self, connection):
         """`connection`: an open sealcodes SmartCardConnection (the caller closes it)."""
         require_yubikit()
-        self._connection = connection
+        self._connection = as_connection(connection)
 
     # --- plumbing ---------------------------------------------------------------------
     def _session(self):
@@ -127,6 +132,8 @@ class PivBackend(Backend):
         from yubikit.core.smartcard import ApduError
 
         given = take_pin(interaction.request_pin(PIN_PURPOSE))
+        # a verified PIV PIN must not outlive this session: the card is reset when it is released
+        self._connection.reset_on_close()
         try:
             if not given:
                 raise PinError("the PIV PIN is needed; none was given")
@@ -218,6 +225,7 @@ class PivBackend(Backend):
 
         key_len = session.management_key_type.key_len
         mgmt = bytearray(_DEFAULT_MGMT_PATTERN[:key_len])
+        self._connection.reset_on_close()  # nor does an authenticated management key
         try:
             session.authenticate(bytes(mgmt))
         except (ApduError, BadResponseError):

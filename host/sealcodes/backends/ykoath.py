@@ -93,7 +93,8 @@ class YkoathBackend(Backend):
         data = encode_tlv(const.OATH_TAG_NAME, name) + encode_tlv(const.OATH_TAG_CHALLENGE, bytes(challenge))
         answer = bytearray(self._protocol.send_apdu(const.CLA_ISO, const.OATH_INS_CALCULATE, 0, 0, data))
         try:
-            # 75 len digits || HMAC: read in place, so the HMAC is copied once, into a wiped buffer
+            # 75 len digits || HMAC: the answer buffer is wiped once the HMAC is copied out of it (the
+            # APDU layer's own short-lived copies below cannot be: docs/host-security.md)
             if len(answer) < 3 or answer[0] != const.OATH_TAG_RESPONSE or answer[1] != len(answer) - 2:
                 raise DeviceError("the device answered CALCULATE wrongly")
             return bytearray(answer[3:])
@@ -273,10 +274,13 @@ class YkoathBackend(Backend):
 
     def _respond_unlocked(self, name, challenge, enrollment, interaction) -> bytearray:
         require_yubikit()
+        return self._session_calculate(self._open(interaction, enrollment.device_id), name, challenge, interaction)
+
+    def _session_calculate(self, session, name: bytes, challenge: bytes, interaction) -> bytearray:
+        """CALCULATE through an open (unlocked) yubikit OathSession."""
         from yubikit.core import CommandError
         from yubikit.core.smartcard import ApduError as YkApduError
 
-        session = self._open(interaction, enrollment.device_id)
         try:
             with TouchNotice(interaction):
                 raw = session.calculate(name, bytes(challenge))
@@ -318,6 +322,7 @@ class YkoathBackend(Backend):
             present = any(c.id == CREDENTIAL_NAME.encode() for c in session.list_credentials())
         except (CommandError, KeyError, ValueError, IndexError):
             raise DeviceError("the device could not list its OATH credentials") from None
-        if present:
-            yield f"OATH credential {CREDENTIAL_NAME}", self.respond(
-                challenge, Enrollment(backend=self.name, credential_name=CREDENTIAL_NAME, device_id=session.device_id), interaction)
+        if present:  # on the session just unlocked: the access code is asked (and sent) once
+            require_challenge(challenge)
+            yield f"OATH credential {CREDENTIAL_NAME}", self._session_calculate(
+                session, CREDENTIAL_NAME.encode(), challenge, interaction)

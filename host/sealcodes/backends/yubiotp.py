@@ -46,6 +46,10 @@ class YubiOtpBackend(Backend):
     name = "yubiotp"
     options_type = YubiOtpOptions
 
+    @classmethod
+    def check_available(cls) -> None:
+        require_yubikit()
+
     def __init__(self, connection):
         """`connection`: an open sealcodes SmartCardConnection (the caller closes it)."""
         require_yubikit()

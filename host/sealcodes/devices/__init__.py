@@ -17,7 +17,7 @@ import contextlib
 import importlib
 
 from ..const import AID_FIDO, AID_OATH, AID_OPENPGP, AID_OTP, AID_PIV, AID_SEALCODES
-from ..errors import DeviceError, DeviceNotFoundError
+from ..errors import DeviceBusyError, DeviceError, DeviceNotFoundError
 from ..records import KIND_HID, KIND_PCSC, DeviceInfo, Enrollment, same_serial
 from . import providers
 
@@ -276,15 +276,19 @@ def open_enrolled(enrollment: Enrollment, device_spec: str | None = None):
                                   f"this set belongs to ({_where(enrollment)}); no PIN was tried")
             yield session
         return
+    backend_class(backend).check_available()  # a missing library is not an absent device
+    busy = []
     for kind, name in _candidates(enrollment):
         stack = contextlib.ExitStack()
         try:
             session = _open_session(stack, kind, name, backend)
             matched = session.matches(enrollment)
-        except DeviceError:
+        except DeviceError as exc:
             stack.close()
             if enrollment.on_provider:
                 raise
+            if isinstance(exc, DeviceBusyError):
+                busy.append(str(exc))
             continue
         except BaseException:
             stack.close()
@@ -299,4 +303,7 @@ def open_enrolled(enrollment: Enrollment, device_spec: str | None = None):
         with stack:
             yield session
         return
+    if busy:
+        raise DeviceBusyError(f"the device this set belongs to ({_where(enrollment)}) was not found, and "
+                              f"{busy[0]}: it may be that one (close the other program and retry)")
     raise DeviceNotFoundError(f"the device this set belongs to ({_where(enrollment)}) is not connected")
