@@ -84,3 +84,29 @@ def test_generate_on_ykoath_needs_no_yubikit(vpcd_token, isolated_dirs):
     for prefix in NOT_FOR_GENERATE + ("yubikit", "ykman"):
         assert not _loaded(modules, prefix), prefix
     assert "sealcodes.backends.ykoath" in modules
+
+
+@pytest.mark.pcsc
+def test_generate_on_fido2_over_pcsc_needs_no_webauthn_layer(vpcd_token, isolated_dirs):
+    """getInfo, clientPin and getAssertion go through the backend's own NFCCTAP requests
+    (nfcctap.py): python-fido2's Ctap2 and WebAuthn layer stay unloaded; its CBOR codec is used."""
+    from fido2.ctap2 import Ctap2
+    from fido2.ctap2.pin import ClientPin
+
+    from sealcodes.pcsc import PcscConnection
+
+    with PcscConnection(vpcd_token.reader) as conn:
+        ClientPin(Ctap2(conn.ctap_device())).set_pin(PIN)
+    result = run_cli("enroll", "--device", vpcd_token.reader, "--backend", "fido2", input=PIN + "\n")
+    assert result.returncode == 0, result.stderr
+    first = run_cli("generate", LABEL, "--json", "--no-confirm", input=PIN + "\n")
+    assert first.returncode == 0, first.stderr
+    modules, out = _modules_of("generate", LABEL, "--json", stdin=PIN + "\n")
+    assert json.loads(out)["codes"] == json.loads(first.stdout)["codes"]
+    for prefix in ("fido2.ctap2", "fido2.webauthn", "fido2.client", "fido2.pcsc", "yubikit", "sealcodes.verifier",
+                   "sealcodes.keyring"):
+        assert not _loaded(modules, prefix), prefix
+    assert "sealcodes.backends.fido2.nfcctap" in modules
+    # a wrong PIN is told as such, with the tries left, and costs one try
+    wrong = run_cli("generate", LABEL, "--json", input="not-the-pin\n")
+    assert wrong.returncode == 1 and "wrong FIDO2 PIN (7 attempts left)" in wrong.stderr, wrong.stderr

@@ -1,7 +1,11 @@
-"""The fido2 backend against our firmware, python-fido2's CtapHidDevice over the HID link.
+"""The fido2 backend against our firmware, over both ways a key is reached:
 
-Nothing is mocked above the 64-byte reports: the backend drives python-fido2,
-which drives sealboard.ctaphid_link, which feeds the firmware's CTAPHID layer.
+- hid: python-fido2's CtapHidDevice over the HID link; nothing is mocked above the 64-byte
+  reports (the backend drives python-fido2, which drives sealboard.ctaphid_link, which feeds the
+  firmware's CTAPHID layer);
+- nfc: the firmware's card as a smartcard connection, as a PcscConnection gives it: responses go
+  through the backend's own NFCCTAP requests (nfcctap.py), enrollment and recovery through
+  python-fido2's CtapPcscDevice over the same card.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sealboard.ctaphid_link import open_emulated_hid_device
 from sealboard.platform import CPythonPlatform
 from sealcodes.backends.base import Interaction
 from sealcodes.backends.fido2 import RP_ID, Fido2Backend, b64url_decode, b64url_encode
+from sealcodes.connection import SmartCardConnection
 from sealcodes.records import Enrollment, Fido2Options
 from sealcodes.errors import DeviceError, InvalidInputError, PinBlockedError, PinError, ProfileError
 from sealtoken.token import Token
@@ -49,13 +54,70 @@ class Recorder(Interaction):
         self.touches += 1
 
 
-class Board:
-    """One emulated token (flash in state_dir) reached through the HID link."""
+class NfcCard(SmartCardConnection):
+    """Our token's card in process, as a PcscConnection presents a card: the fido2 backend speaks
+    NFCCTAP over it itself; `ctap_device()` is python-fido2's CtapPcscDevice over the same card."""
 
-    def __init__(self, state_dir=None, presence="approve", seed="board"):
+    name = "in-process card"
+
+    def __init__(self, card):
+        self.card = card
+        self.closed = False
+        card.power_on()
+
+    @property
+    def atr(self):
+        return bytes(self.card.atr)
+
+    def _transmit(self, apdu):
+        if self.closed:
+            raise OSError("the card was removed")
+        response = self.card.process_apdu(bytes(apdu))
+        return bytes(response[:-2]), (response[-2] << 8) | response[-1]
+
+    def ctap_device(self):
+        from fido2.pcsc import CtapPcscDevice
+
+        return CtapPcscDevice(_PyscardView(self), self.name)
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.card.power_off()
+
+
+class _PyscardView:
+    """The pyscard CardConnection calls CtapPcscDevice makes, on an NfcCard (no power cycle)."""
+
+    def __init__(self, nfc):
+        self.nfc = nfc
+
+    def connect(self, *args, **kwargs):
+        pass
+
+    def disconnect(self):
+        pass
+
+    def getATR(self):
+        return list(self.nfc.atr)
+
+    def transmit(self, apdu, protocol=None):
+        data, sw = self.nfc.send_and_receive(bytes(apdu))
+        return list(data), sw >> 8, sw & 0xFF
+
+
+def _open(token, transport):
+    return open_emulated_hid_device(token) if transport == "hid" else NfcCard(token.card)
+
+
+class Board:
+    """One emulated token (flash in state_dir) reached through the HID link or as a card."""
+
+    def __init__(self, state_dir=None, presence="approve", seed="board", transport="hid"):
         self.state_dir = state_dir
         self.presence = presence
         self.seed = seed
+        self.transport = transport
         self.boots = 0
         self.device = None
         self.boot()
@@ -65,7 +127,7 @@ class Board:
                                         rng_seed=f"{self.seed}/{self.boots}")
         self.boots += 1
         self.token = Token(self.platform)
-        self.device = open_emulated_hid_device(self.token)
+        self.device = _open(self.token, self.transport)
 
     def restart(self):
         """Power cycle: a new process booting from the same flash (state_dir)."""
@@ -78,22 +140,26 @@ class Board:
         self.device.close()
         self.token.power_off()
         self.token = Token(self.platform)
-        self.device = open_emulated_hid_device(self.token)
+        self.device = _open(self.token, self.transport)
 
     def backend(self):
         return Fido2Backend(self.device)
 
+    def fido2_device(self):
+        """The key as a python-fido2 CtapDevice (for the test's own requests)."""
+        return self.device if self.transport == "hid" else self.device.ctap_device()
+
     def set_pin(self, pin=PIN):
-        ClientPin(Ctap2(self.device)).set_pin(pin)
+        ClientPin(Ctap2(self.fido2_device())).set_pin(pin)
 
     def close(self):
         self.device.close()
         self.platform.close()
 
 
-@pytest.fixture
-def board():
-    b = Board()
+@pytest.fixture(params=["hid", "nfc"])
+def board(request):
+    b = Board(transport=request.param)
     yield b
     b.close()
 
@@ -417,7 +483,7 @@ def test_backend_with_always_uv_and_a_deleted_credential(pin_board):
     with_uv = backend.enroll(Recorder(PIN))
     without_uv = backend.enroll(Recorder(PIN), Fido2Options(uv="discouraged"))
     expected = backend.respond(CHALLENGE, with_uv, Recorder(PIN))
-    ctap = Ctap2(pin_board.device)
+    ctap = Ctap2(pin_board.fido2_device())
     protocol = PinProtocolV2()
     token = ClientPin(ctap, protocol).get_pin_token(PIN, ClientPin.PERMISSION.AUTHENTICATOR_CFG)
     Config(ctap, protocol, token).toggle_always_uv()

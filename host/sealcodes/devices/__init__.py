@@ -195,12 +195,7 @@ def _open_session(stack: contextlib.ExitStack, kind: str, name: str, backend_nam
 
         conn = PcscConnection(name)
         stack.callback(conn.close)
-        if base == "smartcard":
-            return cls(conn)
-        try:
-            return cls(conn.ctap_device())
-        except ValueError:
-            raise DeviceError(f"no FIDO2 application on the card in {name!r}") from None
+        return cls(conn)  # the fido2 backend speaks CTAP over the connection itself (nfcctap.py)
     if kind == KIND_HID:
         if base != "ctap":
             raise DeviceError(f"{name} is a FIDO HID key; only the fido2 backend works there")

@@ -9,12 +9,11 @@ exactly as enrolled) and the ES256 signature over authData || clientDataHash.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
 
 from fido2.ctap import CtapError
-from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
-from fido2.webauthn import AuthenticatorData
 
 from ...errors import DeviceError, InvalidInputError, PinError, SealcodesError
 from ...memory import wipe
@@ -23,13 +22,24 @@ from .enrollment import RP_ID
 from .errors import ERR, MISMATCH, PIN_AUTH_BLOCKED, device_errors, keepalive_handler
 from .p256 import public_key as _public_key
 from .p256 import recover_public_keys, verify
+from .pin import PERMISSION_GET_ASSERTION, PROTOCOLS, ClientPin, token_supported
 
 HMAC_SECRET = "hmac-secret"
 OUTPUT_LEN = 32
 PIN_MIN_LEN = 4  # code points (CTAP 2.1 minimum)
 PIN_MAX_BYTES = 63
 
-FLAG = AuthenticatorData.FLAG
+
+
+class FLAG(enum.IntFlag):
+    """authData flags (WebAuthn 6.1)."""
+
+    UP = 0x01
+    UV = 0x04
+    AT = 0x40
+    ED = 0x80
+
+
 RP_ID_HASH = hashlib.sha256(RP_ID.encode()).digest()
 
 
@@ -37,7 +47,7 @@ def pin_protocol(info):
     """PIN/UV protocol 2 if the key has it, else 1; refuses a key without hmac-secret."""
     if HMAC_SECRET not in info.extensions:
         raise DeviceError("this key does not support the hmac-secret extension, so sealcodes cannot use it")
-    for cls in (PinProtocolV2, PinProtocolV1):
+    for cls in PROTOCOLS:
         if cls.VERSION in info.pin_uv_protocols:
             return cls()
     raise DeviceError("this key offers no PIN/UV protocol, which hmac-secret needs")
@@ -47,30 +57,31 @@ def uv_available(info) -> bool:
     return info.options.get("clientPin") is True or info.options.get("uv") is True
 
 
-def pin_text(given, minimum: int) -> str:
-    """The PIN an Interaction returned (wiped here) as the str python-fido2's ClientPin takes: that
-    short-lived str is the one copy of the PIN outside the wiped buffer."""
+def pin_bytes(given, minimum: int) -> bytearray:
+    """The PIN an Interaction returned, checked: UTF-8, `minimum` to 63 bytes' worth of code points.
+    The caller owns (and wipes) the bytearray; a refused PIN is wiped here."""
     pin = take_pin(given)
     try:
-        text = pin.decode("utf-8") if len(pin) <= PIN_MAX_BYTES else ""
-    except UnicodeDecodeError:
-        text = ""
+        if len(pin) > PIN_MAX_BYTES:
+            raise ValueError
+        pin.decode("utf-8")  # only checked: the short-lived str is dropped at once
+        characters = sum(1 for b in pin if b & 0xC0 != 0x80)
+        if characters < minimum:
+            raise ValueError
+    except ValueError:
+        wipe(pin)
+        raise InvalidInputError(f"a FIDO2 PIN has {minimum} to {PIN_MAX_BYTES} characters") from None
+    return pin
+
+
+def pin_text(given, minimum: int) -> str:
+    """The PIN as the str python-fido2's ClientPin.set_pin takes: that short-lived str is the one
+    copy of the PIN outside a wiped buffer."""
+    pin = pin_bytes(given, minimum)
+    try:
+        return pin.decode("utf-8")
     finally:
         wipe(pin)
-    if len(text) < minimum:
-        raise InvalidInputError(f"a FIDO2 PIN has {minimum} to {PIN_MAX_BYTES} characters")
-    return text
-
-
-class _OneAgreementClientPin(ClientPin):
-    """python-fido2's ClientPin, agreeing on the shared secret once per session."""
-
-    _agreement = None
-
-    def _get_shared_secret(self):
-        if self._agreement is None:
-            self._agreement = super()._get_shared_secret()
-        return self._agreement
 
 
 class AssertionSession:
@@ -81,21 +92,23 @@ class AssertionSession:
         self.info = info
         self.protocol = pin_protocol(info)
         self.interaction = interaction
-        self.client_pin = _OneAgreementClientPin(ctap, self.protocol)
+        self.client_pin = ClientPin(ctap, self.protocol)
         self._pin = None
 
     def close(self):
+        if self._pin is not None:
+            wipe(self._pin)
         self._pin = None
-        self.client_pin._agreement = None
+        self.client_pin.forget_agreement()
 
     # --- PIN / UV tokens ---------------------------------------------------------------
-    def _ask_pin(self) -> str:
-        return pin_text(self.interaction.request_pin("fido2"), PIN_MIN_LEN)
+    def _ask_pin(self) -> bytearray:
+        return pin_bytes(self.interaction.request_pin("fido2"), PIN_MIN_LEN)
 
     def token(self, permissions):
         """A pinUvAuthToken for RP_ID: built-in UV if the key has it, else the PIN (asked once)."""
         info = self.info
-        if info.options.get("uv") is True and ClientPin.is_token_supported(info):
+        if info.options.get("uv") is True and token_supported(info):
             with device_errors():
                 return self.client_pin.get_uv_token(permissions, RP_ID,
                                                     on_keepalive=keepalive_handler(self.interaction))
@@ -108,12 +121,13 @@ class AssertionSession:
             self._pin = self._ask_pin()
         with device_errors():
             try:
-                return self.client_pin.get_pin_token(self._pin, permissions, RP_ID)
+                return self.client_pin.get_pin_token(self._pin, permissions, RP_ID, info)
             except CtapError as exc:
                 if exc.code not in (ERR.PIN_INVALID, ERR.PIN_AUTH_BLOCKED):
                     raise
+                wipe(self._pin)
                 self._pin = None
-                self.client_pin._agreement = None  # the key makes a new one after a wrong PIN
+                self.client_pin.forget_agreement()  # the key makes a new one after a wrong PIN
                 retries = self._pin_retries()
                 left = ""
                 if retries is not None:
@@ -124,7 +138,7 @@ class AssertionSession:
     def _pin_retries(self):
         try:
             with device_errors():
-                return int(self.client_pin.get_pin_retries()[0])
+                return self.client_pin.get_pin_retries()
         except SealcodesError:
             return None
 
@@ -150,9 +164,9 @@ class AssertionSession:
     def hmac_secret(self, credential_id, public_key, use_uv, salt) -> bytearray:
         """hmac-secret output1 for salt, from the credential, checked (module doc)."""
         protocol = self.protocol
-        token = self.token(ClientPin.PERMISSION.GET_ASSERTION) if use_uv else None
+        token = self.token(PERMISSION_GET_ASSERTION) if use_uv else None
         with device_errors():
-            key_agreement, shared_secret = self.client_pin._get_shared_secret()
+            key_agreement, shared_secret = self.client_pin.shared_secret()
         salt_enc = protocol.encrypt(shared_secret, salt)
         extension = {HMAC_SECRET: {1: key_agreement, 2: salt_enc,
                                    3: protocol.authenticate(shared_secret, salt_enc), 4: protocol.VERSION}}

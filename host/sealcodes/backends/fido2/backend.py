@@ -1,9 +1,10 @@
 """Fido2Backend: R = CTAP2 hmac-secret output1 (docs/spec.md section 3, docs/fido2.md).
 
-Works over any python-fido2 `CtapDevice`: `CtapHidDevice` (USB, or a provider's emulated key)
-and `CtapPcscDevice` (NFC-style over PC/SC). It talks low-level CTAP2 (`Ctap2`, `ClientPin`,
-the hmac-secret extension input built by hand with PIN/UV protocol 2, else 1), never
-`Fido2Client`.
+Works over any python-fido2 `CtapDevice` (`CtapHidDevice`: USB, or a provider's emulated key)
+and over a PC/SC connection, where responses (`matches`, `respond`) go through nfcctap.py and
+python-fido2's `Ctap2` (over its `CtapPcscDevice`) is opened only to enroll or recover. It talks
+low-level CTAP2 (getInfo, clientPin, makeCredential, getAssertion with the hmac-secret extension
+input built by hand with PIN/UV protocol 2, else 1: pin.py), never `Fido2Client`.
 
 Enrollment makes one credential on RP ID "sealcodes:" with hmac-secret, discoverable when the
 key can store one (else non-discoverable: the credential id in the profile is then the only way
@@ -20,8 +21,6 @@ from __future__ import annotations
 import os
 
 from fido2.ctap import CtapError
-from fido2.ctap2 import Ctap2
-from fido2.ctap2.pin import ClientPin
 
 from ...errors import DeviceError, InvalidInputError, RecoveryUnsupportedError
 from ...records import Enrollment, Fido2Options
@@ -40,6 +39,7 @@ from .assertion import (
 from .enrollment import BACKEND_NAME, RP_ID, CheckedEnrollment, make_enrollment
 from .errors import ERR, MISMATCH, device_errors, keepalive_handler, log
 from .p256 import COSE_ES256, public_key
+from .pin import PERMISSION_MAKE_CREDENTIAL
 
 RP_NAME = "sealcodes"
 USER_NAME = "sealcodes"
@@ -59,18 +59,45 @@ class Fido2Backend(Backend):
     pin_name = "FIDO2 PIN"
 
     def __init__(self, device):
-        self.device = device
-        if not device.capabilities & _CAPABILITY_CBOR:
-            raise DeviceError("this key does not support FIDO2 (CTAP2), only older protocols")
-        with device_errors():
-            self._ctap = Ctap2(device)
+        """`device`: a python-fido2 CtapDevice, or a sealcodes PcscConnection (the caller closes it)."""
+        self._connection = None
+        self._full_ctap = None
+        if hasattr(device, "ctap_device"):  # a PC/SC card: responses need no python-fido2 Ctap2
+            from .nfcctap import NfcCtap2
+
+            self._connection, self.device = device, None
+            with device_errors():
+                self._ctap = NfcCtap2(device)
+        else:
+            self.device = device
+            if not device.capabilities & _CAPABILITY_CBOR:
+                raise DeviceError("this key does not support FIDO2 (CTAP2), only older protocols")
+            self._ctap = self._full_ctap = self._python_fido2_ctap(device)
         self._info = self._ctap.info
         self._proven = None  # credential id matches() proved present, so respond() need not ask again
+
+    @staticmethod
+    def _python_fido2_ctap(device):
+        from fido2.ctap2 import Ctap2
+
+        with device_errors():
+            return Ctap2(device)
+
+    def _full(self):
+        """python-fido2's Ctap2, for what nfcctap.py does not do (enroll, recovery, setting a PIN)."""
+        if self._full_ctap is None:
+            try:
+                device = self._connection.ctap_device()
+            except ValueError:
+                raise DeviceError("no FIDO2 application on this card") from None
+            self._full_ctap = self._python_fido2_ctap(device)
+            self._info = self._full_ctap.info
+        return self._full_ctap
 
     # --- what the key offers --------------------------------------------------------
     def _refresh(self):
         with device_errors():
-            self._info = self._ctap.get_info()
+            self._info = self._full().get_info()
         return self._info
 
     def info(self) -> dict:
@@ -124,8 +151,10 @@ class Fido2Backend(Backend):
         except InvalidInputError:
             raise InvalidInputError(f"this key wants a FIDO2 PIN of {minimum} to {PIN_MAX_BYTES} characters; "
                                     "no PIN was set") from None
+        from fido2.ctap2.pin import ClientPin as Fido2ClientPin
+
         with device_errors():
-            ClientPin(self._ctap, pin_protocol(info)).set_pin(text)
+            Fido2ClientPin(self._full(), pin_protocol(info)).set_pin(text)
         del text
         return self._refresh()
 
@@ -155,7 +184,7 @@ class Fido2Backend(Backend):
             )
         if not use_uv and info.options.get("alwaysUv") is True:
             raise DeviceError("this key always verifies the user (alwaysUv): enroll with --uv required")
-        session = AssertionSession(self._ctap, info, interaction)
+        session = AssertionSession(self._full(), info, interaction)
         try:
             response, discoverable = self._make_credential(session, info.options.get("rk") is True, use_uv)
         finally:
@@ -187,12 +216,12 @@ class Fido2Backend(Backend):
         for rk in ((True, False) if discoverable else (False,)):
             needs_token = uv_available(info) and (
                 use_uv or rk or info.options.get("makeCredUvNotRqd") is not True)
-            token = session.token(ClientPin.PERMISSION.MAKE_CREDENTIAL) if needs_token else None
+            token = session.token(PERMISSION_MAKE_CREDENTIAL) if needs_token else None
             client_data_hash = os.urandom(32)
             user = {"id": os.urandom(16), "name": USER_NAME, "displayName": USER_NAME}
             with device_errors():
                 try:
-                    response = self._ctap.make_credential(
+                    response = self._full().make_credential(
                         client_data_hash,
                         {"id": RP_ID, "name": RP_NAME},
                         user,
@@ -234,7 +263,7 @@ class Fido2Backend(Backend):
         assertion may need a touch, so a caller that finds its match stops asking)."""
         require_challenge(challenge)
         info = self._refresh()
-        session = AssertionSession(self._ctap, info, interaction)
+        session = AssertionSession(self._full(), info, interaction)
         states = []
         if uv_available(info):
             states.append(True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 import sys
 
 from fido2.ctap import STATUS, CtapError
@@ -92,7 +93,8 @@ def device_errors():
         raise DeviceError(message) from None
     except _LINK_ERRORS:
         raise DeviceError("the key was removed or stopped answering") from None
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, struct.error, RecursionError):
+        # CBOR the key sent that does not decode, or decodes to the wrong shapes
         log.debug("malformed answer from the key (%s)", sys.exc_info()[0].__name__)
         raise DeviceError("the key sent a malformed answer") from None
 
