@@ -32,7 +32,6 @@ import json
 import os
 import stat
 import sys
-import tempfile
 import unicodedata
 
 from . import records
@@ -381,6 +380,8 @@ class ProfileStore:
         directory = self._prepare_directory(target, f"cannot write profile {self.path}")
         self._check_existing(target)
         try:
+            import tempfile  # only when the profile is written: most commands only read it
+
             fd, tmp = tempfile.mkstemp(prefix=".profile-", suffix=".tmp", dir=directory)
         except OSError as exc:
             raise ProfileError(f"cannot write profile {self.path}: {exc.strerror}") from None

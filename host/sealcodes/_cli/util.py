@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import secrets
 import sys
 from dataclasses import dataclass
 
@@ -132,6 +131,8 @@ class TypeBack:
         echo_codes(codes, self.as_json, self.software_token)
         sys.stdout.flush()  # the codes are on screen (or in the pipe) before the question
         self.shown = True
+        import secrets  # only for a new set's type-back check
+
         number = secrets.randbelow(len(codes.codes)) + 1
         expected = formats.parse_code(codes.codes[number - 1], codes.format)
         click.echo("Write the codes down (or print them with `sealcodes sheet`) before going on.", err=True)

@@ -50,24 +50,16 @@ def _link_errors() -> tuple:
         errors += (SmartcardException,)
     except ImportError:  # pragma: no cover
         pass
-    try:
-        from fido2.hid import ConnectionFailure
-
-        errors += (ConnectionFailure,)
-    except Exception:  # pragma: no cover - fido2.hid needs a supported OS
-        pass
+    hid = sys.modules.get("fido2.hid")  # loaded when a key is on USB HID; PC/SC does not need it
+    if hid is not None:
+        errors += (hid.ConnectionFailure,)
     return errors
-
-
-_LINK_ERRORS = None
 
 
 @contextlib.contextmanager
 def device_errors():
     """Turn every failure of the key or the link into one clear SealcodesError."""
-    global _LINK_ERRORS
-    if _LINK_ERRORS is None:
-        _LINK_ERRORS = _link_errors()
+    link_errors = _link_errors()
     try:
         yield
     except SealcodesError:
@@ -91,7 +83,7 @@ def device_errors():
         if message is None:
             message = f"the key refused the request ({code})"
         raise DeviceError(message) from None
-    except _LINK_ERRORS:
+    except link_errors:
         raise DeviceError("the key was removed or stopped answering") from None
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, struct.error, RecursionError):
         # CBOR the key sent that does not decode, or decodes to the wrong shapes
