@@ -8,7 +8,8 @@ output), the median of alternating runs:
 - ykoath: `sealcodes generate` vs a bare yubikit script (ykman's PC/SC device, OathSession,
   one CALCULATE) vs a floor script that imports only pyscard and sends SELECT + CALCULATE;
 - fido2 (PIN + hmac-secret): `sealcodes generate` vs a bare python-fido2 script (CtapPcscDevice,
-  Ctap2, ClientPin PIN token, one hmac-secret assertion);
+  Ctap2, ClientPin PIN token, one hmac-secret assertion), and vs the same script doing the same
+  device work as sealcodes (a silent assertion, signature checked, before the PIN is sent);
 - APDUs and CTAP messages per run next to the minimum the protocol needs, counted by wrapping
   pyscard's SCardTransmit in a separate run of each;
 - `sealcodes --help` vs `ykman --help`; and the earlier in-process figures (applet, FIDO2).
@@ -125,6 +126,19 @@ assertion = ctap.get_assertion(
 print(protocol.decrypt(shared_secret, assertion.auth_data.extensions["hmac-secret"]).hex())
 '''
 
+# the same device work as sealcodes: before any PIN, a silent (up=false) assertion proves the key
+# holds the enrolled credential (its ES256 signature checked with the recorded public key)
+BARE_FIDO2_PROVEN = BARE_FIDO2.replace(
+    "client_pin = ClientPin(ctap)",
+    """from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\\x04" + bytes.fromhex(sys.argv[5]))
+proof_hash = os.urandom(32)
+proof = ctap.get_assertion("sealcodes:", proof_hash, [{"type": "public-key", "id": credential_id}],
+                           options={"up": False})
+public.verify(proof.signature, bytes(proof.auth_data) + proof_hash, ec.ECDSA(hashes.SHA256()))
+client_pin = ClientPin(ctap)""")
+
 
 class Card:
     """`sealtoken serve --vpcd` on one vpcd port, holding the test suite's lock for that port."""
@@ -206,7 +220,7 @@ def compare(args):
     workdir = tempfile.mkdtemp(prefix="sealcodes-bench-")
     scripts = {}
     for name, text in (("bare_yubikit.py", BARE_YUBIKIT), ("floor_pyscard.py", FLOOR_PYSCARD),
-                       ("bare_fido2.py", BARE_FIDO2)):
+                       ("bare_fido2.py", BARE_FIDO2), ("bare_fido2_proven.py", BARE_FIDO2_PROVEN)):
         scripts[name] = Path(workdir) / name
         scripts[name].write_text(textwrap.dedent(text))
     card = Card(args.port, os.path.join(workdir, "token"))
@@ -226,17 +240,24 @@ def compare(args):
         from sealcodes.backends.fido2 import b64url_decode
 
         cred_hex = b64url_decode(credential_id).hex()
+        from fido2 import cbor
+
+        cose = cbor.decode(b64url_decode(next(iter(credential.values()))["public_key"]))
+        point_hex = (cose[-2] + cose[-3]).hex()
         salt = derivation.challenge(LABEL, 0).hex()
         bare_oath = [sys.executable, str(scripts["bare_yubikit.py"]), reader, salt]
         floor_oath = [sys.executable, str(scripts["floor_pyscard.py"]), reader, salt]
         bare_fido = [sys.executable, str(scripts["bare_fido2.py"]), reader, PIN, cred_hex, salt]
+        proven_fido = [sys.executable, str(scripts["bare_fido2_proven.py"]), reader, PIN, cred_hex, salt, point_hex]
         # the same device answers: the bare scripts' R gives the codes sealcodes showed
-        for argv, first in ((bare_oath, first_oath), (floor_oath, first_oath), (bare_fido, first_fido)):
+        for argv, first in ((bare_oath, first_oath), (floor_oath, first_oath), (bare_fido, first_fido),
+                            (proven_fido, first_fido)):
             response = bytearray.fromhex(_run(argv)[1].strip())
             assert list(derivation.derive(response, LABEL, 0).codes) == first["codes"], argv[1]
 
         runs = {"ours_oath": (ours_oath, ""), "bare_oath": (bare_oath, ""), "floor_oath": (floor_oath, ""),
                 "ours_fido": (ours_fido, PIN + "\n"), "bare_fido": (bare_fido, ""),
+                "proven_fido": (proven_fido, ""),
                 "python": ([sys.executable, "-c", "pass"], ""),
                 "startup": ([sys.executable, "-c", STARTUP_IMPORTS], "")}
         times = {name: [] for name in runs}
@@ -268,6 +289,9 @@ def compare(args):
     print("fido2 (PIN token + one hmac-secret assertion):")
     row("bare python-fido2 script", "bare_fido")
     row("sealcodes generate", "ours_fido", "bare_fido", f"protocol minimum: {MIN_FIDO2}")
+    row("bare script + pre-PIN proof", "proven_fido")
+    row("sealcodes generate vs that", "ours_fido", "proven_fido", "(the same device work: sealcodes proves the "
+        "key holds the credential before sending a PIN)")
     startup = med["startup"] - med["python"]
     reference = med["bare_fido"] + startup
     print(f"  {'reference: bare script + CLI start-up':<34} {reference:8.1f} ms  "
