@@ -42,7 +42,7 @@ def _forgeries(rng):
         yield bytes([rng.choice((0, 0x31, 0x2E, 0x22))]) + body
 
 
-@pytest.mark.parametrize("nth", [1, 2, 3, 4])
+@pytest.mark.parametrize("nth", [1, 2, 3, 4, 5])  # getInfo, proof, key agreement, PIN token, the answer with R
 def test_forged_answers_end_in_a_clear_error(nth):
     board = Board(transport="nfc", seed="forged answers")
     try:
@@ -79,5 +79,37 @@ def test_same_answer_as_python_fido2_over_the_same_card():
             ours = Fido2Backend(board.device).respond(CHALLENGE, enrollment, Recorder(PIN))
             theirs = Fido2Backend(board.device.ctap_device()).respond(CHALLENGE, enrollment, Recorder(PIN))
             assert ours == theirs and len(ours) == 32
+    finally:
+        board.close()
+
+
+class _Recording(NfcCard):
+    def __init__(self, card):
+        super().__init__(card)
+        self.sent = []
+
+    def _transmit(self, apdu):
+        self.sent.append(bytes(apdu[:4]))
+        return super()._transmit(apdu)
+
+
+class _Impatient(Recorder):
+    def touch_needed(self):
+        raise KeyboardInterrupt
+
+
+def test_a_request_given_up_is_cancelled_on_the_key():
+    """Ctrl-C while the key waits for a touch (9100 polling): the key is told to stop waiting."""
+    board = Board(transport="nfc", seed="cancel")
+    try:
+        enrollment = board.backend().enroll(Recorder())
+        board.device.close()
+        board.device = _Recording(board.token.card)
+        board.platform.presence = "wait"
+        with pytest.raises(KeyboardInterrupt):
+            Fido2Backend(board.device).respond(CHALLENGE, enrollment, _Impatient())
+        assert board.device.sent[-1] == b"\x80\x11\x11\x00"  # NFCCTAP_GETRESPONSE, cancel
+        board.platform.presence = "approve"
+        assert len(Fido2Backend(board.device).respond(CHALLENGE, enrollment, Recorder())) == 32
     finally:
         board.close()

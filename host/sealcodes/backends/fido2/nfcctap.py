@@ -31,6 +31,7 @@ CLA_NFCCTAP = 0x80
 INS_NFCCTAP_MSG = 0x10
 INS_NFCCTAP_GETRESPONSE = 0x11
 P1_GETRESPONSE_ALLOWED = 0x80
+P1_CANCEL = 0x11  # NFCCTAP_GETRESPONSE with P1 11: cancel the request in progress
 SW_STILL_WORKING = 0x9100
 MAX_RESPONSE = 8 * 1024  # no answer of these requests comes near
 
@@ -127,28 +128,17 @@ class NfcCtap2:
     def __init__(self, connection):
         self._protocol = SmartCardProtocol(as_connection(connection), MAX_RESPONSE)
         try:
-            answer = self._protocol.select(AID_FIDO)
+            self._protocol.select(AID_FIDO)
         except ApduError as e:
             raise DeviceError(f"no FIDO application on this card ({sw_text(e.sw)})") from None
-        if answer not in (b"FIDO_2_0", b"U2F_V2"):
-            raise DeviceError("the card's FIDO application answered SELECT wrongly")
+        # "FIDO_2_0" or "U2F_V2" as a rule; as python-fido2 does, getInfo has the last word
         self.info = self.get_info()
 
     def send_cbor(self, command: int, data: Mapping | None = None, *, on_keepalive=None) -> Mapping:
         request = bytes((command,)) + (cbor.encode(data) if data is not None else b"")
         answer, sw = self._protocol.transceive(CLA_NFCCTAP, INS_NFCCTAP_MSG, P1_GETRESPONSE_ALLOWED, 0, request)
-        deadline, last = time.monotonic() + MAX_STILL_WORKING_S, None
-        while sw == SW_STILL_WORKING:
-            if time.monotonic() > deadline:
-                raise DeviceError("the key kept working on the request without answering")
-            if on_keepalive is not None and answer and answer[0] != last:
-                last = answer[0]
-                try:
-                    on_keepalive(STATUS(last))
-                except ValueError:  # an unknown status byte: nothing to tell the user
-                    pass
-            time.sleep(0.1)
-            answer, sw = self._protocol.transceive(CLA_NFCCTAP, INS_NFCCTAP_GETRESPONSE, 0, 0)
+        if sw == SW_STILL_WORKING:
+            answer, sw = self._poll(answer, on_keepalive)
         if sw != SW.OK:
             raise DeviceError(f"the key refused the CTAP request ({sw_text(sw)})")
         if not answer:
@@ -163,6 +153,32 @@ class NfcCtap2:
         if cbor.encode(decoded) != answer[1:]:  # canonical CBOR only, as python-fido2 requires
             raise ValueError("non-canonical CBOR from the key")
         return decoded
+
+    def _poll(self, answer, on_keepalive):
+        """While the key answers 9100 (working, or waiting for a touch): report its status, ask
+        again. A request given up (timeout, Ctrl-C, a link error) is cancelled on the key, as
+        python-fido2 does, so the key does not go on waiting for a touch."""
+        deadline, last = time.monotonic() + MAX_STILL_WORKING_S, None
+        sw = SW_STILL_WORKING
+        try:
+            while sw == SW_STILL_WORKING:
+                if time.monotonic() > deadline:
+                    raise DeviceError("the key kept working on the request without answering")
+                if on_keepalive is not None and answer and answer[0] != last:
+                    last = answer[0]
+                    try:
+                        on_keepalive(STATUS(last))
+                    except ValueError:  # an unknown status byte: nothing to tell the user
+                        pass
+                time.sleep(0.1)
+                answer, sw = self._protocol.transceive(CLA_NFCCTAP, INS_NFCCTAP_GETRESPONSE, 0, 0)
+        except BaseException:
+            try:
+                self._protocol.transceive(CLA_NFCCTAP, INS_NFCCTAP_GETRESPONSE, P1_CANCEL, 0)
+            except Exception:  # the key is gone: nothing left to cancel
+                pass
+            raise
+        return answer, sw
 
     def get_info(self) -> Info:
         return Info.from_answer(self.send_cbor(CMD_GET_INFO))

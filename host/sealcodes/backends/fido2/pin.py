@@ -13,8 +13,6 @@ import hashlib
 import hmac
 import os
 
-from ...memory import wipe
-
 # clientPin subcommands and result keys (CTAP 2.1, 6.5.5)
 GET_PIN_RETRIES = 0x01
 GET_KEY_AGREEMENT = 0x02
@@ -56,11 +54,8 @@ class PinProtocolV1:
             raise ValueError("malformed key agreement key")
         peer = ec.EllipticCurvePublicNumbers(int.from_bytes(x, "big"), int.from_bytes(y, "big"),
                                              ec.SECP256R1()).public_key()
-        z = bytearray(private.exchange(ec.ECDH(), peer))
-        try:
-            return key_agreement, self.kdf(bytes(z))
-        finally:
-            wipe(z)
+        # exchange() returns immutable bytes: that one copy of Z cannot be wiped (docs/host-security.md)
+        return key_agreement, self.kdf(private.exchange(ec.ECDH(), peer))
 
     @staticmethod
     def _cbc(key: bytes, iv: bytes):
@@ -149,11 +144,9 @@ class ClientPin:
         """A pinUvAuthToken from the PIN (UTF-8 bytes): with permissions when the key has them
         (CTAP 2.1), else the CTAP 2.0 getPinToken."""
         key_agreement, shared = self.shared_secret()
-        digest = bytearray(hashlib.sha256(pin).digest()[:16])
-        try:
-            pin_hash_enc = self.protocol.encrypt(shared, bytes(digest))
-        finally:
-            wipe(digest)
+        # LEFT(SHA-256(PIN), 16) opens the key like the PIN itself; digest() returns immutable bytes,
+        # so this one short-lived copy cannot be wiped (docs/host-security.md)
+        pin_hash_enc = self.protocol.encrypt(shared, hashlib.sha256(pin).digest()[:16])
         if token_supported(info):
             answer = self.ctap.client_pin(self.protocol.VERSION, GET_TOKEN_USING_PIN, key_agreement=key_agreement,
                                           pin_hash_enc=pin_hash_enc, permissions=permissions, permissions_rpid=rp_id)
