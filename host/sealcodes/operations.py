@@ -34,6 +34,8 @@ COUNT_RANGE = (derivation.COUNT_MIN, derivation.COUNT_MAX)
 
 @dataclass(frozen=True)
 class EnrollResult:
+    """What `enroll` did: the enrollment's id in the profile, and the sets it orphaned."""
+
     enrollment_id: str
     enrollment: Enrollment
     orphaned: tuple = ()  # labels of sets made with the secret this enrollment replaced

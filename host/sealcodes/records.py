@@ -83,19 +83,27 @@ def same_serial(recorded: str | None, found: str | None) -> bool:
 
 
 # --- enrollment options -------------------------------------------------------------------
+# (every dataclass here has a docstring: without one, dataclass() computes a signature for it,
+# which costs start-up time on every command)
 @dataclass(frozen=True)
 class AppletOptions:
+    """Enrollment options of the seal applet."""
+
     slot: int = 1
     force: bool = False
 
 
 @dataclass(frozen=True)
 class Fido2Options:
+    """Enrollment options of a FIDO2 key."""
+
     uv: str | None = None  # "required", "discouraged", or None: required when the key can verify
 
 
 @dataclass(frozen=True)
 class PivOptions:
+    """Enrollment options of a PIV card."""
+
     adopt: bool = False  # use the ECC key already in the slot
     curve: str | None = None  # of a key made on the card (default P-256)
     force: bool = False
@@ -103,6 +111,8 @@ class PivOptions:
 
 @dataclass(frozen=True)
 class OpenPgpOptions:
+    """Enrollment options of an OpenPGP card."""
+
     adopt: bool = False  # use the ECC decryption key already on the card
     curve: str | None = None
     force: bool = False
@@ -110,12 +120,16 @@ class OpenPgpOptions:
 
 @dataclass(frozen=True)
 class YkoathOptions:
+    """Enrollment options of a YKOATH application."""
+
     touch: bool = False
     force: bool = False
 
 
 @dataclass(frozen=True)
 class YubiOtpOptions:
+    """Enrollment options of a YubiKey OTP slot."""
+
     slot: int = 2
     touch: bool = False
     adopt: bool = False

@@ -32,6 +32,8 @@ class CliFail(Exception):
 
 @dataclass
 class Context:
+    """The global options of one `sealcodes` invocation."""
+
     profile_path: str | None
     debug: bool
 

@@ -106,6 +106,8 @@ class AuthenticatorData(bytes):
 
 @dataclass(frozen=True)
 class AssertionResponse:
+    """A getAssertion answer (CTAP 2.1, 6.2.2), named as python-fido2's AssertionResponse."""
+
     credential: Mapping | None
     auth_data: AuthenticatorData
     signature: bytes
