@@ -49,6 +49,22 @@ def pcscd(request, _pcscd_session):
 
 
 @pytest.fixture
+def two_tokens(pcscd, tmp_path):
+    """Two of our tokens at once, in vpcd's two readers ('Virtual PCD 00 00' and '00 01'); both
+    stopped whatever happens."""
+    a, b = VpcdToken(tmp_path / "a", slot=0), VpcdToken(tmp_path / "b", slot=1)
+    a.start()
+    try:
+        b.start()
+        try:
+            yield a, b
+        finally:
+            b.stop()
+    finally:
+        a.stop()
+
+
+@pytest.fixture
 def vpcd_token(pcscd, tmp_path):
     """Our firmware served through pcscd + vpcd, with its flash in a fresh state dir; stopped
     whatever happens."""

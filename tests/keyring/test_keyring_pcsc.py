@@ -8,21 +8,11 @@ import os
 
 import pytest
 
-from _support import VpcdToken, run_cli
+from _support import run_cli
 
 pytestmark = pytest.mark.pcsc
 
 PIN_A, PIN_E = "pin-of-token-a", "pin-of-emulator"
-
-
-@pytest.fixture
-def two_tokens(pcscd, tmp_path):
-    a, b = VpcdToken(tmp_path / "a", slot=0), VpcdToken(tmp_path / "b", slot=1)
-    a.start()
-    b.start()
-    yield a, b
-    a.stop()
-    b.stop()
 
 
 def _enrollments():

@@ -7,21 +7,11 @@ import json
 
 import pytest
 
-from _support import VpcdToken, run_cli
+from _support import run_cli
 from sealcodes.backends.applet import AppletBackend
 from sealcodes.batch import read_rows
 from sealcodes.errors import InvalidInputError
 from sealcodes.pcsc import PcscConnection
-
-
-@pytest.fixture
-def two_tokens(pcscd, tmp_path):
-    a, b = VpcdToken(tmp_path / "a", slot=0), VpcdToken(tmp_path / "b", slot=1)
-    a.start()
-    b.start()
-    yield a, b
-    a.stop()
-    b.stop()
 
 
 def _serial(reader):
