@@ -13,9 +13,8 @@ Prints, per operation (median of N rounds, in-process token, no pcscd):
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
+from _timing import median_ms
 from sealboard.loopback import LoopbackConnection
 from sealboard.platform import CPythonPlatform
 from sealcodes import derivation
@@ -37,15 +36,6 @@ class _Pins(Interaction):
         return True
 
 
-def _median_ms(fn, rounds):
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=50)
@@ -53,10 +43,10 @@ def main():
     challenge = derivation.challenge("bench.example/user", 0)
 
     print(f"{'operation':48} {'median ms':>10} {'APDUs':>6}")
-    base = _median_ms(lambda: derivation.derive(bytes(32), "bench.example/user", 0, "base32-16", 10), rounds)
+    base = median_ms(lambda: derivation.derive(bytes(32), "bench.example/user", 0, "base32-16", 10), rounds)
     print(f"{'v1 derivation of 10 codes from R (baseline)':48} {base:10.3f} {'-':>6}")
     for curve in (h2c.P256, h2c.P384):
-        ms = _median_ms(lambda: ecdh.request_point(curve, challenge), rounds)
+        ms = median_ms(lambda: ecdh.request_point(curve, challenge), rounds)
         print(f"{'hash_to_curve ' + curve.name + ' (pure Python)':48} {ms:10.3f} {'-':>6}")
 
     token = Token(CPythonPlatform(rng_seed=1))
@@ -71,7 +61,7 @@ def main():
         before = connection.apdu_count
         cls(connection).respond(challenge, enrollment, interaction)
         apdus = connection.apdu_count - before
-        ms = _median_ms(lambda: cls(connection).respond(challenge, enrollment, interaction), rounds)
+        ms = median_ms(lambda: cls(connection).respond(challenge, enrollment, interaction), rounds)
         print(f"{name:48} {ms:10.3f} {apdus:>6}")
 
 

@@ -319,7 +319,7 @@ def startup_floor(rounds=9):
     cases = {"python -c pass": [sys.executable, "-c", "pass"],
              "import click": [sys.executable, "-c", "import click"],
              "import sealcodes CLI + library": [sys.executable, "-c",
-                                                "import sealcodes._cli, sealcodes.operations, sealcodes.pcsc"]}
+                                                STARTUP_IMPORTS]}
     times = {k: [] for k in cases}
     for _ in range(rounds):
         for name, argv in cases.items():

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
+from _timing import median_ms
 from sealcodes import derivation
 from sealcodes import keyring as kr
 from sealcodes import sheet
@@ -23,15 +22,6 @@ from sealcodes import sheet
 DEVICES = [{"backend": "applet", "serial": "5EA1C0DE", "slot": 1},
            {"backend": "fido2", "credential_id": "A" * 86, "public_key": "B" * 104, "uv": True},
            {"backend": "ykoath", "serial": "12345678", "credential_name": "sealcodes"}]
-
-
-def median_ms(fn, rounds):
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def main():
