@@ -23,6 +23,7 @@ from sealcodes.backends.applet import AppletBackend
 from sealcodes.backends.base import Interaction
 from sealcodes.backends.openpgp import OpenPgpBackend
 from sealcodes.backends.piv import PivBackend
+from sealcodes.records import OpenPgpOptions, PivOptions
 from sealtoken.token import Token
 
 PINS = {"applet": "bench-pin", "piv": "123456", "openpgp": "123456", "openpgp-admin": "12345678"}
@@ -53,9 +54,9 @@ def main():
     connection = LoopbackConnection(token.card)
     interaction = _Pins()
     backends = [("applet respond (baseline)", AppletBackend, AppletBackend(connection).enroll(interaction)),
-                ("piv respond (P-256)", PivBackend, PivBackend(connection).enroll(interaction)),
+                ("piv respond (P-256)", PivBackend, PivBackend(connection).enroll(interaction, PivOptions())),
                 ("openpgp respond (P-384)", OpenPgpBackend,
-                 OpenPgpBackend(connection).enroll(interaction, curve="P-384"))]
+                 OpenPgpBackend(connection).enroll(interaction, OpenPgpOptions(curve="P-384")))]
     for name, cls, enrollment in backends:
         # a session per answer (SELECT included), as generate opens one
         before = connection.apdu_count
