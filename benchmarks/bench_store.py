@@ -38,6 +38,7 @@ from sealcodes import derivation  # noqa: E402
 from sealcodes.backends.applet import AppletBackend  # noqa: E402
 from sealcodes.backends.base import Interaction  # noqa: E402
 from sealcodes.backends.fido2 import Fido2Backend  # noqa: E402
+from sealcodes.records import AppletOptions, Enrollment, Fido2Options  # noqa: E402
 from sealtoken.card import Card  # noqa: E402
 from sealtoken.ctaphid import CtapHid  # noqa: E402
 from sealtoken.fidoapplet import FidoApplet  # noqa: E402
@@ -121,18 +122,18 @@ def _erases(token):
 def _run(token, ops):
     """Enroll both ways, then ops generates and ops FIDO assertions: erases per page for each."""
     card_backend = AppletBackend(LoopbackConnection(token.card))
-    card_backend.enroll(_Pin(), slot=1)
+    card_backend.enroll(_Pin(), AppletOptions(slot=1))
     hid = open_emulated_hid_device(token)
     try:
         fido = Fido2Backend(hid)
-        meta = fido.enroll(_Pin(), uv="discouraged")
+        meta = fido.enroll(_Pin(), Fido2Options(uv="discouraged"))
         results = {}
         for kind in ("generate", "fido"):
             before = _erases(token)
             for i in range(ops):
                 challenge = derivation.challenge(LABEL, i)
                 if kind == "generate":
-                    response = AppletBackend(LoopbackConnection(token.card)).respond(challenge, {"slot": 1}, _Pin())
+                    response = AppletBackend(LoopbackConnection(token.card)).respond(challenge, Enrollment(backend="applet", slot=1), _Pin())
                 else:
                     response = fido.respond(challenge, meta, _Pin())
                 assert len(response) == 32
