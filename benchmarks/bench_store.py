@@ -145,9 +145,15 @@ def _run(token, ops):
 
 
 def _lifetime(erases, ops):
+    """Operations until a page reaches its erase limit; None when the run erased nothing."""
     if erases == 0:
         return None
     return CYCLES * ops // erases
+
+
+def _lifetime_text(lifetime, ops):
+    # a run too short to erase a page only tells a lower bound
+    return f"{lifetime:,}" if lifetime is not None else f"> {CYCLES * ops:,}"
 
 
 def main(argv=None):
@@ -170,8 +176,9 @@ def main(argv=None):
               f"{(per_old / per_new if per_new else float('inf')):>9.0f}x")
         life_old = _lifetime(old[kind], ops)
         life_new = _lifetime(new[kind], ops)
-        print(f"{what + ' lifetime':<42}{life_old:>22,}{life_new:>24,}"
-              f"{(life_new / life_old if life_old else float('inf')):>9.0f}x")
+        ratio = f"{life_new / life_old:>9.0f}x" if life_old and life_new else f"{'n/a':>10}"
+        print(f"{what + ' lifetime':<42}{_lifetime_text(life_old, ops):>22}{_lifetime_text(life_new, ops):>24}"
+              f"{ratio}")
     return 0
 
 
