@@ -37,7 +37,39 @@ PRESENCE_POLICIES = ("approve", "deny", "timeout", "wait")
 _KEEPALIVE_INTERVAL_S = 0.1
 
 
-class CPythonPlatform(Platform):
+class CryptographyPrimitives:
+    """P-256 and AES-256-CBC of the Platform through pyca/cryptography, for platforms on CPython
+    (this one, and the tests' deterministic fuzzing platform): key generation stays with each."""
+
+    @staticmethod
+    def _private_key(private):
+        return ec.derive_private_key(int.from_bytes(bytes(private), "big"), ec.SECP256R1())
+
+    def p256_public(self, private):
+        numbers = self._private_key(private).public_key().public_numbers()
+        return numbers.x.to_bytes(32, "big"), numbers.y.to_bytes(32, "big")
+
+    def p256_ecdh(self, private, peer_x, peer_y):
+        if len(peer_x) != 32 or len(peer_y) != 32:
+            raise ValueError("bad point")
+        peer = ec.EllipticCurvePublicKey.from_encoded_point(
+            ec.SECP256R1(), b"\x04" + bytes(peer_x) + bytes(peer_y)
+        )
+        return self._private_key(private).exchange(ec.ECDH(), peer)
+
+    def p256_sign(self, private, message):
+        return self._private_key(private).sign(bytes(message), ec.ECDSA(hashes.SHA256()))
+
+    def aes256_cbc_encrypt(self, key, iv, data):
+        enc = Cipher(algorithms.AES(bytes(key)), modes.CBC(bytes(iv))).encryptor()
+        return enc.update(bytes(data)) + enc.finalize()
+
+    def aes256_cbc_decrypt(self, key, iv, data):
+        dec = Cipher(algorithms.AES(bytes(key)), modes.CBC(bytes(iv))).decryptor()
+        return dec.update(bytes(data)) + dec.finalize()
+
+
+class CPythonPlatform(CryptographyPrimitives, Platform):
     def __init__(self, state_dir=None, rng_seed=None, presence="approve", page_size=None, num_pages=None):
         if presence not in PRESENCE_POLICIES:
             raise ValueError(f"unknown presence policy {presence!r}")
@@ -189,25 +221,6 @@ class CPythonPlatform(Platform):
         x, y = self.p256_public(d)
         return d, x, y
 
-    @staticmethod
-    def _private_key(private):
-        return ec.derive_private_key(int.from_bytes(bytes(private), "big"), ec.SECP256R1())
-
-    def p256_public(self, private):
-        numbers = self._private_key(private).public_key().public_numbers()
-        return numbers.x.to_bytes(32, "big"), numbers.y.to_bytes(32, "big")
-
-    def p256_ecdh(self, private, peer_x, peer_y):
-        if len(peer_x) != 32 or len(peer_y) != 32:
-            raise ValueError("bad point")
-        peer = ec.EllipticCurvePublicKey.from_encoded_point(
-            ec.SECP256R1(), b"\x04" + bytes(peer_x) + bytes(peer_y)
-        )
-        return self._private_key(private).exchange(ec.ECDH(), peer)
-
-    def p256_sign(self, private, message):
-        return self._private_key(private).sign(bytes(message), ec.ECDSA(hashes.SHA256()))
-
     def p384_generate(self):
         if self._drbg_key is None:
             key = ec.generate_private_key(ec.SECP384R1())
@@ -233,14 +246,6 @@ class CPythonPlatform(Platform):
         peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP384R1(), b"\x04" + bytes(peer_x) + bytes(peer_y))
         key = ec.derive_private_key(int.from_bytes(bytes(private), "big"), ec.SECP384R1())
         return key.exchange(ec.ECDH(), peer)
-
-    def aes256_cbc_encrypt(self, key, iv, data):
-        enc = Cipher(algorithms.AES(bytes(key)), modes.CBC(bytes(iv))).encryptor()
-        return enc.update(bytes(data)) + enc.finalize()
-
-    def aes256_cbc_decrypt(self, key, iv, data):
-        dec = Cipher(algorithms.AES(bytes(key)), modes.CBC(bytes(iv))).decryptor()
-        return dec.update(bytes(data)) + dec.finalize()
 
 
 _P384_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973
