@@ -200,10 +200,6 @@ class CPythonPlatform(CryptographyPrimitives, Platform):
             self._touched.wait(min(_KEEPALIVE_INTERVAL_S, max(0.0, deadline - time.monotonic())))
 
     # --- concurrency -------------------------------------------------------------------
-    def new_lock(self):
-        """A real lock: run_background runs CTAP requests in threads beside the card."""
-        return threading.Lock()
-
     # --- crypto ----------------------------------------------------------------
     def hash(self, name, data):
         return hashlib.new(name, bytes(data)).digest()
