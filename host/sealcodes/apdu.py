@@ -109,6 +109,11 @@ def parse_tlvs(data: bytes, what: str = "the card") -> list[tuple[int, bytes]]:
     return out
 
 
+def find_tlv(tlvs: list[tuple[int, bytes]], tag: int) -> bytes | None:
+    """The value of the first `tag` in a parse_tlvs() list, or None."""
+    return next((value for t, value in tlvs if t == tag), None)
+
+
 class SmartCardProtocol:
     """select / send over one SmartCardConnection (the caller owns and closes the connection).
 

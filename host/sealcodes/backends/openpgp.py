@@ -20,7 +20,7 @@ from ..connection import as_connection
 from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError
 from ..memory import wipe
 from . import ecdh
-from ..apdu import encode_tlv, sw_text
+from ..apdu import encode_tlv, find_tlv, sw_text
 from ..apdu import parse_tlvs as apdu_tlvs
 from ..records import Enrollment, OpenPgpOptions
 from ._yubikit import TouchNotice, require_yubikit, yubikit_connection
@@ -64,13 +64,6 @@ _MAX_RESPONSE = 4096
 def parse_tlvs(data: bytes) -> list[tuple[int, bytes]]:
     """BER-TLV list; DeviceError on malformed card data."""
     return apdu_tlvs(data, "the OpenPGP card")
-
-
-def _find(tlvs, tag):
-    for t, value in tlvs:
-        if t == tag:
-            return value
-    return None
 
 
 def _curve_of_attributes(attributes: bytes) -> str | None:
@@ -137,11 +130,11 @@ class OpenPgpBackend(Backend):
             raise DeviceError(f"the OpenPGP card refused GET DATA ({sw_text(sw)})")
         outer = parse_tlvs(data)
         inner = parse_tlvs(outer[0][1]) if outer and outer[0][0] == DO_APPLICATION_DATA else outer
-        discretionary = _find(inner, TAG_DISCRETIONARY)
+        discretionary = find_tlv(inner, TAG_DISCRETIONARY)
         objects = parse_tlvs(discretionary) if discretionary is not None else inner
-        aid = _find(inner, TAG_AID)
-        algo = _find(objects, DO_ALGO_DEC)
-        status = _find(objects, TAG_PW_STATUS)
+        aid = find_tlv(inner, TAG_AID)
+        algo = find_tlv(objects, DO_ALGO_DEC)
+        status = find_tlv(objects, TAG_PW_STATUS)
         if aid is None or len(aid) < 14 or algo is None or status is None or len(status) < 7:
             raise DeviceError("the OpenPGP card's application data lacks the AID, key attributes or PIN status")
         return {"serial": aid[8:14].hex().upper(), "algo_dec": algo, "pw1_tries": status[4],
@@ -155,8 +148,8 @@ class OpenPgpBackend(Backend):
         if sw != _SW_OK:
             raise DeviceError(f"the OpenPGP card refused to read the decryption key ({sw_text(sw)})")
         outer = parse_tlvs(data)
-        public = _find(outer, TAG_PUBLIC_KEY)
-        point = _find(parse_tlvs(public), TAG_POINT) if public is not None else None
+        public = find_tlv(outer, TAG_PUBLIC_KEY)
+        point = find_tlv(parse_tlvs(public), TAG_POINT) if public is not None else None
         if point is None:
             raise DeviceError("the OpenPGP card's public key answer has no EC point")
         return point
@@ -262,8 +255,8 @@ class OpenPgpBackend(Backend):
         data, sw = self._send(protocol, INS_GENERATE, P1_GENERATE_NEW, 0x00, CRT_DEC)
         if sw != _SW_OK:
             raise DeviceError(f"the OpenPGP card refused to generate the key ({sw_text(sw)})")
-        public = _find(parse_tlvs(data), TAG_PUBLIC_KEY)
-        point = _find(parse_tlvs(public), TAG_POINT) if public is not None else None
+        public = find_tlv(parse_tlvs(data), TAG_PUBLIC_KEY)
+        point = find_tlv(parse_tlvs(public), TAG_POINT) if public is not None else None
         if point is None:
             raise DeviceError("the OpenPGP card's GENERATE answer has no EC point")
         return point

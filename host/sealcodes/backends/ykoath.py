@@ -19,7 +19,7 @@ from base64 import b64encode
 from dataclasses import dataclass
 
 from .. import const
-from ..apdu import ApduError, SmartCardProtocol, encode_tlv, parse_tlvs, sw_text
+from ..apdu import ApduError, SmartCardProtocol, encode_tlv, find_tlv, parse_tlvs, sw_text
 from ..connection import as_connection
 from ..errors import DeviceError, PinError, SealcodesError
 from ..memory import wipe
@@ -56,10 +56,6 @@ def device_id_of(salt: bytes) -> str:
     return b64encode(hashlib.sha256(salt).digest()[:16]).replace(b"=", b"").decode()
 
 
-def _find(tlvs, tag):
-    return next((value for t, value in tlvs if t == tag), None)
-
-
 class YkoathBackend(Backend):
     name = "ykoath"
     options_type = YkoathOptions
@@ -83,10 +79,10 @@ class YkoathBackend(Backend):
                 raise DeviceError("this device has no OATH application") from None
             raise DeviceError(f"the device refused the OATH SELECT ({sw_text(e.sw)})") from None
         tlvs = parse_tlvs(answer, "the OATH application")
-        salt = _find(tlvs, const.OATH_TAG_NAME)
-        if salt is None or _find(tlvs, const.OATH_TAG_VERSION) is None:
+        salt = find_tlv(tlvs, const.OATH_TAG_NAME)
+        if salt is None or find_tlv(tlvs, const.OATH_TAG_VERSION) is None:
             raise DeviceError("the device answered the OATH SELECT wrongly")
-        return OathApplication(device_id_of(salt), _find(tlvs, const.OATH_TAG_CHALLENGE) is not None)
+        return OathApplication(device_id_of(salt), find_tlv(tlvs, const.OATH_TAG_CHALLENGE) is not None)
 
     def _calculate(self, name: bytes, challenge: bytes) -> bytearray:
         """CALCULATE (full response) on the application just selected, through sealcodes' APDU layer."""
