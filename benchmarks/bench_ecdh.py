@@ -23,7 +23,7 @@ from sealcodes.backends.applet import AppletBackend
 from sealcodes.backends.base import Interaction
 from sealcodes.backends.openpgp import OpenPgpBackend
 from sealcodes.backends.piv import PivBackend
-from sealcodes.records import OpenPgpOptions, PivOptions
+from sealcodes.enrollment import OpenPgpOptions, PivOptions
 from sealtoken.token import Token
 
 PINS = {"applet": "bench-pin", "piv": "123456", "openpgp": "123456", "openpgp-admin": "12345678"}

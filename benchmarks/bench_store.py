@@ -38,7 +38,8 @@ from sealcodes import derivation  # noqa: E402
 from sealcodes.backends.applet import AppletBackend  # noqa: E402
 from sealcodes.backends.base import Interaction  # noqa: E402
 from sealcodes.backends.fido2 import Fido2Backend  # noqa: E402
-from sealcodes.records import AppletOptions, Enrollment, Fido2Options  # noqa: E402
+from sealcodes.enrollment import AppletOptions, Fido2Options  # noqa: E402
+from sealcodes.records import Enrollment  # noqa: E402
 from sealtoken.card import Card  # noqa: E402
 from sealtoken.ctaphid import CtapHid  # noqa: E402
 from sealtoken.fidoapplet import FidoApplet  # noqa: E402

@@ -25,9 +25,10 @@ sys.argv = ["sealcodes"] + sys.argv[1:]
 main()
 """
 
+# (logging: sealcodes.log; sealcodes.enrollment: for enrolling only)
 NOT_FOR_GENERATE = ("sealcodes.verifier", "sealcodes._cli.verifier", "sealcodes.batch", "sealcodes._cli.batch",
                     "sealcodes.keyring", "sealcodes._cli.keyring", "sealcodes.sheet", "fido2", "cryptography",
-                    "argon2", "filelock")
+                    "argon2", "filelock", "sealcodes.enrollment", "logging")
 
 
 def _modules_of(*args, stdin=""):
@@ -104,7 +105,7 @@ def test_generate_on_fido2_over_pcsc_needs_no_webauthn_layer(vpcd_token, isolate
     modules, out = _modules_of("generate", LABEL, "--json", stdin=PIN + "\n")
     assert json.loads(out)["codes"] == json.loads(first.stdout)["codes"]
     for prefix in ("fido2.ctap2", "fido2.webauthn", "fido2.client", "fido2.pcsc", "yubikit", "sealcodes.verifier",
-                   "sealcodes.keyring"):
+                   "sealcodes.keyring", "sealcodes.enrollment", "logging"):
         assert not _loaded(modules, prefix), prefix
     assert "sealcodes.backends.fido2.nfcctap" in modules
     # a wrong PIN is told as such, with the tries left, and costs one try

@@ -201,7 +201,7 @@ def test_no_piv_pin_outlives_the_session(enrolled):
     """PIV keeps a verified PIN across SELECTs until the card is reset: sealcodes resets it."""
     from sealcodes.backends.piv import PivBackend
     from sealcodes.const import AID_PIV
-    from sealcodes.records import PivOptions
+    from sealcodes.enrollment import PivOptions
 
     pins = _Pins({"piv": "123456"})
     with PcscConnection(enrolled.reader) as conn:
@@ -218,7 +218,7 @@ def test_no_openpgp_pin_outlives_the_session(enrolled):
     another program could decipher (ECDH) with the card's key without a PIN and compute R."""
     from sealcodes.backends.openpgp import ADMIN_PIN_PURPOSE, PIN_PURPOSE, OpenPgpBackend
     from sealcodes.const import AID_OPENPGP
-    from sealcodes.records import OpenPgpOptions
+    from sealcodes.enrollment import OpenPgpOptions
 
     pins = _Pins({PIN_PURPOSE: "123456", ADMIN_PIN_PURPOSE: "12345678"})
     with PcscConnection(enrolled.reader) as conn:

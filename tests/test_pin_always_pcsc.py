@@ -15,7 +15,8 @@ import pytest
 from sealcodes.backends.applet import AppletBackend, parse_info
 from sealcodes.backends.base import Interaction
 from sealcodes.pcsc import PcscConnection
-from sealcodes.records import AppletOptions, Enrollment
+from sealcodes.enrollment import AppletOptions
+from sealcodes.records import Enrollment
 from sealtoken import const
 
 pytestmark = pytest.mark.pcsc

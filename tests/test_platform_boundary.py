@@ -23,7 +23,8 @@ from sealcodes import derivation
 from sealcodes.backends.applet import AppletBackend
 from sealcodes.backends.base import Interaction
 from sealcodes.backends.fido2 import Fido2Backend
-from sealcodes.records import AppletOptions, Enrollment, Fido2Options
+from sealcodes.enrollment import AppletOptions, Fido2Options
+from sealcodes.records import Enrollment
 from sealtoken.platform import Platform
 from sealtoken.token import Token
 

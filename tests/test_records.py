@@ -9,18 +9,17 @@ import pytest
 
 from sealcodes.errors import InvalidInputError, ProfileError
 from sealcodes.profile import ProfileStore
-from sealcodes.records import (
+from sealcodes.enrollment import (
+    OPTIONS_BY_BACKEND,
     AppletOptions,
-    CodeSetEntry,
-    Enrollment,
     Fido2Options,
-    Profile,
+    OpenPgpOptions,
+    PivOptions,
     YkoathOptions,
     YubiOtpOptions,
     make_options,
-    same_serial,
-    serial_text,
 )
+from sealcodes.records import CodeSetEntry, Enrollment, Profile, same_serial, serial_text
 
 # exactly as sealcodes 0.1 (before records.py) wrote it: json.dumps(indent=2, sort_keys=True) + "\n"
 LEGACY_PROFILE = {
@@ -105,10 +104,18 @@ def test_one_spelling_of_a_serial():
     (Fido2Options, "fido2", {"slot": 1, "touch": True}, "--uv"),
     (YkoathOptions, "ykoath", {"slot": 2}, "--touch, --force"),
     (YubiOtpOptions, "yubiotp", {"uv": "required"}, "--slot, --touch, --adopt, --force"),
+    (PivOptions, "piv", {"touch": True}, "--adopt, --curve, --force"),
+    (OpenPgpOptions, "openpgp", {"slot": 3}, "--adopt, --curve, --force"),
 ])
 def test_unused_options_are_refused_the_same_way_everywhere(options_type, backend, given, takes):
     with pytest.raises(InvalidInputError) as info:
-        make_options(options_type, backend, given)
+        make_options(backend, given)
     names = ", ".join("--" + n for n in sorted(given))
     assert str(info.value) == f"the {backend} backend does not use {names} (it takes: {takes})"
-    assert make_options(options_type, backend, {"force": None, "slot": None}) == options_type()
+    assert make_options(backend, {"force": None, "slot": None}) == options_type()  # None: not given
+
+
+def test_every_backend_has_its_options():
+    from sealcodes.devices import BACKENDS
+
+    assert set(OPTIONS_BY_BACKEND) == set(BACKENDS)

@@ -92,9 +92,9 @@ class _EvilDevice:
     """A device description as a hostile reader or USB device could make it (the fields are device data)."""
 
     def __init__(self):
-        from sealcodes.devices import Device
+        from sealcodes.devices.discovery import DeviceInfo
 
-        self.device = Device(kind="pcsc", name="Evil Reader" + ESC_TITLE + ESC_CLEAR + RLO + "00 00",
+        self.device = DeviceInfo(kind="pcsc", name="Evil Reader" + ESC_TITLE + ESC_CLEAR + RLO + "00 00",
                              backends=["applet"], serial="1234" + C1_CSI + "\u200b",
                              detail="product " + "\x1b[5m" + BIDI[3])
 
@@ -112,13 +112,13 @@ def test_devices_listing_escapes_reader_names_serials_and_product_strings(monkey
 
 
 def test_error_messages_quoting_device_strings_are_escaped(monkeypatch, capsys):
-    from sealcodes import operations
+    from sealcodes.devices import discovery
     from sealcodes.errors import DeviceNotFoundError
 
     def refuse(*args, **kwargs):
         raise DeviceNotFoundError("no PC/SC reader named " + _EvilDevice().device.name)
 
-    monkeypatch.setattr(operations, "resolve", refuse)
+    monkeypatch.setattr(discovery, "resolve", refuse)
     from sealcodes._cli import main
 
     with pytest.raises(SystemExit) as exit_info:
@@ -150,10 +150,10 @@ def test_error_messages_quoting_profile_content_are_escaped(isolated_dirs, tmp_p
 
 
 def test_log_lines_are_escaped(capsys):
-    from sealcodes._cli import _escaping_log_handler
+    from sealcodes._cli.logs import escaping_log_handler
 
     logger = logging.getLogger("sealcodes.test-untrusted")
-    handler = _escaping_log_handler()
+    handler = escaping_log_handler()
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     try:

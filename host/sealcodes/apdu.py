@@ -8,21 +8,21 @@ some status words a meaning (63Cx: tries left) catch it and read `.sw`.
 
 from __future__ import annotations
 
-import logging
-
 from .connection import MAX_MORE_DATA_BYTES, MORE_DATA_MESSAGE, as_connection
 from .const import (
     CLA_CHAINING,
     CLA_ISO,
     INS_GET_RESPONSE,
     INS_SELECT,
+    EXTENDED_APDU_MAX_DATA,
     P1_SELECT_BY_AID,
     SHORT_APDU_MAX_DATA,
     SW,
 )
 from .errors import DeviceError
+from .log import DEBUG, get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _SW_NAMES = {
     SW.WRONG_LENGTH: "wrong length",
@@ -66,6 +66,58 @@ def encode_command(cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: 
     if le is not None:
         out += bytes((le & 0xFF,))
     return out
+
+
+def encode_extended_command(cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None) -> bytes:
+    """One extended-length APDU (ISO 7816-4, 5.1): Lc in 3 bytes (00 hi lo), Le in 2 after data or in
+    3 without (0000 meaning 65536). A command with neither is the same as its short form."""
+    if len(data) > EXTENDED_APDU_MAX_DATA:
+        raise ValueError("extended APDU data is at most 65535 bytes")
+    out = bytes((cla, ins, p1, p2))
+    if data:
+        out += b"\x00" + len(data).to_bytes(2, "big") + bytes(data)
+    if le is not None:
+        out += (b"" if data else b"\x00") + (le & 0xFFFF).to_bytes(2, "big")
+    return out
+
+
+def atr_allows_extended_length(atr: bytes) -> bool:
+    """Whether a card's ATR says it takes extended Lc/Le (ISO 7816-4, 8.1.1.2.7: the third
+    software function byte of the card capabilities, compact-TLV tag 7, bit b7). A card that
+    does not say so gets short APDUs with chaining, as ISO 7816 requires every card to take."""
+    historical = _historical_bytes(bytes(atr))
+    if not historical or historical[0] not in (0x00, 0x80):  # only these categories hold compact-TLV
+        return False
+    objects = historical[1:-3] if historical[0] == 0x00 else historical[1:]  # 00: 3 status bytes close it
+    pos = 0
+    while pos < len(objects):
+        tag, length = objects[pos] >> 4, objects[pos] & 0x0F
+        value = objects[pos + 1:pos + 1 + length]
+        if len(value) < length:
+            return False
+        if tag == 0x7 and length >= 3:
+            return bool(value[2] & 0x40)
+        pos += 1 + length
+    return False
+
+
+def _historical_bytes(atr: bytes) -> bytes:
+    """The historical bytes of an ATR (ISO 7816-3, 8.2): after TS, T0 and the interface bytes that
+    T0 and each TDi announce; empty when the ATR is too short for what it announces."""
+    if len(atr) < 2:
+        return b""
+    count, indicator, pos = atr[1] & 0x0F, atr[1] >> 4, 2
+    while True:
+        present = bin(indicator & 0x07).count("1")  # TAi, TBi, TCi
+        pos += present
+        if not indicator & 0x08:  # no TDi: the interface bytes end here
+            break
+        if pos >= len(atr):
+            return b""
+        indicator = atr[pos] >> 4
+        pos += 1
+    historical = atr[pos:pos + count]
+    return historical if len(historical) == count else b""
 
 
 def encode_tlv(tag: int, value: bytes) -> bytes:
@@ -126,6 +178,15 @@ class SmartCardProtocol:
         self.connection = as_connection(connection)
         self.max_response = max_response
         self.more_data_ins = more_data_ins  # YKOATH asks for the rest with its own SEND REMAINING
+        #: send each command as one extended-length APDU (a card whose ATR allows them: see
+        #: use_extended_length) instead of short fragments and 256-byte answers
+        self.extended = False
+
+    def use_extended_length(self) -> bool:
+        """Extended APDUs from now on if the card's ATR says it takes them; whether it does. A card
+        that answers one with 6700 (wrong length) after all gets short APDUs again."""
+        self.extended = atr_allows_extended_length(self.connection.atr)
+        return self.extended
 
     def select(self, aid: bytes) -> bytes:
         """SELECT by AID; the application's answer. ApduError(6A82) when it is not there."""
@@ -144,12 +205,22 @@ class SmartCardProtocol:
         """One command, chained in 255-byte fragments if needed, 61xx followed up to max_response
         bytes; (answer, status word). redact=True keeps data and answer out of the debug log."""
         data = bytes(data)
+        if self.extended and len(data) <= EXTENDED_APDU_MAX_DATA:
+            response, sw = self._exchange(encode_extended_command(cla, ins, p1, p2, data, le), redact)
+            if sw != SW.WRONG_LENGTH:
+                return self._rest_of(response, sw, redact)
+            log.debug("extended APDU refused (6700): short APDUs from now on")
+            self.extended = False
         while len(data) > SHORT_APDU_MAX_DATA:
             fragment, data = data[:SHORT_APDU_MAX_DATA], data[SHORT_APDU_MAX_DATA:]
             _, sw = self._exchange(encode_command(cla | CLA_CHAINING, ins, p1, p2, fragment), redact)
             if sw != SW.OK:
                 return b"", sw
         response, sw = self._exchange(encode_command(cla, ins, p1, p2, data, le), redact)
+        return self._rest_of(response, sw, redact)
+
+    def _rest_of(self, response: bytes, sw: int, redact: bool) -> tuple[bytes, int]:
+        """The whole answer: 61xx followed with GET RESPONSE (or SEND REMAINING) up to max_response."""
         answer = bytearray(response)
         while (sw & 0xFF00) == SW.MORE_DATA:
             if len(answer) > self.max_response:
@@ -161,7 +232,7 @@ class SmartCardProtocol:
         return bytes(answer), sw
 
     def _exchange(self, apdu: bytes, redact: bool) -> tuple[bytes, int]:
-        if log.isEnabledFor(logging.DEBUG):
+        if log.isEnabledFor(DEBUG):
             shown = apdu[:4].hex() + (" [data redacted]" if redact and len(apdu) > 5 else " " + apdu[4:].hex())
             log.debug("> %s", shown)
         data, sw = self.connection.send_and_receive(apdu)

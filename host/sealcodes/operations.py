@@ -8,10 +8,10 @@ are derived. A command whose set is in the profile opens only the device it was 
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import derivation, formats
-from .devices import BACKEND_PREFERENCE, backend_class, open_backend, open_enrolled, resolve
+from .devices import BACKEND_PREFERENCE, backend_class, open_backend, open_enrolled
 from .errors import (
     ConfirmationError,
     DeviceError,
@@ -22,7 +22,11 @@ from .errors import (
 )
 from .memory import wipe
 from .profile import ProfileStore
-from .records import CodeSetEntry, DeviceInfo, Enrollment, keyring_ident, keyring_name_of, make_options, same_serial
+from .records import CodeSetEntry, Enrollment, keyring_ident, keyring_name_of, same_serial
+
+if TYPE_CHECKING:  # loaded only to enroll, and to list or name devices
+    from .devices.discovery import DeviceInfo
+    from .enrollment import EnrollResult
 
 # the defaults of every command, in one place (the CLI shows and uses these)
 DEFAULT_FORMAT = formats.DEFAULT_FORMAT_ID
@@ -30,15 +34,6 @@ DEFAULT_COUNT = derivation.DEFAULT_COUNT
 DEFAULT_EPOCH = derivation.EPOCH_MIN
 EPOCH_RANGE = (derivation.EPOCH_MIN, derivation.EPOCH_MAX)
 COUNT_RANGE = (derivation.COUNT_MIN, derivation.COUNT_MAX)
-
-
-@dataclass(frozen=True)
-class EnrollResult:
-    """What `enroll` did: the enrollment's id in the profile, and the sets it orphaned."""
-
-    enrollment_id: str
-    enrollment: Enrollment
-    orphaned: tuple = ()  # labels of sets made with the secret this enrollment replaced
 
 
 def wrong_secret_message(hint: str) -> str:
@@ -54,14 +49,17 @@ def enrollment_id(enrollment: Enrollment, device: DeviceInfo) -> str:
 def enroll(store: ProfileStore, device_spec, interaction, backend: str | None = None, **options) -> EnrollResult:
     """Create (or adopt) the sealed secret on a device and record the enrollment.
 
-    `options` are the backend's enrollment options (records.*Options); one it does not use is
+    `options` are the backend's enrollment options (enrollment.py); one it does not use is
     refused before the device is touched."""
+    from .devices.discovery import resolve
+    from .enrollment import EnrollResult, make_options
+
     device = resolve(device_spec)
     name = backend or next((b for b in BACKEND_PREFERENCE if b in device.backends), None)
     if name is None or name not in device.backends:
         raise DeviceError(f"{device.name} has no {backend or 'usable'} application for sealcodes")
-    cls = backend_class(name)
-    opts = make_options(cls.options_type, name, options)
+    backend_class(name)  # an unknown or unavailable backend fails here, before the device is opened
+    opts = make_options(name, options)
     with store.locked():
         profile = store.load()  # fail on a corrupt profile before touching the device
         with open_backend(device, name) as session:
@@ -248,6 +246,8 @@ def recover(label, fingerprint, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FO
     derivation.validate_parameters(label, epoch, fmt, count)
     wanted = derivation.parse_fingerprint(fingerprint)
     credential = _parse_credential_id(credential_id) if credential_id is not None else None
+    from .devices.discovery import resolve
+
     device = resolve(device_spec)
     if credential is not None and backend is None:
         backend = "fido2"

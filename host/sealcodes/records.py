@@ -1,6 +1,6 @@
-"""Typed records the library passes around: enrollments, code sets, the profile, devices, and
-the enrollment options of each backend. Frozen dataclasses; no I/O (profile.py reads and
-writes the file, these map it to and from JSON).
+"""Typed records the library passes around: enrollments, code sets, the profile, devices.
+Frozen dataclasses; no I/O (profile.py reads and writes the file, these map it to and from
+JSON). The enrollment options of each backend are records too, in enrollment.py.
 
 The JSON shapes are those of profile schema `sealcodes-profile/1` (docs/spec.md, profile):
 an enrollment is a flat object with only the fields its backend uses; unknown fields (written
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from .errors import InvalidInputError, ProfileError
+from .errors import ProfileError
 
 PROFILE_SCHEMA = "sealcodes-profile/1"
 
@@ -34,27 +34,6 @@ def keyring_name_of(ident: str | None) -> str | None:
         return ident[len(KEYRING_PREFIX):]
     return None
 # any other kind is the name of a device provider (e.g. "emulator")
-
-
-# --- devices ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DeviceInfo:
-    """A device as discovery sees it: no secrets, nothing opened."""
-
-    kind: str
-    name: str
-    backends: tuple = ()
-    serial: str | None = None
-    detail: str = ""
-
-    def describe(self) -> str:
-        parts = [self.name, f"[{self.kind}]"]
-        if self.serial:
-            parts.append(f"serial {self.serial}")
-        parts.append("backends: " + (", ".join(self.backends) or "none usable"))
-        if self.detail:
-            parts.append(self.detail)
-        return "  ".join(parts)
 
 
 def serial_text(value) -> str | None:
@@ -80,78 +59,6 @@ def same_serial(recorded: str | None, found: str | None) -> bool:
     if len(recorded) == 8 and found.isdigit():
         return recorded.upper() == f"{int(found):08X}"
     return False
-
-
-# --- enrollment options -------------------------------------------------------------------
-# (every dataclass here has a docstring: without one, dataclass() computes a signature for it,
-# which costs start-up time on every command)
-@dataclass(frozen=True)
-class AppletOptions:
-    """Enrollment options of the seal applet."""
-
-    slot: int = 1
-    force: bool = False
-
-
-@dataclass(frozen=True)
-class Fido2Options:
-    """Enrollment options of a FIDO2 key."""
-
-    uv: str | None = None  # "required", "discouraged", or None: required when the key can verify
-
-
-@dataclass(frozen=True)
-class PivOptions:
-    """Enrollment options of a PIV card."""
-
-    adopt: bool = False  # use the ECC key already in the slot
-    curve: str | None = None  # of a key made on the card (default P-256)
-    force: bool = False
-
-
-@dataclass(frozen=True)
-class OpenPgpOptions:
-    """Enrollment options of an OpenPGP card."""
-
-    adopt: bool = False  # use the ECC decryption key already on the card
-    curve: str | None = None
-    force: bool = False
-
-
-@dataclass(frozen=True)
-class YkoathOptions:
-    """Enrollment options of a YKOATH application."""
-
-    touch: bool = False
-    force: bool = False
-
-
-@dataclass(frozen=True)
-class YubiOtpOptions:
-    """Enrollment options of a YubiKey OTP slot."""
-
-    slot: int = 2
-    touch: bool = False
-    adopt: bool = False
-    force: bool = False
-    access_code: bytes | None = None  # library use only: a slot protected by an access code
-
-
-def make_options(options_type, backend: str, given: Mapping[str, Any] | None = None):
-    """`options_type(**given)`, refusing what this backend does not use, the same way for all.
-
-    A value of None means "not given" and is left out.
-    """
-    given = {k: v for k, v in (given or {}).items() if v is not None}
-    known = [f.name for f in dataclasses.fields(options_type)]
-    unknown = sorted(set(given) - set(known))
-    if unknown:
-        takes = ", ".join("--" + n.replace("_", "-") for n in known if n != "access_code") or "no options"
-        raise InvalidInputError(
-            f"the {backend} backend does not use {', '.join('--' + n.replace('_', '-') for n in unknown)} "
-            f"(it takes: {takes})"
-        )
-    return options_type(**given)
 
 
 # --- enrollments and code sets ----------------------------------------------------------------

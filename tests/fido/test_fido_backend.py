@@ -25,7 +25,8 @@ from sealboard.platform import CPythonPlatform
 from sealcodes.backends.base import Interaction
 from sealcodes.backends.fido2 import RP_ID, Fido2Backend, b64url_decode, b64url_encode
 from sealcodes.connection import SmartCardConnection
-from sealcodes.records import Enrollment, Fido2Options
+from sealcodes.enrollment import Fido2Options
+from sealcodes.records import Enrollment
 from sealcodes.errors import DeviceError, InvalidInputError, PinBlockedError, PinError, ProfileError
 from sealtoken.token import Token
 

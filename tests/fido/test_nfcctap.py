@@ -68,7 +68,7 @@ def test_forged_answers_end_in_a_clear_error(nth):
 
 def test_same_answer_as_python_fido2_over_the_same_card():
     """nfcctap.py and python-fido2's CtapPcscDevice give the same R, with and without UV."""
-    from sealcodes.records import Fido2Options
+    from sealcodes.enrollment import Fido2Options
 
     board = Board(transport="nfc", seed="same answer")
     try:
@@ -111,5 +111,38 @@ def test_a_request_given_up_is_cancelled_on_the_key():
         assert board.device.sent[-1] == b"\x80\x11\x11\x00"  # NFCCTAP_GETRESPONSE, cancel
         board.platform.presence = "approve"
         assert len(Fido2Backend(board.device).respond(CHALLENGE, enrollment, Recorder())) == 32
+    finally:
+        board.close()
+
+
+class _ShortOnly(_Recording):
+    """Our token's card behind an ATR that does not offer extended APDUs."""
+
+    @property
+    def atr(self):
+        atr = bytearray(self.card.atr)
+        at = atr.index(b"\x73\xc0\x21\xc0")
+        atr[at + 3] = 0x80  # card capabilities: chaining, no extended Lc/Le
+        return bytes(atr)
+
+
+def test_one_apdu_per_request_where_the_atr_allows_it():
+    """Our token's ATR offers extended APDUs: a response is SELECT + 5 requests in 6 APDUs. The same
+    card behind an ATR that does not offer them gets short APDUs (chained, 61xx) and gives the same R."""
+    board = Board(transport="nfc", seed="extended")
+    try:
+        board.set_pin()
+        enrollment = board.backend().enroll(Recorder(PIN))
+        answers = {}
+        for kind in (_Recording, _ShortOnly):
+            board.device.close()
+            board.device = kind(board.token.card)
+            answers[kind] = Fido2Backend(board.device).respond(CHALLENGE, enrollment, Recorder(PIN))
+            sent = board.device.sent
+            if kind is _Recording:
+                assert sent == [b"\x00\xa4\x04\x00"] + [b"\x80\x10\x80\x00"] * 5
+            else:
+                assert len(sent) > 6 and b"\x90\x10\x80\x00" in sent and b"\x00\xc0\x00\x00" in sent
+        assert answers[_Recording] == answers[_ShortOnly]
     finally:
         board.close()

@@ -69,8 +69,10 @@ BACKENDS = {"piv": (PivBackend, "import_piv"), "openpgp": (OpenPgpBackend, "impo
 
 
 def enroll(backend, interaction, **options):
-    """Enroll with the backend's own options record (records.PivOptions / OpenPgpOptions)."""
-    return backend.enroll(interaction, backend.options_type(**options))
+    """Enroll with the backend's own options record (options.PivOptions / OpenPgpOptions)."""
+    from sealcodes.enrollment import make_options
+
+    return backend.enroll(interaction, make_options(backend.name, options))
 
 
 @pytest.mark.parametrize("curve", sorted(CURVES))

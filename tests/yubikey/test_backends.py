@@ -22,7 +22,8 @@ from sealcodes.backends.base import Interaction
 from sealcodes.backends.ykoath import YkoathBackend
 from sealcodes.backends.yubiotp import YubiOtpBackend
 from sealcodes.errors import DeviceError, InvalidInputError, PinError, SealcodesError
-from sealcodes.records import Enrollment, make_options
+from sealcodes.enrollment import make_options
+from sealcodes.records import Enrollment
 
 CHALLENGE = hashlib.sha256(b"sealcodes test challenge").digest()
 OATH_KEY = bytes(range(0x40, 0x60))  # 32 bytes
@@ -62,7 +63,7 @@ def known_keys(monkeypatch):
 
 def options(backend, **given):
     """The backend's enrollment options record, as the library makes it from the CLI's options."""
-    return make_options(backend.options_type, backend.name, given)
+    return make_options(backend.name, given)
 
 
 def _no_secret_in(message, *secrets):

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 
 import click
 
 from .. import __version__
 from ..errors import SealcodesError
+from ..log import get_logger
 from ..memory import disable_core_dumps
 from ..text import printable
+from . import logs
 from .util import EXIT_ERROR, CliFail, Context
 
-log = logging.getLogger("sealcodes")
+log = get_logger("sealcodes")
 
 #: command name -> the module of this package that defines it (in its COMMANDS). A command's module
 #: is imported only when that command runs (or for --help): `generate` never loads the verifier,
@@ -52,25 +53,8 @@ def cli(ctx, profile_path, debug):
     The device computes an HMAC over (label, epoch); sealcodes turns the answer into
     codes by a fixed public derivation. Nothing secret is ever written to disk.
     """
-    # --debug opens our own logger only: the client libraries' traffic loggers stay quiet, and ours
-    # redact PINs and device answers
-    logging.basicConfig(level=logging.WARNING, handlers=[_escaping_log_handler()])
-    logging.getLogger("sealcodes").setLevel(logging.DEBUG if debug else logging.WARNING)
+    logs.configure(debug)
     ctx.obj = Context(profile_path=profile_path, debug=debug)
-
-
-class _EscapingFormatter(logging.Formatter):
-    """Log lines can quote device strings: shown escaped, one line each (sealcodes.text)."""
-
-    def format(self, record):
-        lines = super().format(record).split("\n")  # a traceback stays several lines, each escaped
-        return "\n".join(printable(line) for line in lines)
-
-
-def _escaping_log_handler():
-    handler = logging.StreamHandler()
-    handler.setFormatter(_EscapingFormatter("%(name)s: %(message)s"))
-    return handler
 
 
 def main(argv=None):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from .. import operations
-from ..devices import BACKENDS, list_devices
+from ..devices import BACKENDS
+from ..devices.discovery import list_devices
 from ..text import printable
 from .util import CliInteraction
 

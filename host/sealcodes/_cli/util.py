@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import sys
 from dataclasses import dataclass
 

@@ -11,13 +11,18 @@ resets the card when it releases it, so no verified state outlives the session.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import const
 from ..apdu import ApduError, SmartCardProtocol
 from ..const import SW
 from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError
 from ..memory import wipe
-from ..records import AppletOptions, Enrollment, serial_text
+from ..records import Enrollment, serial_text
 from .base import Backend, Interaction, require_challenge, take_pin
+
+if TYPE_CHECKING:  # enrollment.py is loaded only to enroll
+    from ..enrollment import AppletOptions
 
 DEFAULT_SLOT = 1
 RESPONSE_LEN = 32
@@ -51,7 +56,6 @@ def parse_info(data: bytes) -> dict:
 
 class AppletBackend(Backend):
     name = "applet"
-    options_type = AppletOptions
     pin_name = "token PIN"
 
     def __init__(self, connection):
@@ -134,7 +138,8 @@ class AppletBackend(Backend):
         finally:
             wipe(pin)
 
-    def enroll(self, interaction: Interaction, options: AppletOptions = AppletOptions()) -> Enrollment:
+    def enroll(self, interaction: Interaction, options: AppletOptions | None = None) -> Enrollment:
+        options = options if options is not None else self.default_options()
         slot = options.slot
         if isinstance(slot, bool) or not isinstance(slot, int) or not 1 <= slot <= const.SEAL_NUM_SLOTS:
             raise InvalidInputError(f"slot must be 1..{const.SEAL_NUM_SLOTS}")

@@ -58,8 +58,6 @@ class Interaction:
 class Backend(abc.ABC):
     #: backend id as written in profiles and docs/spec.md section 3
     name: str = ""
-    #: the records.*Options dataclass of this backend's enrollment options
-    options_type: type = type(None)
     #: what the user unlocks this application with, for messages ("the token PIN", ...), or None
     pin_name: str | None = None
 
@@ -71,7 +69,15 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def enroll(self, interaction: Interaction, options) -> Enrollment:
         """Create (or adopt) the sealed secret; return the enrollment (no secrets). The library
-        adds where the device was found (device_kind, device_name)."""
+        adds where the device was found (device_kind, device_name). `options`: this backend's
+        record in enrollment.py."""
+
+    def default_options(self):
+        """This backend's enrollment options when the user chose none (enrollment.py, loaded only
+        for enrollment)."""
+        from ..enrollment import default_options
+
+        return default_options(self.name)
 
     @abc.abstractmethod
     def respond(self, challenge: bytes, enrollment: Enrollment, interaction: Interaction) -> bytearray:

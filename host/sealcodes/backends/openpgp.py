@@ -16,15 +16,20 @@ APDUs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..connection import as_connection
 from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError
 from ..memory import wipe
 from . import ecdh
 from ..apdu import encode_tlv, find_tlv, sw_text
 from ..apdu import parse_tlvs as apdu_tlvs
-from ..records import Enrollment, OpenPgpOptions
+from ..records import Enrollment
 from ._yubikit import TouchNotice, require_yubikit, yubikit_connection
 from .base import Backend, Interaction, require_challenge, take_pin
+
+if TYPE_CHECKING:  # enrollment.py is loaded only to enroll
+    from ..enrollment import OpenPgpOptions
 
 PIN_PURPOSE = "openpgp"
 ADMIN_PIN_PURPOSE = "openpgp-admin"
@@ -81,7 +86,6 @@ def _curve_of_attributes(attributes: bytes) -> str | None:
 
 class OpenPgpBackend(Backend):
     name = "openpgp"
-    options_type = OpenPgpOptions
 
     @classmethod
     def check_available(cls) -> None:

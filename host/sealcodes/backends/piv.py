@@ -16,15 +16,19 @@ public key can be read back later.
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING
 
 from ..connection import as_connection
 from ..errors import DeviceError, InvalidInputError, PinBlockedError, PinError, SealcodesError
 from ..memory import wipe
 from . import ecdh
 from ..apdu import sw_text
-from ..records import Enrollment, PivOptions
+from ..records import Enrollment
 from ._yubikit import TouchNotice, require_yubikit, yubikit_connection
 from .base import Backend, Interaction, require_challenge, take_pin
+
+if TYPE_CHECKING:  # enrollment.py is loaded only to enroll
+    from ..enrollment import PivOptions
 
 PIN_PURPOSE = "piv"
 SLOT_NAME = "9D"
@@ -52,7 +56,6 @@ class _SlotKey:
 
 class PivBackend(Backend):
     name = "piv"
-    options_type = PivOptions
 
     @classmethod
     def check_available(cls) -> None:

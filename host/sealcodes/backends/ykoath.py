@@ -13,19 +13,22 @@ sealcodes SmartCardConnection.
 
 from __future__ import annotations
 
-
 import hashlib
 from base64 import b64encode
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .. import const
 from ..apdu import ApduError, SmartCardProtocol, encode_tlv, find_tlv, parse_tlvs, sw_text
 from ..connection import as_connection
 from ..errors import DeviceError, PinError, SealcodesError
 from ..memory import wipe
-from ..records import Enrollment, YkoathOptions
+from ..records import Enrollment
 from ._yubikit import TouchNotice, new_key, require_yubikit, yubikit_connection
 from .base import Backend, Interaction, require_challenge, take_pin
+
+if TYPE_CHECKING:  # enrollment.py is loaded only to enroll
+    from ..enrollment import YkoathOptions
 
 CREDENTIAL_NAME = "sealcodes"
 RESPONSE_LEN = 32  # HMAC-SHA256
@@ -58,7 +61,6 @@ def device_id_of(salt: bytes) -> str:
 
 class YkoathBackend(Backend):
     name = "ykoath"
-    options_type = YkoathOptions
     pin_name = "OATH access code"
 
     def __init__(self, connection):
@@ -215,7 +217,8 @@ class YkoathBackend(Backend):
     def wrong_secret_hint(self) -> str:
         return f"another device, or its OATH credential '{CREDENTIAL_NAME}' was replaced (enroll --force) since"
 
-    def enroll(self, interaction: Interaction, options: YkoathOptions = YkoathOptions()) -> Enrollment:
+    def enroll(self, interaction: Interaction, options: YkoathOptions | None = None) -> Enrollment:
+        options = options if options is not None else self.default_options()
         require_yubikit()
         from yubikit.core import CommandError
         from yubikit.core.smartcard import ApduError

@@ -14,14 +14,18 @@ Talks to the device through yubikit's YubiOtpSession (optional extra
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 
 from ..apdu import sw_text
 from ..connection import as_connection
 from ..errors import DeviceError, InvalidInputError, SealcodesError
 from ..memory import wipe
-from ..records import Enrollment, YubiOtpOptions
+from ..records import Enrollment
 from ._yubikit import TouchNotice, new_key, require_yubikit, yubikit_connection
 from .base import Backend, Interaction, require_challenge
+
+if TYPE_CHECKING:  # enrollment.py is loaded only to enroll
+    from ..enrollment import YubiOtpOptions
 
 RESPONSE_LEN = 20  # HMAC-SHA1
 KEY_LEN = 20
@@ -44,7 +48,6 @@ def _check_slot(slot) -> int:
 
 class YubiOtpBackend(Backend):
     name = "yubiotp"
-    options_type = YubiOtpOptions
 
     @classmethod
     def check_available(cls) -> None:
@@ -90,7 +93,8 @@ class YubiOtpBackend(Backend):
     def wrong_secret_hint(self) -> str:
         return "another YubiKey, or the slot was reprogrammed since"
 
-    def enroll(self, interaction: Interaction, options: YubiOtpOptions = YubiOtpOptions()) -> Enrollment:
+    def enroll(self, interaction: Interaction, options: YubiOtpOptions | None = None) -> Enrollment:
+        options = options if options is not None else self.default_options()
         from yubikit.core import CommandError, NotSupportedError
         from yubikit.core.otp import CommandRejectedError
         from yubikit.yubiotp import HmacSha1SlotConfiguration

@@ -19,11 +19,12 @@ shared secrets and outputs never appear in messages or logs.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from fido2.ctap import CtapError
 
 from ...errors import DeviceError, InvalidInputError, RecoveryUnsupportedError
-from ...records import Enrollment, Fido2Options
+from ...records import Enrollment
 from ..base import Backend, Interaction, require_challenge
 from .assertion import (
     FLAG,
@@ -41,6 +42,9 @@ from .errors import ERR, MISMATCH, device_errors, keepalive_handler, log
 from .p256 import COSE_ES256, public_key
 from .pin import PERMISSION_MAKE_CREDENTIAL
 
+if TYPE_CHECKING:  # enrollment.py is loaded only to enroll
+    from ...enrollment import Fido2Options
+
 RP_NAME = "sealcodes"
 USER_NAME = "sealcodes"
 
@@ -55,7 +59,6 @@ class Fido2Backend(Backend):
     """hmac-secret on a CTAP2 authenticator (see the module documentation)."""
 
     name = BACKEND_NAME
-    options_type = Fido2Options
     pin_name = "FIDO2 PIN"
 
     def __init__(self, device):
@@ -159,12 +162,13 @@ class Fido2Backend(Backend):
         return self._refresh()
 
     # --- enrollment -----------------------------------------------------------------
-    def enroll(self, interaction: Interaction, options: Fido2Options = Fido2Options()) -> Enrollment:
+    def enroll(self, interaction: Interaction, options: Fido2Options | None = None) -> Enrollment:
         """Make the sealcodes credential; returns its enrollment for the profile (no secrets).
 
         uv: "required" (use the PIN / built-in UV on every response), "discouraged"
         (touch only), or None: required when the key has a PIN or built-in UV.
         """
+        options = options if options is not None else self.default_options()
         uv = options.uv
         if uv is not None and uv not in UV_CHOICES:
             raise InvalidInputError(f"uv must be one of {', '.join(UV_CHOICES)}")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import struct
 import sys
 
 from fido2.ctap import STATUS, CtapError
 
 from ...errors import DeviceError, PinBlockedError, PinError, SealcodesError
+from ...log import get_logger
 
-log = logging.getLogger("sealcodes.backends.fido2")
+log = get_logger("sealcodes.backends.fido2")
 
 ERR = CtapError.ERR
 

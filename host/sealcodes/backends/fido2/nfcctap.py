@@ -8,7 +8,7 @@ attribute names), so assertion.py works over either. Everything else (enrollment
 credential management) stays with python-fido2.
 
 Framing (CTAP 2.1, 11.3): SELECT the FIDO AID; each request is `80 10 80 00 Lc cmd || CBOR`,
-chained in short APDUs; P1 80 lets the key answer 9100 while it works (or waits for a touch),
+one extended-length APDU when the card's ATR allows them, else chained in short APDUs; P1 80 lets the key answer 9100 while it works (or waits for a touch),
 with the status byte as data, and the host polls with `80 11 00 00`; 61xx is fetched with
 GET RESPONSE. The answer is the CTAP status byte, then CBOR.
 """
@@ -53,7 +53,9 @@ class Aaguid(bytes):
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-@dataclass(frozen=True)
+# answers of a device are records, not values: no __eq__ / __hash__ (Info holds a dict, which
+# a generated __hash__ could not hash anyway), and each method not generated is start-up time saved
+@dataclass(frozen=True, eq=False)
 class Info:
     """The getInfo fields sealcodes reads, named as python-fido2's `Info` names them."""
 
@@ -104,7 +106,7 @@ class AuthenticatorData(bytes):
         return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AssertionResponse:
     """A getAssertion answer (CTAP 2.1, 6.2.2), named as python-fido2's AssertionResponse."""
 
@@ -133,6 +135,8 @@ class NfcCtap2:
             self._protocol.select(AID_FIDO)
         except ApduError as e:
             raise DeviceError(f"no FIDO application on this card ({sw_text(e.sw)})") from None
+        # one APDU per request where the card allows it (no chained fragments, no GET RESPONSE)
+        self._protocol.use_extended_length()
         # "FIDO_2_0" or "U2F_V2" as a rule; as python-fido2 does, getInfo has the last word
         self.info = self.get_info()
 

@@ -1,0 +1,79 @@
+"""Log lines without `import logging` on the way to a device (sealcodes.log, _cli/logs.py): a debug
+line nobody can see does not load it; a warning does, and goes out; once it is loaded, lines go
+where `logging` sends them; whatever loads it, the CLI's escaping handler is in place before its
+first line; --debug shows sealcodes' own lines."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+from _support import run_cli
+
+ESC = "\x1b]0;owned\x07"
+
+
+def _python(code):
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_a_line_nobody_can_see_does_not_load_logging():
+    result = _python(
+        "import sys\n"
+        "from sealcodes.log import DEBUG, get_logger\n"
+        "log = get_logger('sealcodes.test')\n"
+        "log.debug('a %s', 'debug line'); log.info('an info line')\n"
+        "print(log.isEnabledFor(DEBUG), 'logging' in sys.modules)\n")
+    assert result.stdout.split() == ["False", "False"]
+    assert result.stderr == ""
+
+
+def test_a_warning_loads_logging_and_goes_out():
+    result = _python("from sealcodes.log import get_logger\nget_logger('sealcodes.test').warning('disk %s', 'full')\n")
+    assert result.stderr == "disk full\n"  # logging's last-resort handler: nobody configured it
+
+
+def test_once_logging_is_loaded_lines_go_where_it_sends_them(caplog):
+    from sealcodes.log import DEBUG, INFO, get_logger
+
+    log = get_logger("sealcodes.test-levels")
+    with caplog.at_level(INFO, logger="sealcodes.test-levels"):
+        assert not log.isEnabledFor(DEBUG)
+        log.debug("hidden %d", 1)
+        log.info("shown %d", 2)
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [("sealcodes.test-levels", INFO, "shown 2")]
+    caplog.clear()
+    with caplog.at_level(DEBUG, logger="sealcodes.test-levels"):
+        assert log.isEnabledFor(DEBUG)
+        log.debug("now %s", "shown")
+    assert [r.getMessage() for r in caplog.records] == ["now shown"]
+    assert logging.getLogger("sealcodes.test-levels").level == logging.NOTSET
+
+
+def test_a_library_that_loads_logging_later_gets_the_escaping_handler():
+    """Without --debug the CLI does not load logging; a client library that does (yubikit) has its
+    warnings escaped, one line each, as before; sealcodes' own debug lines stay hidden."""
+    result = _python(
+        "import sys\n"
+        "from sealcodes._cli import logs\n"
+        "logs.configure(debug=False)\n"
+        "assert 'logging' not in sys.modules\n"
+        "import logging\n"
+        f"logging.getLogger('yubikit.piv').warning('card says %s', {ESC!r})\n"
+        "logging.getLogger('sealcodes.apdu').debug('hidden')\n"
+        "logs.configure(debug=False)\n"  # a second command in one process: one handler still
+        "logging.getLogger('yubikit.piv').warning('again')\n")
+    assert result.stderr == "yubikit.piv: card says \\x1b]0;owned\\x07\nyubikit.piv: again\n"
+
+
+def test_debug_shows_sealcodes_lines(isolated_dirs):
+    assert run_cli("enroll", "--device", "emulator", input="4711-pin\n").returncode == 0
+    quiet = run_cli("generate", "log.example", "--json", "--no-confirm", input="4711-pin\n")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    loud = run_cli("--debug", "generate", "log.example", "--json", input="4711-pin\n")
+    assert loud.returncode == 0 and loud.stdout == quiet.stdout
+    assert "sealcodes.apdu: > 0020" in loud.stderr  # VERIFY, its data redacted
+    assert "[data redacted]" in loud.stderr
