@@ -65,7 +65,8 @@ def test_a_library_that_loads_logging_later_gets_the_escaping_handler():
         f"logging.getLogger('yubikit.piv').warning('card says %s', {ESC!r})\n"
         "logging.getLogger('sealcodes.apdu').debug('hidden')\n"
         "logs.configure(debug=False)\n"  # a second command in one process: one handler still
-        "logging.getLogger('yubikit.piv').warning('again')\n")
+        "logging.getLogger('yubikit.piv').warning('again')\n"
+        "assert 'def getLogger' in logging.__loader__.get_source('logging')\n")  # still a whole loader
     assert result.stderr == "yubikit.piv: card says \\x1b]0;owned\\x07\nyubikit.piv: again\n"
 
 

@@ -66,6 +66,9 @@ class _ThenConfigure:
     def __init__(self, loader):
         self.loader = loader
 
+    def __getattr__(self, name):  # get_source, get_filename, ... (tracebacks read logging's source)
+        return getattr(self.loader, name)
+
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
