@@ -3,7 +3,8 @@
 
 Our token is served through pcscd + vpcd (`sealtoken serve --vpcd`); every figure is a whole
 process as a user runs it (interpreter start-up, imports, PC/SC connect, the device work,
-output), the median of alternating runs:
+output), the median of alternating runs; a ratio is the median of per-round ratios, with its
+interquartile range:
 
 - ykoath: `sealcodes generate` vs a bare yubikit script (ykman's PC/SC device, OathSession,
   one CALCULATE) vs a floor script that imports only pyscard and sends SELECT + CALCULATE;
