@@ -9,14 +9,14 @@ from sealcodes.apdu import SmartCardProtocol, atr_allows_extended_length, encode
 from sealcodes.connection import SmartCardConnection
 
 OUR_TOKEN = bytes.fromhex("3bff130000813 1fe158073c021c059".replace(" ", "")) + b"sealtoken\x5c"
-YUBIKEY_5_NFC = bytes.fromhex("3bfd1300008131fe158073c021c057597562694b657940")
+YUBIKEY_5_USB = bytes.fromhex("3bfd1300008131fe158073c021c057597562694b657940")  # its CCID interface
 NO_EXTENDED = bytes.fromhex("3bfd1300008131fe158073c0218057597562694b657940")  # capabilities: chaining only
 CONTACTLESS_STORAGE = bytes.fromhex("3b8f8001804f0ca000000306030001000000006a")  # PC/SC part 3: tag 4 only
 
 
 @pytest.mark.parametrize("atr, expected", [
     (OUR_TOKEN, True),
-    (YUBIKEY_5_NFC, True),
+    (YUBIKEY_5_USB, True),
     (NO_EXTENDED, False),
     (CONTACTLESS_STORAGE, False),
     (bytes.fromhex("3b00"), False),  # no historical bytes
@@ -35,6 +35,8 @@ def test_extended_length_is_read_from_the_atr(atr, expected):
 
 def test_extended_encoding():
     assert encode_extended_command(0x80, 0x10, 0x80, 0, b"\x04", 0) == bytes.fromhex("8010800000000104" "0000")
+    assert encode_extended_command(0, 0xB0, 0, 0, b"", 256) == bytes.fromhex("00b00000000100")  # Ne 256
+    assert encode_extended_command(0, 0xB0, 0, 0, b"", 65536) == bytes.fromhex("00b00000000000")  # Ne 65536
     assert encode_extended_command(0, 0xC0, 0, 0, b"", 0) == bytes.fromhex("00c00000000000")
     assert encode_extended_command(0, 0xC0, 0, 0, b"", 0x1234) == bytes.fromhex("00c00000001234")
     assert encode_extended_command(0, 0x20, 0, 0x81, b"\x01\x02") == bytes.fromhex("002000810000020102")
@@ -77,18 +79,31 @@ class _Card(SmartCardConnection):
         return answer[:limit], 0x6100 | min(len(self.remaining), 255) if self.remaining else 0x9000
 
 
-@pytest.mark.parametrize("atr, refuse, apdus", [
-    (OUR_TOKEN, False, 1),  # one extended APDU each way
-    (NO_EXTENDED, False, 3),  # two chained fragments, one GET RESPONSE
-    (OUR_TOKEN, True, 4),  # refused once (6700), then as a short-only card, for good
+NFC_READER = bytes.fromhex("3b8d80018073c021c057597562694b6579f9")  # a YubiKey 5 NFC, ATR built by the reader
+
+
+@pytest.mark.parametrize("atr, apdus", [
+    (OUR_TOKEN, 1),  # a direct link whose card takes extended APDUs: one each way
+    (YUBIKEY_5_USB, 1),
+    (NO_EXTENDED, 3),  # two chained fragments, one GET RESPONSE
+    (NFC_READER, 3),  # the card takes them, but the reader built the ATR: it may carry short ones only
 ])
-def test_a_long_command_and_answer(atr, refuse, apdus):
-    card = _Card(atr, 400, refuse_extended=refuse)
+def test_a_long_command_and_answer(atr, apdus):
+    card = _Card(atr, 400)
     protocol = SmartCardProtocol(card)
-    protocol.use_extended_length()
+    assert protocol.use_extended_length() is (apdus == 1)
     answer = protocol.send_apdu(0x80, 0x10, 0x80, 0, bytes(300))
     assert answer == bytes(i & 0xFF for i in range(400))
     assert len(card.sent) == apdus
-    card.sent.clear()
-    protocol.send_apdu(0x80, 0x10, 0x80, 0, bytes(300))
-    assert len(card.sent) == (1 if apdus == 1 else 3)
+    if apdus == 1:
+        assert card.sent[0][:7] == bytes.fromhex("80108000" "00012c") and card.sent[0][-2:] == b"\0\0"
+
+
+def test_a_refused_extended_command_is_not_sent_again():
+    """6700 to an extended APDU comes back to the caller, the command is not resent here: a card
+    could have acted on it (the caller probes with a command that changes nothing: NfcCtap2)."""
+    card = _Card(OUR_TOKEN, 10, refuse_extended=True)
+    protocol = SmartCardProtocol(card)
+    protocol.use_extended_length()
+    assert protocol.transceive(0x80, 0x10, 0x80, 0, b"\x04") == (b"", 0x6700)
+    assert len(card.sent) == 1 and protocol.extended

@@ -25,10 +25,10 @@ sys.argv = ["sealcodes"] + sys.argv[1:]
 main()
 """
 
-# (logging: sealcodes.log; sealcodes.enrollment: for enrolling only)
+# (logging: sealcodes.log; sealcodes.enrollment: to enroll only; discovery: to list or name devices)
 NOT_FOR_GENERATE = ("sealcodes.verifier", "sealcodes._cli.verifier", "sealcodes.batch", "sealcodes._cli.batch",
                     "sealcodes.keyring", "sealcodes._cli.keyring", "sealcodes.sheet", "fido2", "cryptography",
-                    "argon2", "filelock", "sealcodes.enrollment", "logging")
+                    "argon2", "filelock", "sealcodes.enrollment", "sealcodes.devices.discovery", "logging")
 
 
 def _modules_of(*args, stdin=""):

@@ -9,6 +9,7 @@ import logging
 import subprocess
 import sys
 
+import pytest
 from _support import run_cli
 
 ESC = "\x1b]0;owned\x07"
@@ -68,6 +69,55 @@ def test_a_library_that_loads_logging_later_gets_the_escaping_handler():
         "logging.getLogger('yubikit.piv').warning('again')\n"
         "assert 'def getLogger' in logging.__loader__.get_source('logging')\n")  # still a whole loader
     assert result.stderr == "yubikit.piv: card says \\x1b]0;owned\\x07\nyubikit.piv: again\n"
+
+
+# a Python whose standard library comes from a finder on sys.meta_path, not from sys.path (frozen
+# or embedded builds); `noop`: one more finder ahead of it, which a finder leaving the list while
+# the import system goes through it would make the import system skip
+_FROZEN_STDLIB = """
+import sys, sysconfig
+from importlib.machinery import PathFinder
+STDLIB = sysconfig.get_paths()["stdlib"]
+sys.path[:] = [p for p in sys.path if p != STDLIB]
+sys.path_importer_cache.clear()
+
+class StdlibFinder:
+    def find_spec(self, name, path=None, target=None):
+        return PathFinder.find_spec(name, [STDLIB]) if path is None else None
+
+class Noop:
+    def find_spec(self, *args):
+        return None
+
+sys.meta_path.insert(0, StdlibFinder())
+if NOOP:
+    sys.meta_path.insert(0, Noop())
+from sealcodes._cli import logs
+logs.configure(debug=False)
+import logging
+logging.getLogger("yubikit.piv").warning("card says %s", ESC)
+assert not any(isinstance(f, logs._ConfigureWhenLoaded) for f in sys.meta_path)
+"""
+
+
+@pytest.mark.parametrize("noop", [False, True])
+def test_logging_from_another_finder_is_configured_too(noop):
+    result = _python(_FROZEN_STDLIB.replace("NOOP", str(noop)).replace("ESC", repr(ESC)))
+    assert result.stderr == "yubikit.piv: card says \\x1b]0;owned\\x07\n"
+
+
+def test_debug_lines_are_escaped_and_name_their_caller():
+    result = _python(
+        "from sealcodes._cli import logs\n"
+        "from sealcodes.log import get_logger\n"
+        "logs.configure(debug=True)\n"
+        "import logging\n"
+        "logging.getLogger().handlers[0].setFormatter(type(logging.getLogger().handlers[0].formatter)(\n"
+        "    '%(name)s %(funcName)s: %(message)s'))\n"
+        "def answer():\n"
+        f"    get_logger('sealcodes.apdu').debug('reader says %s', {ESC!r})\n"
+        "answer()\n")
+    assert result.stderr == "sealcodes.apdu answer: reader says \\x1b]0;owned\\x07\n"
 
 
 def test_debug_shows_sealcodes_lines(isolated_dirs):

@@ -8,13 +8,13 @@ some status words a meaning (63Cx: tries left) catch it and read `.sw`.
 
 from __future__ import annotations
 
-from .connection import MAX_MORE_DATA_BYTES, MORE_DATA_MESSAGE, as_connection
+from .connection import MAX_MORE_DATA_BYTES, MORE_DATA_MESSAGE, TRANSPORT_USB, as_connection
 from .const import (
     CLA_CHAINING,
     CLA_ISO,
+    EXTENDED_APDU_MAX_DATA,
     INS_GET_RESPONSE,
     INS_SELECT,
-    EXTENDED_APDU_MAX_DATA,
     P1_SELECT_BY_AID,
     SHORT_APDU_MAX_DATA,
     SW,
@@ -178,14 +178,19 @@ class SmartCardProtocol:
         self.connection = as_connection(connection)
         self.max_response = max_response
         self.more_data_ins = more_data_ins  # YKOATH asks for the rest with its own SEND REMAINING
-        #: send each command as one extended-length APDU (a card whose ATR allows them: see
-        #: use_extended_length) instead of short fragments and 256-byte answers
+        #: send each command as one extended-length APDU instead of short fragments and 256-byte
+        #: answers (use_extended_length)
         self.extended = False
 
     def use_extended_length(self) -> bool:
-        """Extended APDUs from now on if the card's ATR says it takes them; whether it does. A card
-        that answers one with 6700 (wrong length) after all gets short APDUs again."""
-        self.extended = atr_allows_extended_length(self.connection.atr)
+        """Extended APDUs from now on if the card's ATR says it takes them and the link is a direct
+        one (a USB CCID device such as our token or a YubiKey, by yubikit's rule: ATR[1] = Fx).
+        Behind an NFC reader the reader builds the ATR from the card's and may carry only short
+        APDUs, so they stay short there, as yubikit and python-fido2 keep them. Whether the reader
+        carries them after all is for the caller to find out with a command that changes nothing
+        (NfcCtap2 uses getInfo): a refused one is not sent again here."""
+        connection = self.connection
+        self.extended = connection.transport == TRANSPORT_USB and atr_allows_extended_length(connection.atr)
         return self.extended
 
     def select(self, aid: bytes) -> bytes:
@@ -202,15 +207,13 @@ class SmartCardProtocol:
 
     def transceive(self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = 0,
                    redact: bool = True) -> tuple[bytes, int]:
-        """One command, chained in 255-byte fragments if needed, 61xx followed up to max_response
-        bytes; (answer, status word). redact=True keeps data and answer out of the debug log."""
+        """One command (one extended APDU, or chained in 255-byte fragments if needed), 61xx
+        followed up to max_response bytes; (answer, status word). redact=True keeps data and
+        answer out of the debug log."""
         data = bytes(data)
-        if self.extended and len(data) <= EXTENDED_APDU_MAX_DATA:
+        if self.extended:
             response, sw = self._exchange(encode_extended_command(cla, ins, p1, p2, data, le), redact)
-            if sw != SW.WRONG_LENGTH:
-                return self._rest_of(response, sw, redact)
-            log.debug("extended APDU refused (6700): short APDUs from now on")
-            self.extended = False
+            return self._rest_of(response, sw, redact)
         while len(data) > SHORT_APDU_MAX_DATA:
             fragment, data = data[:SHORT_APDU_MAX_DATA], data[SHORT_APDU_MAX_DATA:]
             _, sw = self._exchange(encode_command(cla | CLA_CHAINING, ins, p1, p2, fragment), redact)

@@ -22,7 +22,8 @@ ERROR = 40
 
 
 class Logger:
-    """`logging.getLogger(name)`, reached only when a line can go somewhere."""
+    """`logging.getLogger(name)`, reached only when a line can go somewhere. Records name the
+    code that logged (stacklevel), as a logging.Logger's would."""
 
     __slots__ = ("name",)
 
@@ -30,33 +31,37 @@ class Logger:
         self.name = name
 
     def _target(self, level: int):
-        logging = sys.modules.get("logging")
-        if logging is None:
-            if level < WARNING:
-                return None
-            import logging
+        if level < WARNING and "logging" not in sys.modules:
+            return None
+        import logging  # loaded (or being loaded by another thread: this waits for it), or a warning
+
         return logging.getLogger(self.name)
 
     def isEnabledFor(self, level: int) -> bool:  # noqa: N802 (the name logging.Logger gives it)
         target = self._target(level)
         return target is not None and target.isEnabledFor(level)
 
-    def log(self, level: int, msg: str, *args, **kwargs) -> None:
+    def _send(self, level: int, msg: str, args, kwargs) -> None:
         target = self._target(level)
         if target is not None:
+            # the caller of debug() / info() / ... , two frames above this one
+            kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 2
             target.log(level, msg, *args, **kwargs)
 
+    def log(self, level: int, msg: str, *args, **kwargs) -> None:
+        self._send(level, msg, args, kwargs)
+
     def debug(self, msg: str, *args, **kwargs) -> None:
-        self.log(DEBUG, msg, *args, **kwargs)
+        self._send(DEBUG, msg, args, kwargs)
 
     def info(self, msg: str, *args, **kwargs) -> None:
-        self.log(INFO, msg, *args, **kwargs)
+        self._send(INFO, msg, args, kwargs)
 
     def warning(self, msg: str, *args, **kwargs) -> None:
-        self.log(WARNING, msg, *args, **kwargs)
+        self._send(WARNING, msg, args, kwargs)
 
     def error(self, msg: str, *args, **kwargs) -> None:
-        self.log(ERROR, msg, *args, **kwargs)
+        self._send(ERROR, msg, args, kwargs)
 
 
 def get_logger(name: str) -> Logger:

@@ -1,6 +1,7 @@
-"""Typed records the library passes around: enrollments, code sets, the profile, devices.
-Frozen dataclasses; no I/O (profile.py reads and writes the file, these map it to and from
-JSON). The enrollment options of each backend are records too, in enrollment.py.
+"""Typed records the library passes around: enrollments, code sets, the profile. Frozen
+dataclasses; no I/O (profile.py reads and writes the file, these map it to and from JSON).
+Records only some commands need live where those commands are: the enrollment options of each
+backend in enrollment.py, `DeviceInfo` in devices/discovery.py.
 
 The JSON shapes are those of profile schema `sealcodes-profile/1` (docs/spec.md, profile):
 an enrollment is a flat object with only the fields its backend uses; unknown fields (written

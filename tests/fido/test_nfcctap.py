@@ -14,12 +14,25 @@ from sealcodes.errors import SealcodesError
 from .test_fido_backend import CHALLENGE, PIN, Board, NfcCard, Recorder
 
 
-class _Tampering(NfcCard):
-    """Replaces the answer to the n-th CTAP request (80 10 ...) with `forged`."""
+def _short_only_atr(atr: bytes) -> bytes:
+    """Our token's ATR with the card capabilities saying: chaining, no extended Lc/Le."""
+    atr = bytearray(atr)
+    at = atr.index(b"\x73\xc0\x21\xc0")
+    atr[at + 3] = 0x80
+    return bytes(atr)
 
-    def __init__(self, card, nth, forged):
+
+class _Tampering(NfcCard):
+    """Replaces the answer to the n-th CTAP request (80 10 ...) with `forged`; short=True: behind
+    an ATR without extended APDUs (chained requests, answers with 61xx)."""
+
+    def __init__(self, card, nth, forged, short=False):
         super().__init__(card)
-        self.nth, self.forged, self.seen = nth, forged, 0
+        self.nth, self.forged, self.seen, self.short = nth, forged, 0, short
+
+    @property
+    def atr(self):
+        return _short_only_atr(self.card.atr) if self.short else bytes(self.card.atr)
 
     def _transmit(self, apdu):
         data, sw = super()._transmit(apdu)
@@ -42,8 +55,9 @@ def _forgeries(rng):
         yield bytes([rng.choice((0, 0x31, 0x2E, 0x22))]) + body
 
 
+@pytest.mark.parametrize("short", [False, True], ids=["extended", "short"])
 @pytest.mark.parametrize("nth", [1, 2, 3, 4, 5])  # getInfo, proof, key agreement, PIN token, the answer with R
-def test_forged_answers_end_in_a_clear_error(nth):
+def test_forged_answers_end_in_a_clear_error(nth, short):
     board = Board(transport="nfc", seed="forged answers")
     try:
         board.set_pin()
@@ -53,7 +67,7 @@ def test_forged_answers_end_in_a_clear_error(nth):
         outcomes = set()
         for forged in _forgeries(rng):
             board.device.close()
-            board.device = _Tampering(board.token.card, nth, forged)
+            board.device = _Tampering(board.token.card, nth, forged, short)
             try:
                 response = Fido2Backend(board.device).respond(CHALLENGE, enrollment, Recorder(PIN))
             except SealcodesError as exc:
@@ -86,10 +100,15 @@ def test_same_answer_as_python_fido2_over_the_same_card():
 class _Recording(NfcCard):
     def __init__(self, card):
         super().__init__(card)
-        self.sent = []
+        self.apdus = []
+
+    @property
+    def sent(self):
+        """The header (CLA INS P1 P2) of each APDU sent."""
+        return [apdu[:4] for apdu in self.apdus]
 
     def _transmit(self, apdu):
-        self.sent.append(bytes(apdu[:4]))
+        self.apdus.append(bytes(apdu))
         return super()._transmit(apdu)
 
 
@@ -120,29 +139,82 @@ class _ShortOnly(_Recording):
 
     @property
     def atr(self):
-        atr = bytearray(self.card.atr)
-        at = atr.index(b"\x73\xc0\x21\xc0")
-        atr[at + 3] = 0x80  # card capabilities: chaining, no extended Lc/Le
-        return bytes(atr)
+        return _short_only_atr(self.card.atr)
 
 
-def test_one_apdu_per_request_where_the_atr_allows_it():
-    """Our token's ATR offers extended APDUs: a response is SELECT + 5 requests in 6 APDUs. The same
-    card behind an ATR that does not offer them gets short APDUs (chained, 61xx) and gives the same R."""
+class _BehindNfcReader(_Recording):
+    """Our token's card as an NFC reader presents it: the ATR is the reader's (PC/SC part 3, built
+    from the card's historical bytes, extended Lc/Le included), the reader may carry short APDUs only."""
+
+    @property
+    def atr(self):
+        historical = bytes.fromhex("8073c021c0") + b"Ysealtoken"
+        return bytes((0x3B, 0x80 | len(historical), 0x80, 0x01)) + historical + b"\x00"
+
+
+class _RefusesExtended(_Recording):
+    """A card (or a reader passing its ATR on) that claims extended APDUs and refuses them: with
+    6700, or (link_error) with a failed exchange, as a short-APDU reader fails them."""
+
+    link_error = False
+
+    def _transmit(self, apdu):
+        if len(apdu) > 5 and apdu[4] == 0:
+            self.apdus.append(bytes(apdu))
+            if self.link_error:
+                from sealcodes.errors import DeviceError
+
+                raise DeviceError("the card in 'test' was removed or reset during the command; nothing was changed")
+            return b"", 0x6700
+        return super()._transmit(apdu)
+
+
+class _ReaderFailsExtended(_RefusesExtended):
+    link_error = True
+
+
+def _ctap_commands(apdus):
+    """The CTAP command byte of each request (a chained request counted once)."""
+    out, chained = [], False
+    for apdu in apdus:
+        if apdu[1] != 0x10:
+            continue
+        if not chained:
+            out.append(apdu[7] if apdu[4] == 0 else apdu[5])
+        chained = bool(apdu[0] & 0x10)
+    return out
+
+
+@pytest.mark.parametrize("kind, extended", [
+    (_Recording, True),  # our token: extended APDUs, one per request
+    (_ShortOnly, False),  # its ATR says no: short APDUs
+    (_BehindNfcReader, False),  # behind an NFC reader: short APDUs, whatever the ATR says
+    (_RefusesExtended, False),  # answers the extended getInfo 6700: short from then on
+    (_ReaderFailsExtended, False),  # the exchange fails: the same
+])
+def test_extended_apdus_only_where_they_get_through(kind, extended):
+    """Our token's ATR offers extended APDUs over a direct link: a response is SELECT + 5 requests in
+    6 APDUs. Elsewhere short APDUs (chained, 61xx) give the same R. Only getInfo, which changes
+    nothing on the key, is ever sent twice (the probe); no PIN or assertion request is."""
     board = Board(transport="nfc", seed="extended")
     try:
         board.set_pin()
         enrollment = board.backend().enroll(Recorder(PIN))
-        answers = {}
-        for kind in (_Recording, _ShortOnly):
-            board.device.close()
-            board.device = kind(board.token.card)
-            answers[kind] = Fido2Backend(board.device).respond(CHALLENGE, enrollment, Recorder(PIN))
-            sent = board.device.sent
-            if kind is _Recording:
-                assert sent == [b"\x00\xa4\x04\x00"] + [b"\x80\x10\x80\x00"] * 5
-            else:
-                assert len(sent) > 6 and b"\x90\x10\x80\x00" in sent and b"\x00\xc0\x00\x00" in sent
-        assert answers[_Recording] == answers[_ShortOnly]
+        board.device.close()
+        board.device = _Recording(board.token.card)
+        reference = Fido2Backend(board.device).respond(CHALLENGE, enrollment, Recorder(PIN))
+        board.device.close()
+        board.device = kind(board.token.card)
+        assert Fido2Backend(board.device).respond(CHALLENGE, enrollment, Recorder(PIN)) == reference
+        apdus = board.device.apdus
+        requests = _ctap_commands(apdus)
+        if extended:
+            assert len(apdus) == 6 and all(a[4] == 0 for a in apdus[1:])  # SELECT, then 5 extended requests
+            assert requests == [0x04, 0x02, 0x06, 0x06, 0x02]
+        else:
+            short = [a for a in apdus if not (len(a) > 5 and a[4] == 0)]
+            assert b"\x90\x10\x80\x00" in [a[:4] for a in short] and b"\x00\xc0\x00\x00" in [a[:4] for a in short]
+            probes = 1 if kind in (_RefusesExtended, _ReaderFailsExtended) else 0
+            assert requests == [0x04] * (1 + probes) + [0x02, 0x06, 0x06, 0x02]
     finally:
         board.close()

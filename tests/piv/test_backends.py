@@ -69,7 +69,7 @@ BACKENDS = {"piv": (PivBackend, "import_piv"), "openpgp": (OpenPgpBackend, "impo
 
 
 def enroll(backend, interaction, **options):
-    """Enroll with the backend's own options record (options.PivOptions / OpenPgpOptions)."""
+    """Enroll with the backend's own options record (enrollment.PivOptions / OpenPgpOptions)."""
     from sealcodes.enrollment import make_options
 
     return backend.enroll(interaction, make_options(backend.name, options))

@@ -45,26 +45,44 @@ def escaping_log_handler():
 
 
 class _ConfigureWhenLoaded:
-    """An import finder that only watches for `logging`: the usual finders load it, then the
-    configuration applies before the module that imported it goes on."""
+    """An import finder that only watches for `logging`: the other finders find it (whichever
+    serves the standard library, on sys.path or frozen), and its loader is wrapped so that the
+    configuration applies before the module that imported it goes on. The finder leaves
+    sys.meta_path once logging is loaded, not while the import system goes through the list."""
+
+    def __init__(self):
+        self._searching = False
 
     def find_spec(self, name, path=None, target=None):
-        if name != "logging":
+        if name != "logging" or self._searching:
             return None
-        sys.meta_path.remove(self)
-        from importlib.machinery import PathFinder
-
-        spec = PathFinder.find_spec(name, path)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _ThenConfigure(spec.loader)
+        self._searching = True
+        try:
+            spec = _find_spec_elsewhere(self, name, path, target)
+        finally:
+            self._searching = False
+        if spec is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _ThenConfigure(spec.loader, self)
         return spec
+
+
+def _find_spec_elsewhere(finder, name, path, target):
+    """The spec the other finders of sys.meta_path give, in their order."""
+    for other in list(sys.meta_path):
+        find_spec = getattr(other, "find_spec", None)
+        if other is finder or find_spec is None:
+            continue
+        spec = find_spec(name, path, target)
+        if spec is not None:
+            return spec
+    return None
 
 
 class _ThenConfigure:
     """A loader that runs another, then configures the module it loaded (`logging`)."""
 
-    def __init__(self, loader):
-        self.loader = loader
+    def __init__(self, loader, finder):
+        self.loader, self.finder = loader, finder
 
     def __getattr__(self, name):  # get_source, get_filename, ... (tracebacks read logging's source)
         return getattr(self.loader, name)
@@ -74,4 +92,6 @@ class _ThenConfigure:
 
     def exec_module(self, module):
         self.loader.exec_module(module)
+        if self.finder in sys.meta_path:
+            sys.meta_path.remove(self.finder)
         _apply(debug=False)

@@ -212,7 +212,8 @@ class OpenPgpBackend(Backend):
     def identity(self) -> dict:
         return {"serial": self._application_data(self._protocol())["serial"]}
 
-    def enroll(self, interaction: Interaction, options: OpenPgpOptions) -> Enrollment:
+    def enroll(self, interaction: Interaction, options: OpenPgpOptions | None = None) -> Enrollment:
+        options = options if options is not None else self.default_options()
         force, adopt, curve = options.force, options.adopt, options.curve or DEFAULT_CURVE
         if curve not in OIDS:
             raise InvalidInputError("the OpenPGP key must be P-256 or P-384")

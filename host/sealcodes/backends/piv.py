@@ -192,7 +192,8 @@ class PivBackend(Backend):
         serial = self._serial(self._session())
         return {"serial": serial} if serial else {}
 
-    def enroll(self, interaction: Interaction, options: PivOptions) -> Enrollment:
+    def enroll(self, interaction: Interaction, options: PivOptions | None = None) -> Enrollment:
+        options = options if options is not None else self.default_options()
         force, adopt, curve = options.force, options.adopt, options.curve or DEFAULT_CURVE
         if curve not in ("P-256", "P-384"):
             raise InvalidInputError("the PIV key must be P-256 or P-384")

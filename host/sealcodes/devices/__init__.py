@@ -49,7 +49,7 @@ def backend_class(name: str):
         raise DeviceError(f"the {name} backend is not available: {exc.name} missing{hint}") from None
 
 
-def _hid_devices():
+def hid_devices():
     try:
         from fido2.hid import CtapHidDevice
 
@@ -58,7 +58,7 @@ def _hid_devices():
         return []
 
 
-def _hid_name(hid) -> str:
+def hid_name(hid) -> str:
     path = hid.descriptor.path
     return path if isinstance(path, str) else repr(path)
 
@@ -88,8 +88,8 @@ def _open_session(stack: contextlib.ExitStack, kind: str, name: str, backend_nam
         if base != "ctap":
             raise DeviceError(f"{name} is a FIDO HID key; only the fido2 backend works there")
         hid = None
-        for candidate in _hid_devices():
-            if hid is None and _hid_name(candidate) == name:
+        for candidate in hid_devices():
+            if hid is None and hid_name(candidate) == name:
                 hid = candidate
             else:
                 candidate.close()
@@ -125,8 +125,8 @@ def _candidates(enrollment: Enrollment):
         return [(KIND_PCSC, r) for r in readers]
     if kind == KIND_HID:
         names = []
-        for hid in _hid_devices():
-            names.append(_hid_name(hid))
+        for hid in hid_devices():
+            names.append(hid_name(hid))
             hid.close()
         if enrollment.device_name in names:
             names.remove(enrollment.device_name)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..const import AID_FIDO, AID_OATH, AID_OPENPGP, AID_OTP, AID_PIV, AID_SEALCODES
 from ..errors import DeviceError, DeviceNotFoundError
 from ..records import KIND_HID, KIND_PCSC, same_serial
-from . import BACKEND_PREFERENCE, _hid_devices, _hid_name, backend_class, open_backend, providers
+from . import BACKEND_PREFERENCE, backend_class, hid_devices, hid_name, open_backend, providers
 
 # AIDs probed to tell which applications a card has
 PROBE_AIDS = {"applet": AID_SEALCODES, "fido2": AID_FIDO, "ykoath": AID_OATH, "yubiotp": AID_OTP,
@@ -84,9 +84,9 @@ def list_devices(include_providers: bool = True, details: bool = False) -> list[
     from ..pcsc import list_readers
 
     devices = [_pcsc_device(reader) for reader in list_readers()]
-    for hid in _hid_devices():
+    for hid in hid_devices():
         serial = hid.descriptor.serial_number or None
-        devices.append(DeviceInfo(KIND_HID, _hid_name(hid), ("fido2",), serial, hid.descriptor.product_name or ""))
+        devices.append(DeviceInfo(KIND_HID, hid_name(hid), ("fido2",), serial, hid.descriptor.product_name or ""))
         hid.close()
     if include_providers:
         devices.extend(_provider_device(p) for p in providers.all_providers())

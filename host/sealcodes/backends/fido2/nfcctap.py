@@ -8,9 +8,11 @@ attribute names), so assertion.py works over either. Everything else (enrollment
 credential management) stays with python-fido2.
 
 Framing (CTAP 2.1, 11.3): SELECT the FIDO AID; each request is `80 10 80 00 Lc cmd || CBOR`,
-one extended-length APDU when the card's ATR allows them, else chained in short APDUs; P1 80 lets the key answer 9100 while it works (or waits for a touch),
-with the status byte as data, and the host polls with `80 11 00 00`; 61xx is fetched with
-GET RESPONSE. The answer is the CTAP status byte, then CBOR.
+chained in short APDUs, or one extended APDU on a direct link whose card's ATR allows them
+(getInfo, which changes nothing on the key, finds out whether they get through); P1 80 lets
+the key answer 9100 while it works (or waits for a touch), with the status byte as data, and
+the host polls with `80 11 00 00`; 61xx is fetched with GET RESPONSE. The answer is the CTAP
+status byte, then CBOR.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from ...apdu import ApduError, SmartCardProtocol, sw_text
 from ...connection import MAX_STILL_WORKING_S, as_connection
 from ...const import AID_FIDO, SW
 from ...errors import DeviceError
+from ...log import get_logger
+
+log = get_logger(__name__)
 
 CLA_NFCCTAP = 0x80
 INS_NFCCTAP_MSG = 0x10
@@ -135,16 +140,36 @@ class NfcCtap2:
             self._protocol.select(AID_FIDO)
         except ApduError as e:
             raise DeviceError(f"no FIDO application on this card ({sw_text(e.sw)})") from None
-        # one APDU per request where the card allows it (no chained fragments, no GET RESPONSE)
-        self._protocol.use_extended_length()
         # "FIDO_2_0" or "U2F_V2" as a rule; as python-fido2 does, getInfo has the last word
-        self.info = self.get_info()
+        self.info = Info.from_answer(self._first_request())
+
+    def _first_request(self) -> Mapping:
+        """getInfo: one APDU per request from now on if the link carries extended APDUs. getInfo
+        changes nothing on the key, so it is the one request ever sent twice: a card that answers
+        the extended one 6700, or a reader that cannot carry it, gets it again in short APDUs."""
+        if self._protocol.use_extended_length():
+            try:
+                answer, sw = self._transceive(bytes((CMD_GET_INFO,)), None)
+            except DeviceError:  # a reader that cannot carry them fails the exchange
+                sw = SW.WRONG_LENGTH
+            if sw != SW.WRONG_LENGTH:
+                return self._decode(answer, sw)
+            log.debug("extended APDUs do not get through: short ones from now on")
+            self._protocol.extended = False
+        return self.send_cbor(CMD_GET_INFO)
 
     def send_cbor(self, command: int, data: Mapping | None = None, *, on_keepalive=None) -> Mapping:
         request = bytes((command,)) + (cbor.encode(data) if data is not None else b"")
+        return self._decode(*self._transceive(request, on_keepalive))
+
+    def _transceive(self, request: bytes, on_keepalive) -> tuple[bytes, int]:
         answer, sw = self._protocol.transceive(CLA_NFCCTAP, INS_NFCCTAP_MSG, P1_GETRESPONSE_ALLOWED, 0, request)
         if sw == SW_STILL_WORKING:
             answer, sw = self._poll(answer, on_keepalive)
+        return answer, sw
+
+    @staticmethod
+    def _decode(answer: bytes, sw: int) -> Mapping:
         if sw != SW.OK:
             raise DeviceError(f"the key refused the CTAP request ({sw_text(sw)})")
         if not answer:
