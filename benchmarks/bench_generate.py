@@ -262,8 +262,14 @@ def compare(args):
                 "python": ([sys.executable, "-c", "pass"], ""),
                 "startup": ([sys.executable, "-c", STARTUP_IMPORTS], "")}
         times = {name: [] for name in runs}
-        for _ in range(args.rounds):
-            for name, (argv, stdin) in runs.items():  # alternating: drift hits every contender alike
+        names = list(runs)
+        for round_number in range(args.rounds):
+            # alternating, so drift hits every contender alike; the order turns each round, so no
+            # contender always runs right after the same other one (sealcodes resets the card on
+            # close after a PIN, which the next process could feel)
+            shift = round_number % len(names)
+            for name in names[shift:] + names[:shift]:
+                argv, stdin = runs[name]
                 times[name].append(_run(argv, stdin)[0])
         med = {name: statistics.median(values) * 1000 for name, values in times.items()}
         counts = {}

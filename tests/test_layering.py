@@ -26,7 +26,7 @@ _LAYER_NAMES = {BASE: "base", CONNECTION: "connection", BACKEND: "backend", LIBR
 def host_layer(module: str) -> int:
     """Layer of a module `sealcodes.x.y`."""
     parts = module.split(".")[1:] or ["__init__"]
-    if parts[0] == "_cli":
+    if parts[0] in ("_cli", "__main__"):  # __main__: the console script's process-wide set-up
         return CLI
     if parts[0] == "backends":
         return BACKEND
