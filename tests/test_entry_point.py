@@ -1,7 +1,7 @@
 """The `sealcodes` command's process-wide set-up (sealcodes/__main__.py): the console script and
-`python -m sealcodes` run through it; no collection while the CLI is imported, start-up's objects
-frozen out of later collections, the collector on while the command runs (long commands such as
-`verifier serve` included), and what is left frozen at exit."""
+`python -m sealcodes` run through it; no collection while the CLI is imported, the objects that
+made frozen out of later collections, and the collector on while the command runs (long commands
+such as `verifier serve` included), so what the command leaves in cycles is collected."""
 
 from __future__ import annotations
 
@@ -12,36 +12,59 @@ import sys
 from _support import run_cli
 
 
+def _python(code):
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
 def test_the_console_script_and_python_m_run_through_main_module():
     (script,) = [e for e in importlib.metadata.entry_points(group="console_scripts") if e.name == "sealcodes"]
     assert script.value == "sealcodes.__main__:main"
-    as_module = subprocess.run([sys.executable, "-m", "sealcodes", "--version"], capture_output=True, text=True,
-                               timeout=60)
-    assert as_module.returncode == 0 and as_module.stdout == run_cli("--version").stdout != ""
+    for args, code in ((["--version"], 0), (["no-such-command"], 2), (["generate"], 2)):
+        as_module = subprocess.run([sys.executable, "-m", "sealcodes", *args], capture_output=True, text=True,
+                                   timeout=60)
+        as_script = run_cli(*args)
+        assert as_module.returncode == as_script.returncode == code
+        assert as_module.stdout == as_script.stdout and as_module.stderr == as_script.stderr
 
 
-def test_garbage_collection_around_a_command():
-    code = """
-import atexit, gc, sys
-seen = {}
-# registered before the command's own handler, so it runs after it
-atexit.register(lambda: print("at exit", gc.get_freeze_count() >= seen["frozen"] + 90))
+def test_no_collection_while_the_cli_is_imported():
+    lines = _python("""
+import gc, sys
+during_import = []
+
+def watch(phase, info):
+    cli = sys.modules.get("sealcodes._cli")
+    if phase == "start" and "click" in sys.modules and not hasattr(cli, "main"):
+        during_import.append(info["generation"])
+
+gc.callbacks.append(watch)
+sys.argv = ["sealcodes", "--version"]
+from sealcodes.__main__ import main
+try:
+    main()
+except SystemExit:
+    pass
+print(len(during_import))
+""")
+    assert lines[-1] == "0"
+
+
+def test_the_collector_runs_during_the_command():
+    lines = _python("""
+import gc
 import sealcodes._cli as cli
 
 def command():
-    seen["frozen"] = gc.get_freeze_count()
-    print("during the command", gc.isenabled(), seen["frozen"] > 10000)
-    seen["kept"] = [[] for _ in range(100)]  # made by the command, alive until exit (tracked: lists)
-    garbage = [[]]  # made by the command: collected as usual
+    print("enabled", gc.isenabled(), "start-up frozen", gc.get_freeze_count() > 10000)
+    garbage = [[]]  # made by the command, in a cycle: collected as usual
     garbage[0].append(garbage)
     del garbage
     print("collected", gc.collect() > 0)
 
 cli.main = command
-gc.enable()
 from sealcodes.__main__ import main
 main()
-"""
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["during the command True True", "collected True", "at exit True"]
+""")
+    assert lines == ["enabled True start-up frozen True", "collected True"]

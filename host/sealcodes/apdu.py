@@ -211,7 +211,7 @@ class SmartCardProtocol:
         followed up to max_response bytes; (answer, status word). redact=True keeps data and
         answer out of the debug log."""
         data = bytes(data)
-        if self.extended:
+        if self.extended and len(data) <= EXTENDED_APDU_MAX_DATA:
             response, sw = self._exchange(encode_extended_command(cla, ins, p1, p2, data, le), redact)
             return self._rest_of(response, sw, redact)
         while len(data) > SHORT_APDU_MAX_DATA:

@@ -153,24 +153,28 @@ class _BehindNfcReader(_Recording):
 
 
 class _RefusesExtended(_Recording):
-    """A card (or a reader passing its ATR on) that claims extended APDUs and refuses them: with
-    6700, or (link_error) with a failed exchange, as a short-APDU reader fails them."""
+    """A card (or a reader passing its ATR on) that claims extended APDUs and does not take them:
+    it answers them `refusal` (data, SW), or (None) the exchange fails, as a short-APDU reader
+    fails them."""
 
-    link_error = False
+    refusal = (b"", 0x6700)
 
     def _transmit(self, apdu):
         if len(apdu) > 5 and apdu[4] == 0:
             self.apdus.append(bytes(apdu))
-            if self.link_error:
+            if self.refusal is None:
                 from sealcodes.errors import DeviceError
 
                 raise DeviceError("the card in 'test' was removed or reset during the command; nothing was changed")
-            return b"", 0x6700
+            return self.refusal
         return super()._transmit(apdu)
 
 
-class _ReaderFailsExtended(_RefusesExtended):
-    link_error = True
+def _refusing(refusal):
+    return type("_Refuses", (_RefusesExtended,), {"refusal": refusal})
+
+
+_ReaderFailsExtended = _refusing(None)
 
 
 def _ctap_commands(apdus):
@@ -191,6 +195,9 @@ def _ctap_commands(apdus):
     (_BehindNfcReader, False),  # behind an NFC reader: short APDUs, whatever the ATR says
     (_RefusesExtended, False),  # answers the extended getInfo 6700: short from then on
     (_ReaderFailsExtended, False),  # the exchange fails: the same
+    (_refusing((b"", 0x6F00)), False),  # another status word
+    (_refusing((b"\x01", 0x9000)), False),  # a CTAP error (INVALID_COMMAND)
+    (_refusing((b"\x00\xa1\x01", 0x9000)), False),  # a malformed answer
 ])
 def test_extended_apdus_only_where_they_get_through(kind, extended):
     """Our token's ATR offers extended APDUs over a direct link: a response is SELECT + 5 requests in
@@ -214,7 +221,7 @@ def test_extended_apdus_only_where_they_get_through(kind, extended):
         else:
             short = [a for a in apdus if not (len(a) > 5 and a[4] == 0)]
             assert b"\x90\x10\x80\x00" in [a[:4] for a in short] and b"\x00\xc0\x00\x00" in [a[:4] for a in short]
-            probes = 1 if kind in (_RefusesExtended, _ReaderFailsExtended) else 0
+            probes = 1 if issubclass(kind, _RefusesExtended) else 0
             assert requests == [0x04] * (1 + probes) + [0x02, 0x06, 0x06, 0x02]
     finally:
         board.close()

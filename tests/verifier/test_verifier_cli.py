@@ -180,3 +180,23 @@ def test_same_commands_on_postgresql(postgres):
     assert verifier("verify", "alice", input=codes.codes[0] + "\n", env=env).returncode == 0
     assert verifier("verify", "alice", input=codes.codes[0] + "\n", env=env).returncode == 1
     assert "1 of 2 codes left" in verifier("status", "alice", env=env).stdout
+
+
+def test_each_command_leaves_the_sqlite_file_whole(tmp_path, isolated_dirs, db):
+    """Every command closes its store: SQLite folds its write-ahead log into the database file, so
+    the file alone (a backup copies it) holds everything, and no -wal file is left beside it."""
+    import shutil
+    import sqlite3
+
+    assert verifier("init").returncode == 0
+    assert verifier("import", "-", input=record_for(code_set("whole file")).to_json()).returncode == 0
+    path = tmp_path / "v.db"
+    assert not (tmp_path / "v.db-wal").exists()
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(path, copy)
+    connection = sqlite3.connect(copy)
+    try:
+        assert connection.execute("SELECT count(*) FROM code_sets").fetchone()[0] == 1
+        assert connection.execute("SELECT count(*) FROM codes").fetchone()[0] == 10
+    finally:
+        connection.close()

@@ -92,6 +92,6 @@ class _ThenConfigure:
 
     def exec_module(self, module):
         self.loader.exec_module(module)
-        if self.finder in sys.meta_path:
-            sys.meta_path.remove(self.finder)
+        # a new list: an import going on in another thread goes on through the old one unchanged
+        sys.meta_path = [finder for finder in sys.meta_path if finder is not self.finder]
         _apply(debug=False)

@@ -102,7 +102,11 @@ class VerifierCli:
         options = {"pool_size": pool_size} if self.db_url.startswith("postgres") else {}
         if not self.db_url.startswith("postgres"):
             options["create"] = create
-        return open_store(self.db_url, **options)
+        store = open_store(self.db_url, **options)
+        # closed when the command ends, however it ends: SQLite folds its write-ahead log into the
+        # database file then, PostgreSQL's pool lets its connections go
+        click.get_current_context().call_on_close(store.close)
+        return store
 
     def verifier(self, pool_size=4):
         from ..verifier import Verifier

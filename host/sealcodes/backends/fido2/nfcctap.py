@@ -145,17 +145,16 @@ class NfcCtap2:
 
     def _first_request(self) -> Mapping:
         """getInfo: one APDU per request from now on if the link carries extended APDUs. getInfo
-        changes nothing on the key, so it is the one request ever sent twice: a card that answers
-        the extended one 6700, or a reader that cannot carry it, gets it again in short APDUs."""
+        changes nothing on the key, so it is the one request ever sent twice: whatever goes wrong
+        with the extended one (6700 or another status word, an exchange a reader cannot carry, a
+        malformed or refused answer), it is sent again in short APDUs, whose answer counts."""
         if self._protocol.use_extended_length():
             try:
-                answer, sw = self._transceive(bytes((CMD_GET_INFO,)), None)
-            except DeviceError:  # a reader that cannot carry them fails the exchange
-                sw = SW.WRONG_LENGTH
-            if sw != SW.WRONG_LENGTH:
-                return self._decode(answer, sw)
-            log.debug("extended APDUs do not get through: short ones from now on")
-            self._protocol.extended = False
+                answer, sw = self._protocol.transceive(CLA_NFCCTAP, INS_NFCCTAP_MSG, 0, 0, bytes((CMD_GET_INFO,)))
+                return self._decode(answer, sw)  # P1 00: getInfo needs no polling
+            except Exception:  # whatever it was, the short request's answer has the last word
+                log.debug("extended APDUs do not get through: short ones from now on")
+                self._protocol.extended = False
         return self.send_cbor(CMD_GET_INFO)
 
     def send_cbor(self, command: int, data: Mapping | None = None, *, on_keepalive=None) -> Mapping:
