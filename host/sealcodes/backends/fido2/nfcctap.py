@@ -159,13 +159,10 @@ class NfcCtap2:
 
     def send_cbor(self, command: int, data: Mapping | None = None, *, on_keepalive=None) -> Mapping:
         request = bytes((command,)) + (cbor.encode(data) if data is not None else b"")
-        return self._decode(*self._transceive(request, on_keepalive))
-
-    def _transceive(self, request: bytes, on_keepalive) -> tuple[bytes, int]:
         answer, sw = self._protocol.transceive(CLA_NFCCTAP, INS_NFCCTAP_MSG, P1_GETRESPONSE_ALLOWED, 0, request)
         if sw == SW_STILL_WORKING:
             answer, sw = self._poll(answer, on_keepalive)
-        return answer, sw
+        return self._decode(answer, sw)
 
     @staticmethod
     def _decode(answer: bytes, sw: int) -> Mapping:
