@@ -180,3 +180,11 @@ def run_cli(*args, input=None, env=None, timeout=60):
         full_env.update(env)
     return subprocess.run([console_script("sealcodes"), *args], input=input, capture_output=True, text=True,
                           env=full_env, timeout=timeout)
+
+
+def run_python(code: str, timeout=60) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter of this environment; the test fails, with the child's
+    stderr, if it exits non-zero. Returns CompletedProcess (text)."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return result

@@ -9,13 +9,7 @@ import importlib.metadata
 import subprocess
 import sys
 
-from _support import run_cli
-
-
-def _python(code):
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.splitlines()
+from _support import run_cli, run_python
 
 
 def test_the_console_script_and_python_m_run_through_main_module():
@@ -30,7 +24,7 @@ def test_the_console_script_and_python_m_run_through_main_module():
 
 
 def test_no_collection_while_the_cli_is_imported():
-    lines = _python("""
+    lines = run_python("""
 import gc, sys
 during_import = []
 
@@ -47,12 +41,12 @@ try:
 except SystemExit:
     pass
 print(len(during_import))
-""")
+""").stdout.splitlines()
     assert lines[-1] == "0"
 
 
 def test_the_collector_runs_during_the_command():
-    lines = _python("""
+    lines = run_python("""
 import gc
 import sealcodes._cli as cli
 
@@ -66,5 +60,5 @@ def command():
 cli.main = command
 from sealcodes.__main__ import main
 main()
-""")
+""").stdout.splitlines()
     assert lines == ["enabled True start-up frozen True", "collected True"]

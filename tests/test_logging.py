@@ -6,23 +6,15 @@ first line; --debug shows sealcodes' own lines."""
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 
 import pytest
-from _support import run_cli
+from _support import run_cli, run_python
 
 ESC = "\x1b]0;owned\x07"
 
 
-def _python(code):
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result
-
-
 def test_a_line_nobody_can_see_does_not_load_logging():
-    result = _python(
+    result = run_python(
         "import sys\n"
         "from sealcodes.log import DEBUG, get_logger\n"
         "log = get_logger('sealcodes.test')\n"
@@ -33,7 +25,7 @@ def test_a_line_nobody_can_see_does_not_load_logging():
 
 
 def test_a_warning_loads_logging_and_goes_out():
-    result = _python("from sealcodes.log import get_logger\nget_logger('sealcodes.test').warning('disk %s', 'full')\n")
+    result = run_python("from sealcodes.log import get_logger\nget_logger('sealcodes.test').warning('disk %s', 'full')\n")
     assert result.stderr == "disk full\n"  # logging's last-resort handler: nobody configured it
 
 
@@ -57,7 +49,7 @@ def test_once_logging_is_loaded_lines_go_where_it_sends_them(caplog):
 def test_a_library_that_loads_logging_later_gets_the_escaping_handler():
     """Without --debug the CLI does not load logging; a client library that does (yubikit) has its
     warnings escaped, one line each, as before; sealcodes' own debug lines stay hidden."""
-    result = _python(
+    result = run_python(
         "import sys\n"
         "from sealcodes._cli import logs\n"
         "logs.configure(debug=False)\n"
@@ -102,12 +94,12 @@ assert not any(isinstance(f, logs._ConfigureWhenLoaded) for f in sys.meta_path)
 
 @pytest.mark.parametrize("noop", [False, True])
 def test_logging_from_another_finder_is_configured_too(noop):
-    result = _python(_FROZEN_STDLIB.replace("NOOP", str(noop)).replace("ESC", repr(ESC)))
+    result = run_python(_FROZEN_STDLIB.replace("NOOP", str(noop)).replace("ESC", repr(ESC)))
     assert result.stderr == "yubikit.piv: card says \\x1b]0;owned\\x07\n"
 
 
 def test_debug_lines_are_escaped_and_name_their_caller():
-    result = _python(
+    result = run_python(
         "from sealcodes._cli import logs\n"
         "from sealcodes.log import get_logger\n"
         "logs.configure(debug=True)\n"
