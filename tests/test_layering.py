@@ -206,3 +206,89 @@ def test_host_imports_no_posix_only_module_at_import_time():
                 names = [node.module]
             found += [f"{path.name}:{node.lineno} {n}" for n in names if n.split(".")[0] in POSIX_ONLY]
     assert found == []
+
+
+def _type_checking_lines(path: Path) -> set:
+    """Lines inside `if TYPE_CHECKING:` blocks: imports for annotations only, never run."""
+    lines = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for inner in node.body:
+                lines.update(range(inner.lineno, (inner.end_lineno or inner.lineno) + 1))
+    return lines
+
+
+def _host_import_graph() -> dict:
+    """Module -> the host modules it imports at run time (lazy imports included, imports for type
+    annotations only left out), over existing files only."""
+    modules = {_module_name("sealcodes", path): path for path in _sources("sealcodes")}
+    graph = {}
+    for module, path in modules.items():
+        typing_only = _type_checking_lines(path)
+        graph[module] = {target for line, target in imports_of("sealcodes", path)
+                         if target in modules and target != module and line not in typing_only}
+    return graph
+
+
+def import_cycles(graph: dict) -> list:
+    """Every strongly connected group of more than one module (Tarjan), each sorted."""
+    index, low, on_stack, stack, found = {}, {}, set(), [], []
+    counter = [0]
+
+    def visit(node):
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def test_no_import_cycles_among_host_modules():
+    """No two host modules import each other, directly or through others (lazy imports count: a
+    cycle hidden inside a function is still two modules that cannot be understood apart)."""
+    assert import_cycles(_host_import_graph()) == []
+
+
+def private_imports(package: str, path: Path, root: Path | None = None) -> list:
+    """`from X import _name` where X is another module: a private name used across modules."""
+    module = _module_name(package, path, root)
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"{path.name}:{node.lineno} ({module}) imports {alias.name}")
+    return found
+
+
+def test_no_private_name_is_imported_across_host_modules():
+    assert [v for path in _sources("sealcodes") for v in private_imports("sealcodes", path)] == []
+
+
+def test_the_cycle_and_private_checks_see_violations(tmp_path):
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
+    root = tmp_path / "sealcodes"
+    root.mkdir()
+    (root / "x.py").write_text("def f():\n    from .y import _helper, public\n")
+    assert private_imports("sealcodes", root / "x.py", root) == ["x.py:2 (sealcodes.x) imports _helper"]

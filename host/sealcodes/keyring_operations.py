@@ -81,7 +81,7 @@ def describe_enrollment(metadata: dict) -> str:
 
 def _answer(metadata: dict, challenge: bytes, interaction, device_spec=None) -> bytearray:
     """The answer of the device `metadata` describes to `challenge` (DeviceNotFoundError if absent)."""
-    from .devices import open_enrolled  # the same search `generate` uses: by serial, no PIN tried
+    from .devices.enrolled import open_enrolled  # the same search `generate` uses: by serial, no PIN tried
     from .records import Enrollment
 
     enrollment = Enrollment.from_json(metadata)
@@ -152,9 +152,7 @@ def summary(profile, keyring: kr.Keyring) -> KeyringSummary:
 
 
 def _member_metadata(profile, spec: str) -> dict:
-    from .operations import _pick_enrollment
-
-    ident = _pick_enrollment(profile, spec)
+    ident = profile.pick_enrollment(spec)
     return profile.enrollment(ident).to_json()
 
 

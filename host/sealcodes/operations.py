@@ -11,7 +11,8 @@ import hmac
 from typing import TYPE_CHECKING
 
 from . import derivation, formats
-from .devices import BACKEND_PREFERENCE, backend_class, open_backend, open_enrolled
+from .devices import BACKEND_PREFERENCE, backend_class, open_backend
+from .devices.enrolled import open_enrolled
 from .errors import (
     ConfirmationError,
     DeviceError,
@@ -22,7 +23,7 @@ from .errors import (
 )
 from .memory import wipe
 from .profile import ProfileStore
-from .records import CodeSetEntry, Enrollment, keyring_ident, keyring_name_of, same_serial
+from .records import CodeSetEntry, Enrollment, keyring_ident, keyring_name_of
 
 if TYPE_CHECKING:  # loaded only to enroll, and to list or name devices
     from .devices.discovery import DeviceInfo
@@ -73,32 +74,6 @@ def enroll(store: ProfileStore, device_spec, interaction, backend: str | None = 
         orphaned = tuple(profile.labels_of(ident)) if ident in profile.enrollments else ()
         store.save(profile.with_enrollment(ident, enrollment))
     return EnrollResult(ident, enrollment, orphaned)
-
-
-def _pick_enrollment(profile, device_spec, backend=None) -> str:
-    enrollments = profile.enrollments
-    if not enrollments:
-        raise ProfileError("no device enrolled yet: run `sealcodes enroll` first")
-    if device_spec in enrollments:  # an enrollment id, as `enroll` printed it
-        return device_spec
-    if device_spec is not None:
-        matches = [k for k, e in enrollments.items() if _device_matches(e, device_spec)]
-    else:
-        matches = list(enrollments)
-    if backend is not None:
-        matches = [k for k in matches if enrollments[k].backend == backend]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise ProfileError(f"no enrollment for device {device_spec!r} in the profile")
-    raise ProfileError("several enrollments in the profile; choose one with --backend, or name it with "
-                       "--device ENROLLMENT: " + ", ".join(matches))
-
-
-def _device_matches(enrollment: Enrollment, spec) -> bool:
-    if enrollment.on_provider:
-        return spec == enrollment.device_kind
-    return spec == enrollment.device_name or same_serial(enrollment.serial, spec) or spec == enrollment.serial
 
 
 def _ask_device(enrollment: Enrollment, device_spec, label, epoch, interaction) -> tuple:
@@ -161,7 +136,7 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
                 load_keyring(profile, keyring)
                 ident = keyring_ident(keyring)
             else:
-                ident = _pick_enrollment(profile, device_spec, backend)
+                ident = profile.pick_enrollment(device_spec, backend)
             epoch = DEFAULT_EPOCH if epoch is None else epoch
             fmt, count = fmt or DEFAULT_FORMAT, count or DEFAULT_COUNT
         derivation.validate_parameters(label, epoch, fmt, count)

@@ -147,6 +147,13 @@ class Enrollment:
         """Whether the device is a provider's (the emulator) rather than a reader or HID key."""
         return self.device_kind not in (KIND_PCSC, KIND_HID)
 
+    def named_by(self, spec: str) -> bool:
+        """Whether `--device spec` names this enrollment's device (provider name, reader or device
+        name, or serial in either spelling)."""
+        if self.on_provider:
+            return spec == self.device_kind
+        return spec == self.device_name or same_serial(self.serial, spec) or spec == self.serial
+
 
 @dataclass(frozen=True)
 class CodeSetEntry:
@@ -222,6 +229,28 @@ class Profile:
     def labels_of(self, enrollment_id: str) -> list:
         """Labels of the code sets made with one enrollment."""
         return sorted(label for label, entry in self.sets.items() if entry.enrollment == enrollment_id)
+
+    def pick_enrollment(self, device_spec=None, backend: str | None = None) -> str:
+        """The enrollment id a command means: `device_spec` is an enrollment id, a reader or device
+        name, a serial (either spelling) or a provider's name; None means the only enrollment.
+        ProfileError when none or several match."""
+        enrollments = self.enrollments
+        if not enrollments:
+            raise ProfileError("no device enrolled yet: run `sealcodes enroll` first")
+        if device_spec in enrollments:  # an enrollment id, as `enroll` printed it
+            return device_spec
+        if device_spec is not None:
+            matches = [k for k, e in enrollments.items() if e.named_by(device_spec)]
+        else:
+            matches = list(enrollments)
+        if backend is not None:
+            matches = [k for k in matches if enrollments[k].backend == backend]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise ProfileError(f"no enrollment for device {device_spec!r} in the profile")
+        raise ProfileError("several enrollments in the profile; choose one with --backend, or name it with "
+                           "--device ENROLLMENT: " + ", ".join(matches))
 
     # --- changing (a new Profile each time) ----------------------------------------------------
     def with_enrollment(self, enrollment_id: str, enrollment: Enrollment) -> "Profile":

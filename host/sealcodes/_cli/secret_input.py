@@ -14,7 +14,7 @@ import sys
 import click
 
 from ..memory import wipe
-from .util import CliFail
+from .fail import CliFail
 
 # No PIN of any backend is longer than 63 UTF-8 bytes (FIDO2, our applet); the OATH access code is
 # free text but a line past this is not a PIN anybody types.

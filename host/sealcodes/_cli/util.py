@@ -14,19 +14,9 @@ from ..errors import InvalidInputError
 from ..memory import wipe
 from ..profile import ProfileStore
 from ..text import json_text, printable
-
-EXIT_OK = 0
-EXIT_ERROR = 1
+from .fail import EXIT_ERROR, EXIT_OK, CliFail  # noqa: F401 (the CLI modules take them from here)
 
 FORMAT_CHOICE = click.Choice(list(FORMATS))
-
-
-class CliFail(Exception):
-    """One clear line for the user, then exit."""
-
-    def __init__(self, message, exit_code=EXIT_ERROR):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass

@@ -97,7 +97,7 @@ class VerifierCli:
         self.on_event = on_event
 
     def store(self, create=False, pool_size=4):
-        from ..verifier.store import open_store
+        from ..verifier.database import open_store
 
         options = {"pool_size": pool_size} if self.db_url.startswith("postgres") else {}
         if not self.db_url.startswith("postgres"):

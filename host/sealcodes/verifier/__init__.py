@@ -17,4 +17,5 @@ from .core import (  # noqa: F401
     VerifyResult,
 )
 from .record import HashParams, VerifierRecord, make_record, read_records  # noqa: F401
-from .store import StoreError, open_store  # noqa: F401
+from .database import open_store  # noqa: F401
+from .store import StoreError  # noqa: F401

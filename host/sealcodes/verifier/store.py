@@ -381,28 +381,3 @@ class SqlStore:
                 cursor.execute(self.sql("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL "
                                         "RETURNING key_id"), (now, key_id))
                 return cursor.fetchone() is not None
-
-
-def open_store(url: str, **options) -> SqlStore:
-    """A store for `sqlite:///path` (or a plain path) or `postgresql://...`."""
-    if not isinstance(url, str) or not url:
-        raise StoreError("no verifier database given (--db sqlite:///PATH or postgresql://...)")
-    if url.startswith(("postgresql://", "postgres://")):
-        from .postgres import PostgresStore
-
-        return PostgresStore(url, **options)
-    if url.startswith("sqlite://"):
-        from .sqlite import SqliteStore
-
-        # SQLAlchemy's rule: sqlite:///relative.db, sqlite:////absolute/path.db
-        path = url[len("sqlite://"):]
-        if path.startswith("/"):
-            path = path[1:]
-        if not path:
-            raise StoreError("sqlite URL needs a path: sqlite:///relative.db or sqlite:////absolute/path.db")
-        return SqliteStore(path, **options)
-    if "://" in url:
-        raise StoreError("unknown database URL scheme: use sqlite:///PATH or postgresql://...")
-    from .sqlite import SqliteStore
-
-    return SqliteStore(url, **options)
