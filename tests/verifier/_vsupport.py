@@ -13,11 +13,20 @@ import tempfile
 import urllib.parse
 
 from sealcodes import derivation
+from sealcodes.verifier import Policy
 from sealcodes.verifier.record import HashParams, make_record
 
 #: cheap Argon2id for tests that do not test the default cost
 TEST_PARAMS = HashParams.argon2id(64, 1, 1)
 RESPONSE = bytes(range(32))
+#: `verifier init` options of a test database: a cost range that admits TEST_PARAMS (cost 64), no
+#: rate limit (tests that test them set their own)
+CHEAP_INIT = ("--min-cost", "8", "--key-rate", "0", "--address-rate", "0")
+
+
+def cheap_policy(**changes) -> Policy:
+    """The policy of a test database: as `CHEAP_INIT`, with `changes` on top."""
+    return Policy(**{"min_cost": 8, "key_rate": 0, "address_rate": 0, **changes})
 
 
 def postgres_bin() -> str | None:
