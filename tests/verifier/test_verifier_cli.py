@@ -173,6 +173,12 @@ def test_api_keys(db):
     key_id = token.split("_")[1]
     listed = verifier("api-key", "list").stdout
     assert key_id in listed and "active" in listed and token not in listed
+    assert "verify" in listed.split(key_id)[1].splitlines()[0]  # least privilege by default
+    portal = verifier("api-key", "create", "portal", "--scope", "import", "--accounts", "corp/*").stdout.strip()
+    line = [row for row in verifier("api-key", "list").stdout.splitlines() if portal.split("_")[1] in row][0]
+    assert " import " in line and "accounts corp/*" in line and "portal" in line
+    bad = verifier("api-key", "create", "x", "--scope", "root")
+    assert bad.returncode == 2 and "root" in bad.stderr
     assert verifier("api-key", "revoke", key_id).returncode == 0
     assert "revoked" in verifier("api-key", "list").stdout
     assert verifier("api-key", "revoke", key_id).returncode == 1
