@@ -98,7 +98,7 @@ def record_for(codes, account="alice", params=TEST_PARAMS):
 class VerifierServer:
     """A real `sealcodes verifier serve` process on 127.0.0.1 and a free port."""
 
-    def __init__(self, db_url: str, env: dict | None = None):
+    def __init__(self, db_url: str, env: dict | None = None, args: tuple = ()):
         import socket
 
         with socket.socket() as probe:
@@ -106,6 +106,7 @@ class VerifierServer:
             self.port = probe.getsockname()[1]
         self.db_url = db_url
         self.env = env or {}
+        self.args = tuple(args)
         self.base = f"http://127.0.0.1:{self.port}"
         self.process = None
 
@@ -121,7 +122,7 @@ class VerifierServer:
         env = dict(os.environ, **self.env)
         self.process = subprocess.Popen(
             [console_script("sealcodes"), "verifier", "--db", self.db_url, "serve", "--listen",
-             f"127.0.0.1:{self.port}", "--log-level", "warning"],
+             f"127.0.0.1:{self.port}", "--log-level", "warning", *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
