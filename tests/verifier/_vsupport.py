@@ -8,6 +8,7 @@ import itertools
 import os
 import pwd
 import shutil
+import ssl
 import subprocess
 import tempfile
 import urllib.parse
@@ -98,7 +99,8 @@ def record_for(codes, account="alice", params=TEST_PARAMS):
 class VerifierServer:
     """A real `sealcodes verifier serve` process on 127.0.0.1 and a free port."""
 
-    def __init__(self, db_url: str, env: dict | None = None, args: tuple = ()):
+    def __init__(self, db_url: str, env: dict | None = None, args: tuple = (), ca: str | None = None):
+        """`args` go to `serve`; with `ca` (the CA of its --certfile) the server speaks HTTPS."""
         import socket
 
         with socket.socket() as probe:
@@ -107,7 +109,10 @@ class VerifierServer:
         self.db_url = db_url
         self.env = env or {}
         self.args = tuple(args)
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.ca = ca
+        #: what httpx clients of this server pass as `verify`
+        self.verify = ssl.create_default_context(cafile=ca) if ca else True
+        self.base = f"{'https' if ca else 'http'}://127.0.0.1:{self.port}"
         self.process = None
 
     def start(self, timeout: float = 30.0) -> "VerifierServer":
@@ -129,7 +134,7 @@ class VerifierServer:
             if self.process.poll() is not None:
                 raise RuntimeError("verifier serve exited: " + self.process.stderr.read().decode(errors="replace"))
             try:
-                if httpx.get(self.base + "/v1/health", timeout=1).status_code == 200:
+                if httpx.get(self.base + "/v1/health", timeout=1, verify=self.verify).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
