@@ -40,6 +40,7 @@ from ..formats import FORMATS
 from . import auth
 from .auth import LOCAL, Forbidden, Principal
 from .policy import Policy, set_cost
+from .rotation import verify_proof
 from .record import (
     DEFAULT_MEMORY_KIB,
     HashParams,
@@ -294,7 +295,7 @@ class Verifier:
                 tx.retire_sets([row.id for row in replaced], "superseded", now)
                 for row in replaced:
                     tx.audit(now, "supersede", row.label, row.epoch, detail=f"by epoch {record.epoch}")
-                tx.insert_set(record, stored, current, now, commitment=getattr(record, "commitment", None))
+                tx.insert_set(record, stored, current, now, commitment=record.commitment)
                 tx.raise_attempt_cost(attempt_cost)
                 tx.audit(now, "import", record.label, record.epoch,
                          detail=f"{record.count} codes, {record.format}, {record.hash.scheme}, "
@@ -516,7 +517,7 @@ def _proof_holds(record: VerifierRecord, active: Sequence[SetRow]) -> bool:
     """Whether the record carries a rotation proof (record v2, docs/spec.md section 14) that
     verifies under the stored commitment of the active set it names; for that set's own label
     the record's epoch must be newer. A set without commitment (record v1) signs nothing."""
-    proof = getattr(record, "proof", None)
+    proof = record.proof
     if proof is None:
         return False
     signer = next((row for row in active if row.label == proof.label and row.epoch == proof.epoch), None)
@@ -524,11 +525,7 @@ def _proof_holds(record: VerifierRecord, active: Sequence[SetRow]) -> bool:
         return False
     if signer.label == record.label and record.epoch <= signer.epoch:
         return False
-    try:
-        from .rotation import verify_proof
-    except ImportError:  # a release without record v2 checks no proof: only a forced replacement
-        return False
-    return bool(verify_proof(signer.commitment, record))
+    return verify_proof(signer.commitment, record)
 
 
 def stand_in_params(cost: int) -> HashParams:
