@@ -50,13 +50,8 @@ def test_generate_rotate_record_import_verify_end_to_end(isolated_dirs, db):
     # rotate: the record of epoch 1 supersedes epoch 0 at import
     rotated = run_cli("rotate", "github.com/alice", "--verifier-record", "--account", "alice", input=PIN + "\n")
     assert json.loads(rotated.stdout)["epoch"] == 1
-    if "proof" in json.loads(rotated.stdout):  # record v2: the device proves it holds epoch 0's set
-        assert "superseded epoch 0" in verifier("import", "-", input=rotated.stdout).stdout
-    else:  # record v1 carries no proof: only a forced replacement takes it
-        refused = verifier("import", "-", input=rotated.stdout)
-        assert refused.returncode == 1 and "needs the device's proof" in refused.stderr and "--force" in refused.stderr
-        forced = verifier("import", "--force", "-", input=rotated.stdout)
-        assert "superseded epoch 0" in forced.stdout and "forced replacement" in forced.stdout
+    # record v2: the device proves it holds epoch 0's set, so no --force is needed
+    assert "superseded epoch 0" in verifier("import", "-", input=rotated.stdout).stdout
     assert verifier("verify", "alice", input=codes[4] + "\n").returncode == 1
     status = verifier("status", "alice", "--json")
     assert json.loads(status.stdout)["sets"][0]["epoch"] == 1
