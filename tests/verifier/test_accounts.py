@@ -4,15 +4,32 @@ label rules; the same at import and at verify, and stored accounts migrated safe
 
 from __future__ import annotations
 
+import json
+import pathlib
+
 import httpx
 import pytest
 
+import _independent_verifier as independent
 from _support import run_cli
 from _vsupport import VerifierServer, cheap_policy, code_set, record_for
 from sealcodes.errors import InvalidInputError
 from sealcodes.verifier import Verifier, open_store
 from sealcodes.verifier.record import normalize_account
 from sealcodes.verifier.store import MIGRATIONS
+
+
+ACCOUNT_VECTORS = json.loads((pathlib.Path(__file__).parent.parent / "vectors" / "verifier-accounts.json").read_text())
+
+
+@pytest.mark.parametrize("case", ACCOUNT_VECTORS["cases"], ids=lambda c: ascii(c["typed"])[:30])
+def test_vectors_in_both_implementations(case):
+    assert independent.account_name(case["typed"]) == case["normal"]
+    if case["normal"] is None:
+        with pytest.raises(InvalidInputError):
+            normalize_account(case["typed"])
+    else:
+        assert normalize_account(case["typed"]) == case["normal"]
 
 
 @pytest.mark.parametrize("typed, stored", [
