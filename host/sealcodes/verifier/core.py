@@ -37,10 +37,24 @@ from typing import Callable, Sequence
 from .. import derivation
 from ..errors import InvalidInputError, SealcodesError
 from ..formats import FORMATS
-from . import auth
-from .auth import LOCAL, Forbidden, Principal
+from .auth import (
+    AUDIT,
+    EVERY_ACCOUNT_PATTERN,
+    FORCE_REPLACE,
+    IMPORT,
+    LOCAL,
+    LOCAL_KEY_ID,
+    REVOKE,
+    SCOPE_VERIFY,
+    SCOPES,
+    STATUS,
+    UNLOCK,
+    VERIFY,
+    Forbidden,
+    Principal,
+    normalize_pattern,
+)
 from .policy import Policy, set_cost
-from .rotation import verify_proof
 from .record import (
     DEFAULT_MEMORY_KIB,
     HashParams,
@@ -52,6 +66,7 @@ from .record import (
     pepper_id,
     validate_pepper,
 )
+from .rotation import verify_proof
 from .store import ATTEMPT_COST, CURRENT_PEPPER, AccountState, SetRow, SqlStore, StoreError
 
 log = logging.getLogger("sealcodes.verifier")
@@ -261,7 +276,7 @@ class Verifier:
 
         Epoch N+1 of an account and label retires every older epoch at once."""
         record.validate()
-        self.authorize(principal, auth.IMPORT, record.account)
+        self.authorize(principal, IMPORT, record.account)
         self.policy.check_cost(record.hash)
         current = self.store.get_setting(CURRENT_PEPPER) or ""
         pepper = self._pepper(current)
@@ -282,9 +297,9 @@ class Verifier:
                                             "with other codes; rotate to a new epoch")
                 active = tx.active_sets()
                 forced = bool(active) and not _proof_holds(record, active)
-                if forced and not principal.may(auth.FORCE_REPLACE, record.account):
+                if forced and not principal.may(FORCE_REPLACE, record.account):
                     raise Forbidden(NEEDS_PROOF + (" (sealcodes verifier import --force)"
-                                                   if principal.key_id == auth.LOCAL_KEY_ID else ""))
+                                                   if principal.key_id == LOCAL_KEY_ID else ""))
                 replaced = [row for row in active if row.label == record.label]
                 attempt_cost = sum(set_cost(_params_of(row)) for row in active if row.label != record.label) \
                     + set_cost(record.hash)
@@ -320,7 +335,7 @@ class Verifier:
         account = normalize_account(account)
         if not isinstance(typed_code, str):
             raise TypeError("the code must be text")
-        self.authorize(principal, auth.VERIFY, account)
+        self.authorize(principal, VERIFY, account)
         now = self._clock()
         state = self.store.account_state(account)
         early = self._refusal(state, now)
@@ -402,7 +417,7 @@ class Verifier:
 
     def status(self, account: str, principal: Principal = LOCAL) -> AccountStatus:
         account = normalize_account(account)
-        self.authorize(principal, auth.STATUS, account)
+        self.authorize(principal, STATUS, account)
         state = self.store.account_state(account)
         sets = self.store.active_sets(account)
         remaining = self.store.remaining_by_set([row.id for row in sets])
@@ -417,7 +432,7 @@ class Verifier:
     def unlock(self, account: str, principal: Principal = LOCAL) -> bool:
         """Clear the failure counter and the lock; True if the account was locked."""
         account = normalize_account(account)
-        self.authorize(principal, auth.UNLOCK, account)
+        self.authorize(principal, UNLOCK, account)
         now = self._clock()
         with self.store.transaction(account) as tx:
             was_locked = tx.account_state().locked
@@ -430,7 +445,7 @@ class Verifier:
         """Retire the active sets of an account (or of one label); returns (label, epoch) of each."""
         account = normalize_account(account)
         label = None if label is None else derivation.normalize_label_text(label)
-        self.authorize(principal, auth.REVOKE, account)
+        self.authorize(principal, REVOKE, account)
         now = self._clock()
         with self.store.transaction(account) as tx:
             sets = [row for row in tx.active_sets() if label is None or row.label == label]
@@ -442,23 +457,23 @@ class Verifier:
     def audit(self, account: str | None = None, limit: int = 100, principal: Principal = LOCAL):
         if account is None:
             try:
-                principal.check_every_account(auth.AUDIT)
+                principal.check_every_account(AUDIT)
             except Forbidden:
-                self._audit_refusal(principal, auth.AUDIT, None)
+                self._audit_refusal(principal, AUDIT, None)
                 raise
             return self.store.audit_rows(None, limit)
         account = normalize_account(account)
-        self.authorize(principal, auth.AUDIT, account)
+        self.authorize(principal, AUDIT, account)
         return self.store.audit_rows(account, limit)
 
     # --- API keys (HTTP service) ------------------------------------------------------------------
 
-    def create_api_key(self, name: str, scope: str = auth.SCOPE_VERIFY,
-                       accounts: str = auth.EVERY_ACCOUNT_PATTERN) -> tuple[str, str]:
+    def create_api_key(self, name: str, scope: str = SCOPE_VERIFY,
+                       accounts: str = EVERY_ACCOUNT_PATTERN) -> tuple[str, str]:
         """A new bearer key: returns (key id, the whole key). Only SHA-256 of the key is stored."""
-        if scope not in auth.SCOPES:
-            raise InvalidInputError(f"the scope must be one of {', '.join(auth.SCOPES)}")
-        accounts = auth.normalize_pattern(accounts)
+        if scope not in SCOPES:
+            raise InvalidInputError(f"the scope must be one of {', '.join(SCOPES)}")
+        accounts = normalize_pattern(accounts)
         name = normalize_account(name) if name else "unnamed"
         key_id = os.urandom(API_KEY_ID_BYTES).hex()
         secret = base64.urlsafe_b64encode(os.urandom(API_KEY_SECRET_BYTES)).decode().rstrip("=")

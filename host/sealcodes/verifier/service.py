@@ -33,8 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import InvalidInputError
-from . import auth
-from .auth import Forbidden, Principal
+from .auth import AUDIT, IMPORT, REVOKE, STATUS, UNLOCK, VERIFY, Forbidden, Principal
 from .core import ACCEPTED, THROTTLED, Verifier, VerifierConfigError
 from .ratelimit import TokenBuckets
 from .record import VerifierRecord
@@ -180,7 +179,8 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         if wait:
             raise _too_many(wait)
         # the scope first, before any body is read; the account is checked by the Verifier
-        await run_in_threadpool(verifier.authorize, principal, action)
+        if not principal.may(action):
+            await run_in_threadpool(verifier.authorize, principal, action)  # refuses and audits
         return principal
 
     def route(handler, limited: bool = True):
@@ -196,7 +196,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         return endpoint
 
     async def import_record(request: Request) -> Response:
-        principal = await authorized(request, auth.IMPORT)
+        principal = await authorized(request, IMPORT)
         data = await _read_json(request, MAX_RECORD_BYTES)
         record = VerifierRecord.from_dict(data)
         result = await run_in_threadpool(verifier.import_record, record, principal)
@@ -206,7 +206,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
                             status_code=201 if result.imported else 200)
 
     async def verify(request: Request) -> Response:
-        principal = await authorized(request, auth.VERIFY)
+        principal = await authorized(request, VERIFY)
         data = await _read_json(request, MAX_VERIFY_BYTES)
         account = _account_field(data.get("account"), "field")
         code = _string(data, "code", 128)
@@ -223,7 +223,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         return JSONResponse(body, headers=headers)
 
     async def status(request: Request) -> Response:
-        principal = await authorized(request, auth.STATUS)
+        principal = await authorized(request, STATUS)
         account = _account_field(request.query_params.get("account"), "query parameter")
         state = await run_in_threadpool(verifier.status, account, principal)
         return JSONResponse({
@@ -234,7 +234,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         })
 
     async def revoke(request: Request) -> Response:
-        principal = await authorized(request, auth.REVOKE)
+        principal = await authorized(request, REVOKE)
         data = await _read_json(request, MAX_SMALL_BYTES)
         account = _account_field(data.get("account"), "field")
         label = _string(data, "label", 512, required=False)
@@ -243,7 +243,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         return JSONResponse({"revoked": [{"label": lbl, "epoch": epoch} for lbl, epoch in revoked]})
 
     async def unlock(request: Request) -> Response:
-        principal = await authorized(request, auth.UNLOCK)
+        principal = await authorized(request, UNLOCK)
         data = await _read_json(request, MAX_SMALL_BYTES)
         account = _account_field(data.get("account"), "field")
         _only(data, ("account",))
@@ -251,7 +251,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         return JSONResponse({"account": account, "was_locked": was_locked})
 
     async def audit(request: Request) -> Response:
-        principal = await authorized(request, auth.AUDIT)
+        principal = await authorized(request, AUDIT)
         account = request.query_params.get("account")
         if account is not None:
             account = _account_field(account, "query parameter")
