@@ -88,6 +88,14 @@ class PostgresServer:
         return self.url(name)
 
 
+def store_url(request, directory) -> str:
+    """A fresh database of the kind a fixture is parametrized with: "sqlite" (a file in
+    `directory`) or "postgresql" (a new schema on the session's server)."""
+    if request.param == "sqlite":
+        return "sqlite:///" + str(directory / "verifier.db")
+    return request.getfixturevalue("postgres").fresh_url()
+
+
 def code_set(label="github.com/alice", epoch=0, fmt="base32-16", count=10, response=RESPONSE):
     return derivation.derive(response, label, epoch, fmt, count)
 

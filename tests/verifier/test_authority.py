@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from _support import run_cli
-from _vsupport import CHEAP_INIT, VerifierServer, cheap_policy, code_set, record_for
+from _vsupport import CHEAP_INIT, VerifierServer, cheap_policy, code_set, record_for, store_url
 from sealcodes.verifier import Forbidden, Principal, Verifier, open_store
 from sealcodes.verifier.auth import normalize_pattern, pattern_matches
 from sealcodes.verifier.store import MIGRATIONS
@@ -187,10 +187,7 @@ def test_existing_keys_become_verify_only(db_url):
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def served(request, tmp_path_factory):
-    if request.param == "sqlite":
-        url = "sqlite:///" + str(tmp_path_factory.mktemp("authority") / "verifier.db")
-    else:
-        url = request.getfixturevalue("postgres").fresh_url()
+    url = store_url(request, tmp_path_factory.mktemp("authority"))
     store = open_store(url)
     verifier = Verifier.initialise(store, cheap_policy(delay_base_s=0))
     server = VerifierServer(url).start()

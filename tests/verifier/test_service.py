@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from _vsupport import VerifierServer, cheap_policy, code_set, record_for
+from _vsupport import VerifierServer, cheap_policy, code_set, record_for, store_url
 from sealcodes.verifier import Verifier, open_store
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -42,10 +42,7 @@ class Clients:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def served(request, tmp_path_factory):
     """One server per store for the module; each test uses its own account."""
-    if request.param == "sqlite":
-        db_url = "sqlite:///" + str(tmp_path_factory.mktemp("served") / "verifier.db")
-    else:
-        db_url = request.getfixturevalue("postgres").fresh_url()
+    db_url = store_url(request, tmp_path_factory.mktemp("served"))
     store, verifier, keys = _prepare(db_url, max_failures=4)
     server = VerifierServer(db_url).start()
     clients = Clients(server.base, keys)

@@ -124,9 +124,6 @@ class SqliteStore(SqlStore):
         cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
         return cursor.fetchone() is not None
 
-    def open_connections(self) -> int:
-        return self._opened
-
     def close(self) -> None:
         """Close every connection (those in use when they come back); the store may be used again."""
         with self._available:

@@ -551,13 +551,17 @@ class SqlStore:
         """Peppers of active sets ("" stands for sets stored without a pepper)."""
         return {r[0] for r in self._fetch("SELECT DISTINCT pepper_id FROM code_sets WHERE retired_at IS NULL")}
 
+    def _current_pepper_locked(self, cursor) -> str | None:
+        """The current pepper's id, its settings row held until the transaction ends."""
+        cursor.execute(self.sql("SELECT value FROM settings WHERE name = ?" + self.ROW_LOCK), (CURRENT_PEPPER,))
+        row = cursor.fetchone()
+        return None if row is None else row[0]
+
     def add_pepper(self, pepper_id: str, now: float) -> bool:
         """Register a pepper and make it current for new imports; False when it was current already."""
         with self._connection() as connection:
             with self._write_transaction(connection) as cursor:
-                cursor.execute(self.sql("SELECT value FROM settings WHERE name = ?" + self.ROW_LOCK), (CURRENT_PEPPER,))
-                row = cursor.fetchone()
-                if row is not None and row[0] == pepper_id:
+                if self._current_pepper_locked(cursor) == pepper_id:
                     return False
                 cursor.execute(self.sql("INSERT INTO peppers (pepper_id, added_at) VALUES (?, ?) "
                                         "ON CONFLICT (pepper_id) DO UPDATE SET retired_at = NULL"), (pepper_id, now))
@@ -570,9 +574,7 @@ class SqlStore:
         """Mark a pepper retired: refused for the current one and while an active set uses it."""
         with self._connection() as connection:
             with self._write_transaction(connection) as cursor:
-                cursor.execute(self.sql("SELECT value FROM settings WHERE name = ?" + self.ROW_LOCK), (CURRENT_PEPPER,))
-                row = cursor.fetchone()
-                if row is not None and row[0] == pepper_id:
+                if self._current_pepper_locked(cursor) == pepper_id:
                     raise InvalidInputError("this pepper is the current one: add a new pepper first")
                 cursor.execute(self.sql("SELECT COUNT(*) FROM code_sets WHERE pepper_id = ? AND retired_at IS NULL"),
                                (pepper_id,))
