@@ -122,14 +122,22 @@ def _confirmed(codes, before_record):
 
 
 def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, count=None, device_spec=None,
-             backend=None, keyring=None, before_record=None, recorder=None):
+             backend=None, keyring=None, before_record=None, recorder=None, proof_epoch=None):
     """Codes for `label`, checked against (or recorded in) the profile. `keyring` binds a new set to a
     keyring; `before_record(codes)` may refuse to record a new set (the codes are then not current);
-    `recorder` makes the set's verifier record (v2: with its rotation commitment)."""
+    `recorder` makes the set's verifier record (v2: with its rotation commitment). `proof_epoch`
+    (with a recorder, for a set in the profile) adds the proof made with that older epoch's rotation
+    key: for a verifier still at that epoch (a rotation whose record never reached it)."""
     label = derivation.normalize_label_text(label)
     with store.locked():
         profile = store.load()
         entry = profile.code_set(label)
+        if proof_epoch is not None:
+            if recorder is None:
+                raise InvalidInputError("a proof from an older epoch goes with a verifier record")
+            if entry is None or not derivation.validate_epoch(proof_epoch) < entry.epoch:
+                raise InvalidInputError(f"the proof must come from an older epoch of a set in the profile"
+                                        + (f" (below {entry.epoch})" if entry is not None else ""))
         if entry is not None:
             if epoch is not None and epoch != entry.epoch:
                 raise InvalidInputError(
@@ -154,6 +162,9 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
         derivation.validate_parameters(label, epoch, fmt, count)
         if device_spec in profile.enrollments:  # named by enrollment id: its own device
             device_spec = None
+        if proof_epoch is not None:  # the old epoch's fingerprint is not recorded: the verifier checks
+            return _derive_proven(profile, ident, ident, device_spec, label, proof_epoch, epoch, fmt, count,
+                                  interaction, recorder, lambda old, hint: None, (entry.fingerprint, entry.format))
         response, hint = _response_for(profile, ident, device_spec, label, epoch, interaction)
         if entry is not None:
             return _derive_checked(response, label, epoch, fmt, count, entry.fingerprint, entry.format, hint,
@@ -188,52 +199,64 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
         if recorder is None:
             response, _ = _response_for(profile, ident, device_spec, label, epoch, interaction)
             codes = _derive_checked(response, label, epoch, fmt, count)
-        else:
-            codes = _rotate_with_proof(profile, entry, ident, device_spec, label, fmt, count, interaction, recorder)
+        else:  # the current set's R must give the fingerprint the profile recorded, then it signs
+            codes = _derive_proven(
+                profile, entry.enrollment, ident, device_spec, label, entry.epoch, epoch, fmt, count, interaction,
+                recorder, lambda old, hint: _check_fingerprint(old, label, entry.epoch, entry.format,
+                                                               entry.fingerprint, hint))
         _confirmed(codes, before_record)
         store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint)))
         return codes
 
 
-def _rotate_with_proof(profile, entry, ident, device_spec, label, fmt, count, interaction, recorder):
-    """The new set's codes and its verifier record, signed with the rotation key of the current set
-    (whose R must give the fingerprint the profile recorded for it)."""
+def _derive_proven(profile, old_ident, new_ident, device_spec, label, old_epoch, new_epoch, fmt, count,
+                   interaction, recorder, check_old, expected=None):
+    """The set (label, new_epoch)'s codes and verifier record, signed with the rotation key of
+    (label, old_epoch) of `old_ident` (docs/spec.md section 14). `check_old(R_old, hint)` proves
+    R_old before it signs; `expected` = (fingerprint, format) checks the new set's R too."""
     from .verifier.record import PreviousSet
 
-    new_epoch = entry.epoch + 1
-    response, previous, hint = _rotation_responses(profile, entry.enrollment, ident, device_spec, label,
-                                                   entry.epoch, new_epoch, interaction)
+    response, previous, hint = _two_responses(profile, old_ident, new_ident, device_spec, label, old_epoch,
+                                              new_epoch, interaction, check_old)
     try:
-        _check_fingerprint(previous, label, entry.epoch, entry.format, entry.fingerprint, hint)
-        return _derive_checked(response, label, new_epoch, fmt, count, recorder=recorder,
-                               previous=PreviousSet(previous, label, entry.epoch))
+        expected_fp, expected_fmt = expected or (None, None)
+        return _derive_checked(response, label, new_epoch, fmt, count, expected_fp, expected_fmt, hint,
+                               recorder=recorder, previous=PreviousSet(previous, label, old_epoch))
     finally:
         wipe(response)
         wipe(previous)
 
 
-def _rotation_responses(profile, old_ident, new_ident, device_spec, label, old_epoch, new_epoch, interaction):
-    """(R of the new set, R of the current set, what could explain a wrong current secret). When both
-    sets are the same device's, one session answers both challenges (one PIN; FIDO2: one assertion);
-    the same keyring opens once (its seed is both sets' R)."""
-    if old_ident == new_ident and keyring_name_of(new_ident) is not None:
-        seed, hint = _response_for(profile, new_ident, device_spec, label, new_epoch, interaction)
-        return seed, bytearray(seed), hint
-    if old_ident == new_ident:
-        enrollment = profile.enrollment(new_ident)
-        with open_enrolled(enrollment, device_spec) as session:
-            new, old = session.respond_many(
-                (derivation.challenge(label, new_epoch), derivation.challenge(label, old_epoch)), enrollment,
-                interaction)
-            return new, old, session.wrong_secret_hint()
-    # moving onto a keyring: the keyring and the set's current device (or keyring), each asked once
-    new, _ = _response_for(profile, new_ident, None, label, new_epoch, interaction)
+def _two_responses(profile, old_ident, new_ident, device_spec, label, old_epoch, new_epoch, interaction, check_old):
+    """(R of the new set, R of the old one, what could explain a wrong secret); `check_old(R_old,
+    hint)` has passed. The same device answers both challenges in one session (one PIN; FIDO2: one
+    assertion); the same keyring opens once (its seed is both sets' R); a set moving onto a keyring
+    asks its current device first, and the keyring only once that answer is proven. Every answer is
+    wiped on every failure."""
+    answers = []
     try:
-        old, hint = _response_for(profile, old_ident, device_spec, label, old_epoch, interaction)
+        if old_ident == new_ident and keyring_name_of(new_ident) is not None:
+            seed, hint = _response_for(profile, new_ident, device_spec, label, new_epoch, interaction)
+            answers = [seed, bytearray(seed)]
+        elif old_ident == new_ident:
+            enrollment = profile.enrollment(new_ident)
+            with open_enrolled(enrollment, device_spec) as session:
+                answers = session.respond_many(
+                    (derivation.challenge(label, new_epoch), derivation.challenge(label, old_epoch)), enrollment,
+                    interaction)
+                hint = session.wrong_secret_hint()
+        else:
+            old, hint = _response_for(profile, old_ident, device_spec, label, old_epoch, interaction)
+            answers = [old]
+            check_old(old, hint)
+            new, _ = _response_for(profile, new_ident, None, label, new_epoch, interaction)
+            return new, old, hint
+        check_old(answers[1], hint)
+        return answers[0], answers[1], hint
     except BaseException:
-        wipe(new)
+        for answer in answers:
+            wipe(answer)
         raise
-    return new, old, hint
 
 
 def recover_with_keyring(label, fingerprint, keyring, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FORMAT,

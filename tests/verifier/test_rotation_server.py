@@ -147,6 +147,18 @@ def test_a_second_label_needs_a_proof_from_an_active_set(setup):
     assert sorted(_active(verifier)) == [(LABEL, 0), ("vpn", 0)]
 
 
+def test_a_label_is_replaced_only_by_its_own_sets_proof(setup):
+    """docs/spec.md 14.4: the holder of another label's device adds labels, but replaces none."""
+    verifier, importer, _ = setup
+    verifier.import_record(_record(0, ALICE_R[0]), importer)
+    verifier.import_record(_record(0, ALICE_R[2], label="vpn", signer=(ALICE_R[0], LABEL, 0)), importer)
+    by_vpn = _record(1, OTHER_R, signer=(ALICE_R[2], "vpn", 0))
+    with pytest.raises(Forbidden, match=NEEDS_PROOF):
+        verifier.import_record(by_vpn, importer)
+    assert sorted(_active(verifier)) == [(LABEL, 0), ("vpn", 0)]
+    assert verifier.import_record(_record(1, ALICE_R[1], signer=(ALICE_R[0], LABEL, 0)), importer).imported
+
+
 def test_a_proven_rotation_over_http(tmp_path):
     url = "sqlite:///" + str(tmp_path / "v.db")
     store = open_store(url)

@@ -529,14 +529,17 @@ class Verifier:
 
 
 def _proof_holds(record: VerifierRecord, active: Sequence[SetRow]) -> bool:
-    """Whether the record carries a rotation proof (record v2, docs/spec.md section 14) that
-    verifies under the stored commitment of the active set it names; for that set's own label
-    the record's epoch must be newer. A set without commitment (record v1) signs nothing."""
+    """Whether the record carries a rotation proof (record v2, docs/spec.md section 14.4) that
+    verifies under the stored commitment of the active set it names. When the record's label has
+    an active set, only that set signs, for a newer epoch; a new label may be signed by any active
+    set of the account. A set without commitment (record v1) signs nothing."""
     proof = record.proof
     if proof is None:
         return False
     signer = next((row for row in active if row.label == proof.label and row.epoch == proof.epoch), None)
     if signer is None or signer.commitment is None:
+        return False
+    if any(row.label == record.label for row in active) and signer.label != record.label:
         return False
     if signer.label == record.label and record.epoch <= signer.epoch:
         return False
