@@ -91,3 +91,29 @@ def test_init_configures_the_limits(tmp_path):
     assert "rate limits 7/s (burst 9) per key, 3/s (burst 6) per address" in done.stdout
     bad = run_cli("verifier", "init", "--key-rate", "fast", env=env)
     assert bad.returncode == 2 and "RATE/BURST" in bad.stderr
+
+
+def test_forwarded_addresses_count_only_behind_a_trusted_proxy(tmp_path):
+    """A client cannot escape its address's bucket by sending X-Forwarded-For; behind a proxy named
+    with --forwarded-allow-ips, the address the proxy forwards counts."""
+    url = "sqlite:///" + str(tmp_path / "v.db")
+    store = open_store(url)
+    verifier = Verifier.initialise(store, cheap_policy(address_rate=0.01, address_burst=2))
+    _, key = verifier.create_api_key("one", "verify")
+    store.close()
+    body = {"account": "alice", "code": "not a code"}
+
+    def statuses(server, forwarded_for):
+        return [httpx.post(server.base + "/v1/verify", json=body, headers={
+            "Authorization": f"Bearer {key}", "X-Forwarded-For": address}).status_code for address in forwarded_for]
+
+    direct = VerifierServer(url).start()
+    try:
+        assert statuses(direct, ["10.0.0.1", "10.0.0.2", "10.0.0.3"]) == [200, 200, 429]  # all from 127.0.0.1
+    finally:
+        direct.stop()
+    proxied = VerifierServer(url, args=("--forwarded-allow-ips", "127.0.0.1")).start()
+    try:
+        assert statuses(proxied, ["10.0.0.1", "10.0.0.1", "10.0.0.1", "10.0.0.2"]) == [200, 200, 429, 200]
+    finally:
+        proxied.stop()
