@@ -55,7 +55,7 @@ def enroll(store: ProfileStore, device_spec, interaction, backend: str | None = 
     from .devices.discovery import resolve
     from .enrollment import EnrollResult, make_options
 
-    device = resolve(device_spec)
+    device = resolve(device_spec, interaction=interaction)
     name = backend or next((b for b in BACKEND_PREFERENCE if b in device.backends), None)
     if name is None or name not in device.backends:
         raise DeviceError(f"{device.name} has no {backend or 'usable'} application for sealcodes")
@@ -63,7 +63,7 @@ def enroll(store: ProfileStore, device_spec, interaction, backend: str | None = 
     opts = make_options(name, options)
     with store.locked():
         profile = store.load()  # fail on a corrupt profile before touching the device
-        with open_backend(device, name) as session:
+        with open_backend(device, name, interaction) as session:
             enrollment = session.enroll(interaction, opts)
         enrollment = enrollment.replace(
             device_kind=device.kind,
@@ -78,7 +78,7 @@ def enroll(store: ProfileStore, device_spec, interaction, backend: str | None = 
 
 def _ask_device(enrollment: Enrollment, device_spec, label, epoch, interaction) -> tuple:
     """(R, what could explain a wrong secret) from the enrollment's own device."""
-    with open_enrolled(enrollment, device_spec) as session:
+    with open_enrolled(enrollment, device_spec, interaction) as session:
         return session.respond(derivation.challenge(label, epoch), enrollment, interaction), session.wrong_secret_hint()
 
 
@@ -223,14 +223,14 @@ def recover(label, fingerprint, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FO
     credential = _parse_credential_id(credential_id) if credential_id is not None else None
     from .devices.discovery import resolve
 
-    device = resolve(device_spec)
+    device = resolve(device_spec, interaction=interaction)
     if credential is not None and backend is None:
         backend = "fido2"
     names = [backend] if backend else [b for b in BACKEND_PREFERENCE if b in device.backends]
     challenge = derivation.challenge(label, epoch)
     tried, skipped = 0, []
     for name in names:
-        with open_backend(device, name) as session:
+        with open_backend(device, name, interaction) as session:
             try:
                 candidates = (session.recover_responses(challenge, interaction, credential_id=credential)
                               if credential is not None else session.recover_responses(challenge, interaction))

@@ -10,7 +10,7 @@ from .. import operations
 from ..devices import BACKENDS
 from ..operations import COUNT_RANGE, DEFAULT_COUNT, DEFAULT_EPOCH, DEFAULT_FORMAT, EPOCH_RANGE
 from ..text import has_hidden, printable
-from .util import FORMAT_CHOICE, CliFail, CliInteraction, TypeBack, echo_codes, interactive
+from .util import FORMAT_CHOICE, CliFail, CliInteraction, TypeBack, echo_codes, interactive, wait_option
 
 _epoch_type = click.IntRange(*EPOCH_RANGE)
 _count_type = click.IntRange(*COUNT_RANGE)
@@ -60,9 +60,10 @@ def _show(codes, as_json, software_token, verifier_record, account):
 @_keyring
 @_no_confirm
 @_verifier_options
+@wait_option
 @click.pass_obj
 def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyring_name, no_confirm, verifier_record,
-             account):
+             account, busy_wait):
     """Show the codes for LABEL, asking the device; the first time, record the set.
 
     A new set is recorded only after you type back one of its codes (skipped with --no-confirm,
@@ -71,7 +72,7 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyri
     warn_hidden(label)
     asks = not (no_confirm or verifier_record) and interactive()
     type_back = TypeBack(as_json, software_token=device_spec == "emulator") if asks else None
-    with CliInteraction() as interaction:
+    with CliInteraction(busy_wait=busy_wait) as interaction:
         codes = operations.generate(ctx.store(), label, interaction, epoch=epoch, fmt=fmt, count=count,
                                     device_spec=device_spec, backend=backend, keyring=keyring_name,
                                     before_record=type_back)
@@ -89,8 +90,10 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyri
               help="Move the set onto this keyring: the new codes come from the keyring's seed.")
 @_no_confirm
 @_verifier_options
+@wait_option
 @click.pass_obj
-def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confirm, verifier_record, account):
+def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confirm, verifier_record, account,
+           busy_wait):
     """Replace LABEL's codes: epoch + 1, every code changes; shows and records the new set.
 
     The new set becomes current once you type back one of its codes (skipped with --no-confirm,
@@ -99,7 +102,7 @@ def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confir
     software = _on_emulator(ctx, label)
     asks = not (no_confirm or verifier_record) and interactive()
     type_back = TypeBack(as_json, software_token=software) if asks else None
-    with CliInteraction() as interaction:
+    with CliInteraction(busy_wait=busy_wait) as interaction:
         codes = operations.rotate(ctx.store(), label, interaction, device_spec=device_spec, fmt=fmt,
                                   count=count, before_record=type_back, keyring=keyring_name)
     if type_back is None or not type_back.shown:
@@ -123,9 +126,10 @@ def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confir
               help="A keyring exported with `sealcodes keyring export` (JSON, or the SCK1 text of the sheet; "
                    "- reads stdin): no profile needed.")
 @_verifier_options
+@wait_option
 @click.pass_obj
 def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, backend, keyring_name, credential_id,
-            keyring_file, verifier_record, account):
+            keyring_file, verifier_record, account, busy_wait):
     """Regenerate a set with no profile: only the answer matching FINGERPRINT is shown."""
     if keyring_name is not None or keyring_file is not None:
         if keyring_name is not None and keyring_file is not None:
@@ -134,13 +138,13 @@ def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, ba
 
         keyring = (load_keyring(ctx.store().load(), keyring_name) if keyring_name is not None
                    else read_keyring_file(keyring_file))
-        with CliInteraction() as interaction:
+        with CliInteraction(busy_wait=busy_wait) as interaction:
             codes = operations.recover_with_keyring(label, fingerprint, keyring, interaction, epoch=epoch,
                                                     fmt=fmt, count=count)
         software = any(m.device.get("device_kind") == "emulator" for m in keyring.members)
         _show(codes, as_json, software, verifier_record, account)
         return
-    with CliInteraction() as interaction:
+    with CliInteraction(busy_wait=busy_wait) as interaction:
         codes = operations.recover(label, fingerprint, interaction, epoch=epoch, fmt=fmt, count=count,
                                    device_spec=device_spec, backend=backend, credential_id=credential_id)
     _show(codes, as_json, device_spec == "emulator", verifier_record, account)
