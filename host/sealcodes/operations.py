@@ -23,7 +23,7 @@ from .errors import (
 )
 from .memory import wipe
 from .profile import ProfileStore
-from .records import CodeSetEntry, Enrollment, keyring_ident, keyring_name_of
+from .records import CodeSetEntry, Enrollment, keyring_ident, keyring_name_of, utc_timestamp
 
 if TYPE_CHECKING:  # loaded only to enroll, and to list or name devices
     from .devices.discovery import DeviceInfo
@@ -147,7 +147,8 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
             return _derive_checked(response, label, epoch, fmt, count, entry.fingerprint, entry.format, hint)
         codes = _derive_checked(response, label, epoch, fmt, count)
         _confirmed(codes, before_record)
-        store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint)))
+        store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint,
+                                                        created=utc_timestamp())))
         return codes
 
 
@@ -173,7 +174,8 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
         response, _ = _response_for(profile, ident, device_spec, label, epoch, interaction)
         codes = _derive_checked(response, label, epoch, fmt, count)
         _confirmed(codes, before_record)
-        store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint)))
+        store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint,
+                                                        created=entry.created, rotated=utc_timestamp())))
         return codes
 
 
