@@ -70,14 +70,15 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyri
     with --verifier-record, and when not run at a terminal).
     """
     warn_hidden(label)
+    software = _on_emulator(ctx, label, device_spec, backend, keyring_name)
     asks = not (no_confirm or verifier_record) and interactive()
-    type_back = TypeBack(as_json, software_token=device_spec == "emulator") if asks else None
+    type_back = TypeBack(as_json, software_token=software) if asks else None
     with CliInteraction(busy_wait=busy_wait) as interaction:
         codes = operations.generate(ctx.store(), label, interaction, epoch=epoch, fmt=fmt, count=count,
                                     device_spec=device_spec, backend=backend, keyring=keyring_name,
                                     before_record=type_back)
     if type_back is None or not type_back.shown:
-        _show(codes, as_json, _on_emulator(ctx, label), verifier_record, account)
+        _show(codes, as_json, software, verifier_record, account)
 
 
 @click.command()
@@ -188,20 +189,28 @@ def warn_hidden(label):
                    "characters (shown escaped); make sure it is the label you mean", err=True)
 
 
-def _on_emulator(ctx, label):
+def _on_emulator(ctx, label, device_spec=None, backend=None, keyring_name=None):
+    """Whether the set's codes come from the built-in emulator (a SOFTWARE token): the enrollment
+    or keyring the profile records for it, or for a new set the one `generate` is going to use."""
     try:
-        from ..records import keyring_name_of
+        from ..records import keyring_ident, keyring_name_of
 
         profile = ctx.store().load()
         entry = profile.code_set(operations.derivation.normalize_label_text(label))
-        name = keyring_name_of(entry.enrollment)
+        if entry is not None:
+            ident = entry.enrollment
+        elif keyring_name is not None:
+            ident = keyring_ident(keyring_name)
+        else:
+            ident = profile.pick_enrollment(device_spec, backend)
+        name = keyring_name_of(ident)
         if name is not None:
             from ..keyring_operations import load_keyring
 
             return any(m.device.get("device_kind") == "emulator" for m in load_keyring(profile, name).members)
-        return profile.enrollment(entry.enrollment).device_kind == "emulator"
-    except Exception:
-        return False
+        return profile.enrollment(ident).device_kind == "emulator"
+    except Exception:  # generate itself says what is wrong with the profile or the label
+        return device_spec == "emulator"
 
 
 COMMANDS = (generate, rotate, recover)
