@@ -82,14 +82,25 @@ def _ask_device(enrollment: Enrollment, device_spec, label, epoch, interaction) 
         return session.respond(derivation.challenge(label, epoch), enrollment, interaction), session.wrong_secret_hint()
 
 
-def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expected_fmt=None, hint=""):
-    """Codes from R, but only after R's fingerprint matched the expected one (when given). Wipes R."""
+def _check_fingerprint(response, label, epoch, fmt, expected_fp, hint="") -> None:
+    found = derivation.fingerprint(response, label, epoch, fmt)
+    if not hmac.compare_digest(found.encode(), expected_fp.encode()):
+        raise FingerprintMismatchError(wrong_secret_message(hint))
+
+
+def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expected_fmt=None, hint="",
+                    recorder=None, previous=None):
+    """Codes from R, but only after R's fingerprint matched the expected one (when given). Wipes R.
+
+    `recorder(codes, R, previous)` (a verifier.record.RecordMaker) makes the set's verifier record
+    while R is at hand; `previous` is the set a rotation replaces (its R signs the new record)."""
     try:
         if expected_fp is not None:
-            found = derivation.fingerprint(response, label, epoch, expected_fmt)
-            if not hmac.compare_digest(found.encode(), expected_fp.encode()):
-                raise FingerprintMismatchError(wrong_secret_message(hint))
-        return derivation.derive(response, label, epoch, fmt, count)
+            _check_fingerprint(response, label, epoch, expected_fmt, expected_fp, hint)
+        codes = derivation.derive(response, label, epoch, fmt, count)
+        if recorder is not None:
+            recorder(codes, response, previous)
+        return codes
     finally:
         wipe(response)
 
@@ -111,9 +122,10 @@ def _confirmed(codes, before_record):
 
 
 def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, count=None, device_spec=None,
-             backend=None, keyring=None, before_record=None):
+             backend=None, keyring=None, before_record=None, recorder=None):
     """Codes for `label`, checked against (or recorded in) the profile. `keyring` binds a new set to a
-    keyring; `before_record(codes)` may refuse to record a new set (the codes are then not current)."""
+    keyring; `before_record(codes)` may refuse to record a new set (the codes are then not current);
+    `recorder` makes the set's verifier record (v2: with its rotation commitment)."""
     label = derivation.normalize_label_text(label)
     with store.locked():
         profile = store.load()
@@ -144,8 +156,9 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
             device_spec = None
         response, hint = _response_for(profile, ident, device_spec, label, epoch, interaction)
         if entry is not None:
-            return _derive_checked(response, label, epoch, fmt, count, entry.fingerprint, entry.format, hint)
-        codes = _derive_checked(response, label, epoch, fmt, count)
+            return _derive_checked(response, label, epoch, fmt, count, entry.fingerprint, entry.format, hint,
+                                   recorder=recorder)
+        codes = _derive_checked(response, label, epoch, fmt, count, recorder=recorder)
         _confirmed(codes, before_record)
         store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint,
                                                         created=utc_timestamp())))
@@ -153,9 +166,11 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
 
 
 def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, count=None, before_record=None,
-           keyring=None):
+           keyring=None, recorder=None):
     """Move `label` to epoch + 1: every code changes; the new set is recorded (once confirmed).
-    `keyring` moves the set onto that keyring (its seed makes the new codes)."""
+    `keyring` moves the set onto that keyring (its seed makes the new codes). `recorder` makes the
+    new set's verifier record with the proof of the current set (docs/spec.md section 14): the
+    device (or keyring) is asked for both epochs, with one PIN."""
     label = derivation.normalize_label_text(label)
     with store.locked():
         profile = store.load()
@@ -171,16 +186,60 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
         epoch = entry.epoch + 1
         fmt, count = fmt or entry.format, count or entry.count
         derivation.validate_parameters(label, epoch, fmt, count)
-        response, _ = _response_for(profile, ident, device_spec, label, epoch, interaction)
-        codes = _derive_checked(response, label, epoch, fmt, count)
+        if recorder is None:
+            response, _ = _response_for(profile, ident, device_spec, label, epoch, interaction)
+            codes = _derive_checked(response, label, epoch, fmt, count)
+        else:
+            codes = _rotate_with_proof(profile, entry, ident, device_spec, label, fmt, count, interaction, recorder)
         _confirmed(codes, before_record)
         store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint,
                                                         created=entry.created, rotated=utc_timestamp())))
         return codes
 
 
+def _rotate_with_proof(profile, entry, ident, device_spec, label, fmt, count, interaction, recorder):
+    """The new set's codes and its verifier record, signed with the rotation key of the current set
+    (whose R must give the fingerprint the profile recorded for it)."""
+    from .verifier.record import PreviousSet
+
+    new_epoch = entry.epoch + 1
+    response, previous, hint = _rotation_responses(profile, entry.enrollment, ident, device_spec, label,
+                                                   entry.epoch, new_epoch, interaction)
+    try:
+        _check_fingerprint(previous, label, entry.epoch, entry.format, entry.fingerprint, hint)
+        return _derive_checked(response, label, new_epoch, fmt, count, recorder=recorder,
+                               previous=PreviousSet(previous, label, entry.epoch))
+    finally:
+        wipe(response)
+        wipe(previous)
+
+
+def _rotation_responses(profile, old_ident, new_ident, device_spec, label, old_epoch, new_epoch, interaction):
+    """(R of the new set, R of the current set, what could explain a wrong current secret). When both
+    sets are the same device's, one session answers both challenges (one PIN; FIDO2: one assertion);
+    the same keyring opens once (its seed is both sets' R)."""
+    if old_ident == new_ident and keyring_name_of(new_ident) is not None:
+        seed, hint = _response_for(profile, new_ident, device_spec, label, new_epoch, interaction)
+        return seed, bytearray(seed), hint
+    if old_ident == new_ident:
+        enrollment = profile.enrollment(new_ident)
+        with open_enrolled(enrollment, device_spec, interaction) as session:
+            new, old = session.respond_many(
+                (derivation.challenge(label, new_epoch), derivation.challenge(label, old_epoch)), enrollment,
+                interaction)
+            return new, old, session.wrong_secret_hint()
+    # moving onto a keyring: the keyring and the set's current device (or keyring), each asked once
+    new, _ = _response_for(profile, new_ident, None, label, new_epoch, interaction)
+    try:
+        old, hint = _response_for(profile, old_ident, device_spec, label, old_epoch, interaction)
+    except BaseException:
+        wipe(new)
+        raise
+    return new, old, hint
+
+
 def recover_with_keyring(label, fingerprint, keyring, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FORMAT,
-                         count=DEFAULT_COUNT):
+                         count=DEFAULT_COUNT, recorder=None):
     """No profile needed: S from the keyring's present members (a kr.Keyring, e.g. read from a file or
     typed from the sheet), shown only when the fingerprint matches."""
     from .keyring_operations import open_seed
@@ -190,7 +249,7 @@ def recover_with_keyring(label, fingerprint, keyring, interaction, epoch=DEFAULT
     wanted = derivation.parse_fingerprint(fingerprint)
     response = open_seed(keyring, interaction)
     try:
-        return _derive_checked(response, label, epoch, fmt, count, wanted, fmt)
+        return _derive_checked(response, label, epoch, fmt, count, wanted, fmt, recorder=recorder)
     except FingerprintMismatchError:
         raise FingerprintMismatchError(
             f"keyring {keyring.name!r} opened, but gives another fingerprint than {wanted} for this label, epoch "
@@ -216,7 +275,7 @@ def _parse_credential_id(text):
 
 
 def recover(label, fingerprint, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FORMAT, count=DEFAULT_COUNT, device_spec=None,
-            backend=None, credential_id=None):
+            backend=None, credential_id=None, recorder=None):
     """No profile: ask every secret the device could have used; show only the set whose fingerprint matches.
     `credential_id` (FIDO2, from the sheet) lets a key with a non-discoverable credential answer."""
     label = derivation.normalize_label_text(label)
@@ -240,7 +299,8 @@ def recover(label, fingerprint, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FO
                     for _what, response in candidates:
                         tried += 1
                         try:
-                            codes = _derive_checked(response, label, epoch, fmt, count, wanted, fmt)
+                            codes = _derive_checked(response, label, epoch, fmt, count, wanted, fmt,
+                                                    recorder=recorder)
                         except FingerprintMismatchError:
                             continue
                         return codes

@@ -40,11 +40,20 @@ def _verifier_options(command):
                         help="Print the set's verifier record (JSON, no codes) instead of the codes.")(command)
 
 
-def _show(codes, as_json, software_token, verifier_record, account):
-    if verifier_record:
+def _recorder(verifier_record, account):
+    """What makes the set's verifier record while the device's answer is at hand (--verifier-record)."""
+    if not verifier_record:
+        return None
+    from ..verifier.record import RecordMaker
+
+    return RecordMaker(account)
+
+
+def _show(codes, as_json, software_token, recorder):
+    if recorder is not None:
         from .verifier import echo_verifier_record
 
-        echo_verifier_record(codes, account)
+        echo_verifier_record(recorder.record)
     else:
         echo_codes(codes, as_json, software_token=software_token)
 
@@ -73,12 +82,13 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyri
     software = _on_emulator(ctx, label, device_spec, backend, keyring_name)
     asks = not (no_confirm or verifier_record) and interactive()
     type_back = TypeBack(as_json, software_token=software) if asks else None
+    recorder = _recorder(verifier_record, account)
     with CliInteraction(busy_wait=busy_wait) as interaction:
         codes = operations.generate(ctx.store(), label, interaction, epoch=epoch, fmt=fmt, count=count,
                                     device_spec=device_spec, backend=backend, keyring=keyring_name,
-                                    before_record=type_back)
+                                    before_record=type_back, recorder=recorder)
     if type_back is None or not type_back.shown:
-        _show(codes, as_json, software, verifier_record, account)
+        _show(codes, as_json, software, recorder)
 
 
 @click.command()
@@ -103,11 +113,12 @@ def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confir
     software = _on_emulator(ctx, label)
     asks = not (no_confirm or verifier_record) and interactive()
     type_back = TypeBack(as_json, software_token=software) if asks else None
+    recorder = _recorder(verifier_record, account)
     with CliInteraction(busy_wait=busy_wait) as interaction:
         codes = operations.rotate(ctx.store(), label, interaction, device_spec=device_spec, fmt=fmt,
-                                  count=count, before_record=type_back, keyring=keyring_name)
+                                  count=count, before_record=type_back, keyring=keyring_name, recorder=recorder)
     if type_back is None or not type_back.shown:
-        _show(codes, as_json, software, verifier_record, account)
+        _show(codes, as_json, software, recorder)
 
 
 @click.command()
@@ -139,16 +150,19 @@ def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, ba
 
         keyring = (load_keyring(ctx.store().load(), keyring_name) if keyring_name is not None
                    else read_keyring_file(keyring_file))
+        recorder = _recorder(verifier_record, account)
         with CliInteraction(busy_wait=busy_wait) as interaction:
             codes = operations.recover_with_keyring(label, fingerprint, keyring, interaction, epoch=epoch,
-                                                    fmt=fmt, count=count)
+                                                    fmt=fmt, count=count, recorder=recorder)
         software = any(m.device.get("device_kind") == "emulator" for m in keyring.members)
-        _show(codes, as_json, software, verifier_record, account)
+        _show(codes, as_json, software, recorder)
         return
+    recorder = _recorder(verifier_record, account)
     with CliInteraction(busy_wait=busy_wait) as interaction:
         codes = operations.recover(label, fingerprint, interaction, epoch=epoch, fmt=fmt, count=count,
-                                   device_spec=device_spec, backend=backend, credential_id=credential_id)
-    _show(codes, as_json, device_spec == "emulator", verifier_record, account)
+                                   device_spec=device_spec, backend=backend, credential_id=credential_id,
+                                   recorder=recorder)
+    _show(codes, as_json, device_spec == "emulator", recorder)
 
 
 def read_keyring_file(path):

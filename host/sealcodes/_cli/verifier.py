@@ -483,13 +483,12 @@ def check_account_option(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
-def echo_verifier_record(codes, account):
+def echo_verifier_record(record):
     """The set's verifier record as one JSON line on stdout; the codes are not printed."""
-    from ..verifier.record import make_record
-
-    record = make_record(codes, account=account)
     click.echo(record.to_json())
-    click.echo("Verifier record printed (it holds no code); `sealcodes generate LABEL` shows the codes.", err=True)
+    proven = " and the proof that this device made it" if record.proof is not None else ""
+    click.echo(f"Verifier record printed (it holds no code{proven}); `sealcodes generate LABEL` shows the codes.",
+               err=True)
 
 
 COMMANDS = (verifier_group,)
