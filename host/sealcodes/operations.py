@@ -76,28 +76,30 @@ def enroll(store: ProfileStore, device_spec, interaction, backend: str | None = 
     return EnrollResult(ident, enrollment, orphaned)
 
 
-def _ask_device(enrollment: Enrollment, device_spec, label, epoch, interaction) -> tuple:
+def _ask_device(enrollment: Enrollment, device_spec, params, interaction) -> tuple:
     """(R, what could explain a wrong secret) from the enrollment's own device."""
     with open_enrolled(enrollment, device_spec, interaction) as session:
-        return session.respond(derivation.challenge(label, epoch), enrollment, interaction), session.wrong_secret_hint()
+        return (session.respond(derivation.challenge_of(params), enrollment, interaction),
+                session.wrong_secret_hint())
 
 
-def _check_fingerprint(response, label, epoch, fmt, expected_fp, hint="") -> None:
-    found = derivation.fingerprint(response, label, epoch, fmt)
+def _check_fingerprint(response, params, expected_fp, hint="") -> None:
+    """R gives the fingerprint recorded for the set whose parameters are `params`."""
+    found = derivation.fingerprint_of(response, params)
     if not hmac.compare_digest(found.encode(), expected_fp.encode()):
         raise FingerprintMismatchError(wrong_secret_message(hint))
 
 
-def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expected_fmt=None, hint="",
-                    recorder=None, previous=None):
-    """Codes from R, but only after R's fingerprint matched the expected one (when given). Wipes R.
+def _derive_checked(response, params, expected_fp=None, expected=None, hint="", recorder=None, previous=None):
+    """Codes from R, but only after R's fingerprint matched the expected one (when given; `expected`:
+    the parameters it was recorded with, default `params`). Wipes R.
 
     `recorder(codes, R, previous)` (a verifier.record.RecordMaker) makes the set's verifier record
     while R is at hand; `previous` is the set a rotation replaces (its R signs the new record)."""
     try:
         if expected_fp is not None:
-            _check_fingerprint(response, label, epoch, expected_fmt, expected_fp, hint)
-        codes = derivation.derive(response, label, epoch, fmt, count)
+            _check_fingerprint(response, expected or params, expected_fp, hint)
+        codes = derivation.derive_set(response, params)
         if recorder is not None:
             recorder(codes, response, previous)
         return codes
@@ -105,14 +107,14 @@ def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expect
         wipe(response)
 
 
-def _response_for(profile, ident, device_spec, label, epoch, interaction) -> bytearray:
+def _response_for(profile, ident, device_spec, params, interaction) -> bytearray:
     """R for a set: the seed S of its keyring, or its device's answer to the v1 challenge."""
     name = keyring_name_of(ident)
     if name is not None:
         from .keyring_operations import load_keyring, open_seed  # cryptography: only for keyrings
 
         return open_seed(load_keyring(profile, name), interaction), "a keyring member's secret was replaced"
-    return _ask_device(profile.enrollment(ident), device_spec, label, epoch, interaction)
+    return _ask_device(profile.enrollment(ident), device_spec, params, interaction)
 
 
 def _confirmed(codes, before_record):
@@ -126,7 +128,10 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
     """Codes for `label`, checked against (or recorded in) the profile. `keyring` binds a new set to a
     keyring; `before_record(codes)` may refuse to record a new set (the codes are then not current);
     `recorder` makes the set's verifier record (v2: with its rotation commitment)."""
-    label = derivation.normalize_label_text(label)
+    # what was given (or the defaults), checked once, here; a recorded set's values come from the profile
+    params = derivation.CodeSetParams.of(label, DEFAULT_EPOCH if epoch is None else epoch, fmt or DEFAULT_FORMAT,
+                                         count or DEFAULT_COUNT)
+    label = params.label
     with store.locked():
         profile = store.load()
         entry = profile.code_set(label)
@@ -139,8 +144,7 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
             ident = entry.enrollment
             if keyring is not None and ident != keyring_ident(keyring):
                 raise InvalidInputError(f"{label!r} is not bound to keyring {keyring!r} in the profile")
-            epoch, count = entry.epoch, count or entry.count
-            fmt = fmt or entry.format
+            params = params.recorded(entry.epoch, None if fmt else entry.format, None if count else entry.count)
         else:
             if keyring is not None:
                 from .keyring_operations import load_keyring
@@ -149,19 +153,16 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
                 ident = keyring_ident(keyring)
             else:
                 ident = profile.pick_enrollment(device_spec, backend)
-            epoch = DEFAULT_EPOCH if epoch is None else epoch
-            fmt, count = fmt or DEFAULT_FORMAT, count or DEFAULT_COUNT
-        derivation.validate_parameters(label, epoch, fmt, count)
         if device_spec in profile.enrollments:  # named by enrollment id: its own device
             device_spec = None
-        response, hint = _response_for(profile, ident, device_spec, label, epoch, interaction)
+        response, hint = _response_for(profile, ident, device_spec, params, interaction)
         if entry is not None:
-            return _derive_checked(response, label, epoch, fmt, count, entry.fingerprint, entry.format, hint,
-                                   recorder=recorder)
-        codes = _derive_checked(response, label, epoch, fmt, count, recorder=recorder)
+            return _derive_checked(response, params, entry.fingerprint, params.recorded(entry.epoch, entry.format),
+                                   hint, recorder=recorder)
+        codes = _derive_checked(response, params, recorder=recorder)
         _confirmed(codes, before_record)
-        store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint,
-                                                        created=utc_timestamp())))
+        store.save(profile.with_set(label, CodeSetEntry(ident, params.epoch, params.format, params.count,
+                                                        codes.fingerprint, created=utc_timestamp())))
         return codes
 
 
@@ -171,7 +172,9 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
     `keyring` moves the set onto that keyring (its seed makes the new codes). `recorder` makes the
     new set's verifier record with the proof of the current set (docs/spec.md section 14): the
     device (or keyring) is asked for both epochs, with one PIN."""
-    label = derivation.normalize_label_text(label)
+    # what was given, checked once, here; the set's own values come from the profile
+    given = derivation.CodeSetParams.of(label, DEFAULT_EPOCH, fmt or DEFAULT_FORMAT, count or DEFAULT_COUNT)
+    label = given.label
     with store.locked():
         profile = store.load()
         entry = profile.code_set(label)
@@ -183,55 +186,53 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
 
             load_keyring(profile, keyring)
             ident = keyring_ident(keyring)
-        epoch = entry.epoch + 1
-        fmt, count = fmt or entry.format, count or entry.count
-        derivation.validate_parameters(label, epoch, fmt, count)
+        current = given.recorded(entry.epoch, entry.format, entry.count)
+        params = given.recorded(entry.epoch, None if fmt else entry.format, None if count else entry.count).next_epoch()
         if recorder is None:
-            response, _ = _response_for(profile, ident, device_spec, label, epoch, interaction)
-            codes = _derive_checked(response, label, epoch, fmt, count)
+            response, _ = _response_for(profile, ident, device_spec, params, interaction)
+            codes = _derive_checked(response, params)
         else:
-            codes = _rotate_with_proof(profile, entry, ident, device_spec, label, fmt, count, interaction, recorder)
+            codes = _rotate_with_proof(profile, entry, current, ident, device_spec, params, interaction, recorder)
         _confirmed(codes, before_record)
-        store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint,
-                                                        created=entry.created, rotated=utc_timestamp())))
+        store.save(profile.with_set(label, CodeSetEntry(ident, params.epoch, params.format, params.count,
+                                                        codes.fingerprint, created=entry.created,
+                                                        rotated=utc_timestamp())))
         return codes
 
 
-def _rotate_with_proof(profile, entry, ident, device_spec, label, fmt, count, interaction, recorder):
-    """The new set's codes and its verifier record, signed with the rotation key of the current set
-    (whose R must give the fingerprint the profile recorded for it)."""
+def _rotate_with_proof(profile, entry, current, ident, device_spec, params, interaction, recorder):
+    """The new set's codes (parameters `params`) and its verifier record, signed with the rotation key
+    of the current set (parameters `current`, whose R must give the fingerprint the profile recorded)."""
     from .verifier.record import PreviousSet
 
-    new_epoch = entry.epoch + 1
-    response, previous, hint = _rotation_responses(profile, entry.enrollment, ident, device_spec, label,
-                                                   entry.epoch, new_epoch, interaction)
+    response, previous, hint = _rotation_responses(profile, entry.enrollment, ident, device_spec, current, params,
+                                                   interaction)
     try:
-        _check_fingerprint(previous, label, entry.epoch, entry.format, entry.fingerprint, hint)
-        return _derive_checked(response, label, new_epoch, fmt, count, recorder=recorder,
-                               previous=PreviousSet(previous, label, entry.epoch))
+        _check_fingerprint(previous, current, entry.fingerprint, hint)
+        return _derive_checked(response, params, recorder=recorder,
+                               previous=PreviousSet(previous, current.label, current.epoch))
     finally:
         wipe(response)
         wipe(previous)
 
 
-def _rotation_responses(profile, old_ident, new_ident, device_spec, label, old_epoch, new_epoch, interaction):
+def _rotation_responses(profile, old_ident, new_ident, device_spec, current, params, interaction):
     """(R of the new set, R of the current set, what could explain a wrong current secret). When both
     sets are the same device's, one session answers both challenges (one PIN; FIDO2: one assertion);
     the same keyring opens once (its seed is both sets' R)."""
     if old_ident == new_ident and keyring_name_of(new_ident) is not None:
-        seed, hint = _response_for(profile, new_ident, device_spec, label, new_epoch, interaction)
+        seed, hint = _response_for(profile, new_ident, device_spec, params, interaction)
         return seed, bytearray(seed), hint
     if old_ident == new_ident:
         enrollment = profile.enrollment(new_ident)
         with open_enrolled(enrollment, device_spec, interaction) as session:
-            new, old = session.respond_many(
-                (derivation.challenge(label, new_epoch), derivation.challenge(label, old_epoch)), enrollment,
-                interaction)
+            new, old = session.respond_many((derivation.challenge_of(params), derivation.challenge_of(current)),
+                                            enrollment, interaction)
             return new, old, session.wrong_secret_hint()
     # moving onto a keyring: the keyring and the set's current device (or keyring), each asked once
-    new, _ = _response_for(profile, new_ident, None, label, new_epoch, interaction)
+    new, _ = _response_for(profile, new_ident, None, params, interaction)
     try:
-        old, hint = _response_for(profile, old_ident, device_spec, label, old_epoch, interaction)
+        old, hint = _response_for(profile, old_ident, device_spec, current, interaction)
     except BaseException:
         wipe(new)
         raise
@@ -244,12 +245,11 @@ def recover_with_keyring(label, fingerprint, keyring, interaction, epoch=DEFAULT
     typed from the sheet), shown only when the fingerprint matches."""
     from .keyring_operations import open_seed
 
-    label = derivation.normalize_label_text(label)
-    derivation.validate_parameters(label, epoch, fmt, count)
+    params = derivation.CodeSetParams.of(label, epoch, fmt, count)
     wanted = derivation.parse_fingerprint(fingerprint)
     response = open_seed(keyring, interaction)
     try:
-        return _derive_checked(response, label, epoch, fmt, count, wanted, fmt, recorder=recorder)
+        return _derive_checked(response, params, wanted, recorder=recorder)
     except FingerprintMismatchError:
         raise FingerprintMismatchError(
             f"keyring {keyring.name!r} opened, but gives another fingerprint than {wanted} for this label, epoch "
@@ -278,8 +278,7 @@ def recover(label, fingerprint, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FO
             backend=None, credential_id=None, recorder=None):
     """No profile: ask every secret the device could have used; show only the set whose fingerprint matches.
     `credential_id` (FIDO2, from the sheet) lets a key with a non-discoverable credential answer."""
-    label = derivation.normalize_label_text(label)
-    derivation.validate_parameters(label, epoch, fmt, count)
+    params = derivation.CodeSetParams.of(label, epoch, fmt, count)
     wanted = derivation.parse_fingerprint(fingerprint)
     credential = _parse_credential_id(credential_id) if credential_id is not None else None
     from .devices.discovery import resolve
@@ -288,7 +287,7 @@ def recover(label, fingerprint, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FO
     if credential is not None and backend is None:
         backend = "fido2"
     names = [backend] if backend else [b for b in BACKEND_PREFERENCE if b in device.backends]
-    challenge = derivation.challenge(label, epoch)
+    challenge = derivation.challenge_of(params)
     tried, skipped = 0, []
     for name in names:
         with open_backend(device, name, interaction) as session:
@@ -299,8 +298,7 @@ def recover(label, fingerprint, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FO
                     for _what, response in candidates:
                         tried += 1
                         try:
-                            codes = _derive_checked(response, label, epoch, fmt, count, wanted, fmt,
-                                                    recorder=recorder)
+                            codes = _derive_checked(response, params, wanted, recorder=recorder)
                         except FingerprintMismatchError:
                             continue
                         return codes

@@ -210,7 +210,10 @@ def _on_emulator(ctx, label, device_spec=None, backend=None, keyring_name=None):
         from ..records import keyring_ident, keyring_name_of
 
         profile = ctx.store().load()
-        entry = profile.code_set(operations.derivation.normalize_label_text(label))
+        import unicodedata
+
+        # a lookup (profile labels are NFC), not a check: the operation checks the label, once
+        entry = profile.code_set(unicodedata.normalize("NFC", label))
         if entry is not None:
             ident = entry.enrollment
         elif keyring_name is not None:
