@@ -55,8 +55,13 @@ class Holder:
         self.process.stdin.write("\n")
         self.process.stdin.flush()
         assert self.process.stdout.readline().strip() == "released"
+        self.released = True
 
     def stop(self):
+        # let go properly: a client killed inside its transaction leaves vpcd's reader unable to see
+        # the next card (pcscd's reset of it fails), whatever else happened
+        if self.holding and not getattr(self, "released", False):
+            self.release()
         self.process.kill()
         self.process.wait()
 

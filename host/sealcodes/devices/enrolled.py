@@ -52,7 +52,7 @@ def _where(enrollment: Enrollment) -> str:
     return f"{enrollment.backend} on {enrollment.serial or enrollment.device_name or enrollment.device_kind}"
 
 
-def _named(enrollment: Enrollment, device_spec: str):
+def _named(enrollment: Enrollment, device_spec: str, interaction=None):
     """(kind, name) of the device `--device` names, or None when it names the enrollment's own
     device by serial or provider (the recorded path). Lists or probes every device only for a name
     that is no reader and not recorded."""
@@ -70,7 +70,7 @@ def _named(enrollment: Enrollment, device_spec: str):
         return KIND_PCSC, device_spec
     from .discovery import resolve
 
-    device = resolve(device_spec)
+    device = resolve(device_spec, interaction=interaction)
     if enrollment.backend not in device.backends:
         raise DeviceError(f"{device.name} has no {enrollment.backend} application")
     return device.kind, device.name
@@ -84,7 +84,7 @@ def open_enrolled(enrollment: Enrollment, device_spec: str | None = None, intera
     waited for as `interaction` says (devices.patience)."""
     backend = enrollment.backend
     wait, on_wait = patience(interaction)
-    named = _named(enrollment, device_spec) if device_spec is not None else None
+    named = _named(enrollment, device_spec, interaction) if device_spec is not None else None
     if named is not None:
         kind, name = named
         with contextlib.ExitStack() as stack:
@@ -114,7 +114,7 @@ def open_enrolled(enrollment: Enrollment, device_spec: str | None = None, intera
                 yield session
             return
     for name in held:  # none of the free devices was it: wait for those another program holds
-        if on_wait is not None:
+        if on_wait is not None and deadline > time.monotonic():
             on_wait(name)
         stack = contextlib.ExitStack()
         try:
