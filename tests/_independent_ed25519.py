@@ -94,6 +94,15 @@ def decode_point(data: bytes):
     return (x, y, 1, x * y % P)
 
 
+def is_prime_order_key(data: bytes) -> bool:
+    """A canonical encoding of a point A with [L]A = neutral and A not neutral (section 14.2)."""
+    point = decode_point(data)
+    if point is None:
+        return False
+    neutral = (0, 1, 1, 0)
+    return not _same(point, neutral) and _same(_multiply(L, point), neutral)
+
+
 def _secret_scalar(seed: bytes) -> tuple[int, bytes]:
     digest = hashlib.sha512(seed).digest()
     scalar = int.from_bytes(digest[:32], "little")

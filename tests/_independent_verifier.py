@@ -257,7 +257,8 @@ def commitment(response: bytes, label: str, epoch: int) -> bytes:
 def proof_message(rec: dict, previous_label: str, previous_epoch: int) -> bytes:
     """The signed bytes, built from the record's JSON fields."""
     h = rec["hash"]
-    out = [PROOF_TAG, b"\x00", _lp16(rec["account"].encode("utf-8")), _lp16(rec["label"].encode("utf-8")),
+    account, label = (unicodedata.normalize("NFC", rec[k]) for k in ("account", "label"))
+    out = [PROOF_TAG, b"\x00", _lp16(account.encode("utf-8")), _lp16(label.encode("utf-8")),
            rec["epoch"].to_bytes(4, "big"), _lp16(rec["format"].encode()), rec["count"].to_bytes(4, "big"),
            _lp16(rec["fingerprint"].encode())]
     out.append(_lp16(h["scheme"].encode()))
@@ -287,7 +288,7 @@ def record_v2(response: bytes, label: str, epoch: int, format_id: str, count: in
 def proof_holds(stored_commitment: bytes, rec: dict) -> bool:
     """What a verifier checks before it lets `rec` replace the set whose commitment it stored."""
     proof = rec.get("proof")
-    if not isinstance(proof, dict) or len(stored_commitment) != 32:
+    if not isinstance(proof, dict) or not ed25519.is_prime_order_key(stored_commitment):
         return False
     try:
         message = proof_message(rec, proof["label"], proof["epoch"])
@@ -312,7 +313,7 @@ def v2_fields_valid(rec: dict) -> bool:
         return False
     if version == 1:
         return "commitment" not in rec and "proof" not in rec
-    if not _hex_of(rec.get("commitment"), 32):
+    if not _hex_of(rec.get("commitment"), 32) or not ed25519.is_prime_order_key(bytes.fromhex(rec["commitment"])):
         return False
     if "proof" not in rec:
         return True

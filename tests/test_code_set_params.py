@@ -94,4 +94,4 @@ def test_the_record_is_frozen_and_checked_where_it_is_made():
     assert params.next_epoch().epoch == 1
     with pytest.raises(InvalidInputError, match="epoch"):
         CodeSetParams.of("x", 2**32 - 1).next_epoch()
-    assert params.recorded(4, "digits-24", 3) == CodeSetParams.of("Café", 4, "digits-24", 3)
+    assert params.with_checked(4, "digits-24", 3) == CodeSetParams.of("Café", 4, "digits-24", 3)

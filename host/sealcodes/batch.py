@@ -203,7 +203,7 @@ def _enroll_one(store, row, interaction, backend, params):
     if entry is not None and entry.enrollment != ident:
         raise InvalidInputError(f"{row.label!r} already belongs to another device in the profile")
     # the set is recorded under the enrollment just made (or found) for this device
-    recorder = RecordMaker(row.account, params)  # record v2: the set's rotation commitment, from its R
+    recorder = RecordMaker((row.account,), params)  # record v2: the set's rotation commitment, from its R
     codes = operations.generate(store, row.label, interaction, fmt=row.format, count=row.count, device_spec=ident,
                                 recorder=recorder)
     if codes.format != row.format or codes.count != row.count:

@@ -132,10 +132,10 @@ class CodeSetParams:
     """The parameters of a code set (docs/spec.md section 1), checked once.
 
     `CodeSetParams.of()` is where a label, epoch, format and count are checked, as they enter the
-    library; `recorded()` moves them to what the profile holds for a set (checked when the profile
-    was loaded) and `next_epoch()` to the following epoch (checked there). Everything that takes a
-    CodeSetParams (the challenge, the codes, the fingerprint) uses it as it is, checking nothing
-    again."""
+    library; `with_checked()` moves them to values checked already (what a loaded profile holds for
+    a set: profile.py checks it as the file is read) and `next_epoch()` to the following epoch
+    (checked there). Everything that takes a CodeSetParams (the challenge, the codes, the
+    fingerprint) uses it as it is, checking nothing again."""
 
     label: str  # NFC text that passes every label rule
     epoch: int
@@ -154,9 +154,10 @@ class CodeSetParams:
         """The format id ("base32-16", ...)."""
         return self.code_format.id
 
-    def recorded(self, epoch: int, fmt: str | None = None, count: int | None = None) -> "CodeSetParams":
-        """These parameters at the epoch, format id and count a loaded profile records for the set
-        (profile.py checked them as the file was read); None keeps this one's."""
+    def with_checked(self, epoch: int, fmt: str | None = None, count: int | None = None) -> "CodeSetParams":
+        """These parameters at an epoch, format id and count checked already: what a loaded profile
+        records for the set (profile.py checks it as the file is read), or what the caller checked;
+        None keeps this one's."""
         return CodeSetParams(self.label, epoch, self.code_format if fmt is None else FORMATS[fmt],
                              self.count if count is None else count, self.label_bytes)
 

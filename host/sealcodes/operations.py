@@ -124,10 +124,12 @@ def _confirmed(codes, before_record):
 
 
 def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, count=None, device_spec=None,
-             backend=None, keyring=None, before_record=None, recorder=None):
+             backend=None, keyring=None, before_record=None, recorder=None, proof_epoch=None):
     """Codes for `label`, checked against (or recorded in) the profile. `keyring` binds a new set to a
     keyring; `before_record(codes)` may refuse to record a new set (the codes are then not current);
-    `recorder` makes the set's verifier record (v2: with its rotation commitment)."""
+    `recorder` makes the set's verifier record (v2: with its rotation commitment). `proof_epoch`
+    (with a recorder, for a set in the profile) adds the proof made with that older epoch's rotation
+    key: for a verifier still at that epoch (a rotation whose record never reached it)."""
     # what was given (or the defaults), checked once, here; a recorded set's values come from the profile
     params = derivation.CodeSetParams.of(label, DEFAULT_EPOCH if epoch is None else epoch, fmt or DEFAULT_FORMAT,
                                          count or DEFAULT_COUNT)
@@ -135,6 +137,12 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
     with store.locked():
         profile = store.load()
         entry = profile.code_set(label)
+        if proof_epoch is not None:
+            if recorder is None:
+                raise InvalidInputError("a proof from an older epoch goes with a verifier record")
+            if entry is None or not derivation.validate_epoch(proof_epoch) < entry.epoch:
+                raise InvalidInputError(f"the proof must come from an older epoch of a set in the profile"
+                                        + (f" (below {entry.epoch})" if entry is not None else ""))
         if entry is not None:
             if epoch is not None and epoch != entry.epoch:
                 raise InvalidInputError(
@@ -144,7 +152,7 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
             ident = entry.enrollment
             if keyring is not None and ident != keyring_ident(keyring):
                 raise InvalidInputError(f"{label!r} is not bound to keyring {keyring!r} in the profile")
-            params = params.recorded(entry.epoch, None if fmt else entry.format, None if count else entry.count)
+            params = params.with_checked(entry.epoch, None if fmt else entry.format, None if count else entry.count)
         else:
             if keyring is not None:
                 from .keyring_operations import load_keyring
@@ -155,10 +163,13 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
                 ident = profile.pick_enrollment(device_spec, backend)
         if device_spec in profile.enrollments:  # named by enrollment id: its own device
             device_spec = None
+        recorded = params.with_checked(entry.epoch, entry.format) if entry is not None else None
+        if proof_epoch is not None:  # the old epoch's fingerprint is not recorded: the verifier checks
+            return _derive_proven(profile, ident, ident, device_spec, params.with_checked(proof_epoch), params,
+                                  interaction, recorder, lambda old, hint: None, (entry.fingerprint, recorded))
         response, hint = _response_for(profile, ident, device_spec, params, interaction)
         if entry is not None:
-            return _derive_checked(response, params, entry.fingerprint, params.recorded(entry.epoch, entry.format),
-                                   hint, recorder=recorder)
+            return _derive_checked(response, params, entry.fingerprint, recorded, hint, recorder=recorder)
         codes = _derive_checked(response, params, recorder=recorder)
         _confirmed(codes, before_record)
         store.save(profile.with_set(label, CodeSetEntry(ident, params.epoch, params.format, params.count,
@@ -186,13 +197,16 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
 
             load_keyring(profile, keyring)
             ident = keyring_ident(keyring)
-        current = given.recorded(entry.epoch, entry.format, entry.count)
-        params = given.recorded(entry.epoch, None if fmt else entry.format, None if count else entry.count).next_epoch()
+        current = given.with_checked(entry.epoch, entry.format, entry.count)
+        params = given.with_checked(entry.epoch, None if fmt else entry.format,
+                                    None if count else entry.count).next_epoch()
         if recorder is None:
             response, _ = _response_for(profile, ident, device_spec, params, interaction)
             codes = _derive_checked(response, params)
-        else:
-            codes = _rotate_with_proof(profile, entry, current, ident, device_spec, params, interaction, recorder)
+        else:  # the current set's R must give the fingerprint the profile recorded, then it signs
+            codes = _derive_proven(
+                profile, entry.enrollment, ident, device_spec, current, params, interaction, recorder,
+                lambda old, hint: _check_fingerprint(old, current, entry.fingerprint, hint))
         _confirmed(codes, before_record)
         store.save(profile.with_set(label, CodeSetEntry(ident, params.epoch, params.format, params.count,
                                                         codes.fingerprint, created=entry.created,
@@ -200,43 +214,53 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
         return codes
 
 
-def _rotate_with_proof(profile, entry, current, ident, device_spec, params, interaction, recorder):
-    """The new set's codes (parameters `params`) and its verifier record, signed with the rotation key
-    of the current set (parameters `current`, whose R must give the fingerprint the profile recorded)."""
+def _derive_proven(profile, old_ident, new_ident, device_spec, old, params, interaction, recorder, check_old,
+                   expected=None):
+    """The codes and verifier record of the set `params`, signed with the rotation key of the set
+    `old` of `old_ident` (docs/spec.md section 14). `check_old(R_old, hint)` proves R_old before it
+    signs; `expected` = (fingerprint, the parameters it was recorded with) checks the new set's R too."""
     from .verifier.record import PreviousSet
 
-    response, previous, hint = _rotation_responses(profile, entry.enrollment, ident, device_spec, current, params,
-                                                   interaction)
+    response, previous, hint = _two_responses(profile, old_ident, new_ident, device_spec, old, params, interaction,
+                                              check_old)
     try:
-        _check_fingerprint(previous, current, entry.fingerprint, hint)
-        return _derive_checked(response, params, recorder=recorder,
-                               previous=PreviousSet(previous, current.label, current.epoch))
+        expected_fp, expected_params = expected or (None, None)
+        return _derive_checked(response, params, expected_fp, expected_params, hint, recorder=recorder,
+                               previous=PreviousSet(previous, old.label, old.epoch))
     finally:
         wipe(response)
         wipe(previous)
 
 
-def _rotation_responses(profile, old_ident, new_ident, device_spec, current, params, interaction):
-    """(R of the new set, R of the current set, what could explain a wrong current secret). When both
-    sets are the same device's, one session answers both challenges (one PIN; FIDO2: one assertion);
-    the same keyring opens once (its seed is both sets' R)."""
-    if old_ident == new_ident and keyring_name_of(new_ident) is not None:
-        seed, hint = _response_for(profile, new_ident, device_spec, params, interaction)
-        return seed, bytearray(seed), hint
-    if old_ident == new_ident:
-        enrollment = profile.enrollment(new_ident)
-        with open_enrolled(enrollment, device_spec, interaction) as session:
-            new, old = session.respond_many((derivation.challenge_of(params), derivation.challenge_of(current)),
-                                            enrollment, interaction)
-            return new, old, session.wrong_secret_hint()
-    # moving onto a keyring: the keyring and the set's current device (or keyring), each asked once
-    new, _ = _response_for(profile, new_ident, None, params, interaction)
+def _two_responses(profile, old_ident, new_ident, device_spec, old_params, params, interaction, check_old):
+    """(R of the new set, R of the old one, what could explain a wrong secret); `check_old(R_old,
+    hint)` has passed. The same device answers both challenges in one session (one PIN; FIDO2: one
+    assertion); the same keyring opens once (its seed is both sets' R); a set moving onto a keyring
+    asks its current device first, and the keyring only once that answer is proven. Every answer is
+    wiped on every failure."""
+    answers = []
     try:
-        old, hint = _response_for(profile, old_ident, device_spec, current, interaction)
+        if old_ident == new_ident and keyring_name_of(new_ident) is not None:
+            seed, hint = _response_for(profile, new_ident, device_spec, params, interaction)
+            answers = [seed, bytearray(seed)]
+        elif old_ident == new_ident:
+            enrollment = profile.enrollment(new_ident)
+            with open_enrolled(enrollment, device_spec, interaction) as session:
+                answers = session.respond_many(
+                    (derivation.challenge_of(params), derivation.challenge_of(old_params)), enrollment, interaction)
+                hint = session.wrong_secret_hint()
+        else:
+            old, hint = _response_for(profile, old_ident, device_spec, old_params, interaction)
+            answers = [old]
+            check_old(old, hint)
+            new, _ = _response_for(profile, new_ident, None, params, interaction)
+            return new, old, hint
+        check_old(answers[1], hint)
+        return answers[0], answers[1], hint
     except BaseException:
-        wipe(new)
+        for answer in answers:
+            wipe(answer)
         raise
-    return new, old, hint
 
 
 def recover_with_keyring(label, fingerprint, keyring, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FORMAT,

@@ -46,6 +46,8 @@ CASES = [
      ("bob-key", 32, "github.com/bob", 2)),
     ("nfd-label-and-account", ("cafe-key", 64), "Cafe\u0301/b\u00e9atrice", 3, "base32-16", 2,
      "be\u0301atrice", CHEAP, ("cafe-key", 64, "Cafe\u0301/b\u00e9atrice", 2)),
+    ("argon2id-passes-and-lanes-differ", ("lanes-key", 32), "ssh", 2, "base32-16", 2, "root", 
+     {"scheme": "argon2id", "memory_kib": 96, "iterations": 2, "lanes": 3}, ("lanes-key", 32, "ssh", 1)),
 ]
 
 
@@ -95,6 +97,13 @@ def _checks(valid):
         checks.append({"why": why, "commitment": commitment_hex, "record": record, "holds": False})
 
     variant("another account", lambda r: r.__setitem__("account", "mallory"))
+    variant("another label", lambda r: r.__setitem__("label", "gitlab.com/alice"))
+    variant("another format", lambda r: r.__setitem__("format", "digits-24"))
+    variant("another count (one digest dropped)", lambda r: (r.__setitem__("count", 2), r["digests"].pop()))
+    variant("another fingerprint", lambda r: r.__setitem__("fingerprint", "0000-0000"))
+    variant("a cheaper hash", lambda r: r.__setitem__("hash", {"scheme": "argon2id", "memory_kib": 8,
+                                                               "iterations": 1, "lanes": 1}))
+    variant("the digests in another order", lambda r: r["digests"].reverse())
     variant("a digest replaced", lambda r: r["digests"].__setitem__(0, _flip(r["digests"][0])))
     variant("another salt", lambda r: r.__setitem__("salt", _flip(r["salt"])))
     variant("another commitment for the new set", lambda r: r.__setitem__("commitment", jump["commitment"]))
@@ -104,6 +113,21 @@ def _checks(valid):
                                                                       _flip(r["proof"]["signature"], 40)))
     variant("the commitment of the new set itself, not the replaced one", lambda r: None,
             commitment_hex=good["commitment"])
+    # a jump of several epochs, proven by the set the verifier holds (epoch 1), not by an older one
+    checks.append({"why": "a jump proven by the epoch the verifier holds", "commitment": jump["previous"]["commitment"],
+                   "record": jump["record"], "holds": True})
+    checks.append({"why": "a jump checked against an older epoch's key than the signer's",
+                   "commitment": stored, "record": jump["record"], "holds": False})
+    # a stored commitment that is no key: the neutral point verifies R_s = B, S = 1 for any message
+    # under a cofactorless check that skips the key's order, so it must be refused as a key
+    base = "5866666666666666666666666666666666666666666666666666666666666666"
+    forged = copy.deepcopy(good)
+    forged["proof"]["signature"] = base + (1).to_bytes(32, "little").hex()
+    checks.append({"why": "the neutral point as the stored key, with a proof made without any key",
+                   "commitment": "01" + "00" * 31, "record": forged, "holds": False})
+    checks.append({"why": "a stored key that is not a canonical encoding (y = p + 1)",
+                   "commitment": "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", "record": good,
+                   "holds": False})
     # S + L: the same signature with a non-canonical scalar must be refused (RFC 8032 5.1.7)
     signature = bytes.fromhex(good["proof"]["signature"])
     order = 2**252 + 27742317777372353535851937790883648493
@@ -138,7 +162,33 @@ def _invalid(valid):
     bad("proof epoch is not an integer", rotation, lambda r: r["proof"].__setitem__("epoch", "0"))
     bad("proof is not an object", rotation, lambda r: r.__setitem__("proof", r["proof"]["signature"]))
     bad("proof label with a control character", rotation, lambda r: r["proof"].__setitem__("label", "a\u0007b"))
+    bad("version written 2.0", first, lambda r: r.__setitem__("version", 2.0))
+    bad("commitment: the neutral point", first, lambda r: r.__setitem__("commitment", "01" + "00" * 31))
+    bad("commitment: a point of order 2", first, lambda r: r.__setitem__("commitment", "ec" + "ff" * 30 + "7f"))
+    bad("commitment: a point of order 8", first, lambda r: r.__setitem__(
+        "commitment", "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"))
+    bad("commitment: a key plus a point of order 2 (mixed order)", first, lambda r: r.__setitem__(
+        "commitment", _mixed_order(r["commitment"])))
+    bad("commitment: y >= p (not canonical)", first, lambda r: r.__setitem__("commitment", "ee" + "ff" * 30 + "7f"))
+    bad("commitment: x = 0 with the sign bit set", first, lambda r: r.__setitem__("commitment", "01" + "00" * 30 + "80"))
+    bad("commitment: no point has this y", first, lambda r: r.__setitem__("commitment", "02" + "00" * 31))
     return out
+
+
+def _mixed_order(commitment_hex: str) -> str:
+    """The commitment's point plus the point of order 2 (0, -1): on the curve, not of order L."""
+    import _independent_ed25519 as ed
+
+    point = ed.decode_point(bytes.fromhex(commitment_hex))
+    minus_one = ed.decode_point(bytes.fromhex("ec" + "ff" * 30 + "7f"))
+    return ed.encode_point(ed._add(point, minus_one)).hex()
+
+
+# JSON texts (not objects) a reader refuses: a member named twice could be read two ways
+INVALID_TEXT = [
+    {"why": "a member named twice (the account)",
+     "text": '{"type": "sealcodes-verifier-record", "version": 2, "account": "alice", "account": "root"}'},
+]
 
 
 def main():
@@ -152,10 +202,12 @@ def main():
                      "message (hex) and the record",
             "checks": "a commitment the verifier stored and a record whose proof it checks against it: holds or not",
             "invalid": "records a verifier must refuse to read",
+            "invalid_text": "JSON texts a verifier must refuse to read as a record",
         },
         "valid": valid,
         "checks": _checks(valid),
         "invalid": _invalid(valid),
+        "invalid_text": INVALID_TEXT,
     }
     OUT.write_text(json.dumps(document, indent=1, ensure_ascii=True) + "\n")
     print(f"wrote {OUT}")

@@ -79,6 +79,12 @@ def test_invalid_records_are_refused_by_both(case):
     assert not independent.v2_fields_valid(case["record"])
 
 
+@pytest.mark.parametrize("case", VECTORS["invalid_text"], ids=lambda c: c["why"])
+def test_invalid_json_texts_are_refused(case):
+    with pytest.raises(InvalidInputError, match="twice"):
+        VerifierRecord.from_json(case["text"])
+
+
 def test_every_valid_vector_is_valid_for_the_independent_reader():
     assert all(independent.v2_fields_valid(case["record"]) for case in VALID)
 

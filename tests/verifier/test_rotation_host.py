@@ -38,7 +38,7 @@ def test_generate_then_rotate_records_carry_the_chain_on_the_emulator():
     # rotate: ONE PIN line on stdin is enough for both epochs
     rotated_run = run_cli("rotate", LABEL, "--verifier-record", "--account", "alice", input=PIN + "\n")
     rotated = _record(rotated_run)
-    assert "proof that this device made it" in rotated_run.stderr
+    assert "proof that the current set's device or keyring made it" in rotated_run.stderr
     assert (rotated.epoch, rotated.proof.label, rotated.proof.epoch) == (1, LABEL, 0)
     assert verify_proof(first.commitment, rotated)
     assert not verify_proof(rotated.commitment, rotated)
@@ -142,6 +142,104 @@ def test_fido2_answers_two_challenges_in_one_assertion(transport):
         both = board.backend().respond_many((first, second), enrollment, user)
         assert both == expected and all(len(r) == 32 for r in both)
         assert salted.count(True) == 1, salted  # one assertion with user presence, both salts in it
-        assert user.pin_requests <= 1
+        assert enrollment.uv and user.pin_requests == 1  # user verification, one PIN for both
     finally:
         board.close()
+
+
+# --- the profile never runs ahead of the verifier --------------------------------------------------
+
+
+def test_a_record_that_cannot_be_written_leaves_the_profile_at_the_old_epoch():
+    assert run_cli("enroll", "--device", "emulator", input=PIN + "\n").returncode == 0
+    assert run_cli("generate", LABEL, "--verifier-record", input=PIN + "\n").returncode == 0
+    before = open(_profile_path()).read()
+    with open("/dev/full", "w") as full:
+        import subprocess
+
+        from _support import console_script
+
+        result = subprocess.run([console_script("sealcodes"), "rotate", LABEL, "--verifier-record"],
+                                input=PIN + "\n", stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert result.returncode == 1 and "could not write the verifier record" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+    assert open(_profile_path()).read() == before
+
+
+def test_a_verifier_left_behind_gets_a_record_proven_by_its_epoch():
+    """Rotations whose records never reached the verifier: the current set's record can be proven
+    with the rotation key of the epoch the verifier still holds (the device regenerates any epoch)."""
+    assert run_cli("enroll", "--device", "emulator", input=PIN + "\n").returncode == 0
+    held = _record(run_cli("generate", LABEL, "--verifier-record", input=PIN + "\n"))
+    for _ in range(2):
+        assert run_cli("rotate", LABEL, "--no-confirm", "--json", input=PIN + "\n").returncode == 0
+    caught_up = _record(run_cli("generate", LABEL, "--verifier-record", "--proof-from-epoch", "0",
+                                input=PIN + "\n"))
+    assert caught_up.epoch == 2 and (caught_up.proof.label, caught_up.proof.epoch) == (LABEL, 0)
+    assert verify_proof(held.commitment, caught_up)
+    for bad in (["--proof-from-epoch", "2"], ["--proof-from-epoch", "5"]):
+        refused = run_cli("generate", LABEL, "--verifier-record", *bad, input=PIN + "\n")
+        assert refused.returncode != 0 and "older epoch" in refused.stderr and refused.stdout == ""
+    alone = run_cli("generate", LABEL, "--proof-from-epoch", "0", input=PIN + "\n")
+    assert alone.returncode == 1 and "goes with --verifier-record" in alone.stderr
+
+
+def test_one_set_several_accounts_one_signed_record_each():
+    assert run_cli("enroll", "--device", "emulator", input=PIN + "\n").returncode == 0
+    firsts = run_cli("generate", LABEL, "--verifier-record", "--account", "alice", "--account", "alice-admin",
+                     input=PIN + "\n")
+    assert firsts.returncode == 0, firsts.stderr
+    first = [VerifierRecord.from_json(line) for line in firsts.stdout.splitlines()]
+    assert [r.account for r in first] == ["alice", "alice-admin"] and first[0].commitment == first[1].commitment
+    rotated = run_cli("rotate", LABEL, "--verifier-record", "--account", "alice", "--account", "alice-admin",
+                      input=PIN + "\n")
+    records = [VerifierRecord.from_json(line) for line in rotated.stdout.splitlines()]
+    assert [r.account for r in records] == ["alice", "alice-admin"]
+    assert all(verify_proof(first[0].commitment, r) for r in records)
+    # each proof binds its own account: swapping them breaks both
+    import dataclasses
+
+    assert not verify_proof(first[0].commitment, dataclasses.replace(records[0], proof=records[1].proof))
+
+
+def test_every_answer_is_wiped_when_the_second_one_fails():
+    """A device that answers the first challenge and fails (or is interrupted) on the second: the
+    first answer is overwritten before the error leaves respond_many."""
+    from sealcodes.backends.base import Backend
+    from sealcodes.errors import DeviceError
+
+    given = []
+
+    class HalfBackend(Backend):
+        name = "half"
+
+        def enroll(self, interaction, options):
+            raise NotImplementedError
+
+        def respond(self, challenge, enrollment, interaction):
+            if given:
+                raise DeviceError("the card was removed")
+            given.append(bytearray(b"\x42" * 32))
+            return given[-1]
+
+    with pytest.raises(DeviceError):
+        HalfBackend().respond_many((b"\x01" * 32, b"\x02" * 32), None, None)
+    assert given and given[0] == bytearray(32)
+
+
+@pytest.mark.pcsc
+def test_batch_records_carry_the_commitment_of_each_set(vpcd_token, tmp_path):
+    from sealcodes.backends.applet import AppletBackend
+    from sealcodes.pcsc import PcscConnection
+
+    with PcscConnection(vpcd_token.reader) as conn:
+        serial = AppletBackend(conn).info()["serial"]
+    csv_path, out = tmp_path / "fleet.csv", tmp_path / "records.jsonl"
+    csv_path.write_text(f"account,label,serial,format,count,pin\nalice,corp/alice,{serial},base32-16,3,{PIN}\n")
+    result = run_cli("batch", "enroll", "--csv", str(csv_path), "--output", str(out), "--no-wait", timeout=180)
+    assert result.returncode == 0, result.stderr
+    (record,) = [VerifierRecord.from_json(line) for line in out.read_text().splitlines()]
+    assert record.version == 2 and record.proof is None
+    # the commitment is the set's own: the next rotation by that token is proven under it
+    rotated = _record(run_cli("rotate", "corp/alice", "--verifier-record", "--account", "alice", input=PIN + "\n"))
+    assert verify_proof(record.commitment, rotated)

@@ -34,7 +34,7 @@ from .. import derivation
 from ..errors import InvalidInputError
 from ..formats import FORMATS, get_format, parse_code
 from ..memory import wipe
-from .rotation import COMMITMENT_BYTES, RotationProof, commitment, rotation_key, sign_proof
+from .rotation import RotationProof, check_commitment, commitment, rotation_key, sign_proof
 
 RECORD_TYPE = "sealcodes-verifier-record"
 RECORD_VERSION = 1
@@ -268,8 +268,8 @@ class VerifierRecord:
             raise InvalidInputError(f"record digests must be {DIGEST_BYTES} bytes each")
         if len(set(self.digests)) != len(self.digests):
             raise InvalidInputError("record digests are not all different")
-        if self.commitment is not None and len(self.commitment) != COMMITMENT_BYTES:
-            raise InvalidInputError(f"record commitment must be {COMMITMENT_BYTES} bytes")
+        if self.commitment is not None:
+            check_commitment(self.commitment)
         if self.proof is not None:
             if self.commitment is None:
                 raise InvalidInputError("a record with a proof must carry its own commitment (record v2)")
@@ -310,7 +310,7 @@ class VerifierRecord:
         if "version" not in data:
             raise InvalidInputError("record field 'version' is missing")
         version = data["version"]
-        if isinstance(version, bool) or version not in RECORD_VERSIONS:
+        if type(version) is not int or version not in RECORD_VERSIONS:  # not true, not 2.0
             raise InvalidInputError(f"record 'version' must be {RECORD_VERSION} or {RECORD_VERSION_ROTATION}")
         _only_keys(data, _RECORD_KEYS if version == RECORD_VERSION else _RECORD_V2_KEYS, "record")
         required = _RECORD_KEYS if version == RECORD_VERSION else _RECORD_KEYS + ("commitment",)
@@ -350,10 +350,25 @@ class VerifierRecord:
     @classmethod
     def from_json(cls, text: str) -> "VerifierRecord":
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_members)
+        except _DuplicateMember:
+            raise InvalidInputError("a verifier record names a member twice") from None
         except (ValueError, RecursionError):
             raise InvalidInputError("a verifier record must be JSON") from None
         return cls.from_dict(data)
+
+
+class _DuplicateMember(Exception):
+    pass
+
+
+def _unique_members(pairs) -> dict:
+    """A JSON object whose member names are all different: with a name given twice, two readers
+    (one keeping the first, one the last) would see two different records."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise _DuplicateMember()
+    return data
 
 
 def _only_keys(data: Mapping, allowed: Sequence[str], where: str) -> None:
@@ -440,17 +455,27 @@ def make_record(codes: derivation.CodeSet, account: str | None = None, params: H
 
 
 class RecordMaker:
-    """Makes the verifier record of the set an operation derives, while the set's R is at hand:
+    """Makes the verifier records of the set an operation derives, while the set's R is at hand:
     the library's operations call it before R is wiped (and, for a rotation, with the set it
-    replaces). It keeps only the record, which holds no secret."""
+    replaces). One record per account (a set may log in several accounts; the label when none is
+    given). It keeps only the records, which hold no secret."""
 
-    def __init__(self, account: str | None = None, params: HashParams | None = None):
-        self.account, self.params = account, params
-        self.record: VerifierRecord | None = None
+    def __init__(self, accounts=(), params: HashParams | None = None):
+        if isinstance(accounts, str) or accounts is None:  # one account given as itself
+            accounts = (accounts,)
+        self.accounts = tuple(accounts) or (None,)
+        self.params = params
+        self.records: tuple[VerifierRecord, ...] = ()
+
+    @property
+    def record(self) -> VerifierRecord:
+        """The only record (one account)."""
+        (only,) = self.records
+        return only
 
     def __call__(self, codes: derivation.CodeSet, response, previous: PreviousSet | None = None) -> None:
-        self.record = make_record(codes, account=self.account, params=self.params, response=response,
-                                  previous=previous)
+        self.records = tuple(make_record(codes, account=account, params=self.params, response=response,
+                                         previous=previous) for account in self.accounts)
 
 
 def _commitment_of(response, label: str, epoch: int) -> bytes:

@@ -56,8 +56,67 @@ def _private_key(key):
 
     if len(key) != KEY_BYTES:
         raise InvalidInputError(f"a rotation key is {KEY_BYTES} bytes")
-    # cryptography takes bytes: this copy cannot be wiped, only dropped (the caller's K is wiped)
-    return Ed25519PrivateKey.from_private_bytes(bytes(key))
+    return Ed25519PrivateKey.from_private_bytes(key)  # K stays the caller's bytearray (wiped by it)
+
+
+# --- the commitment is a point of the prime-order subgroup (public data: no constant time needed) --
+
+_P = 2**255 - 19
+_ORDER = 2**252 + 27742317777372353535851937790883648493
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _decode_point(data: bytes):
+    """RFC 8032 5.1.3, strictly: y < p, and x = 0 with the sign bit set refused. None if invalid."""
+    value = int.from_bytes(data, "little")
+    y, sign = value & ((1 << 255) - 1), value >> 255
+    if y >= _P:
+        return None
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x = u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P) % _P
+    if (v * x * x - u) % _P:
+        x = x * _SQRT_M1 % _P
+        if (v * x * x - u) % _P:
+            return None
+    if x == 0 and sign:
+        return None
+    if x & 1 != sign:
+        x = _P - x
+    return (x, y, 1, x * y % _P)
+
+
+def _add(p1, p2):
+    x1, y1, z1, t1 = p1
+    x2, y2, z2, t2 = p2
+    a, b = (y1 - x1) * (y2 - x2) % _P, (y1 + x1) * (y2 + x2) % _P
+    c, d = 2 * t1 * t2 * _D % _P, 2 * z1 * z2 % _P
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % _P, g * h % _P, f * g % _P, e * h % _P)
+
+
+def _is_neutral(point) -> bool:
+    x, y, z, _ = point
+    return x % _P == 0 and (y - z) % _P == 0
+
+
+def check_commitment(data: bytes) -> bytes:
+    """A commitment as section 14.2 requires it: 32 bytes encoding, canonically, a point of order
+    L (not the neutral point, no small-order part). Anything else would let someone who knows no
+    key make proofs that hold. Returns the bytes, or raises InvalidInputError."""
+    data = bytes(data)
+    point = _decode_point(data) if len(data) == COMMITMENT_BYTES else None
+    if point is None:
+        raise InvalidInputError("record commitment is not the encoding of a curve point")
+    multiple, scalar, power = (0, 1, 1, 0), _ORDER, point
+    while scalar:
+        if scalar & 1:
+            multiple = _add(multiple, power)
+        power = _add(power, power)
+        scalar >>= 1
+    if _is_neutral(point) or not _is_neutral(multiple):
+        raise InvalidInputError("record commitment is not a point of the prime-order group (small order)")
+    return data
 
 
 def commitment(key) -> bytes:
@@ -123,9 +182,10 @@ def verify_proof(stored_commitment: bytes, record) -> bool:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     proof = record.proof
-    if proof is None or stored_commitment is None or len(stored_commitment) != COMMITMENT_BYTES:
+    if proof is None or stored_commitment is None:
         return False
     try:
+        check_commitment(stored_commitment)  # a small-order key would let anyone "sign"
         message = proof_message(record, proof.label, proof.epoch)
         Ed25519PublicKey.from_public_bytes(bytes(stored_commitment)).verify(bytes(proof.signature), message)
     except (InvalidSignature, InvalidInputError, ValueError):
