@@ -107,8 +107,10 @@ def record_for(codes, account="alice", params=TEST_PARAMS):
 class VerifierServer:
     """A real `sealcodes verifier serve` process on 127.0.0.1 and a free port."""
 
-    def __init__(self, db_url: str, env: dict | None = None, args: tuple = (), ca: str | None = None):
-        """`args` go to `serve`; with `ca` (the CA of its --certfile) the server speaks HTTPS."""
+    def __init__(self, db_url: str, env: dict | None = None, args: tuple = (), ca: str | None = None,
+                 workers: int | None = 1):
+        """`args` go to `serve`; with `ca` (the CA of its --certfile) the server speaks HTTPS.
+        One process unless `workers` says otherwise (None: serve's default, one per CPU)."""
         import socket
 
         with socket.socket() as probe:
@@ -116,7 +118,7 @@ class VerifierServer:
             self.port = probe.getsockname()[1]
         self.db_url = db_url
         self.env = env or {}
-        self.args = tuple(args)
+        self.args = tuple(args) + (("--workers", str(workers)) if workers else ())
         self.ca = ca
         #: what httpx clients of this server pass as `verify`
         self.verify = ssl.create_default_context(cafile=ca) if ca else True

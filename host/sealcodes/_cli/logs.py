@@ -44,6 +44,27 @@ def escaping_log_handler():
     return handler
 
 
+def json_log_handler():
+    """JSON lines on stderr (`verifier serve --log-format json`): one object per line, with time,
+    level, logger, process and message; a traceback goes into "exception", escaped like the rest."""
+    import json
+    import logging
+    import time
+
+    class JsonLinesFormatter(logging.Formatter):
+        def format(self, record):
+            entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                     + f".{int(record.msecs):03d}Z", "level": record.levelname.lower(), "logger": record.name,
+                     "pid": record.process, "message": record.getMessage()}
+            if record.exc_info:
+                entry["exception"] = self.formatException(record.exc_info)
+            return json.dumps(entry, ensure_ascii=True)
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLinesFormatter())
+    return handler
+
+
 class _ConfigureWhenLoaded:
     """An import finder that only watches for `logging`: the other finders find it (whichever
     serves the standard library, on sys.path or frozen), and its loader is wrapped so that the

@@ -76,10 +76,13 @@ class EventHook:
     command is configured, runs it with the event as JSON on stdin (and SEALCODES_EVENT,
     SEALCODES_ACCOUNT in its environment). Events never hold a code."""
 
-    def __init__(self, command: str | None):
+    def __init__(self, command: str | None, listeners=()):
         self.argv = shlex.split(command) if command else None
+        self.listeners = tuple(listeners)
 
     def __call__(self, event) -> None:
+        for listener in self.listeners:
+            listener(event)
         line = json.dumps(event.to_dict(), ensure_ascii=True)
         events_log.info("%s", line)
         if not self.argv:
@@ -428,41 +431,172 @@ def audit_command(obj, account, limit, as_json):
 
 @verifier_group.command("serve")
 @click.option("--listen", default="127.0.0.1:8700", show_default=True, metavar="HOST:PORT")
+@click.option("--workers", type=click.IntRange(1, 256), metavar="N",
+              help="Server processes sharing the socket and the database (default: one per CPU).")
 @click.option("--pool-size", type=click.IntRange(1, 100), default=10, show_default=True,
-              help="Database connections in the pool (PostgreSQL and SQLite).")
+              help="Database connections in the pool of each process (PostgreSQL and SQLite).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info"]), default="info",
               show_default=True)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one JSON object per line (time, level, logger, pid, message).")
+@click.option("--metrics-listen", metavar="HOST:PORT",
+              help="Also serve GET /metrics here, without a key: an address only the scraper reaches. "
+                   "(On --listen, /metrics needs a key of scope metrics.)")
 @click.option("--certfile", metavar="PATH", help="Serve HTTPS with this certificate chain (PEM).")
 @click.option("--keyfile", metavar="PATH", help="The private key of --certfile (PEM).")
 @click.option("--forwarded-allow-ips", metavar="ADDRESSES",
               help="Proxies (comma-separated addresses) whose X-Forwarded-For names the client for the "
                    "per-address rate limit. Default: none; the peer address counts.")
 @click.pass_obj
-def serve_command(obj, listen, pool_size, log_level, certfile, keyfile, forwarded_allow_ips):
-    """Run the HTTP JSON API (uvicorn). API keys: `sealcodes verifier api-key create`."""
-    try:
-        import uvicorn
+def serve_command(obj, listen, workers, pool_size, log_level, log_format, metrics_listen, certfile, keyfile,
+                  forwarded_allow_ips):
+    """Run the HTTP JSON API (uvicorn). API keys: `sealcodes verifier api-key create`.
 
-        from ..verifier.service import create_app, quiet_repeats
+    SIGTERM: finish the requests in flight, then exit 0. SIGHUP: every process re-reads the policy
+    (rate limits included) from the database and the pepper files.
+    """
+    try:
+        import prometheus_client  # noqa: F401
+        import uvicorn  # noqa: F401
+
+        from ..verifier import workers as serving
+        from ..verifier.core import hash_slots_per_process
     except ImportError:
         raise CliFail("the HTTP server needs the server extra: pip install 'sealcodes[server]'") from None
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise CliFail("--listen must be HOST:PORT")
+    host, port = _host_port(listen, "--listen")
+    metrics_at = _host_port(metrics_listen, "--metrics-listen") if metrics_listen else None
     if bool(certfile) != bool(keyfile):
         raise CliFail("--certfile and --keyfile go together")
-    host = host.strip("[]")
-    verifier = obj.verifier(pool_size=pool_size)
-    logging.getLogger("sealcodes.verifier").setLevel(logging.INFO)
-    # a flood (descriptors exhausted at accept, a database gone) logs a line a minute, not one per request
-    quiet_repeats("asyncio", "uvicorn.error")
-    app = create_app(verifier)
-    click.echo(f"sealcodes verifier listening on {'https' if certfile else 'http'}://{listen}", err=True)
-    options = {"ssl_certfile": certfile, "ssl_keyfile": keyfile} if certfile else {}
-    uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False,
-                limit_concurrency=1000, timeout_keep_alive=5, server_header=False,
-                proxy_headers=bool(forwarded_allow_ips), forwarded_allow_ips=forwarded_allow_ips or "",
-                **options)
+    workers = workers or os.cpu_count() or 1
+    config = {"db_url": obj.db_url, "pepper_files": obj.pepper_files, "on_event": obj.on_event,
+              "pool_size": pool_size, "hash_slots": hash_slots_per_process(workers), "log_level": log_level,
+              "log_format": log_format}
+    _serve_logging(log_level, log_format)
+    # everything checked once, here: a bad database, policy or pepper stops the command with one line
+    obj.verifier(pool_size=1).store.close()
+    options = serving.ServerOptions(host, port, certfile, keyfile, forwarded_allow_ips)
+    try:
+        sock = serving.bind(host, port, options.backlog)
+    except OSError as exc:
+        raise CliFail(f"cannot listen on {shown(listen)}: {exc.strerror or type(exc).__name__}") from None
+    scheme = "https" if certfile else "http"
+    with sock:
+        if workers == 1:
+            app, reload, metrics, store = _build_app(config)
+            try:
+                if metrics_at:
+                    _metrics_listener(metrics_at, metrics.directory, metrics.registry)
+                _announce(log_format, f"sealcodes verifier listening on {scheme}://{listen} (1 process)")
+                serving.run_server(app, sock, options, reload, on_ready=lambda: serving.notify("READY=1"))
+            finally:
+                serving.notify("STOPPING=1")
+                store.close()
+            return
+        _serve_workers(config, workers, sock, options, metrics_at, f"{scheme}://{listen}")
+
+
+def _announce(log_format, line):
+    if log_format == "json":
+        log.info("%s", line)
+    else:
+        click.echo(line, err=True)
+
+
+def _serve_workers(config, workers, sock, options, metrics_at, where):
+    from ..verifier import metrics as figures
+    from ..verifier import workers as serving
+
+    # every worker writes its figures into this directory, and a scrape sums them (metrics.py)
+    directory = figures.make_directory()
+    os.environ[figures.MULTIPROCESS_DIR_ENV] = directory
+    try:
+        if metrics_at:
+            _metrics_listener(metrics_at, directory, None)
+        _announce(config["log_format"], f"sealcodes verifier listening on {where} ({workers} processes)")
+        status = serving.Supervisor(_serve_worker, config, workers, sock, options, directory).run()
+    finally:
+        figures.remove_directory(directory)
+    if status:
+        raise CliFail("the server processes could not start (see the lines above)")
+
+
+def _host_port(text, option):
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CliFail(f"{option} must be HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _metrics_listener(address, directory, registry):
+    from ..verifier.metrics import serve_exposition
+
+    try:
+        return serve_exposition(address[0], address[1], directory, registry)
+    except OSError as exc:
+        raise CliFail(f"cannot listen on {shown(address[0])}:{address[1]} for metrics: "
+                      f"{exc.strerror or type(exc).__name__}") from None
+
+
+def _serve_logging(level, log_format):
+    """The server's log lines: escaped text or JSON lines on stderr, at `level` for sealcodes and
+    uvicorn; a flood of one error (descriptors exhausted at accept, a database gone) is written
+    once a minute, not once per request."""
+    from ..verifier.service import quiet_repeats
+    from .logs import escaping_log_handler, json_log_handler
+
+    root = logging.getLogger()
+    root.handlers[:] = [json_log_handler() if log_format == "json" else escaping_log_handler()]
+    root.setLevel(logging.WARNING)
+    for name in ("sealcodes", "uvicorn"):
+        logging.getLogger(name).setLevel(level.upper())
+    quiet_repeats("asyncio", "uvicorn.error", "psycopg.pool")
+
+
+def _serve_worker(config):
+    """What each worker process runs first (workers.Supervisor): its logging, then its app."""
+    _serve_logging(config["log_level"], config["log_format"])
+    app, reload, _, _ = _build_app(config)
+    return app, reload
+
+
+def _build_app(config):
+    """The app of one server process, from `config` (serve_command); returns it, the function
+    that reloads its configuration, its metrics and its store."""
+    from ..errors import SealcodesError
+    from ..verifier import Verifier
+    from ..verifier.database import open_store
+    from ..verifier.metrics import Metrics
+    from ..verifier.service import count_lockouts, create_app, replace_verifier
+
+    metrics = Metrics()
+    hook = EventHook(config["on_event"], listeners=(count_lockouts(metrics),))
+    options = {"pool_size": config["pool_size"]}
+    if not config["db_url"].startswith("postgres"):
+        options["create"] = False
+    store = open_store(config["db_url"], **options)
+
+    def make_verifier(hash_slots):
+        peppers = read_peppers(config["pepper_files"])
+        try:
+            return Verifier(store, pepper=peppers, events=hook, hash_slots=hash_slots)
+        finally:
+            for pepper in peppers:
+                wipe(pepper)
+
+    verifier = make_verifier(config["hash_slots"])
+    app = create_app(verifier, metrics=metrics)
+
+    def reload():
+        try:
+            replace_verifier(app, make_verifier(verifier.hash_slots))
+        except (SealcodesError, CliFail) as exc:
+            metrics.reloads.labels("failed").inc()
+            log.error("reload failed, the configuration in use stays: %s", exc)
+            return
+        metrics.reloads.labels("ok").inc()
+        log.info("configuration reloaded")
+
+    return app, reload, metrics, store
 
 
 @verifier_group.group("api-key")
@@ -472,9 +606,11 @@ def api_key_group():
 
 @api_key_group.command("create")
 @click.argument("name")
-@click.option("--scope", type=click.Choice(["verify", "import", "admin"]), default="verify", show_default=True,
+@click.option("--scope", type=click.Choice(["verify", "import", "admin", "metrics"]), default="verify",
+              show_default=True,
               help="verify: POST /v1/verify only (PAM hosts, login services); import: first sets and rotations "
-                   "with the device's proof; admin: also forced replacement, status, revoke, unlock, audit.")
+                   "with the device's proof; admin: also forced replacement, status, revoke, unlock, audit; "
+                   "metrics: GET /metrics only (a Prometheus scraper).")
 @click.option("--accounts", "pattern", default="*", show_default=True, metavar="PATTERN",
               help="Only accounts matching PATTERN ('*' matches any run of characters, nothing else is special).")
 @click.pass_obj

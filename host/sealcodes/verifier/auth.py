@@ -5,7 +5,8 @@ Scopes (docs/verifier.md has the table of endpoints and commands):
 
     verify   check a code (POST /v1/verify): the key for PAM hosts and login services
     import   import first sets, and rotations that carry the device's proof
-    admin    import (and force a replacement without a proof), status, revoke, unlock, audit
+    admin    import (and force a replacement without a proof), status, revoke, unlock, audit, metrics
+    metrics  read the server's figures (GET /metrics): the key for a Prometheus scraper
 
 A key may also be limited to accounts matching a pattern: `*` matches any run of characters (none
 included, `/` included); every other character matches only itself. The pattern is normalised like
@@ -25,7 +26,8 @@ from .record import normalize_account
 SCOPE_VERIFY = "verify"
 SCOPE_IMPORT = "import"
 SCOPE_ADMIN = "admin"
-SCOPES = (SCOPE_VERIFY, SCOPE_IMPORT, SCOPE_ADMIN)
+SCOPE_METRICS = "metrics"
+SCOPES = (SCOPE_VERIFY, SCOPE_IMPORT, SCOPE_ADMIN, SCOPE_METRICS)
 SCOPE_LOCAL = "local"
 
 # what a request or command does
@@ -36,12 +38,15 @@ STATUS = "status"
 REVOKE = "revoke"
 UNLOCK = "unlock"
 AUDIT = "audit"
-ACTIONS = (VERIFY, IMPORT, FORCE_REPLACE, STATUS, REVOKE, UNLOCK, AUDIT)
+METRICS = "metrics"
+ACTIONS = (VERIFY, IMPORT, FORCE_REPLACE, STATUS, REVOKE, UNLOCK, AUDIT, METRICS)
 
 SCOPE_ACTIONS = {
     SCOPE_VERIFY: frozenset({VERIFY}),
     SCOPE_IMPORT: frozenset({IMPORT}),
-    SCOPE_ADMIN: frozenset({IMPORT, FORCE_REPLACE, STATUS, REVOKE, UNLOCK, AUDIT}),
+    SCOPE_ADMIN: frozenset({IMPORT, FORCE_REPLACE, STATUS, REVOKE, UNLOCK, AUDIT, METRICS}),
+    # figures summed over every account: no account is named, so the key's pattern plays no part
+    SCOPE_METRICS: frozenset({METRICS}),
 }
 
 EVERY_ACCOUNT_PATTERN = "*"
@@ -120,6 +125,7 @@ _WHAT = {
     REVOKE: "revoke sets",
     UNLOCK: "unlock accounts",
     AUDIT: "read the audit trail",
+    METRICS: "read the server's metrics",
 }
 
 LOCAL = Principal.local()

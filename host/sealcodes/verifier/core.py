@@ -25,6 +25,7 @@ returned, written to the audit table, and passed to the `events` callback.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -93,6 +94,47 @@ NEEDS_PROOF = "rotating an active set needs the device's proof; an admin may for
 
 class VerifierConfigError(SealcodesError):
     """The configuration does not fit the database (pepper, policy)."""
+
+
+def hash_slots_per_process(processes: int = 1) -> int:
+    """How many attempts one of `processes` server processes hashes at once: 2 x CPUs in all, so
+    the memory Argon2id fills stays bounded however many processes share the machine."""
+    return max(1, -(-2 * (os.cpu_count() or 1) // max(1, processes)))
+
+
+class HashSlots:
+    """At most `size` attempts hash at once; the others queue. `on_change(waiting, running)` hears
+    each change (the server's /metrics: the hash queue depth)."""
+
+    def __init__(self, size: int, on_change: Callable[[int, int], None] | None = None):
+        self.size = size
+        self.on_change = on_change
+        self._semaphore = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+        self.waiting = self.running = 0
+
+    def _moved(self, waiting: int, running: int) -> None:
+        with self._lock:
+            self.waiting += waiting
+            self.running += running
+            counts = self.waiting, self.running
+        if self.on_change is not None:
+            self.on_change(*counts)
+
+    @contextlib.contextmanager
+    def held(self):
+        self._moved(1, 0)
+        try:
+            self._semaphore.acquire()
+        except BaseException:
+            self._moved(-1, 0)
+            raise
+        self._moved(-1, 1)
+        try:
+            yield
+        finally:
+            self._semaphore.release()
+            self._moved(0, -1)
 
 
 @dataclass(frozen=True)
@@ -187,12 +229,14 @@ class Verifier:
 
     def __init__(self, store: SqlStore, pepper: bytes | Sequence[bytes] | None = None,
                  clock: Callable[[], float] = time.time, events: Callable[[Event], None] | None = None,
-                 hash_slots: int | None = None, check_schema: bool = True):
+                 hash_slots: int | HashSlots | None = None, check_schema: bool = True):
         self.store = store
         self._peppers = _pepper_map(pepper)
         self._clock = clock
         self._events = events
-        self._hash_slots = threading.BoundedSemaphore(hash_slots or max(2, 2 * (os.cpu_count() or 1)))
+        # a server may hand its slots from one Verifier to the next when it reloads its configuration
+        self.hash_slots = hash_slots if isinstance(hash_slots, HashSlots) else \
+            HashSlots(hash_slots or hash_slots_per_process())
         if check_schema:
             store.require_current_schema()
             self._check_peppers()
@@ -348,7 +392,7 @@ class Verifier:
         sets = self.store.active_sets(account)
         target = int(self.store.get_setting(ATTEMPT_COST) or 0)
         candidates: dict[int, bytes] = {}
-        with self._hash_slots:
+        with self.hash_slots.held():
             done = 0
             for row in sets:
                 code = compact[row.format]

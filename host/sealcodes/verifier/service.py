@@ -1,11 +1,13 @@
-"""The verifier's HTTP JSON API: a Starlette (ASGI) app, run by uvicorn (`sealcodes verifier serve`).
+"""The verifier's HTTP JSON API: a Starlette (ASGI) app, run by uvicorn (`sealcodes verifier serve`,
+one process or several: workers.py).
 
 Routes stay thin: take a token from the client address's bucket, check the API key and take one
 from its bucket, read and validate the body, call the Verifier with the key's `Principal` (the
 Verifier checks the key's scope and account pattern: auth.py), map errors to HTTP in one place
-(`_error_response`). The app keeps no state of its own but the rate-limit buckets: every answer
-comes from the database, so several instances can serve one PostgreSQL. The schema is written in
-docs/verifier-api.json (OpenAPI 3.1) and served at /v1/openapi.json.
+(`_error_response`). The app keeps no state of its own but the rate-limit buckets and its
+figures (metrics.py): every answer comes from the database, so several processes and hosts can
+serve one database. The schema is written in docs/verifier-api.json (OpenAPI 3.1) and served at
+/v1/openapi.json.
 
     POST /v1/records                 import one verifier record         import, admin  -> 201 / 200
     POST /v1/verify                  {"account", "code"}                verify         -> 200 {"result", ...}
@@ -13,9 +15,13 @@ docs/verifier-api.json (OpenAPI 3.1) and served at /v1/openapi.json.
     POST /v1/accounts/revoke         {"account", "label"?}              admin          -> 200
     POST /v1/accounts/unlock         {"account"}                        admin          -> 200
     GET  /v1/audit                   ?account=A&limit=N                 admin          -> 200
-    GET  /v1/health                  no key needed                                     -> 200
+    GET  /metrics                    Prometheus text format             metrics, admin -> 200
+    GET  /v1/health                  alive; no key needed                              -> 200
+    GET  /v1/ready                   database reachable, schema current; no key        -> 200 / 503
 
 The account travels in the body or the query, never in the path: accounts often hold `/`.
+`replace_verifier(app, verifier)` swaps the configuration (policy, peppers) of a running app:
+requests already answering keep the Verifier they started with.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import logging
 import math
 import time
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -33,11 +40,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import InvalidInputError
-from .auth import AUDIT, IMPORT, REVOKE, STATUS, UNLOCK, VERIFY, Forbidden, Principal
-from .core import ACCEPTED, THROTTLED, Verifier, VerifierConfigError
+from .auth import AUDIT, IMPORT, METRICS, REVOKE, STATUS, UNLOCK, VERIFY, Forbidden, Principal
+from .core import ACCEPTED, EVENT_ACCOUNT_LOCKED, THROTTLED, Event, Verifier, VerifierConfigError
 from .ratelimit import TokenBuckets
 from .record import VerifierRecord
 from .store import StoreError
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 log = logging.getLogger("sealcodes.verifier.service")
 
@@ -157,16 +167,40 @@ def _only(data: dict, allowed: tuple[str, ...]) -> None:
         raise HttpError(400, "invalid_input", f"unknown field in the body (allowed: {', '.join(allowed)})")
 
 
-def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
-    """The ASGI app around one Verifier (thread-safe; the blocking calls run in a thread pool)."""
+class _Serving:
+    """What the routes answer with: the Verifier and the token buckets of its policy. Replaced
+    whole on a reload; buckets of unchanged limits carry over (a reload does not refill them)."""
+
+    def __init__(self, verifier: Verifier, before: "_Serving | None" = None):
+        policy = verifier.policy
+        self.verifier = verifier
+        self.by_address = _buckets(policy.address_rate, policy.address_burst, before and before.by_address)
+        self.by_key = _buckets(policy.key_rate, policy.key_burst, before and before.by_key)
+
+
+def _buckets(rate, burst, before: TokenBuckets | None) -> TokenBuckets:
+    if before is not None and (before.rate, before.burst) == (float(rate), int(burst)):
+        return before
+    return TokenBuckets(rate, burst)
+
+
+def replace_verifier(app: Starlette, verifier: Verifier) -> None:
+    """Answer new requests with `verifier` (a reloaded configuration)."""
+    app.state.serving = _Serving(verifier, app.state.serving)
+
+
+def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metrics | None" = None) -> Starlette:
+    """The ASGI app around one Verifier (thread-safe; the blocking calls run in a thread pool).
+    With `metrics`, every answer is counted and GET /metrics serves the figures."""
     if openapi is None:
         openapi = _bundled_openapi()
-    policy = verifier.policy
-    by_address = TokenBuckets(policy.address_rate, policy.address_burst)
-    by_key = TokenBuckets(policy.key_rate, policy.key_burst)
     quiet_repeats(log.name)
+    if metrics is not None:
+        verifier.hash_slots.on_change = metrics.hash_slots_changed
 
-    async def authorized(request: Request, action: str) -> Principal:
+    async def authorized(request: Request, action: str) -> tuple[Principal, Verifier]:
+        serving = request.app.state.serving
+        verifier = serving.verifier
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
@@ -175,43 +209,65 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         principal = await run_in_threadpool(verifier.check_api_key, token.strip())
         if principal is None:
             raise HttpError(401, "unauthorized", "unknown or revoked API key", {"WWW-Authenticate": "Bearer"})
-        wait = by_key.take(principal.key_id)
+        wait = serving.by_key.take(principal.key_id)
         if wait:
+            if metrics is not None:
+                metrics.rate_limited.labels("key").inc()
             raise _too_many(wait)
         # the scope first, before any body is read; the account is checked by the Verifier
         if not principal.may(action):
             await run_in_threadpool(verifier.authorize, principal, action)  # refuses and audits
-        return principal
+        return principal, verifier
 
-    def route(handler, limited: bool = True):
-        async def endpoint(request: Request) -> Response:
+    def route(name: str, handler, limited: bool = True):
+        async def answer(request: Request) -> Response:
             try:
                 if limited:
-                    wait = by_address.take(request.client.host if request.client else "unknown")
+                    wait = request.app.state.serving.by_address.take(request.client.host if request.client
+                                                                     else "unknown")
                     if wait:
+                        if metrics is not None:
+                            metrics.rate_limited.labels("address").inc()
                         raise _too_many(wait)
                 return await handler(request)
             except Exception as exc:  # mapped in one place
+                if metrics is not None and isinstance(exc, StoreError):
+                    metrics.database_errors.inc()
                 return _error_response(exc)
-        return endpoint
+
+        if metrics is None:
+            return answer
+
+        async def counted(request: Request) -> Response:
+            start = time.perf_counter()
+            response = await answer(request)
+            metrics.latency.labels(name).observe(time.perf_counter() - start)
+            metrics.responses.labels(name, str(response.status_code)).inc()
+            return response
+        return counted
 
     async def import_record(request: Request) -> Response:
-        principal = await authorized(request, IMPORT)
+        principal, verifier = await authorized(request, IMPORT)
         data = await _read_json(request, MAX_RECORD_BYTES)
         record = VerifierRecord.from_dict(data)
         result = await run_in_threadpool(verifier.import_record, record, principal)
+        if metrics is not None:
+            metrics.imports.labels("forced" if result.forced else "imported" if result.imported
+                                   else "unchanged").inc()
         return JSONResponse({"account": result.account, "label": result.label, "epoch": result.epoch,
                              "imported": result.imported, "superseded_epochs": list(result.superseded_epochs),
                              "forced": result.forced},
                             status_code=201 if result.imported else 200)
 
     async def verify(request: Request) -> Response:
-        principal = await authorized(request, VERIFY)
+        principal, verifier = await authorized(request, VERIFY)
         data = await _read_json(request, MAX_VERIFY_BYTES)
         account = _account_field(data.get("account"), "field")
         code = _string(data, "code", 128)
         _only(data, ("account", "code"))
         result = await run_in_threadpool(verifier.verify, account, code, principal)
+        if metrics is not None:
+            metrics.verifies.labels(result.outcome).inc()
         body = {"result": result.outcome}
         if result.outcome == ACCEPTED:
             body.update(label=result.label, epoch=result.epoch, code_number=result.code_number,
@@ -223,7 +279,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         return JSONResponse(body, headers=headers)
 
     async def status(request: Request) -> Response:
-        principal = await authorized(request, STATUS)
+        principal, verifier = await authorized(request, STATUS)
         account = _account_field(request.query_params.get("account"), "query parameter")
         state = await run_in_threadpool(verifier.status, account, principal)
         return JSONResponse({
@@ -234,7 +290,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         })
 
     async def revoke(request: Request) -> Response:
-        principal = await authorized(request, REVOKE)
+        principal, verifier = await authorized(request, REVOKE)
         data = await _read_json(request, MAX_SMALL_BYTES)
         account = _account_field(data.get("account"), "field")
         label = _string(data, "label", 512, required=False)
@@ -243,7 +299,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         return JSONResponse({"revoked": [{"label": lbl, "epoch": epoch} for lbl, epoch in revoked]})
 
     async def unlock(request: Request) -> Response:
-        principal = await authorized(request, UNLOCK)
+        principal, verifier = await authorized(request, UNLOCK)
         data = await _read_json(request, MAX_SMALL_BYTES)
         account = _account_field(data.get("account"), "field")
         _only(data, ("account",))
@@ -251,7 +307,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         return JSONResponse({"account": account, "was_locked": was_locked})
 
     async def audit(request: Request) -> Response:
-        principal = await authorized(request, AUDIT)
+        principal, verifier = await authorized(request, AUDIT)
         account = request.query_params.get("account")
         if account is not None:
             account = _account_field(account, "query parameter")
@@ -266,6 +322,20 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def ready(request: Request) -> Response:
+        """Whether this process can answer: its database reachable and at this release's schema."""
+        try:
+            await run_in_threadpool(request.app.state.serving.verifier.store.require_current_schema)
+        except StoreError as exc:
+            raise HttpError(503, "not_ready", str(exc)) from None
+        return JSONResponse({"status": "ready"})
+
+    async def exposition(request: Request) -> Response:
+        await authorized(request, METRICS)
+        if metrics is None:
+            raise HttpError(404, "not_found", "this server keeps no metrics")
+        return Response(await run_in_threadpool(metrics.exposition), media_type=_metrics_content_type())
+
     async def schema(request: Request) -> Response:
         return Response(openapi, media_type="application/json")
 
@@ -279,16 +349,34 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         return _error_response(exc)
 
     routes = [
-        Route("/v1/records", route(import_record), methods=["POST"]),
-        Route("/v1/verify", route(verify), methods=["POST"]),
-        Route("/v1/accounts/status", route(status), methods=["GET"]),
-        Route("/v1/accounts/revoke", route(revoke), methods=["POST"]),
-        Route("/v1/accounts/unlock", route(unlock), methods=["POST"]),
-        Route("/v1/audit", route(audit), methods=["GET"]),
-        Route("/v1/health", route(health, limited=False), methods=["GET"]),
-        Route("/v1/openapi.json", route(schema), methods=["GET"]),
+        Route("/v1/records", route("records", import_record), methods=["POST"]),
+        Route("/v1/verify", route("verify", verify), methods=["POST"]),
+        Route("/v1/accounts/status", route("status", status), methods=["GET"]),
+        Route("/v1/accounts/revoke", route("revoke", revoke), methods=["POST"]),
+        Route("/v1/accounts/unlock", route("unlock", unlock), methods=["POST"]),
+        Route("/v1/audit", route("audit", audit), methods=["GET"]),
+        Route("/metrics", route("metrics", exposition), methods=["GET"]),
+        Route("/v1/health", route("health", health, limited=False), methods=["GET"]),
+        Route("/v1/ready", route("ready", ready), methods=["GET"]),
+        Route("/v1/openapi.json", route("openapi", schema), methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed, 500: server_error})
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed, 500: server_error})
+    app.state.serving = _Serving(verifier)
+    return app
+
+
+def count_lockouts(metrics: "Metrics"):
+    """An event listener (core.Event) counting lockouts in `metrics`."""
+    def listener(event: Event) -> None:
+        if event.kind == EVENT_ACCOUNT_LOCKED:
+            metrics.lockouts.inc()
+    return listener
+
+
+def _metrics_content_type() -> str:
+    from .metrics import CONTENT_TYPE
+
+    return CONTENT_TYPE
 
 
 def _bundled_openapi() -> bytes:
