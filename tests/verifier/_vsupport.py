@@ -60,11 +60,20 @@ class PostgresServer:
     def start(self):
         self._run(os.path.join(self.bin, "initdb"), "-D", self.data, "-A", "trust", "-U", "postgres",
                   "--no-sync", "-E", "UTF8", "--locale", "C")
+        self.resume()
+        return self
+
+    def resume(self):
+        """Start the server of the cluster (again, after `pause`)."""
         options = f"-k {self.base} -c listen_addresses='' -c fsync=off -c max_connections=300 " \
                   "-c shared_buffers=32MB"
         self._run(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-o", options, "-l",
                   os.path.join(self.base, "log"), "-w", "-t", "60", "start")
-        return self
+
+    def pause(self):
+        """Stop the server as an administrator's restart does (fast: clients are disconnected),
+        keeping the cluster."""
+        self._run(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "fast", "-w", "stop")
 
     def stop(self):
         try:

@@ -4,18 +4,31 @@ Same schema and statements as SQLite (store.py). A transaction on an account fir
 row exists, then locks it (SELECT ... FOR UPDATE): attempts on one account queue, attempts on
 different accounts run in parallel, and a code is consumed by
 `UPDATE ... WHERE used_at IS NULL RETURNING`, so it is spent once even across several servers.
+
+A database that goes away (a restart, a failover) is noticed by the first request that loses its
+connection, or waits too long for one. From then on every request is answered at once with a
+StoreError (HTTP 503), but for one connection attempt every PROBE_INTERVAL_S; once one succeeds,
+a fresh pool replaces the old one (whose retries back off for minutes), so the store recovers
+within about a second of the database's return, with no restart and no manual step.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from typing import Iterator
 
 from .store import SqlStore, StoreError
 
 CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK_ID = 0x5EA1C0DE
+#: how long a request waits for a pooled connection (in slices, so a database found down meanwhile
+#: ends the wait at once)
+POOL_WAIT_S = 5.0
+WAIT_SLICE_S = 0.25
+#: while the database is down: one connection attempt per process this often
+PROBE_INTERVAL_S = 0.5
 
 
 class PostgresStore(SqlStore):
@@ -34,6 +47,10 @@ class PostgresStore(SqlStore):
         self._pool_size = max(1, pool_size)
         self._pool = None
         self._guard = threading.Lock()
+        #: the database was found unreachable, and has not answered a probe since
+        self._down = False
+        self._probing = threading.Lock()
+        self._next_probe = 0.0
 
     def _get_pool(self):
         import psycopg
@@ -48,7 +65,9 @@ class PostgresStore(SqlStore):
                 pool = psycopg_pool.ConnectionPool(
                     self.url, min_size=1, max_size=self._pool_size, open=False,
                     kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
-                    timeout=CONNECT_TIMEOUT_S + 5,
+                    timeout=POOL_WAIT_S,
+                    # a connection the server dropped (a restart, a failover) is replaced before use
+                    check=psycopg_pool.ConnectionPool.check_connection,
                 )
                 try:
                     pool.open(wait=True, timeout=CONNECT_TIMEOUT_S + 5)
@@ -63,13 +82,59 @@ class PostgresStore(SqlStore):
         import psycopg
         import psycopg_pool
 
+        if self._down:
+            self._probe()
+        pool = self._get_pool()
         try:
-            with self._get_pool().connection() as connection:
-                yield connection
+            connection = self._wait_for_connection(pool)
         except psycopg_pool.PoolTimeout as exc:
+            self._down = True
             raise StoreError(f"no database connection available: {_reason(exc)}") from None
+        try:
+            with connection:
+                yield connection
         except psycopg.Error as exc:
+            if connection.broken or (getattr(exc, "sqlstate", None) or "")[:2] in ("08", "57"):
+                self._down = True  # the connection or the server went (class 08: connection, 57: shutdown)
             raise StoreError(f"verifier database error: {_reason(exc)}") from None
+        finally:
+            pool.putconn(connection)
+
+    def _wait_for_connection(self, pool):
+        import psycopg_pool
+
+        deadline = time.monotonic() + POOL_WAIT_S
+        while True:
+            try:
+                return pool.getconn(timeout=max(0.01, min(WAIT_SLICE_S, deadline - time.monotonic())))
+            except psycopg_pool.PoolTimeout:
+                if self._down or time.monotonic() >= deadline:
+                    raise
+
+    def _probe(self) -> None:
+        """While the database is down: StoreError at once, but for one connection attempt every
+        PROBE_INTERVAL_S; when it succeeds, a fresh pool takes the old one's place."""
+        import psycopg
+
+        if not self._probing.acquire(blocking=False):
+            raise StoreError("the verifier database is unreachable")
+        try:
+            if not self._down:
+                return
+            if time.monotonic() < self._next_probe:
+                raise StoreError("the verifier database is unreachable")
+            self._next_probe = time.monotonic() + PROBE_INTERVAL_S
+            try:
+                psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S).close()
+            except psycopg.Error as exc:
+                raise StoreError(f"the verifier database is unreachable: {_reason(exc)}") from None
+            with self._guard:
+                old, self._pool = self._pool, None
+                self._down = False
+        finally:
+            self._probing.release()
+        if old is not None:  # its connections in use are closed as they come back
+            threading.Thread(target=old.close, name="old-pool", daemon=True).start()
 
     @contextlib.contextmanager
     def _write_transaction(self, connection) -> Iterator:
