@@ -19,8 +19,9 @@ if [ "$want_tests" = 1 ]; then
   apt_packages+=(pcscd vsmartcard-vpcd pcsc-tools procps strace util-linux git tar gzip)
   # the printable sheet: a real cupsd (lp, lpadmin), pdftotext/pdftoppm, zbarimg
   apt_packages+=(cups-daemon cups-client cups-bsd cups-core-drivers poppler-utils zbar-tools)
-  # verifier tests: a real PostgreSQL server (started by a pytest fixture) and real PAM
-  apt_packages+=(postgresql pamtester)
+  # verifier tests: a real PostgreSQL server (started by a pytest fixture) and real PAM; curl
+  # scrapes /metrics, systemd-analyze checks the systemd unit
+  apt_packages+=(postgresql pamtester curl systemd)
   command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 fi

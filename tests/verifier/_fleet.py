@@ -168,3 +168,27 @@ def terminate(process, timeout: float = 40.0) -> int:
     """SIGTERM, then the exit status (a negative number: killed by that signal)."""
     process.send_signal(signal.SIGTERM)
     return process.wait(timeout)
+
+
+def scrape(url: str, key: str | None = None) -> dict:
+    """GET a /metrics page with curl, as a Prometheus scraper would; {(sample, ((label, value), ...)):
+    value}. Fails the test unless curl gets 200."""
+    import shutil
+    import subprocess
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    curl = shutil.which("curl")
+    assert curl, "curl is needed (scripts/setup.sh --test installs it)"
+    argv = [curl, "-sS", "--max-time", "20", "-w", "\n%{http_code} %{content_type}", url]
+    if key:
+        argv += ["-H", f"Authorization: Bearer {key}"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    body, _, status = done.stdout.rpartition("\n")
+    assert status.startswith("200 text/plain"), (status, body[:300])
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(body) for sample in family.samples}
+
+
+def figure(figures: dict, name: str, **labels) -> float:
+    return figures.get((name, tuple(sorted(labels.items()))), 0.0)

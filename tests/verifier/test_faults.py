@@ -17,7 +17,7 @@ import time
 import httpx
 import pytest
 
-from _fleet import Load, accounts_with_codes, check_exactly_once, used_codes, wait_for, workers_of
+from _fleet import Load, accounts_with_codes, check_exactly_once, figure, scrape, used_codes, wait_for, workers_of
 from _vsupport import PostgresServer, VerifierServer, cheap_policy, code_set, record_for
 from sealcodes.verifier import Verifier, open_store
 from sealcodes.verifier.record import HashParams
@@ -43,6 +43,7 @@ def test_postgresql_restart_under_load(own_postgres):
     it is back the servers answer again by themselves within seconds; exactly once throughout."""
     url = own_postgres.fresh_url()
     store, verifier, key = _prepare(url)
+    metrics_key = verifier.create_api_key("scraper", "metrics")[1]
     codes = accounts_with_codes(verifier, "pg", 50, 100)
     store.close()
     server = VerifierServer(url, workers=2).start()
@@ -59,6 +60,7 @@ def test_postgresql_restart_under_load(own_postgres):
         recovered_at = recovered[0].at if recovered else None
         time.sleep(2.0)
         tail = load.since(time.monotonic() - 1.0)
+        figures = scrape(server.base + "/metrics", metrics_key)
     finally:
         answers = load.stop()
         log = server.stop()
@@ -67,6 +69,9 @@ def test_postgresql_restart_under_load(own_postgres):
                                                          "the verifier database is unavailable"} for a in during)
     assert recovered_at is not None and recovered_at - back < 10, "no accepted answer within 10 s of the restart"
     assert tail and all(a.accepted for a in tail), {(a.status, str(a.body)) for a in tail}
+    unavailable = sum(1 for a in answers if a.status == 503)
+    assert figure(figures, "sealcodes_verifier_database_errors_total") == unavailable
+    assert figure(figures, "sealcodes_verifier_responses_total", route="verify", status="503") == unavailable
     check_exactly_once(answers, used_codes(url))
     assert "Traceback" not in log
 

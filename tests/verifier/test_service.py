@@ -169,7 +169,8 @@ def test_wrong_method_and_schema(served):
     schema = httpx.get(server.base + "/v1/openapi.json").json()
     assert schema == json.loads((ROOT / "docs" / "verifier-api.json").read_text())
     assert set(schema["paths"]) == {"/v1/records", "/v1/verify", "/v1/accounts/status", "/v1/accounts/revoke",
-                                    "/v1/accounts/unlock", "/v1/audit", "/v1/health", "/v1/openapi.json"}
+                                    "/v1/accounts/unlock", "/v1/audit", "/metrics", "/v1/health", "/v1/ready",
+                                    "/v1/openapi.json"}
 
 
 def test_hundred_concurrent_http_attempts_one_success(served, alice):

@@ -1,0 +1,247 @@
+"""Running the verifier as a service (docs/verifier.md, "Operations"): /metrics summed over the
+worker processes and scraped with curl, its scope, --metrics-listen, /v1/health and /v1/ready,
+JSON log lines that never hold a secret, SIGHUP reloading the configuration, readiness told to
+systemd, and the systemd unit checked by systemd-analyze."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+
+import httpx
+import pytest
+
+from _fleet import accounts_with_codes, figure, scrape, wait_for
+from _support import console_script, run_cli
+from _vsupport import VerifierServer, cheap_policy, code_set, record_for
+from sealcodes.verifier import Verifier, open_store
+from sealcodes.verifier.record import HashParams
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+UNIT = ROOT / "host" / "sealcodes" / "verifier" / "systemd" / "sealcodes-verifier.service"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_metrics_add_up_across_workers(tmp_path):
+    """Two workers write their own figures; a scrape (curl, a key of scope metrics) sums them,
+    and they move with every answer. The same figures come without a key from --metrics-listen."""
+    url = "sqlite:///" + str(tmp_path / "v.db")
+    store = open_store(url)
+    slow = HashParams.argon2id(19456, 16, 1)
+    verifier = Verifier.initialise(store, cheap_policy(max_failures=3, delay_base_s=0, max_cost=19456 * 16))
+    keys = {scope: verifier.create_api_key(scope, scope)[1] for scope in ("verify", "import", "metrics")}
+    codes = accounts_with_codes(verifier, "m", 4, 5)
+    queued = accounts_with_codes(verifier, "q", 8, 1, params=slow)
+    store.close()
+    port = _free_port()
+    server = VerifierServer(url, workers=2, args=("--metrics-listen", f"127.0.0.1:{port}")).start()
+    metrics_url = server.base + "/metrics"
+    try:
+        # the second worker may still be starting when the first answers
+        before = wait_for(lambda: (lambda f: f if figure(f, "sealcodes_verifier_processes") == 2 else None)(
+            scrape(metrics_url, keys["metrics"])), timeout=15)
+        assert before, "two workers never answered"
+        assert figure(before, "sealcodes_verifier_verifies_total", result="accepted") == 0
+        verify = {"Authorization": f"Bearer {keys['verify']}"}
+        for account, own in codes.items():  # a new connection each: the workers share them
+            for code in own[:3]:
+                assert httpx.post(server.base + "/v1/verify", json={"account": account, "code": code},
+                                  headers=verify).json()["result"] == "accepted"
+        wrong = code_set(label="wrong").codes
+        results = [httpx.post(server.base + "/v1/verify", json={"account": "m-0", "code": code},
+                              headers=verify).json()["result"] for code in wrong[:3]]
+        assert results == ["rejected", "rejected", "locked"]
+        assert httpx.post(server.base + "/v1/verify", json={"account": "m-1", "code": "nope"},
+                          headers=verify).json()["result"] == "mistyped"
+        record = record_for(code_set(label="fresh", count=2), account="fresh").to_dict()
+        assert httpx.post(server.base + "/v1/records", json=record,
+                          headers={"Authorization": f"Bearer {keys['import']}"}).status_code == 201
+        # eight attempts of about 0.4 s each against four hash slots (two per worker): a queue
+        threads = [threading.Thread(target=httpx.post, args=(server.base + "/v1/verify",), kwargs={
+            "json": {"account": account, "code": own[0]}, "headers": verify, "timeout": 60})
+            for account, own in queued.items()]
+        for thread in threads:
+            thread.start()
+        busy = wait_for(lambda: (lambda f: f if figure(f, "sealcodes_verifier_hash_queue_depth")
+                                 + figure(f, "sealcodes_verifier_hashes_running") == 8 else None)(
+            scrape(metrics_url, keys["metrics"])), timeout=5, step=0.02)
+        for thread in threads:
+            thread.join()
+        after = scrape(metrics_url, keys["metrics"])
+        unkeyed = scrape(f"http://127.0.0.1:{port}/metrics")
+        refused = httpx.get(metrics_url, headers=verify)
+        anonymous = httpx.get(metrics_url)
+    finally:
+        log = server.stop()
+    assert busy, "the hash queue never showed the eight attempts"
+    assert figure(busy, "sealcodes_verifier_hashes_running") <= 4
+    assert figure(busy, "sealcodes_verifier_hash_queue_depth") >= 4
+    assert figure(after, "sealcodes_verifier_verifies_total", result="accepted") == 12 + 8
+    assert figure(after, "sealcodes_verifier_verifies_total", result="rejected") == 2
+    assert figure(after, "sealcodes_verifier_verifies_total", result="locked") == 1
+    assert figure(after, "sealcodes_verifier_verifies_total", result="mistyped") == 1
+    assert figure(after, "sealcodes_verifier_lockouts_total") == 1
+    assert figure(after, "sealcodes_verifier_imports_total", outcome="imported") == 1
+    assert figure(after, "sealcodes_verifier_request_duration_seconds_count", route="verify") == 24
+    assert figure(after, "sealcodes_verifier_responses_total", route="verify", status="200") == 24
+    assert figure(after, "sealcodes_verifier_hash_queue_depth") == 0
+    assert figure(after, "sealcodes_verifier_processes") == 2
+    assert figure(unkeyed, "sealcodes_verifier_verifies_total", result="accepted") == 20
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    assert anonymous.status_code == 401
+    assert "Traceback" not in log
+
+
+def test_health_and_ready(tmp_path):
+    database = tmp_path / "v.db"
+    url = "sqlite:///" + str(database)
+    store = open_store(url)
+    Verifier.initialise(store, cheap_policy())
+    store.close()
+    server = VerifierServer(url).start()
+    try:
+        assert httpx.get(server.base + "/v1/ready").json() == {"status": "ready"}
+        with sqlite3.connect(database) as connection:  # as if an older release's database came back
+            connection.execute("UPDATE settings SET value = '2' WHERE name = 'schema_version'")
+        ready = httpx.get(server.base + "/v1/ready")
+        assert ready.status_code == 503 and ready.json()["error"] == "not_ready"
+        assert "schema version 2" in ready.json()["message"]
+        assert httpx.get(server.base + "/v1/health").json() == {"status": "ok"}  # alive all the same
+    finally:
+        server.stop()
+
+
+def test_json_logs_hold_no_secret(tmp_path):
+    """Every line is a JSON object; no code, API key, digest or pepper appears in any of them,
+    whatever the requests carried (a served import, codes right, wrong, spent and mistyped,
+    bad keys, a lockout, a body refused with a code in it, a reload)."""
+    url = "sqlite:///" + str(tmp_path / "v.db")
+    pepper_file = tmp_path / "pepper"
+    pepper = os.urandom(32)
+    pepper_file.write_text(pepper.hex())
+    store = open_store(url)
+    verifier = Verifier.initialise(store, cheap_policy(max_failures=3, delay_base_s=0), pepper=pepper)
+    keys = {scope: verifier.create_api_key(scope, scope)[1] for scope in ("verify", "import", "metrics")}
+    store.close()
+    codes = code_set(label="github.com/alice", count=4)
+    other = code_set(label="github.com/other", count=4, response=os.urandom(32))
+    record = record_for(codes, account="alice")
+    server = VerifierServer(url, env={"SEALCODES_VERIFIER_PEPPER_FILE": str(pepper_file)},
+                            args=("--log-format", "json", "--log-level", "info"), workers=2).start()
+    try:
+        with httpx.Client(base_url=server.base, timeout=30) as client:
+            bearer = lambda scope: {"Authorization": f"Bearer {keys[scope]}"}  # noqa: E731
+            assert client.post("/v1/records", json=record.to_dict(), headers=bearer("import")).status_code == 201
+            for code in (codes.codes[0], codes.codes[0], other.codes[0], codes.codes[1].lower(), "ABCD-EFGH"):
+                client.post("/v1/verify", json={"account": "alice", "code": code}, headers=bearer("verify"))
+            for code in other.codes[1:]:  # to the lockout
+                client.post("/v1/verify", json={"account": "alice", "code": code}, headers=bearer("verify"))
+            client.post("/v1/verify", json={"account": "alice", "code": codes.codes[2], "x": 1},
+                        headers=bearer("verify"))
+            client.post("/v1/verify", json={"account": "alice", "code": codes.codes[3]},
+                        headers={"Authorization": f"Bearer {keys['verify'][:-4]}AAAA"})
+            client.post("/v1/records", json=record.to_dict(), headers=bearer("verify"))
+            client.get("/metrics", headers=bearer("metrics"))
+        server.process.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+    finally:
+        log = server.stop()
+    lines = [line for line in log.splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert all({"time", "level", "logger", "pid", "message"} <= set(e) for e in entries)
+    messages = " ".join(e["message"] for e in entries)
+    assert "code-used" in messages and "account-locked" in messages and "configuration reloaded" in messages
+    secrets = set(keys.values()) | {pepper.hex(), pepper.hex().upper(), base64.b64encode(pepper).decode()}
+    for code in list(codes.codes) + list(other.codes):
+        secrets |= {code, code.lower(), code.replace("-", ""), code.replace("-", "").lower()}
+    for digest in record.digests:
+        secrets |= {digest.hex(), base64.b64encode(digest).decode(), base64.urlsafe_b64encode(digest).decode()}
+    for secret in secrets:
+        assert secret not in log, "a secret reached the log"
+
+
+def test_sighup_reloads_the_policy_and_a_failed_reload_keeps_serving(tmp_path):
+    """SIGHUP: every worker re-reads the policy (here: a rate limit turned on) and the pepper files;
+    a reload that fails (a pepper file gone) keeps the configuration in use. The supervisor tells
+    systemd READY=1, then STOPPING=1."""
+    url = "sqlite:///" + str(tmp_path / "v.db")
+    env = {"SEALCODES_VERIFIER_DB": url, "SEALCODES_VERIFIER_PEPPER_FILE": str(tmp_path / "pepper")}
+    assert run_cli("verifier", "init", "--min-cost", "8", "--key-rate", "0", "--address-rate", "0",
+                   "--create-pepper", str(tmp_path / "pepper"), env={"SEALCODES_VERIFIER_DB": url}).returncode == 0
+    key = run_cli("verifier", "api-key", "create", "k", env=env).stdout.strip()
+    metrics_key = run_cli("verifier", "api-key", "create", "m", "--scope", "metrics", env=env).stdout.strip()
+    notify_path = str(tmp_path / "notify")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(notify_path)
+    notify.settimeout(30)
+    server = VerifierServer(url, workers=2, env={**env, "NOTIFY_SOCKET": notify_path})
+    try:
+        server.start()
+        assert notify.recv(100) == b"READY=1"
+        headers = {"Authorization": f"Bearer {key}"}
+        body = {"account": "alice", "code": "not a code"}
+        with httpx.Client(base_url=server.base, headers=headers) as client:  # one connection: one worker
+            assert {client.post("/v1/verify", json=body).status_code for _ in range(5)} == {200}
+        assert run_cli("verifier", "init", "--key-rate", "1/2", env=env).returncode == 0
+        server.process.send_signal(signal.SIGHUP)
+        reloaded = wait_for(lambda: figure(scrape(server.base + "/metrics", metrics_key),
+                                           "sealcodes_verifier_reloads_total", outcome="ok") == 2, 10)
+        with httpx.Client(base_url=server.base, headers=headers) as client:
+            assert [client.post("/v1/verify", json=body).status_code for _ in range(3)] == [200, 200, 429]
+        os.rename(tmp_path / "pepper", tmp_path / "pepper.moved")
+        server.process.send_signal(signal.SIGHUP)
+        failed = wait_for(lambda: figure(scrape(server.base + "/metrics", metrics_key),
+                                         "sealcodes_verifier_reloads_total", outcome="failed") == 2, 10)
+        time.sleep(1.1)
+        with httpx.Client(base_url=server.base, headers=headers) as client:
+            assert client.post("/v1/verify", json=body).status_code == 200
+        process = server.process
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        assert notify.recv(100) == b"STOPPING=1"
+    finally:
+        log = server.stop()
+        notify.close()
+    assert reloaded and failed
+    assert log.count("reload failed, the configuration in use stays: cannot read the pepper file") == 2, log
+
+
+def _unit_for_this_machine(tmp_path) -> pathlib.Path:
+    """The shipped unit with ExecStart and friends pointing at this environment's console script
+    (systemd-analyze checks that the programs exist)."""
+    text = UNIT.read_text().replace("/usr/local/bin/sealcodes", console_script("sealcodes"))
+    path = tmp_path / UNIT.name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze (Debian package systemd)")
+def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):
+    unit = UNIT.read_text()
+    for setting in ("DynamicUser=yes", "ProtectSystem=strict", "StateDirectory=sealcodes-verifier",
+                    "NoNewPrivileges=yes", "ExecReload=/bin/kill -HUP $MAINPID", "Type=notify", "KillMode=mixed"):
+        assert setting in unit.splitlines(), setting
+    done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(_unit_for_this_machine(tmp_path))],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+    # the unit's command line is one `serve` accepts
+    serve = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    argv = serve.split("=", 1)[1].split()[1:]
+    assert argv[:2] == ["verifier", "serve"]
+    done = run_cli(*argv[:2], "--help")
+    assert done.returncode == 0 and all(option.split("=")[0] in done.stdout
+                                        for option in argv[2:] if option.startswith("--"))
