@@ -4,6 +4,7 @@ their tables, not what they measure."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,14 @@ def test_bench_verifier_runs():
     out = _run("bench_verifier.py", "--rounds", "2", "--skip-postgres", "--skip-http", "--attempts", "3")
     assert "exactly-once" in out and "SQLite      1 success of 100" in out
     assert "unknown account" in out and "known hmac-sha256 account, wrong code" in out
+
+
+def test_bench_verifier_http_runs():
+    out = _run("bench_verifier_http.py", "--verifies", "4", "--raw-hashes", "1", "--skip-postgres")
+    assert "raw Argon2id" in out and "CPU ratio" in out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith("SQLite")]
+    assert [row[1] for row in rows] == [str(2 * (os.cpu_count() or 1)), "50"]
+    assert all(row[-5] in ("4/4", "50/50") for row in rows), rows  # every verify accepted
 
 
 def test_bench_ec_runs():

@@ -85,6 +85,11 @@ def test_metrics_add_up_across_workers(tmp_path):
         unkeyed = scrape(f"http://127.0.0.1:{port}/metrics")
         refused = httpx.get(metrics_url, headers=verify)
         anonymous = httpx.get(metrics_url)
+        scraper = {"Authorization": f"Bearer {keys['metrics']}"}  # a scraper's key does nothing else
+        out_of_scope = [httpx.post(server.base + "/v1/verify", json={"account": "m-2", "code": codes["m-2"][4]},
+                                   headers=scraper).status_code,
+                        httpx.get(server.base + "/v1/audit", headers=scraper).status_code,
+                        httpx.post(server.base + "/v1/records", json=record, headers=scraper).status_code]
     finally:
         log = server.stop()
     assert busy, "the hash queue never showed the eight attempts"
@@ -103,6 +108,7 @@ def test_metrics_add_up_across_workers(tmp_path):
     assert figure(unkeyed, "sealcodes_verifier_verifies_total", result="accepted") == 20
     assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
     assert anonymous.status_code == 401
+    assert out_of_scope == [403, 403, 403]
     assert "Traceback" not in log
 
 

@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""HTTP verify throughput of `sealcodes verifier serve` (one worker per CPU) against raw Argon2id on
+all CPUs at the same parameters, side by side in one run, on SQLite and PostgreSQL; latency p50 and
+p99 at 2 x CPUs and at 50 concurrent clients. Goal: throughput >= 0.9x raw.
+
+Raw: one process per CPU hashes in a loop (Argon2id m=19456 KiB, t=2, p=1, the default), measured
+right before and right after each HTTP figure; their mean is that figure's baseline, so a machine
+shared with other work loads both alike. HTTP: every request spends a real code (accepted), so
+each does the whole attempt: API key, hash, the transaction that consumes the code, the audit row.
+Beside the wall-clock ratio, "CPU ratio" is raw CPU time per hash over (server + client) CPU time
+per verify: the share of the CPUs that goes to hashing, which other work on the machine does not
+move.
+
+The load generator is one asyncio process speaking plain HTTP/1.1 over one keep-alive connection
+per client (no HTTP library), so it takes little of the CPUs the server needs; its CPU time, and
+the server's, are printed beside each figure. PostgreSQL is a throwaway cluster (the test suite's
+helper, Unix socket only).
+
+    python benchmarks/bench_verifier_http.py [--verifies N] [--raw-hashes N] [--skip-postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import multiprocessing
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests" / "verifier"), str(ROOT / "tests")]
+
+from sealcodes import derivation  # noqa: E402
+from sealcodes.verifier import Policy, Verifier, open_store  # noqa: E402
+from sealcodes.verifier.record import (  # noqa: E402
+    DEFAULT_ITERATIONS,
+    DEFAULT_LANES,
+    DEFAULT_MEMORY_KIB,
+    HashParams,
+    make_record,
+)
+
+CPUS = os.cpu_count() or 1
+CODES_PER_SET = 100
+
+
+def _hash_loop(count: int) -> float:
+    """CPU seconds of `count` hashes."""
+    salt = os.urandom(16)
+    start = time.process_time()
+    for i in range(count):
+        Argon2id(salt=salt, length=32, iterations=DEFAULT_ITERATIONS, lanes=DEFAULT_LANES,
+                 memory_cost=DEFAULT_MEMORY_KIB).derive(b"sealcodes bench %d" % i)
+    return time.process_time() - start
+
+
+class Raw:
+    """One hashing process per CPU, kept between measurements."""
+
+    def __init__(self, per_process: int):
+        self.per_process = per_process
+        self.pool = multiprocessing.get_context("spawn").Pool(CPUS)
+        self.pool.map(_hash_loop, [2] * CPUS)  # started and warm
+        self.rates: list[float] = []
+
+    def measure(self) -> tuple[float, float]:
+        """(hashes per second on all CPUs, CPU seconds per hash)."""
+        start = time.perf_counter()
+        cpu = sum(self.pool.map(_hash_loop, [self.per_process] * CPUS))
+        rate = CPUS * self.per_process / (time.perf_counter() - start)
+        self.rates.append(rate)
+        return rate, cpu / (CPUS * self.per_process)
+
+    def close(self):
+        self.pool.close()
+        self.pool.join()
+
+
+def prepare(url: str, template, accounts: int) -> str:
+    """A database holding `accounts` accounts, each with the template's codes; returns a verify key."""
+    store = open_store(url)
+    verifier = Verifier.initialise(store, Policy(max_failures=100, delay_base_s=0, key_rate=0, address_rate=0))
+    _, key = verifier.create_api_key("bench", "verify")
+    for n in range(accounts):
+        verifier.import_record(dataclasses.replace(template, account=f"acct-{n}"))
+    store.close()
+    return key
+
+
+# --- the load generator (a process of its own) -------------------------------------------------
+
+async def _client(host, port, key, work, latencies, results):
+    reader, writer = await asyncio.open_connection(host, port)
+    head = (f"POST /v1/verify HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {key}\r\n"
+            "Content-Type: application/json\r\nContent-Length: ").encode()
+    try:
+        for account, code in work:
+            body = json.dumps({"account": account, "code": code}).encode()
+            start = time.perf_counter()
+            writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+            status_and_headers = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in status_and_headers.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            answer = await reader.readexactly(length)
+            latencies.append(time.perf_counter() - start)
+            results.append(status_and_headers.startswith(b"HTTP/1.1 200") and b'"accepted"' in answer)
+    finally:
+        writer.close()
+
+
+async def _generate(host, port, key, plan):
+    latencies, results = [], []
+    start = time.perf_counter()
+    await asyncio.gather(*(_client(host, port, key, work, latencies, results) for work in plan))
+    return time.perf_counter() - start, latencies, results
+
+
+def load_generator_main(spec_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text())
+    start = resource.getrusage(resource.RUSAGE_SELF)  # the load's CPU time, not the interpreter's start
+    wall, latencies, results = asyncio.run(_generate(spec["host"], spec["port"], spec["key"], spec["plan"]))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - start.ru_utime - start.ru_stime
+    print(json.dumps({"wall": wall, "latencies": latencies, "accepted": sum(results), "requests": len(results),
+                      "cpu": cpu}))
+
+
+def run_load(server, key, plan, work_dir) -> dict:
+    spec = Path(work_dir) / "load.json"
+    spec.write_text(json.dumps({"host": "127.0.0.1", "port": server.port, "key": key, "plan": plan}))
+    done = subprocess.run([sys.executable, __file__, "--load-generator", str(spec)], capture_output=True,
+                          text=True, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError("the load generator failed: " + done.stderr[-2000:])
+    return json.loads(done.stdout)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and every live descendant (user + system)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    pending += [int(p) for p in handle.read().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def measure(url, template, clients_levels, verifies, work_dir, workers, raw):
+    """For each concurrency: (clients, throughput, raw baseline, p50, p99, accepted, requests,
+    client CPU s, server CPU s, raw CPU s per hash)."""
+    from _vsupport import VerifierServer
+
+    needed = sum(max(verifies, clients) + clients for clients in clients_levels)
+    accounts = -(-needed // CODES_PER_SET)
+    key = prepare(url, template, accounts)
+    pairs = [(f"acct-{n}", code) for n in range(accounts) for code in CODES]
+    server = VerifierServer(url, workers=workers).start()
+    rows = []
+    try:
+        for clients in clients_levels:
+            warm, pairs = pairs[:clients], pairs[clients:]
+            run_load(server, key, [[pair] for pair in warm], work_dir)  # connections, pools, first hashes
+            count = max(verifies, clients)
+            batch, pairs = pairs[:count], pairs[count:]
+            plan = [batch[c::clients] for c in range(clients)]
+            raw_before, cpu_before = raw.measure()
+            before = cpu_seconds(server.process.pid)
+            result = run_load(server, key, plan, work_dir)
+            server_cpu = cpu_seconds(server.process.pid) - before
+            raw_after, cpu_after = raw.measure()
+            lat = result["latencies"]
+            rows.append((clients, result["requests"] / result["wall"], (raw_before + raw_after) / 2,
+                         statistics.median(lat), percentile(lat, 0.99), result["accepted"], result["requests"],
+                         result["cpu"], server_cpu, (cpu_before + cpu_after) / 2))
+    finally:
+        server.stop()
+    return rows
+
+
+CODES: tuple = ()
+
+
+def main(argv=None):
+    global CODES
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--verifies", type=int, default=400, help="verifies timed per concurrency level")
+    parser.add_argument("--raw-hashes", type=int, default=60, help="hashes per CPU for each raw measurement")
+    parser.add_argument("--workers", type=int, default=CPUS, help="serve --workers (default: one per CPU)")
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--load-generator", metavar="SPEC", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.load_generator:
+        load_generator_main(args.load_generator)
+        return
+    work = tempfile.mkdtemp(prefix="sealcodes-bench-http-")
+    levels = [2 * CPUS, 50]
+    print(f"Argon2id m={DEFAULT_MEMORY_KIB} KiB t={DEFAULT_ITERATIONS} p={DEFAULT_LANES}; {CPUS} CPUs; "
+          f"serve --workers {args.workers}; {args.verifies} verifies per figure, each spending a real code")
+    codes = derivation.derive(os.urandom(32), "bench/http", 0, "base32-16", CODES_PER_SET)
+    CODES = tuple(codes.codes)
+    template = make_record(codes, account="template", params=HashParams.argon2id())
+    raw = Raw(args.raw_hashes)
+    stores = [("SQLite", lambda: "sqlite:///" + os.path.join(work, "http.db"))]
+    postgres = None
+    if not args.skip_postgres:
+        from _vsupport import PostgresServer
+
+        postgres = PostgresServer().start()
+        stores.append(("PostgreSQL", postgres.fresh_url))
+    results = {}
+    try:
+        for name, url in stores:
+            results[name] = measure(url(), template, levels, args.verifies, work, args.workers, raw)
+    finally:
+        raw.close()
+        if postgres is not None:
+            postgres.stop()
+    print(f"\nraw Argon2id, {CPUS} hashing processes: {min(raw.rates):.1f} to {max(raw.rates):.1f} hashes/s over the run")
+    print("\nHTTP verify (accepted codes) against raw Argon2id measured right before and after; one async client process")
+    print("  store        clients  verifies/s  raw /s   ratio   CPU ratio   p50         p99        accepted   "
+          "client CPU  server CPU")
+    for name, rows in results.items():
+        for clients, rate, base, p50, p99, accepted, requests, client_cpu, server_cpu, hash_cpu in rows:
+            cpu_ratio = hash_cpu * requests / (client_cpu + server_cpu)
+            print(f"  {name:<11}  {clients:>5}   {rate:8.1f}   {base:6.1f}   {rate / base:.2f}x   {cpu_ratio:.2f}x    "
+                  f"{p50 * 1000:7.1f} ms  {p99 * 1000:7.1f} ms   {accepted:>4}/{requests:<4}   {client_cpu:6.2f} s    "
+                  f"{server_cpu:6.2f} s")
+
+
+if __name__ == "__main__":
+    main()
