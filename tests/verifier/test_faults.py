@@ -99,8 +99,10 @@ def test_one_of_two_servers_killed(db, request, tmp_path):
         answers = load.stop()
         first.process = None
         log = second.stop()
-    after = [a for a in answers if a.at > killed + 0.2]
-    assert after and all(a.accepted and a.base == second.base for a in after)
+    after = [a for a in answers if a.at > killed]
+    assert len([a for a in after if a.base == second.base]) >= 20
+    assert all(a.accepted for a in after if a.base == second.base)  # the other server keeps answering
+    assert all(a.status is None for a in after if a.base == first.base)
     assert any(a.accepted and a.base == first.base for a in answers)
     lost = check_exactly_once(answers, used_codes(url))
     # a request cut by the kill may have been committed: then its code is spent, and the audit says so

@@ -29,6 +29,8 @@ POOL_WAIT_S = 5.0
 WAIT_SLICE_S = 0.25
 #: while the database is down: one connection attempt per process this often
 PROBE_INTERVAL_S = 0.5
+#: a pooled connection idle this long is tried before use (one round trip); busier ones are not
+IDLE_CHECK_S = 1.0
 
 
 class PostgresStore(SqlStore):
@@ -51,6 +53,8 @@ class PostgresStore(SqlStore):
         self._down = False
         self._probing = threading.Lock()
         self._next_probe = 0.0
+        #: id(connection) -> when it went back to the pool
+        self._returned: dict[int, float] = {}
 
     def _get_pool(self):
         import psycopg
@@ -67,7 +71,7 @@ class PostgresStore(SqlStore):
                     kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
                     timeout=POOL_WAIT_S,
                     # a connection the server dropped (a restart, a failover) is replaced before use
-                    check=psycopg_pool.ConnectionPool.check_connection,
+                    check=self._check_if_idle,
                 )
                 try:
                     pool.open(wait=True, timeout=CONNECT_TIMEOUT_S + 5)
@@ -98,7 +102,18 @@ class PostgresStore(SqlStore):
                 self._down = True  # the connection or the server went (class 08: connection, 57: shutdown)
             raise StoreError(f"verifier database error: {_reason(exc)}") from None
         finally:
+            if len(self._returned) > 8 * self._pool_size:  # ids of connections long discarded
+                self._returned.clear()
+            self._returned[id(connection)] = time.monotonic()
             pool.putconn(connection)
+
+    def _check_if_idle(self, connection) -> None:
+        """The pool's check before it hands out a connection: one idle for a while may have been
+        dropped by the server, so it is tried; one in use a moment ago costs no round trip."""
+        import psycopg_pool
+
+        if time.monotonic() - self._returned.get(id(connection), 0.0) > IDLE_CHECK_S:
+            psycopg_pool.ConnectionPool.check_connection(connection)
 
     def _wait_for_connection(self, pool):
         import psycopg_pool
