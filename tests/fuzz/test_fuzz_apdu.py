@@ -12,8 +12,10 @@ random bytes; now and then a power cycle.
 After every APDU:
 - an answer ends in a status word and is never 6F00 (an applet raised: a bug);
 - the store re-opened from flash equals the store in RAM;
-- seal applet PIN tries and FIDO clientPIN tries never go up except to their
-  maximum on a 9000 answer, and a 63Cx answer means exactly x tries are left;
+- PIN tries (the seal applet's PIN, PIV PIN and PUK, OpenPGP PW1 and PW3, FIDO
+  clientPIN) never go up except to their maximum on a 9000 answer, and a 63Cx
+  answer means exactly x tries are left on the counter of the applet that answered
+  (the selected one) and of the reference the command named;
 - no known secret is in the answer: seal slot secrets, PIN and PIN hash, the
   OATH and OTP keys and access codes the seeds programmed, the FIDO master
   secret, derived keys, pinUvAuthToken, credential keys and CredRandoms.
@@ -30,7 +32,7 @@ import pytest
 from sealboard.loopback import LoopbackConnection
 from sealcodes.backends._yubikit import yubikit_connection
 from sealtoken import const as C
-from sealtoken.iso7816 import encode_apdu
+from sealtoken.iso7816 import encode_apdu, parse_apdu
 from sealtoken.token import Token
 
 from ._ctap import SecretCache, fido_tries, record_session
@@ -153,12 +155,44 @@ class Harness:
         self.resync()
         self.fido_secrets = SecretCache(self.auth, self.store, [])
         self.seal_tries = Tries("seal applet PIN", self._seal_tries, C.SEAL_PIN_MAX_TRIES)
+        self.piv_pin = self._card_tries("PIV PIN", C.KEY_PIV_PIN_TRIES, C.PIV_PIN_MAX_TRIES)
+        self.piv_puk = self._card_tries("PIV PUK", C.KEY_PIV_PUK_TRIES, C.PIV_PUK_MAX_TRIES)
+        self.pgp_pw1 = self._card_tries("OpenPGP PW1", C.KEY_OPENPGP_PW1_TRIES, C.OPENPGP_PW_MAX_TRIES)
+        self.pgp_pw3 = self._card_tries("OpenPGP PW3", C.KEY_OPENPGP_PW3_TRIES, C.OPENPGP_PW_MAX_TRIES)
+        self.card_tries = [self.seal_tries, self.piv_pin, self.piv_puk, self.pgp_pw1, self.pgp_pw3]
         self.fido_tries = fido_tries(self.store)
         self.sixes = {}
 
     def _seal_tries(self):
         raw = self.store.get(C.KEY_SEAL_PIN_TRIES)
         return C.SEAL_PIN_MAX_TRIES if raw is None or len(raw) != 1 else raw[0]
+
+    def _card_tries(self, name, key, maximum):
+        """A PIV / OpenPGP counter, read as those applets read it (absent: all tries; damaged: none)."""
+        def read():
+            raw = self.store.get(key)
+            if raw is None:
+                return maximum
+            return raw[0] if len(raw) == 1 and raw[0] <= maximum else 0
+
+        return Tries(name, read, maximum)
+
+    def tries_named_by(self, apdu):
+        """The try counter a 63Cx answer to apdu speaks of: that of the selected applet (the one that
+        answered, a SELECT's target included) and of the reference the command names; None when the
+        applet has no counter there."""
+        applet = self.card.selected
+        aid = bytes(applet.AID) if applet is not None else b""
+        cmd = parse_apdu(apdu)
+        if aid == C.AID_SEALCODES:
+            return self.seal_tries
+        if aid.startswith(C.AID_PIV) and cmd.ins in (C.PIV_INS_VERIFY, C.PIV_INS_CHANGE_REFERENCE, C.PIV_INS_RESET_RETRY):
+            if cmd.ins == C.PIV_INS_RESET_RETRY or cmd.p2 == C.PIV_P2_PUK:
+                return self.piv_puk
+            return self.piv_pin
+        if aid.startswith(C.AID_OPENPGP) and cmd.ins in (C.OPENPGP_INS_VERIFY, C.OPENPGP_INS_CHANGE_REFERENCE):
+            return self.pgp_pw3 if cmd.p2 == C.OPENPGP_PW3 else self.pgp_pw1
+        return None
 
     def resync(self):
         """Record fresh seeds against the token's current state (and put the known secrets in)."""
@@ -173,8 +207,8 @@ class Harness:
             seeds.append(apdu)
         self.seeds = seeds
         if hasattr(self, "seal_tries"):
-            self.seal_tries.last = self.seal_tries.read()
-            self.fido_tries.last = self.fido_tries.read()
+            for tries in self.card_tries + [self.fido_tries]:
+                tries.last = tries.read()
 
     def secrets(self, snapshot):
         out = list(self.known)
@@ -232,9 +266,15 @@ class Harness:
         assert sw != C.SW_UNKNOWN, f"6F00 (an applet raised) for {context}"
         assert 0x61 <= answer[-2] <= 0x6F or 0x90 <= answer[-2] <= 0x9F, context
         snapshot = assert_flash_equals_ram(self.platform, self.store, context)
-        self.seal_tries.check(sw == 0x9000, context)
+        # PIV and OpenPGP check the old PIN before the new one: a right PIN gives the tries back
+        # even when the new value is then refused (6A80)
+        refused_new = sw == C.SW_WRONG_DATA and apdu[1:2] in (b"\x24", b"\x2c")
+        for tries in self.card_tries:
+            tries.check(sw == 0x9000 or (refused_new and tries is not self.seal_tries), context)
         if sw & 0xFFF0 == 0x63C0:
-            assert self.seal_tries.last == sw & 0x0F, f"63Cx says {sw & 15} tries, store has {self.seal_tries.last}"
+            tries = self.tries_named_by(apdu)
+            assert tries is not None, f"63Cx from an applet or command without a try counter: {context}"
+            assert tries.last == sw & 0x0F, f"63Cx says {sw & 15} tries, {tries.name} has {tries.last} ({context})"
         fido_ok = sw == 0x9000 and len(answer) > 2 and answer[0] == 0
         self.fido_tries.check(fido_ok, context)
         assert_no_secret(answer, self.secrets(snapshot), context)
@@ -267,3 +307,29 @@ def test_fuzz_apdu_all_applets():
 @pytest.mark.slow
 def test_fuzz_apdu_all_applets_long():
     fuzz_apdu(Budget("apdu", 0, slow=True), 1031)
+
+
+def test_a_63cx_is_checked_against_the_counter_it_speaks_of():
+    """A 63Cx answer is compared with the try counter of the applet that gave it and of the reference
+    the command names (the long run once took the PIV applet's 63C3 to a VERIFY status query for the
+    seal applet's 8 tries), and a count that differs from that counter is still caught."""
+    h = Harness(5)
+    verify_status = encode_apdu(0, C.PIV_INS_VERIFY, 0, C.PIV_P2_PIN)
+    h.step(encode_apdu(0, C.INS_SELECT, 4, 0, C.AID_PIV, 256))
+    assert h.tries_named_by(verify_status) is h.piv_pin
+    assert h.tries_named_by(encode_apdu(0, C.PIV_INS_RESET_RETRY, 0, C.PIV_P2_PIN)) is h.piv_puk
+    for apdu in (verify_status, encode_apdu(0, C.PIV_INS_VERIFY, 0, C.PIV_P2_PIN, b"000000\xff\xff"),
+                 verify_status):
+        h.step(apdu)
+    assert h.piv_pin.last == C.PIV_PIN_MAX_TRIES - 1 and h.piv_puk.last == C.PIV_PUK_MAX_TRIES
+    h.step(encode_apdu(0, C.INS_SELECT, 4, 0, C.AID_OPENPGP, 256))
+    h.step(encode_apdu(0, C.OPENPGP_INS_VERIFY, 0, C.OPENPGP_PW3))
+    assert h.tries_named_by(encode_apdu(0, C.OPENPGP_INS_VERIFY, 0, C.OPENPGP_PW3)) is h.pgp_pw3
+    h.step(encode_apdu(0, C.INS_SELECT, 4, 0, C.AID_SEALCODES, 256))
+    before = h.seal_tries.last
+    h.step(encode_apdu(0, C.SEAL_INS_VERIFY_PIN, 0, 0, b"wrong-pin"))
+    assert h.seal_tries.last == before - 1
+    h.step(encode_apdu(0, C.INS_SELECT, 4, 0, C.AID_PIV, 256))
+    h.piv_pin.read = lambda: 1   # the harness now reads one try fewer than the card has
+    with pytest.raises(AssertionError, match="63Cx says 2 tries, PIV PIN has 1"):
+        h.step(verify_status)
