@@ -47,3 +47,9 @@ def test_bench_generate_runs(pcscd):
 def test_bench_verifier_runs():
     out = _run("bench_verifier.py", "--rounds", "2", "--skip-postgres", "--skip-http")
     assert "exactly-once" in out and "SQLite      1 success of 100" in out
+
+
+def test_bench_firmware_ram_runs():
+    out = _run("bench_firmware_ram.py", "--quick")
+    for row in ("RAM in use after Token()", "after every applet was selected once", "getInfo allocates, second call"):
+        assert row in out
