@@ -40,10 +40,10 @@ from sealcodes.backends.base import Interaction  # noqa: E402
 from sealcodes.backends.fido2 import Fido2Backend  # noqa: E402
 from sealcodes.enrollment import AppletOptions, Fido2Options  # noqa: E402
 from sealcodes.records import Enrollment  # noqa: E402
-from sealtoken.card import Card  # noqa: E402
-from sealtoken.ctaphid import CtapHid  # noqa: E402
-from sealtoken.fidoapplet import FidoApplet  # noqa: E402
-from sealtoken.storage import Store, device_serial  # noqa: E402
+from sealtoken.core.card import Card  # noqa: E402
+from sealtoken.fido.ctaphid import CtapHid  # noqa: E402
+from sealtoken.applets.fido import FidoApplet  # noqa: E402
+from sealtoken.core.storage import Store, device_serial  # noqa: E402
 from sealtoken.token import Token, build_applets  # noqa: E402
 
 PAGE_SIZE = 4096

@@ -1,7 +1,7 @@
 """The firmware core reaches the outside world only through the Platform (issue 8 item 10).
 
 - No core module imports an I/O module (time, socket, os, threading, ...), nor calls
-  open / print / input: everything external comes through sealtoken.platform.Platform.
+  open / print / input: everything external comes through sealtoken.core.platform.Platform.
 - Every attribute the core reads on a platform is declared on Platform, with a
   docstring for methods; nothing is looked up with getattr / hasattr on a platform.
 - The board platform (CPythonPlatform) implements every capability that Platform
@@ -25,12 +25,13 @@ from sealcodes.backends.base import Interaction
 from sealcodes.backends.fido2 import Fido2Backend
 from sealcodes.enrollment import AppletOptions, Fido2Options
 from sealcodes.records import Enrollment
-from sealtoken.platform import Platform
+from sealtoken.core.platform import Platform
 from sealtoken.token import Token
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware" / "sealtoken"
-# simplatform.py is a Platform implementation (for tests), not part of the core
-CORE = sorted(p for p in FIRMWARE.glob("*.py") if p.name != "simplatform.py")
+# every module of the firmware, in every folder; core/simplatform.py is a Platform implementation
+# (for tests), not part of the core
+CORE = sorted(p for p in FIRMWARE.rglob("*.py") if p.relative_to(FIRMWARE).as_posix() != "core/simplatform.py")
 ALLOWED_IMPORTS = {"hashlib", "struct", "sealtoken"}
 IO_BUILTINS = {"open", "print", "input", "exec", "eval", "__import__"}
 
@@ -78,10 +79,10 @@ def test_core_modules_import_no_io_module():
         tree = ast.parse(path.read_text(), str(path))
         for line, module in _imports(tree):
             if module not in ALLOWED_IMPORTS:
-                bad.append(f"{path.name}:{line} imports {module}")
+                bad.append(f"{path.relative_to(FIRMWARE)}:{line} imports {module}")
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in IO_BUILTINS:
-                bad.append(f"{path.name}:{node.lineno} calls {node.func.id}()")
+                bad.append(f"{path.relative_to(FIRMWARE)}:{node.lineno} calls {node.func.id}()")
     assert not bad, "the firmware core does I/O itself:\n" + "\n".join(bad)
 
 
@@ -91,8 +92,8 @@ def test_every_platform_capability_the_core_uses_is_declared():
     for path in CORE:
         uses, found = _platform_uses(ast.parse(path.read_text(), str(path)))
         for line, name in uses:
-            used.setdefault(name, []).append(f"{path.name}:{line}")
-        lookups += [f"{path.name}:{line} {call}(platform, ...)" for line, call in found]
+            used.setdefault(name, []).append(f"{path.relative_to(FIRMWARE)}:{line}")
+        lookups += [f"{path.relative_to(FIRMWARE)}:{line} {call}(platform, ...)" for line, call in found]
     assert not lookups, "undeclared hooks reached through getattr/hasattr:\n" + "\n".join(lookups)
     undeclared = {name: where for name, where in used.items() if not hasattr(Platform, name)}
     assert not undeclared, f"used by the core but not declared on Platform: {undeclared}"

@@ -25,7 +25,7 @@ from fido2 import cbor
 
 from sealboard.platform import CPythonPlatform
 from sealtoken import const
-from sealtoken.storage import Store
+from sealtoken.core.storage import Store
 from sealtoken.token import Token
 
 ROUNDS = 60

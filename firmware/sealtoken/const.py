@@ -75,7 +75,7 @@ AID_MAX_LEN = 16
 ATR = b"\x3b\xff\x13\x00\x00\x81\x31\xfe\x15\x80\x73\xc0\x21\xc0\x59sealtoken\x5c"
 
 # =============================================================================
-# 3. Storage key registry (sealtoken.storage keys are integers 0x0001..0xFFFF)
+# 3. Storage key registry (sealtoken.core.storage keys are integers 0x0001..0xFFFF)
 #    Every persisted key is declared here, inside the range of its owner.
 # =============================================================================
 KEY_DEVICE_FIRST = 0x0001               # device-wide records
@@ -146,7 +146,7 @@ SEAL_TAG_PIN_LENGTHS = 0x09             # 2 bytes: min, max
 
 
 # ===========================================================================
-# OATH: the YKOATH applet (sealtoken.oath), docs/protocols.md section 7
+# OATH: the YKOATH applet (sealtoken.applets.oath), docs/protocols.md section 7
 # ===========================================================================
 AID_OATH = b"\xa0\x00\x00\x05\x27\x21\x01"
 OATH_VERSION = (5, 7, 1)  # what SELECT reports; yubikit enables RENAME from 5.3.1
@@ -202,7 +202,7 @@ OATH_KEY_INDEX = 0x0302  # credential slots in creation order, one byte each
 OATH_KEY_CRED_FIRST = 0x0310  # credential records 0x0310 .. 0x0310 + OATH_MAX_CREDENTIALS - 1
 
 # ===========================================================================
-# OTP: the YubiKey-OTP-compatible applet (sealtoken.otp), docs/protocols.md section 8
+# OTP: the YubiKey-OTP-compatible applet (sealtoken.applets.otp), docs/protocols.md section 8
 # ===========================================================================
 AID_OTP = b"\xa0\x00\x00\x05\x27\x20\x01"
 OTP_VERSION = (5, 7, 1)
@@ -249,8 +249,8 @@ OTP_KEY_PGM_SEQ = 0x0402  # programming sequence (1 byte)
 # the serial (slot command 10) is the device serial, const.KEY_SERIAL (storage.device_serial)
 
 # ===========================================================================
-# CTAPHID: USB HID framing of CTAP (sealtoken.ctaphid), docs/protocols.md section 2,
-# and the FIDO applet over ISO 7816 (sealtoken.fidoapplet), section 3
+# CTAPHID: USB HID framing of CTAP (sealtoken.fido.ctaphid), docs/protocols.md section 2,
+# and the FIDO applet over ISO 7816 (sealtoken.applets.fido), section 3
 # ===========================================================================
 CTAPHID_PACKET_SIZE = 64                # HID report size, both directions
 CTAPHID_MAX_MESSAGE = 7609              # 57 + 128 * 59
@@ -304,8 +304,8 @@ SW_FIDO_UPDATE = 0x9100                 # still working; data: 1 byte keepalive 
 FIDO_BUSY_GRACE_MS = 50                 # answer at once when the request is done this fast
 
 # ===========================================================================
-# CTAP2: the FIDO2 authenticator core (sealtoken.ctap2, sealtoken.clientpin,
-# sealtoken.cbor), docs/protocols.md sections 4-6. Owned by the CTAP2 authenticator.
+# CTAP2: the FIDO2 authenticator core (sealtoken.fido.ctap2, sealtoken.fido.clientpin,
+# sealtoken.core.cbor), docs/protocols.md sections 4-6. Owned by the CTAP2 authenticator.
 # ===========================================================================
 # command bytes
 CTAP2_CMD_MAKE_CREDENTIAL = 0x01
@@ -314,9 +314,9 @@ CTAP2_CMD_GET_INFO = 0x04
 CTAP2_CMD_CLIENT_PIN = 0x06
 CTAP2_CMD_RESET = 0x07
 CTAP2_CMD_GET_NEXT_ASSERTION = 0x08
-CTAP2_CMD_CREDENTIAL_MANAGEMENT = 0x0A  # sealtoken.credmgmt
+CTAP2_CMD_CREDENTIAL_MANAGEMENT = 0x0A  # sealtoken.fido.credmgmt
 CTAP2_CMD_SELECTION = 0x0B
-CTAP2_CMD_CONFIG = 0x0D                 # sealtoken.authconfig
+CTAP2_CMD_CONFIG = 0x0D                 # sealtoken.fido.config
 
 # status bytes (first byte of every response)
 CTAP2_OK = 0x00
@@ -524,7 +524,7 @@ FIDO_KEY_RK_LAST = FIDO_KEY_RK_FIRST + CTAP2_MAX_RESIDENT - 1
 
 
 # ===========================================================================
-# PIV and OpenPGP card applets (sealtoken.piv, sealtoken.openpgp):
+# PIV and OpenPGP card applets (sealtoken.applets.piv, sealtoken.applets.openpgp):
 # just what ECDH with a card key needs (docs/protocols.md section 9).
 # Storage ranges (section 3 style): PIV 0x0800..0x08FF, OpenPGP 0x0900..0x09FF.
 # ===========================================================================

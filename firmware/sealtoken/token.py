@@ -1,24 +1,24 @@
 """Token: one physical token = one Store + one Card with all applets.
 
     token = Token(platform)
-    token.store                   # sealtoken.storage.Store over the platform's flash
+    token.store                   # sealtoken.core.storage.Store over the platform's flash
     token.card.process_apdu(apdu) # ISO 7816 side (vpcd, loopback, CCID)
     token.serial                  # device serial (made at first boot)
-    token.ctaphid.handle_packet(report) # USB HID side: CTAPHID (sealtoken.ctaphid)
+    token.ctaphid.handle_packet(report) # USB HID side: CTAPHID (sealtoken.fido.ctaphid)
 
 Applets are listed in build_applets(); each applet module appends its own line
 there. The order matters only for SELECT by partial AID (first match wins).
 """
 
-from .card import Card
-from .ctaphid import CtapHid
-from .fidoapplet import FidoApplet
-from .oath import OathApplet
-from .openpgp import OpenPgpApplet
-from .otp import OtpApplet
-from .piv import PivApplet
-from .sealapplet import SealApplet
-from .storage import Store, device_serial
+from sealtoken.core.card import Card
+from sealtoken.fido.ctaphid import CtapHid
+from sealtoken.applets.fido import FidoApplet
+from sealtoken.applets.oath import OathApplet
+from sealtoken.applets.openpgp import OpenPgpApplet
+from sealtoken.applets.otp import OtpApplet
+from sealtoken.applets.piv import PivApplet
+from sealtoken.applets.seal import SealApplet
+from sealtoken.core.storage import Store, device_serial
 
 
 def build_applets(platform, store):

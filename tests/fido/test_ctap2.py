@@ -28,7 +28,7 @@ from fido2.webauthn import (
 )
 
 from sealtoken import const as C
-from sealtoken.platform import UP_TIMEOUT
+from sealtoken.core.platform import UP_TIMEOUT
 
 from .conftest import CDH, ES256, RP_ID, cred_id_of, get_assertion, make_credential
 

@@ -424,7 +424,7 @@ def test_wrong_pin_is_written_before_the_answer(fido):
     with pytest.raises(CtapError):
         _token(ctap, PinProtocolV1, pin="wrong-pin")
     # what is in flash (a fresh Store reads the banks) already counts the miss
-    from sealtoken.storage import Store
+    from sealtoken.core.storage import Store
 
     assert Store(fido.platform).get(C.FIDO_KEY_PIN_RETRIES) == bytes([7])
 

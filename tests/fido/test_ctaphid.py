@@ -33,7 +33,7 @@ from sealboard.ctaphid_link import (
 )
 from sealboard.platform import CPythonPlatform
 from sealtoken import const
-from sealtoken.ctaphid import CtapHid
+from sealtoken.fido.ctaphid import CtapHid
 from sealtoken.token import Token
 
 PIN = "correct horse"

@@ -1,10 +1,10 @@
-"""Card framing and dispatch (sealtoken.card). Plain asserts: runs under MicroPython too."""
+"""Card framing and dispatch (sealtoken.core.card). Plain asserts: runs under MicroPython too."""
 
 from sealtoken import const
-from sealtoken.applet import ApduError, Applet
-from sealtoken.card import Card
-from sealtoken.iso7816 import encode_apdu, split_response
-from sealtoken.simplatform import SimPlatform
+from sealtoken.core.applet import ApduError, Applet
+from sealtoken.core.card import Card
+from sealtoken.core.iso7816 import encode_apdu, split_response
+from sealtoken.core.simplatform import SimPlatform
 
 AID_A = b"\xa0\x00\x00\x00\x99\x01\x01"
 AID_B = b"\xa0\x00\x00\x00\x99\x02"

@@ -10,11 +10,11 @@ under MicroPython too (where slow tests are skipped unless asked for).
 """
 
 from sealtoken import const
-from sealtoken.card import Card
-from sealtoken.iso7816 import encode_apdu
-from sealtoken.sealapplet import SealApplet, slot_key
-from sealtoken.simplatform import HashDrbg, SimPlatform
-from sealtoken.storage import Store
+from sealtoken.core.card import Card
+from sealtoken.core.iso7816 import encode_apdu
+from sealtoken.applets.seal import SealApplet, slot_key
+from sealtoken.core.simplatform import HashDrbg, SimPlatform
+from sealtoken.core.storage import Store
 
 # names of the slow tests: tests/micropython/run.mjs skips them unless --slow
 # (MicroPython functions take no attributes, hence a module-level list)

@@ -1,8 +1,8 @@
-"""APDU parsing and encoding (sealtoken.iso7816). Plain asserts: runs under MicroPython too."""
+"""APDU parsing and encoding (sealtoken.core.iso7816). Plain asserts: runs under MicroPython too."""
 
 from sealtoken import const
-from sealtoken.applet import ApduError
-from sealtoken.iso7816 import encode_apdu, parse_apdu, split_response, sw_bytes
+from sealtoken.core.applet import ApduError
+from sealtoken.core.iso7816 import encode_apdu, parse_apdu, split_response, sw_bytes
 
 
 def _sw_of(apdu):

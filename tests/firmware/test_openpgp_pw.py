@@ -1,16 +1,16 @@
-"""OpenPGP applet (sealtoken.openpgp): passwords, power cuts, selection, data objects.
+"""OpenPGP applet (sealtoken.applets.openpgp): passwords, power cuts, selection, data objects.
 
 Plain asserts on SimPlatform: runs under MicroPython too. Key generation and
 PSO:DECIPHER need the platform's EC and are tested with yubikit in tests/piv.
 """
 
 from sealtoken import const
-from sealtoken.card import Card
-from sealtoken.iso7816 import encode_apdu, split_response
-from sealtoken.openpgp import OpenPgpApplet
-from sealtoken.piv import parse_tlvs
-from sealtoken.simplatform import PowerCut, SimPlatform
-from sealtoken.storage import Store
+from sealtoken.core.card import Card
+from sealtoken.core.iso7816 import encode_apdu, split_response
+from sealtoken.applets.openpgp import OpenPgpApplet
+from sealtoken.applets.piv import parse_tlvs
+from sealtoken.core.simplatform import PowerCut, SimPlatform
+from sealtoken.core.storage import Store
 
 PW1 = b"123456"
 PW3 = b"12345678"

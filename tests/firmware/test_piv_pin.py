@@ -1,4 +1,4 @@
-"""PIV applet (sealtoken.piv): PIN and PUK rules, power cuts, selection, malformed commands.
+"""PIV applet (sealtoken.applets.piv): PIN and PUK rules, power cuts, selection, malformed commands.
 
 Plain asserts on SimPlatform: runs under MicroPython too. The key operations
 (generate, ECDH, management key) need the platform's EC and AES and are tested
@@ -6,11 +6,11 @@ with yubikit's PivSession in tests/piv.
 """
 
 from sealtoken import const
-from sealtoken.card import Card
-from sealtoken.iso7816 import encode_apdu, split_response
-from sealtoken.piv import PivApplet, parse_tlvs, tlv
-from sealtoken.simplatform import PowerCut, SimPlatform
-from sealtoken.storage import Store
+from sealtoken.core.card import Card
+from sealtoken.core.iso7816 import encode_apdu, split_response
+from sealtoken.applets.piv import PivApplet, parse_tlvs, tlv
+from sealtoken.core.simplatform import PowerCut, SimPlatform
+from sealtoken.core.storage import Store
 
 PIN = b"123456\xff\xff"
 WRONG = b"654321\xff\xff"

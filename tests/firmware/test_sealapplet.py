@@ -1,4 +1,4 @@
-"""The sealcodes applet (sealtoken.sealapplet) through the card, as a host sees it.
+"""The sealcodes applet (sealtoken.applets.seal) through the card, as a host sees it.
 
 Plain asserts: runs under MicroPython too. Under CPython, DERIVE is also checked
 against the standard library's hmac module.
@@ -7,13 +7,13 @@ against the standard library's hmac module.
 import hashlib
 
 from sealtoken import const
-from sealtoken.card import Card
-from sealtoken.iso7816 import encode_apdu, split_response
-from sealtoken.applet import Applet
-from sealtoken.platform import UP_APPROVED, UP_CANCELLED, UP_DENIED, UP_TIMEOUT
-from sealtoken.sealapplet import SealApplet, slot_key
-from sealtoken.simplatform import PowerCut, SimPlatform
-from sealtoken.storage import Store
+from sealtoken.core.card import Card
+from sealtoken.core.iso7816 import encode_apdu, split_response
+from sealtoken.core.applet import Applet
+from sealtoken.core.platform import UP_APPROVED, UP_CANCELLED, UP_DENIED, UP_TIMEOUT
+from sealtoken.applets.seal import SealApplet, slot_key
+from sealtoken.core.simplatform import PowerCut, SimPlatform
+from sealtoken.core.storage import Store
 
 try:
     import hmac as std_hmac  # CPython's standard library: an independent implementation

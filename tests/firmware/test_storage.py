@@ -1,4 +1,4 @@
-"""The persistent store (sealtoken.storage): contract, bounds, log and compaction, wear levelling,
+"""The persistent store (sealtoken.core.storage): contract, bounds, log and compaction, wear levelling,
 power cuts at every byte of every flash write and erase, and the migration of old two-bank images.
 
 Plain asserts: runs under MicroPython too (tests/micropython/run.mjs).
@@ -7,9 +7,9 @@ Plain asserts: runs under MicroPython too (tests/micropython/run.mjs).
 import json
 
 from sealtoken import const
-from sealtoken import storage
-from sealtoken.simplatform import CORRUPT_MODES, PowerCut, SimPlatform
-from sealtoken.storage import MAX_VALUE_LEN, Store, StoreFullError, device_serial
+from sealtoken.core import storage
+from sealtoken.core.simplatform import CORRUPT_MODES, PowerCut, SimPlatform
+from sealtoken.core.storage import MAX_VALUE_LEN, Store, StoreFullError, device_serial
 
 BANK = 4096
 
@@ -190,7 +190,7 @@ def test_a_damaged_log_end_is_left_behind_by_the_next_update():
 
 
 def test_worn_out_flash_keeps_the_last_state_readable():
-    from sealtoken.platform import FlashWornOut
+    from sealtoken.core.platform import FlashWornOut
 
     p = SimPlatform(seed=b"worn", bank_size=1024, max_erase_cycles=3)
     s = Store(p)
@@ -620,7 +620,7 @@ def test_store_takes_its_lock_from_the_platform_and_holds_it_for_every_write():
 
 
 def test_single_thread_lock_refuses_reentry():
-    from sealtoken.platform import SingleThreadLock
+    from sealtoken.core.platform import SingleThreadLock
 
     lock = SingleThreadLock()
     assert lock.acquire() and lock.locked()

@@ -4,8 +4,8 @@ so CTAPHID framing and the OATH applet are exercised in the MicroPython subset, 
 import struct
 
 from sealtoken import const
-from sealtoken.iso7816 import encode_apdu, split_response
-from sealtoken.simplatform import SimPlatform
+from sealtoken.core.iso7816 import encode_apdu, split_response
+from sealtoken.core.simplatform import SimPlatform
 from sealtoken.token import Token
 
 BROADCAST = 0xFFFFFFFF

@@ -13,7 +13,7 @@ from fido2.ctap2 import Config, Ctap2, CredentialManagement
 from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
 
 from sealtoken import const as C
-from sealtoken import cbor
+from sealtoken.core import cbor
 
 from fido._direct_device import DirectCtapDevice
 from fido.conftest import CDH, RP_ID, cred_id_of, make_credential

@@ -32,7 +32,7 @@ import pytest
 from sealboard.loopback import LoopbackConnection
 from sealcodes.backends._yubikit import yubikit_connection
 from sealtoken import const as C
-from sealtoken.iso7816 import encode_apdu, parse_apdu
+from sealtoken.core.iso7816 import encode_apdu, parse_apdu
 from sealtoken.token import Token
 
 from ._ctap import SecretCache, fido_tries, record_session

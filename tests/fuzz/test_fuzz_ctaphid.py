@@ -27,7 +27,7 @@ import pytest
 from fido2 import cbor as fido2_cbor
 
 from sealtoken import const as C
-from sealtoken.ctaphid import frame
+from sealtoken.fido.ctaphid import frame
 from sealtoken.token import Token
 
 from ._ctap import SecretCache, check_ctap_response, fido_tries, record_session

@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from sealboard.platform import CPythonPlatform
 from sealtoken import const
-from sealtoken.card import Card
-from sealtoken.iso7816 import encode_apdu
-from sealtoken.piv import PivApplet, parse_tlvs, tlv
-from sealtoken.storage import Store
+from sealtoken.core.card import Card
+from sealtoken.core.iso7816 import encode_apdu
+from sealtoken.applets.piv import PivApplet, parse_tlvs, tlv
+from sealtoken.core.storage import Store
 
 PIV_INS = (0x20, 0x24, 0x2C, 0x47, 0x87, 0xCB, 0xDB, 0xF7, 0xF8, 0xFB, 0xFD, 0xFE, 0xA4, 0xC0)
 
@@ -145,7 +145,7 @@ PGP_INS = (0xCA, 0xDA, 0xDB, 0x20, 0x24, 0x2C, 0x47, 0x2A, 0xE6, 0x44, 0xF1, 0xA
 
 
 def fuzz_openpgp(count, seed):
-    from sealtoken.openpgp import OpenPgpApplet
+    from sealtoken.applets.openpgp import OpenPgpApplet
 
     rng = random.Random(seed)
     platform = CPythonPlatform(rng_seed=seed)

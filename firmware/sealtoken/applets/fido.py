@@ -32,7 +32,7 @@ MicroPython rules: plain classes; time and threads only through the Platform.
 """
 
 from sealtoken import const
-from sealtoken.applet import Applet, ApduError
+from sealtoken.core.applet import Applet, ApduError
 
 
 class _Job:
@@ -65,7 +65,7 @@ class FidoApplet(Applet):
     def __init__(self, platform, store, authenticator=None):
         Applet.__init__(self, platform, store)
         if authenticator is None:
-            from sealtoken.ctap2 import Authenticator
+            from sealtoken.fido.ctap2 import Authenticator
 
             authenticator = Authenticator(platform, store)
         self.authenticator = authenticator

@@ -62,7 +62,7 @@ other regions. Flash is never written twice in the same place without an erase.
 import hashlib
 import struct
 
-from . import const
+from sealtoken import const
 
 MAGIC = b"SLS2"
 FORMAT_LEN = 12

@@ -17,13 +17,13 @@ Status words:
 MicroPython rules: plain classes, bytes/bytearray, crypto through the platform.
 """
 
-from . import const
-from .iso7816 import read_ber_length
-from .applet import Applet, ApduError
-from .hmac import ct_equal, wipe
-from .hmac import hmac as _hmac
-from .platform import UP_APPROVED
-from .storage import StoreFullError
+from sealtoken import const
+from sealtoken.core.iso7816 import read_ber_length
+from sealtoken.core.applet import Applet, ApduError
+from sealtoken.core.hmac import ct_equal, wipe
+from sealtoken.core.hmac import hmac as _hmac
+from sealtoken.core.platform import UP_APPROVED
+from sealtoken.core.storage import StoreFullError
 
 # record layout (one store value per credential):
 #   [0] type|algo  [1] digits  [2] properties  [3:11] counter / last challenge (big endian)

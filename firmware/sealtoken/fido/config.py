@@ -29,9 +29,9 @@ subcommands run unauthenticated, as the specification says.
 MicroPython rules: plain functions and classes.
 """
 
-from sealtoken import cbor
+from sealtoken.core import cbor
 from sealtoken import const as C
-from sealtoken.cbor import CtapError
+from sealtoken.core.cbor import CtapError
 
 
 def _config(store):

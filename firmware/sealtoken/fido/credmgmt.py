@@ -1,6 +1,6 @@
 """authenticatorCredentialManagement (CTAP 2.1, command 0x0A): the resident credentials.
 
-One object lives inside the Authenticator (sealtoken.ctap2) and works on its
+One object lives inside the Authenticator (sealtoken.fido.ctap2) and works on its
 resident records (FIDO_KEY_RK_FIRST..LAST) through the Store.
 
 Subcommands and their authorization (pinUvAuthParam = authenticate(pinUvAuthToken,
@@ -21,7 +21,7 @@ Enumerations hold store keys and RP ID hashes only, no secret.
 - A credential whose id no longer opens (it cannot, short of a corrupted
   record) is left out of counts and enumerations.
 - deleteCredential removes the record: the credential id is honoured only
-  while its record exists (sealtoken.ctap2), so it stops answering
+  while its record exists (sealtoken.fido.ctap2), so it stops answering
   getAssertion and hmac-secret at once.
 - updateUserInformation: user.id must be the stored one (else
   INVALID_PARAMETER); name and displayName are replaced, and removed when
@@ -32,13 +32,13 @@ MicroPython rules: plain classes.
 
 import hashlib
 
-from sealtoken import cbor
+from sealtoken.core import cbor
 from sealtoken import const as C
-from sealtoken.cbor import CtapError
-from sealtoken.clientpin import cose_p256
-from sealtoken.hmac import ct_equal
+from sealtoken.core.cbor import CtapError
+from sealtoken.fido.clientpin import cose_p256
+from sealtoken.core.hmac import ct_equal
 
-# keys of a resident record (CBOR map in the store; sealtoken.ctap2 writes them)
+# keys of a resident record (CBOR map in the store; sealtoken.fido.ctap2 writes them)
 RK_ID = 1
 RK_RP_ID_HASH = 2
 RK_RP_ID = 3

@@ -29,12 +29,12 @@ bytes is F0B8). An HMAC-SHA1 key is key(16) || uid[0:4].
 MicroPython rules: plain classes, bytes/bytearray, crypto through the platform.
 """
 
-from . import const
-from .applet import Applet, ApduError
-from .hmac import ct_equal, wipe
-from .hmac import hmac as _hmac
-from .platform import UP_APPROVED
-from .storage import StoreFullError, device_serial
+from sealtoken import const
+from sealtoken.core.applet import Applet, ApduError
+from sealtoken.core.hmac import ct_equal, wipe
+from sealtoken.core.hmac import hmac as _hmac
+from sealtoken.core.platform import UP_APPROVED
+from sealtoken.core.storage import StoreFullError, device_serial
 
 _OFF_UID = 16
 _OFF_KEY = 22

@@ -1,7 +1,7 @@
 """authenticatorClientPIN (CTAP 2.1) and the PIN/UV auth protocols 1 and 2.
 
 docs/protocols.md section 5. One ClientPin object lives inside the Authenticator
-(sealtoken.ctap2); it owns
+(sealtoken.fido.ctap2); it owns
 
 - persistent state, through the Store: the PIN hash LEFT(SHA-256(PIN), 16) and
   the retry counter (CTAP2_PIN_RETRIES_MAX, decremented and written to flash
@@ -19,7 +19,7 @@ after the first makeCredential / getAssertion that collected user presence
 (CTAP 2.1 clearPinUvAuthTokenPermissionsExceptLbw).
 
 setPIN and changePIN refuse PINs shorter than the minimum of
-sealtoken.authconfig (4 code points unless setMinPINLength raised it) and keep
+sealtoken.fido.config (4 code points unless setMinPINLength raised it) and keep
 the new PIN's length (FIDO_KEY_PIN_LENGTH). While forcePINChange is set, a
 right PIN gives no token (PIN_INVALID, tries restored) and changePIN must set
 a different PIN; a successful changePIN clears the flag.
@@ -28,16 +28,16 @@ There is no built-in user verification: subcommands 06 and 07 answer
 INVALID_SUBCOMMAND.
 
 MicroPython rules: plain classes; P-256 and AES through the Platform; HMAC and
-HKDF from sealtoken.hmac; secrets in bytearrays wiped when dropped.
+HKDF from sealtoken.core.hmac; secrets in bytearrays wiped when dropped.
 """
 
 import hashlib
 
-from sealtoken import cbor
+from sealtoken.core import cbor
 from sealtoken import const as C
-from sealtoken.authconfig import config_flags, min_pin_length
-from sealtoken.cbor import CtapError
-from sealtoken.hmac import ct_equal, hkdf_sha256, hmac_sha256, wipe
+from sealtoken.fido.config import config_flags, min_pin_length
+from sealtoken.core.cbor import CtapError
+from sealtoken.core.hmac import ct_equal, hkdf_sha256, hmac_sha256, wipe
 
 _ZERO_IV = bytes(16)
 

@@ -31,12 +31,12 @@ has it (`p384_*`), else 6A80 for that algorithm.
 MicroPython rules: plain classes, bytes/bytearray, crypto through the platform.
 """
 
-from . import const
-from .iso7816 import read_ber_length
-from .applet import Applet, ApduError
-from .hmac import ct_equal, wipe
-from .platform import UP_APPROVED
-from .storage import StoreFullError, device_serial
+from sealtoken import const
+from sealtoken.core.iso7816 import read_ber_length
+from sealtoken.core.applet import Applet, ApduError
+from sealtoken.core.hmac import ct_equal, wipe
+from sealtoken.core.platform import UP_APPROVED
+from sealtoken.core.storage import StoreFullError, device_serial
 
 # slot record layout
 _REC_ALG = 0
@@ -46,7 +46,7 @@ _REC_ORIGIN = 3
 _REC_PRIVATE = 4
 
 
-# --- BER-TLV helpers (shared with sealtoken.openpgp) -----------------------------------
+# --- BER-TLV helpers (shared with sealtoken.applets.openpgp) -----------------------------------
 def tlv(tag, value):
     """One TLV; tag of one or two bytes (given as an int), definite length up to 65535."""
     value = bytes(value)

@@ -9,8 +9,8 @@ keepalive(status) is handed to platform.wait_user_presence while the token
 waits for a touch; it returns True when the client cancelled (-> 0x2D).
 
 Commands: makeCredential, getAssertion, getNextAssertion, getInfo, clientPIN
-(sealtoken.clientpin), reset, selection, credentialManagement
-(sealtoken.credmgmt) and authenticatorConfig (sealtoken.authconfig). ES256
+(sealtoken.fido.clientpin), reset, selection, credentialManagement
+(sealtoken.fido.credmgmt) and authenticatorConfig (sealtoken.fido.config). ES256
 only; extensions hmac-secret and credProtect; "packed" self attestation
 (signed by the new credential key). With alwaysUv on, makeCredential and
 getAssertion with user presence need a pinUvAuthParam (PUAT_REQUIRED).
@@ -56,16 +56,17 @@ MicroPython rules: plain classes, integer constants, crypto via the Platform.
 
 import hashlib
 
-from sealtoken import VERSION, cbor
+from sealtoken import VERSION
+from sealtoken.core import cbor
 from sealtoken import const as C
-from sealtoken.cbor import CtapError
-from sealtoken.authconfig import AuthenticatorConfig, always_uv, config_flags, min_pin_length
-from sealtoken.clientpin import ClientPin, cose_p256
-from sealtoken.credmgmt import (RK_CREATED, RK_ID, RK_RP_ID, RK_RP_ID_HASH, RK_USER_DISPLAY_NAME, RK_USER_ID,
+from sealtoken.core.cbor import CtapError
+from sealtoken.fido.config import AuthenticatorConfig, always_uv, config_flags, min_pin_length
+from sealtoken.fido.clientpin import ClientPin, cose_p256
+from sealtoken.fido.credmgmt import (RK_CREATED, RK_ID, RK_RP_ID, RK_RP_ID_HASH, RK_USER_DISPLAY_NAME, RK_USER_ID,
                                 RK_USER_NAME, CredentialManagement, truncate_text)
-from sealtoken.hmac import ct_equal, hmac_sha256, wipe
-from sealtoken.platform import UP_APPROVED, UP_CANCELLED, UP_DENIED
-from sealtoken.storage import StoreFullError
+from sealtoken.core.hmac import ct_equal, hmac_sha256, wipe
+from sealtoken.core.platform import UP_APPROVED, UP_CANCELLED, UP_DENIED
+from sealtoken.core.storage import StoreFullError
 
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 

@@ -23,13 +23,13 @@ Only the decryption key exists; signature and authentication keys are absent
 MicroPython rules: plain classes, bytes/bytearray, crypto through the platform.
 """
 
-from . import const
-from .iso7816 import read_ber_length
-from .applet import Applet, ApduError
-from .hmac import ct_equal, wipe
-from .piv import ec_ecdh, ec_generate, ec_public, ec_size, find_tlv, has_p384, parse_tlvs, tlv
-from .platform import UP_APPROVED
-from .storage import StoreFullError, device_serial
+from sealtoken import const
+from sealtoken.core.iso7816 import read_ber_length
+from sealtoken.core.applet import Applet, ApduError
+from sealtoken.core.hmac import ct_equal, wipe
+from sealtoken.applets.piv import ec_ecdh, ec_generate, ec_public, ec_size, find_tlv, has_p384, parse_tlvs, tlv
+from sealtoken.core.platform import UP_APPROVED
+from sealtoken.core.storage import StoreFullError, device_serial
 
 _GENERATED = 1   # key status of DE: made on the card
 _IMPORTED = 2    # ... imported

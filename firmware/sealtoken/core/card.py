@@ -31,9 +31,9 @@ What the card does, so that applets only ever see one whole Command:
   response, and call every applet's power_off().
 """
 
-from . import const
-from .applet import ApduError
-from .iso7816 import Command, has_chaining_bit, parse_apdu, sw_bytes
+from sealtoken import const
+from sealtoken.core.applet import ApduError
+from sealtoken.core.iso7816 import Command, has_chaining_bit, parse_apdu, sw_bytes
 
 APDU_OVERHEAD = 9  # header(4) + extended Lc(3) + extended Le(2)
 

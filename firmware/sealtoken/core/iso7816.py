@@ -23,8 +23,8 @@ Command.le is Ne, the maximum number of response bytes expected: None when the
 APDU has no Le field (cases 1 and 3), else 1..256 (short) or 1..65536 (extended).
 """
 
-from . import const
-from .applet import ApduError
+from sealtoken import const
+from sealtoken.core.applet import ApduError
 
 
 class Command:

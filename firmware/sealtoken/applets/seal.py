@@ -33,11 +33,11 @@ record of this applet and scrubs both flash banks.
 
 import hashlib
 
-from . import const
-from .applet import Applet, ApduError
-from .hmac import ct_equal, hmac_sha256, wipe
-from .platform import UP_APPROVED
-from .storage import StoreFullError, device_serial
+from sealtoken import const
+from sealtoken.core.applet import Applet, ApduError
+from sealtoken.core.hmac import ct_equal, hmac_sha256, wipe
+from sealtoken.core.platform import UP_APPROVED
+from sealtoken.core.storage import StoreFullError, device_serial
 
 PIN_RECORD_LEN = const.SEAL_PIN_SALT_LEN + 32
 SLOT_RECORD_LEN = 1 + const.SEAL_SECRET_LEN
