@@ -270,7 +270,7 @@ def test_forged_and_altered_ids_are_unknown(fido, ctap2, fido_factory):
 
 def test_ids_hold_no_plaintext_key(fido, ctap2):
     att = make_credential(ctap2)
-    cred = fido.authenticator._open_id(att.auth_data.rp_id_hash, cred_id_of(att))
+    cred = fido.authenticator.credentials.open_id(att.auth_data.rp_id_hash, cred_id_of(att))
     private = bytes(cred.private)
     assert private not in cred_id_of(att)
     for page in range(fido.platform.NUM_PAGES):

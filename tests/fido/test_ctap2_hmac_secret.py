@@ -79,11 +79,11 @@ def test_outputs_stable_and_structured(fido, protocol):
     _, both = _hmac_secret(ctap, cred_id, SALT1 + SALT2, protocol)
     assert both == one + two and one != two
     # the structure of CTAP 2.1: output_j = HMAC-SHA-256(CredRandomWithoutUV, salt_j)
-    cred = fido.authenticator._open_id(att.auth_data.rp_id_hash, cred_id)
-    cred_random = fido.authenticator._cred_random(cred, False)
+    cred = fido.authenticator.credentials.open_id(att.auth_data.rp_id_hash, cred_id)
+    cred_random = fido.authenticator.credentials.cred_random(cred, False)
     assert one == hmac.new(cred_random, SALT1, hashlib.sha256).digest()
     assert two == hmac.new(cred_random, SALT2, hashlib.sha256).digest()
-    assert cred_random != fido.authenticator._cred_random(cred, True)
+    assert cred_random != fido.authenticator.credentials.cred_random(cred, True)
 
 
 def test_same_secret_whatever_the_protocol(fido):
@@ -134,8 +134,8 @@ def test_uv_and_no_uv_differ(fido, protocol):
     assert with_uv != without_uv
     assert _hmac_secret(ctap, cred_id, SALT1, protocol, token=token())[1] == with_uv
     assert _hmac_secret(ctap, cred_id, SALT1, protocol)[1] == without_uv
-    cred = fido.authenticator._open_id(att.auth_data.rp_id_hash, cred_id)
-    assert with_uv == hmac.new(fido.authenticator._cred_random(cred, True), SALT1, hashlib.sha256).digest()
+    cred = fido.authenticator.credentials.open_id(att.auth_data.rp_id_hash, cred_id)
+    assert with_uv == hmac.new(fido.authenticator.credentials.cred_random(cred, True), SALT1, hashlib.sha256).digest()
 
 
 def test_credential_without_hmac_secret_gives_no_output(fido):

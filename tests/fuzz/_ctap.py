@@ -83,21 +83,21 @@ def fido_secrets(auth, store):
     token = auth.client_pin._token
     if token is not None:
         out.append(("pinUvAuthToken", bytes(token)))
-    keys = auth._credential_keys(False)
+    keys = auth.credentials.keys(False)
     if keys is None:
         return out
     for name, key in zip(("K_enc", "K_mac", "K_cr"), keys):
         out.append((name, bytes(key)))
-    ids = [(rec[1], rec[2]) for _, rec in auth._resident_slots()]
+    ids = [(rec[1], rec[2]) for _, rec in auth.credentials.resident_slots()]
     for cred_id in getattr(auth, "fuzz_plain_ids", ()):
         ids.append((cred_id, _sha(RP_ID)))
     for cred_id, rp_id_hash in ids:
-        cred = auth._open_id(rp_id_hash, cred_id)
+        cred = auth.credentials.open_id(rp_id_hash, cred_id)
         if cred is None:
             continue
         out.append(("credential private key", bytes(cred.private)))
-        out.append(("CredRandomWithUV", auth._cred_random(cred, True)))
-        out.append(("CredRandomWithoutUV", auth._cred_random(cred, False)))
+        out.append(("CredRandomWithUV", auth.credentials.cred_random(cred, True)))
+        out.append(("CredRandomWithoutUV", auth.credentials.cred_random(cred, False)))
         cred.wipe()
     return out
 

@@ -34,7 +34,8 @@ from sealtoken import const as C
 from sealtoken.core.cbor import CtapError
 
 
-def _config(store):
+def config(store):
+    """(CTAP2_CONFIG_* flags, minimum PIN length in code points) in force."""
     raw = store.get(C.FIDO_KEY_CONFIG)
     if raw is None or len(raw) != 2:
         return 0, C.CTAP2_MIN_PIN_LENGTH
@@ -44,12 +45,12 @@ def _config(store):
 
 def config_flags(store):
     """CTAP2_CONFIG_* bits in force."""
-    return _config(store)[0]
+    return config(store)[0]
 
 
 def min_pin_length(store):
     """Minimum PIN length in code points."""
-    return _config(store)[1]
+    return config(store)[1]
 
 
 def always_uv(store):
@@ -82,7 +83,7 @@ class AuthenticatorConfig:
             if sub_params is not None:
                 message += cbor.encode(sub_params)   # the request is canonical: same bytes
             self.client_pin.check_token(version, message, param, C.CTAP2_PERM_ACFG)
-        flags, minimum = _config(self.store)
+        flags, minimum = config(self.store)
         if sub == C.CTAP2_CFG_TOGGLE_ALWAYS_UV:
             self.store.put(C.FIDO_KEY_CONFIG, bytes((flags ^ C.CTAP2_CONFIG_ALWAYS_UV, minimum)))
             return None

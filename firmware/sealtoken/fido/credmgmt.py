@@ -32,37 +32,14 @@ MicroPython rules: plain classes.
 
 import hashlib
 
-from sealtoken.core import cbor
 from sealtoken import const as C
+from sealtoken.core import cbor
 from sealtoken.core.cbor import CtapError
-from sealtoken.fido.clientpin import cose_p256
 from sealtoken.core.hmac import ct_equal
-
-# keys of a resident record (CBOR map in the store; sealtoken.fido.ctap2 writes them)
-RK_ID = 1
-RK_RP_ID_HASH = 2
-RK_RP_ID = 3
-RK_USER_ID = 4
-RK_USER_NAME = 5
-RK_USER_DISPLAY_NAME = 6
-RK_CREATED = 7
-
-_PUBLIC_KEY = "public-key"
-
-
-def _sha256(data):
-    return hashlib.sha256(data).digest()
-
-
-def truncate_text(text, limit):
-    """text cut to at most limit UTF-8 bytes, at a code point boundary."""
-    raw = text.encode("utf-8")
-    if len(raw) <= limit:
-        return text
-    cut = limit
-    while cut > 0 and (raw[cut] & 0xC0) == 0x80:
-        cut -= 1
-    return str(raw[:cut], "utf-8")
+from sealtoken.fido.clientpin import cose_p256
+from sealtoken.fido.credentials import (RK_ID, RK_RP_ID, RK_RP_ID_HASH, RK_USER_DISPLAY_NAME, RK_USER_ID,
+                                        RK_USER_NAME, truncate_text)
+from sealtoken.fido.request import PUBLIC_KEY
 
 
 class CredentialManagement:
@@ -126,15 +103,15 @@ class CredentialManagement:
 
     def _require_rp_binding(self, rp_id_hash):
         bound = self.client_pin.token_rp_id()
-        if bound is not None and not ct_equal(_sha256(bound.encode("utf-8")), rp_id_hash):
+        if bound is not None and not ct_equal(hashlib.sha256(bound.encode("utf-8")).digest(), rp_id_hash):
             raise CtapError(C.CTAP2_ERR_PIN_AUTH_INVALID, "token bound to another RP")
 
     # --- records ----------------------------------------------------------------------
     def _usable(self):
         """[(store key, record)] of every resident credential whose id opens."""
         out = []
-        for key, record in self.auth._resident_slots():
-            cred = self.auth._open_id(record[RK_RP_ID_HASH], record[RK_ID])
+        for key, record in self.auth.credentials.resident_slots():
+            cred = self.auth.credentials.open_id(record[RK_RP_ID_HASH], record[RK_ID])
             if cred is None:
                 continue
             cred.wipe()
@@ -202,10 +179,10 @@ class CredentialManagement:
 
     def _cred_entry(self, key):
         record = None
-        for k, r in self.auth._resident_slots():
+        for k, r in self.auth.credentials.resident_slots():
             if k == key:
                 record = r
-        cred = None if record is None else self.auth._open_id(record[RK_RP_ID_HASH], record[RK_ID])
+        cred = None if record is None else self.auth.credentials.open_id(record[RK_RP_ID_HASH], record[RK_ID])
         if cred is None:
             self.end_enumeration()
             raise CtapError(C.CTAP2_ERR_NO_CREDENTIALS, "credential gone")
@@ -219,7 +196,7 @@ class CredentialManagement:
             if isinstance(record.get(field), str):
                 user[name] = record[field]
         return {C.CTAP2_CM_RESP_USER: user,
-                C.CTAP2_CM_RESP_CREDENTIAL_ID: {"id": record[RK_ID], "type": _PUBLIC_KEY},
+                C.CTAP2_CM_RESP_CREDENTIAL_ID: {"id": record[RK_ID], "type": PUBLIC_KEY},
                 C.CTAP2_CM_RESP_PUBLIC_KEY: cose_p256(bytes(x), bytes(y), C.COSE_ALG_ES256),
                 C.CTAP2_CM_RESP_CRED_PROTECT: protect}
 
