@@ -1,6 +1,6 @@
 """Card: ISO 7816-4 framing and applet dispatch. APDU in -> data || SW1 SW2 out.
 
-    card = Card(platform, applets)
+    card = Card(platform, applets)   # Applet objects, or AppletSlots imported on first SELECT
     card.atr                      # const.ATR
     card.power_on() / card.reset() -> ATR;  card.power_off()
     card.process_apdu(apdu_bytes) -> response bytes (never empty, never raises)
@@ -15,6 +15,9 @@ What the card does, so that applets only ever see one whole Command:
   different command mid-chain drops the chain and is processed on its own;
 - SELECT by AID (00 A4 04 xx): exact AID, else the first applet whose AID
   starts with the given 5..16 bytes; unknown -> 6A82 (selection unchanged).
+  An AppletSlot knows its applet's AID and module only: the module is
+  imported and the applet made on its first SELECT (a board keeps in RAM
+  only the applets it uses).
   P2 & 0x0C == 0x0C: no response data. Selecting deselects the previous applet.
   INS A4 with P1 != 04 is not a SELECT for the card: it goes to the selected
   applet (YKOATH CALCULATE ALL is 00 A4 00 01); with none selected -> 6A86;
@@ -45,10 +48,39 @@ def _valid_sw(sw):
     return (0x61 <= sw1 <= 0x6F) or (0x90 <= sw1 <= 0x9F)
 
 
+class AppletSlot:
+    """An applet known by its AID, its module and its class name until its first SELECT imports the
+    module and makes the applet with args."""
+
+    def __init__(self, aid, module, name, args):
+        self.AID = aid
+        self.module = module
+        self.name = name
+        self.args = args
+        self.applet = None
+
+    def load(self):
+        if self.applet is None:
+            # the one import by name in the firmware: module is a sealtoken.applets module
+            # (tests/test_platform_boundary.py checks every slot the token makes)
+            module = __import__(self.module, None, None, (self.name,))
+            self.applet = getattr(module, self.name)(*self.args)
+        return self.applet
+
+
+def _slot(applet):
+    """An applet made beforehand, as a slot."""
+    if isinstance(applet, AppletSlot):
+        return applet
+    slot = AppletSlot(applet.AID, None, None, None)
+    slot.applet = applet
+    return slot
+
+
 class Card:
     def __init__(self, platform, applets, atr=const.ATR, max_command_data=const.CARD_MAX_COMMAND_DATA):
         self.platform = platform
-        self.applets = list(applets)
+        self.slots = [_slot(a) for a in applets]
         self._atr = bytes(atr)
         self.max_command_data = max_command_data
         self.powered = True    # informational: bridges power the card on before sending APDUs
@@ -84,9 +116,11 @@ class Card:
         self._selected = None
         self._chain = None
         self._pending = None
-        for applet in self.applets:
+        for slot in self.slots:
+            if slot.applet is None:
+                continue  # never selected: no session state
             try:
-                applet.power_off()
+                slot.applet.power_off()
             except Exception:
                 pass
 
@@ -187,19 +221,20 @@ class Card:
         if cmd.p1 != const.P1_SELECT_BY_AID:
             raise ApduError(const.SW_INCORRECT_P1P2)
         aid = cmd.data
-        target = None
+        found = None
         if 0 < len(aid) <= const.AID_MAX_LEN:
-            for applet in self.applets:
-                if applet.AID == aid:
-                    target = applet
+            for slot in self.slots:
+                if slot.AID == aid:
+                    found = slot
                     break
-            if target is None and len(aid) >= const.AID_MIN_LEN:
-                for applet in self.applets:
-                    if applet.AID[:len(aid)] == aid:
-                        target = applet
+            if found is None and len(aid) >= const.AID_MIN_LEN:
+                for slot in self.slots:
+                    if slot.AID[:len(aid)] == aid:
+                        found = slot
                         break
-        if target is None:
+        if found is None:
             raise ApduError(const.SW_FILE_NOT_FOUND)
+        target = found.load()
         previous = self._selected
         self._selected = None
         if previous is not None:
