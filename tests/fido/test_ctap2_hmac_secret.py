@@ -23,10 +23,8 @@ from fido2.webauthn import (
     PublicKeyCredentialUserEntity,
     UserVerificationRequirement,
 )
-
-from sealtoken import const as C
-
 from .conftest import CDH, RP_ID, cred_id_of, get_assertion, make_credential
+from sealtoken.fido.const import CTAP2_MAX_CRED_ID_LENGTH
 
 ERR = CtapError.ERR
 PROTOCOLS = [PinProtocolV1, PinProtocolV2]
@@ -306,4 +304,4 @@ def test_fido2_client_hmac_get_secret(fido, with_pin):
                                                                SEALCODES_RP)
     _, raw = _hmac_secret(ctap, reg.raw_id, SALT1, PinProtocolV2, rp_id=SEALCODES_RP, token=token)
     assert raw == out["output1"]
-    assert C.CTAP2_MAX_CRED_ID_LENGTH >= len(reg.raw_id)
+    assert CTAP2_MAX_CRED_ID_LENGTH >= len(reg.raw_id)

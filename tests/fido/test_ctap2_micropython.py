@@ -47,7 +47,7 @@ MP_SCRIPT = r'''import sys, hashlib
 if "/lib" not in sys.path:
     sys.path.append("/lib")
 from sealtoken.core import cbor
-from sealtoken import const as C
+from sealtoken.fido.const import CTAP2_MAX_RESIDENT
 from sealtoken.fido.ctap2 import Authenticator
 from sealtoken.core.simplatform import SimPlatform
 from sealtoken.core.storage import Store
@@ -165,7 +165,7 @@ token = p.aes256_cbc_decrypt(ss, bytes(16), r[2])
 def pua(msg):
     return hmac_sha256(token, msg)[:16]
 st, r = call(0x0A, {1: 1, 3: 1, 4: pua(b"\x01")})
-assert st == 0 and r == {1: 1, 2: C.CTAP2_MAX_RESIDENT - 1}, (hex(st), r)
+assert st == 0 and r == {1: 1, 2: CTAP2_MAX_RESIDENT - 1}, (hex(st), r)
 st, r = call(0x0A, {1: 2, 3: 1, 4: pua(b"\x02")})
 assert st == 0 and r[3] == {"id": "example.com"} and r[5] == 1, (hex(st), r)
 rp_hash = r[4]

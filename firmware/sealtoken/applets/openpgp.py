@@ -22,23 +22,108 @@ Only the decryption key exists; signature and authentication keys are absent
 
 MicroPython rules: plain classes, bytes/bytearray, crypto through the platform.
 """
-
-from sealtoken import const
-from sealtoken.core.iso7816 import read_ber_length
+from sealtoken.applets import openpgp_aid
+from sealtoken.applets.piv import ec_ecdh, ec_generate, ec_public, ec_size, find_tlv, has_p384, parse_tlvs, tlv
 from sealtoken.core.applet import Applet, ApduError
 from sealtoken.core.hmac import ct_equal, wipe
-from sealtoken.applets.piv import ec_ecdh, ec_generate, ec_public, ec_size, find_tlv, has_p384, parse_tlvs, tlv
+from sealtoken.core.iso7816 import read_ber_length
+from sealtoken.core.iso7816 import (CLA_ISO, SW_AUTH_METHOD_BLOCKED, SW_CLA_NOT_SUPPORTED,
+                                    SW_CONDITIONS_NOT_SATISFIED, SW_INCORRECT_P1P2, SW_INS_NOT_SUPPORTED,
+                                    SW_NO_SPACE, SW_REFERENCED_DATA_NOT_FOUND,
+                                    SW_SECURITY_STATUS_NOT_SATISFIED, SW_VERIFY_FAIL_00, SW_WRONG_DATA,
+                                    SW_WRONG_LENGTH)
+from sealtoken.core.keys import (KEY_OPENPGP_DEC_ALGO, KEY_OPENPGP_DEC_FPR, KEY_OPENPGP_DEC_KEY,
+                                 KEY_OPENPGP_DEC_TIME, KEY_OPENPGP_FIRST, KEY_OPENPGP_LAST, KEY_OPENPGP_PW1,
+                                 KEY_OPENPGP_PW1_TRIES, KEY_OPENPGP_PW3, KEY_OPENPGP_PW3_TRIES,
+                                 KEY_OPENPGP_UIF_DEC)
+from sealtoken.core.micro import const
 from sealtoken.core.platform import UP_APPROVED
 from sealtoken.core.storage import StoreFullError, device_serial
+
+# protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
+# out of the module's RAM too (docs/architecture.md, "Constants")
+_OPENPGP_FW_VERSION = (5, 7, 0)                   # answered to Yubico's GET VERSION (00 F1) for yubikit
+_OPENPGP_INS_SELECT_DATA = const(0xA5)
+OPENPGP_INS_GET_DATA = const(0xCA)
+_OPENPGP_INS_GET_NEXT_DATA = const(0xCC)
+OPENPGP_INS_VERIFY = const(0x20)
+OPENPGP_INS_CHANGE_REFERENCE = const(0x24)
+_OPENPGP_INS_RESET_RETRY = const(0x2C)
+OPENPGP_INS_PUT_DATA = const(0xDA)
+OPENPGP_INS_PUT_DATA_ODD = const(0xDB)
+OPENPGP_INS_GENERATE = const(0x47)
+OPENPGP_INS_PSO = const(0x2A)
+OPENPGP_INS_TERMINATE = const(0xE6)
+OPENPGP_INS_ACTIVATE = const(0x44)
+OPENPGP_INS_GET_VERSION = const(0xF1)             # Yubico extension yubikit sends first
+_OPENPGP_INS_GET_CHALLENGE = const(0x84)
+_OPENPGP_PW1_SIGN = const(0x81)
+_OPENPGP_PW1_OTHER = const(0x82)
+OPENPGP_PW3 = const(0x83)
+_OPENPGP_PW1_DEFAULT = const(b"123456")
+_OPENPGP_PW3_DEFAULT = const(b"12345678")
+_OPENPGP_PW1_MIN_LEN = const(6)
+_OPENPGP_PW3_MIN_LEN = const(8)
+_OPENPGP_PW_MAX_LEN = const(127)
+OPENPGP_PW_MAX_TRIES = const(3)
+_OPENPGP_PW_SALT_LEN = const(16)
+_OPENPGP_P1P2_PSO_DECIPHER = const(0x8086)
+_OPENPGP_GENERATE_NEW = const(0x80)
+_OPENPGP_GENERATE_READ = const(0x81)
+_OPENPGP_CRT_SIG = const(0xB6)
+_OPENPGP_CRT_DEC = const(0xB8)
+_OPENPGP_CRT_AUT = const(0xA4)
+_OPENPGP_ALG_ECDH = const(0x12)                   # algorithm attributes: ECDH || curve OID
+OPENPGP_OID_P256 = const(b"\x2a\x86\x48\xce\x3d\x03\x01\x07")
+OPENPGP_OID_P384 = const(b"\x2b\x81\x04\x00\x22")
+_OPENPGP_DO_AID = const(0x4F)
+_OPENPGP_DO_LOGIN = const(0x5E)
+_OPENPGP_DO_URL = const(0x5F50)
+_OPENPGP_DO_HISTORICAL = const(0x5F52)
+_OPENPGP_DO_CARDHOLDER = const(0x65)
+_OPENPGP_DO_NAME = const(0x5B)
+_OPENPGP_DO_LANG = const(0x5F2D)
+_OPENPGP_DO_SEX = const(0x5F35)
+_OPENPGP_DO_APP_DATA = const(0x6E)
+_OPENPGP_DO_DISCRETIONARY = const(0x73)
+_OPENPGP_DO_EXT_CAPS = const(0xC0)
+_OPENPGP_DO_ALGO_SIG = const(0xC1)
+_OPENPGP_DO_ALGO_DEC = const(0xC2)
+_OPENPGP_DO_ALGO_AUT = const(0xC3)
+_OPENPGP_DO_PW_STATUS = const(0xC4)
+_OPENPGP_DO_FINGERPRINTS = const(0xC5)
+_OPENPGP_DO_CA_FINGERPRINTS = const(0xC6)
+_OPENPGP_DO_FPR_SIG = const(0xC7)
+_OPENPGP_DO_FPR_DEC = const(0xC8)
+_OPENPGP_DO_FPR_AUT = const(0xC9)
+_OPENPGP_DO_GEN_TIMES = const(0xCD)
+_OPENPGP_DO_TIME_SIG = const(0xCE)
+_OPENPGP_DO_TIME_DEC = const(0xCF)
+_OPENPGP_DO_TIME_AUT = const(0xD0)
+_OPENPGP_DO_SECURITY = const(0x7A)
+_OPENPGP_DO_SIG_COUNT = const(0x93)
+_OPENPGP_DO_EXT_LENGTH = const(0x7F66)
+_OPENPGP_DO_KDF = const(0xF9)
+_OPENPGP_DO_ALGO_INFO = const(0xFA)
+_OPENPGP_DO_UIF_SIG = const(0xD6)
+_OPENPGP_DO_UIF_DEC = const(0xD7)
+_OPENPGP_DO_UIF_AUT = const(0xD8)
+_OPENPGP_DO_CARDHOLDER_CERT = const(0x7F21)
+_OPENPGP_DO_PUBLIC_KEY = const(0x7F49)
+_OPENPGP_TAG_EC_POINT = const(0x86)
+_OPENPGP_TAG_EXT_HEADER = const(0x4D)             # key import (PUT DATA odd, extended header list)
+_OPENPGP_TAG_TEMPLATE = const(0x7F48)
+_OPENPGP_TAG_KEY_DATA = const(0x5F48)
+_OPENPGP_TAG_CIPHER = const(0xA6)
 
 _GENERATED = 1   # key status of DE: made on the card
 _IMPORTED = 2    # ... imported
 _CURVE_P256 = 1
 _CURVE_P384 = 2
-_CURVES = {_CURVE_P256: ("p256", const.OPENPGP_OID_P256), _CURVE_P384: ("p384", const.OPENPGP_OID_P384)}
+_CURVES = {_CURVE_P256: ("p256", OPENPGP_OID_P256), _CURVE_P384: ("p384", OPENPGP_OID_P384)}
 _TOUCH_TIMEOUT_MS = 15000
-_DEFAULT_ALGO_DEC = bytes((const.OPENPGP_ALG_ECDH,)) + const.OPENPGP_OID_P256
-_ALGO_SIG_AUT = bytes((0x13,)) + const.OPENPGP_OID_P256   # ECDSA P-256: reported, no key
+_DEFAULT_ALGO_DEC = bytes((_OPENPGP_ALG_ECDH,)) + OPENPGP_OID_P256
+_ALGO_SIG_AUT = bytes((0x13,)) + OPENPGP_OID_P256   # ECDSA P-256: reported, no key
 
 
 def _bcd(n):
@@ -47,7 +132,7 @@ def _bcd(n):
 
 def _curve_of_attributes(value):
     """Curve id of ECDH attributes (with or without the trailing FF import-format byte), or None."""
-    if not value or value[0] != const.OPENPGP_ALG_ECDH:
+    if not value or value[0] != _OPENPGP_ALG_ECDH:
         return None
     oid = value[1:]
     if oid and oid[-1] == 0xFF:
@@ -64,8 +149,7 @@ class OpenPgpApplet(Applet):
     def __init__(self, platform, store):
         Applet.__init__(self, platform, store)
         serial = bytes(device_serial(platform, store))
-        self.AID = (const.AID_OPENPGP + bytes((const.OPENPGP_VERSION[0], const.OPENPGP_VERSION[1]))
-                    + const.OPENPGP_MANUFACTURER + serial + b"\x00\x00")
+        self.AID = openpgp_aid(serial)
         self._pw1_sign = False
         self._pw1_other = False
         self._pw3 = False
@@ -86,48 +170,48 @@ class OpenPgpApplet(Applet):
         return b""
 
     def process(self, command):
-        if command.cla != const.CLA_ISO:
-            raise ApduError(const.SW_CLA_NOT_SUPPORTED)
+        if command.cla != CLA_ISO:
+            raise ApduError(SW_CLA_NOT_SUPPORTED)
         ins = command.ins
-        if ins == const.OPENPGP_INS_ACTIVATE:
+        if ins == OPENPGP_INS_ACTIVATE:
             self._terminated = False
             return b""
         if self._terminated:
-            raise ApduError(const.SW_CONDITIONS_NOT_SATISFIED)
-        if ins == const.OPENPGP_INS_GET_DATA:
+            raise ApduError(SW_CONDITIONS_NOT_SATISFIED)
+        if ins == OPENPGP_INS_GET_DATA:
             return self._get_data(command)
-        if ins == const.OPENPGP_INS_GET_VERSION:
-            return bytes(_bcd(v) for v in const.OPENPGP_FW_VERSION)
-        if ins == const.OPENPGP_INS_VERIFY:
+        if ins == OPENPGP_INS_GET_VERSION:
+            return bytes(_bcd(v) for v in _OPENPGP_FW_VERSION)
+        if ins == OPENPGP_INS_VERIFY:
             return self._verify(command)
-        if ins == const.OPENPGP_INS_PSO:
+        if ins == OPENPGP_INS_PSO:
             return self._decipher(command)
-        if ins == const.OPENPGP_INS_GENERATE:
+        if ins == OPENPGP_INS_GENERATE:
             return self._generate(command)
-        if ins == const.OPENPGP_INS_CHANGE_REFERENCE:
+        if ins == OPENPGP_INS_CHANGE_REFERENCE:
             return self._change(command)
-        if ins == const.OPENPGP_INS_RESET_RETRY:
+        if ins == _OPENPGP_INS_RESET_RETRY:
             return self._reset_retry(command)
-        if ins == const.OPENPGP_INS_PUT_DATA:
+        if ins == OPENPGP_INS_PUT_DATA:
             return self._put_data(command)
-        if ins == const.OPENPGP_INS_PUT_DATA_ODD:
+        if ins == OPENPGP_INS_PUT_DATA_ODD:
             return self._import_key(command)
-        if ins == const.OPENPGP_INS_TERMINATE:
+        if ins == OPENPGP_INS_TERMINATE:
             return self._terminate(command)
-        raise ApduError(const.SW_INS_NOT_SUPPORTED)
+        raise ApduError(SW_INS_NOT_SUPPORTED)
 
     # --- passwords ------------------------------------------------------------------------
     @staticmethod
     def _pw_keys(pw):
-        if pw == const.OPENPGP_PW3:
-            return const.KEY_OPENPGP_PW3, const.KEY_OPENPGP_PW3_TRIES, const.OPENPGP_PW3_DEFAULT
-        return const.KEY_OPENPGP_PW1, const.KEY_OPENPGP_PW1_TRIES, const.OPENPGP_PW1_DEFAULT
+        if pw == OPENPGP_PW3:
+            return KEY_OPENPGP_PW3, KEY_OPENPGP_PW3_TRIES, _OPENPGP_PW3_DEFAULT
+        return KEY_OPENPGP_PW1, KEY_OPENPGP_PW1_TRIES, _OPENPGP_PW1_DEFAULT
 
     def _tries(self, pw):
         raw = self.store.get(self._pw_keys(pw)[1])
         if raw is None:
-            return const.OPENPGP_PW_MAX_TRIES
-        if len(raw) != 1 or raw[0] > const.OPENPGP_PW_MAX_TRIES:
+            return OPENPGP_PW_MAX_TRIES
+        if len(raw) != 1 or raw[0] > OPENPGP_PW_MAX_TRIES:
             return 0
         return raw[0]
 
@@ -142,73 +226,73 @@ class OpenPgpApplet(Applet):
         rec_key, tries_key, default = self._pw_keys(pw)
         tries = self._tries(pw)
         if tries == 0:
-            raise ApduError(const.SW_AUTH_METHOD_BLOCKED)
+            raise ApduError(SW_AUTH_METHOD_BLOCKED)
         # the decrement is durable before the comparison happens
         self.store.put(tries_key, bytes((tries - 1,)))
         rec = self.store.get(rec_key)
         if rec is None:
             ok = ct_equal(bytes(value), default)
-        elif len(rec) != 1 + const.OPENPGP_PW_SALT_LEN + 32:
+        elif len(rec) != 1 + _OPENPGP_PW_SALT_LEN + 32:
             ok = False
         else:
-            salt = rec[1:1 + const.OPENPGP_PW_SALT_LEN]
+            salt = rec[1:1 + _OPENPGP_PW_SALT_LEN]
             digest = self.platform.hash("sha256", bytes(salt) + bytes(value))
-            ok = len(value) == rec[0] and ct_equal(digest, rec[1 + const.OPENPGP_PW_SALT_LEN:])
+            ok = len(value) == rec[0] and ct_equal(digest, rec[1 + _OPENPGP_PW_SALT_LEN:])
         if not ok:
             if tries - 1 == 0:
-                raise ApduError(const.SW_AUTH_METHOD_BLOCKED)
-            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
-        self.store.put(tries_key, bytes((const.OPENPGP_PW_MAX_TRIES,)))
+                raise ApduError(SW_AUTH_METHOD_BLOCKED)
+            raise ApduError(SW_SECURITY_STATUS_NOT_SATISFIED)
+        self.store.put(tries_key, bytes((OPENPGP_PW_MAX_TRIES,)))
 
     def _new_record(self, value):
-        salt = bytes(self.platform.random_bytes(const.OPENPGP_PW_SALT_LEN))
+        salt = bytes(self.platform.random_bytes(_OPENPGP_PW_SALT_LEN))
         return bytes((len(value),)) + salt + self.platform.hash("sha256", salt + bytes(value))
 
     @staticmethod
     def _check_new(pw, value):
-        low = const.OPENPGP_PW3_MIN_LEN if pw == const.OPENPGP_PW3 else const.OPENPGP_PW1_MIN_LEN
-        if not low <= len(value) <= const.OPENPGP_PW_MAX_LEN:
-            raise ApduError(const.SW_WRONG_DATA)
+        low = _OPENPGP_PW3_MIN_LEN if pw == OPENPGP_PW3 else _OPENPGP_PW1_MIN_LEN
+        if not low <= len(value) <= _OPENPGP_PW_MAX_LEN:
+            raise ApduError(SW_WRONG_DATA)
 
     def _set_verified(self, pw, value):
-        if pw == const.OPENPGP_PW1_SIGN:
+        if pw == _OPENPGP_PW1_SIGN:
             self._pw1_sign = value
-        elif pw == const.OPENPGP_PW1_OTHER:
+        elif pw == _OPENPGP_PW1_OTHER:
             self._pw1_other = value
         else:
             self._pw3 = value
 
     def _is_verified(self, pw):
-        if pw == const.OPENPGP_PW1_SIGN:
+        if pw == _OPENPGP_PW1_SIGN:
             return self._pw1_sign
-        if pw == const.OPENPGP_PW1_OTHER:
+        if pw == _OPENPGP_PW1_OTHER:
             return self._pw1_other
         return self._pw3
 
     def _verify(self, command):
         pw = command.p2
-        if pw not in (const.OPENPGP_PW1_SIGN, const.OPENPGP_PW1_OTHER, const.OPENPGP_PW3):
-            raise ApduError(const.SW_INCORRECT_P1P2)
+        if pw not in (_OPENPGP_PW1_SIGN, _OPENPGP_PW1_OTHER, OPENPGP_PW3):
+            raise ApduError(SW_INCORRECT_P1P2)
         if command.p1 == 0xFF:
             if command.data:
-                raise ApduError(const.SW_WRONG_DATA)
+                raise ApduError(SW_WRONG_DATA)
             self._set_verified(pw, False)
             return b""
         if command.p1 != 0:
-            raise ApduError(const.SW_INCORRECT_P1P2)
+            raise ApduError(SW_INCORRECT_P1P2)
         if not command.data:  # status query
             tries = self._tries(pw)
             if tries == 0:
-                raise ApduError(const.SW_AUTH_METHOD_BLOCKED)
+                raise ApduError(SW_AUTH_METHOD_BLOCKED)
             if self._is_verified(pw):
                 return b""
-            raise ApduError(const.SW_VERIFY_FAIL_00 | tries)
+            raise ApduError(SW_VERIFY_FAIL_00 | tries)
         if self._tries(pw) == 0:
-            raise ApduError(const.SW_AUTH_METHOD_BLOCKED)
+            raise ApduError(SW_AUTH_METHOD_BLOCKED)
         value = bytearray(command.data)
         try:
-            if len(value) > const.OPENPGP_PW_MAX_LEN:
-                raise ApduError(const.SW_WRONG_LENGTH)
+            if len(value) > _OPENPGP_PW_MAX_LEN:
+                raise ApduError(SW_WRONG_LENGTH)
             self._set_verified(pw, False)
             self._spend_and_compare(pw, value)
         finally:
@@ -218,13 +302,13 @@ class OpenPgpApplet(Applet):
 
     def _change(self, command):
         pw = command.p2
-        if command.p1 != 0 or pw not in (const.OPENPGP_PW1_SIGN, const.OPENPGP_PW3):
-            raise ApduError(const.SW_INCORRECT_P1P2)
+        if command.p1 != 0 or pw not in (_OPENPGP_PW1_SIGN, OPENPGP_PW3):
+            raise ApduError(SW_INCORRECT_P1P2)
         data = bytearray(command.data)
         try:
             n = self._pw_length(pw)
             if len(data) <= n:
-                raise ApduError(const.SW_WRONG_DATA)
+                raise ApduError(SW_WRONG_DATA)
             new = data[n:]
             self._spend_and_compare(pw, data[:n])
             self._check_new(pw, new)
@@ -235,38 +319,38 @@ class OpenPgpApplet(Applet):
         return b""
 
     def _reset_retry(self, command):
-        if command.p1 != 0x02 or command.p2 != const.OPENPGP_PW1_SIGN:
+        if command.p1 != 0x02 or command.p2 != _OPENPGP_PW1_SIGN:
             # no resetting code on this card: only the admin path (P1=02)
-            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED if command.p1 == 0 else const.SW_INCORRECT_P1P2)
+            raise ApduError(SW_SECURITY_STATUS_NOT_SATISFIED if command.p1 == 0 else SW_INCORRECT_P1P2)
         if not self._pw3:
-            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+            raise ApduError(SW_SECURITY_STATUS_NOT_SATISFIED)
         new = bytearray(command.data)
         try:
-            self._check_new(const.OPENPGP_PW1_SIGN, new)
-            self._store_update({const.KEY_OPENPGP_PW1: self._new_record(new),
-                                const.KEY_OPENPGP_PW1_TRIES: bytes((const.OPENPGP_PW_MAX_TRIES,))}, True)
+            self._check_new(_OPENPGP_PW1_SIGN, new)
+            self._store_update({KEY_OPENPGP_PW1: self._new_record(new),
+                                KEY_OPENPGP_PW1_TRIES: bytes((OPENPGP_PW_MAX_TRIES,))}, True)
         finally:
             wipe(new)
         return b""
 
     def _require_pw3(self):
         if not self._pw3:
-            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+            raise ApduError(SW_SECURITY_STATUS_NOT_SATISFIED)
 
     def _store_update(self, changes, scrub):
         try:
             self.store.update(changes, scrub)
         except StoreFullError:
-            raise ApduError(const.SW_NO_SPACE)
+            raise ApduError(SW_NO_SPACE)
 
     # --- the decryption key ---------------------------------------------------------------
     def _algo_dec(self):
-        value = self.store.get(const.KEY_OPENPGP_DEC_ALGO)
+        value = self.store.get(KEY_OPENPGP_DEC_ALGO)
         return value if value is not None else _DEFAULT_ALGO_DEC
 
     def _key(self):
         """(curve name, private, origin) of the decryption key, or None."""
-        rec = self.store.get(const.KEY_OPENPGP_DEC_KEY)
+        rec = self.store.get(KEY_OPENPGP_DEC_KEY)
         if not rec or rec[0] not in _CURVES:
             return None
         curve = _CURVES[rec[0]][0]
@@ -277,59 +361,59 @@ class OpenPgpApplet(Applet):
     def _public_do(self):
         key = self._key()
         if key is None:
-            raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+            raise ApduError(SW_REFERENCED_DATA_NOT_FOUND)
         private = bytearray(key[1])
         try:
             x, y = ec_public(self.platform, key[0], private)
         finally:
             wipe(private)
-        return tlv(const.OPENPGP_DO_PUBLIC_KEY, tlv(const.OPENPGP_TAG_EC_POINT, b"\x04" + bytes(x) + bytes(y)))
+        return tlv(_OPENPGP_DO_PUBLIC_KEY, tlv(_OPENPGP_TAG_EC_POINT, b"\x04" + bytes(x) + bytes(y)))
 
     def _generate(self, command):
-        if command.p2 != 0 or command.p1 not in (const.OPENPGP_GENERATE_NEW, const.OPENPGP_GENERATE_READ):
-            raise ApduError(const.SW_INCORRECT_P1P2)
+        if command.p2 != 0 or command.p1 not in (_OPENPGP_GENERATE_NEW, _OPENPGP_GENERATE_READ):
+            raise ApduError(SW_INCORRECT_P1P2)
         crt = parse_tlvs(command.data)
         if len(crt) != 1:
-            raise ApduError(const.SW_WRONG_DATA)
-        if crt[0][0] in (const.OPENPGP_CRT_SIG, const.OPENPGP_CRT_AUT):
-            raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)  # only the decryption key exists here
-        if crt[0][0] != const.OPENPGP_CRT_DEC or crt[0][1]:
-            raise ApduError(const.SW_WRONG_DATA)
-        if command.p1 == const.OPENPGP_GENERATE_READ:
+            raise ApduError(SW_WRONG_DATA)
+        if crt[0][0] in (_OPENPGP_CRT_SIG, _OPENPGP_CRT_AUT):
+            raise ApduError(SW_REFERENCED_DATA_NOT_FOUND)  # only the decryption key exists here
+        if crt[0][0] != _OPENPGP_CRT_DEC or crt[0][1]:
+            raise ApduError(SW_WRONG_DATA)
+        if command.p1 == _OPENPGP_GENERATE_READ:
             return self._public_do()
         self._require_pw3()
         curve_id = _curve_of_attributes(self._algo_dec())
         if curve_id is None:
-            raise ApduError(const.SW_CONDITIONS_NOT_SATISFIED)
+            raise ApduError(SW_CONDITIONS_NOT_SATISFIED)
         private, x, y = ec_generate(self.platform, _CURVES[curve_id][0])
         rec = bytearray((curve_id, _GENERATED))
         rec += private
         try:
             # a new key invalidates the fingerprint and time the host set for the old one
-            self._store_update({const.KEY_OPENPGP_DEC_KEY: bytes(rec), const.KEY_OPENPGP_DEC_FPR: None,
-                                const.KEY_OPENPGP_DEC_TIME: None}, True)
+            self._store_update({KEY_OPENPGP_DEC_KEY: bytes(rec), KEY_OPENPGP_DEC_FPR: None,
+                                KEY_OPENPGP_DEC_TIME: None}, True)
         finally:
             wipe(rec)
             if isinstance(private, bytearray):
                 wipe(private)
-        return tlv(const.OPENPGP_DO_PUBLIC_KEY, tlv(const.OPENPGP_TAG_EC_POINT, b"\x04" + bytes(x) + bytes(y)))
+        return tlv(_OPENPGP_DO_PUBLIC_KEY, tlv(_OPENPGP_TAG_EC_POINT, b"\x04" + bytes(x) + bytes(y)))
 
     def _import_key(self, command):
         """Extended header list: 4D { B8 00, 7F48 { 92 len [99 len] }, 5F48 { private [public] } }."""
         if command.p1p2 != 0x3FFF:
-            raise ApduError(const.SW_INCORRECT_P1P2)
-        header = find_tlv(parse_tlvs(command.data), const.OPENPGP_TAG_EXT_HEADER)
+            raise ApduError(SW_INCORRECT_P1P2)
+        header = find_tlv(parse_tlvs(command.data), _OPENPGP_TAG_EXT_HEADER)
         items = parse_tlvs(header)
-        if len(items) != 3 or items[1][0] != const.OPENPGP_TAG_TEMPLATE or items[2][0] != const.OPENPGP_TAG_KEY_DATA:
-            raise ApduError(const.SW_WRONG_DATA)
-        if items[0][0] in (const.OPENPGP_CRT_SIG, const.OPENPGP_CRT_AUT):
-            raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
-        if items[0][0] != const.OPENPGP_CRT_DEC:
-            raise ApduError(const.SW_WRONG_DATA)
+        if len(items) != 3 or items[1][0] != _OPENPGP_TAG_TEMPLATE or items[2][0] != _OPENPGP_TAG_KEY_DATA:
+            raise ApduError(SW_WRONG_DATA)
+        if items[0][0] in (_OPENPGP_CRT_SIG, _OPENPGP_CRT_AUT):
+            raise ApduError(SW_REFERENCED_DATA_NOT_FOUND)
+        if items[0][0] != _OPENPGP_CRT_DEC:
+            raise ApduError(SW_WRONG_DATA)
         lengths = _template_lengths(items[1][1])
         key_data = items[2][1]
         if sum(n for _, n in lengths) != len(key_data):
-            raise ApduError(const.SW_WRONG_DATA)
+            raise ApduError(SW_WRONG_DATA)
         private = None
         public = None
         pos = 0
@@ -339,43 +423,43 @@ class OpenPgpApplet(Applet):
             elif tag == 0x99:
                 public = key_data[pos:pos + n]
             else:
-                raise ApduError(const.SW_WRONG_DATA)
+                raise ApduError(SW_WRONG_DATA)
             pos += n
         self._require_pw3()
         curve_id = _curve_of_attributes(self._algo_dec())
         if private is None or curve_id is None:
-            raise ApduError(const.SW_WRONG_DATA)
+            raise ApduError(SW_WRONG_DATA)
         curve = _CURVES[curve_id][0]
         size = ec_size(self.platform, curve)
         if len(private) < size:  # leading zero bytes may be dropped
             private = bytes(size - len(private)) + private
         x, y = ec_public(self.platform, curve, private)
         if public is not None and bytes(public) != b"\x04" + bytes(x) + bytes(y):
-            raise ApduError(const.SW_WRONG_DATA)
+            raise ApduError(SW_WRONG_DATA)
         rec = bytearray((curve_id, _IMPORTED))
         rec += private
         try:
-            self._store_update({const.KEY_OPENPGP_DEC_KEY: bytes(rec), const.KEY_OPENPGP_DEC_FPR: None,
-                                const.KEY_OPENPGP_DEC_TIME: None}, True)
+            self._store_update({KEY_OPENPGP_DEC_KEY: bytes(rec), KEY_OPENPGP_DEC_FPR: None,
+                                KEY_OPENPGP_DEC_TIME: None}, True)
         finally:
             wipe(rec)
         return b""
 
     def _decipher(self, command):
-        if command.p1p2 != const.OPENPGP_P1P2_PSO_DECIPHER:
-            raise ApduError(const.SW_INCORRECT_P1P2)
-        cipher = find_tlv(parse_tlvs(command.data), const.OPENPGP_TAG_CIPHER)
-        public = find_tlv(parse_tlvs(cipher), const.OPENPGP_DO_PUBLIC_KEY)
-        point = find_tlv(parse_tlvs(public), const.OPENPGP_TAG_EC_POINT)
+        if command.p1p2 != _OPENPGP_P1P2_PSO_DECIPHER:
+            raise ApduError(SW_INCORRECT_P1P2)
+        cipher = find_tlv(parse_tlvs(command.data), _OPENPGP_TAG_CIPHER)
+        public = find_tlv(parse_tlvs(cipher), _OPENPGP_DO_PUBLIC_KEY)
+        point = find_tlv(parse_tlvs(public), _OPENPGP_TAG_EC_POINT)
         if not self._pw1_other:
-            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+            raise ApduError(SW_SECURITY_STATUS_NOT_SATISFIED)
         key = self._key()
         if key is None:
-            raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
-        uif = self.store.get(const.KEY_OPENPGP_UIF_DEC)
+            raise ApduError(SW_REFERENCED_DATA_NOT_FOUND)
+        uif = self.store.get(KEY_OPENPGP_UIF_DEC)
         if uif and uif[0] != 0:
             if self.platform.wait_user_presence(_TOUCH_TIMEOUT_MS, _no_cancel) != UP_APPROVED:
-                raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+                raise ApduError(SW_SECURITY_STATUS_NOT_SATISFIED)
         private = bytearray(key[1])
         try:
             return bytes(ec_ecdh(self.platform, key[0], private, point))
@@ -384,8 +468,8 @@ class OpenPgpApplet(Applet):
 
     # --- data objects ---------------------------------------------------------------------
     def _pw_status(self):
-        return bytes((0x01, const.OPENPGP_PW_MAX_LEN, 0, const.OPENPGP_PW_MAX_LEN,
-                      self._tries(const.OPENPGP_PW1_SIGN), 0, self._tries(const.OPENPGP_PW3)))
+        return bytes((0x01, _OPENPGP_PW_MAX_LEN, 0, _OPENPGP_PW_MAX_LEN,
+                      self._tries(_OPENPGP_PW1_SIGN), 0, self._tries(OPENPGP_PW3)))
 
     def _key_status(self):
         """Key information (DE): key reference, status 00 none / 01 generated / 02 imported."""
@@ -393,15 +477,15 @@ class OpenPgpApplet(Applet):
         return b"\x01\x00\x02" + bytes((key[2] if key is not None else 0,)) + b"\x03\x00"
 
     def _fingerprints(self):
-        fpr = self.store.get(const.KEY_OPENPGP_DEC_FPR) or bytes(20)
+        fpr = self.store.get(KEY_OPENPGP_DEC_FPR) or bytes(20)
         return bytes(20) + fpr + bytes(20)
 
     def _times(self):
-        ts = self.store.get(const.KEY_OPENPGP_DEC_TIME) or bytes(4)
+        ts = self.store.get(KEY_OPENPGP_DEC_TIME) or bytes(4)
         return bytes(4) + ts + bytes(4)
 
     def _uif_dec(self):
-        uif = self.store.get(const.KEY_OPENPGP_UIF_DEC)
+        uif = self.store.get(KEY_OPENPGP_UIF_DEC)
         return bytes((uif[0] if uif else 0, 0x20))
 
     def _extended_caps(self):
@@ -410,114 +494,114 @@ class OpenPgpApplet(Applet):
 
     def _algorithm_information(self):
         out = b""
-        for do, alg in ((const.OPENPGP_DO_ALGO_SIG, 0x13), (const.OPENPGP_DO_ALGO_DEC, const.OPENPGP_ALG_ECDH),
-                        (const.OPENPGP_DO_ALGO_AUT, 0x13)):
-            out += tlv(do, bytes((alg,)) + const.OPENPGP_OID_P256)
+        for do, alg in ((_OPENPGP_DO_ALGO_SIG, 0x13), (_OPENPGP_DO_ALGO_DEC, _OPENPGP_ALG_ECDH),
+                        (_OPENPGP_DO_ALGO_AUT, 0x13)):
+            out += tlv(do, bytes((alg,)) + OPENPGP_OID_P256)
             if has_p384(self.platform):
-                out += tlv(do, bytes((alg,)) + const.OPENPGP_OID_P384)
-        return tlv(const.OPENPGP_DO_ALGO_INFO, out)
+                out += tlv(do, bytes((alg,)) + OPENPGP_OID_P384)
+        return tlv(_OPENPGP_DO_ALGO_INFO, out)
 
     def _historical(self):
         return b"\x00\x31\xc5\x73\xc0\x01\x40\x05\x90\x00"
 
     def _application_data(self):
-        discretionary = (tlv(const.OPENPGP_DO_EXT_CAPS, self._extended_caps())
-                         + tlv(const.OPENPGP_DO_ALGO_SIG, _ALGO_SIG_AUT)
-                         + tlv(const.OPENPGP_DO_ALGO_DEC, self._algo_dec())
-                         + tlv(const.OPENPGP_DO_ALGO_AUT, _ALGO_SIG_AUT)
-                         + tlv(const.OPENPGP_DO_PW_STATUS, self._pw_status())
-                         + tlv(const.OPENPGP_DO_FINGERPRINTS, self._fingerprints())
-                         + tlv(const.OPENPGP_DO_CA_FINGERPRINTS, bytes(60))
-                         + tlv(const.OPENPGP_DO_GEN_TIMES, self._times())
+        discretionary = (tlv(_OPENPGP_DO_EXT_CAPS, self._extended_caps())
+                         + tlv(_OPENPGP_DO_ALGO_SIG, _ALGO_SIG_AUT)
+                         + tlv(_OPENPGP_DO_ALGO_DEC, self._algo_dec())
+                         + tlv(_OPENPGP_DO_ALGO_AUT, _ALGO_SIG_AUT)
+                         + tlv(_OPENPGP_DO_PW_STATUS, self._pw_status())
+                         + tlv(_OPENPGP_DO_FINGERPRINTS, self._fingerprints())
+                         + tlv(_OPENPGP_DO_CA_FINGERPRINTS, bytes(60))
+                         + tlv(_OPENPGP_DO_GEN_TIMES, self._times())
                          + tlv(0xDE, self._key_status())
-                         + tlv(const.OPENPGP_DO_UIF_SIG, b"\x00\x20")
-                         + tlv(const.OPENPGP_DO_UIF_DEC, self._uif_dec())
-                         + tlv(const.OPENPGP_DO_UIF_AUT, b"\x00\x20"))
-        return tlv(const.OPENPGP_DO_APP_DATA,
-                   tlv(const.OPENPGP_DO_AID, self.AID)
-                   + tlv(const.OPENPGP_DO_HISTORICAL, self._historical())
-                   + tlv(const.OPENPGP_DO_EXT_LENGTH, tlv(0x02, b"\x08\x00") + tlv(0x02, b"\x08\x00"))
-                   + tlv(const.OPENPGP_DO_DISCRETIONARY, discretionary))
+                         + tlv(_OPENPGP_DO_UIF_SIG, b"\x00\x20")
+                         + tlv(_OPENPGP_DO_UIF_DEC, self._uif_dec())
+                         + tlv(_OPENPGP_DO_UIF_AUT, b"\x00\x20"))
+        return tlv(_OPENPGP_DO_APP_DATA,
+                   tlv(_OPENPGP_DO_AID, self.AID)
+                   + tlv(_OPENPGP_DO_HISTORICAL, self._historical())
+                   + tlv(_OPENPGP_DO_EXT_LENGTH, tlv(0x02, b"\x08\x00") + tlv(0x02, b"\x08\x00"))
+                   + tlv(_OPENPGP_DO_DISCRETIONARY, discretionary))
 
     def _get_data(self, command):
         tag = command.p1p2
-        if tag == const.OPENPGP_DO_AID:
+        if tag == _OPENPGP_DO_AID:
             return self.AID
-        if tag == const.OPENPGP_DO_APP_DATA:
+        if tag == _OPENPGP_DO_APP_DATA:
             return self._application_data()
-        if tag == const.OPENPGP_DO_PW_STATUS:
+        if tag == _OPENPGP_DO_PW_STATUS:
             return self._pw_status()
-        if tag == const.OPENPGP_DO_HISTORICAL:
+        if tag == _OPENPGP_DO_HISTORICAL:
             return self._historical()
-        if tag in (const.OPENPGP_DO_LOGIN, const.OPENPGP_DO_URL, const.OPENPGP_DO_CARDHOLDER_CERT):
+        if tag in (_OPENPGP_DO_LOGIN, _OPENPGP_DO_URL, _OPENPGP_DO_CARDHOLDER_CERT):
             return b""
-        if tag == const.OPENPGP_DO_CARDHOLDER:
-            return tlv(const.OPENPGP_DO_CARDHOLDER, tlv(const.OPENPGP_DO_NAME, b"")
-                       + tlv(const.OPENPGP_DO_LANG, b"en") + tlv(const.OPENPGP_DO_SEX, b"\x39"))
-        if tag == const.OPENPGP_DO_SECURITY:
-            return tlv(const.OPENPGP_DO_SECURITY, tlv(const.OPENPGP_DO_SIG_COUNT, b"\x00\x00\x00"))
-        if tag == const.OPENPGP_DO_EXT_LENGTH:
-            return tlv(const.OPENPGP_DO_EXT_LENGTH, tlv(0x02, b"\x08\x00") + tlv(0x02, b"\x08\x00"))
-        if tag == const.OPENPGP_DO_EXT_CAPS:
+        if tag == _OPENPGP_DO_CARDHOLDER:
+            return tlv(_OPENPGP_DO_CARDHOLDER, tlv(_OPENPGP_DO_NAME, b"")
+                       + tlv(_OPENPGP_DO_LANG, b"en") + tlv(_OPENPGP_DO_SEX, b"\x39"))
+        if tag == _OPENPGP_DO_SECURITY:
+            return tlv(_OPENPGP_DO_SECURITY, tlv(_OPENPGP_DO_SIG_COUNT, b"\x00\x00\x00"))
+        if tag == _OPENPGP_DO_EXT_LENGTH:
+            return tlv(_OPENPGP_DO_EXT_LENGTH, tlv(0x02, b"\x08\x00") + tlv(0x02, b"\x08\x00"))
+        if tag == _OPENPGP_DO_EXT_CAPS:
             return self._extended_caps()
-        if tag == const.OPENPGP_DO_ALGO_DEC:
+        if tag == _OPENPGP_DO_ALGO_DEC:
             return self._algo_dec()
-        if tag in (const.OPENPGP_DO_ALGO_SIG, const.OPENPGP_DO_ALGO_AUT):
+        if tag in (_OPENPGP_DO_ALGO_SIG, _OPENPGP_DO_ALGO_AUT):
             return _ALGO_SIG_AUT
-        if tag == const.OPENPGP_DO_FINGERPRINTS:
+        if tag == _OPENPGP_DO_FINGERPRINTS:
             return self._fingerprints()
-        if tag == const.OPENPGP_DO_GEN_TIMES:
+        if tag == _OPENPGP_DO_GEN_TIMES:
             return self._times()
-        if tag == const.OPENPGP_DO_UIF_DEC:
+        if tag == _OPENPGP_DO_UIF_DEC:
             return self._uif_dec()
-        if tag in (const.OPENPGP_DO_UIF_SIG, const.OPENPGP_DO_UIF_AUT):
+        if tag in (_OPENPGP_DO_UIF_SIG, _OPENPGP_DO_UIF_AUT):
             return b"\x00\x20"
-        if tag == const.OPENPGP_DO_ALGO_INFO:
+        if tag == _OPENPGP_DO_ALGO_INFO:
             return self._algorithm_information()
-        raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+        raise ApduError(SW_REFERENCED_DATA_NOT_FOUND)
 
     def _put_data(self, command):
         tag = command.p1p2
         value = bytes(command.data)
-        if tag == const.OPENPGP_DO_ALGO_DEC:
+        if tag == _OPENPGP_DO_ALGO_DEC:
             curve_id = _curve_of_attributes(value)
             if curve_id is None or (curve_id == _CURVE_P384 and not has_p384(self.platform)):
-                raise ApduError(const.SW_WRONG_DATA)
+                raise ApduError(SW_WRONG_DATA)
             self._require_pw3()
-            changes = {const.KEY_OPENPGP_DEC_ALGO: value}
+            changes = {KEY_OPENPGP_DEC_ALGO: value}
             if _curve_of_attributes(self._algo_dec()) != curve_id:
                 # new attributes delete the key of the old ones
-                changes[const.KEY_OPENPGP_DEC_KEY] = None
-                changes[const.KEY_OPENPGP_DEC_FPR] = None
-                changes[const.KEY_OPENPGP_DEC_TIME] = None
+                changes[KEY_OPENPGP_DEC_KEY] = None
+                changes[KEY_OPENPGP_DEC_FPR] = None
+                changes[KEY_OPENPGP_DEC_TIME] = None
             self._store_update(changes, True)
             return b""
-        if tag in (const.OPENPGP_DO_ALGO_SIG, const.OPENPGP_DO_ALGO_AUT):
+        if tag in (_OPENPGP_DO_ALGO_SIG, _OPENPGP_DO_ALGO_AUT):
             if value != _ALGO_SIG_AUT:
-                raise ApduError(const.SW_WRONG_DATA)
+                raise ApduError(SW_WRONG_DATA)
             self._require_pw3()
             return b""
-        if tag == const.OPENPGP_DO_FPR_DEC or tag == const.OPENPGP_DO_TIME_DEC:
-            if len(value) != (20 if tag == const.OPENPGP_DO_FPR_DEC else 4):
-                raise ApduError(const.SW_WRONG_DATA)
+        if tag == _OPENPGP_DO_FPR_DEC or tag == _OPENPGP_DO_TIME_DEC:
+            if len(value) != (20 if tag == _OPENPGP_DO_FPR_DEC else 4):
+                raise ApduError(SW_WRONG_DATA)
             self._require_pw3()
-            key = const.KEY_OPENPGP_DEC_FPR if tag == const.OPENPGP_DO_FPR_DEC else const.KEY_OPENPGP_DEC_TIME
+            key = KEY_OPENPGP_DEC_FPR if tag == _OPENPGP_DO_FPR_DEC else KEY_OPENPGP_DEC_TIME
             self._store_update({key: value}, False)
             return b""
-        if tag == const.OPENPGP_DO_UIF_DEC:
+        if tag == _OPENPGP_DO_UIF_DEC:
             if len(value) != 2 or value[0] > 1:
-                raise ApduError(const.SW_WRONG_DATA)
+                raise ApduError(SW_WRONG_DATA)
             self._require_pw3()
-            self._store_update({const.KEY_OPENPGP_UIF_DEC: value[:1]}, False)
+            self._store_update({KEY_OPENPGP_UIF_DEC: value[:1]}, False)
             return b""
-        raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+        raise ApduError(SW_REFERENCED_DATA_NOT_FOUND)
 
     # --- reset ----------------------------------------------------------------------------------
     def _terminate(self, command):
-        if not self._pw3 and self._tries(const.OPENPGP_PW3) != 0:
-            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+        if not self._pw3 and self._tries(OPENPGP_PW3) != 0:
+            raise ApduError(SW_SECURITY_STATUS_NOT_SATISFIED)
         changes = {}
-        for key in self.store.keys(const.KEY_OPENPGP_FIRST, const.KEY_OPENPGP_LAST):
+        for key in self.store.keys(KEY_OPENPGP_FIRST, KEY_OPENPGP_LAST):
             changes[key] = None
         self._store_update(changes, True)
         self.deselect()

@@ -30,13 +30,90 @@ has it (`p384_*`), else 6A80 for that algorithm.
 
 MicroPython rules: plain classes, bytes/bytearray, crypto through the platform.
 """
-
-from sealtoken import const
-from sealtoken.core.iso7816 import read_ber_length
+from sealtoken.applets import AID_PIV, PIV_AID_FULL
 from sealtoken.core.applet import Applet, ApduError
 from sealtoken.core.hmac import ct_equal, wipe
+from sealtoken.core.iso7816 import read_ber_length
+from sealtoken.core.iso7816 import (CLA_ISO, SW_AUTH_METHOD_BLOCKED, SW_CLA_NOT_SUPPORTED,
+                                    SW_CONDITIONS_NOT_SATISFIED, SW_FILE_NOT_FOUND, SW_INCORRECT_P1P2,
+                                    SW_INS_NOT_SUPPORTED, SW_NO_SPACE, SW_REFERENCED_DATA_NOT_FOUND,
+                                    SW_SECURITY_STATUS_NOT_SATISFIED, SW_VERIFY_FAIL_00, SW_WRONG_DATA)
+from sealtoken.core.keys import (KEY_PIV_FIRST, KEY_PIV_LAST, KEY_PIV_MGMT, KEY_PIV_OBJ_BASE, KEY_PIV_PIN,
+                                 KEY_PIV_PIN_TRIES, KEY_PIV_PUK, KEY_PIV_PUK_TRIES, KEY_PIV_SLOT_9D)
+from sealtoken.core.micro import const
 from sealtoken.core.platform import UP_APPROVED
 from sealtoken.core.storage import StoreFullError, device_serial
+
+# protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
+# out of the module's RAM too (docs/architecture.md, "Constants")
+_SW_FUNC_NOT_SUPPORTED = const(0x6A81)
+PIV_VERSION = (5, 4, 3)                           # answered to GET VERSION: yubikit enables metadata (>= 5.3)
+PIV_INS_VERIFY = const(0x20)
+PIV_INS_CHANGE_REFERENCE = const(0x24)
+PIV_INS_RESET_RETRY = const(0x2C)
+PIV_INS_GENERATE = const(0x47)
+PIV_INS_AUTHENTICATE = const(0x87)
+PIV_INS_GET_DATA = const(0xCB)
+PIV_INS_PUT_DATA = const(0xDB)
+PIV_INS_GET_METADATA = const(0xF7)                # YubiKey extension
+_PIV_INS_GET_SERIAL = const(0xF8)                 # YubiKey extension
+PIV_INS_RESET = const(0xFB)                       # YubiKey extension: only with PIN and PUK blocked
+PIV_INS_GET_VERSION = const(0xFD)                 # YubiKey extension
+PIV_INS_IMPORT_KEY = const(0xFE)                  # YubiKey extension
+PIV_P2_PIN = const(0x80)
+PIV_P2_PUK = const(0x81)
+_PIV_P1_VERIFY_RESET = const(0xFF)                # VERIFY P1=FF: forget the PIN verification
+_PIV_SLOT_MANAGEMENT = const(0x9B)                # card management (symmetric) key
+_PIV_SLOT_KEY_MANAGEMENT = const(0x9D)            # the ECDH key slot
+_PIV_ALG_ECC_P256 = const(0x11)
+_PIV_ALG_ECC_P384 = const(0x14)
+_PIV_ALG_AES256 = const(0x0C)                     # our management key algorithm
+_PIV_MGMT_KEY_LEN = const(32)
+PIV_MGMT_DEFAULT = b"\x01\x02\x03\x04\x05\x06\x07\x08" * 4  # the usual default, repeated to 32 bytes
+_PIV_MGMT_CHALLENGE_LEN = const(16)
+_PIV_PIN_DEFAULT = const(b"123456\xff\xff")
+_PIV_PUK_DEFAULT = const(b"12345678")
+_PIV_PIN_LEN = const(8)                           # PIN/PUK travel padded with FF to 8 bytes
+_PIV_PIN_MIN_LEN = const(6)
+PIV_PIN_MAX_TRIES = const(3)
+PIV_PUK_MAX_TRIES = const(3)
+_PIV_PIN_SALT_LEN = const(16)
+_PIV_PIN_POLICY_DEFAULT = const(0)
+_PIV_PIN_POLICY_NEVER = const(1)
+_PIV_PIN_POLICY_ONCE = const(2)
+_PIV_PIN_POLICY_ALWAYS = const(3)
+_PIV_TOUCH_POLICY_DEFAULT = const(0)
+_PIV_TOUCH_POLICY_NEVER = const(1)
+_PIV_TOUCH_POLICY_ALWAYS = const(2)
+_PIV_TOUCH_POLICY_CACHED = const(3)
+_PIV_TOUCH_CACHE_MS = const(15000)
+_PIV_TOUCH_TIMEOUT_MS = const(15000)
+_PIV_ORIGIN_GENERATED = const(1)
+_PIV_ORIGIN_IMPORTED = const(2)
+_PIV_TAG_DYN_AUTH = const(0x7C)
+_PIV_TAG_WITNESS = const(0x80)
+_PIV_TAG_CHALLENGE = const(0x81)
+_PIV_TAG_RESPONSE = const(0x82)
+_PIV_TAG_EXPONENTIATION = const(0x85)
+_PIV_TAG_GEN_TEMPLATE = const(0xAC)
+_PIV_TAG_GEN_ALGORITHM = const(0x80)
+_PIV_TAG_PIN_POLICY = const(0xAA)
+_PIV_TAG_TOUCH_POLICY = const(0xAB)
+_PIV_TAG_EC_PRIVATE = const(0x06)
+_PIV_TAG_OBJ_ID = const(0x5C)
+_PIV_TAG_OBJ_DATA = const(0x53)
+_PIV_TAG_PUBLIC_KEY = const(0x7F49)               # two-byte tag
+_PIV_TAG_EC_POINT = const(0x86)
+_PIV_META_ALGO = const(0x01)
+_PIV_META_POLICY = const(0x02)
+_PIV_META_ORIGIN = const(0x03)
+_PIV_META_PUBLIC_KEY = const(0x04)
+PIV_META_IS_DEFAULT = const(0x05)
+PIV_META_RETRIES = const(0x06)
+_PIV_OBJ_DISCOVERY = const(b"\x7e")
+_PIV_OBJ_PREFIX = const(b"\x5f\xc1")              # 5FC1xx: the data objects stored, xx in PIV_OBJ_IDS
+_PIV_OBJ_IDS = (0x01, 0x02, 0x05, 0x07, 0x0A, 0x0B, 0x0C)  # card auth, CHUID, 9A/9C/9D certs, CCC, key history
+_PIV_OBJ_MAX_LEN = const(1536)
 
 # slot record layout
 _REC_ALG = 0
@@ -77,12 +154,12 @@ def parse_tlvs(data):
         pos += 1
         if tag & 0x1F == 0x1F:
             if pos >= end:
-                raise ApduError(const.SW_WRONG_DATA)
+                raise ApduError(SW_WRONG_DATA)
             tag = (tag << 8) | data[pos]
             pos += 1
         n, pos = read_ber_length(data, pos, end)
         if pos + n > end:
-            raise ApduError(const.SW_WRONG_DATA)
+            raise ApduError(SW_WRONG_DATA)
         out.append((tag, bytes(data[pos:pos + n])))
         pos += n
     return out
@@ -93,7 +170,7 @@ def find_tlv(tlvs, tag, required=True):
         if t == tag:
             return value
     if required:
-        raise ApduError(const.SW_WRONG_DATA)
+        raise ApduError(SW_WRONG_DATA)
     return None
 
 
@@ -101,7 +178,7 @@ def only_one(data, tag):
     """The value of data when it is exactly one TLV with this tag, else 6A80."""
     tlvs = parse_tlvs(data)
     if len(tlvs) != 1 or tlvs[0][0] != tag:
-        raise ApduError(const.SW_WRONG_DATA)
+        raise ApduError(SW_WRONG_DATA)
     return tlvs[0][1]
 
 
@@ -112,7 +189,7 @@ def ec_size(platform, curve):
         return 32
     if curve == "p384" and has_p384(platform):
         return 48
-    raise ApduError(const.SW_WRONG_DATA)
+    raise ApduError(SW_WRONG_DATA)
 
 
 def has_p384(platform):
@@ -134,43 +211,43 @@ def ec_generate(platform, curve):
             return platform.p256_generate()
         return platform.p384_generate()
     except NotImplementedError:
-        raise ApduError(const.SW_FUNC_NOT_SUPPORTED)
+        raise ApduError(_SW_FUNC_NOT_SUPPORTED)
 
 
 def ec_public(platform, curve, private):
     """(x, y) of a private scalar; ApduError(6A80) when it is not a valid scalar."""
     size = ec_size(platform, curve)
     if len(private) != size:
-        raise ApduError(const.SW_WRONG_DATA)
+        raise ApduError(SW_WRONG_DATA)
     try:
         if curve == "p256":
             return platform.p256_public(private)
         return platform.p384_public(private)
     except (ValueError, ArithmeticError):
-        raise ApduError(const.SW_WRONG_DATA)
+        raise ApduError(SW_WRONG_DATA)
     except NotImplementedError:
-        raise ApduError(const.SW_FUNC_NOT_SUPPORTED)
+        raise ApduError(_SW_FUNC_NOT_SUPPORTED)
 
 
 def ec_ecdh(platform, curve, private, point):
     """x-coordinate of private * point (uncompressed); ApduError(6A80) for a bad point."""
     size = ec_size(platform, curve)
     if len(point) != 1 + 2 * size or point[0] != 0x04:
-        raise ApduError(const.SW_WRONG_DATA)
+        raise ApduError(SW_WRONG_DATA)
     try:
         if curve == "p256":
             return platform.p256_ecdh(private, point[1:1 + size], point[1 + size:])
         return platform.p384_ecdh(private, point[1:1 + size], point[1 + size:])
     except (ValueError, ArithmeticError):
-        raise ApduError(const.SW_WRONG_DATA)
+        raise ApduError(SW_WRONG_DATA)
     except NotImplementedError:
-        raise ApduError(const.SW_FUNC_NOT_SUPPORTED)
+        raise ApduError(_SW_FUNC_NOT_SUPPORTED)
 
 
 def _curve_of(alg):
-    if alg == const.PIV_ALG_ECC_P256:
+    if alg == _PIV_ALG_ECC_P256:
         return "p256"
-    if alg == const.PIV_ALG_ECC_P384:
+    if alg == _PIV_ALG_ECC_P384:
         return "p384"
     return None
 
@@ -180,7 +257,7 @@ def _secret_hash(platform, salt, secret):
 
 
 class PivApplet(Applet):
-    AID = const.PIV_AID_FULL
+    AID = PIV_AID_FULL
     SEND_REMAINING_INS = None
 
     def __init__(self, platform, store):
@@ -200,46 +277,46 @@ class PivApplet(Applet):
     def select(self, command):
         self.deselect()
         # application property template: AID (PIX) and the coexistent tag allocation authority
-        return tlv(0x61, tlv(0x4F, const.PIV_AID_FULL[5:])
-                   + tlv(0x79, tlv(0x4F, const.AID_PIV + b"\x00\x00")))
+        return tlv(0x61, tlv(0x4F, PIV_AID_FULL[5:])
+                   + tlv(0x79, tlv(0x4F, AID_PIV + b"\x00\x00")))
 
     def process(self, command):
-        if command.cla != const.CLA_ISO:
-            raise ApduError(const.SW_CLA_NOT_SUPPORTED)
+        if command.cla != CLA_ISO:
+            raise ApduError(SW_CLA_NOT_SUPPORTED)
         ins = command.ins
-        if ins == const.PIV_INS_VERIFY:
+        if ins == PIV_INS_VERIFY:
             return self._verify(command)
-        if ins == const.PIV_INS_GET_DATA:
+        if ins == PIV_INS_GET_DATA:
             return self._get_data(command)
-        if ins == const.PIV_INS_AUTHENTICATE:
+        if ins == PIV_INS_AUTHENTICATE:
             return self._authenticate(command)
-        if ins == const.PIV_INS_GET_VERSION:
-            return bytes(const.PIV_VERSION)
-        if ins == const.PIV_INS_GET_SERIAL:
+        if ins == PIV_INS_GET_VERSION:
+            return bytes(PIV_VERSION)
+        if ins == _PIV_INS_GET_SERIAL:
             return bytes(device_serial(self.platform, self.store))
-        if ins == const.PIV_INS_GET_METADATA:
+        if ins == PIV_INS_GET_METADATA:
             return self._metadata(command)
-        if ins == const.PIV_INS_CHANGE_REFERENCE:
+        if ins == PIV_INS_CHANGE_REFERENCE:
             return self._change_reference(command)
-        if ins == const.PIV_INS_RESET_RETRY:
+        if ins == PIV_INS_RESET_RETRY:
             return self._reset_retry(command)
-        if ins == const.PIV_INS_GENERATE:
+        if ins == PIV_INS_GENERATE:
             return self._generate(command)
-        if ins == const.PIV_INS_IMPORT_KEY:
+        if ins == PIV_INS_IMPORT_KEY:
             return self._import_key(command)
-        if ins == const.PIV_INS_PUT_DATA:
+        if ins == PIV_INS_PUT_DATA:
             return self._put_data(command)
-        if ins == const.PIV_INS_RESET:
+        if ins == PIV_INS_RESET:
             return self._reset(command)
-        raise ApduError(const.SW_INS_NOT_SUPPORTED)
+        raise ApduError(SW_INS_NOT_SUPPORTED)
 
     # --- PIN and PUK --------------------------------------------------------------------
     def _ref_keys(self, p2):
-        if p2 == const.PIV_P2_PIN:
-            return const.KEY_PIV_PIN, const.KEY_PIV_PIN_TRIES, const.PIV_PIN_MAX_TRIES, const.PIV_PIN_DEFAULT
-        if p2 == const.PIV_P2_PUK:
-            return const.KEY_PIV_PUK, const.KEY_PIV_PUK_TRIES, const.PIV_PUK_MAX_TRIES, const.PIV_PUK_DEFAULT
-        raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+        if p2 == PIV_P2_PIN:
+            return KEY_PIV_PIN, KEY_PIV_PIN_TRIES, PIV_PIN_MAX_TRIES, _PIV_PIN_DEFAULT
+        if p2 == PIV_P2_PUK:
+            return KEY_PIV_PUK, KEY_PIV_PUK_TRIES, PIV_PUK_MAX_TRIES, _PIV_PUK_DEFAULT
+        raise ApduError(SW_REFERENCED_DATA_NOT_FOUND)
 
     def _tries(self, p2):
         _, tries_key, max_tries, _ = self._ref_keys(p2)
@@ -256,67 +333,67 @@ class PivApplet(Applet):
     @staticmethod
     def _check_format(value):
         """PIN/PUK as sent: 8 bytes, FF padding only at the end, at least 6 characters."""
-        if len(value) != const.PIV_PIN_LEN:
-            raise ApduError(const.SW_WRONG_DATA)
-        n = const.PIV_PIN_LEN
+        if len(value) != _PIV_PIN_LEN:
+            raise ApduError(SW_WRONG_DATA)
+        n = _PIV_PIN_LEN
         while n > 0 and value[n - 1] == 0xFF:
             n -= 1
         for i in range(n):
             if value[i] == 0xFF:
-                raise ApduError(const.SW_WRONG_DATA)
-        if n < const.PIV_PIN_MIN_LEN:
-            raise ApduError(const.SW_WRONG_DATA)
+                raise ApduError(SW_WRONG_DATA)
+        if n < _PIV_PIN_MIN_LEN:
+            raise ApduError(SW_WRONG_DATA)
 
     def _spend_and_compare(self, p2, value):
         """Spend a try (persisted first), compare, restore the counter on a match. Raises 63Cx / 6983."""
         rec_key, tries_key, max_tries, default = self._ref_keys(p2)
         tries = self._tries(p2)
         if tries == 0:
-            raise ApduError(const.SW_AUTH_METHOD_BLOCKED)
+            raise ApduError(SW_AUTH_METHOD_BLOCKED)
         # the decrement is durable before the comparison happens
         self.store.put(tries_key, bytes((tries - 1,)))
         rec = self.store.get(rec_key)
         if rec is None:
             ok = ct_equal(bytes(value), default)
-        elif len(rec) != const.PIV_PIN_SALT_LEN + 32:
+        elif len(rec) != _PIV_PIN_SALT_LEN + 32:
             ok = False
         else:
-            salt = rec[:const.PIV_PIN_SALT_LEN]
-            ok = ct_equal(_secret_hash(self.platform, salt, value), rec[const.PIV_PIN_SALT_LEN:])
+            salt = rec[:_PIV_PIN_SALT_LEN]
+            ok = ct_equal(_secret_hash(self.platform, salt, value), rec[_PIV_PIN_SALT_LEN:])
         if not ok:
-            if p2 == const.PIV_P2_PIN:
+            if p2 == PIV_P2_PIN:
                 self._pin_verified = False
-            raise ApduError(const.SW_VERIFY_FAIL_00 | (tries - 1))
+            raise ApduError(SW_VERIFY_FAIL_00 | (tries - 1))
         self.store.put(tries_key, bytes((max_tries,)))
 
     def _new_record(self, value):
-        salt = bytes(self.platform.random_bytes(const.PIV_PIN_SALT_LEN))
+        salt = bytes(self.platform.random_bytes(_PIV_PIN_SALT_LEN))
         return salt + _secret_hash(self.platform, salt, value)
 
     def _verify(self, command):
-        if command.p2 != const.PIV_P2_PIN:
-            raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
-        if command.p1 == const.PIV_P1_VERIFY_RESET:
+        if command.p2 != PIV_P2_PIN:
+            raise ApduError(SW_REFERENCED_DATA_NOT_FOUND)
+        if command.p1 == _PIV_P1_VERIFY_RESET:
             if command.data:
-                raise ApduError(const.SW_WRONG_DATA)
+                raise ApduError(SW_WRONG_DATA)
             self._pin_verified = False
             return b""
         if command.p1 != 0:
-            raise ApduError(const.SW_INCORRECT_P1P2)
+            raise ApduError(SW_INCORRECT_P1P2)
         if not command.data:  # status query: spends no try
-            tries = self._tries(const.PIV_P2_PIN)
+            tries = self._tries(PIV_P2_PIN)
             if tries == 0:
-                raise ApduError(const.SW_AUTH_METHOD_BLOCKED)
+                raise ApduError(SW_AUTH_METHOD_BLOCKED)
             if self._pin_verified:
                 return b""
-            raise ApduError(const.SW_VERIFY_FAIL_00 | tries)
-        if self._tries(const.PIV_P2_PIN) == 0:
-            raise ApduError(const.SW_AUTH_METHOD_BLOCKED)
+            raise ApduError(SW_VERIFY_FAIL_00 | tries)
+        if self._tries(PIV_P2_PIN) == 0:
+            raise ApduError(SW_AUTH_METHOD_BLOCKED)
         pin = bytearray(command.data)
         try:
-            if len(pin) != const.PIV_PIN_LEN:
-                raise ApduError(const.SW_WRONG_DATA)
-            self._spend_and_compare(const.PIV_P2_PIN, pin)
+            if len(pin) != _PIV_PIN_LEN:
+                raise ApduError(SW_WRONG_DATA)
+            self._spend_and_compare(PIV_P2_PIN, pin)
         finally:
             wipe(pin)
         self._pin_verified = True
@@ -324,36 +401,36 @@ class PivApplet(Applet):
 
     def _change_reference(self, command):
         if command.p1 != 0:
-            raise ApduError(const.SW_INCORRECT_P1P2)
+            raise ApduError(SW_INCORRECT_P1P2)
         rec_key = self._ref_keys(command.p2)[0]
         data = bytearray(command.data)
         try:
-            if len(data) != 2 * const.PIV_PIN_LEN:
-                raise ApduError(const.SW_WRONG_DATA)
-            new = data[const.PIV_PIN_LEN:]
+            if len(data) != 2 * _PIV_PIN_LEN:
+                raise ApduError(SW_WRONG_DATA)
+            new = data[_PIV_PIN_LEN:]
             # the old value is checked first (as cards do): a bad new one then costs no try
-            self._spend_and_compare(command.p2, data[:const.PIV_PIN_LEN])
+            self._spend_and_compare(command.p2, data[:_PIV_PIN_LEN])
             self._check_format(new)
             self._store_update({rec_key: self._new_record(new)}, True)
             wipe(new)
         finally:
             wipe(data)
-        if command.p2 == const.PIV_P2_PIN:
+        if command.p2 == PIV_P2_PIN:
             self._pin_verified = True
         return b""
 
     def _reset_retry(self, command):
-        if command.p1 != 0 or command.p2 != const.PIV_P2_PIN:
-            raise ApduError(const.SW_INCORRECT_P1P2)
+        if command.p1 != 0 or command.p2 != PIV_P2_PIN:
+            raise ApduError(SW_INCORRECT_P1P2)
         data = bytearray(command.data)
         try:
-            if len(data) != 2 * const.PIV_PIN_LEN:
-                raise ApduError(const.SW_WRONG_DATA)
-            new = data[const.PIV_PIN_LEN:]
-            self._spend_and_compare(const.PIV_P2_PUK, data[:const.PIV_PIN_LEN])
+            if len(data) != 2 * _PIV_PIN_LEN:
+                raise ApduError(SW_WRONG_DATA)
+            new = data[_PIV_PIN_LEN:]
+            self._spend_and_compare(PIV_P2_PUK, data[:_PIV_PIN_LEN])
             self._check_format(new)
-            self._store_update({const.KEY_PIV_PIN: self._new_record(new),
-                                const.KEY_PIV_PIN_TRIES: bytes((const.PIV_PIN_MAX_TRIES,))}, True)
+            self._store_update({KEY_PIV_PIN: self._new_record(new),
+                                KEY_PIV_PIN_TRIES: bytes((PIV_PIN_MAX_TRIES,))}, True)
             wipe(new)
         finally:
             wipe(data)
@@ -361,9 +438,9 @@ class PivApplet(Applet):
 
     # --- management key ---------------------------------------------------------------------
     def _mgmt_key(self):
-        key = self.store.get(const.KEY_PIV_MGMT)
-        if key is None or len(key) != const.PIV_MGMT_KEY_LEN:
-            return const.PIV_MGMT_DEFAULT
+        key = self.store.get(KEY_PIV_MGMT)
+        if key is None or len(key) != _PIV_MGMT_KEY_LEN:
+            return PIV_MGMT_DEFAULT
         return key
 
     def _aes_block(self, data, encrypt):
@@ -374,33 +451,33 @@ class PivApplet(Applet):
 
     def _require_mgmt(self):
         if not self._mgmt_authenticated:
-            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+            raise ApduError(SW_SECURITY_STATUS_NOT_SATISFIED)
 
     def _mgmt_authenticate(self, command, inner):
-        if command.p1 != const.PIV_ALG_AES256:
-            raise ApduError(const.SW_INCORRECT_P1P2)
-        witness = find_tlv(inner, const.PIV_TAG_WITNESS, False)
-        challenge = find_tlv(inner, const.PIV_TAG_CHALLENGE, False)
+        if command.p1 != _PIV_ALG_AES256:
+            raise ApduError(SW_INCORRECT_P1P2)
+        witness = find_tlv(inner, _PIV_TAG_WITNESS, False)
+        challenge = find_tlv(inner, _PIV_TAG_CHALLENGE, False)
         if witness is not None and len(witness) == 0 and challenge is None:
             # step 1: the card's witness, encrypted
             self._mgmt_authenticated = False
-            self._witness = bytes(self.platform.random_bytes(const.PIV_MGMT_CHALLENGE_LEN))
-            return tlv(const.PIV_TAG_DYN_AUTH, tlv(const.PIV_TAG_WITNESS, self._aes_block(self._witness, True)))
+            self._witness = bytes(self.platform.random_bytes(_PIV_MGMT_CHALLENGE_LEN))
+            return tlv(_PIV_TAG_DYN_AUTH, tlv(_PIV_TAG_WITNESS, self._aes_block(self._witness, True)))
         if witness is not None and challenge is not None:
             expected = self._witness
             self._witness = None  # one answer per witness
             if expected is None:
-                raise ApduError(const.SW_CONDITIONS_NOT_SATISFIED)
-            if len(challenge) != const.PIV_MGMT_CHALLENGE_LEN or not ct_equal(witness, expected):
+                raise ApduError(SW_CONDITIONS_NOT_SATISFIED)
+            if len(challenge) != _PIV_MGMT_CHALLENGE_LEN or not ct_equal(witness, expected):
                 self._mgmt_authenticated = False
-                raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+                raise ApduError(SW_SECURITY_STATUS_NOT_SATISFIED)
             self._mgmt_authenticated = True
-            return tlv(const.PIV_TAG_DYN_AUTH, tlv(const.PIV_TAG_RESPONSE, self._aes_block(challenge, True)))
-        raise ApduError(const.SW_WRONG_DATA)
+            return tlv(_PIV_TAG_DYN_AUTH, tlv(_PIV_TAG_RESPONSE, self._aes_block(challenge, True)))
+        raise ApduError(SW_WRONG_DATA)
 
     # --- slot 9D ------------------------------------------------------------------------------
     def _slot(self):
-        rec = self.store.get(const.KEY_PIV_SLOT_9D)
+        rec = self.store.get(KEY_PIV_SLOT_9D)
         if rec is None or len(rec) < _REC_PRIVATE + 32:
             return None
         curve = _curve_of(rec[_REC_ALG])
@@ -410,189 +487,189 @@ class PivApplet(Applet):
 
     @staticmethod
     def _policies(tlvs):
-        pin = find_tlv(tlvs, const.PIV_TAG_PIN_POLICY, False)
-        touch = find_tlv(tlvs, const.PIV_TAG_TOUCH_POLICY, False)
-        pin = const.PIV_PIN_POLICY_DEFAULT if pin is None else (pin[0] if len(pin) == 1 else -1)
-        touch = const.PIV_TOUCH_POLICY_DEFAULT if touch is None else (touch[0] if len(touch) == 1 else -1)
-        if pin == const.PIV_PIN_POLICY_DEFAULT:
-            pin = const.PIV_PIN_POLICY_ONCE
-        if touch == const.PIV_TOUCH_POLICY_DEFAULT:
-            touch = const.PIV_TOUCH_POLICY_NEVER
-        if pin not in (const.PIV_PIN_POLICY_NEVER, const.PIV_PIN_POLICY_ONCE, const.PIV_PIN_POLICY_ALWAYS):
-            raise ApduError(const.SW_WRONG_DATA)
-        if touch not in (const.PIV_TOUCH_POLICY_NEVER, const.PIV_TOUCH_POLICY_ALWAYS,
-                         const.PIV_TOUCH_POLICY_CACHED):
-            raise ApduError(const.SW_WRONG_DATA)
+        pin = find_tlv(tlvs, _PIV_TAG_PIN_POLICY, False)
+        touch = find_tlv(tlvs, _PIV_TAG_TOUCH_POLICY, False)
+        pin = _PIV_PIN_POLICY_DEFAULT if pin is None else (pin[0] if len(pin) == 1 else -1)
+        touch = _PIV_TOUCH_POLICY_DEFAULT if touch is None else (touch[0] if len(touch) == 1 else -1)
+        if pin == _PIV_PIN_POLICY_DEFAULT:
+            pin = _PIV_PIN_POLICY_ONCE
+        if touch == _PIV_TOUCH_POLICY_DEFAULT:
+            touch = _PIV_TOUCH_POLICY_NEVER
+        if pin not in (_PIV_PIN_POLICY_NEVER, _PIV_PIN_POLICY_ONCE, _PIV_PIN_POLICY_ALWAYS):
+            raise ApduError(SW_WRONG_DATA)
+        if touch not in (_PIV_TOUCH_POLICY_NEVER, _PIV_TOUCH_POLICY_ALWAYS,
+                         _PIV_TOUCH_POLICY_CACHED):
+            raise ApduError(SW_WRONG_DATA)
         return pin, touch
 
     def _store_update(self, changes, scrub):
         try:
             self.store.update(changes, scrub)
         except StoreFullError:
-            raise ApduError(const.SW_NO_SPACE)
+            raise ApduError(SW_NO_SPACE)
 
     def _generate(self, command):
         if command.p1 != 0:
-            raise ApduError(const.SW_INCORRECT_P1P2)
-        if command.p2 != const.PIV_SLOT_KEY_MANAGEMENT:
-            raise ApduError(const.SW_INCORRECT_P1P2)
-        template = only_one(command.data, const.PIV_TAG_GEN_TEMPLATE)
+            raise ApduError(SW_INCORRECT_P1P2)
+        if command.p2 != _PIV_SLOT_KEY_MANAGEMENT:
+            raise ApduError(SW_INCORRECT_P1P2)
+        template = only_one(command.data, _PIV_TAG_GEN_TEMPLATE)
         tlvs = parse_tlvs(template)
-        alg = find_tlv(tlvs, const.PIV_TAG_GEN_ALGORITHM)
+        alg = find_tlv(tlvs, _PIV_TAG_GEN_ALGORITHM)
         if len(alg) != 1 or _curve_of(alg[0]) is None:
-            raise ApduError(const.SW_WRONG_DATA)
+            raise ApduError(SW_WRONG_DATA)
         curve = _curve_of(alg[0])
         ec_size(self.platform, curve)
         pin_policy, touch_policy = self._policies(tlvs)
         self._require_mgmt()
         private, x, y = ec_generate(self.platform, curve)
-        rec = bytearray((alg[0], pin_policy, touch_policy, const.PIV_ORIGIN_GENERATED))
+        rec = bytearray((alg[0], pin_policy, touch_policy, _PIV_ORIGIN_GENERATED))
         rec += private
         try:
-            self._store_update({const.KEY_PIV_SLOT_9D: bytes(rec)}, True)  # the old key must not stay in flash
+            self._store_update({KEY_PIV_SLOT_9D: bytes(rec)}, True)  # the old key must not stay in flash
         finally:
             wipe(rec)
             if isinstance(private, bytearray):
                 wipe(private)
-        return tlv(const.PIV_TAG_PUBLIC_KEY, tlv(const.PIV_TAG_EC_POINT, b"\x04" + bytes(x) + bytes(y)))
+        return tlv(_PIV_TAG_PUBLIC_KEY, tlv(_PIV_TAG_EC_POINT, b"\x04" + bytes(x) + bytes(y)))
 
     def _import_key(self, command):
-        if command.p2 != const.PIV_SLOT_KEY_MANAGEMENT:
-            raise ApduError(const.SW_INCORRECT_P1P2)
+        if command.p2 != _PIV_SLOT_KEY_MANAGEMENT:
+            raise ApduError(SW_INCORRECT_P1P2)
         curve = _curve_of(command.p1)
         if curve is None:
-            raise ApduError(const.SW_WRONG_DATA)
+            raise ApduError(SW_WRONG_DATA)
         tlvs = parse_tlvs(command.data)
-        private = find_tlv(tlvs, const.PIV_TAG_EC_PRIVATE)
+        private = find_tlv(tlvs, _PIV_TAG_EC_PRIVATE)
         pin_policy, touch_policy = self._policies(tlvs)
         self._require_mgmt()
         ec_public(self.platform, curve, private)  # refuses scalars outside 1..n-1
-        rec = bytearray((command.p1, pin_policy, touch_policy, const.PIV_ORIGIN_IMPORTED))
+        rec = bytearray((command.p1, pin_policy, touch_policy, _PIV_ORIGIN_IMPORTED))
         rec += private
         try:
-            self._store_update({const.KEY_PIV_SLOT_9D: bytes(rec)}, True)
+            self._store_update({KEY_PIV_SLOT_9D: bytes(rec)}, True)
         finally:
             wipe(rec)
         return b""
 
     def _touch(self, policy):
-        if policy == const.PIV_TOUCH_POLICY_NEVER:
+        if policy == _PIV_TOUCH_POLICY_NEVER:
             return
         now = self.platform.now_ms()
-        if (policy == const.PIV_TOUCH_POLICY_CACHED and self._touch_ms is not None
-                and 0 <= now - self._touch_ms < const.PIV_TOUCH_CACHE_MS):
+        if (policy == _PIV_TOUCH_POLICY_CACHED and self._touch_ms is not None
+                and 0 <= now - self._touch_ms < _PIV_TOUCH_CACHE_MS):
             return
-        if self.platform.wait_user_presence(const.PIV_TOUCH_TIMEOUT_MS, _no_cancel) != UP_APPROVED:
-            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+        if self.platform.wait_user_presence(_PIV_TOUCH_TIMEOUT_MS, _no_cancel) != UP_APPROVED:
+            raise ApduError(SW_SECURITY_STATUS_NOT_SATISFIED)
         self._touch_ms = self.platform.now_ms()
 
     def _ecdh(self, command, inner):
         rec = self._slot()
         if rec is None:
-            raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+            raise ApduError(SW_REFERENCED_DATA_NOT_FOUND)
         if command.p1 != rec[_REC_ALG]:
-            raise ApduError(const.SW_INCORRECT_P1P2)
-        response = find_tlv(inner, const.PIV_TAG_RESPONSE)
-        point = find_tlv(inner, const.PIV_TAG_EXPONENTIATION, False)
+            raise ApduError(SW_INCORRECT_P1P2)
+        response = find_tlv(inner, _PIV_TAG_RESPONSE)
+        point = find_tlv(inner, _PIV_TAG_EXPONENTIATION, False)
         if len(response) != 0 or point is None or len(inner) != 2:
-            raise ApduError(const.SW_WRONG_DATA)
+            raise ApduError(SW_WRONG_DATA)
         curve = _curve_of(rec[_REC_ALG])
         size = ec_size(self.platform, curve)
         if len(point) != 1 + 2 * size or point[0] != 0x04:
-            raise ApduError(const.SW_WRONG_DATA)
+            raise ApduError(SW_WRONG_DATA)
         pin_policy = rec[_REC_PIN_POLICY]
-        if pin_policy != const.PIV_PIN_POLICY_NEVER and not self._pin_verified:
-            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+        if pin_policy != _PIV_PIN_POLICY_NEVER and not self._pin_verified:
+            raise ApduError(SW_SECURITY_STATUS_NOT_SATISFIED)
         self._touch(rec[_REC_TOUCH_POLICY])
-        if pin_policy == const.PIV_PIN_POLICY_ALWAYS:
+        if pin_policy == _PIV_PIN_POLICY_ALWAYS:
             self._pin_verified = False  # one use per VERIFY
         private = bytearray(rec[_REC_PRIVATE:])
         try:
             shared = ec_ecdh(self.platform, curve, private, point)
         finally:
             wipe(private)
-        return tlv(const.PIV_TAG_DYN_AUTH, tlv(const.PIV_TAG_RESPONSE, shared))
+        return tlv(_PIV_TAG_DYN_AUTH, tlv(_PIV_TAG_RESPONSE, shared))
 
     def _authenticate(self, command):
-        inner = parse_tlvs(only_one(command.data, const.PIV_TAG_DYN_AUTH))
-        if command.p2 == const.PIV_SLOT_MANAGEMENT:
+        inner = parse_tlvs(only_one(command.data, _PIV_TAG_DYN_AUTH))
+        if command.p2 == _PIV_SLOT_MANAGEMENT:
             return self._mgmt_authenticate(command, inner)
-        if command.p2 == const.PIV_SLOT_KEY_MANAGEMENT:
+        if command.p2 == _PIV_SLOT_KEY_MANAGEMENT:
             return self._ecdh(command, inner)
-        raise ApduError(const.SW_INCORRECT_P1P2)
+        raise ApduError(SW_INCORRECT_P1P2)
 
     # --- metadata (YubiKey extension) -----------------------------------------------------------
     def _metadata(self, command):
         if command.p1 != 0:
-            raise ApduError(const.SW_INCORRECT_P1P2)
+            raise ApduError(SW_INCORRECT_P1P2)
         p2 = command.p2
-        if p2 in (const.PIV_P2_PIN, const.PIV_P2_PUK):
-            max_tries = const.PIV_PIN_MAX_TRIES if p2 == const.PIV_P2_PIN else const.PIV_PUK_MAX_TRIES
-            return (tlv(const.PIV_META_ALGO, b"\xff")
-                    + tlv(const.PIV_META_POLICY, b"\x00\x00")
-                    + tlv(const.PIV_META_IS_DEFAULT, b"\x01" if self._is_default(p2) else b"\x00")
-                    + tlv(const.PIV_META_RETRIES, bytes((max_tries, self._tries(p2)))))
-        if p2 == const.PIV_SLOT_MANAGEMENT:
-            is_default = self.store.get(const.KEY_PIV_MGMT) is None
-            return (tlv(const.PIV_META_ALGO, bytes((const.PIV_ALG_AES256,)))
-                    + tlv(const.PIV_META_POLICY, bytes((0, const.PIV_TOUCH_POLICY_NEVER)))
-                    + tlv(const.PIV_META_IS_DEFAULT, b"\x01" if is_default else b"\x00"))
-        if p2 == const.PIV_SLOT_KEY_MANAGEMENT:
+        if p2 in (PIV_P2_PIN, PIV_P2_PUK):
+            max_tries = PIV_PIN_MAX_TRIES if p2 == PIV_P2_PIN else PIV_PUK_MAX_TRIES
+            return (tlv(_PIV_META_ALGO, b"\xff")
+                    + tlv(_PIV_META_POLICY, b"\x00\x00")
+                    + tlv(PIV_META_IS_DEFAULT, b"\x01" if self._is_default(p2) else b"\x00")
+                    + tlv(PIV_META_RETRIES, bytes((max_tries, self._tries(p2)))))
+        if p2 == _PIV_SLOT_MANAGEMENT:
+            is_default = self.store.get(KEY_PIV_MGMT) is None
+            return (tlv(_PIV_META_ALGO, bytes((_PIV_ALG_AES256,)))
+                    + tlv(_PIV_META_POLICY, bytes((0, _PIV_TOUCH_POLICY_NEVER)))
+                    + tlv(PIV_META_IS_DEFAULT, b"\x01" if is_default else b"\x00"))
+        if p2 == _PIV_SLOT_KEY_MANAGEMENT:
             rec = self._slot()
             if rec is None:
-                raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+                raise ApduError(SW_REFERENCED_DATA_NOT_FOUND)
             curve = _curve_of(rec[_REC_ALG])
             private = bytearray(rec[_REC_PRIVATE:])
             try:
                 x, y = ec_public(self.platform, curve, private)
             finally:
                 wipe(private)
-            return (tlv(const.PIV_META_ALGO, bytes((rec[_REC_ALG],)))
-                    + tlv(const.PIV_META_POLICY, bytes((rec[_REC_PIN_POLICY], rec[_REC_TOUCH_POLICY])))
-                    + tlv(const.PIV_META_ORIGIN, bytes((rec[_REC_ORIGIN],)))
-                    + tlv(const.PIV_META_PUBLIC_KEY, tlv(const.PIV_TAG_EC_POINT, b"\x04" + bytes(x) + bytes(y))))
-        raise ApduError(const.SW_REFERENCED_DATA_NOT_FOUND)
+            return (tlv(_PIV_META_ALGO, bytes((rec[_REC_ALG],)))
+                    + tlv(_PIV_META_POLICY, bytes((rec[_REC_PIN_POLICY], rec[_REC_TOUCH_POLICY])))
+                    + tlv(_PIV_META_ORIGIN, bytes((rec[_REC_ORIGIN],)))
+                    + tlv(_PIV_META_PUBLIC_KEY, tlv(_PIV_TAG_EC_POINT, b"\x04" + bytes(x) + bytes(y))))
+        raise ApduError(SW_REFERENCED_DATA_NOT_FOUND)
 
     # --- data objects ---------------------------------------------------------------------------
     @staticmethod
     def _object_key(object_id):
         """Storage key of a 5FC1xx object we keep, or ApduError(6A82)."""
-        if len(object_id) == 3 and object_id[:2] == const.PIV_OBJ_PREFIX and object_id[2] in const.PIV_OBJ_IDS:
-            return const.KEY_PIV_OBJ_BASE + object_id[2]
-        raise ApduError(const.SW_FILE_NOT_FOUND)
+        if len(object_id) == 3 and object_id[:2] == _PIV_OBJ_PREFIX and object_id[2] in _PIV_OBJ_IDS:
+            return KEY_PIV_OBJ_BASE + object_id[2]
+        raise ApduError(SW_FILE_NOT_FOUND)
 
     def _get_data(self, command):
         if command.p1p2 != 0x3FFF:
-            raise ApduError(const.SW_INCORRECT_P1P2)
-        object_id = only_one(command.data, const.PIV_TAG_OBJ_ID)
-        if object_id == const.PIV_OBJ_DISCOVERY:
+            raise ApduError(SW_INCORRECT_P1P2)
+        object_id = only_one(command.data, _PIV_TAG_OBJ_ID)
+        if object_id == _PIV_OBJ_DISCOVERY:
             # discovery object: PIV AID, PIN usage policy (PIV PIN only)
-            return tlv(0x7E, tlv(0x4F, const.PIV_AID_FULL) + tlv(0x5F2F, b"\x40\x00"))
+            return tlv(0x7E, tlv(0x4F, PIV_AID_FULL) + tlv(0x5F2F, b"\x40\x00"))
         value = self.store.get(self._object_key(object_id))
         if value is None:
-            raise ApduError(const.SW_FILE_NOT_FOUND)
-        return tlv(const.PIV_TAG_OBJ_DATA, value)
+            raise ApduError(SW_FILE_NOT_FOUND)
+        return tlv(_PIV_TAG_OBJ_DATA, value)
 
     def _put_data(self, command):
         if command.p1p2 != 0x3FFF:
-            raise ApduError(const.SW_INCORRECT_P1P2)
+            raise ApduError(SW_INCORRECT_P1P2)
         tlvs = parse_tlvs(command.data)
-        if len(tlvs) != 2 or tlvs[0][0] != const.PIV_TAG_OBJ_ID or tlvs[1][0] != const.PIV_TAG_OBJ_DATA:
-            raise ApduError(const.SW_WRONG_DATA)
+        if len(tlvs) != 2 or tlvs[0][0] != _PIV_TAG_OBJ_ID or tlvs[1][0] != _PIV_TAG_OBJ_DATA:
+            raise ApduError(SW_WRONG_DATA)
         key = self._object_key(tlvs[0][1])
         value = tlvs[1][1]
-        if len(value) > const.PIV_OBJ_MAX_LEN:
-            raise ApduError(const.SW_NO_SPACE)
+        if len(value) > _PIV_OBJ_MAX_LEN:
+            raise ApduError(SW_NO_SPACE)
         self._require_mgmt()
         self._store_update({key: value if value else None}, False)
         return b""
 
     # --- reset ------------------------------------------------------------------------------------
     def _reset(self, command):
-        if self._tries(const.PIV_P2_PIN) != 0 or self._tries(const.PIV_P2_PUK) != 0:
-            raise ApduError(const.SW_CONDITIONS_NOT_SATISFIED)
+        if self._tries(PIV_P2_PIN) != 0 or self._tries(PIV_P2_PUK) != 0:
+            raise ApduError(SW_CONDITIONS_NOT_SATISFIED)
         changes = {}
-        for key in self.store.keys(const.KEY_PIV_FIRST, const.KEY_PIV_LAST):
+        for key in self.store.keys(KEY_PIV_FIRST, KEY_PIV_LAST):
             changes[key] = None
         self._store_update(changes, True)
         self.deselect()

@@ -26,11 +26,16 @@ and every assertion.
 
 MicroPython rules: plain classes, integer constants, crypto via the Platform.
 """
-
-from sealtoken import const as C
 from sealtoken.core import cbor
 from sealtoken.core.cbor import CtapError
 from sealtoken.core.hmac import ct_equal, hmac_sha256, wipe
+from sealtoken.core.keys import FIDO_KEY_MASTER, FIDO_KEY_RK_FIRST, FIDO_KEY_RK_LAST, FIDO_KEY_SIGN_COUNT
+from sealtoken.core.micro import const
+from sealtoken.fido import const as C
+
+# protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
+# out of the module's RAM too (docs/architecture.md, "Constants")
+_CTAP2_CRED_ID_VERSION = const(0x01)
 
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
@@ -102,12 +107,12 @@ class Credentials:
     def keys(self, create):
         """(K_enc, K_mac, K_cr), making the master secret if create; None if there is none."""
         if self._keys is None:
-            master = self.store.get(C.FIDO_KEY_MASTER)
+            master = self.store.get(FIDO_KEY_MASTER)
             if master is None or len(master) != 32:
                 if not create:
                     return None
                 master = bytes(self.platform.random_bytes(32))
-                self.store.put(C.FIDO_KEY_MASTER, master)
+                self.store.put(FIDO_KEY_MASTER, master)
             self._keys = (bytearray(hmac_sha256(master, b"sealtoken/fido/credential-id/enc")),
                           bytearray(hmac_sha256(master, b"sealtoken/fido/credential-id/mac")),
                           bytearray(hmac_sha256(master, b"sealtoken/fido/cred-random")))
@@ -120,13 +125,13 @@ class Credentials:
         payload[0:32] = private
         payload[32] = flags
         ciphertext = self.platform.aes256_cbc_encrypt(bytes(k_enc), iv, bytes(payload))
-        body = bytes((C.CTAP2_CRED_ID_VERSION,)) + iv + ciphertext
+        body = bytes((_CTAP2_CRED_ID_VERSION,)) + iv + ciphertext
         wipe(payload)
         return body + hmac_sha256(k_mac, body + rp_id_hash)
 
     def open_id(self, rp_id_hash, cred_id):
         """Cred of an id this token made for this RP, else None (never an error)."""
-        if len(cred_id) != _CRED_ID_LEN or cred_id[0] != C.CTAP2_CRED_ID_VERSION:
+        if len(cred_id) != _CRED_ID_LEN or cred_id[0] != _CTAP2_CRED_ID_VERSION:
             return None
         keys = self.keys(False)
         if keys is None:
@@ -155,7 +160,7 @@ class Credentials:
     def resident_slots(self):
         """[(store key, record dict)] of every readable resident record."""
         out = []
-        for key in self.store.keys(C.FIDO_KEY_RK_FIRST, C.FIDO_KEY_RK_LAST):
+        for key in self.store.keys(FIDO_KEY_RK_FIRST, FIDO_KEY_RK_LAST):
             raw = self.store.get(key)
             try:
                 record = cbor.decode(raw)
@@ -180,16 +185,16 @@ class Credentials:
             if record.get(RK_RP_ID_HASH) == rp_id_hash and record.get(RK_USER_ID) == user_id:
                 return key
         # unreadable records occupy their slot too
-        for key in self.store.keys(C.FIDO_KEY_RK_FIRST, C.FIDO_KEY_RK_LAST):
+        for key in self.store.keys(FIDO_KEY_RK_FIRST, FIDO_KEY_RK_LAST):
             used.add(key)
-        for key in range(C.FIDO_KEY_RK_FIRST, C.FIDO_KEY_RK_LAST + 1):
+        for key in range(FIDO_KEY_RK_FIRST, FIDO_KEY_RK_LAST + 1):
             if key not in used:
                 return key
         raise CtapError(C.CTAP2_ERR_KEY_STORE_FULL, "no free resident slot")
 
     # --- signature counter -----------------------------------------------------------
     def next_count(self):
-        raw = self.store.get(C.FIDO_KEY_SIGN_COUNT)
+        raw = self.store.get(FIDO_KEY_SIGN_COUNT)
         count = int.from_bytes(raw, "big") if raw is not None and len(raw) == 4 else 0
         count = (count + 1) & 0xFFFFFFFF
         return count, count.to_bytes(4, "big")

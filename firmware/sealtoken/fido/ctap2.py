@@ -36,12 +36,32 @@ Choices (CTAP 2.1 leaves them open)
 
 MicroPython rules: plain classes, integer constants, crypto via the Platform.
 """
-
-from sealtoken import const as C
 from sealtoken.core import cbor
 from sealtoken.core.cbor import CtapError
+from sealtoken.core.keys import (FIDO_KEY_MASTER, FIDO_KEY_PIN_HASH, FIDO_KEY_PIN_RETRIES,
+                                 FIDO_KEY_SIGN_COUNT, KEY_FIDO_FIRST, KEY_FIDO_LAST)
+from sealtoken.core.micro import const
 from sealtoken.core.platform import UP_APPROVED, UP_CANCELLED, UP_DENIED
 from sealtoken.core.storage import StoreFullError
+from sealtoken.fido import const as C
+
+# protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
+# out of the module's RAM too (docs/architecture.md, "Constants")
+_CTAP2_CMD_MAKE_CREDENTIAL = const(0x01)
+_CTAP2_CMD_GET_ASSERTION = const(0x02)
+_CTAP2_CMD_GET_INFO = const(0x04)
+_CTAP2_CMD_CLIENT_PIN = const(0x06)
+_CTAP2_CMD_GET_NEXT_ASSERTION = const(0x08)
+_CTAP2_CMD_CREDENTIAL_MANAGEMENT = const(0x0A)    # sealtoken.fido.credmgmt
+_CTAP2_CMD_SELECTION = const(0x0B)
+_CTAP2_CMD_CONFIG = const(0x0D)                   # sealtoken.fido.config
+_CTAP1_ERR_INVALID_COMMAND = const(0x01)
+_CTAP2_ERR_OPERATION_DENIED = const(0x27)
+_CTAP2_ERR_KEEPALIVE_CANCEL = const(0x2D)
+_CTAP2_ERR_USER_ACTION_TIMEOUT = const(0x2F)
+_CTAP2_ERR_REQUEST_TOO_LARGE = const(0x39)
+_CTAP1_ERR_OTHER = const(0x7F)
+_CTAP2_UP_TIMEOUT_MS = const(30000)
 
 
 class Authenticator:
@@ -121,39 +141,39 @@ class Authenticator:
             if not request:
                 raise CtapError(C.CTAP1_ERR_INVALID_LENGTH, "empty request")
             if len(request) > C.CTAP2_MAX_MSG_SIZE:
-                raise CtapError(C.CTAP2_ERR_REQUEST_TOO_LARGE, "request too large")
+                raise CtapError(_CTAP2_ERR_REQUEST_TOO_LARGE, "request too large")
             cmd = request[0]
-            if cmd != C.CTAP2_CMD_GET_NEXT_ASSERTION:
+            if cmd != _CTAP2_CMD_GET_NEXT_ASSERTION:
                 self.drop_pending()
-            if cmd != C.CTAP2_CMD_CREDENTIAL_MANAGEMENT:
+            if cmd != _CTAP2_CMD_CREDENTIAL_MANAGEMENT:
                 self._end_enumeration()
-            if cmd == C.CTAP2_CMD_GET_INFO:
+            if cmd == _CTAP2_CMD_GET_INFO:
                 return self.get_info()
-            if cmd == C.CTAP2_CMD_MAKE_CREDENTIAL:
+            if cmd == _CTAP2_CMD_MAKE_CREDENTIAL:
                 from sealtoken.fido.make_credential import make_credential
 
                 result = make_credential(self, self._params(request), keepalive)
-            elif cmd == C.CTAP2_CMD_GET_ASSERTION:
+            elif cmd == _CTAP2_CMD_GET_ASSERTION:
                 from sealtoken.fido.get_assertion import get_assertion
 
                 result = get_assertion(self, self._params(request), keepalive)
-            elif cmd == C.CTAP2_CMD_GET_NEXT_ASSERTION:
+            elif cmd == _CTAP2_CMD_GET_NEXT_ASSERTION:
                 from sealtoken.fido.get_assertion import get_next_assertion
 
                 result = get_next_assertion(self)
-            elif cmd == C.CTAP2_CMD_CLIENT_PIN:
+            elif cmd == _CTAP2_CMD_CLIENT_PIN:
                 result = self.client_pin.process(self._params(request))
             elif cmd == C.CTAP2_CMD_RESET:
                 result = self._reset(keepalive)
-            elif cmd == C.CTAP2_CMD_CREDENTIAL_MANAGEMENT:
+            elif cmd == _CTAP2_CMD_CREDENTIAL_MANAGEMENT:
                 result = self.cred_mgmt.process(self._params(request))
-            elif cmd == C.CTAP2_CMD_CONFIG:
+            elif cmd == _CTAP2_CMD_CONFIG:
                 result = self.config.process(self._params(request))
-            elif cmd == C.CTAP2_CMD_SELECTION:
+            elif cmd == _CTAP2_CMD_SELECTION:
                 self.user_presence(keepalive)
                 result = None
             else:
-                raise CtapError(C.CTAP1_ERR_INVALID_COMMAND, "unknown command")
+                raise CtapError(_CTAP1_ERR_INVALID_COMMAND, "unknown command")
             if result is None:
                 return bytes((C.CTAP2_OK,))
             return bytes((C.CTAP2_OK,)) + cbor.encode(result)
@@ -164,7 +184,7 @@ class Authenticator:
         except Exception:
             if self.raise_internal_errors:
                 raise
-            return bytes((C.CTAP1_ERR_OTHER,))
+            return bytes((_CTAP1_ERR_OTHER,))
 
     def get_info(self):
         """The getInfo answer: status byte || CBOR (sealtoken.fido.info)."""
@@ -184,23 +204,23 @@ class Authenticator:
         return params
 
     def user_presence(self, keepalive):
-        outcome = self.platform.wait_user_presence(C.CTAP2_UP_TIMEOUT_MS, keepalive)
+        outcome = self.platform.wait_user_presence(_CTAP2_UP_TIMEOUT_MS, keepalive)
         if outcome == UP_APPROVED:
             return
         if outcome == UP_DENIED:
-            raise CtapError(C.CTAP2_ERR_OPERATION_DENIED, "user refused")
+            raise CtapError(_CTAP2_ERR_OPERATION_DENIED, "user refused")
         if outcome == UP_CANCELLED:
-            raise CtapError(C.CTAP2_ERR_KEEPALIVE_CANCEL, "cancelled")
-        raise CtapError(C.CTAP2_ERR_USER_ACTION_TIMEOUT, "no touch")
+            raise CtapError(_CTAP2_ERR_KEEPALIVE_CANCEL, "cancelled")
+        raise CtapError(_CTAP2_ERR_USER_ACTION_TIMEOUT, "no touch")
 
     # --- reset ------------------------------------------------------------------------
     def _reset(self, keepalive):
         if self.reset_window_ms is not None and self.platform.now_ms() - self._boot_ms > self.reset_window_ms:
             raise CtapError(C.CTAP2_ERR_NOT_ALLOWED, "reset only right after power-up")
         self.user_presence(keepalive)
-        changes = {C.FIDO_KEY_MASTER: None, C.FIDO_KEY_PIN_HASH: None, C.FIDO_KEY_PIN_RETRIES: None,
-                   C.FIDO_KEY_SIGN_COUNT: None}
-        for key in self.store.keys(C.KEY_FIDO_FIRST, C.KEY_FIDO_LAST):
+        changes = {FIDO_KEY_MASTER: None, FIDO_KEY_PIN_HASH: None, FIDO_KEY_PIN_RETRIES: None,
+                   FIDO_KEY_SIGN_COUNT: None}
+        for key in self.store.keys(KEY_FIDO_FIRST, KEY_FIDO_LAST):
             changes[key] = None
         self.store.update(changes, True)   # scrub: no old copy of the master secret stays in flash
         if self._credentials is not None:

@@ -10,14 +10,36 @@ MicroPython rules: plain classes and functions; crypto via the Platform.
 
 import hashlib
 
-from sealtoken import const as C
 from sealtoken.core import cbor
 from sealtoken.core.cbor import CtapError
 from sealtoken.core.hmac import hmac_sha256, wipe
+from sealtoken.core.keys import FIDO_KEY_SIGN_COUNT
+from sealtoken.core.micro import const
+from sealtoken.fido import const as C
 from sealtoken.fido.config import always_uv
 from sealtoken.fido.credentials import (FLAG_HMAC_SECRET, FLAG_RESIDENT, RK_ID, RK_RP_ID_HASH,
                                         RK_USER_DISPLAY_NAME, RK_USER_ID, RK_USER_NAME)
 from sealtoken.fido.request import EXT_HMAC_SECRET, PUBLIC_KEY, pin_uv_auth, read_descriptors, read_options
+
+# protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
+# out of the module's RAM too (docs/architecture.md, "Constants")
+_CTAP2_ERR_UNSUPPORTED_OPTION = const(0x2B)
+_CTAP2_GA_RP_ID = const(0x01)
+_CTAP2_GA_CLIENT_DATA_HASH = const(0x02)
+_CTAP2_GA_ALLOW_LIST = const(0x03)
+_CTAP2_GA_EXTENSIONS = const(0x04)
+_CTAP2_GA_OPTIONS = const(0x05)
+_CTAP2_GA_PIN_UV_AUTH_PARAM = const(0x06)
+_CTAP2_GA_PIN_UV_AUTH_PROTOCOL = const(0x07)
+_CTAP2_GA_RESP_CREDENTIAL = const(0x01)
+_CTAP2_GA_RESP_AUTH_DATA = const(0x02)
+_CTAP2_GA_RESP_SIGNATURE = const(0x03)
+_CTAP2_GA_RESP_USER = const(0x04)
+_CTAP2_GA_RESP_NUMBER_OF_CREDENTIALS = const(0x05)
+_CTAP2_HS_KEY_AGREEMENT = const(0x01)
+_CTAP2_HS_SALT_ENC = const(0x02)
+_CTAP2_HS_SALT_AUTH = const(0x03)
+_CTAP2_HS_PIN_UV_AUTH_PROTOCOL = const(0x04)
 
 
 class _HmacSecretRequest:
@@ -50,10 +72,10 @@ def _hmac_secret_input(auth, value):
     """Check the hmac-secret input (before any touch); _HmacSecretRequest."""
     if not isinstance(value, dict):
         raise CtapError(C.CTAP2_ERR_CBOR_UNEXPECTED_TYPE, "hmac-secret input is not a map")
-    peer = cbor.get(value, C.CTAP2_HS_KEY_AGREEMENT, cbor.MAP, True)
-    salt_enc = cbor.get(value, C.CTAP2_HS_SALT_ENC, cbor.BYTES, True)
-    salt_auth = cbor.get(value, C.CTAP2_HS_SALT_AUTH, cbor.BYTES, True)
-    version = cbor.get(value, C.CTAP2_HS_PIN_UV_AUTH_PROTOCOL, cbor.UINT)
+    peer = cbor.get(value, _CTAP2_HS_KEY_AGREEMENT, cbor.MAP, True)
+    salt_enc = cbor.get(value, _CTAP2_HS_SALT_ENC, cbor.BYTES, True)
+    salt_auth = cbor.get(value, _CTAP2_HS_SALT_AUTH, cbor.BYTES, True)
+    version = cbor.get(value, _CTAP2_HS_PIN_UV_AUTH_PROTOCOL, cbor.UINT)
     proto = auth.client_pin.protocol(1 if version is None else version)
     secret = auth.client_pin.shared_secret(proto, peer)
     if not proto.verify(secret, salt_enc, salt_auth):
@@ -67,16 +89,16 @@ def _hmac_secret_input(auth, value):
     return _HmacSecretRequest(proto, secret, salts)
 
 def get_assertion(auth, params, keepalive):
-    rp_id = cbor.get(params, C.CTAP2_GA_RP_ID, cbor.TEXT, True)
-    cdh = cbor.get(params, C.CTAP2_GA_CLIENT_DATA_HASH, cbor.BYTES, True)
-    allow = read_descriptors(params, C.CTAP2_GA_ALLOW_LIST)
-    extensions = cbor.get(params, C.CTAP2_GA_EXTENSIONS, cbor.MAP) or {}
-    options = read_options(params, C.CTAP2_GA_OPTIONS)
+    rp_id = cbor.get(params, _CTAP2_GA_RP_ID, cbor.TEXT, True)
+    cdh = cbor.get(params, _CTAP2_GA_CLIENT_DATA_HASH, cbor.BYTES, True)
+    allow = read_descriptors(params, _CTAP2_GA_ALLOW_LIST)
+    extensions = cbor.get(params, _CTAP2_GA_EXTENSIONS, cbor.MAP) or {}
+    options = read_options(params, _CTAP2_GA_OPTIONS)
     if "rk" in options:
-        raise CtapError(C.CTAP2_ERR_UNSUPPORTED_OPTION, "rk is not a getAssertion option")
+        raise CtapError(_CTAP2_ERR_UNSUPPORTED_OPTION, "rk is not a getAssertion option")
     up = options.get("up") is not False
     rp_id_hash = hashlib.sha256(rp_id.encode("utf-8")).digest()
-    uv = pin_uv_auth(auth, params, C.CTAP2_GA_PIN_UV_AUTH_PARAM, C.CTAP2_GA_PIN_UV_AUTH_PROTOCOL,
+    uv = pin_uv_auth(auth, params, _CTAP2_GA_PIN_UV_AUTH_PARAM, _CTAP2_GA_PIN_UV_AUTH_PROTOCOL,
                      cdh, C.CTAP2_PERM_GA, rp_id, keepalive)
     if options.get("uv") is True and not uv:
         raise CtapError(C.CTAP2_ERR_INVALID_OPTION, "no built-in user verification")
@@ -86,7 +108,7 @@ def get_assertion(auth, params, keepalive):
     hmac_request = None
     if EXT_HMAC_SECRET in extensions:
         if not up:
-            raise CtapError(C.CTAP2_ERR_UNSUPPORTED_OPTION, "hmac-secret needs user presence")
+            raise CtapError(_CTAP2_ERR_UNSUPPORTED_OPTION, "hmac-secret needs user presence")
         hmac_request = _hmac_secret_input(auth, extensions[EXT_HMAC_SECRET])
 
     creds = _find_credentials(auth, rp_id_hash, allow, uv)
@@ -100,7 +122,7 @@ def get_assertion(auth, params, keepalive):
         flags = (C.CTAP2_FLAG_UP if up else 0) | (C.CTAP2_FLAG_UV if uv else 0)
         response = _assertion(auth, creds[0], rp_id_hash, cdh, flags, hmac_request)
         if allow is None and len(creds) > 1:
-            response[C.CTAP2_GA_RESP_NUMBER_OF_CREDENTIALS] = len(creds)
+            response[_CTAP2_GA_RESP_NUMBER_OF_CREDENTIALS] = len(creds)
             auth.pending = _PendingAssertions(creds[1:], rp_id_hash, cdh, flags, hmac_request,
                                                auth.platform.now_ms())
             creds = creds[:1]
@@ -154,13 +176,13 @@ def _assertion(auth, cred, rp_id_hash, cdh, flags, hmac_request):
         wipe(out)
         flags |= C.CTAP2_FLAG_ED
     count, count_raw = auth.credentials.next_count()
-    auth.store.put(C.FIDO_KEY_SIGN_COUNT, count_raw)
+    auth.store.put(FIDO_KEY_SIGN_COUNT, count_raw)
     auth_data = rp_id_hash + bytes((flags,)) + count_raw + ext
     signature = auth.platform.p256_sign(bytes(cred.private), auth_data + cdh)
     response = {
-        C.CTAP2_GA_RESP_CREDENTIAL: {"id": cred.id, "type": PUBLIC_KEY},
-        C.CTAP2_GA_RESP_AUTH_DATA: auth_data,
-        C.CTAP2_GA_RESP_SIGNATURE: bytes(signature),
+        _CTAP2_GA_RESP_CREDENTIAL: {"id": cred.id, "type": PUBLIC_KEY},
+        _CTAP2_GA_RESP_AUTH_DATA: auth_data,
+        _CTAP2_GA_RESP_SIGNATURE: bytes(signature),
     }
     if cred.record is not None:
         user = {"id": cred.record[RK_USER_ID]}
@@ -169,7 +191,7 @@ def _assertion(auth, cred, rp_id_hash, cdh, flags, hmac_request):
             for key, name in ((RK_USER_NAME, "name"), (RK_USER_DISPLAY_NAME, "displayName")):
                 if key in cred.record:
                     user[name] = cred.record[key]
-        response[C.CTAP2_GA_RESP_USER] = user
+        response[_CTAP2_GA_RESP_USER] = user
     return response
 
 def get_next_assertion(auth):

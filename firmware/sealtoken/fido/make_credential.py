@@ -9,10 +9,12 @@ MicroPython rules: plain functions; crypto via the Platform.
 
 import hashlib
 
-from sealtoken import const as C
 from sealtoken.core import cbor
 from sealtoken.core.cbor import CtapError
 from sealtoken.core.hmac import wipe
+from sealtoken.core.keys import FIDO_KEY_SIGN_COUNT
+from sealtoken.core.micro import const
+from sealtoken.fido import const as C
 from sealtoken.fido.clientpin import cose_p256
 from sealtoken.fido.config import always_uv
 from sealtoken.fido.credentials import (FLAG_HMAC_SECRET, FLAG_RESIDENT, RK_CREATED, RK_ID, RK_RP_ID,
@@ -21,18 +23,39 @@ from sealtoken.fido.credentials import (FLAG_HMAC_SECRET, FLAG_RESIDENT, RK_CREA
 from sealtoken.fido.request import (EXT_CRED_PROTECT, EXT_HMAC_SECRET, PUBLIC_KEY, pin_uv_auth, read_descriptors,
                                     read_options)
 
+# protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
+# out of the module's RAM too (docs/architecture.md, "Constants")
+_CTAP2_ERR_CREDENTIAL_EXCLUDED = const(0x19)
+_CTAP2_ERR_UNSUPPORTED_ALGORITHM = const(0x26)
+_CTAP2_MC_CLIENT_DATA_HASH = const(0x01)
+_CTAP2_MC_RP = const(0x02)
+_CTAP2_MC_USER = const(0x03)
+_CTAP2_MC_PUB_KEY_CRED_PARAMS = const(0x04)
+_CTAP2_MC_EXCLUDE_LIST = const(0x05)
+_CTAP2_MC_EXTENSIONS = const(0x06)
+_CTAP2_MC_OPTIONS = const(0x07)
+_CTAP2_MC_PIN_UV_AUTH_PARAM = const(0x08)
+_CTAP2_MC_PIN_UV_AUTH_PROTOCOL = const(0x09)
+_CTAP2_MC_ENTERPRISE_ATTESTATION = const(0x0A)
+_CTAP2_MC_RESP_FMT = const(0x01)
+_CTAP2_MC_RESP_AUTH_DATA = const(0x02)
+_CTAP2_MC_RESP_ATT_STMT = const(0x03)
+_CTAP2_FLAG_AT = const(0x40)
+_CTAP2_MAX_USER_ID_LENGTH = const(64)
+_CTAP2_MAX_STORED_RP_ID = const(32)               # rpId kept for resident credentials (bytes, truncated)
+
 
 def make_credential(auth, params, keepalive):
-    cdh = cbor.get(params, C.CTAP2_MC_CLIENT_DATA_HASH, cbor.BYTES, True)
-    rp = cbor.get(params, C.CTAP2_MC_RP, cbor.MAP, True)
-    user = cbor.get(params, C.CTAP2_MC_USER, cbor.MAP, True)
-    cred_params = cbor.get(params, C.CTAP2_MC_PUB_KEY_CRED_PARAMS, cbor.ARRAY, True)
+    cdh = cbor.get(params, _CTAP2_MC_CLIENT_DATA_HASH, cbor.BYTES, True)
+    rp = cbor.get(params, _CTAP2_MC_RP, cbor.MAP, True)
+    user = cbor.get(params, _CTAP2_MC_USER, cbor.MAP, True)
+    cred_params = cbor.get(params, _CTAP2_MC_PUB_KEY_CRED_PARAMS, cbor.ARRAY, True)
     rp_id = cbor.get(rp, "id", cbor.TEXT, True)
     cbor.get(rp, "name", cbor.TEXT)
     user_id = cbor.get(user, "id", cbor.BYTES, True)
     user_name = cbor.get(user, "name", cbor.TEXT)
     display_name = cbor.get(user, "displayName", cbor.TEXT)
-    if len(user_id) > C.CTAP2_MAX_USER_ID_LENGTH:
+    if len(user_id) > _CTAP2_MAX_USER_ID_LENGTH:
         raise CtapError(C.CTAP1_ERR_INVALID_PARAMETER, "user id too long")
     es256 = False
     for entry in cred_params:
@@ -42,10 +65,10 @@ def make_credential(auth, params, keepalive):
         alg = cbor.get(entry, "alg", cbor.INT, True)
         if kind == PUBLIC_KEY and alg == C.COSE_ALG_ES256:
             es256 = True
-    exclude = read_descriptors(params, C.CTAP2_MC_EXCLUDE_LIST)
-    extensions = cbor.get(params, C.CTAP2_MC_EXTENSIONS, cbor.MAP) or {}
-    options = read_options(params, C.CTAP2_MC_OPTIONS)
-    if C.CTAP2_MC_ENTERPRISE_ATTESTATION in params:
+    exclude = read_descriptors(params, _CTAP2_MC_EXCLUDE_LIST)
+    extensions = cbor.get(params, _CTAP2_MC_EXTENSIONS, cbor.MAP) or {}
+    options = read_options(params, _CTAP2_MC_OPTIONS)
+    if _CTAP2_MC_ENTERPRISE_ATTESTATION in params:
         raise CtapError(C.CTAP1_ERR_INVALID_PARAMETER, "no enterprise attestation")
     want_hmac_secret = cbor.get(extensions, EXT_HMAC_SECRET, cbor.BOOL) is True
     protect = cbor.get(extensions, EXT_CRED_PROTECT, cbor.UINT)
@@ -53,10 +76,10 @@ def make_credential(auth, params, keepalive):
         raise CtapError(C.CTAP1_ERR_INVALID_PARAMETER, "credProtect level")
 
     if not es256:
-        raise CtapError(C.CTAP2_ERR_UNSUPPORTED_ALGORITHM, "ES256 only")
+        raise CtapError(_CTAP2_ERR_UNSUPPORTED_ALGORITHM, "ES256 only")
     rk = options.get("rk") is True
     rp_id_hash = hashlib.sha256(rp_id.encode("utf-8")).digest()
-    uv = pin_uv_auth(auth, params, C.CTAP2_MC_PIN_UV_AUTH_PARAM, C.CTAP2_MC_PIN_UV_AUTH_PROTOCOL,
+    uv = pin_uv_auth(auth, params, _CTAP2_MC_PIN_UV_AUTH_PARAM, _CTAP2_MC_PIN_UV_AUTH_PROTOCOL,
                      cdh, C.CTAP2_PERM_MC, rp_id, keepalive)
     if options.get("up") is False:
         raise CtapError(C.CTAP2_ERR_INVALID_OPTION, "makeCredential needs user presence")
@@ -76,7 +99,7 @@ def make_credential(auth, params, keepalive):
         cred.wipe()
         if visible:
             auth.user_presence(keepalive)
-            raise CtapError(C.CTAP2_ERR_CREDENTIAL_EXCLUDED, "excluded")
+            raise CtapError(_CTAP2_ERR_CREDENTIAL_EXCLUDED, "excluded")
 
     auth.user_presence(keepalive)
     if uv:
@@ -92,10 +115,10 @@ def make_credential(auth, params, keepalive):
     try:
         cred_id = auth.credentials.seal_id(rp_id_hash, private, flags)
         count, count_raw = auth.credentials.next_count()
-        changes = {C.FIDO_KEY_SIGN_COUNT: count_raw}
+        changes = {FIDO_KEY_SIGN_COUNT: count_raw}
         if rk:
             record = {RK_ID: cred_id, RK_RP_ID_HASH: rp_id_hash,
-                      RK_RP_ID: truncate_text(rp_id, C.CTAP2_MAX_STORED_RP_ID),
+                      RK_RP_ID: truncate_text(rp_id, _CTAP2_MAX_STORED_RP_ID),
                       RK_USER_ID: user_id, RK_CREATED: count}
             if user_name is not None:
                 record[RK_USER_NAME] = truncate_text(user_name, C.CTAP2_MAX_STORED_NAME)
@@ -109,7 +132,7 @@ def make_credential(auth, params, keepalive):
             ext_out[EXT_CRED_PROTECT] = protect
         if want_hmac_secret:
             ext_out[EXT_HMAC_SECRET] = True
-        auth_flags = C.CTAP2_FLAG_UP | C.CTAP2_FLAG_AT
+        auth_flags = C.CTAP2_FLAG_UP | _CTAP2_FLAG_AT
         if uv:
             auth_flags |= C.CTAP2_FLAG_UV
         if ext_out:
@@ -123,7 +146,7 @@ def make_credential(auth, params, keepalive):
     finally:
         wipe(private)
     return {
-        C.CTAP2_MC_RESP_FMT: "packed",
-        C.CTAP2_MC_RESP_AUTH_DATA: auth_data,
-        C.CTAP2_MC_RESP_ATT_STMT: {"alg": C.COSE_ALG_ES256, "sig": bytes(signature)},
+        _CTAP2_MC_RESP_FMT: "packed",
+        _CTAP2_MC_RESP_AUTH_DATA: auth_data,
+        _CTAP2_MC_RESP_ATT_STMT: {"alg": C.COSE_ALG_ES256, "sig": bytes(signature)},
     }

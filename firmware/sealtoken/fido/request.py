@@ -2,10 +2,9 @@
 
 MicroPython rules: plain functions.
 """
-
-from sealtoken import const as C
 from sealtoken.core import cbor
 from sealtoken.core.cbor import CtapError
+from sealtoken.fido import const as C
 
 PUBLIC_KEY = "public-key"
 EXT_HMAC_SECRET = "hmac-secret"
