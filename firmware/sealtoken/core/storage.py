@@ -5,7 +5,7 @@ levelling and the migration from the old two-bank format in full.
 
 Contract
 --------
-- Keys are integers 0x0001..0xFFFF, registered in const.py (one range per
+- Keys are integers 0x0001..0xFFFF, registered in sealtoken.core.keys (one range per
   applet). Values are byte strings of 0..MAX_VALUE_LEN bytes.
 - ``get(key) -> bytes | None``; ``put(key, value)``; ``delete(key)``;
   ``update({key: value_or_None, ...})`` changes several keys in ONE atomic step
