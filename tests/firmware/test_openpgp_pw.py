@@ -6,7 +6,7 @@ PSO:DECIPHER need the platform's EC and are tested with yubikit in tests/piv.
 from sealtoken.core.card import Card
 from sealtoken.core.iso7816 import encode_apdu, split_response
 from sealtoken.applets.openpgp import OpenPgpApplet
-from sealtoken.applets.piv import parse_tlvs
+from sealtoken.core.iso7816 import parse_tlvs
 from sealtoken.core.simplatform import PowerCut, SimPlatform
 from sealtoken.core.storage import Store
 from sealtoken.applets import AID_OPENPGP

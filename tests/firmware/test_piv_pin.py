@@ -6,7 +6,8 @@ with yubikit's PivSession in tests/piv.
 """
 from sealtoken.core.card import Card
 from sealtoken.core.iso7816 import encode_apdu, split_response
-from sealtoken.applets.piv import PivApplet, parse_tlvs, tlv
+from sealtoken.applets.piv import PivApplet
+from sealtoken.core.iso7816 import parse_tlvs, tlv
 from sealtoken.core.simplatform import PowerCut, SimPlatform
 from sealtoken.core.storage import Store
 from sealtoken.applets import PIV_AID_FULL

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sealboard.platform import CPythonPlatform
 from sealtoken.core.card import Card
 from sealtoken.core.iso7816 import encode_apdu
-from sealtoken.applets.piv import PivApplet, parse_tlvs, tlv
+from sealtoken.applets.piv import PivApplet
+from sealtoken.core.iso7816 import parse_tlvs, tlv
 from sealtoken.core.storage import Store
 from sealtoken.applets import AID_OPENPGP, AID_PIV
 from sealtoken.applets.openpgp import OPENPGP_OID_P256, OPENPGP_OID_P384

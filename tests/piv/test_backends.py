@@ -157,7 +157,8 @@ def test_wrong_pin_is_a_clear_error_with_tries_left(name):
 
 def test_piv_rsa_key_gets_a_clear_message(monkeypatch):
     """A card whose slot 9D holds RSA (the firmware answers GET METADATA as such a card does)."""
-    from sealtoken.applets.piv import PivApplet, tlv
+    from sealtoken.applets.piv import PivApplet
+    from sealtoken.core.iso7816 import tlv
 
     def rsa_metadata(self, command):
         if command.p2 == 0x9D:

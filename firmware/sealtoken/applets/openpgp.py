@@ -23,15 +23,14 @@ Only the decryption key exists; signature and authentication keys are absent
 MicroPython rules: plain classes, bytes/bytearray, crypto through the platform.
 """
 from sealtoken.applets import openpgp_aid
-from sealtoken.applets.piv import ec_ecdh, ec_generate, ec_public, ec_size, find_tlv, has_p384, parse_tlvs, tlv
+from sealtoken.applets.ec import ec_ecdh, ec_generate, ec_public, ec_size, has_p384
 from sealtoken.core.applet import Applet, ApduError
 from sealtoken.core.hmac import ct_equal, wipe
-from sealtoken.core.iso7816 import read_ber_length
 from sealtoken.core.iso7816 import (CLA_ISO, SW_AUTH_METHOD_BLOCKED, SW_CLA_NOT_SUPPORTED,
                                     SW_CONDITIONS_NOT_SATISFIED, SW_INCORRECT_P1P2, SW_INS_NOT_SUPPORTED,
                                     SW_NO_SPACE, SW_REFERENCED_DATA_NOT_FOUND,
                                     SW_SECURITY_STATUS_NOT_SATISFIED, SW_VERIFY_FAIL_00, SW_WRONG_DATA,
-                                    SW_WRONG_LENGTH)
+                                    SW_WRONG_LENGTH, find_tlv, parse_tlvs, read_ber_length, tlv)
 from sealtoken.core.keys import (KEY_OPENPGP_DEC_ALGO, KEY_OPENPGP_DEC_FPR, KEY_OPENPGP_DEC_KEY,
                                  KEY_OPENPGP_DEC_TIME, KEY_OPENPGP_FIRST, KEY_OPENPGP_LAST, KEY_OPENPGP_PW1,
                                  KEY_OPENPGP_PW1_TRIES, KEY_OPENPGP_PW3, KEY_OPENPGP_PW3_TRIES,

@@ -31,13 +31,14 @@ has it (`p384_*`), else 6A80 for that algorithm.
 MicroPython rules: plain classes, bytes/bytearray, crypto through the platform.
 """
 from sealtoken.applets import AID_PIV, PIV_AID_FULL
+from sealtoken.applets.ec import ec_ecdh, ec_generate, ec_public, ec_size
 from sealtoken.core.applet import Applet, ApduError
 from sealtoken.core.hmac import ct_equal, wipe
-from sealtoken.core.iso7816 import read_ber_length
 from sealtoken.core.iso7816 import (CLA_ISO, SW_AUTH_METHOD_BLOCKED, SW_CLA_NOT_SUPPORTED,
                                     SW_CONDITIONS_NOT_SATISFIED, SW_FILE_NOT_FOUND, SW_INCORRECT_P1P2,
                                     SW_INS_NOT_SUPPORTED, SW_NO_SPACE, SW_REFERENCED_DATA_NOT_FOUND,
-                                    SW_SECURITY_STATUS_NOT_SATISFIED, SW_VERIFY_FAIL_00, SW_WRONG_DATA)
+                                    SW_SECURITY_STATUS_NOT_SATISFIED, SW_VERIFY_FAIL_00, SW_WRONG_DATA,
+                                    find_tlv, only_one, parse_tlvs, tlv)
 from sealtoken.core.keys import (KEY_PIV_FIRST, KEY_PIV_LAST, KEY_PIV_MGMT, KEY_PIV_OBJ_BASE, KEY_PIV_PIN,
                                  KEY_PIV_PIN_TRIES, KEY_PIV_PUK, KEY_PIV_PUK_TRIES, KEY_PIV_SLOT_9D)
 from sealtoken.core.micro import const
@@ -46,7 +47,6 @@ from sealtoken.core.storage import StoreFullError, device_serial
 
 # protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
 # out of the module's RAM too (docs/architecture.md, "Constants")
-_SW_FUNC_NOT_SUPPORTED = const(0x6A81)
 PIV_VERSION = (5, 4, 3)                           # answered to GET VERSION: yubikit enables metadata (>= 5.3)
 PIV_INS_VERIFY = const(0x20)
 PIV_INS_CHANGE_REFERENCE = const(0x24)
@@ -121,127 +121,6 @@ _REC_PIN_POLICY = 1
 _REC_TOUCH_POLICY = 2
 _REC_ORIGIN = 3
 _REC_PRIVATE = 4
-
-
-# --- BER-TLV helpers (shared with sealtoken.applets.openpgp) -----------------------------------
-def tlv(tag, value):
-    """One TLV; tag of one or two bytes (given as an int), definite length up to 65535."""
-    value = bytes(value)
-    n = len(value)
-    if tag > 0xFF:
-        head = bytes((tag >> 8, tag & 0xFF))
-    else:
-        head = bytes((tag,))
-    if n < 0x80:
-        head += bytes((n,))
-    elif n < 0x100:
-        head += bytes((0x81, n))
-    else:
-        head += bytes((0x82, n >> 8, n & 0xFF))
-    return head + value
-
-
-def parse_tlvs(data):
-    """[(tag, value), ...] of BER-TLV data; tags are ints (two bytes when the first has low bits 1F).
-
-    Raises ApduError(6A80) on anything malformed (truncated, bad length form).
-    """
-    out = []
-    pos = 0
-    end = len(data)
-    while pos < end:
-        tag = data[pos]
-        pos += 1
-        if tag & 0x1F == 0x1F:
-            if pos >= end:
-                raise ApduError(SW_WRONG_DATA)
-            tag = (tag << 8) | data[pos]
-            pos += 1
-        n, pos = read_ber_length(data, pos, end)
-        if pos + n > end:
-            raise ApduError(SW_WRONG_DATA)
-        out.append((tag, bytes(data[pos:pos + n])))
-        pos += n
-    return out
-
-
-def find_tlv(tlvs, tag, required=True):
-    for t, value in tlvs:
-        if t == tag:
-            return value
-    if required:
-        raise ApduError(SW_WRONG_DATA)
-    return None
-
-
-def only_one(data, tag):
-    """The value of data when it is exactly one TLV with this tag, else 6A80."""
-    tlvs = parse_tlvs(data)
-    if len(tlvs) != 1 or tlvs[0][0] != tag:
-        raise ApduError(SW_WRONG_DATA)
-    return tlvs[0][1]
-
-
-# --- EC keys through the platform -------------------------------------------------------
-def ec_size(platform, curve):
-    """(field bytes) of 'p256' / 'p384', or ApduError(6A80) when the platform lacks the curve."""
-    if curve == "p256":
-        return 32
-    if curve == "p384" and has_p384(platform):
-        return 48
-    raise ApduError(SW_WRONG_DATA)
-
-
-def has_p384(platform):
-    """P-384 is optional on a platform: declared by implementing p384_public."""
-    try:
-        platform.p384_public(b"\x00" * 47 + b"\x01")
-        return True
-    except NotImplementedError:
-        return False
-    except Exception:
-        return False
-
-
-def ec_generate(platform, curve):
-    """(private, x, y)."""
-    ec_size(platform, curve)
-    try:
-        if curve == "p256":
-            return platform.p256_generate()
-        return platform.p384_generate()
-    except NotImplementedError:
-        raise ApduError(_SW_FUNC_NOT_SUPPORTED)
-
-
-def ec_public(platform, curve, private):
-    """(x, y) of a private scalar; ApduError(6A80) when it is not a valid scalar."""
-    size = ec_size(platform, curve)
-    if len(private) != size:
-        raise ApduError(SW_WRONG_DATA)
-    try:
-        if curve == "p256":
-            return platform.p256_public(private)
-        return platform.p384_public(private)
-    except (ValueError, ArithmeticError):
-        raise ApduError(SW_WRONG_DATA)
-    except NotImplementedError:
-        raise ApduError(_SW_FUNC_NOT_SUPPORTED)
-
-
-def ec_ecdh(platform, curve, private, point):
-    """x-coordinate of private * point (uncompressed); ApduError(6A80) for a bad point."""
-    size = ec_size(platform, curve)
-    if len(point) != 1 + 2 * size or point[0] != 0x04:
-        raise ApduError(SW_WRONG_DATA)
-    try:
-        if curve == "p256":
-            return platform.p256_ecdh(private, point[1:1 + size], point[1 + size:])
-        return platform.p384_ecdh(private, point[1:1 + size], point[1 + size:])
-    except (ValueError, ArithmeticError):
-        raise ApduError(SW_WRONG_DATA)
-    except NotImplementedError:
-        raise ApduError(_SW_FUNC_NOT_SUPPORTED)
 
 
 def _curve_of(alg):

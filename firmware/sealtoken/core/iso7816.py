@@ -3,6 +3,7 @@
     parse_apdu(apdu) -> Command       raises ApduError(6700 / 6E00) when malformed
     encode_apdu(cla, ins, p1, p2, data=b"", le=None, extended=False) -> bytes
     split_response(resp) -> (data, sw)
+    tlv(tag, value), parse_tlvs(data), find_tlv(tlvs, tag), only_one(data, tag)   BER-TLV (PIV, OpenPGP)
 
 Encodings accepted by parse_apdu (n = len(apdu)):
 
@@ -106,6 +107,64 @@ def read_ber_length(data, pos, end):
     elif n >= 0x80:
         raise ApduError(SW_WRONG_DATA)
     return n, pos
+
+def tlv(tag, value):
+    """One TLV; tag of one or two bytes (given as an int), definite length up to 65535."""
+    value = bytes(value)
+    n = len(value)
+    if tag > 0xFF:
+        head = bytes((tag >> 8, tag & 0xFF))
+    else:
+        head = bytes((tag,))
+    if n < 0x80:
+        head += bytes((n,))
+    elif n < 0x100:
+        head += bytes((0x81, n))
+    else:
+        head += bytes((0x82, n >> 8, n & 0xFF))
+    return head + value
+
+
+def parse_tlvs(data):
+    """[(tag, value), ...] of BER-TLV data; tags are ints (two bytes when the first has low bits 1F).
+
+    Raises ApduError(6A80) on anything malformed (truncated, bad length form).
+    """
+    out = []
+    pos = 0
+    end = len(data)
+    while pos < end:
+        tag = data[pos]
+        pos += 1
+        if tag & 0x1F == 0x1F:
+            if pos >= end:
+                raise ApduError(SW_WRONG_DATA)
+            tag = (tag << 8) | data[pos]
+            pos += 1
+        n, pos = read_ber_length(data, pos, end)
+        if pos + n > end:
+            raise ApduError(SW_WRONG_DATA)
+        out.append((tag, bytes(data[pos:pos + n])))
+        pos += n
+    return out
+
+
+def find_tlv(tlvs, tag, required=True):
+    for t, value in tlvs:
+        if t == tag:
+            return value
+    if required:
+        raise ApduError(SW_WRONG_DATA)
+    return None
+
+
+def only_one(data, tag):
+    """The value of data when it is exactly one TLV with this tag, else 6A80."""
+    tlvs = parse_tlvs(data)
+    if len(tlvs) != 1 or tlvs[0][0] != tag:
+        raise ApduError(SW_WRONG_DATA)
+    return tlvs[0][1]
+
 
 def has_chaining_bit(cla):
     """CLA b5 means 'chained' for interindustry classes (00-1F, 40-7F) and for the
