@@ -78,6 +78,16 @@ def load(*names):
                 raise
 """
 
+GETINFO_STEP = r"""#---
+gc.collect()
+gc.disable()
+before = gc.mem_alloc()
+answer = hid.handle_packet(request)
+info.append(gc.mem_alloc() - before)
+gc.enable()
+assert answer[0][7] == 0
+"""
+
 TOKEN_SCRIPT = COMMON + r"""
 import json, struct
 #---
@@ -108,26 +118,10 @@ cid = struct.unpack(">I", reply[15:19])[0]
 request = struct.pack(">IBH", cid, 0x90, 1) + b"\x04"
 request = request + bytes(64 - len(request))
 info = []
-#---
-gc.collect()
-gc.disable()
-before = gc.mem_alloc()
-answer = hid.handle_packet(request)
-info.append(gc.mem_alloc() - before)
-gc.enable()
-assert answer[0][7] == 0
-#---
-gc.collect()
-gc.disable()
-before = gc.mem_alloc()
-answer = hid.handle_packet(request)
-info.append(gc.mem_alloc() - before)
-gc.enable()
-assert answer[0][7] == 0
-#---
+%s#---
 print(json.dumps({"imports": imported - start, "token": built - start, "selected": selected - start,
                   "getinfo": info}))
-"""
+""" % (GETINFO_STEP * 2)
 
 MODULES_SCRIPT = COMMON + r"""
 import json

@@ -20,10 +20,10 @@ from sealtoken.applets import AID_OATH
 from sealtoken.core.applet import Applet, ApduError
 from sealtoken.core.hmac import ct_equal, wipe
 from sealtoken.core.hmac import hmac as _hmac
-from sealtoken.core.iso7816 import read_ber_length
 from sealtoken.core.iso7816 import (SW_CONDITIONS_NOT_SATISFIED, SW_DATA_INVALID, SW_FILE_EXISTS,
                                     SW_INCORRECT_P1P2, SW_INS_NOT_SUPPORTED, SW_NO_SPACE,
-                                    SW_SECURITY_STATUS_NOT_SATISFIED, SW_WRONG_DATA)
+                                    SW_SECURITY_STATUS_NOT_SATISFIED, SW_WRONG_DATA, find_tlv,
+                                    read_ber_length, tlv)
 from sealtoken.core.keys import OATH_KEY_CODE, OATH_KEY_CRED_FIRST, OATH_KEY_INDEX, OATH_KEY_SALT
 from sealtoken.core.micro import const
 from sealtoken.core.platform import UP_APPROVED
@@ -90,17 +90,6 @@ _HASHES = {
 }
 
 
-def _tlv(tag, value):
-    n = len(value)
-    if n < 0x80:
-        head = bytes((tag, n))
-    elif n < 0x100:
-        head = bytes((tag, 0x81, n))
-    else:
-        head = bytes((tag, 0x82, n >> 8, n & 0xFF))
-    return head + bytes(value)
-
-
 def _parse_tlvs(data):
     """[(tag, value), ...] of BER-TLV data (one-byte tags).
 
@@ -131,15 +120,6 @@ def _only(tlvs, allowed):
     for tag, _ in tlvs:
         if tag not in allowed:
             raise ApduError(SW_WRONG_DATA)
-
-
-def _find(tlvs, tag, required=True):
-    for t, value in tlvs:
-        if t == tag:
-            return value
-    if required:
-        raise ApduError(SW_WRONG_DATA)
-    return None
 
 
 def _check_name(name):
@@ -185,13 +165,13 @@ class OathApplet(Applet):
     def select(self, command):
         self._challenge = None
         self._unlocked = False
-        resp = _tlv(OATH_TAG_VERSION, bytes(_OATH_VERSION))
-        resp += _tlv(OATH_TAG_NAME, self._salt())
+        resp = tlv(OATH_TAG_VERSION, bytes(_OATH_VERSION))
+        resp += tlv(OATH_TAG_NAME, self._salt())
         code = self._access_code()
         if code is not None:
             self._challenge = bytes(self.platform.random_bytes(_OATH_CHALLENGE_LEN))
-            resp += _tlv(OATH_TAG_CHALLENGE, self._challenge)
-            resp += _tlv(_OATH_TAG_ALGORITHM, bytes((code[0],)))
+            resp += tlv(OATH_TAG_CHALLENGE, self._challenge)
+            resp += tlv(_OATH_TAG_ALGORITHM, bytes((code[0],)))
         else:
             self._unlocked = True
         return resp
@@ -250,8 +230,8 @@ class OathApplet(Applet):
     def _put(self, command):
         tlvs = _parse_tlvs(command.data)
         _only(tlvs, (OATH_TAG_NAME, _OATH_TAG_KEY, _OATH_TAG_PROPERTY, _OATH_TAG_IMF))
-        name = _check_name(_find(tlvs, OATH_TAG_NAME))
-        keydata = _find(tlvs, _OATH_TAG_KEY)
+        name = _check_name(find_tlv(tlvs, OATH_TAG_NAME))
+        keydata = find_tlv(tlvs, _OATH_TAG_KEY)
         if len(keydata) < 3:
             raise ApduError(SW_WRONG_DATA)
         type_algo = keydata[0]
@@ -268,11 +248,11 @@ class OathApplet(Applet):
             raise ApduError(SW_WRONG_DATA)
         if len(key) > block:  # RFC 2104: keys longer than a block are hashed first
             key = self.platform.hash(hash_name, bytes(key))
-        props = _find(tlvs, _OATH_TAG_PROPERTY, required=False)
+        props = find_tlv(tlvs, _OATH_TAG_PROPERTY, required=False)
         props = props[0] if props else 0
         if props & ~(_OATH_PROP_INCREASING | _OATH_PROP_TOUCH):
             raise ApduError(SW_WRONG_DATA)
-        imf = _find(tlvs, _OATH_TAG_IMF, required=False)
+        imf = find_tlv(tlvs, _OATH_TAG_IMF, required=False)
         counter = 0
         if imf is not None:
             if not 1 <= len(imf) <= 8:
@@ -307,7 +287,7 @@ class OathApplet(Applet):
 
     def _delete(self, command):
         tlvs = _parse_tlvs(command.data)
-        name = _check_name(_find(tlvs, OATH_TAG_NAME))
+        name = _check_name(find_tlv(tlvs, OATH_TAG_NAME))
         index = self._index()
         slot, _ = self._find_slot(name, index)
         if slot is None:
@@ -342,15 +322,15 @@ class OathApplet(Applet):
     def _list(self, command):
         out = bytearray()
         for rec in self._records():
-            out += _tlv(_OATH_TAG_NAME_LIST, bytes((rec[_REC_TYPE],)) + _rec_name(rec))
+            out += tlv(_OATH_TAG_NAME_LIST, bytes((rec[_REC_TYPE],)) + _rec_name(rec))
         return bytes(out)
 
     def _calculate(self, command):
         if command.p2 not in (0x00, 0x01):
             raise ApduError(SW_INCORRECT_P1P2)
         tlvs = _parse_tlvs(command.data)
-        name = _check_name(_find(tlvs, OATH_TAG_NAME))
-        challenge = _find(tlvs, OATH_TAG_CHALLENGE, required=False)
+        name = _check_name(find_tlv(tlvs, OATH_TAG_NAME))
+        challenge = find_tlv(tlvs, OATH_TAG_CHALLENGE, required=False)
         if challenge is None:
             challenge = b""
         if len(challenge) > _OATH_MAX_CHALLENGE_LEN:
@@ -364,8 +344,8 @@ class OathApplet(Applet):
         digits = bytes((rec[_REC_DIGITS],))
         try:
             if command.p2 == 0x01:
-                return _tlv(_OATH_TAG_TRUNCATED, digits + _truncate(digest))
-            return _tlv(OATH_TAG_RESPONSE, digits + bytes(digest))
+                return tlv(_OATH_TAG_TRUNCATED, digits + _truncate(digest))
+            return tlv(OATH_TAG_RESPONSE, digits + bytes(digest))
         finally:
             wipe(digest)
 
@@ -373,7 +353,7 @@ class OathApplet(Applet):
         if command.p2 not in (0x00, 0x01):
             raise ApduError(SW_INCORRECT_P1P2)
         tlvs = _parse_tlvs(command.data)
-        challenge = _find(tlvs, OATH_TAG_CHALLENGE)
+        challenge = find_tlv(tlvs, OATH_TAG_CHALLENGE)
         if len(challenge) > _OATH_MAX_CHALLENGE_LEN:
             raise ApduError(SW_WRONG_DATA)
         out = bytearray()
@@ -381,18 +361,18 @@ class OathApplet(Applet):
             rec = self.store.get(OATH_KEY_CRED_FIRST + slot)
             if rec is None:
                 continue
-            out += _tlv(OATH_TAG_NAME, _rec_name(rec))
+            out += tlv(OATH_TAG_NAME, _rec_name(rec))
             digits = bytes((rec[_REC_DIGITS],))
             if rec[_REC_TYPE] & _OATH_MASK_TYPE == _OATH_TYPE_HOTP:
-                out += _tlv(_OATH_TAG_HOTP, digits)
+                out += tlv(_OATH_TAG_HOTP, digits)
             elif rec[_REC_PROPS] & _OATH_PROP_TOUCH:
-                out += _tlv(_OATH_TAG_TOUCH, digits)
+                out += tlv(_OATH_TAG_TOUCH, digits)
             else:
                 digest = self._compute(slot, rec, challenge)
                 if command.p2 == 0x01:
-                    out += _tlv(_OATH_TAG_TRUNCATED, digits + _truncate(digest))
+                    out += tlv(_OATH_TAG_TRUNCATED, digits + _truncate(digest))
                 else:
-                    out += _tlv(OATH_TAG_RESPONSE, digits + bytes(digest))
+                    out += tlv(OATH_TAG_RESPONSE, digits + bytes(digest))
                 wipe(digest)
         return bytes(out)
 
@@ -429,8 +409,8 @@ class OathApplet(Applet):
 
     def _validate(self, command):
         tlvs = _parse_tlvs(command.data)
-        response = _find(tlvs, OATH_TAG_RESPONSE)
-        host_challenge = _find(tlvs, OATH_TAG_CHALLENGE)
+        response = find_tlv(tlvs, OATH_TAG_RESPONSE)
+        host_challenge = find_tlv(tlvs, OATH_TAG_CHALLENGE)
         code = self._access_code()
         if code is None:
             raise ApduError(SW_DATA_INVALID)
@@ -447,12 +427,12 @@ class OathApplet(Applet):
             self._unlocked = False
             raise ApduError(SW_WRONG_DATA)
         self._unlocked = True
-        return _tlv(OATH_TAG_RESPONSE, _hmac(self.platform, hash_name, code[1], bytes(host_challenge)))
+        return tlv(OATH_TAG_RESPONSE, _hmac(self.platform, hash_name, code[1], bytes(host_challenge)))
 
     def _set_code(self, command):
         tlvs = _parse_tlvs(command.data)
         _only(tlvs, (_OATH_TAG_KEY, OATH_TAG_CHALLENGE, OATH_TAG_RESPONSE))
-        keydata = _find(tlvs, _OATH_TAG_KEY)
+        keydata = find_tlv(tlvs, _OATH_TAG_KEY)
         if len(keydata) == 0:
             self.store.update({OATH_KEY_CODE: None}, True)
             return b""
@@ -460,8 +440,8 @@ class OathApplet(Applet):
         key = keydata[1:]
         if algo not in _HASHES or not 1 <= len(key) <= _HASHES[algo][1]:
             raise ApduError(SW_WRONG_DATA)
-        challenge = _find(tlvs, OATH_TAG_CHALLENGE)
-        response = _find(tlvs, OATH_TAG_RESPONSE)
+        challenge = find_tlv(tlvs, OATH_TAG_CHALLENGE)
+        response = find_tlv(tlvs, OATH_TAG_RESPONSE)
         expected = bytearray(_hmac(self.platform, _HASHES[algo][0], key, challenge))
         ok = ct_equal(expected, response)
         wipe(expected)
