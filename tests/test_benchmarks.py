@@ -40,7 +40,8 @@ def test_bench_store_runs():
 def test_bench_generate_runs(pcscd):
     out = _run("bench_generate.py", "--rounds", "1", timeout=300)
     for row in ("bare yubikit script", "bare python-fido2 script", "bare script + pre-PIN proof",
-                "sealcodes --help start-up"):
+                "sealcodes --help start-up", "--device READER vs profile path", "--device SERIAL vs profile path",
+                "sealcodes generate --device emulator"):
         assert row in out
 
 
@@ -52,4 +53,11 @@ def test_bench_verifier_runs():
 def test_bench_firmware_ram_runs():
     out = _run("bench_firmware_ram.py", "--quick")
     for row in ("RAM in use after Token()", "after every applet was selected once", "getInfo allocates, second call"):
+        assert row in out
+
+
+def test_bench_ec_runs():
+    out = _run("bench_ec.py", "--rounds", "1")
+    for row in ("affine double-and-add (baseline)", "P-256 ECDH", "P-384 ECDH", "AES-256-CBC encrypt 64 bytes",
+                "FIDO makeCredential", "FIDO getAssertion + hmac-secret", "allocated", "RP2350"):
         assert row in out
