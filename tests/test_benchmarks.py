@@ -60,6 +60,12 @@ def test_bench_verifier_http_runs():
     assert all(row[-5] in ("4/4", "50/50") for row in rows), rows  # every verify accepted
 
 
+def test_bench_firmware_ram_runs():
+    out = _run("bench_firmware_ram.py", "--quick")
+    for row in ("RAM in use after Token()", "after every applet was selected once", "getInfo allocates, second call"):
+        assert row in out
+
+
 def test_bench_ec_runs():
     out = _run("bench_ec.py", "--rounds", "1")
     for row in ("affine double-and-add (baseline)", "P-256 ECDH", "P-384 ECDH", "AES-256-CBC encrypt 64 bytes",
