@@ -90,7 +90,9 @@ def run_server(app, sock: socket.socket, options: ServerOptions, reload: Callabl
     import uvicorn
 
     config = uvicorn.Config(
-        app, log_config=None, log_level=None, access_log=False, lifespan="off", server_header=False,
+        # asyncio's loop, not uvloop even when installed: its accept() failures (descriptors
+        # exhausted) are logged, once a minute (service.RepeatFilter), where libuv drops them unseen
+        app, loop="asyncio", log_config=None, log_level=None, access_log=False, lifespan="off", server_header=False,
         limit_concurrency=options.limit_concurrency, timeout_keep_alive=5, backlog=options.backlog,
         timeout_graceful_shutdown=options.grace_s, proxy_headers=bool(options.forwarded_allow_ips),
         forwarded_allow_ips=options.forwarded_allow_ips or "",
