@@ -279,3 +279,26 @@ def test_verifier_record_of_a_keyring_set(members):
     assert record.returncode == 0, record.stderr
     assert codes["fingerprint"] in record.stdout
     assert all(code not in record.stdout for code in codes["codes"])
+
+
+def test_piv_and_openpgp_members_keep_their_key_fingerprint(tmp_path):
+    """A card key is checked by its fingerprint before its PIN is sent: the keyring document carries
+    `key`, `curve` and `key_fingerprint`, so such a member answers again later, with or without a profile."""
+    assert run_cli("enroll", "--device", "emulator", "--backend", "piv", "--force", input="123456\n").returncode == 0
+    assert run_cli("enroll", "--device", "emulator", "--backend", "openpgp", "--force",
+                   input="12345678\n").returncode == 0
+    ids = sorted(_profile()["enrollments"])
+    created = run_cli("keyring", "create", "cards", "--device", ids[0], "--device", ids[1], input="123456\n" * 2)
+    assert created.returncode == 0, created.stderr
+    devices = [m["device"] for m in json.loads(run_cli("keyring", "export", "cards").stdout)["members"]]
+    assert all(len(d["key_fingerprint"]) == 64 and d["curve"] and d["key"] for d in devices)
+    first = run_cli("generate", "site", "--keyring", "cards", "--json", input="123456\n")
+    assert first.returncode == 0, first.stderr
+    codes = json.loads(first.stdout)
+    exported = tmp_path / "cards.json"
+    exported.write_text(run_cli("keyring", "export", "cards").stdout)
+    os.unlink(_profile_path())
+    recovered = run_cli("recover", "site", "--fingerprint", codes["fingerprint"], "--keyring-file", str(exported),
+                        "--json", input="123456\n")
+    assert recovered.returncode == 0, recovered.stderr
+    assert json.loads(recovered.stdout) == codes
