@@ -18,8 +18,9 @@ from .records import KEYRING_PREFIX, CodeSetEntry, keyring_ident, keyring_name_o
 
 #: what a member's device exposes (docs/backup.md, "What a member's device exposes")
 COMPROMISE_WARNING = (
-    "a member's device, with any export, sheet or profile of its keyring, derives every set of that "
-    "keyring, past epochs and future sets alike, until the member is removed"
+    "a member's device (k of them for a k-of-n keyring), with any export, sheet or profile of its "
+    "keyring, derives every set of that keyring, past epochs and future sets alike, until the member "
+    "is removed"
 )
 #: what removal does, and what it cannot undo
 REMOVAL_NOTE = (

@@ -20,7 +20,7 @@ def _echo_summary(summary, header=True, err=False):
         click.echo("  sets: " + ", ".join(escape_untrusted(label) for label in summary.sets), err=err)
 
 
-@click.group()
+@click.group(epilog=f"Warning: {ops.COMPROMISE_WARNING}; `keyring remove` re-seeds the keyring.")
 def keyring():
     """One code set from any of several devices (or any k of them): create and manage keyrings."""
 
@@ -75,7 +75,8 @@ def remove(ctx, name, member, threshold, drop_absent, yes, as_json, no_confirm, 
     Removal re-seeds the keyring: k members open it, every member left answers a new challenge and
     gets an envelope of a new seed (so every member left must be connected), and every set of the
     keyring is rotated onto it (epoch + 1). The removed device, even with an old export or sheet,
-    derives none of the new codes. Nothing changes unless all of it succeeds.
+    derives none of the new codes; the codes of earlier epochs stay known to it. Nothing changes
+    unless all of it succeeds.
     """
     if do_rotate is False:
         raise CliFail("--no-rotate is gone: removal re-seeds the keyring, so its sets are always rotated")
