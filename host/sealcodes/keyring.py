@@ -422,13 +422,16 @@ def to_json(keyring: Keyring) -> str:
     return json.dumps(to_document(keyring), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
+_HEX_DIGITS = re.compile(r"\A[0-9A-Fa-f]*\Z")
+
+
 def _hex(value, size, what):
+    """Bytes from hex: written lower-case, read in either case (nothing else: no spaces)."""
     if not isinstance(value, str) or len(value) != 2 * size:
         raise KeyringError(f"keyring document: {what} must be {size} bytes of hex")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise KeyringError(f"keyring document: {what} is not hex") from None
+    if not _HEX_DIGITS.match(value):
+        raise KeyringError(f"keyring document: {what} is not hex")
+    return bytes.fromhex(value)
 
 
 def _int_field(doc, key, low, high):
@@ -442,7 +445,7 @@ def from_document(doc) -> Keyring:
     """A Keyring from its JSON document, every field checked (KeyringError names the first bad one)."""
     if not isinstance(doc, dict) or doc.get("type") != DOC_TYPE:
         raise KeyringError("not a sealcodes keyring document")
-    if doc.get("version") != VERSION:
+    if doc.get("version") != VERSION or isinstance(doc.get("version"), bool):
         raise KeyringError(f"keyring document version {str(doc.get('version'))[:12]!r} is not supported "
                            f"(this sealcodes reads version {VERSION})")
     keyring_id = _hex(doc.get("id"), ID_BYTES, "id")
