@@ -212,3 +212,31 @@ def test_type_back_refused_or_ctrl_c_changes_nothing(members):
     status, rest = run.finish()
     assert status == 0 and rest == b""  # codes shown once, at the question
     assert {json.loads(_profile_bytes())["sets"][label]["epoch"] for label in first} == {1}
+
+
+def test_dropping_absent_members_is_asked_for_by_name(members):
+    """A member whose device is not found (here: its recorded serial names no device) stops the removal;
+    --drop-absent names it and asks; no leaves everything as it was, yes removes both."""
+    one, two, fido = members
+    _create("home", [fido, one, two])
+    _generate("site", "--keyring", "home")
+    data = json.loads(_profile_bytes())
+    data["keyrings"]["home"]["members"][2]["device"]["serial"] = "99999999"
+    with open(_profile_path(), "w") as f:
+        json.dump(data, f)
+    before = _profile_bytes()
+    refused = run_cli("keyring", "remove", "home", "2", "--yes", input=f"{PIN}\n")
+    assert refused.returncode == 1 and "not connected: member 3: applet on 99999999" in refused.stderr
+    for answer in ("n", "y"):
+        run = PtyRun("keyring", "remove", "home", "2", "--drop-absent", "--json", "--no-confirm")
+        run.expect(r"Remove member 2 from keyring home\?")
+        run.send("y")
+        run.expect(r"Also remove from keyring home the members not connected: member 3: applet on 99999999")
+        run.send(answer)
+        if answer == "n":
+            run.expect("nothing changed")
+            assert run.finish()[0] == 1 and _profile_bytes() == before
+    codes = run.codes()
+    assert run.finish()[0] == 0 and codes["epoch"] == 1
+    assert [m["member"] for m in json.loads(_profile_bytes())["keyrings"]["home"]["members"]] == [1]
+    assert _generate("site") == codes
