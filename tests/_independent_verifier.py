@@ -1,5 +1,5 @@
-"""A second, independent implementation of verifier records v1 (docs/spec.md section 13),
-used only by the tests.
+"""A second, independent implementation of verifier records v1 and v2 (docs/spec.md sections 13
+and 14), used only by the tests.
 
 Written from the spec alone and built differently from sealcodes.verifier.record:
 
@@ -8,7 +8,9 @@ Written from the spec alone and built differently from sealcodes.verifier.record
 - the salted fast hash uses the RFC 2104 HMAC of tests/_independent_v1.py;
 - codes come from tests/_independent_v1.py, typed codes are read with a regular expression;
 - a record's JSON line is written by tests/_independent_json.py (the library uses json.dumps),
-  and a record is read (checked, label and account brought to NFC) from the spec's rules.
+  and a record is read (checked, label and account brought to NFC) from the spec's rules;
+- record v2's Ed25519 signatures come from tests/_independent_ed25519.py (plain Python, RFC 8032),
+  where the library uses OpenSSL.
 
 It imports nothing from sealcodes. Pure Python Argon2 is slow: use it with small memory costs.
 """
@@ -21,8 +23,10 @@ import struct
 
 import unicodedata
 
+import _independent_ed25519 as ed25519
 from _independent_json import record_line
-from _independent_v1 import CROCKFORD, FORMATS, Rejected, base32_check, damm_check, generate, hmac_sha256, label_bytes
+from _independent_v1 import (CROCKFORD, FORMATS, Rejected, base32_check, damm_check, generate, hkdf_expand, hkdf_extract,
+                             hmac_sha256, label_bytes)
 
 MASK64 = (1 << 64) - 1
 MASK32 = (1 << 32) - 1
@@ -292,3 +296,101 @@ def read_record(data) -> dict:
     if not all(isinstance(d, str) and len(d) == 64 and _LOWER_HEX.fullmatch(d) for d in digests):
         raise Rejected("digests")
     return out
+
+
+# --- record v2: rotation commitment and proof (docs/spec.md section 14) ----------------------------
+
+ROTATION_KEY_TAG = b"sealcodes/v1/rotation-key"
+PROOF_TAG = b"sealcodes/verifier/v2/rotation"
+
+
+def _lp16(data: bytes) -> bytes:
+    return len(data).to_bytes(2, "big") + data
+
+
+def rotation_key(response: bytes, label: str, epoch: int) -> bytes:
+    """K = HKDF-Expand(HMAC-SHA-256("sealcodes/v1", R), tag || 0x00 || lp(label) || u32(epoch), 32)."""
+    prk = hkdf_extract(b"sealcodes/v1", response)
+    return hkdf_expand(prk, ROTATION_KEY_TAG + b"\x00" + _lp16(label_bytes(label)) + epoch.to_bytes(4, "big"), 32)
+
+
+def commitment(response: bytes, label: str, epoch: int) -> bytes:
+    return ed25519.public_key(rotation_key(response, label, epoch))
+
+
+def proof_message(rec: dict, previous_label: str, previous_epoch: int) -> bytes:
+    """The signed bytes, built from the record's JSON fields."""
+    h = rec["hash"]
+    account, label = (unicodedata.normalize("NFC", rec[k]) for k in ("account", "label"))
+    out = [PROOF_TAG, b"\x00", _lp16(account.encode("utf-8")), _lp16(label.encode("utf-8")),
+           rec["epoch"].to_bytes(4, "big"), _lp16(rec["format"].encode()), rec["count"].to_bytes(4, "big"),
+           _lp16(rec["fingerprint"].encode())]
+    out.append(_lp16(h["scheme"].encode()))
+    for name in ("memory_kib", "iterations", "lanes"):
+        out.append(h.get(name, 0).to_bytes(4, "big"))
+    out.append(_lp16(bytes.fromhex(rec["salt"])))
+    out += [bytes.fromhex(d) for d in rec["digests"]]
+    out.append(bytes.fromhex(rec["commitment"]))
+    out += [_lp16(unicodedata.normalize("NFC", previous_label).encode("utf-8")), previous_epoch.to_bytes(4, "big")]
+    return b"".join(out)
+
+
+def record_v2(response: bytes, label: str, epoch: int, format_id: str, count: int, account: str,
+              hash_params: dict, salt: bytes, previous: dict | None = None) -> dict:
+    """Record v2; `previous` = {"response": R bytes, "label", "epoch"} of the set it replaces."""
+    rec = record(response, label, epoch, format_id, count, account, hash_params, salt)
+    rec["version"] = 2
+    rec["commitment"] = commitment(response, label, epoch).hex()
+    if previous is not None:
+        key = rotation_key(previous["response"], previous["label"], previous["epoch"])
+        message = proof_message(rec, previous["label"], previous["epoch"])
+        rec["proof"] = {"label": unicodedata.normalize("NFC", previous["label"]), "epoch": previous["epoch"],
+                        "signature": ed25519.sign(key, message).hex()}
+    return rec
+
+
+def proof_holds(stored_commitment: bytes, rec: dict) -> bool:
+    """What a verifier checks before it lets `rec` replace the set whose commitment it stored."""
+    proof = rec.get("proof")
+    if not isinstance(proof, dict) or not ed25519.is_prime_order_key(stored_commitment):
+        return False
+    try:
+        message = proof_message(rec, proof["label"], proof["epoch"])
+        signature = bytes.fromhex(proof["signature"])
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return False
+    return ed25519.verify(stored_commitment, message, signature)
+
+
+_HEX_BYTES = re.compile(r"[0-9a-f]+")
+
+
+def _hex_of(value, size: int) -> bool:
+    return isinstance(value, str) and len(value) == 2 * size and _HEX_BYTES.fullmatch(value) is not None
+
+
+def v2_fields_valid(rec: dict) -> bool:
+    """The rules of section 14.2 on a record's version, commitment and proof (the v1 fields are
+    section 13's): what a verifier refuses before it looks at any signature."""
+    version = rec.get("version")
+    if type(version) is not int or version not in (1, 2):
+        return False
+    if version == 1:
+        return "commitment" not in rec and "proof" not in rec
+    if not _hex_of(rec.get("commitment"), 32) or not ed25519.is_prime_order_key(bytes.fromhex(rec["commitment"])):
+        return False
+    if "proof" not in rec:
+        return True
+    proof = rec["proof"]
+    if not isinstance(proof, dict) or set(proof) != {"label", "epoch", "signature"}:
+        return False
+    if not isinstance(proof["label"], str) or type(proof["epoch"]) is not int or not 0 <= proof["epoch"] < 1 << 32:
+        return False
+    if not _hex_of(proof["signature"], 64):
+        return False
+    try:
+        signer_label = label_bytes(proof["label"])
+    except Exception:  # Rejected: not a label
+        return False
+    same_label = signer_label == label_bytes(rec["label"])
+    return not (same_label and proof["epoch"] >= rec["epoch"])

@@ -47,3 +47,10 @@ def test_bench_generate_runs(pcscd):
 def test_bench_verifier_runs():
     out = _run("bench_verifier.py", "--rounds", "2", "--skip-postgres", "--skip-http")
     assert "exactly-once" in out and "SQLite      1 success of 100" in out
+
+
+def test_bench_ec_runs():
+    out = _run("bench_ec.py", "--rounds", "1")
+    for row in ("affine double-and-add (baseline)", "P-256 ECDH", "P-384 ECDH", "AES-256-CBC encrypt 64 bytes",
+                "FIDO makeCredential", "FIDO getAssertion + hmac-secret", "allocated", "RP2350"):
+        assert row in out

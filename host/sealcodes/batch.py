@@ -26,7 +26,7 @@ from .errors import InvalidInputError, SealcodesError
 from .formats import FORMATS
 from .profile import ProfileStore
 from .records import same_serial
-from .verifier.record import HashParams, make_record, normalize_account
+from .verifier.record import HashParams, RecordMaker, normalize_account
 
 COLUMNS = ("account", "label", "serial", "format", "count", "pin")
 REQUIRED = ("account", "label")
@@ -203,10 +203,12 @@ def _enroll_one(store, row, interaction, backend, params):
     if entry is not None and entry.enrollment != ident:
         raise InvalidInputError(f"{row.label!r} already belongs to another device in the profile")
     # the set is recorded under the enrollment just made (or found) for this device
-    codes = operations.generate(store, row.label, interaction, fmt=row.format, count=row.count, device_spec=ident)
+    recorder = RecordMaker((row.account,), params)  # record v2: the set's rotation commitment, from its R
+    codes = operations.generate(store, row.label, interaction, fmt=row.format, count=row.count, device_spec=ident,
+                                recorder=recorder)
     if codes.format != row.format or codes.count != row.count:
         raise InvalidInputError(f"{row.label!r} is already in the profile with another format or count")
-    return make_record(codes, account=row.account, params=params)
+    return recorder.record
 
 
 def _existing_enrollment(store, serial, backend):

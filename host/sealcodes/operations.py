@@ -82,14 +82,25 @@ def _ask_device(enrollment: Enrollment, device_spec, label, epoch, interaction) 
         return session.respond(derivation.challenge(label, epoch), enrollment, interaction), session.wrong_secret_hint()
 
 
-def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expected_fmt=None, hint=""):
-    """Codes from R, but only after R's fingerprint matched the expected one (when given). Wipes R."""
+def _check_fingerprint(response, label, epoch, fmt, expected_fp, hint="") -> None:
+    found = derivation.fingerprint(response, label, epoch, fmt)
+    if not hmac.compare_digest(found.encode(), expected_fp.encode()):
+        raise FingerprintMismatchError(wrong_secret_message(hint))
+
+
+def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expected_fmt=None, hint="",
+                    recorder=None, previous=None):
+    """Codes from R, but only after R's fingerprint matched the expected one (when given). Wipes R.
+
+    `recorder(codes, R, previous)` (a verifier.record.RecordMaker) makes the set's verifier record
+    while R is at hand; `previous` is the set a rotation replaces (its R signs the new record)."""
     try:
         if expected_fp is not None:
-            found = derivation.fingerprint(response, label, epoch, expected_fmt)
-            if not hmac.compare_digest(found.encode(), expected_fp.encode()):
-                raise FingerprintMismatchError(wrong_secret_message(hint))
-        return derivation.derive(response, label, epoch, fmt, count)
+            _check_fingerprint(response, label, epoch, expected_fmt, expected_fp, hint)
+        codes = derivation.derive(response, label, epoch, fmt, count)
+        if recorder is not None:
+            recorder(codes, response, previous)
+        return codes
     finally:
         wipe(response)
 
@@ -111,13 +122,22 @@ def _confirmed(codes, before_record):
 
 
 def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, count=None, device_spec=None,
-             backend=None, keyring=None, before_record=None):
+             backend=None, keyring=None, before_record=None, recorder=None, proof_epoch=None):
     """Codes for `label`, checked against (or recorded in) the profile. `keyring` binds a new set to a
-    keyring; `before_record(codes)` may refuse to record a new set (the codes are then not current)."""
+    keyring; `before_record(codes)` may refuse to record a new set (the codes are then not current);
+    `recorder` makes the set's verifier record (v2: with its rotation commitment). `proof_epoch`
+    (with a recorder, for a set in the profile) adds the proof made with that older epoch's rotation
+    key: for a verifier still at that epoch (a rotation whose record never reached it)."""
     label = derivation.normalize_label_text(label)
     with store.locked():
         profile = store.load()
         entry = profile.code_set(label)
+        if proof_epoch is not None:
+            if recorder is None:
+                raise InvalidInputError("a proof from an older epoch goes with a verifier record")
+            if entry is None or not derivation.validate_epoch(proof_epoch) < entry.epoch:
+                raise InvalidInputError(f"the proof must come from an older epoch of a set in the profile"
+                                        + (f" (below {entry.epoch})" if entry is not None else ""))
         if entry is not None:
             if epoch is not None and epoch != entry.epoch:
                 raise InvalidInputError(
@@ -142,19 +162,25 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
         derivation.validate_parameters(label, epoch, fmt, count)
         if device_spec in profile.enrollments:  # named by enrollment id: its own device
             device_spec = None
+        if proof_epoch is not None:  # the old epoch's fingerprint is not recorded: the verifier checks
+            return _derive_proven(profile, ident, ident, device_spec, label, proof_epoch, epoch, fmt, count,
+                                  interaction, recorder, lambda old, hint: None, (entry.fingerprint, entry.format))
         response, hint = _response_for(profile, ident, device_spec, label, epoch, interaction)
         if entry is not None:
-            return _derive_checked(response, label, epoch, fmt, count, entry.fingerprint, entry.format, hint)
-        codes = _derive_checked(response, label, epoch, fmt, count)
+            return _derive_checked(response, label, epoch, fmt, count, entry.fingerprint, entry.format, hint,
+                                   recorder=recorder)
+        codes = _derive_checked(response, label, epoch, fmt, count, recorder=recorder)
         _confirmed(codes, before_record)
         store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint)))
         return codes
 
 
 def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, count=None, before_record=None,
-           keyring=None):
+           keyring=None, recorder=None):
     """Move `label` to epoch + 1: every code changes; the new set is recorded (once confirmed).
-    `keyring` moves the set onto that keyring (its seed makes the new codes)."""
+    `keyring` moves the set onto that keyring (its seed makes the new codes). `recorder` makes the
+    new set's verifier record with the proof of the current set (docs/spec.md section 14): the
+    device (or keyring) is asked for both epochs, with one PIN."""
     label = derivation.normalize_label_text(label)
     with store.locked():
         profile = store.load()
@@ -170,15 +196,71 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
         epoch = entry.epoch + 1
         fmt, count = fmt or entry.format, count or entry.count
         derivation.validate_parameters(label, epoch, fmt, count)
-        response, _ = _response_for(profile, ident, device_spec, label, epoch, interaction)
-        codes = _derive_checked(response, label, epoch, fmt, count)
+        if recorder is None:
+            response, _ = _response_for(profile, ident, device_spec, label, epoch, interaction)
+            codes = _derive_checked(response, label, epoch, fmt, count)
+        else:  # the current set's R must give the fingerprint the profile recorded, then it signs
+            codes = _derive_proven(
+                profile, entry.enrollment, ident, device_spec, label, entry.epoch, epoch, fmt, count, interaction,
+                recorder, lambda old, hint: _check_fingerprint(old, label, entry.epoch, entry.format,
+                                                               entry.fingerprint, hint))
         _confirmed(codes, before_record)
         store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint)))
         return codes
 
 
+def _derive_proven(profile, old_ident, new_ident, device_spec, label, old_epoch, new_epoch, fmt, count,
+                   interaction, recorder, check_old, expected=None):
+    """The set (label, new_epoch)'s codes and verifier record, signed with the rotation key of
+    (label, old_epoch) of `old_ident` (docs/spec.md section 14). `check_old(R_old, hint)` proves
+    R_old before it signs; `expected` = (fingerprint, format) checks the new set's R too."""
+    from .verifier.record import PreviousSet
+
+    response, previous, hint = _two_responses(profile, old_ident, new_ident, device_spec, label, old_epoch,
+                                              new_epoch, interaction, check_old)
+    try:
+        expected_fp, expected_fmt = expected or (None, None)
+        return _derive_checked(response, label, new_epoch, fmt, count, expected_fp, expected_fmt, hint,
+                               recorder=recorder, previous=PreviousSet(previous, label, old_epoch))
+    finally:
+        wipe(response)
+        wipe(previous)
+
+
+def _two_responses(profile, old_ident, new_ident, device_spec, label, old_epoch, new_epoch, interaction, check_old):
+    """(R of the new set, R of the old one, what could explain a wrong secret); `check_old(R_old,
+    hint)` has passed. The same device answers both challenges in one session (one PIN; FIDO2: one
+    assertion); the same keyring opens once (its seed is both sets' R); a set moving onto a keyring
+    asks its current device first, and the keyring only once that answer is proven. Every answer is
+    wiped on every failure."""
+    answers = []
+    try:
+        if old_ident == new_ident and keyring_name_of(new_ident) is not None:
+            seed, hint = _response_for(profile, new_ident, device_spec, label, new_epoch, interaction)
+            answers = [seed, bytearray(seed)]
+        elif old_ident == new_ident:
+            enrollment = profile.enrollment(new_ident)
+            with open_enrolled(enrollment, device_spec) as session:
+                answers = session.respond_many(
+                    (derivation.challenge(label, new_epoch), derivation.challenge(label, old_epoch)), enrollment,
+                    interaction)
+                hint = session.wrong_secret_hint()
+        else:
+            old, hint = _response_for(profile, old_ident, device_spec, label, old_epoch, interaction)
+            answers = [old]
+            check_old(old, hint)
+            new, _ = _response_for(profile, new_ident, None, label, new_epoch, interaction)
+            return new, old, hint
+        check_old(answers[1], hint)
+        return answers[0], answers[1], hint
+    except BaseException:
+        for answer in answers:
+            wipe(answer)
+        raise
+
+
 def recover_with_keyring(label, fingerprint, keyring, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FORMAT,
-                         count=DEFAULT_COUNT):
+                         count=DEFAULT_COUNT, recorder=None):
     """No profile needed: S from the keyring's present members (a kr.Keyring, e.g. read from a file or
     typed from the sheet), shown only when the fingerprint matches."""
     from .keyring_operations import open_seed
@@ -188,7 +270,7 @@ def recover_with_keyring(label, fingerprint, keyring, interaction, epoch=DEFAULT
     wanted = derivation.parse_fingerprint(fingerprint)
     response = open_seed(keyring, interaction)
     try:
-        return _derive_checked(response, label, epoch, fmt, count, wanted, fmt)
+        return _derive_checked(response, label, epoch, fmt, count, wanted, fmt, recorder=recorder)
     except FingerprintMismatchError:
         raise FingerprintMismatchError(
             f"keyring {keyring.name!r} opened, but gives another fingerprint than {wanted} for this label, epoch "
@@ -214,7 +296,7 @@ def _parse_credential_id(text):
 
 
 def recover(label, fingerprint, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FORMAT, count=DEFAULT_COUNT, device_spec=None,
-            backend=None, credential_id=None):
+            backend=None, credential_id=None, recorder=None):
     """No profile: ask every secret the device could have used; show only the set whose fingerprint matches.
     `credential_id` (FIDO2, from the sheet) lets a key with a non-discoverable credential answer."""
     label = derivation.normalize_label_text(label)
@@ -238,7 +320,8 @@ def recover(label, fingerprint, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FO
                     for _what, response in candidates:
                         tried += 1
                         try:
-                            codes = _derive_checked(response, label, epoch, fmt, count, wanted, fmt)
+                            codes = _derive_checked(response, label, epoch, fmt, count, wanted, fmt,
+                                                    recorder=recorder)
                         except FingerprintMismatchError:
                             continue
                         return codes

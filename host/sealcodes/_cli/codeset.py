@@ -25,26 +25,48 @@ _keyring = click.option("--keyring", "keyring_name", metavar="NAME",
                         help="Bind the set to a keyring: any member device (k for a k-of-n keyring) regenerates it.")
 
 
-def _check_account(ctx, param, value):
-    if value is None:
-        return None
+def _check_accounts(ctx, param, values):
+    if not values:
+        return ()
     from .verifier import check_account_option  # only when --account is given: generate stays light
 
-    return check_account_option(ctx, param, value)
+    return tuple(dict.fromkeys(check_account_option(ctx, param, value) for value in values))
 
 
 def _verifier_options(command):
-    command = click.option("--account", metavar="A", callback=_check_account,
-                           help="Account name in the verifier record (default: the label).")(command)
+    command = click.option("--account", "accounts", metavar="A", multiple=True, callback=_check_accounts,
+                           help="Account name in the verifier record (default: the label); repeat it for a "
+                                "set that logs in several accounts: one record each.")(command)
     return click.option("--verifier-record", "verifier_record", is_flag=True,
                         help="Print the set's verifier record (JSON, no codes) instead of the codes.")(command)
 
 
-def _show(codes, as_json, software_token, verifier_record, account):
-    if verifier_record:
-        from .verifier import echo_verifier_record
+class RecordOutput:
+    """--verifier-record: makes the records while the device's answer is at hand, and prints them
+    BEFORE a new set is recorded in the profile (as the type-back check would), so a record that
+    could not be written never leaves the profile a step ahead of the verifier."""
 
-        echo_verifier_record(codes, account)
+    def __init__(self, accounts):
+        from ..verifier.record import RecordMaker
+
+        self.maker = RecordMaker(accounts)
+        self.printed = False
+
+    def before_record(self, codes) -> bool:
+        self.print()
+        return True
+
+    def print(self) -> None:
+        if not self.printed:
+            from .verifier import echo_verifier_records
+
+            echo_verifier_records(self.maker.records)
+            self.printed = True
+
+
+def _show(codes, as_json, software_token, output):
+    if output is not None:
+        output.print()
     else:
         echo_codes(codes, as_json, software_token=software_token)
 
@@ -60,23 +82,30 @@ def _show(codes, as_json, software_token, verifier_record, account):
 @_keyring
 @_no_confirm
 @_verifier_options
+@click.option("--proof-from-epoch", "proof_epoch", type=_epoch_type, metavar="N",
+              help="With --verifier-record: sign the record with the rotation key of epoch N of this set, for a "
+                   "verifier still at epoch N (a rotation whose record never reached it).")
 @click.pass_obj
 def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyring_name, no_confirm, verifier_record,
-             account):
+             accounts, proof_epoch):
     """Show the codes for LABEL, asking the device; the first time, record the set.
 
     A new set is recorded only after you type back one of its codes (skipped with --no-confirm,
     with --verifier-record, and when not run at a terminal).
     """
     warn_hidden(label)
+    if proof_epoch is not None and not verifier_record:
+        raise CliFail("--proof-from-epoch goes with --verifier-record")
     asks = not (no_confirm or verifier_record) and interactive()
     type_back = TypeBack(as_json, software_token=device_spec == "emulator") if asks else None
+    output = RecordOutput(accounts) if verifier_record else None
     with CliInteraction() as interaction:
         codes = operations.generate(ctx.store(), label, interaction, epoch=epoch, fmt=fmt, count=count,
                                     device_spec=device_spec, backend=backend, keyring=keyring_name,
-                                    before_record=type_back)
+                                    before_record=output.before_record if output else type_back,
+                                    recorder=output.maker if output else None, proof_epoch=proof_epoch)
     if type_back is None or not type_back.shown:
-        _show(codes, as_json, _on_emulator(ctx, label), verifier_record, account)
+        _show(codes, as_json, _on_emulator(ctx, label), output)
 
 
 @click.command()
@@ -90,20 +119,24 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyri
 @_no_confirm
 @_verifier_options
 @click.pass_obj
-def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confirm, verifier_record, account):
+def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confirm, verifier_record, accounts):
     """Replace LABEL's codes: epoch + 1, every code changes; shows and records the new set.
 
     The new set becomes current once you type back one of its codes (skipped with --no-confirm,
     with --verifier-record, and when not run at a terminal); until then the old set stays current.
+    With --verifier-record the record carries the proof that the current set's device made it, and
+    is printed before the profile moves on.
     """
     software = _on_emulator(ctx, label)
     asks = not (no_confirm or verifier_record) and interactive()
     type_back = TypeBack(as_json, software_token=software) if asks else None
+    output = RecordOutput(accounts) if verifier_record else None
     with CliInteraction() as interaction:
         codes = operations.rotate(ctx.store(), label, interaction, device_spec=device_spec, fmt=fmt,
-                                  count=count, before_record=type_back, keyring=keyring_name)
+                                  count=count, before_record=output.before_record if output else type_back,
+                                  keyring=keyring_name, recorder=output.maker if output else None)
     if type_back is None or not type_back.shown:
-        _show(codes, as_json, software, verifier_record, account)
+        _show(codes, as_json, software, output)
 
 
 @click.command()
@@ -125,7 +158,7 @@ def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confir
 @_verifier_options
 @click.pass_obj
 def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, backend, keyring_name, credential_id,
-            keyring_file, verifier_record, account):
+            keyring_file, verifier_record, accounts):
     """Regenerate a set with no profile: only the answer matching FINGERPRINT is shown."""
     if keyring_name is not None or keyring_file is not None:
         if keyring_name is not None and keyring_file is not None:
@@ -134,16 +167,19 @@ def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, ba
 
         keyring = (load_keyring(ctx.store().load(), keyring_name) if keyring_name is not None
                    else read_keyring_file(keyring_file))
+        output = RecordOutput(accounts) if verifier_record else None
         with CliInteraction() as interaction:
             codes = operations.recover_with_keyring(label, fingerprint, keyring, interaction, epoch=epoch,
-                                                    fmt=fmt, count=count)
+                                                    fmt=fmt, count=count, recorder=output and output.maker)
         software = any(m.device.get("device_kind") == "emulator" for m in keyring.members)
-        _show(codes, as_json, software, verifier_record, account)
+        _show(codes, as_json, software, output)
         return
+    output = RecordOutput(accounts) if verifier_record else None
     with CliInteraction() as interaction:
         codes = operations.recover(label, fingerprint, interaction, epoch=epoch, fmt=fmt, count=count,
-                                   device_spec=device_spec, backend=backend, credential_id=credential_id)
-    _show(codes, as_json, device_spec == "emulator", verifier_record, account)
+                                   device_spec=device_spec, backend=backend, credential_id=credential_id,
+                                   recorder=output and output.maker)
+    _show(codes, as_json, device_spec == "emulator", output)
 
 
 def read_keyring_file(path):

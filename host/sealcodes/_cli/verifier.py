@@ -483,13 +483,20 @@ def check_account_option(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
-def echo_verifier_record(codes, account):
-    """The set's verifier record as one JSON line on stdout; the codes are not printed."""
-    from ..verifier.record import make_record
-
-    record = make_record(codes, account=account)
-    click.echo(record.to_json())
-    click.echo("Verifier record printed (it holds no code); `sealcodes generate LABEL` shows the codes.", err=True)
+def echo_verifier_records(records):
+    """The set's verifier records (one per account) as JSON lines on stdout, flushed; the codes are
+    not printed. A failed write raises CliFail: the caller has not recorded the set yet."""
+    try:
+        for record in records:
+            click.echo(record.to_json())
+        sys.stdout.flush()
+    except OSError as exc:
+        raise CliFail(f"could not write the verifier record ({exc.strerror or type(exc).__name__}); "
+                      "the set was not recorded in the profile") from None
+    proven = records and records[0].proof is not None
+    what = ("records" if len(records) > 1 else "record") + (" (with the proof that the current set's device or "
+                                                             "keyring made it)" if proven else "")
+    click.echo(f"Verifier {what} printed, no code in it; `sealcodes generate LABEL` shows the codes.", err=True)
 
 
 COMMANDS = (verifier_group,)

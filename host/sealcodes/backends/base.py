@@ -12,6 +12,7 @@ import abc
 
 from ..const import SEAL_CHALLENGE_LEN
 from ..errors import InvalidInputError, RecoveryUnsupportedError
+from ..memory import wipe
 from ..records import Enrollment, same_serial
 
 CHALLENGE_LEN = SEAL_CHALLENGE_LEN  # docs/spec.md section 2: every backend answers a 32-byte challenge
@@ -82,6 +83,20 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def respond(self, challenge: bytes, enrollment: Enrollment, interaction: Interaction) -> bytearray:
         """R for a 32-byte challenge, using the enrollment `enroll` returned. Caller wipes R."""
+
+    def respond_many(self, challenges, enrollment: Enrollment, interaction: Interaction) -> list:
+        """R for each challenge, in order, in this one session (the Interaction is asked for the
+        PIN once per command). A backend that can answer several challenges in one device
+        operation overrides this. Caller wipes each R."""
+        responses = []
+        try:
+            for challenge in challenges:
+                responses.append(self.respond(challenge, enrollment, interaction))
+        except BaseException:
+            for response in responses:
+                wipe(response)
+            raise
+        return responses
 
     def matches(self, enrollment: Enrollment) -> bool:
         """Whether this is the device application of `enrollment`, asked without any PIN. With no

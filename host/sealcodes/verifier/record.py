@@ -1,5 +1,7 @@
-"""Verifier records, version 1 (docs/spec.md section 13): what a service needs to check
-the codes of one set, and nothing that would give the codes back.
+"""Verifier records, versions 1 and 2 (docs/spec.md sections 13 and 14): what a service needs to
+check the codes of one set, and nothing that would give the codes back. Version 2 adds the set's
+rotation commitment and, when it replaces an active set, the proof that the device of that set
+made it (rotation.py).
 
 A record holds the set's metadata (account, label, epoch, format, count, fingerprint), the hash
 scheme and its parameters, one random salt for the whole set and one digest per code:
@@ -25,16 +27,19 @@ import json
 import os
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from .. import derivation
 from ..errors import InvalidInputError
 from ..formats import FORMATS, get_format, parse_code
 from ..memory import wipe
+from .rotation import RotationProof, check_commitment, commitment, rotation_key, sign_proof
 
 RECORD_TYPE = "sealcodes-verifier-record"
 RECORD_VERSION = 1
+RECORD_VERSION_ROTATION = 2  # v1 + the set's rotation commitment (+ a proof when it replaces a set)
+RECORD_VERSIONS = (RECORD_VERSION, RECORD_VERSION_ROTATION)
 DIGEST_TAG = b"sealcodes/verifier/v1"
 PEPPER_ID_TAG = b"sealcodes/verifier/v1/pepper-id"
 
@@ -62,6 +67,8 @@ PEPPER_MAX_BYTES = 64
 _HEX = re.compile(r"\A[0-9a-f]*\Z")
 _RECORD_KEYS = ("type", "version", "account", "label", "epoch", "format", "count", "fingerprint",
                 "hash", "salt", "digests")
+_RECORD_V2_KEYS = _RECORD_KEYS + ("commitment", "proof")
+_PROOF_KEYS = ("label", "epoch", "signature")
 
 
 @dataclass(frozen=True)
@@ -232,6 +239,14 @@ class VerifierRecord:
     hash: HashParams
     salt: bytes
     digests: tuple[bytes, ...]
+    #: v2: the Ed25519 public key of the set's rotation key (docs/spec.md section 14); None in v1
+    commitment: bytes | None = None
+    #: v2, when the record replaces an active set of the account: that set's signature over this record
+    proof: RotationProof | None = None
+
+    @property
+    def version(self) -> int:
+        return RECORD_VERSION if self.commitment is None else RECORD_VERSION_ROTATION
 
     def validate(self) -> "VerifierRecord":
         if normalize_account(self.account) != self.account:
@@ -253,12 +268,20 @@ class VerifierRecord:
             raise InvalidInputError(f"record digests must be {DIGEST_BYTES} bytes each")
         if len(set(self.digests)) != len(self.digests):
             raise InvalidInputError("record digests are not all different")
+        if self.commitment is not None:
+            check_commitment(self.commitment)
+        if self.proof is not None:
+            if self.commitment is None:
+                raise InvalidInputError("a record with a proof must carry its own commitment (record v2)")
+            self.proof.validate()
+            if self.proof.label == self.label and self.proof.epoch >= self.epoch:
+                raise InvalidInputError("record proof must come from an older epoch of the label")
         return self
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "type": RECORD_TYPE,
-            "version": RECORD_VERSION,
+            "version": self.version,
             "account": self.account,
             "label": self.label,
             "epoch": self.epoch,
@@ -269,6 +292,12 @@ class VerifierRecord:
             "salt": self.salt.hex(),
             "digests": [d.hex() for d in self.digests],
         }
+        if self.commitment is not None:
+            data["commitment"] = self.commitment.hex()
+        if self.proof is not None:
+            data["proof"] = {"label": self.proof.label, "epoch": self.proof.epoch,
+                             "signature": self.proof.signature.hex()}
+        return data
 
     def to_json(self) -> str:
         """One line of JSON, keys in the order of docs/spec.md, non-ASCII kept as \\u escapes."""
@@ -278,14 +307,18 @@ class VerifierRecord:
     def from_dict(cls, data: Any) -> "VerifierRecord":
         if not isinstance(data, dict):
             raise InvalidInputError("a verifier record must be a JSON object")
-        _only_keys(data, _RECORD_KEYS, "record")
-        missing = [k for k in _RECORD_KEYS if k not in data]
+        if "version" not in data:
+            raise InvalidInputError("record field 'version' is missing")
+        version = data["version"]
+        if type(version) is not int or version not in RECORD_VERSIONS:  # not true, not 2.0
+            raise InvalidInputError(f"record 'version' must be {RECORD_VERSION} or {RECORD_VERSION_ROTATION}")
+        _only_keys(data, _RECORD_KEYS if version == RECORD_VERSION else _RECORD_V2_KEYS, "record")
+        required = _RECORD_KEYS if version == RECORD_VERSION else _RECORD_KEYS + ("commitment",)
+        missing = [k for k in required if k not in data]
         if missing:
             raise InvalidInputError(f"record field {missing[0]!r} is missing")
         if data["type"] != RECORD_TYPE:
             raise InvalidInputError(f"record 'type' must be {RECORD_TYPE!r}")
-        if data["version"] != RECORD_VERSION or isinstance(data["version"], bool):
-            raise InvalidInputError(f"record 'version' must be {RECORD_VERSION}")
         for key in ("account", "label", "format", "fingerprint", "salt"):
             if not isinstance(data[key], str):
                 raise InvalidInputError(f"record field {key!r} must be a string")
@@ -309,16 +342,33 @@ class VerifierRecord:
             hash=HashParams.from_dict(data["hash"]),
             salt=_from_hex(data["salt"], "salt"),
             digests=tuple(_from_hex(d, "digests") for d in digests),
+            commitment=None if version == RECORD_VERSION else _hex_field(data, "commitment"),
+            proof=_proof_from(data["proof"]) if "proof" in data else None,
         )
         return record.validate()
 
     @classmethod
     def from_json(cls, text: str) -> "VerifierRecord":
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_members)
+        except _DuplicateMember:
+            raise InvalidInputError("a verifier record names a member twice") from None
         except (ValueError, RecursionError):
             raise InvalidInputError("a verifier record must be JSON") from None
         return cls.from_dict(data)
+
+
+class _DuplicateMember(Exception):
+    pass
+
+
+def _unique_members(pairs) -> dict:
+    """A JSON object whose member names are all different: with a name given twice, two readers
+    (one keeping the first, one the last) would see two different records."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise _DuplicateMember()
+    return data
 
 
 def _only_keys(data: Mapping, allowed: Sequence[str], where: str) -> None:
@@ -327,16 +377,51 @@ def _only_keys(data: Mapping, allowed: Sequence[str], where: str) -> None:
             raise InvalidInputError(f"{where} has an unknown field (allowed: {', '.join(allowed)})")
 
 
+def _hex_field(data: Mapping, key: str) -> bytes:
+    if not isinstance(data[key], str):
+        raise InvalidInputError(f"record field {key!r} must be a string")
+    return _from_hex(data[key], key)
+
+
+def _proof_from(data: Any) -> RotationProof:
+    if not isinstance(data, dict):
+        raise InvalidInputError("record field 'proof' must be an object")
+    _only_keys(data, _PROOF_KEYS, "record proof")
+    missing = [k for k in _PROOF_KEYS if k not in data]
+    if missing:
+        raise InvalidInputError(f"record proof field {missing[0]!r} is missing")
+    if not isinstance(data["label"], str):
+        raise InvalidInputError("record proof field 'label' must be a string")
+    if isinstance(data["epoch"], bool) or not isinstance(data["epoch"], int):
+        raise InvalidInputError("record proof field 'epoch' must be an integer")
+    return RotationProof(derivation.normalize_label_text(data["label"]), data["epoch"],
+                         _hex_field(data, "signature")).validate()
+
+
 def _from_hex(text: str, field_name: str) -> bytes:
     if not _HEX.match(text) or len(text) % 2:
         raise InvalidInputError(f"record field {field_name!r} must be lower-case hex")
     return bytes.fromhex(text)
 
 
+@dataclass(frozen=True)
+class PreviousSet:
+    """The set a rotation replaces on the verifier: its device response R (a bytearray the caller
+    wipes), label and epoch. Its rotation key signs the new record."""
+
+    response: bytearray = field(repr=False)
+    label: str
+    epoch: int
+
+
 def make_record(codes: derivation.CodeSet, account: str | None = None, params: HashParams | None = None,
-                salt: bytes | None = None) -> VerifierRecord:
+                salt: bytes | None = None, response=None, previous: PreviousSet | None = None) -> VerifierRecord:
     """The verifier record of a derived set: fresh random salt (unless given, for vectors), one
-    digest per code. The codes are read, never kept."""
+    digest per code. The codes are read, never kept.
+
+    With `response` (the set's R) the record is v2: it carries the set's rotation commitment. With
+    `previous` as well, it carries the proof that the device of that set made this one (section 14).
+    R is read, never kept or modified."""
     code_format = get_format(codes.format)
     params = params or HashParams.default_for(code_format)
     params.validate()
@@ -345,7 +430,9 @@ def make_record(codes: derivation.CodeSet, account: str | None = None, params: H
     if len(salt) != SALT_BYTES:
         raise InvalidInputError(f"the salt must be {SALT_BYTES} bytes")
     digests = tuple(code_digest(params, salt, code_format.id, parse_code(code, code_format)) for code in codes.codes)
-    return VerifierRecord(
+    if previous is not None and response is None:
+        raise InvalidInputError("a rotation proof needs the new set's response too (its commitment)")
+    record = VerifierRecord(
         account=normalize_account(codes.label if account is None else account),
         label=codes.label,
         epoch=codes.epoch,
@@ -355,7 +442,48 @@ def make_record(codes: derivation.CodeSet, account: str | None = None, params: H
         hash=params,
         salt=salt,
         digests=digests,
+        commitment=None if response is None else _commitment_of(response, codes.label, codes.epoch),
     ).validate()
+    if previous is None:
+        return record
+    key = rotation_key(previous.response, previous.label, previous.epoch)
+    try:
+        proof = sign_proof(key, record, derivation.normalize_label_text(previous.label), previous.epoch)
+    finally:
+        wipe(key)
+    return replace(record, proof=proof).validate()
+
+
+class RecordMaker:
+    """Makes the verifier records of the set an operation derives, while the set's R is at hand:
+    the library's operations call it before R is wiped (and, for a rotation, with the set it
+    replaces). One record per account (a set may log in several accounts; the label when none is
+    given). It keeps only the records, which hold no secret."""
+
+    def __init__(self, accounts=(), params: HashParams | None = None):
+        if isinstance(accounts, str) or accounts is None:  # one account given as itself
+            accounts = (accounts,)
+        self.accounts = tuple(accounts) or (None,)
+        self.params = params
+        self.records: tuple[VerifierRecord, ...] = ()
+
+    @property
+    def record(self) -> VerifierRecord:
+        """The only record (one account)."""
+        (only,) = self.records
+        return only
+
+    def __call__(self, codes: derivation.CodeSet, response, previous: PreviousSet | None = None) -> None:
+        self.records = tuple(make_record(codes, account=account, params=self.params, response=response,
+                                         previous=previous) for account in self.accounts)
+
+
+def _commitment_of(response, label: str, epoch: int) -> bytes:
+    key = rotation_key(response, label, epoch)
+    try:
+        return commitment(key)
+    finally:
+        wipe(key)
 
 
 def read_records(text: str) -> list[VerifierRecord]:

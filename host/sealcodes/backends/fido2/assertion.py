@@ -163,11 +163,18 @@ class AssertionSession:
 
     def hmac_secret(self, credential_id, public_key, use_uv, salt) -> bytearray:
         """hmac-secret output1 for salt, from the credential, checked (module doc)."""
+        return self.hmac_secrets(credential_id, public_key, use_uv, (salt,))[0]
+
+    def hmac_secrets(self, credential_id, public_key, use_uv, salts) -> list:
+        """hmac-secret outputs for one or two salts (salt1, salt2) from ONE checked assertion: one
+        touch, one PIN token. Caller wipes each output."""
+        if not 1 <= len(salts) <= 2 or any(len(salt) != OUTPUT_LEN for salt in salts):
+            raise InvalidInputError("hmac-secret takes one or two 32-byte salts")
         protocol = self.protocol
         token = self.token(PERMISSION_GET_ASSERTION) if use_uv else None
         with device_errors():
             key_agreement, shared_secret = self.client_pin.shared_secret()
-        salt_enc = protocol.encrypt(shared_secret, salt)
+        salt_enc = protocol.encrypt(shared_secret, b"".join(bytes(salt) for salt in salts))
         extension = {HMAC_SECRET: {1: key_agreement, 2: salt_enc,
                                    3: protocol.authenticate(shared_secret, salt_enc), 4: protocol.VERSION}}
         client_data_hash = os.urandom(32)
@@ -200,12 +207,15 @@ class AssertionSession:
         if not isinstance(encrypted, bytes) or not auth_data.flags & FLAG.ED:
             raise DeviceError("the key answered without the hmac-secret output")
         try:
-            plain = protocol.decrypt(shared_secret, encrypted)
+            plain = bytearray(protocol.decrypt(shared_secret, encrypted))
         except Exception:
             raise DeviceError("the key sent a malformed hmac-secret output") from None
-        if len(plain) != OUTPUT_LEN:
-            raise DeviceError("the key sent a malformed hmac-secret output")
-        return bytearray(plain)
+        try:
+            if len(plain) != OUTPUT_LEN * len(salts):
+                raise DeviceError("the key sent a malformed hmac-secret output")
+            return [plain[i:i + OUTPUT_LEN] for i in range(0, len(plain), OUTPUT_LEN)]
+        finally:
+            wipe(plain)
 
     # --- without a profile -------------------------------------------------------------------
     def discoverable_credentials(self) -> list:

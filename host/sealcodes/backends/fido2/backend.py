@@ -247,7 +247,13 @@ class Fido2Backend(Backend):
     # --- responses --------------------------------------------------------------------
     def respond(self, challenge: bytes, enrollment: Enrollment, interaction: Interaction) -> bytearray:
         """R = hmac-secret output1 for salt1 = challenge, checked (see assertion.py)."""
-        require_challenge(challenge)
+        return self.respond_many((challenge,), enrollment, interaction)[0]
+
+    def respond_many(self, challenges, enrollment: Enrollment, interaction: Interaction) -> list:
+        """R for one or two challenges from ONE assertion (salt1, salt2 of hmac-secret): one touch."""
+        if len(challenges) > 2:
+            return super().respond_many(challenges, enrollment, interaction)
+        salts = [require_challenge(challenge) for challenge in challenges]
         enrolled = CheckedEnrollment(enrollment)
         info = self._info
         if not enrolled.uv and info.options.get("alwaysUv") is True:
@@ -257,7 +263,7 @@ class Fido2Backend(Backend):
             if self._proven != enrolled.credential_id:
                 session.check_holds_credential(enrolled.credential_id, enrolled.public_key)
             self._proven = None
-            return session.hmac_secret(enrolled.credential_id, enrolled.public_key, enrolled.uv, bytes(challenge))
+            return session.hmac_secrets(enrolled.credential_id, enrolled.public_key, enrolled.uv, salts)
         finally:
             session.close()
 
