@@ -276,17 +276,18 @@ def _rotation_plan(profile, name: str) -> list:
 
 
 def _rotation_records(old_seed: bytearray, new_seed: bytearray, rotated: list) -> tuple:
-    """The verifier records of the rotated sets, made while both seeds are open: `old_seed` gave
-    each set's previous epoch, `new_seed` the new codes. Record v1 needs only the new codes; a
-    record proving the rotation (signed with a key derived from the old seed) is made here too."""
-    from .verifier.record import make_record  # only when records are asked
+    """The verifier records (v2, docs/spec.md section 14) of the rotated sets, made while both seeds
+    are open: each carries the new set's commitment (from `new_seed`) and the proof signed with the
+    rotation key of the set it replaces (label, old epoch, from `old_seed`), so a verifier that holds
+    the old set takes it from whoever could open the old keyring. The caller wipes both seeds."""
+    from .verifier.record import PreviousSet, make_record  # only when records are asked
 
-    del old_seed, new_seed  # record v1 uses neither directly; the caller wipes both
-    return tuple(make_record(codes) for _label, _entry, codes in rotated)
+    return tuple(make_record(codes, response=new_seed, previous=PreviousSet(old_seed, label, entry.epoch))
+                 for label, entry, codes in rotated)
 
 
 def remove(store: ProfileStore, name: str, member_id: int, interaction, threshold: int | None = None,
-           drop_absent: bool = False, before_record=None, verifier_records: bool = False) -> Removal:
+           drop_absent: bool = False, before_record=None, publish_records=None) -> Removal:
     """Remove a member by re-seeding the keyring (docs/backup.md, "Removing a member").
 
     k members of the old keyring open the old seed S (the members left first; the leaving one only
@@ -294,8 +295,11 @@ def remove(store: ProfileStore, name: str, member_id: int, interaction, threshol
     envelope of a new seed S'; every set bound to the keyring moves to epoch + 1 derived from S'.
     Every member left must be connected: with `drop_absent` (confirmed through `interaction`),
     those that are not leave too. `before_record(codes)` may refuse each new set (type-back).
-    The profile is written once, keyring and sets together, at the very end: a refusal or an error
-    on the way (absent device, wrong envelope, type-back refused, Ctrl-C) leaves it as it was.
+    `publish_records(records)`, when given, gets the rotated sets' verifier records (section 14:
+    each with the proof made with the old seed) before the profile is written; if it fails, nothing
+    is written. The profile is written once, keyring and sets together, at the very end: a refusal
+    or an error on the way (absent device, wrong envelope, type-back refused, Ctrl-C) leaves it as
+    it was.
     """
     with store.locked():
         profile = store.load()
@@ -323,7 +327,9 @@ def remove(store: ProfileStore, name: str, member_id: int, interaction, threshol
             keep = [m for m in keep if m not in absent]
         threshold = _new_threshold(keyring, leaving, keep, threshold)
         reseeded, rotated, records = _reseed(keyring, keep, leaving, plan, threshold, interaction, before_record,
-                                             verifier_records)
+                                             publish_records is not None)
+        if publish_records is not None:
+            publish_records(records)  # before the profile moves on: a verifier is never left behind
         save_keyring(profile, reseeded)
         for label, entry, codes in rotated:
             profile = profile.with_set(label, CodeSetEntry(entry.enrollment, codes.epoch, codes.format, codes.count,

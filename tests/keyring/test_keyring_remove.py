@@ -11,8 +11,14 @@ import subprocess
 
 import pytest
 
-from sealcodes.verifier.record import VerifierRecord, code_digest
+from sealcodes import derivation
+from sealcodes import keyring as kr
+from sealcodes.backends.base import Interaction
 from sealcodes.formats import parse_code
+from sealcodes.keyring_operations import open_seed
+from sealcodes.memory import wipe
+from sealcodes.verifier.record import PreviousSet, VerifierRecord, code_digest, make_record
+from sealcodes.verifier.rotation import verify_proof
 from _support import run_cli
 
 from .test_confirm import PtyRun
@@ -132,10 +138,15 @@ def test_no_rotate_is_refused_and_nothing_changes(members):
 
 
 def test_verifier_records_one_line_per_rotated_set(members):
+    """Record v2 for each rotated set: the commitment of the new seed's set, and the proof signed
+    with the rotation key of the set it replaces (made from the old seed)."""
     one, two, fido = members
     _create("home", [one, two, fido])
     _generate("a.example", "--keyring", "home", "--format", "base32-24")
     _generate("b.example", "--keyring", "home", "--format", "base32-24", "--count", "3")
+    old = {label: VerifierRecord.from_json(_ok(run_cli("generate", label, "--verifier-record",
+                                                       input=f"{PIN}\n" * 3)).stdout)
+           for label in ("a.example", "b.example")}
     removed = _ok(run_cli("keyring", "remove", "home", "1", "--yes", "--verifier-record", input=f"{PIN}\n" * 3))
     lines = removed.stdout.splitlines()
     assert len(lines) == 2 and "Keyring home" in removed.stderr
@@ -144,10 +155,58 @@ def test_verifier_records_one_line_per_rotated_set(members):
         record = VerifierRecord.from_json(line)
         assert record.label == label and record.epoch == 1 == sets[label]["epoch"]
         assert record.fingerprint == sets[label]["fingerprint"]
+        assert (record.proof.label, record.proof.epoch) == (label, 0)
+        assert verify_proof(old[label].commitment, record) and record.commitment != old[label].commitment
         codes = _generate(label)["codes"]
         assert all(code not in removed.stdout for code in codes)
         for code, digest in zip(codes, record.digests):  # the record checks the new codes
             assert code_digest(record.hash, record.salt, record.format, parse_code(code, record.format)) == digest
+    # the chain goes on from the new seed: the next rotation is proven by the removal's commitment
+    nxt = VerifierRecord.from_json(_ok(run_cli("rotate", "a.example", "--verifier-record", input=f"{PIN}\n")).stdout)
+    assert verify_proof(VerifierRecord.from_json(lines[0]).commitment, nxt)
+
+
+class _Pins(Interaction):
+    def request_pin(self, purpose, new=False):
+        return bytearray(PIN.encode())
+
+
+def test_a_verifier_takes_the_removal_and_the_removed_member_signs_nothing_it_accepts(members, tmp_path):
+    """A real verifier store (SQLite): the removal's record replaces the set, the new codes log in,
+    the old ones do not. The removed member, with the old export, still opens the old seed and can
+    sign a rotation with the OLD set's key; the commitment a verifier holds after the removal does
+    not check that proof (docs/spec.md section 14.4: only the active set's commitment counts)."""
+    one, two, fido = members
+    _create("home", [one, two, fido])
+    _generate("site", "--keyring", "home")
+    db = ["verifier", "--db", f"sqlite:///{tmp_path / 'verifier.db'}"]
+    _ok(run_cli(*db, "init"))
+    first = _ok(run_cli("generate", "site", "--verifier-record", "--account", "alice", input=f"{PIN}\n" * 3))
+    _ok(run_cli(*db, "import", "-", input=first.stdout))
+    first_record = VerifierRecord.from_json(first.stdout)
+    old_codes = _generate("site")["codes"]
+    alone = json.loads(run_cli("keyring", "export", "home").stdout)
+    alone["members"] = [m for m in alone["members"] if m["member"] == 2]
+
+    removed = _ok(run_cli("keyring", "remove", "home", "2", "--yes", "--verifier-record", input=f"{PIN}\n" * 3))
+    assert VerifierRecord.from_json(removed.stdout).account == "site"  # one record per set, the label as account
+    # this verifier knows the set as "alice": the same record for that account, as the user would make it
+    record = VerifierRecord.from_json(_ok(run_cli("generate", "site", "--verifier-record", "--account", "alice",
+                                                  "--proof-from-epoch", "0", input=f"{PIN}\n" * 3)).stdout)
+    _ok(run_cli(*db, "import", "-", input=record.to_json()))
+    new_codes = _generate("site")["codes"]
+    assert run_cli(*db, "verify", "alice", input=new_codes[0] + "\n").returncode == 0
+    assert run_cli(*db, "verify", "alice", input=old_codes[1] + "\n").returncode == 1
+
+    # the removed member with its old envelope: the old seed, a rotation of its own signed with it
+    seed = open_seed(kr.from_json(json.dumps(alone)), _Pins())
+    try:
+        forged_codes = derivation.derive(seed, "site", 2, "base32-16", 10)
+        forged = make_record(forged_codes, account="alice", response=seed, previous=PreviousSet(seed, "site", 0))
+    finally:
+        wipe(seed)
+    assert not verify_proof(record.commitment, forged)
+    assert verify_proof(first_record.commitment, forged)  # why the removal's records must go out at once
 
 
 def _pty_removal(*extra):

@@ -66,7 +66,8 @@ def add(ctx, name, device_spec):
 @click.option("--no-confirm", is_flag=True,
               help="Record the rotated sets without typing a code of each back (non-interactive runs never ask).")
 @click.option("--verifier-record", "verifier_record", is_flag=True,
-              help="Print each rotated set's verifier record (one JSON line per set, no codes) instead of its codes.")
+              help="Print each rotated set's verifier record (one JSON line per set, no codes, with the proof "
+                   "that the old keyring made it) instead of its codes.")
 @click.option("--rotate/--no-rotate", "do_rotate", default=None, hidden=True)
 @click.pass_obj
 def remove(ctx, name, member, threshold, drop_absent, yes, as_json, no_confirm, verifier_record, do_rotate):
@@ -92,11 +93,14 @@ def remove(ctx, name, member, threshold, drop_absent, yes, as_json, no_confirm, 
     software = any(m.device.get("device_kind") == "emulator" for m in ops.load_keyring(profile, name).members)
     asks = not (no_confirm or verifier_record) and interactive()
     type_back = TypeBack(as_json, software_token=software) if asks else None
+    publish = None
+    if verifier_record:
+        from .verifier import echo_verifier_records  # printed before the profile is written
+
+        publish = echo_verifier_records
     with interaction:
         removal = ops.remove(store, name, member_id, interaction, threshold=threshold, drop_absent=drop_absent,
-                             before_record=type_back, verifier_records=verifier_record)
-    for record in removal.records:
-        click.echo(record.to_json())
+                             before_record=type_back, publish_records=publish)
     if not verifier_record and (type_back is None or not type_back.shown):
         for codes in removal.codes:
             echo_codes(codes, as_json, software_token=software)
