@@ -61,21 +61,22 @@ class Rejected(Exception):
 # --- primitives, from RFC 2104 and RFC 5869 -------------------------------------------------------
 
 
-def hmac_sha256(key: bytes, message: bytes) -> bytes:
+def _hmac(hash_name: str, key: bytes, message: bytes) -> bytes:
+    """RFC 2104 over a hash of 64-byte blocks (SHA-256, SHA-1)."""
     if len(key) > SHA256_BLOCK:
-        key = hashlib.sha256(key).digest()
+        key = hashlib.new(hash_name, key).digest()
     key = key.ljust(SHA256_BLOCK, b"\x00")
-    inner = hashlib.sha256(bytes(k ^ 0x36 for k in key) + message).digest()
-    return hashlib.sha256(bytes(k ^ 0x5C for k in key) + inner).digest()
+    inner = hashlib.new(hash_name, bytes(k ^ 0x36 for k in key) + message).digest()
+    return hashlib.new(hash_name, bytes(k ^ 0x5C for k in key) + inner).digest()
+
+
+def hmac_sha256(key: bytes, message: bytes) -> bytes:
+    return _hmac("sha256", key, message)
 
 
 def hmac_sha1(key: bytes, message: bytes) -> bytes:
-    """RFC 2104 with SHA-1 (64-byte blocks): the `yubiotp` backend's HMAC (section 3)."""
-    if len(key) > SHA256_BLOCK:
-        key = hashlib.sha1(key).digest()
-    key = key.ljust(SHA256_BLOCK, b"\x00")
-    inner = hashlib.sha1(bytes(k ^ 0x36 for k in key) + message).digest()
-    return hashlib.sha1(bytes(k ^ 0x5C for k in key) + inner).digest()
+    """The `yubiotp` backend's HMAC (section 3)."""
+    return _hmac("sha1", key, message)
 
 
 def yubiotp_block(challenge: bytes) -> bytes:

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 
 from sealcodes import keyring as kr
 from sealcodes.records import Enrollment
-from _support import console_script
+from _support import console_script, profile_and_emulator_only
 
 PIN = "kr-s3cret-PIN-42"
 LABEL = "mail.example/dave"
-WRITE_FLAGS = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC")
-OPEN_RE = re.compile(r'open(?:at)?\((?:[^,]+, )?"([^"]+)", ([^)]*)\)\s+=\s+(-?\d+)')
 
 
 class _Traced:
@@ -40,19 +37,9 @@ class _Traced:
 
     def check_writes(self, isolated_dirs):
         """Only the profile's and the emulator's directories were written; returns both."""
-        written = set()
-        for log in self.trace_dir.iterdir():
-            for match in OPEN_RE.finditer(log.read_text(errors="replace")):
-                path, flags, fd = match.groups()
-                if int(fd) >= 0 and WRITE_FLAGS.search(flags):
-                    written.add(os.path.realpath(path))
-        config = os.path.realpath(isolated_dirs / "config" / "sealcodes")
-        emulator = os.path.realpath(isolated_dirs / "data" / "sealcodes" / "emulator")
-        unexpected = sorted(p for p in written if not p.startswith((config + os.sep, emulator + os.sep))
-                            and p not in ("/dev/null", "/dev/tty"))
-        assert unexpected == [], f"files written outside the profile and emulator dirs: {unexpected}"
+        dirs = profile_and_emulator_only(self.trace_dir, isolated_dirs)
         assert os.listdir(self.cwd) == []
-        return config, emulator
+        return dirs
 
 
 def _keyring_secrets(document: str, emulator: str) -> set:
