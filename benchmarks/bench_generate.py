@@ -7,7 +7,9 @@ output), the median of alternating runs; a ratio is the median of per-round rati
 interquartile range:
 
 - ykoath: `sealcodes generate` vs a bare yubikit script (ykman's PC/SC device, OathSession,
-  one CALCULATE) vs a floor script that imports only pyscard and sends SELECT + CALCULATE;
+  one CALCULATE) vs a floor script that imports only pyscard and sends SELECT + CALCULATE; the
+  device found from the profile, and named with `--device READER` and `--device SERIAL`;
+- the built-in emulator: `generate` with the device from the profile vs `--device emulator`;
 - fido2 (PIN + hmac-secret): `sealcodes generate` vs a bare python-fido2 script (CtapPcscDevice,
   Ctap2, ClientPin PIN token, one hmac-secret assertion), and vs the same script doing the same
   device work as sealcodes (a silent assertion, signature checked, before the PIN is sent);
@@ -235,6 +237,15 @@ def compare(args):
         ours_oath = _sealcodes("--profile", oath_profile, "generate", LABEL, "--json")
         ours_fido = _sealcodes("--profile", fido_profile, "generate", LABEL, "--json")
         first_oath = json.loads(_run(ours_oath)[1])
+        serial = next(iter(json.load(open(oath_profile))["enrollments"].values()))["serial"]
+        named_reader, named_serial = ours_oath + ["--device", reader], ours_oath + ["--device", serial]
+        emu_profile = os.path.join(workdir, "emulator.json")
+        emu_env = dict(os.environ, SEALCODES_EMULATOR_DIR=os.path.join(workdir, "emulator"))
+        _run(_sealcodes("--profile", emu_profile, "enroll", "--device", "emulator", "--backend", "ykoath"),
+             env=emu_env)
+        ours_emu = _sealcodes("--profile", emu_profile, "generate", LABEL, "--json")
+        named_emu = ours_emu + ["--device", "emulator"]
+        first_emu = json.loads(_run(ours_emu, env=emu_env)[1])
         first_fido = json.loads(_run(ours_fido, PIN + "\n")[1])
         credential = json.load(open(fido_profile))["enrollments"]
         credential_id = next(iter(credential.values()))["credential_id"]
@@ -255,8 +266,13 @@ def compare(args):
                             (proven_fido, first_fido)):
             response = bytearray.fromhex(_run(argv)[1].strip())
             assert list(derivation.derive(response, LABEL, 0).codes) == first["codes"], argv[1]
+        for argv, first, env in ((named_reader, first_oath, None), (named_serial, first_oath, None),
+                                 (named_emu, first_emu, emu_env)):
+            assert json.loads(_run(argv, env=env)[1]) == first, argv[-1]
 
         runs = {"ours_oath": (ours_oath, ""), "bare_oath": (bare_oath, ""), "floor_oath": (floor_oath, ""),
+                "named_reader": (named_reader, ""), "named_serial": (named_serial, ""),
+                "ours_emu": (ours_emu, ""), "named_emu": (named_emu, ""),
                 "ours_fido": (ours_fido, PIN + "\n"), "bare_fido": (bare_fido, ""),
                 "proven_fido": (proven_fido, ""),
                 "python": ([sys.executable, "-c", "pass"], ""),
@@ -270,11 +286,11 @@ def compare(args):
             shift = round_number % len(names)
             for name in names[shift:] + names[:shift]:
                 argv, stdin = runs[name]
-                times[name].append(_run(argv, stdin)[0])
+                times[name].append(_run(argv, stdin, emu_env if name in EMULATOR_RUNS else None)[0])
         med = {name: statistics.median(values) * 1000 for name, values in times.items()}
         counts = {}
         for name, (argv, stdin) in runs.items():
-            if name in ("python", "startup"):
+            if name in ("python", "startup") or name in EMULATOR_RUNS:
                 continue
             counts[name] = _counts(argv[1:] if argv[0] == sys.executable else argv, stdin, workdir)
     finally:
@@ -293,14 +309,23 @@ def compare(args):
         msgs = f"{c.get('apdu', 0):3d} APDUs {c.get('ctap', 0):2d} CTAP {c.get('connect', 0)} connect"
         if args.verbose:
             msgs += "  " + " ".join(f"{k}={v}" for k, v in sorted(c.items()) if k.startswith("ctap_"))
-        print(f"  {label:<34} {med[name]:8.1f} ms  {ratio}  {msgs}  {minimum}")
+        print(f"  {label:<38} {med[name]:8.1f} ms  {ratio}  {msgs}  {minimum}")
 
     print(f"whole process, median of {args.rounds} alternating runs, reader {reader!r} (pcscd + vpcd, our token);")
     print("ratios: median of the per-round ratios (interquartile range)")
     print("ykoath (one OATH CALCULATE):")
     row("bare yubikit script", "bare_oath")
     row("sealcodes generate", "ours_oath", "bare_oath")
+    row("sealcodes generate --device READER", "named_reader", "bare_oath")
+    row("sealcodes generate --device SERIAL", "named_serial", "bare_oath")
+    row("--device READER vs profile path", "named_reader", "ours_oath")
+    row("--device SERIAL vs profile path", "named_serial", "ours_oath")
     row("floor: pyscard only, SELECT+CALCULATE", "floor_oath", "bare_oath", f"protocol minimum: {MIN_YKOATH}")
+    print("built-in emulator, ykoath (no PC/SC):")
+    for label, name, base in (("sealcodes generate", "ours_emu", None),
+                              ("sealcodes generate --device emulator", "named_emu", "ours_emu")):
+        ratio = paired_ratio(name, base) if base else " " * 22
+        print(f"  {label:<38} {med[name]:8.1f} ms  {ratio}")
     print("fido2 (PIN token + one hmac-secret assertion):")
     row("bare python-fido2 script", "bare_fido")
     row("sealcodes generate", "ours_fido", "bare_fido", f"protocol minimum: {MIN_FIDO2}")
@@ -313,6 +338,8 @@ def compare(args):
           f"{med['ours_fido'] / reference:5.2f}x {'':16} (sealcodes' own start-up, no device: {startup:.1f} ms over "
           f"the interpreter's {med['python']:.1f} ms)")
 
+
+EMULATOR_RUNS = ("ours_emu", "named_emu")
 
 # what `generate` loads before it talks to a device: click, the CLI command, the library, PC/SC
 STARTUP_IMPORTS = "import sealcodes._cli, sealcodes._cli.codeset, sealcodes.pcsc"

@@ -94,12 +94,14 @@ _HOLDERS = {}
 class VpcdToken:
     """A `sealtoken serve --vpcd` process: our firmware as a card in reader 'Virtual PCD 00 00'."""
 
-    def __init__(self, state_dir: Path, presence="approve", slot=0):
-        """slot 0: port 35963, reader 'Virtual PCD 00 00'; slot 1: port 35964, 'Virtual PCD 00 01'."""
+    def __init__(self, state_dir: Path, presence="approve", slot=0, server=None):
+        """slot 0: port 35963, reader 'Virtual PCD 00 00'; slot 1: port 35964, 'Virtual PCD 00 01'.
+        server: the command run instead of `sealtoken` (it takes `serve` and its options)."""
         self.port = VPCD_PORT + slot
         self.state_dir = state_dir
         self.presence = presence
         self.reader = f"Virtual PCD 00 0{slot}"
+        self.server = server or [console_script("sealtoken")]
         self.process = None
 
     _LOCK_PATH = "/tmp/sealcodes-tests-vpcd.lock"
@@ -133,7 +135,7 @@ class VpcdToken:
             while not _reader_empty(self.reader) and time.monotonic() < deadline:
                 time.sleep(0.05)  # the previous card is still being removed
             self.process = subprocess.Popen(
-                [console_script("sealtoken"), "serve", "--vpcd", f"127.0.0.1:{self.port}",
+                [*self.server, "serve", "--vpcd", f"127.0.0.1:{self.port}",
                  "--state", str(self.state_dir), "--presence", self.presence, "--connect-timeout", "10"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )

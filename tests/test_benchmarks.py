@@ -40,7 +40,8 @@ def test_bench_store_runs():
 def test_bench_generate_runs(pcscd):
     out = _run("bench_generate.py", "--rounds", "1", timeout=300)
     for row in ("bare yubikit script", "bare python-fido2 script", "bare script + pre-PIN proof",
-                "sealcodes --help start-up"):
+                "sealcodes --help start-up", "--device READER vs profile path", "--device SERIAL vs profile path",
+                "sealcodes generate --device emulator"):
         assert row in out
 
 

@@ -186,9 +186,8 @@ def test_enrollment_named_by_id_for_two_slots(isolated_dirs):
 @pytest.mark.parametrize("backend, option, takes", [
     ("applet", ["--touch"], "--slot, --force"),
     ("applet", ["--uv", "required"], "--slot, --force"),
-    ("fido2", ["--slot", "2"], "--uv"),
-    ("fido2", ["--touch"], "--uv"),
-    ("fido2", ["--force"], "--uv"),
+    ("fido2", ["--slot", "2"], "--uv, --force"),
+    ("fido2", ["--touch"], "--uv, --force"),
     ("ykoath", ["--slot", "1"], "--touch, --force"),
     ("ykoath", ["--adopt"], "--touch, --force"),
     ("yubiotp", ["--uv", "discouraged"], "--slot, --touch, --adopt, --force"),

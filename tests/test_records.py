@@ -101,7 +101,7 @@ def test_one_spelling_of_a_serial():
 
 @pytest.mark.parametrize("options_type, backend, given, takes", [
     (AppletOptions, "applet", {"touch": True}, "--slot, --force"),
-    (Fido2Options, "fido2", {"slot": 1, "touch": True}, "--uv"),
+    (Fido2Options, "fido2", {"slot": 1, "touch": True}, "--uv, --force"),
     (YkoathOptions, "ykoath", {"slot": 2}, "--touch, --force"),
     (YubiOtpOptions, "yubiotp", {"uv": "required"}, "--slot, --touch, --adopt, --force"),
     (PivOptions, "piv", {"touch": True}, "--adopt, --curve, --force"),

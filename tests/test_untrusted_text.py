@@ -111,6 +111,24 @@ def test_devices_listing_escapes_reader_names_serials_and_product_strings(monkey
     assert "Evil Reader\\x1b]0;owned\\x07" in result.output and "1234\\x9b31m" in result.output
 
 
+def test_a_busy_reader_is_shown_escaped_while_waited_for_and_listed(monkeypatch, capsys):
+    from sealcodes._cli import cli
+    from sealcodes._cli import device as device_cli
+    from sealcodes._cli.util import CliInteraction
+    from sealcodes.devices.discovery import DeviceInfo
+
+    name = _EvilDevice().device.name
+    CliInteraction().device_busy(name)
+    err = capsys.readouterr().err
+    shown = printable(name)
+    assert "Evil Reader\\x1b]0;owned\\x07" in shown
+    assert _clean(err) and err == f"waiting for {shown} (in use by another program)...\n"
+    monkeypatch.setattr(device_cli, "list_devices", lambda **_: [DeviceInfo("pcsc", name, busy=True)])
+    result = CliRunner().invoke(cli, ["devices"], catch_exceptions=False)
+    assert result.exit_code == 0 and _clean(result.output)
+    assert f"{shown}  [pcsc]  busy (in use by another program)" in result.output
+
+
 def test_error_messages_quoting_device_strings_are_escaped(monkeypatch, capsys):
     from sealcodes.devices import discovery
     from sealcodes.errors import DeviceNotFoundError

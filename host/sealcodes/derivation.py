@@ -29,6 +29,7 @@ from .memory import wipe
 from .formats import (
     CROCKFORD_BASE32,
     DEFAULT_FORMAT_ID,
+    FORMATS,
     Format,
     FormatLike,
     get_format,
@@ -126,12 +127,49 @@ def validate_response(response: bytes | bytearray | memoryview) -> None:
         )
 
 
-def validate_parameters(label: str, epoch: int, fmt: FormatLike, count: int) -> None:
+@dataclass(frozen=True)
+class CodeSetParams:
+    """The parameters of a code set (docs/spec.md section 1), checked once.
+
+    `CodeSetParams.of()` is where a label, epoch, format and count are checked, as they enter the
+    library; `with_checked()` moves them to values checked already (what a loaded profile holds for
+    a set: profile.py checks it as the file is read) and `next_epoch()` to the following epoch
+    (checked there). Everything that takes a CodeSetParams (the challenge, the codes, the
+    fingerprint) uses it as it is, checking nothing again."""
+
+    label: str  # NFC text that passes every label rule
+    epoch: int
+    code_format: Format
+    count: int
+    label_bytes: bytes = field(repr=False)  # the label as it enters the derivation: UTF-8 of `label`
+
+    @classmethod
+    def of(cls, label: str, epoch: int, fmt: FormatLike = DEFAULT_FORMAT_ID, count: int = DEFAULT_COUNT):
+        """The parameters, each checked (InvalidInputError names the one that is bad)."""
+        text = normalize_label_text(label)
+        return cls(text, validate_epoch(epoch), get_format(fmt), validate_count(count), text.encode("utf-8"))
+
+    @property
+    def format(self) -> str:
+        """The format id ("base32-16", ...)."""
+        return self.code_format.id
+
+    def with_checked(self, epoch: int, fmt: str | None = None, count: int | None = None) -> "CodeSetParams":
+        """These parameters at an epoch, format id and count checked already: what a loaded profile
+        records for the set (profile.py checks it as the file is read), or what the caller checked;
+        None keeps this one's."""
+        return CodeSetParams(self.label, epoch, self.code_format if fmt is None else FORMATS[fmt],
+                             self.count if count is None else count, self.label_bytes)
+
+    def next_epoch(self) -> "CodeSetParams":
+        """The same set one epoch on (rotation): the new epoch is checked."""
+        return CodeSetParams(self.label, validate_epoch(self.epoch + 1), self.code_format, self.count,
+                             self.label_bytes)
+
+
+def validate_parameters(label: str, epoch: int, fmt: FormatLike, count: int) -> CodeSetParams:
     """Check every parameter of a code set before the device is asked (InvalidInputError if one is bad)."""
-    normalize_label(label)
-    validate_epoch(epoch)
-    get_format(fmt)
-    validate_count(count)
+    return CodeSetParams.of(label, epoch, fmt, count)
 
 
 def parse_fingerprint(text: str) -> str:
@@ -232,20 +270,24 @@ class CodeSet:
 
 def challenge(label: str, epoch: int) -> bytes:
     """The 32-byte challenge sent to the device for this label and epoch (docs/spec.md section 2)."""
-    label_bytes = normalize_label(label)
-    return hashlib.sha256(challenge_input(label_bytes, validate_epoch(epoch))).digest()
+    return challenge_of(CodeSetParams.of(label, epoch))
 
 
-def _compact_code(prk: bytearray, label_bytes: bytes, epoch: int, code_format: Format, index: int) -> str:
-    block = hkdf_expand(prk, code_info(label_bytes, epoch, code_format.id, index), BLOCK_BYTES)
+def challenge_of(params: CodeSetParams) -> bytes:
+    """The challenge of a code set's (checked) parameters."""
+    return hashlib.sha256(challenge_input(params.label_bytes, params.epoch)).digest()
+
+
+def _compact_code(prk: bytearray, params: CodeSetParams, index: int) -> str:
+    block = hkdf_expand(prk, code_info(params.label_bytes, params.epoch, params.format, index), BLOCK_BYTES)
     try:
-        return code_format.code_from_block(block)
+        return params.code_format.code_from_block(block)
     finally:
         wipe(block)
 
 
-def _fingerprint(prk: bytearray, label_bytes: bytes, epoch: int, code_format: Format) -> str:
-    block = hkdf_expand(prk, fingerprint_info(label_bytes, epoch, code_format.id), BLOCK_BYTES)
+def _fingerprint(prk: bytearray, params: CodeSetParams) -> str:
+    block = hkdf_expand(prk, fingerprint_info(params.label_bytes, params.epoch, params.format), BLOCK_BYTES)
     try:
         value = int.from_bytes(block, "big") % len(CROCKFORD_BASE32) ** FINGERPRINT_SYMBOLS
     finally:
@@ -261,39 +303,34 @@ def derive(
     count: int = DEFAULT_COUNT,
 ) -> CodeSet:
     """The code set for device response R (docs/spec.md section 4). R is read, never kept or modified."""
-    label_bytes = normalize_label(label)
-    epoch = validate_epoch(epoch)
-    code_format = get_format(fmt)
-    count = validate_count(count)
+    return derive_set(response, CodeSetParams.of(label, epoch, fmt, count))
+
+
+def derive_set(response: bytes | bytearray | memoryview, params: CodeSetParams) -> CodeSet:
+    """The code set of R and a code set's (checked) parameters. R is read, never kept or modified."""
     validate_response(response)
     prk = hkdf_extract(VERSION_TAG, response)
     try:
-        codes = [
-            code_format.display(_compact_code(prk, label_bytes, epoch, code_format, index))
-            for index in range(count)
-        ]
-        set_fingerprint = _fingerprint(prk, label_bytes, epoch, code_format)
+        codes = [params.code_format.display(_compact_code(prk, params, index)) for index in range(params.count)]
+        set_fingerprint = _fingerprint(prk, params)
     finally:
         wipe(prk)
-    return CodeSet(
-        label=label_bytes.decode("utf-8"),
-        epoch=epoch,
-        format=code_format.id,
-        codes=codes,
-        fingerprint=set_fingerprint,
-    )
+    return CodeSet(label=params.label, epoch=params.epoch, format=params.format, codes=codes,
+                   fingerprint=set_fingerprint)
 
 
 def fingerprint(
     response: bytes | bytearray | memoryview, label: str, epoch: int, fmt: FormatLike = DEFAULT_FORMAT_ID
 ) -> str:
     """Only the fingerprint (XXXX-XXXX) of the set, without computing any code."""
-    label_bytes = normalize_label(label)
-    epoch = validate_epoch(epoch)
-    code_format = get_format(fmt)
+    return fingerprint_of(response, CodeSetParams.of(label, epoch, fmt))
+
+
+def fingerprint_of(response: bytes | bytearray | memoryview, params: CodeSetParams) -> str:
+    """Only the fingerprint of R with a code set's (checked) parameters (its count plays no part)."""
     validate_response(response)
     prk = hkdf_extract(VERSION_TAG, response)
     try:
-        return _fingerprint(prk, label_bytes, epoch, code_format)
+        return _fingerprint(prk, params)
     finally:
         wipe(prk)

@@ -30,6 +30,7 @@ class Fido2Options:
     """Enrollment options of a FIDO2 key."""
 
     uv: str | None = None  # "required", "discouraged", or None: required when the key can verify
+    force: bool = False  # set a PIN on a key that has none without asking (uv required)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,13 @@ class DeviceNotFoundError(DeviceError):
 
 
 class DeviceBusyError(DeviceError):
-    """Another program holds the device exclusively."""
+    """Another program holds the device: exclusively (told at once), or in a transaction for longer
+    than the command waited. `device`: its name; `exclusive`: which of the two."""
+
+    def __init__(self, message, device=None, exclusive=False):
+        super().__init__(message)
+        self.device = device
+        self.exclusive = exclusive
 
 
 class PinError(DeviceError):

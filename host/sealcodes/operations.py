@@ -23,7 +23,7 @@ from .errors import (
 )
 from .memory import wipe
 from .profile import ProfileStore
-from .records import CodeSetEntry, Enrollment, keyring_ident, keyring_name_of
+from .records import CodeSetEntry, Enrollment, keyring_ident, keyring_name_of, utc_timestamp
 
 if TYPE_CHECKING:  # loaded only to enroll, and to list or name devices
     from .devices.discovery import DeviceInfo
@@ -55,7 +55,7 @@ def enroll(store: ProfileStore, device_spec, interaction, backend: str | None = 
     from .devices.discovery import resolve
     from .enrollment import EnrollResult, make_options
 
-    device = resolve(device_spec)
+    device = resolve(device_spec, interaction=interaction)
     name = backend or next((b for b in BACKEND_PREFERENCE if b in device.backends), None)
     if name is None or name not in device.backends:
         raise DeviceError(f"{device.name} has no {backend or 'usable'} application for sealcodes")
@@ -63,7 +63,7 @@ def enroll(store: ProfileStore, device_spec, interaction, backend: str | None = 
     opts = make_options(name, options)
     with store.locked():
         profile = store.load()  # fail on a corrupt profile before touching the device
-        with open_backend(device, name) as session:
+        with open_backend(device, name, interaction) as session:
             enrollment = session.enroll(interaction, opts)
         enrollment = enrollment.replace(
             device_kind=device.kind,
@@ -76,28 +76,30 @@ def enroll(store: ProfileStore, device_spec, interaction, backend: str | None = 
     return EnrollResult(ident, enrollment, orphaned)
 
 
-def _ask_device(enrollment: Enrollment, device_spec, label, epoch, interaction) -> tuple:
+def _ask_device(enrollment: Enrollment, device_spec, params, interaction) -> tuple:
     """(R, what could explain a wrong secret) from the enrollment's own device."""
-    with open_enrolled(enrollment, device_spec) as session:
-        return session.respond(derivation.challenge(label, epoch), enrollment, interaction), session.wrong_secret_hint()
+    with open_enrolled(enrollment, device_spec, interaction) as session:
+        return (session.respond(derivation.challenge_of(params), enrollment, interaction),
+                session.wrong_secret_hint())
 
 
-def _check_fingerprint(response, label, epoch, fmt, expected_fp, hint="") -> None:
-    found = derivation.fingerprint(response, label, epoch, fmt)
+def _check_fingerprint(response, params, expected_fp, hint="") -> None:
+    """R gives the fingerprint recorded for the set whose parameters are `params`."""
+    found = derivation.fingerprint_of(response, params)
     if not hmac.compare_digest(found.encode(), expected_fp.encode()):
         raise FingerprintMismatchError(wrong_secret_message(hint))
 
 
-def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expected_fmt=None, hint="",
-                    recorder=None, previous=None):
-    """Codes from R, but only after R's fingerprint matched the expected one (when given). Wipes R.
+def _derive_checked(response, params, expected_fp=None, expected=None, hint="", recorder=None, previous=None):
+    """Codes from R, but only after R's fingerprint matched the expected one (when given; `expected`:
+    the parameters it was recorded with, default `params`). Wipes R.
 
     `recorder(codes, R, previous)` (a verifier.record.RecordMaker) makes the set's verifier record
     while R is at hand; `previous` is the set a rotation replaces (its R signs the new record)."""
     try:
         if expected_fp is not None:
-            _check_fingerprint(response, label, epoch, expected_fmt, expected_fp, hint)
-        codes = derivation.derive(response, label, epoch, fmt, count)
+            _check_fingerprint(response, expected or params, expected_fp, hint)
+        codes = derivation.derive_set(response, params)
         if recorder is not None:
             recorder(codes, response, previous)
         return codes
@@ -105,14 +107,14 @@ def _derive_checked(response, label, epoch, fmt, count, expected_fp=None, expect
         wipe(response)
 
 
-def _response_for(profile, ident, device_spec, label, epoch, interaction) -> bytearray:
+def _response_for(profile, ident, device_spec, params, interaction) -> bytearray:
     """R for a set: the seed S of its keyring, or its device's answer to the v1 challenge."""
     name = keyring_name_of(ident)
     if name is not None:
         from .keyring_operations import load_keyring, open_seed  # cryptography: only for keyrings
 
         return open_seed(load_keyring(profile, name), interaction), "a keyring member's secret was replaced"
-    return _ask_device(profile.enrollment(ident), device_spec, label, epoch, interaction)
+    return _ask_device(profile.enrollment(ident), device_spec, params, interaction)
 
 
 def _confirmed(codes, before_record):
@@ -128,7 +130,10 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
     `recorder` makes the set's verifier record (v2: with its rotation commitment). `proof_epoch`
     (with a recorder, for a set in the profile) adds the proof made with that older epoch's rotation
     key: for a verifier still at that epoch (a rotation whose record never reached it)."""
-    label = derivation.normalize_label_text(label)
+    # what was given (or the defaults), checked once, here; a recorded set's values come from the profile
+    params = derivation.CodeSetParams.of(label, DEFAULT_EPOCH if epoch is None else epoch, fmt or DEFAULT_FORMAT,
+                                         count or DEFAULT_COUNT)
+    label = params.label
     with store.locked():
         profile = store.load()
         entry = profile.code_set(label)
@@ -147,8 +152,7 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
             ident = entry.enrollment
             if keyring is not None and ident != keyring_ident(keyring):
                 raise InvalidInputError(f"{label!r} is not bound to keyring {keyring!r} in the profile")
-            epoch, count = entry.epoch, count or entry.count
-            fmt = fmt or entry.format
+            params = params.with_checked(entry.epoch, None if fmt else entry.format, None if count else entry.count)
         else:
             if keyring is not None:
                 from .keyring_operations import load_keyring
@@ -157,21 +161,19 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
                 ident = keyring_ident(keyring)
             else:
                 ident = profile.pick_enrollment(device_spec, backend)
-            epoch = DEFAULT_EPOCH if epoch is None else epoch
-            fmt, count = fmt or DEFAULT_FORMAT, count or DEFAULT_COUNT
-        derivation.validate_parameters(label, epoch, fmt, count)
         if device_spec in profile.enrollments:  # named by enrollment id: its own device
             device_spec = None
+        recorded = params.with_checked(entry.epoch, entry.format) if entry is not None else None
         if proof_epoch is not None:  # the old epoch's fingerprint is not recorded: the verifier checks
-            return _derive_proven(profile, ident, ident, device_spec, label, proof_epoch, epoch, fmt, count,
-                                  interaction, recorder, lambda old, hint: None, (entry.fingerprint, entry.format))
-        response, hint = _response_for(profile, ident, device_spec, label, epoch, interaction)
+            return _derive_proven(profile, ident, ident, device_spec, params.with_checked(proof_epoch), params,
+                                  interaction, recorder, lambda old, hint: None, (entry.fingerprint, recorded))
+        response, hint = _response_for(profile, ident, device_spec, params, interaction)
         if entry is not None:
-            return _derive_checked(response, label, epoch, fmt, count, entry.fingerprint, entry.format, hint,
-                                   recorder=recorder)
-        codes = _derive_checked(response, label, epoch, fmt, count, recorder=recorder)
+            return _derive_checked(response, params, entry.fingerprint, recorded, hint, recorder=recorder)
+        codes = _derive_checked(response, params, recorder=recorder)
         _confirmed(codes, before_record)
-        store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint)))
+        store.save(profile.with_set(label, CodeSetEntry(ident, params.epoch, params.format, params.count,
+                                                        codes.fingerprint, created=utc_timestamp())))
         return codes
 
 
@@ -181,7 +183,9 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
     `keyring` moves the set onto that keyring (its seed makes the new codes). `recorder` makes the
     new set's verifier record with the proof of the current set (docs/spec.md section 14): the
     device (or keyring) is asked for both epochs, with one PIN."""
-    label = derivation.normalize_label_text(label)
+    # what was given, checked once, here; the set's own values come from the profile
+    given = derivation.CodeSetParams.of(label, DEFAULT_EPOCH, fmt or DEFAULT_FORMAT, count or DEFAULT_COUNT)
+    label = given.label
     with store.locked():
         profile = store.load()
         entry = profile.code_set(label)
@@ -193,41 +197,42 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
 
             load_keyring(profile, keyring)
             ident = keyring_ident(keyring)
-        epoch = entry.epoch + 1
-        fmt, count = fmt or entry.format, count or entry.count
-        derivation.validate_parameters(label, epoch, fmt, count)
+        current = given.with_checked(entry.epoch, entry.format, entry.count)
+        params = given.with_checked(entry.epoch, None if fmt else entry.format,
+                                    None if count else entry.count).next_epoch()
         if recorder is None:
-            response, _ = _response_for(profile, ident, device_spec, label, epoch, interaction)
-            codes = _derive_checked(response, label, epoch, fmt, count)
+            response, _ = _response_for(profile, ident, device_spec, params, interaction)
+            codes = _derive_checked(response, params)
         else:  # the current set's R must give the fingerprint the profile recorded, then it signs
             codes = _derive_proven(
-                profile, entry.enrollment, ident, device_spec, label, entry.epoch, epoch, fmt, count, interaction,
-                recorder, lambda old, hint: _check_fingerprint(old, label, entry.epoch, entry.format,
-                                                               entry.fingerprint, hint))
+                profile, entry.enrollment, ident, device_spec, current, params, interaction, recorder,
+                lambda old, hint: _check_fingerprint(old, current, entry.fingerprint, hint))
         _confirmed(codes, before_record)
-        store.save(profile.with_set(label, CodeSetEntry(ident, epoch, fmt, count, codes.fingerprint)))
+        store.save(profile.with_set(label, CodeSetEntry(ident, params.epoch, params.format, params.count,
+                                                        codes.fingerprint, created=entry.created,
+                                                        rotated=utc_timestamp())))
         return codes
 
 
-def _derive_proven(profile, old_ident, new_ident, device_spec, label, old_epoch, new_epoch, fmt, count,
-                   interaction, recorder, check_old, expected=None):
-    """The set (label, new_epoch)'s codes and verifier record, signed with the rotation key of
-    (label, old_epoch) of `old_ident` (docs/spec.md section 14). `check_old(R_old, hint)` proves
-    R_old before it signs; `expected` = (fingerprint, format) checks the new set's R too."""
+def _derive_proven(profile, old_ident, new_ident, device_spec, old, params, interaction, recorder, check_old,
+                   expected=None):
+    """The codes and verifier record of the set `params`, signed with the rotation key of the set
+    `old` of `old_ident` (docs/spec.md section 14). `check_old(R_old, hint)` proves R_old before it
+    signs; `expected` = (fingerprint, the parameters it was recorded with) checks the new set's R too."""
     from .verifier.record import PreviousSet
 
-    response, previous, hint = _two_responses(profile, old_ident, new_ident, device_spec, label, old_epoch,
-                                              new_epoch, interaction, check_old)
+    response, previous, hint = _two_responses(profile, old_ident, new_ident, device_spec, old, params, interaction,
+                                              check_old)
     try:
-        expected_fp, expected_fmt = expected or (None, None)
-        return _derive_checked(response, label, new_epoch, fmt, count, expected_fp, expected_fmt, hint,
-                               recorder=recorder, previous=PreviousSet(previous, label, old_epoch))
+        expected_fp, expected_params = expected or (None, None)
+        return _derive_checked(response, params, expected_fp, expected_params, hint, recorder=recorder,
+                               previous=PreviousSet(previous, old.label, old.epoch))
     finally:
         wipe(response)
         wipe(previous)
 
 
-def _two_responses(profile, old_ident, new_ident, device_spec, label, old_epoch, new_epoch, interaction, check_old):
+def _two_responses(profile, old_ident, new_ident, device_spec, old_params, params, interaction, check_old):
     """(R of the new set, R of the old one, what could explain a wrong secret); `check_old(R_old,
     hint)` has passed. The same device answers both challenges in one session (one PIN; FIDO2: one
     assertion); the same keyring opens once (its seed is both sets' R); a set moving onto a keyring
@@ -236,20 +241,19 @@ def _two_responses(profile, old_ident, new_ident, device_spec, label, old_epoch,
     answers = []
     try:
         if old_ident == new_ident and keyring_name_of(new_ident) is not None:
-            seed, hint = _response_for(profile, new_ident, device_spec, label, new_epoch, interaction)
+            seed, hint = _response_for(profile, new_ident, device_spec, params, interaction)
             answers = [seed, bytearray(seed)]
         elif old_ident == new_ident:
             enrollment = profile.enrollment(new_ident)
-            with open_enrolled(enrollment, device_spec) as session:
+            with open_enrolled(enrollment, device_spec, interaction) as session:
                 answers = session.respond_many(
-                    (derivation.challenge(label, new_epoch), derivation.challenge(label, old_epoch)), enrollment,
-                    interaction)
+                    (derivation.challenge_of(params), derivation.challenge_of(old_params)), enrollment, interaction)
                 hint = session.wrong_secret_hint()
         else:
-            old, hint = _response_for(profile, old_ident, device_spec, label, old_epoch, interaction)
+            old, hint = _response_for(profile, old_ident, device_spec, old_params, interaction)
             answers = [old]
             check_old(old, hint)
-            new, _ = _response_for(profile, new_ident, None, label, new_epoch, interaction)
+            new, _ = _response_for(profile, new_ident, None, params, interaction)
             return new, old, hint
         check_old(answers[1], hint)
         return answers[0], answers[1], hint
@@ -265,12 +269,11 @@ def recover_with_keyring(label, fingerprint, keyring, interaction, epoch=DEFAULT
     typed from the sheet), shown only when the fingerprint matches."""
     from .keyring_operations import open_seed
 
-    label = derivation.normalize_label_text(label)
-    derivation.validate_parameters(label, epoch, fmt, count)
+    params = derivation.CodeSetParams.of(label, epoch, fmt, count)
     wanted = derivation.parse_fingerprint(fingerprint)
     response = open_seed(keyring, interaction)
     try:
-        return _derive_checked(response, label, epoch, fmt, count, wanted, fmt, recorder=recorder)
+        return _derive_checked(response, params, wanted, recorder=recorder)
     except FingerprintMismatchError:
         raise FingerprintMismatchError(
             f"keyring {keyring.name!r} opened, but gives another fingerprint than {wanted} for this label, epoch "
@@ -299,20 +302,19 @@ def recover(label, fingerprint, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FO
             backend=None, credential_id=None, recorder=None):
     """No profile: ask every secret the device could have used; show only the set whose fingerprint matches.
     `credential_id` (FIDO2, from the sheet) lets a key with a non-discoverable credential answer."""
-    label = derivation.normalize_label_text(label)
-    derivation.validate_parameters(label, epoch, fmt, count)
+    params = derivation.CodeSetParams.of(label, epoch, fmt, count)
     wanted = derivation.parse_fingerprint(fingerprint)
     credential = _parse_credential_id(credential_id) if credential_id is not None else None
     from .devices.discovery import resolve
 
-    device = resolve(device_spec)
+    device = resolve(device_spec, interaction=interaction)
     if credential is not None and backend is None:
         backend = "fido2"
     names = [backend] if backend else [b for b in BACKEND_PREFERENCE if b in device.backends]
-    challenge = derivation.challenge(label, epoch)
+    challenge = derivation.challenge_of(params)
     tried, skipped = 0, []
     for name in names:
-        with open_backend(device, name) as session:
+        with open_backend(device, name, interaction) as session:
             try:
                 candidates = (session.recover_responses(challenge, interaction, credential_id=credential)
                               if credential is not None else session.recover_responses(challenge, interaction))
@@ -320,8 +322,7 @@ def recover(label, fingerprint, interaction, epoch=DEFAULT_EPOCH, fmt=DEFAULT_FO
                     for _what, response in candidates:
                         tried += 1
                         try:
-                            codes = _derive_checked(response, label, epoch, fmt, count, wanted, fmt,
-                                                    recorder=recorder)
+                            codes = _derive_checked(response, params, wanted, recorder=recorder)
                         except FingerprintMismatchError:
                             continue
                         return codes

@@ -5,13 +5,29 @@ program reaches the card in between, so nobody can slip a command between sealco
 and its DERIVE, or select another application under it. A session that verified a PIN
 (`reset_on_close()`) ends the transaction by resetting the card, so no verified state outlives
 it. pyscard's low-level `scard` module is used directly: it is what the higher layers of
-pyscard wrap, and one context serves the whole process.
+pyscard wrap.
+
+Another program can hold a card too. One that opened it exclusively is told by pcscd at once
+(DeviceBusyError, no wait). One that holds a transaction (scdaemon does, around each of its
+commands) makes pcscd hold our connect, and pyscard repeat our SCardBeginTransaction, for as long
+as it keeps the transaction, without any limit: so each connection is opened in a thread and a
+PC/SC context of its own (a call that waits holds its context's lock), and the caller waits only
+as long as it chose (`wait`), telling `on_wait` once after BUSY_NOTICE_AFTER_S. An opening given
+up on closes what it opened if the other program ever lets go. Listing readers uses one shared
+context: pcscd answers it without waiting for anybody.
 """
 
 from __future__ import annotations
 
+import threading
+
 from .connection import ResponseGuard, SmartCardConnection
 from .errors import DeviceBusyError, DeviceError, DeviceNotFoundError
+
+#: how long a command waits for a card another program holds in a transaction (CLI: --wait)
+DEFAULT_BUSY_WAIT_S = 15.0
+#: after this long, the wait is told (`on_wait`): a card that answers does so well before
+BUSY_NOTICE_AFTER_S = 0.5
 
 _context = None
 
@@ -51,10 +67,111 @@ def list_readers() -> list[str]:
     return list(readers) if rv == scard.SCARD_S_SUCCESS else []
 
 
-class PcscConnection(SmartCardConnection):
-    """The card in a named PC/SC reader, held in a transaction until close()."""
+def busy_message(reader: str, exclusive: bool, waited: float | None = None) -> str:
+    """What the user reads when another program holds the card, with what usually does it."""
+    held = "in exclusive use by another program" if exclusive else "in use by another program"
+    after = f" (waited {waited:g} s)" if waited else ""
+    return (f"the card in {reader!r} is {held}{after}. With a YubiKey that is usually GnuPG's scdaemon: "
+            "stop it with `gpgconf --kill scdaemon`, or add `pcsc-shared` to ~/.gnupg/scdaemon.conf so "
+            "that it shares the card")
 
-    def __init__(self, reader_name: str, transaction: bool = True):
+
+class _Opened:
+    """What a successful opening holds: its own context, the card handle, its protocol and ATR."""
+
+    def __init__(self, context, card, protocol, atr, in_transaction):
+        self.context, self.card, self.protocol, self.atr = context, card, protocol, atr
+        self.in_transaction = in_transaction
+
+
+def _release(scard, context, card, in_transaction, disposition) -> None:
+    """End the transaction, disconnect and release the context; whatever is gone stays gone."""
+    if card is not None:
+        if in_transaction:
+            try:
+                if scard.SCardEndTransaction(card, disposition) == scard.SCARD_S_SUCCESS:
+                    disposition = scard.SCARD_LEAVE_CARD  # reset once is enough
+            except Exception:  # the card or pcscd is gone; the disconnect below still asks for the reset
+                pass
+        try:
+            scard.SCardDisconnect(card, disposition)
+        except Exception:  # the card or pcscd is gone: nothing left to release
+            pass
+    try:
+        scard.SCardReleaseContext(context)
+    except Exception:  # pcscd is gone
+        pass
+
+
+class _Opening:
+    """SCardConnect (shared), SCardBeginTransaction and SCardStatus of one connection, in a thread
+    and a PC/SC context of their own (module docstring). `result()` gives an `_Opened`, the
+    (stage, rv) of a failure, or None when the caller gave up waiting."""
+
+    def __init__(self, scard, reader: str, transaction: bool):
+        self._scard, self._reader, self._transaction = scard, reader, transaction
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._given_up = False
+        self._result = None
+        threading.Thread(target=self._run, name="sealcodes-pcsc-open", daemon=True).start()
+
+    def _open(self):
+        scard = self._scard
+        rv, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        if rv != scard.SCARD_S_SUCCESS:
+            return ("context", rv)
+        rv, card, protocol = scard.SCardConnect(context, self._reader, scard.SCARD_SHARE_SHARED,
+                                                scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
+        if rv != scard.SCARD_S_SUCCESS:
+            _release(scard, context, None, False, scard.SCARD_LEAVE_CARD)
+            return ("connect", rv)
+        if self._transaction:
+            rv = scard.SCardBeginTransaction(card)
+            if rv != scard.SCARD_S_SUCCESS:
+                _release(scard, context, card, False, scard.SCARD_LEAVE_CARD)
+                return ("transaction", rv)
+        rv, _reader, _state, _protocol, atr = scard.SCardStatus(card)
+        if rv != scard.SCARD_S_SUCCESS:
+            _release(scard, context, card, self._transaction, scard.SCARD_LEAVE_CARD)
+            return ("status", rv)
+        return _Opened(context, card, protocol, bytes(atr), self._transaction)
+
+    def _run(self):
+        try:
+            result = self._open()
+        except Exception:  # pyscard failed in a way of its own: as if pcscd were not there
+            result = ("context", None)
+        with self._lock:
+            if not self._given_up:
+                self._result = result
+                self._done.set()
+                return
+        if isinstance(result, _Opened):  # nobody waits for it any more
+            _release(self._scard, result.context, result.card, result.in_transaction, self._scard.SCARD_LEAVE_CARD)
+
+    def result(self, wait: float, on_wait=None):
+        try:
+            if not self._done.wait(min(wait, BUSY_NOTICE_AFTER_S)) and wait > BUSY_NOTICE_AFTER_S:
+                if on_wait is not None:
+                    on_wait()
+                self._done.wait(wait - BUSY_NOTICE_AFTER_S)
+        finally:  # also on Ctrl-C: whatever comes later is released by the thread
+            with self._lock:
+                if self._result is None:
+                    self._given_up = True
+        return self._result
+
+
+class PcscConnection(SmartCardConnection):
+    """The card in a named PC/SC reader, held in a transaction until close().
+
+    `wait`: how long to wait for a card another program holds in a transaction before giving up
+    (DeviceBusyError); `on_wait()` is called once when that wait goes on past BUSY_NOTICE_AFTER_S.
+    A card another program holds exclusively is DeviceBusyError at once."""
+
+    def __init__(self, reader_name: str, transaction: bool = True, wait: float = DEFAULT_BUSY_WAIT_S,
+                 on_wait=None):
         scard = _scard()
         if scard is None:
             raise DeviceNotFoundError("PC/SC is not available (pyscard is not installed)")
@@ -62,31 +179,24 @@ class PcscConnection(SmartCardConnection):
         self.name = reader_name
         self.apdu_count = 0
         self._card = None
-        self._in_transaction = False
-        context = _get_context(scard)
-        if context is None:
-            raise DeviceNotFoundError("PC/SC is not available (is pcscd running?)")
-        rv, card, protocol = scard.SCardConnect(context, reader_name, scard.SCARD_SHARE_SHARED,
-                                                scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
-        if rv == scard.SCARD_E_UNKNOWN_READER:
-            raise DeviceNotFoundError(f"no PC/SC reader named {reader_name!r}")
-        if rv == scard.SCARD_E_SHARING_VIOLATION:
-            raise DeviceBusyError(f"the card in {reader_name!r} is in exclusive use by another program")
-        if rv != scard.SCARD_S_SUCCESS:
-            raise DeviceNotFoundError(f"no card in reader {reader_name!r}")
-        self._card, self._protocol = card, protocol
-        if transaction:
-            rv = scard.SCardBeginTransaction(card)
-            if rv != scard.SCARD_S_SUCCESS:
-                self.close()
-                raise DeviceError(f"the card in {reader_name!r} was removed or reset while connecting")
-            self._in_transaction = True
-        rv, _reader, _state, _protocol, atr = scard.SCardStatus(card)
-        if rv != scard.SCARD_S_SUCCESS:
-            self.close()
-            raise DeviceError(f"the card in {reader_name!r} was removed or reset while connecting")
-        self._atr = bytes(atr)
         self._reset_requested = False
+        result = _Opening(scard, reader_name, transaction).result(wait, on_wait)
+        if result is None:
+            raise DeviceBusyError(busy_message(reader_name, exclusive=False, waited=wait), reader_name)
+        if not isinstance(result, _Opened):
+            stage, rv = result
+            if stage == "context":
+                raise DeviceNotFoundError("PC/SC is not available (is pcscd running?)")
+            if stage == "connect" and rv == scard.SCARD_E_UNKNOWN_READER:
+                raise DeviceNotFoundError(f"no PC/SC reader named {reader_name!r}")
+            if stage == "connect" and rv == scard.SCARD_E_SHARING_VIOLATION:
+                raise DeviceBusyError(busy_message(reader_name, exclusive=True), reader_name, exclusive=True)
+            if stage == "connect":
+                raise DeviceNotFoundError(f"no card in reader {reader_name!r}")
+            raise DeviceError(f"the card in {reader_name!r} was removed or reset while connecting")
+        self._context, self._card, self._protocol = result.context, result.card, result.protocol
+        self._in_transaction = result.in_transaction
+        self._atr = result.atr
 
     @property
     def atr(self) -> bytes:
@@ -122,18 +232,8 @@ class PcscConnection(SmartCardConnection):
             return
         scard, card = self._scard, self._card
         self._card = None
-        disposition = scard.SCARD_RESET_CARD if getattr(self, "_reset_requested", False) else scard.SCARD_LEAVE_CARD
-        if self._in_transaction:
-            self._in_transaction = False
-            try:
-                if scard.SCardEndTransaction(card, disposition) == scard.SCARD_S_SUCCESS:
-                    disposition = scard.SCARD_LEAVE_CARD  # reset once is enough
-            except Exception:  # the card or pcscd is gone; the disconnect below still asks for the reset
-                pass
-        try:
-            scard.SCardDisconnect(card, disposition)
-        except Exception:  # the card or pcscd is gone: nothing left to release
-            pass
+        disposition = scard.SCARD_RESET_CARD if self._reset_requested else scard.SCARD_LEAVE_CARD
+        _release(scard, self._context, card, self._in_transaction, disposition)
 
 
 class _PyscardView:

@@ -126,6 +126,9 @@ _ENROLLMENT_FIELDS = {
 }
 
 
+_SET_DATES = ("created", "rotated")
+
+
 def _set_fields():
     from . import derivation
     from .formats import FORMATS
@@ -221,6 +224,9 @@ def _validate(data, path):
                 raise ProfileError(f"{path} is corrupt: {what} has no {json.dumps(field)}; left untouched")
             if (expected := check(entry[field])) is not None:
                 raise _corrupt(path, what, field, expected, entry[field])
+        for field in _SET_DATES:  # optional: profiles written before sealcodes kept dates have none
+            if entry.get(field) is not None and not records.is_utc_timestamp(entry[field]):
+                raise _corrupt(path, what, field, "a UTC time such as \"2025-01-31T12:34:56Z\"", entry[field])
 
 
 # --- the file ------------------------------------------------------------------------------------------------

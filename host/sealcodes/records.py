@@ -155,15 +155,38 @@ class Enrollment:
         return spec == self.device_name or same_serial(self.serial, spec) or spec == self.serial
 
 
+def utc_timestamp(seconds: float | None = None) -> str:
+    """A moment as the profile records it: UTC, to the second, ISO 8601 ("2025-01-31T12:34:56Z")."""
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def is_utc_timestamp(value) -> bool:
+    """Whether `value` is spelled as `utc_timestamp` spells it, with a plausible date and time."""
+    if not isinstance(value, str) or len(value) != 20:
+        return False
+    separators = value[4] + value[7] + value[10] + value[13] + value[16] + value[19]
+    digits = value[0:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:19]
+    if separators != "--T::Z" or not (digits.isascii() and digits.isdigit()):
+        return False
+    month, day, hour, minute, second = (int(value[i:i + 2]) for i in (5, 8, 11, 14, 17))
+    return 1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61
+
+
 @dataclass(frozen=True)
 class CodeSetEntry:
-    """What the profile records of one code set: never a code."""
+    """What the profile records of one code set: never a code. `created` and `rotated` (UTC
+    timestamps, `utc_timestamp`) are None when unknown: sets recorded before sealcodes kept dates,
+    and a set never rotated."""
 
     enrollment: str
     epoch: int
     format: str
     count: int
     fingerprint: str
+    created: str | None = None  # when `generate` first recorded the set
+    rotated: str | None = None  # when `rotate` last moved it to a new epoch
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], where: str = "code set") -> "CodeSetEntry":
@@ -174,14 +197,20 @@ class CodeSetEntry:
             and isinstance(data.get("format"), str)
             and type(data.get("count")) is int
             and isinstance(data.get("fingerprint"), str)
+            and all(data.get(key) is None or is_utc_timestamp(data[key]) for key in ("created", "rotated"))
         )
         if not ok:
             raise ProfileError(f"the profile is corrupt ({where}); left untouched")
-        return cls(data["enrollment"], data["epoch"], data["format"], data["count"], data["fingerprint"])
+        return cls(data["enrollment"], data["epoch"], data["format"], data["count"], data["fingerprint"],
+                   data.get("created"), data.get("rotated"))
 
     def to_json(self) -> dict:
-        return {"enrollment": self.enrollment, "epoch": self.epoch, "format": self.format, "count": self.count,
-                "fingerprint": self.fingerprint}
+        out = {"enrollment": self.enrollment, "epoch": self.epoch, "format": self.format, "count": self.count,
+               "fingerprint": self.fingerprint}
+        for key in ("created", "rotated"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
 
 
 @dataclass(frozen=True)

@@ -209,3 +209,25 @@ def test_fido2_backend_cli_over_pcsc(vpcd_token):
                         vpcd_token.reader)
     assert recovered.returncode == 0, recovered.stderr
     assert json.loads(recovered.stdout)["codes"] == first["codes"]
+
+
+def test_a_script_enrolls_a_fresh_key_with_uv_setting_its_pin(vpcd_token, isolated_dirs):
+    """docs/fido2.md: `--uv required` sets a PIN on a key that has none, at a terminal or with
+    --force; without a terminal the new PIN is one line of stdin. Without --force a script is told
+    how, and nothing is set."""
+    reader = vpcd_token.reader
+    enroll = ("enroll", "--device", reader, "--backend", "fido2", "--uv", "required")
+    refused = run_cli(*enroll, input=PIN + "\n")
+    assert refused.returncode == 1 and "no FIDO2 PIN" in refused.stderr and "--force" in refused.stderr
+    assert Ctap2(_device(reader)).info.options["clientPin"] is False  # nothing was set
+    result = run_cli(*enroll, "--force", input=PIN + "\n")
+    assert result.returncode == 0, result.stderr
+    assert PIN not in result.stdout + result.stderr
+    assert Ctap2(_device(reader)).info.options["clientPin"] is True
+    (meta,) = json.loads((isolated_dirs / "config" / "sealcodes" / "profile.json").read_text())["enrollments"].values()
+    assert meta["uv"] is True
+    good = run_cli("generate", "script.example", "--json", input=PIN + "\n")
+    assert good.returncode == 0, good.stderr
+    assert json.loads(run_cli("generate", "script.example", "--json", input=PIN + "\n").stdout) == json.loads(good.stdout)
+    wrong = run_cli("generate", "script.example", "--json", input="not-" + PIN + "\n")
+    assert wrong.returncode == 1 and "wrong FIDO2 PIN" in wrong.stderr

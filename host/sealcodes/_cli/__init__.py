@@ -22,7 +22,7 @@ log = get_logger("sealcodes")
 #: batch or keyring code and what they import (tests/test_cli_imports.py).
 COMMAND_MODULES = {
     "batch": "batch", "check": "codes", "demo": "demo", "devices": "device", "enroll": "device",
-    "expand": "codes", "generate": "codeset", "keyring": "keyring", "recover": "codeset",
+    "expand": "codes", "generate": "codeset", "keyring": "keyring", "list": "listing", "recover": "codeset",
     "rotate": "codeset", "sheet": "sheet", "verifier": "verifier",
 }
 

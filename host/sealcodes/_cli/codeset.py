@@ -10,7 +10,7 @@ from .. import operations
 from ..devices import BACKENDS
 from ..operations import COUNT_RANGE, DEFAULT_COUNT, DEFAULT_EPOCH, DEFAULT_FORMAT, EPOCH_RANGE
 from ..text import has_hidden, printable
-from .util import FORMAT_CHOICE, CliFail, CliInteraction, TypeBack, echo_codes, interactive
+from .util import FORMAT_CHOICE, CliFail, CliInteraction, TypeBack, echo_codes, interactive, wait_option
 
 _epoch_type = click.IntRange(*EPOCH_RANGE)
 _count_type = click.IntRange(*COUNT_RANGE)
@@ -85,9 +85,10 @@ def _show(codes, as_json, software_token, output):
 @click.option("--proof-from-epoch", "proof_epoch", type=_epoch_type, metavar="N",
               help="With --verifier-record: sign the record with the rotation key of epoch N of this set, for a "
                    "verifier still at epoch N (a rotation whose record never reached it).")
+@wait_option
 @click.pass_obj
 def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyring_name, no_confirm, verifier_record,
-             accounts, proof_epoch):
+             accounts, proof_epoch, busy_wait):
     """Show the codes for LABEL, asking the device; the first time, record the set.
 
     A new set is recorded only after you type back one of its codes (skipped with --no-confirm,
@@ -96,16 +97,17 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyri
     warn_hidden(label)
     if proof_epoch is not None and not verifier_record:
         raise CliFail("--proof-from-epoch goes with --verifier-record")
+    software = _on_emulator(ctx, label, device_spec, backend, keyring_name)
     asks = not (no_confirm or verifier_record) and interactive()
-    type_back = TypeBack(as_json, software_token=device_spec == "emulator") if asks else None
+    type_back = TypeBack(as_json, software_token=software) if asks else None
     output = RecordOutput(accounts) if verifier_record else None
-    with CliInteraction() as interaction:
+    with CliInteraction(busy_wait=busy_wait) as interaction:
         codes = operations.generate(ctx.store(), label, interaction, epoch=epoch, fmt=fmt, count=count,
                                     device_spec=device_spec, backend=backend, keyring=keyring_name,
                                     before_record=output.before_record if output else type_back,
                                     recorder=output.maker if output else None, proof_epoch=proof_epoch)
     if type_back is None or not type_back.shown:
-        _show(codes, as_json, _on_emulator(ctx, label), output)
+        _show(codes, as_json, software, output)
 
 
 @click.command()
@@ -118,8 +120,10 @@ def generate(ctx, label, epoch, fmt, count, as_json, device_spec, backend, keyri
               help="Move the set onto this keyring: the new codes come from the keyring's seed.")
 @_no_confirm
 @_verifier_options
+@wait_option
 @click.pass_obj
-def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confirm, verifier_record, accounts):
+def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confirm, verifier_record, accounts,
+           busy_wait):
     """Replace LABEL's codes: epoch + 1, every code changes; shows and records the new set.
 
     The new set becomes current once you type back one of its codes (skipped with --no-confirm,
@@ -131,7 +135,7 @@ def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confir
     asks = not (no_confirm or verifier_record) and interactive()
     type_back = TypeBack(as_json, software_token=software) if asks else None
     output = RecordOutput(accounts) if verifier_record else None
-    with CliInteraction() as interaction:
+    with CliInteraction(busy_wait=busy_wait) as interaction:
         codes = operations.rotate(ctx.store(), label, interaction, device_spec=device_spec, fmt=fmt,
                                   count=count, before_record=output.before_record if output else type_back,
                                   keyring=keyring_name, recorder=output.maker if output else None)
@@ -156,9 +160,10 @@ def rotate(ctx, label, fmt, count, as_json, device_spec, keyring_name, no_confir
               help="A keyring exported with `sealcodes keyring export` (JSON, or the SCK1 text of the sheet; "
                    "- reads stdin): no profile needed.")
 @_verifier_options
+@wait_option
 @click.pass_obj
 def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, backend, keyring_name, credential_id,
-            keyring_file, verifier_record, accounts):
+            keyring_file, verifier_record, accounts, busy_wait):
     """Regenerate a set with no profile: only the answer matching FINGERPRINT is shown."""
     if keyring_name is not None or keyring_file is not None:
         if keyring_name is not None and keyring_file is not None:
@@ -168,14 +173,14 @@ def recover(ctx, label, fingerprint, epoch, fmt, count, as_json, device_spec, ba
         keyring = (load_keyring(ctx.store().load(), keyring_name) if keyring_name is not None
                    else read_keyring_file(keyring_file))
         output = RecordOutput(accounts) if verifier_record else None
-        with CliInteraction() as interaction:
+        with CliInteraction(busy_wait=busy_wait) as interaction:
             codes = operations.recover_with_keyring(label, fingerprint, keyring, interaction, epoch=epoch,
                                                     fmt=fmt, count=count, recorder=output and output.maker)
         software = any(m.device.get("device_kind") == "emulator" for m in keyring.members)
         _show(codes, as_json, software, output)
         return
     output = RecordOutput(accounts) if verifier_record else None
-    with CliInteraction() as interaction:
+    with CliInteraction(busy_wait=busy_wait) as interaction:
         codes = operations.recover(label, fingerprint, interaction, epoch=epoch, fmt=fmt, count=count,
                                    device_spec=device_spec, backend=backend, credential_id=credential_id,
                                    recorder=output and output.maker)
@@ -220,20 +225,31 @@ def warn_hidden(label):
                    "characters (shown escaped); make sure it is the label you mean", err=True)
 
 
-def _on_emulator(ctx, label):
+def _on_emulator(ctx, label, device_spec=None, backend=None, keyring_name=None):
+    """Whether the set's codes come from the built-in emulator (a SOFTWARE token): the enrollment
+    or keyring the profile records for it, or for a new set the one `generate` is going to use."""
     try:
-        from ..records import keyring_name_of
+        import unicodedata
+
+        from ..records import keyring_ident, keyring_name_of
 
         profile = ctx.store().load()
-        entry = profile.code_set(operations.derivation.normalize_label_text(label))
-        name = keyring_name_of(entry.enrollment)
+        # a lookup (profile labels are NFC), not a check: the operation checks the label, once
+        entry = profile.code_set(unicodedata.normalize("NFC", label))
+        if entry is not None:
+            ident = entry.enrollment
+        elif keyring_name is not None:
+            ident = keyring_ident(keyring_name)
+        else:
+            ident = profile.pick_enrollment(device_spec, backend)
+        name = keyring_name_of(ident)
         if name is not None:
             from ..keyring_operations import load_keyring
 
             return any(m.device.get("device_kind") == "emulator" for m in load_keyring(profile, name).members)
-        return profile.enrollment(entry.enrollment).device_kind == "emulator"
-    except Exception:
-        return False
+        return profile.enrollment(ident).device_kind == "emulator"
+    except Exception:  # generate itself says what is wrong with the profile or the label
+        return device_spec == "emulator"
 
 
 COMMANDS = (generate, rotate, recover)

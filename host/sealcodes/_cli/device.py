@@ -8,14 +8,19 @@ from .. import operations
 from ..devices import BACKENDS
 from ..devices.discovery import list_devices
 from ..text import printable
-from .util import CliInteraction
+from .util import CliInteraction, wait_option
 
 
 @click.command()
 def devices():
     """List connected devices (PC/SC readers, FIDO2 keys, the built-in emulator), one per line."""
-    for device in list_devices(details=True):
+    listed = list_devices(details=True)
+    for device in listed:
         click.echo(printable(device.describe()))  # reader names, USB strings, serials: device data
+    if any(device.busy for device in listed):
+        click.echo("Note: a busy reader's card is held by another program. With a YubiKey that is usually "
+                   "GnuPG's scdaemon: `gpgconf --kill scdaemon`, or `pcsc-shared` in ~/.gnupg/scdaemon.conf.",
+                   err=True)
 
 
 @click.command()
@@ -29,13 +34,14 @@ def devices():
 @click.option("--curve", type=click.Choice(["P-256", "P-384"]), help="piv, openpgp: curve of a key made on the card "
               "(default P-256).")
 @click.option("--force", is_flag=True, help="Overwrite an existing secret without asking.")
+@wait_option
 @click.pass_obj
-def enroll(ctx, device_spec, backend, slot, uv, touch, adopt, curve, force):
+def enroll(ctx, device_spec, backend, slot, uv, touch, adopt, curve, force, busy_wait):
     """Seal a new secret on a device (or adopt one) and record it in the profile."""
     # only what the user gave: a backend refuses an option it does not use
     options = {"slot": slot, "uv": uv, "touch": touch or None, "adopt": adopt or None, "force": force or None,
                "curve": curve}
-    with CliInteraction(assume_yes=force) as interaction:
+    with CliInteraction(assume_yes=force, busy_wait=busy_wait) as interaction:
         result = operations.enroll(ctx.store(), device_spec, interaction, backend=backend, **options)
     enrollment = result.enrollment
     click.echo(f"Enrolled {printable(result.enrollment_id)} ({enrollment.backend}).")

@@ -12,7 +12,7 @@ import click
 
 from .. import operations, sheet as sheets
 from ..devices import BACKENDS
-from .util import CliFail, CliInteraction
+from .util import CliFail, CliInteraction, wait_option
 
 LP_TIMEOUT_S = 60
 
@@ -58,8 +58,9 @@ def _write_file(path: str, data: bytes) -> None:
                                                "The file holds your codes in plaintext.")
 @click.option("--device", "device_spec", metavar="D", help="Reader name, device serial, or 'emulator'.")
 @click.option("--backend", type=click.Choice(list(BACKENDS)), help="Which enrolled device application to use.")
+@wait_option
 @click.pass_obj
-def sheet(ctx, label, as_pdf, printer, output, device_spec, backend):
+def sheet(ctx, label, as_pdf, printer, output, device_spec, backend, busy_wait):
     """The printable sheet of LABEL's set: codes with tick boxes, fingerprint, devices, keyring.
 
     Text on stdout by default; nothing is written to disk unless you name a file with --output.
@@ -70,7 +71,7 @@ def sheet(ctx, label, as_pdf, printer, output, device_spec, backend):
     if kind == "pdf" and printer is None and output is None and sys.stdout.isatty():
         raise CliFail("a PDF is binary: pipe it (`| lp`), or use --print or --output FILE")
     store = ctx.store()
-    with CliInteraction() as interaction:
+    with CliInteraction(busy_wait=busy_wait) as interaction:
         codes = operations.generate(store, label, interaction, device_spec=device_spec, backend=backend)
     data = sheets.sheet_for(store.load(), codes, datetime.date.today().isoformat())
     rendered = sheets.render(data, kind)

@@ -19,6 +19,15 @@ from .fail import EXIT_ERROR, EXIT_OK, CliFail  # noqa: F401 (the CLI modules ta
 FORMAT_CHOICE = click.Choice(list(FORMATS))
 
 
+def wait_option(command):
+    """--wait SECONDS: how long a command waits for a device another program holds."""
+    from ..pcsc import DEFAULT_BUSY_WAIT_S
+
+    return click.option("--wait", "busy_wait", type=click.FloatRange(0, 3600), metavar="SECONDS",
+                        help=f"How long to wait for a device another program holds, e.g. GnuPG's scdaemon "
+                             f"(default: {DEFAULT_BUSY_WAIT_S:g}).")(command)
+
+
 @dataclass
 class Context:
     """The global options of one `sealcodes` invocation."""
@@ -38,8 +47,9 @@ class CliInteraction(Interaction):
     command ends, whatever happens.
     """
 
-    def __init__(self, assume_yes=False):
+    def __init__(self, assume_yes=False, busy_wait=None):
         self.assume_yes = assume_yes
+        self.busy_wait = busy_wait  # --wait: None is the connection's default
         self._pins = {}
 
     def __enter__(self):
@@ -66,7 +76,10 @@ class CliInteraction(Interaction):
         click.echo("Touch your security key...", err=True)
 
     def notice(self, message):
-        click.echo(message, err=True)
+        click.echo(printable(message), err=True)  # it may quote device strings
+
+    def device_busy(self, name):
+        click.echo(f"waiting for {printable(name)} (in use by another program)...", err=True)
 
     def next_device(self, description):
         """A keyring asks its members one after another: PINs of one device never go to the next."""

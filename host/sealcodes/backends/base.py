@@ -43,6 +43,14 @@ def take_pin(pin) -> bytearray:
 class Interaction:
     """Callbacks from the library to whoever drives it (the CLI, a test)."""
 
+    #: seconds to wait for a device another program holds (None: the connection's default,
+    #: pcsc.DEFAULT_BUSY_WAIT_S); the CLI sets it from --wait
+    busy_wait: float | None = None
+
+    def device_busy(self, name: str) -> None:
+        """Another program holds device `name` and the command waits for it (called once, after
+        ~0.5 s of waiting; it gives up after `busy_wait` seconds)."""
+
     def request_pin(self, purpose: str, new: bool = False) -> bytearray:
         """A PIN for `purpose` ("applet", "fido2", ...) as UTF-8 in a bytearray; new=True when setting
         one. The backend owns the buffer it gets and wipes it (memory.wipe) as soon as it is used."""

@@ -8,9 +8,10 @@ every use checks it before the PIN is sent.
 
 Talks through yubikit's PivSession (optional extra `sealcodes[yubikey]`). The
 public key comes from the slot metadata where the card has it (YubiKey 5.3+,
-sealtoken), else from the certificate in the slot's data object; on such cards a
-generated key gets a placeholder certificate (signed by a throwaway key) so the
-public key can be read back later.
+sealtoken), else (GET METADATA answered in any way but a security status) from the
+certificate in the slot's data object; on such cards a generated key gets a
+placeholder certificate (signed by a throwaway key) so the public key can be read
+back later.
 """
 
 from __future__ import annotations
@@ -45,13 +46,20 @@ _SW_REFERENCED_DATA_NOT_FOUND = 0x6A88
 
 
 class _SlotKey:
-    """What slot 9D holds: kind 'ec' / 'rsa' / other, the public key (ec), the policies (if known)."""
+    """What slot 9D holds: kind 'ec' / 'rsa' / other, the public key (ec), the policies (if known).
+    Kind 'unknown': the card would not describe the slot and has no certificate there (`why`)."""
 
-    def __init__(self, kind, public=None, pin_policy=None, touch_policy=None):
+    def __init__(self, kind, public=None, pin_policy=None, touch_policy=None, why=""):
         self.kind = kind
         self.public = public
         self.pin_policy = pin_policy
         self.touch_policy = touch_policy
+        self.why = why
+
+
+def _unreadable(why: str) -> str:
+    return (f"the card does not describe PIV slot 9D ({why}) and holds no certificate there, so the slot's "
+            "public key cannot be read")
 
 
 class PivBackend(Backend):
@@ -79,42 +87,55 @@ class PivBackend(Backend):
             raise DeviceError("the card answered the PIV SELECT wrongly") from None
 
     def _slot_key(self, session):
-        """The key in slot 9D (_SlotKey), or None when the slot is empty."""
-        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        """The key in slot 9D (_SlotKey), or None when the slot is empty.
+
+        From GET METADATA (YubiKey 5.3+, sealtoken), whose 6A88 says the slot is empty. When the
+        card answers it in any other way but a security status (no such instruction: other PIV
+        cards; an error: PivApplet answers 6F00 for an imported key; a malformed answer), from the
+        certificate in the slot's data object; with neither, kind 'unknown'."""
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-        from yubikit.core import BadResponseError, CommandError, NotSupportedError
+        from yubikit.core import CommandError, NotSupportedError
         from yubikit.core.smartcard import ApduError
         from yubikit.piv import ALGORITHM, SLOT
 
         try:
             meta = session.get_slot_metadata(SLOT.KEY_MANAGEMENT)
         except NotSupportedError:
-            meta = None
+            return self._certificate_key(session, "no GET METADATA on this card")
         except ApduError as e:
             if e.sw == _SW_REFERENCED_DATA_NOT_FOUND:
                 return None
-            if e.sw not in (0x6D00, 0x6A81):  # no GET METADATA on this card: use the certificate
+            if e.sw == _SW_SECURITY_STATUS_NOT_SATISFIED:
                 raise DeviceError(f"the card refused to describe slot 9D ({sw_text(e.sw)})") from None
-            meta = None
+            return self._certificate_key(session, f"GET METADATA answered {sw_text(e.sw)}")
         except (CommandError, ValueError, KeyError, IndexError):
-            raise DeviceError("the card described slot 9D wrongly") from None
-        if meta is not None:
-            if meta.key_type.algorithm == ALGORITHM.RSA:
-                return _SlotKey("rsa")
-            if meta.key_type.name not in ("ECCP256", "ECCP384"):
-                return _SlotKey("unsupported")
-            try:
-                public = meta.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-            except (ValueError, KeyError):
-                raise DeviceError("the card's public key in slot 9D is malformed") from None
-            return _SlotKey("ec", public, int(meta.pin_policy), int(meta.touch_policy))
+            return self._certificate_key(session, "GET METADATA answered malformed data")
+        if meta.key_type.algorithm == ALGORITHM.RSA:
+            return _SlotKey("rsa")
+        if meta.key_type.name not in ("ECCP256", "ECCP384"):
+            return _SlotKey("unsupported")
+        try:
+            public = meta.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        except (ValueError, KeyError):
+            raise DeviceError("the card's public key in slot 9D is malformed") from None
+        return _SlotKey("ec", public, int(meta.pin_policy), int(meta.touch_policy))
+
+    @staticmethod
+    def _certificate_key(session, why):
+        """The key whose certificate is in slot 9D's data object; kind 'unknown' without one."""
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+        from yubikit.core import BadResponseError, CommandError, NotSupportedError
+        from yubikit.core.smartcard import ApduError
+        from yubikit.piv import SLOT
+
         try:
             certificate = session.get_certificate(SLOT.KEY_MANAGEMENT)
         except ApduError as e:
             if e.sw in (_SW_FILE_NOT_FOUND, _SW_REFERENCED_DATA_NOT_FOUND):
-                return None
+                return _SlotKey("unknown", why=why)
             raise DeviceError(f"the card refused to read the slot 9D certificate ({sw_text(e.sw)})") from None
-        except (BadResponseError, NotSupportedError, CommandError):
+        except (BadResponseError, NotSupportedError, CommandError, ValueError):
             raise DeviceError("the certificate in slot 9D cannot be read") from None
         key = certificate.public_key()
         if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in ("secp256r1", "secp384r1"):
@@ -200,6 +221,13 @@ class PivBackend(Backend):
         session = self._session()
         serial = self._serial(session)
         key = self._slot_key(session)
+        unknown = ""
+        if key is not None and key.kind == "unknown":
+            if adopt:
+                raise DeviceError(f"{_unreadable(key.why)}: put the key's certificate in slot 9D (for example "
+                                  "`yubico-piv-tool -a import-certificate -s 9d`) and enroll --adopt again, or "
+                                  "enroll without --adopt to make a new key there")
+            unknown, key = " (this card cannot tell whether the slot already holds a key: one would be lost)", None
         if key is not None and key.kind != "ec":
             if adopt or not force:
                 raise DeviceError(f"PIV slot 9D holds {_KIND_TEXT[key.kind]}; sealcodes needs an ECC key "
@@ -214,7 +242,7 @@ class PivBackend(Backend):
         generated = False
         if key is None or force:
             what = "replace the key in PIV slot 9D" if key is not None else "generate a new key in PIV slot 9D"
-            if not interaction.confirm(f"sealcodes will {what} ({curve}). Go on?"):
+            if not interaction.confirm(f"sealcodes will {what} ({curve}){unknown}. Go on?"):
                 raise DeviceError(f"not confirmed: did not {what}")
             key = self._generate(session, curve)
             generated = True
@@ -283,6 +311,8 @@ class PivBackend(Backend):
         key = self._slot_key(session)
         if key is None:
             raise DeviceError("PIV slot 9D holds no key: wrong card, or the key was deleted; no PIN was sent")
+        if key.kind == "unknown":
+            raise DeviceError(f"{_unreadable(key.why)}: wrong card, or its certificate was deleted; no PIN was sent")
         if key.kind != "ec":
             raise DeviceError(f"PIV slot 9D holds {_KIND_TEXT[key.kind]}, not the enrolled ECC key; "
                               "no PIN was sent")

@@ -74,14 +74,26 @@ def _open_provider(name):
         raise DeviceError(str(exc)) from None
 
 
-def open_session(stack: contextlib.ExitStack, kind: str, name: str, backend_name: str):
-    """Open one backend on one device; everything opened is closed by `stack`."""
+def patience(interaction=None) -> tuple:
+    """(seconds, on_wait(name)): how long a command waits for a device another program holds, and
+    whom it tells that it waits (the interaction's `busy_wait` and `device_busy`; None, None: the
+    connection's default, told to nobody)."""
+    if interaction is None:
+        return None, None
+    return getattr(interaction, "busy_wait", None), getattr(interaction, "device_busy", None)
+
+
+def open_session(stack: contextlib.ExitStack, kind: str, name: str, backend_name: str, wait=None, on_wait=None):
+    """Open one backend on one device; everything opened is closed by `stack`. A PC/SC card another
+    program holds is waited for `wait` seconds (None: pcsc.DEFAULT_BUSY_WAIT_S), `on_wait(name)`
+    told once the wait is noticeable; DeviceBusyError after that."""
     cls = backend_class(backend_name)
     base = BACKENDS[backend_name][2]
     if kind == KIND_PCSC:
-        from ..pcsc import PcscConnection
+        from ..pcsc import DEFAULT_BUSY_WAIT_S, PcscConnection
 
-        conn = PcscConnection(name)
+        conn = PcscConnection(name, wait=DEFAULT_BUSY_WAIT_S if wait is None else wait,
+                              on_wait=None if on_wait is None else (lambda: on_wait(name)))
         stack.callback(conn.close)
         return cls(conn)  # the fido2 backend speaks CTAP over the connection itself (nfcctap.py)
     if kind == KIND_HID:
@@ -106,7 +118,9 @@ def open_session(stack: contextlib.ExitStack, kind: str, name: str, backend_name
 
 
 @contextlib.contextmanager
-def open_backend(device: DeviceInfo, backend_name: str):
-    """Open `backend_name` on `device`; yields the backend session, closes everything after."""
+def open_backend(device: DeviceInfo, backend_name: str, interaction=None, wait=None):
+    """Open `backend_name` on `device`; yields the backend session, closes everything after. A busy
+    device is waited for as `interaction` says (`patience`), or `wait` seconds, told to nobody."""
+    waits, on_wait = patience(interaction) if wait is None else (wait, None)
     with contextlib.ExitStack() as stack:
-        yield open_session(stack, device.kind, device.name, backend_name)
+        yield open_session(stack, device.kind, device.name, backend_name, waits, on_wait)

@@ -9,9 +9,13 @@ import contextlib
 from dataclasses import dataclass
 
 from ..const import AID_FIDO, AID_OATH, AID_OPENPGP, AID_OTP, AID_PIV, AID_SEALCODES
-from ..errors import DeviceError, DeviceNotFoundError
+from ..errors import DeviceBusyError, DeviceError, DeviceNotFoundError
 from ..records import KIND_HID, KIND_PCSC, same_serial
-from . import BACKEND_PREFERENCE, backend_class, hid_devices, hid_name, open_backend, providers
+from . import BACKEND_PREFERENCE, backend_class, hid_devices, hid_name, open_backend, patience, providers
+
+#: listing waits this long for a card another program holds, then shows it as busy and goes on
+LIST_BUSY_WAIT_S = 1.5
+BUSY_TEXT = "busy (in use by another program)"
 
 # AIDs probed to tell which applications a card has
 PROBE_AIDS = {"applet": AID_SEALCODES, "fido2": AID_FIDO, "ykoath": AID_OATH, "yubiotp": AID_OTP,
@@ -27,12 +31,13 @@ class DeviceInfo:
     backends: tuple = ()
     serial: str | None = None
     detail: str = ""
+    busy: bool = False  # another program holds it: nothing could be asked
 
     def describe(self) -> str:
         parts = [self.name, f"[{self.kind}]"]
         if self.serial:
             parts.append(f"serial {self.serial}")
-        parts.append("backends: " + (", ".join(self.backends) or "none usable"))
+        parts.append(BUSY_TEXT if self.busy else "backends: " + (", ".join(self.backends) or "none usable"))
         if self.detail:
             parts.append(self.detail)
         return "  ".join(parts)
@@ -63,12 +68,18 @@ def probe_smartcard(connection) -> tuple[list, str | None]:
     return found, serial
 
 
-def _pcsc_device(reader: str) -> DeviceInfo:
+def _pcsc_device(reader: str, wait: float = LIST_BUSY_WAIT_S, on_wait=None, busy_fails=False) -> DeviceInfo:
+    """The card in `reader`, probed; a card another program holds is shown busy (or, with
+    `busy_fails`, DeviceBusyError after `wait` seconds, `on_wait(reader)` told)."""
     from ..pcsc import PcscConnection
 
     try:
-        with PcscConnection(reader) as conn:
+        with PcscConnection(reader, wait=wait, on_wait=None if on_wait is None else (lambda: on_wait(reader))) as conn:
             backends, serial = probe_smartcard(conn)
+    except DeviceBusyError:
+        if busy_fails:
+            raise
+        return DeviceInfo(KIND_PCSC, reader, busy=True)
     except DeviceError:
         return DeviceInfo(KIND_PCSC, reader, (), None, "no card")
     return DeviceInfo(KIND_PCSC, reader, tuple(backends), serial)
@@ -79,8 +90,9 @@ def _provider_device(provider) -> DeviceInfo:
 
 
 def list_devices(include_providers: bool = True, details: bool = False) -> list[DeviceInfo]:
-    """Every device reachable now: PC/SC readers (each card probed), FIDO HID keys, providers.
-    details=True also reads what each FIDO2 application offers (for `sealcodes devices`)."""
+    """Every device reachable now: PC/SC readers (each card probed; one another program holds is
+    listed busy after LIST_BUSY_WAIT_S), FIDO HID keys, providers. details=True also reads what each
+    FIDO2 application offers (for `sealcodes devices`)."""
     from ..pcsc import list_readers
 
     devices = [_pcsc_device(reader) for reader in list_readers()]
@@ -98,7 +110,7 @@ def list_devices(include_providers: bool = True, details: bool = False) -> list[
 def _with_fido2_summary(device: DeviceInfo) -> DeviceInfo:
     """'fido2: hmac-secret, PIN set, rk' (what a FIDO2 enrollment needs), or why it cannot be read."""
     try:
-        with open_backend(device, "fido2") as session:
+        with open_backend(device, "fido2", wait=LIST_BUSY_WAIT_S) as session:
             info = session.info()
     except DeviceError as exc:
         summary = f"fido2: not readable ({exc})"
@@ -114,12 +126,18 @@ def _with_fido2_summary(device: DeviceInfo) -> DeviceInfo:
     return DeviceInfo(device.kind, device.name, device.backends, device.serial, detail)
 
 
-def resolve(spec: str | None, devices: list | None = None) -> DeviceInfo:
+def resolve(spec: str | None, devices: list | None = None, interaction=None) -> DeviceInfo:
     """The device a `--device` spec names; with no spec, the only hardware device present.
 
     A provider's name or a reader's name opens nothing else; a serial, an HID path or no spec
-    at all lists the devices (the user did not say which one).
+    at all lists the devices (the user did not say which one). A card another program holds is
+    waited for as `interaction` says (devices.patience), when it is the one meant.
     """
+    wait, on_wait = patience(interaction)
+    if wait is None:
+        from ..pcsc import DEFAULT_BUSY_WAIT_S
+
+        wait = DEFAULT_BUSY_WAIT_S
     if devices is None and spec:
         provider = providers.get(spec)
         if provider is not None:
@@ -127,20 +145,24 @@ def resolve(spec: str | None, devices: list | None = None) -> DeviceInfo:
         from ..pcsc import list_readers
 
         if spec in list_readers():
-            return _pcsc_device(spec)
+            return _pcsc_device(spec, wait, on_wait, busy_fails=True)
     devices = devices if devices is not None else list_devices(include_providers=False)
+    busy = [d for d in devices if d.busy]
     if spec is None:
         usable = [d for d in devices if d.backends]
-        if len(usable) == 1:
-            return usable[0]
-        if not usable:
+        if len(usable) + len(busy) == 1:
+            # the only device, held by another program: wait for it as for a named one
+            return usable[0] if usable else _pcsc_device(busy[0].name, wait, on_wait, busy_fails=True)
+        if not usable and not busy:
             raise DeviceNotFoundError(
                 "no device found (use --device emulator for the built-in software token)"
             )
         raise DeviceNotFoundError(
-            "several devices found; choose one with --device: " + ", ".join(d.name for d in usable)
+            "several devices found; choose one with --device: "
+            + ", ".join(d.name + (" (busy)" if d.busy else "") for d in usable + busy)
         )
     for device in devices:
         if spec == device.name or same_serial(spec, device.serial):
             return device
-    raise DeviceNotFoundError(f"no device {spec!r} found (see `sealcodes devices`)")
+    unasked = f"; {', '.join(repr(d.name) for d in busy)} could not be asked ({BUSY_TEXT})" if busy else ""
+    raise DeviceNotFoundError(f"no device {spec!r} found (see `sealcodes devices`){unasked}")

@@ -142,12 +142,13 @@ class Fido2Backend(Backend):
         self._proven = enrolled.credential_id
         return True
 
-    def _offer_pin(self, info, interaction: Interaction):
-        """A key that supports a PIN but has none: offer to set one (as ykman does), honouring the
-        key's minimum length; returns the refreshed info (unchanged when the user declines)."""
+    def _offer_pin(self, info, interaction: Interaction, force=False):
+        """A key that supports a PIN but has none: offer to set one (as ykman does; `force`: without
+        asking), honouring the key's minimum length; returns the refreshed info (unchanged when the
+        user declines)."""
         minimum = max(PIN_MIN_LEN, info.min_pin_length or PIN_MIN_LEN)
-        if not interaction.confirm(f"This key has no FIDO2 PIN; user verification needs one. Set a PIN "
-                                   f"({minimum} to {PIN_MAX_BYTES} characters) now?"):
+        if not force and not interaction.confirm(f"This key has no FIDO2 PIN; user verification needs one. "
+                                                 f"Set a PIN ({minimum} to {PIN_MAX_BYTES} characters) now?"):
             return info
         try:
             text = pin_text(interaction.request_pin("fido2", new=True), minimum)
@@ -179,12 +180,16 @@ class Fido2Backend(Backend):
         else:
             use_uv = uv == UV_REQUIRED
         if use_uv and not available and info.options.get("clientPin") is False:
-            info = self._offer_pin(info, interaction)
+            info = self._offer_pin(info, interaction, options.force)
             available = uv_available(info)
         if use_uv and not available:
+            settable = info.options.get("clientPin") is False
             raise DeviceError(
                 "user verification was asked for, but this key has no FIDO2 PIN and no built-in "
-                "verification: set a PIN on the key first, or enroll with --uv discouraged"
+                "verification: set a PIN on the key first"
+                + (" (or let enroll set one: at a terminal, or with --force and the new PIN on stdin)"
+                   if settable else "")
+                + ", or enroll with --uv discouraged"
             )
         if not use_uv and info.options.get("alwaysUv") is True:
             raise DeviceError("this key always verifies the user (alwaysUv): enroll with --uv required")
