@@ -263,15 +263,15 @@ def _new_threshold(keyring: kr.Keyring, leaving: list, keep: list, threshold: in
 
 
 def _rotation_plan(profile, name: str) -> list:
-    """(label, entry) of every set bound to the keyring; each must be able to move to epoch + 1."""
+    """(label, entry, parameters at epoch + 1) of every set bound to the keyring, checked here."""
     plan = []
     for label in sets_of_keyring(profile, name):
         entry = profile.code_set(label)
         if entry.epoch >= derivation.EPOCH_MAX:
             raise InvalidInputError(f"set {label!r} is at the last epoch and cannot be rotated, so keyring "
                                     f"{name!r} cannot be re-seeded")
-        derivation.validate_parameters(label, entry.epoch + 1, entry.format, entry.count)
-        plan.append((label, entry))
+        current = derivation.CodeSetParams.of(label, entry.epoch, entry.format, entry.count)
+        plan.append((label, entry, current.next_epoch()))
     return plan
 
 
@@ -373,8 +373,7 @@ def _reseed(keyring, keep, leaving, plan, threshold, interaction, before_record,
         old_seed = kr.recover_seed(keyring, opened)
         new_seed = kr.new_seed()
         reseeded = kr.reseed(keyring, [m.member_id for m in keep], answers, new_seed, new_id, threshold)
-        rotated = [(label, entry, derivation.derive(new_seed, label, entry.epoch + 1, entry.format, entry.count))
-                   for label, entry in plan]
+        rotated = [(label, entry, derivation.derive_set(new_seed, params)) for label, entry, params in plan]
         for label, _entry, codes in rotated:
             if before_record is not None and not before_record(codes):
                 raise ConfirmationError(f"not confirmed: {label!r} was not rotated, so nothing changed; keyring "
