@@ -8,12 +8,15 @@
    an attempt hashes the typed code once per stored code until one matches);
 4. exactly-once: 100 concurrent attempts with one valid code, on SQLite and PostgreSQL;
 5. HTTP verify latency p50/p99 with 50 concurrent clients against `sealcodes verifier serve`
-   (uvicorn on 127.0.0.1), on SQLite and PostgreSQL.
+   (uvicorn on 127.0.0.1), on SQLite and PostgreSQL;
+6. a refused attempt on an unknown account against one on a known account (wrong code, spent code,
+   a code of a format the account does not use, an `hmac-sha256` account), median and p99 side by
+   side: the answer and its cost must not tell whether the account exists.
 
 PostgreSQL is a throwaway cluster (initdb in a temporary directory, Unix socket only), started
 with the test suite's helper. Loopback only; bounded run time (about a minute on 2 cores).
 
-    python benchmarks/bench_verifier.py [--rounds N] [--skip-postgres] [--skip-http]
+    python benchmarks/bench_verifier.py [--rounds N] [--attempts N] [--skip-postgres] [--skip-http]
 """
 
 from __future__ import annotations
@@ -179,8 +182,9 @@ def http_latency(url: str, clients: int, per_client: int) -> tuple[float, float,
     from _vsupport import VerifierServer
 
     store = open_store(url)
-    verifier = Verifier.initialise(store, Policy(max_failures=100, delay_base_s=0))
-    _, key = verifier.create_api_key("bench")
+    # 50 clients on one address: no rate limit here, the figure is about hashing
+    verifier = Verifier.initialise(store, Policy(max_failures=100, delay_base_s=0, key_rate=0, address_rate=0))
+    _, key = verifier.create_api_key("bench", "verify")
     code_sets = sets(per_client, clients, "http")
     for c, codes in enumerate(code_sets):
         verifier.import_record(make_record(codes, account=f"http-{c}", params=PARAMS))
@@ -215,6 +219,44 @@ def http_latency(url: str, clients: int, per_client: int) -> tuple[float, float,
     return p50, p99, len(latencies) / wall, sum(accepted)
 
 
+def unknown_vs_known(url: str, attempts: int) -> dict:
+    """Seconds per refused attempt of each kind, the kinds measured in turn (so load hits all alike);
+    every account is unlocked between attempts (outside the timing) so none is throttled."""
+    store = open_store(url)
+    verifier = Verifier.initialise(store, Policy(max_failures=100, delay_base_s=0))
+    argon = sets(3, 1, "enum")[0]
+    fast = derivation.derive(os.urandom(32), "bench/enum/fast", 0, "base32-24", 3)
+    verifier.import_record(make_record(argon, account="known", params=PARAMS))
+    verifier.import_record(make_record(argon, account="spent", params=PARAMS))
+    verifier.import_record(make_record(fast, account="fast", params=HashParams.hmac_sha256()))
+    assert verifier.verify("spent", argon.codes[0]).outcome == ACCEPTED
+    wrong = sets(1, 1, "enum-wrong")[0].codes[0]
+    wrong_wide = derivation.derive(os.urandom(32), "bench/enum/wide", 0, "base32-24", 1).codes[0]
+    kinds = {
+        "unknown account": ("nobody", wrong),
+        "known account, wrong code": ("known", wrong),
+        "known account, spent code": ("spent", argon.codes[0]),
+        "known account, code of another format": ("known", wrong_wide),
+        "known hmac-sha256 account, wrong code": ("fast", wrong_wide),
+    }
+    times = {kind: [] for kind in kinds}
+    answers = {kind: set() for kind in kinds}
+    for _ in range(attempts):
+        for kind, (account, code) in kinds.items():
+            start = time.perf_counter()
+            result = verifier.verify(account, code)
+            times[kind].append(time.perf_counter() - start)
+            answers[kind].add((result.outcome, result.retry_after))
+            verifier.unlock(account)
+    store.close()
+    return {kind: (statistics.median(t), _p99(t), answers[kind]) for kind, t in times.items()}
+
+
+def _p99(values):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40, help="hashes/verifies per throughput figure")
@@ -222,6 +264,7 @@ def main(argv=None):
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--per-client", type=int, default=4)
+    parser.add_argument("--attempts", type=int, help="refused attempts per kind in 6 (default: 3 x rounds, >= 10)")
     args = parser.parse_args(argv)
     n = args.rounds
     work = tempfile.mkdtemp(prefix="sealcodes-bench-")
@@ -274,6 +317,16 @@ def main(argv=None):
     finally:
         if postgres is not None:
             postgres.stop()
+
+    attempts = args.attempts or max(10, 3 * n)
+    print(f"\n6. a refused attempt: unknown account vs known accounts ({attempts} attempts each, SQLite, in process)")
+    figures = unknown_vs_known(sqlite("enum"), attempts)
+    base_median, base_p99, _ = figures["unknown account"]
+    print("                                             median          p99        answer")
+    for kind, (median, p99, answers) in figures.items():
+        answer = ", ".join(sorted(f"{o} (retry_after {r:g})" for o, r in answers))
+        ratio = "" if kind == "unknown account" else f"  ({median / base_median:.2f}x, {p99 / base_p99:.2f}x)"
+        print(f"  {kind:<40} {median * 1000:7.1f} ms   {p99 * 1000:7.1f} ms   {answer}{ratio}")
 
 
 if __name__ == "__main__":

@@ -394,3 +394,32 @@ def v2_fields_valid(rec: dict) -> bool:
         return False
     same_label = signer_label == label_bytes(rec["label"])
     return not (same_label and proof["epoch"] >= rec["epoch"])
+
+
+# --- account names (section 13.5) ----------------------------------------------------------------
+
+# Default_Ignorable_Code_Point as DerivedCoreProperties.txt writes it (Unicode 15.1)
+_IGNORABLE_TEXT = """00AD 034F 061C 115F..1160 17B4..17B5 180B..180D 180E 180F 200B..200F 202A..202E 2060..2064
+2065 2066..206F 3164 FE00..FE0F FEFF FFA0 FFF0..FFF8 1BCA0..1BCA3 1D173..1D17A E0000..E0FFF"""
+
+
+def _ignorable() -> set[int]:
+    points = set()
+    for item in _IGNORABLE_TEXT.split():
+        low, _, high = item.partition("..")
+        points.update(range(int(low, 16), int(high or low, 16) + 1))
+    return points
+
+
+_IGNORABLE = _ignorable()
+
+
+def account_name(text: str) -> str | None:
+    """The normal form of an account (NFKC, no default-ignorable code point, the label rules of
+    section 1), or None when it is refused."""
+    nfkc = unicodedata.normalize("NFKC", text)
+    if not nfkc or any(ord(c) in _IGNORABLE or unicodedata.category(c) in ("Cc", "Cs") for c in nfkc):
+        return None
+    if nfkc[0].isspace() or nfkc[-1].isspace() or len(nfkc.encode("utf-8", "surrogatepass")) > 128:
+        return None
+    return nfkc

@@ -46,8 +46,9 @@ def test_bench_generate_runs(pcscd):
 
 
 def test_bench_verifier_runs():
-    out = _run("bench_verifier.py", "--rounds", "2", "--skip-postgres", "--skip-http")
+    out = _run("bench_verifier.py", "--rounds", "2", "--skip-postgres", "--skip-http", "--attempts", "3")
     assert "exactly-once" in out and "SQLite      1 success of 100" in out
+    assert "unknown account" in out and "known hmac-sha256 account, wrong code" in out
 
 
 def test_bench_ec_runs():

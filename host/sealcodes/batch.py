@@ -95,7 +95,8 @@ def _row(line: int, data: dict) -> BatchRow:
         if fmt not in FORMATS:
             raise InvalidInputError(f"unknown format; use one of {', '.join(FORMATS)}")
         count_text = (data.get("count") or "").strip()
-        if count_text and not count_text.isdigit():
+        # ASCII digits only: str.isdigit() also takes '²' and '¹⁰', which int() refuses
+        if count_text and not (count_text.isascii() and count_text.isdigit()):
             raise InvalidInputError("count must be a number from 1 to 100")
         count = derivation.validate_count(int(count_text) if count_text else operations.DEFAULT_COUNT)
         serial = (data.get("serial") or "").strip() or None
@@ -125,6 +126,9 @@ def done_keys(output_path: str) -> set[tuple[str, str]]:
                                             "refusing to append to it") from None
     except FileNotFoundError:
         pass
+    except UnicodeDecodeError:
+        raise InvalidInputError("the output file is not UTF-8 text (so not verifier records); refusing to append "
+                                "to it") from None
     except OSError as exc:
         raise InvalidInputError(f"cannot read the output file: {exc.strerror}") from None
     return keys

@@ -8,16 +8,26 @@ import itertools
 import os
 import pwd
 import shutil
+import ssl
 import subprocess
 import tempfile
 import urllib.parse
 
 from sealcodes import derivation
+from sealcodes.verifier import Policy
 from sealcodes.verifier.record import HashParams, make_record
 
 #: cheap Argon2id for tests that do not test the default cost
 TEST_PARAMS = HashParams.argon2id(64, 1, 1)
 RESPONSE = bytes(range(32))
+#: `verifier init` options of a test database: a cost range that admits TEST_PARAMS (cost 64), no
+#: rate limit (tests that test them set their own)
+CHEAP_INIT = ("--min-cost", "8", "--key-rate", "0", "--address-rate", "0")
+
+
+def cheap_policy(**changes) -> Policy:
+    """The policy of a test database: as `CHEAP_INIT`, with `changes` on top."""
+    return Policy(**{"min_cost": 8, "key_rate": 0, "address_rate": 0, **changes})
 
 
 def postgres_bin() -> str | None:
@@ -78,6 +88,14 @@ class PostgresServer:
         return self.url(name)
 
 
+def store_url(request, directory) -> str:
+    """A fresh database of the kind a fixture is parametrized with: "sqlite" (a file in
+    `directory`) or "postgresql" (a new schema on the session's server)."""
+    if request.param == "sqlite":
+        return "sqlite:///" + str(directory / "verifier.db")
+    return request.getfixturevalue("postgres").fresh_url()
+
+
 def code_set(label="github.com/alice", epoch=0, fmt="base32-16", count=10, response=RESPONSE):
     return derivation.derive(response, label, epoch, fmt, count)
 
@@ -89,7 +107,8 @@ def record_for(codes, account="alice", params=TEST_PARAMS):
 class VerifierServer:
     """A real `sealcodes verifier serve` process on 127.0.0.1 and a free port."""
 
-    def __init__(self, db_url: str, env: dict | None = None):
+    def __init__(self, db_url: str, env: dict | None = None, args: tuple = (), ca: str | None = None):
+        """`args` go to `serve`; with `ca` (the CA of its --certfile) the server speaks HTTPS."""
         import socket
 
         with socket.socket() as probe:
@@ -97,7 +116,11 @@ class VerifierServer:
             self.port = probe.getsockname()[1]
         self.db_url = db_url
         self.env = env or {}
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.args = tuple(args)
+        self.ca = ca
+        #: what httpx clients of this server pass as `verify`
+        self.verify = ssl.create_default_context(cafile=ca) if ca else True
+        self.base = f"{'https' if ca else 'http'}://127.0.0.1:{self.port}"
         self.process = None
 
     def start(self, timeout: float = 30.0) -> "VerifierServer":
@@ -112,14 +135,14 @@ class VerifierServer:
         env = dict(os.environ, **self.env)
         self.process = subprocess.Popen(
             [console_script("sealcodes"), "verifier", "--db", self.db_url, "serve", "--listen",
-             f"127.0.0.1:{self.port}", "--log-level", "warning"],
+             f"127.0.0.1:{self.port}", "--log-level", "warning", *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError("verifier serve exited: " + self.process.stderr.read().decode(errors="replace"))
             try:
-                if httpx.get(self.base + "/v1/health", timeout=1).status_code == 200:
+                if httpx.get(self.base + "/v1/health", timeout=1, verify=self.verify).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)

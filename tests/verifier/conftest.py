@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from _vsupport import PostgresServer
+from _vsupport import PostgresServer, store_url
 
 
 @pytest.fixture(scope="session")
@@ -17,9 +17,7 @@ def postgres():
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        return "sqlite:///" + str(tmp_path / "verifier.db")
-    return request.getfixturevalue("postgres").fresh_url()
+    return store_url(request, tmp_path)
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import uuid
 import pytest
 
 from _support import console_script
-from _vsupport import VerifierServer, code_set, record_for
-from sealcodes.verifier import Policy, Verifier, open_store
+from _vsupport import VerifierServer, cheap_policy, code_set, record_for
+from sealcodes.verifier import Verifier, open_store
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("pamtester") is None
                                 or not os.path.isdir("/etc/pam.d"),
@@ -48,7 +48,7 @@ def pamtester(service, user, password):
 def local_db(tmp_path):
     url = "sqlite:///" + str(tmp_path / "verifier.db")
     store = open_store(url)
-    verifier = Verifier.initialise(store, Policy(max_failures=3, delay_base_s=0))
+    verifier = Verifier.initialise(store, cheap_policy(max_failures=3, delay_base_s=0))
     codes = code_set(count=3)
     verifier.import_record(record_for(codes, account="breakglass"))
     yield url, verifier, codes
@@ -93,7 +93,7 @@ def test_pam_fails_closed_without_store(pam_service, tmp_path):
 def test_pam_through_the_http_service(pam_service, local_db, tmp_path):
     install, log = pam_service
     url, verifier, codes = local_db
-    _, key = verifier.create_api_key("pam")
+    _, key = verifier.create_api_key("pam", "verify")
     key_file = tmp_path / "api-key"
     key_file.write_text(key + "\n")
     key_file.chmod(0o600)

@@ -10,7 +10,7 @@ import stat
 import pytest
 
 from _support import run_cli
-from _vsupport import code_set, record_for
+from _vsupport import CHEAP_INIT, code_set, record_for
 
 PIN = "correct horse"
 
@@ -38,7 +38,7 @@ def test_generate_rotate_record_import_verify_end_to_end(isolated_dirs, db):
     assert all(code not in printed.stdout + printed.stderr for code in codes)
     assert record["fingerprint"] == json.loads(run_cli("generate", "github.com/alice", "--json",
                                                         input=PIN + "\n").stdout)["fingerprint"]
-    assert verifier("init").returncode == 0
+    assert verifier("init", *CHEAP_INIT, "--delay-base", "0").returncode == 0
     imported = verifier("import", "-", input=printed.stdout)
     assert imported.returncode == 0 and "imported" in imported.stdout
     ok = verifier("verify", "alice", input=codes[2].lower() + "\n")
@@ -50,6 +50,7 @@ def test_generate_rotate_record_import_verify_end_to_end(isolated_dirs, db):
     # rotate: the record of epoch 1 supersedes epoch 0 at import
     rotated = run_cli("rotate", "github.com/alice", "--verifier-record", "--account", "alice", input=PIN + "\n")
     assert json.loads(rotated.stdout)["epoch"] == 1
+    # record v2: the device proves it holds epoch 0's set, so no --force is needed
     assert "superseded epoch 0" in verifier("import", "-", input=rotated.stdout).stdout
     assert verifier("verify", "alice", input=codes[4] + "\n").returncode == 1
     status = verifier("status", "alice", "--json")
@@ -61,7 +62,7 @@ def test_generate_rotate_record_import_verify_end_to_end(isolated_dirs, db):
 
 
 def test_verify_exit_codes_lock_unlock_and_audit(db, tmp_path):
-    assert verifier("init", "--max-failures", "3", "--delay-base", "0").returncode == 0
+    assert verifier("init", *CHEAP_INIT, "--max-failures", "3", "--delay-base", "0").returncode == 0
     codes = code_set(count=3)
     path = tmp_path / "records.jsonl"
     path.write_text(record_for(codes).to_json() + "\n" + record_for(code_set(label="b"), account="bob").to_json() + "\n")
@@ -82,7 +83,7 @@ def test_verify_exit_codes_lock_unlock_and_audit(db, tmp_path):
 
 
 def test_code_never_from_argv_and_stdin_capped(db):
-    verifier("init")
+    verifier("init", *CHEAP_INIT)
     extra = verifier("verify", "alice", "PDNV-H2W6-DE8S-0C1K")
     assert extra.returncode == 2 and "unexpected extra argument" in extra.stderr.lower()
     empty = verifier("verify", "alice", input="")
@@ -92,7 +93,7 @@ def test_code_never_from_argv_and_stdin_capped(db):
 
 
 def test_revoke_needs_confirmation(db):
-    verifier("init")
+    verifier("init", *CHEAP_INIT)
     codes = code_set(count=2)
     verifier("import", "-", input=record_for(codes).to_json())
     refused = verifier("revoke", "alice", input="")
@@ -110,7 +111,7 @@ def test_revoke_needs_confirmation(db):
     ("", "no verifier record"),
 ])
 def test_bad_import_is_one_line_and_stores_nothing(db, content, message):
-    verifier("init")
+    verifier("init", *CHEAP_INIT)
     result = verifier("import", "-", input=content)
     assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -118,7 +119,7 @@ def test_bad_import_is_one_line_and_stores_nothing(db, content, message):
 
 
 def test_json_lines_with_one_bad_line_imports_nothing(db):
-    verifier("init")
+    verifier("init", *CHEAP_INIT)
     lines = record_for(code_set()).to_json() + "\n" + '{"type": 1}\n'
     result = verifier("import", "-", input=lines)
     assert result.returncode == 1 and "line 2" in result.stderr
@@ -126,10 +127,11 @@ def test_json_lines_with_one_bad_line_imports_nothing(db):
 
 
 def test_untrusted_text_is_escaped(db):
-    verifier("init")
+    verifier("init", *CHEAP_INIT)
     codes = code_set(label="evil\u202etxt.exe")
-    result = verifier("import", "-", input=record_for(codes, account="m\u202eallory").to_json())
+    result = verifier("import", "-", input=record_for(codes, account="m\u2028allory").to_json())
     assert result.returncode == 0 and "\u202e" not in result.stdout and "\\u202e" in result.stdout
+    assert "\u2028" not in result.stdout and "\\u2028" in result.stdout
 
 
 def test_uninitialised_and_bad_urls(tmp_path):
@@ -141,9 +143,9 @@ def test_uninitialised_and_bad_urls(tmp_path):
 
 def test_pepper_file_and_event_hook(db, tmp_path):
     pepper = tmp_path / "pepper"
-    assert verifier("init", "--create-pepper", str(pepper)).returncode == 0
+    assert verifier("init", *CHEAP_INIT, "--create-pepper", str(pepper)).returncode == 0
     assert stat.S_IMODE(os.stat(pepper).st_mode) == 0o600
-    assert verifier("init", "--create-pepper", str(pepper)).returncode == 1  # never overwritten
+    assert verifier("init", *CHEAP_INIT, "--create-pepper", str(pepper)).returncode == 1  # never overwritten
     no_pepper = verifier("status", "alice")
     assert no_pepper.returncode == 1 and "pepper" in no_pepper.stderr
     log = tmp_path / "events.jsonl"
@@ -159,13 +161,19 @@ def test_pepper_file_and_event_hook(db, tmp_path):
 
 
 def test_api_keys(db):
-    verifier("init")
+    verifier("init", *CHEAP_INIT)
     created = verifier("api-key", "create", "monitoring")
     token = created.stdout.strip()
     assert created.returncode == 0 and token.startswith("sck_") and token not in created.stderr
     key_id = token.split("_")[1]
     listed = verifier("api-key", "list").stdout
     assert key_id in listed and "active" in listed and token not in listed
+    assert "verify" in listed.split(key_id)[1].splitlines()[0]  # least privilege by default
+    portal = verifier("api-key", "create", "portal", "--scope", "import", "--accounts", "corp/*").stdout.strip()
+    line = [row for row in verifier("api-key", "list").stdout.splitlines() if portal.split("_")[1] in row][0]
+    assert " import " in line and "accounts corp/*" in line and "portal" in line
+    bad = verifier("api-key", "create", "x", "--scope", "root")
+    assert bad.returncode == 2 and "root" in bad.stderr
     assert verifier("api-key", "revoke", key_id).returncode == 0
     assert "revoked" in verifier("api-key", "list").stdout
     assert verifier("api-key", "revoke", key_id).returncode == 1
@@ -174,7 +182,7 @@ def test_api_keys(db):
 def test_same_commands_on_postgresql(postgres):
     url = postgres.fresh_url()
     env = {"SEALCODES_VERIFIER_DB": url}
-    assert verifier("init", env=env).returncode == 0
+    assert verifier("init", *CHEAP_INIT, env=env).returncode == 0
     codes = code_set(count=2)
     assert verifier("import", "-", input=record_for(codes).to_json(), env=env).returncode == 0
     assert verifier("verify", "alice", input=codes.codes[0] + "\n", env=env).returncode == 0
@@ -188,7 +196,7 @@ def test_each_command_leaves_the_sqlite_file_whole(tmp_path, isolated_dirs, db):
     import shutil
     import sqlite3
 
-    assert verifier("init").returncode == 0
+    assert verifier("init", *CHEAP_INIT).returncode == 0
     assert verifier("import", "-", input=record_for(code_set("whole file")).to_json()).returncode == 0
     path = tmp_path / "v.db"
     assert not (tmp_path / "v.db-wal").exists()

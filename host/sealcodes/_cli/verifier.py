@@ -1,6 +1,8 @@
 """`sealcodes verifier ...`: the service side. Import verifier records, check codes once, manage
-lockouts, API keys, the HTTP server and the PAM helper. Codes come from a hidden prompt or stdin,
-never from the command line."""
+lockouts, API keys, peppers, the HTTP server and the PAM helper. Codes come from a hidden prompt or
+stdin, never from the command line. The CLI holds the database, so it acts as the local
+administrator (key id "cli" in the audit), except that replacing an active set without the device's
+proof needs `import --force`."""
 
 from __future__ import annotations
 
@@ -90,16 +92,29 @@ class EventHook:
             log.warning("event command failed: %s", type(exc).__name__)
 
 
+def read_peppers(paths) -> list[bytearray]:
+    """Every pepper given (--pepper-file, repeatable); the caller wipes them."""
+    peppers = []
+    try:
+        for path in paths or ():
+            peppers.append(read_pepper(path))
+    except BaseException:
+        for pepper in peppers:
+            wipe(pepper)
+        raise
+    return peppers
+
+
 class VerifierCli:
-    def __init__(self, db_url, pepper_file, on_event):
+    def __init__(self, db_url, pepper_files, on_event):
         self.db_url = db_url or default_db_url()
-        self.pepper_file = pepper_file
+        self.pepper_files = list(pepper_files or ())
         self.on_event = on_event
 
     def store(self, create=False, pool_size=4):
         from ..verifier.database import open_store
 
-        options = {"pool_size": pool_size} if self.db_url.startswith("postgres") else {}
+        options = {"pool_size": pool_size}
         if not self.db_url.startswith("postgres"):
             options["create"] = create
         store = open_store(self.db_url, **options)
@@ -111,11 +126,11 @@ class VerifierCli:
     def verifier(self, pool_size=4):
         from ..verifier import Verifier
 
-        pepper = read_pepper(self.pepper_file)
+        peppers = read_peppers(self.pepper_files)
         try:
-            return Verifier(self.store(pool_size=pool_size), pepper=pepper, events=EventHook(self.on_event))
+            return Verifier(self.store(pool_size=pool_size), pepper=peppers, events=EventHook(self.on_event))
         finally:
-            if pepper is not None:
+            for pepper in peppers:
                 wipe(pepper)
 
 
@@ -123,14 +138,16 @@ class VerifierCli:
 @click.option("--db", "db_url", envvar="SEALCODES_VERIFIER_DB", metavar="URL",
               help="sqlite:///relative.db, sqlite:////absolute.db or postgresql://... "
                    "(default: sqlite in $XDG_DATA_HOME/sealcodes/verifier.db).")
-@click.option("--pepper-file", envvar="SEALCODES_VERIFIER_PEPPER_FILE", metavar="PATH",
-              help="File holding the server pepper as hex (optional; fixed at init).")
+@click.option("--pepper-file", "pepper_files", envvar="SEALCODES_VERIFIER_PEPPER_FILE", metavar="PATH",
+              multiple=True, type=click.Path(dir_okay=False),
+              help="File holding a server pepper as hex; repeat it for every pepper in use (the environment "
+                   "variable takes a list separated by ':').")
 @click.option("--on-event", envvar="SEALCODES_VERIFIER_ON_EVENT", metavar="CMD",
               help="Command run for each event (code used, set imported, account locked), JSON on stdin.")
 @click.pass_context
-def verifier_group(ctx, db_url, pepper_file, on_event):
+def verifier_group(ctx, db_url, pepper_files, on_event):
     """Check codes on the service side: each code once, no plaintext stored."""
-    ctx.obj = VerifierCli(db_url, pepper_file, on_event)
+    ctx.obj = VerifierCli(db_url, pepper_files, on_event)
 
 
 @verifier_group.command("init")
@@ -139,49 +156,87 @@ def verifier_group(ctx, db_url, pepper_file, on_event):
 @click.option("--delay-max", type=click.FloatRange(0, 86400), help="Longest delay between attempts in seconds (default 300).")
 @click.option("--low-codes", type=click.IntRange(0, 100), help="Warn when this many codes or fewer remain (default 3).")
 @click.option("--create-pepper", metavar="PATH", help="Make a new random pepper in PATH (mode 0600) and use it.")
+@click.option("--min-cost", type=click.IntRange(8, 1 << 24), metavar="N",
+              help="Smallest Argon2id cost (memory KiB x passes) a record may have (default 9728: a quarter "
+                   "of the default 19456 x 2).")
+@click.option("--max-cost", type=click.IntRange(8, 1 << 24), metavar="N",
+              help="Largest Argon2id cost of a record, and of an account's sets together (default 155648: 4x "
+                   "the default).")
+@click.option("--max-memory", type=click.IntRange(8, 1 << 20), metavar="KIB",
+              help="Largest Argon2id memory of a record in KiB (default 77824: 4x the default).")
+@click.option("--key-rate", metavar="RATE/BURST", callback=lambda c, p, v: _rate(v, "--key-rate"),
+              help="HTTP requests per second per API key, and the burst (default 50/100; 0 turns it off).")
+@click.option("--address-rate", metavar="RATE/BURST", callback=lambda c, p, v: _rate(v, "--address-rate"),
+              help="HTTP requests per second per client address, and the burst (default 10/20; 0: off).")
 @click.pass_obj
-def init_command(obj, max_failures, delay_base, delay_max, low_codes, create_pepper):
-    """Create the database, or migrate it to this release's schema."""
-    from ..verifier import Policy, Verifier
+def init_command(obj, max_failures, delay_base, delay_max, low_codes, create_pepper, min_cost, max_cost,
+                 max_memory, key_rate, address_rate):
+    """Create the database, or migrate it to this release's schema; store the policy given."""
+    import dataclasses
+
+    from ..verifier import Verifier
 
     if create_pepper:
-        if obj.pepper_file:
+        if obj.pepper_files:
             raise CliFail("give either --pepper-file or --create-pepper, not both")
         _create_pepper(create_pepper)
-        obj.pepper_file = create_pepper
+        obj.pepper_files = [create_pepper]
     store = obj.store(create=True)
-    policy = None
-    if any(v is not None for v in (max_failures, delay_base, delay_max, low_codes)):
-        current = _current_policy(store)
-        policy = Policy(
-            max_failures=current.max_failures if max_failures is None else max_failures,
-            delay_base_s=current.delay_base_s if delay_base is None else delay_base,
-            delay_max_s=current.delay_max_s if delay_max is None else delay_max,
-            low_codes=current.low_codes if low_codes is None else low_codes,
-        )
+    changes = {name: value for name, value in (
+        ("max_failures", max_failures), ("delay_base_s", delay_base), ("delay_max_s", delay_max),
+        ("low_codes", low_codes), ("min_cost", min_cost), ("max_cost", max_cost), ("max_memory_kib", max_memory),
+        ("key_rate", key_rate and key_rate[0]), ("key_burst", key_rate and key_rate[1]),
+        ("address_rate", address_rate and address_rate[0]), ("address_burst", address_rate and address_rate[1]),
+    ) if value is not None}
+    policy = dataclasses.replace(_current_policy(store), **changes) if changes else None
     before = store.schema_version()
-    pepper = read_pepper(obj.pepper_file)
+    peppers = read_peppers(obj.pepper_files)
     try:
-        verifier = Verifier.initialise(store, policy=policy, pepper=pepper)
+        verifier = Verifier.initialise(store, policy=policy, pepper=peppers)
     finally:
-        if pepper is not None:
+        for pepper in peppers:
             wipe(pepper)
     from ..verifier.store import SCHEMA_VERSION
 
+    for what, old, new in store.migration_notes:
+        if what == "renamed":
+            click.echo(f"account {shown(old)} renamed {shown(new)} (docs/spec.md section 13.5)", err=True)
+        else:
+            click.echo(f"account {shown(old)}: its sets are retired, its name is refused or taken by another "
+                       "spelling (docs/spec.md section 13.5)", err=True)
     p = verifier.policy
     what = "created" if before == 0 else (f"migrated from schema {before}" if before < SCHEMA_VERSION else "up to date")
     click.echo(f"verifier database {what} (schema {SCHEMA_VERSION}); lock after {p.max_failures} failures, "
-               f"delay {p.delay_base_s:g}s doubling up to {p.delay_max_s:g}s"
-               + ("; peppered" if obj.pepper_file else ""))
+               f"delay {p.delay_base_s:g}s doubling up to {p.delay_max_s:g}s; Argon2id cost {p.min_cost}.."
+               f"{p.max_cost}, memory up to {p.max_memory_kib} KiB; rate limits {_rate_text(p.key_rate, p.key_burst)} "
+               f"per key, {_rate_text(p.address_rate, p.address_burst)} per address"
+               + ("; peppered" if obj.pepper_files else ""))
+
+
+def _rate(value, option):
+    if value is None:
+        return None
+    rate, _, burst = value.partition("/")
+    try:
+        parsed = (float(rate), int(burst) if burst else max(1, int(2 * float(rate))))
+    except ValueError:
+        raise click.BadParameter(f"{option} takes RATE/BURST, e.g. 10/20 (0 turns the limit off)") from None
+    if not 0 <= parsed[0] <= 1_000_000 or not 1 <= parsed[1] <= 1_000_000:
+        raise click.BadParameter(f"{option}: the rate must be 0 to 1000000 and the burst 1 to 1000000")
+    return parsed
+
+
+def _rate_text(rate, burst):
+    return "off" if not rate else f"{rate:g}/s (burst {burst})"
 
 
 def _current_policy(store):
-    from ..verifier import Policy, VerifierConfigError
+    from ..verifier import Policy
 
     try:
         if store.schema_version() > 0:
-            return Policy.from_store(store)
-    except VerifierConfigError:
+            return Policy.from_settings(store.settings())
+    except ValueError:
         pass
     return Policy()
 
@@ -204,18 +259,27 @@ def _create_pepper(path):
 
 @verifier_group.command("import")
 @click.argument("source", metavar="FILE|-")
+@click.option("--force", is_flag=True,
+              help="Replace an account's active set without the device's proof (a lost device); audited.")
 @click.pass_obj
-def import_command(obj, source):
-    """Import verifier records: one JSON record, or JSON lines (one record per line)."""
+def import_command(obj, source, force):
+    """Import verifier records: one JSON record, or JSON lines (one record per line).
+
+    A first set is imported as is; a set for an account that already has an active set needs the
+    rotation proof of that set's device (record v2), or --force.
+    """
+    from ..errors import SealcodesError
+    from ..verifier import Principal
     from ..verifier.record import read_records
 
     text = _read_source(source)
     records = read_records(text)  # all parsed and checked before anything is stored
     verifier = obj.verifier()
+    principal = Principal.local(force=force)
     for number, record in enumerate(records, start=1):
         try:
-            result = verifier.import_record(record)
-        except InvalidInputError as exc:
+            result = verifier.import_record(record, principal)
+        except SealcodesError as exc:
             where = f"record {number} ({shown(record.account)}, {shown(record.label)})"
             raise CliFail(f"{where}: {exc}" + (f"; records 1..{number - 1} were imported" if number > 1 else ""))
         name = f"{shown(result.account)}  {shown(result.label)}  epoch {result.epoch}"
@@ -223,7 +287,8 @@ def import_command(obj, source):
             click.echo(f"unchanged  {name} (already imported)")
         else:
             old = f"; superseded epoch {', '.join(map(str, result.superseded_epochs))}" if result.superseded_epochs else ""
-            click.echo(f"imported   {name}: {record.count} codes{old}")
+            forced = " (forced replacement, audited)" if result.forced else ""
+            click.echo(f"imported   {name}: {record.count} codes{old}{forced}")
 
 
 def _read_source(source):
@@ -364,28 +429,40 @@ def audit_command(obj, account, limit, as_json):
 @verifier_group.command("serve")
 @click.option("--listen", default="127.0.0.1:8700", show_default=True, metavar="HOST:PORT")
 @click.option("--pool-size", type=click.IntRange(1, 100), default=10, show_default=True,
-              help="PostgreSQL connections in the pool.")
+              help="Database connections in the pool (PostgreSQL and SQLite).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info"]), default="info",
               show_default=True)
+@click.option("--certfile", metavar="PATH", help="Serve HTTPS with this certificate chain (PEM).")
+@click.option("--keyfile", metavar="PATH", help="The private key of --certfile (PEM).")
+@click.option("--forwarded-allow-ips", metavar="ADDRESSES",
+              help="Proxies (comma-separated addresses) whose X-Forwarded-For names the client for the "
+                   "per-address rate limit. Default: none; the peer address counts.")
 @click.pass_obj
-def serve_command(obj, listen, pool_size, log_level):
+def serve_command(obj, listen, pool_size, log_level, certfile, keyfile, forwarded_allow_ips):
     """Run the HTTP JSON API (uvicorn). API keys: `sealcodes verifier api-key create`."""
     try:
         import uvicorn
 
-        from ..verifier.service import create_app
+        from ..verifier.service import create_app, quiet_repeats
     except ImportError:
         raise CliFail("the HTTP server needs the server extra: pip install 'sealcodes[server]'") from None
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise CliFail("--listen must be HOST:PORT")
+    if bool(certfile) != bool(keyfile):
+        raise CliFail("--certfile and --keyfile go together")
     host = host.strip("[]")
     verifier = obj.verifier(pool_size=pool_size)
     logging.getLogger("sealcodes.verifier").setLevel(logging.INFO)
+    # a flood (descriptors exhausted at accept, a database gone) logs a line a minute, not one per request
+    quiet_repeats("asyncio", "uvicorn.error")
     app = create_app(verifier)
-    click.echo(f"sealcodes verifier listening on http://{listen}", err=True)
+    click.echo(f"sealcodes verifier listening on {'https' if certfile else 'http'}://{listen}", err=True)
+    options = {"ssl_certfile": certfile, "ssl_keyfile": keyfile} if certfile else {}
     uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False,
-                limit_concurrency=1000, timeout_keep_alive=5, server_header=False)
+                limit_concurrency=1000, timeout_keep_alive=5, server_header=False,
+                proxy_headers=bool(forwarded_allow_ips), forwarded_allow_ips=forwarded_allow_ips or "",
+                **options)
 
 
 @verifier_group.group("api-key")
@@ -395,21 +472,28 @@ def api_key_group():
 
 @api_key_group.command("create")
 @click.argument("name")
+@click.option("--scope", type=click.Choice(["verify", "import", "admin"]), default="verify", show_default=True,
+              help="verify: POST /v1/verify only (PAM hosts, login services); import: first sets and rotations "
+                   "with the device's proof; admin: also forced replacement, status, revoke, unlock, audit.")
+@click.option("--accounts", "pattern", default="*", show_default=True, metavar="PATTERN",
+              help="Only accounts matching PATTERN ('*' matches any run of characters, nothing else is special).")
 @click.pass_obj
-def api_key_create(obj, name):
+def api_key_create(obj, name, scope, pattern):
     """Make a key; it is printed once, on stdout."""
-    key_id, token = obj.verifier().create_api_key(name)
-    click.echo(f"API key {key_id} ({shown(name)}); store it now, it is not shown again:", err=True)
+    key_id, token = obj.verifier().create_api_key(name, scope, pattern)
+    click.echo(f"API key {key_id} ({shown(name)}, scope {scope}, accounts {shown(pattern)}); store it now, it is "
+               "not shown again:", err=True)
     click.echo(token)
 
 
 @api_key_group.command("list")
 @click.pass_obj
 def api_key_list(obj):
-    """Key ids, names, creation times, revoked or not."""
+    """Key ids, creation times, revoked or not, scopes, account patterns, names."""
     for key in obj.verifier().api_keys():
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(key.created_at))
-        click.echo(f"{key.key_id}  {when}  {'revoked' if key.revoked else 'active '}  {shown(key.name)}")
+        click.echo(f"{key.key_id}  {when}  {'revoked' if key.revoked else 'active '}  {key.scope:<6}  "
+                   f"accounts {shown(key.accounts)}  {shown(key.name)}")
 
 
 @api_key_group.command("revoke")
@@ -422,12 +506,68 @@ def api_key_revoke(obj, key_id):
     click.echo(f"revoked API key {shown(key_id)}")
 
 
+@verifier_group.group("pepper")
+def pepper_group():
+    """Server peppers: add a new current one, list them, retire one no set uses."""
+
+
+def _pepper_store(obj):
+    store = obj.store()
+    store.require_current_schema()
+    return store
+
+
+@pepper_group.command("add")
+@click.argument("path", metavar="FILE")
+@click.option("--create", is_flag=True, help="Make a new random pepper in FILE (mode 0600) first.")
+@click.pass_obj
+def pepper_add(obj, path, create):
+    """Make the pepper in FILE current for new imports; sets imported before keep theirs.
+
+    Give FILE to every verifier process (--pepper-file, beside the older peppers) before adding it:
+    a process without the current pepper refuses imports and refuses to start.
+    """
+    from ..verifier import Verifier
+
+    if create:
+        _create_pepper(path)
+    pepper = read_pepper(path)
+    try:
+        verifier = Verifier(_pepper_store(obj), check_schema=False)
+        new_id, changed = verifier.add_pepper(pepper)
+    finally:
+        wipe(pepper)
+    click.echo(f"pepper {new_id} " + ("is now current for new imports" if changed else "was current already"))
+
+
+@pepper_group.command("list")
+@click.pass_obj
+def pepper_list(obj):
+    """Pepper ids, current or retired, and how many active sets use each."""
+    for row in _pepper_store(obj).peppers():
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row.added_at))
+        state = "current" if row.current else ("retired" if row.retired_at is not None else "older  ")
+        click.echo(f"{row.pepper_id}  {state}  added {when}  {row.active_sets} active sets")
+
+
+@pepper_group.command("retire")
+@click.argument("pepper_id", metavar="ID")
+@click.pass_obj
+def pepper_retire(obj, pepper_id):
+    """Retire a pepper: refused while an active set uses it (rotate or revoke those sets first)."""
+    from ..verifier import Verifier
+
+    Verifier(_pepper_store(obj), check_schema=False).retire_pepper(pepper_id)
+    click.echo(f"pepper {shown(pepper_id)} retired: its file is no longer needed")
+
+
 @verifier_group.command("pam")
 @click.option("--url", envvar="SEALCODES_VERIFIER_URL", metavar="URL",
               help="Ask this verifier service instead of a local database.")
 @click.option("--api-key-file", envvar="SEALCODES_VERIFIER_API_KEY_FILE", metavar="PATH",
               help="File holding the API key for --url.")
-@click.option("--cafile", metavar="PATH", help="CA certificates for an https:// --url.")
+@click.option("--cafile", metavar="PATH",
+              help="Trust only these CA certificates (PEM) for an https:// --url, not the system's (pinning).")
 @click.pass_obj
 def pam_command(obj, url, api_key_file, cafile):
     """For pam_exec.so expose_authtok: user from PAM_USER, code on stdin; exit 0 only when accepted.

@@ -1,7 +1,8 @@
 """The verifier: single-use checking of sealcodes codes (docs/verifier.md).
 
-`record` defines verifier records (docs/spec.md), `core.Verifier` holds the rules, `store` the
-storage interface with `sqlite` and `postgres`, `service` the HTTP API, `pam` the PAM helper.
+`record` defines verifier records (docs/spec.md), `core.Verifier` holds the rules, `auth` who may
+do what, `policy` the operator's limits, `store` the storage interface with `sqlite` and
+`postgres`, `service` the HTTP API (`ratelimit` its token buckets), `pam` the PAM helper.
 """
 
 from .core import (  # noqa: F401
@@ -11,7 +12,9 @@ from .core import (  # noqa: F401
     REJECTED,
     THROTTLED,
     Event,
+    Forbidden,
     Policy,
+    Principal,
     Verifier,
     VerifierConfigError,
     VerifyResult,

@@ -3,17 +3,23 @@
 An attempt, in order (docs/verifier.md):
 
 1. the account is locked -> "locked"; it is inside its back-off delay -> "throttled" (no hash);
-2. the typed text does not read as a code with a matching check symbol for the format of any
-   active set of the account -> "mistyped" (no hash, not counted as a guess);
-3. one hash per active set (normally one set: one hash whatever its number of codes), outside any
-   lock, at most `hash_slots` at once so memory stays bounded;
+2. the typed text does not read as a code with a matching check symbol in any format -> "mistyped"
+   (no hash, not counted). The formats of the account's sets play no part, so the answer is the
+   same whether or not the account exists;
+3. one hash per active set whose format reads the code (normally one set: one hash whatever its
+   number of codes), outside any lock, at most `hash_slots` at once so memory stays bounded; then
+   a stand-in Argon2id pads the work up to the database's attempt cost, so an unknown account, an
+   account without a set of that format and an `hmac-sha256` account cost what the most costly
+   account costs;
 4. in one transaction holding the account: compare the digest with every digest of the set in
    constant time, without stopping at a match; consume a matching unused code with
-   `UPDATE ... WHERE used_at IS NULL`; otherwise count a failure, set the next delay, lock at
-   `max_failures`. The answer is only accepted / rejected / locked: never which part was wrong.
+   `UPDATE ... WHERE used_at IS NULL`; otherwise (a wrong code, or one already spent) count a
+   failure, set the next delay, lock at `max_failures`. The answer is only accepted / rejected /
+   locked: never which part was wrong.
 
-The library never prints; what happens is returned, written to the audit table, and passed to the
-`events` callback (code used, set imported, account locked).
+Every method takes the `Principal` asking (an API key, or the local CLI) and checks it first
+(auth.py); a refusal is audited with the key id. The library never prints; what happens is
+returned, written to the audit table, and passed to the `events` callback.
 """
 
 from __future__ import annotations
@@ -31,7 +37,26 @@ from typing import Callable, Sequence
 from .. import derivation
 from ..errors import InvalidInputError, SealcodesError
 from ..formats import FORMATS
+from .auth import (
+    AUDIT,
+    EVERY_ACCOUNT_PATTERN,
+    FORCE_REPLACE,
+    IMPORT,
+    LOCAL,
+    LOCAL_KEY_ID,
+    REVOKE,
+    SCOPE_VERIFY,
+    SCOPES,
+    STATUS,
+    UNLOCK,
+    VERIFY,
+    Forbidden,
+    Principal,
+    normalize_pattern,
+)
+from .policy import Policy, set_cost
 from .record import (
+    DEFAULT_MEMORY_KIB,
     HashParams,
     VerifierRecord,
     canonical_code,
@@ -41,7 +66,8 @@ from .record import (
     pepper_id,
     validate_pepper,
 )
-from .store import AccountState, SetRow, SqlStore, StoreError
+from .rotation import verify_proof
+from .store import ATTEMPT_COST, CURRENT_PEPPER, AccountState, SetRow, SqlStore, StoreError
 
 log = logging.getLogger("sealcodes.verifier")
 
@@ -55,67 +81,18 @@ EVENT_CODE_USED = "code-used"
 EVENT_SET_IMPORTED = "set-imported"
 EVENT_ACCOUNT_LOCKED = "account-locked"
 
-#: SP 800-63B: at most 100 consecutive failed attempts per account
-MAX_FAILURES_LIMIT = 100
-DEFAULT_MAX_FAILURES = 10
-DEFAULT_DELAY_BASE_S = 1.0
-DEFAULT_DELAY_MAX_S = 300.0
-DEFAULT_LOW_CODES = 3
-
 API_KEY_PREFIX = "sck"
 API_KEY_ID_BYTES = 6
 API_KEY_SECRET_BYTES = 32
 
-#: a fixed salt for the stand-in hash of an account with no active set (timing only)
+#: a fixed salt for the stand-in hash that pads an attempt (timing only; its result is dropped)
 _STAND_IN_SALT = b"sealcodes-nosalt"
+#: what an import key is told when an account already has an active set and no valid proof came
+NEEDS_PROOF = "rotating an active set needs the device's proof; an admin may force a replacement"
 
 
 class VerifierConfigError(SealcodesError):
     """The configuration does not fit the database (pepper, policy)."""
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Guessing limits, stored in the database so every CLI call, server and PAM agree."""
-
-    max_failures: int = DEFAULT_MAX_FAILURES
-    delay_base_s: float = DEFAULT_DELAY_BASE_S
-    delay_max_s: float = DEFAULT_DELAY_MAX_S
-    low_codes: int = DEFAULT_LOW_CODES
-
-    def validate(self) -> "Policy":
-        if isinstance(self.max_failures, bool) or not isinstance(self.max_failures, int) \
-                or not 1 <= self.max_failures <= MAX_FAILURES_LIMIT:
-            raise InvalidInputError(f"max failures must be 1 to {MAX_FAILURES_LIMIT}")
-        if not 0 <= self.delay_base_s <= self.delay_max_s <= 86400:
-            raise InvalidInputError("delays must satisfy 0 <= base <= max <= 86400 seconds")
-        if not 0 <= self.low_codes <= 100:
-            raise InvalidInputError("the low-codes warning must be 0 to 100")
-        return self
-
-    def delay_after(self, failures: int) -> float:
-        """Seconds to wait after `failures` consecutive failures: base * 2^(failures-1), capped."""
-        if failures <= 0 or self.delay_base_s == 0:
-            return 0.0
-        return min(self.delay_max_s, self.delay_base_s * 2 ** min(failures - 1, 40))
-
-    def to_settings(self) -> dict:
-        return {"max_failures": self.max_failures, "delay_base_s": self.delay_base_s,
-                "delay_max_s": self.delay_max_s, "low_codes": self.low_codes}
-
-    @classmethod
-    def from_store(cls, store: SqlStore) -> "Policy":
-        defaults = cls()
-        try:
-            return cls(
-                max_failures=int(store.get_setting("max_failures") or defaults.max_failures),
-                delay_base_s=float(store.get_setting("delay_base_s") or defaults.delay_base_s),
-                delay_max_s=float(store.get_setting("delay_max_s") or defaults.delay_max_s),
-                low_codes=int(store.get_setting("low_codes") or defaults.low_codes),
-            ).validate()
-        except (ValueError, InvalidInputError):
-            raise VerifierConfigError("the verifier database holds an invalid policy: run `verifier init` "
-                                      "with the limits you want") from None
 
 
 @dataclass(frozen=True)
@@ -141,6 +118,8 @@ class ImportResult:
     epoch: int
     imported: bool
     superseded_epochs: tuple[int, ...] = ()
+    #: an admin replaced an active set without the device's proof
+    forced: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,119 +174,192 @@ class ApiKeyInfo:
     name: str
     created_at: float
     revoked: bool
+    scope: str
+    accounts: str
 
 
 class Verifier:
-    """Checks codes against a store. Thread-safe: the server shares one Verifier across threads."""
+    """Checks codes against a store. Thread-safe: the server shares one Verifier across threads.
 
-    def __init__(self, store: SqlStore, pepper: bytes | None = None, clock: Callable[[], float] = time.time,
-                 events: Callable[[Event], None] | None = None, hash_slots: int | None = None,
-                 check_schema: bool = True):
+    `peppers` are every pepper this process knows (docs/verifier.md, "Peppers"): each set is
+    checked under the pepper it was imported with, new imports use the database's current one.
+    """
+
+    def __init__(self, store: SqlStore, pepper: bytes | Sequence[bytes] | None = None,
+                 clock: Callable[[], float] = time.time, events: Callable[[Event], None] | None = None,
+                 hash_slots: int | None = None, check_schema: bool = True):
         self.store = store
-        self._pepper = None if pepper is None else bytes(validate_pepper(bytes(pepper)))
+        self._peppers = _pepper_map(pepper)
         self._clock = clock
         self._events = events
         self._hash_slots = threading.BoundedSemaphore(hash_slots or max(2, 2 * (os.cpu_count() or 1)))
         if check_schema:
             store.require_current_schema()
-            self._check_pepper()
-            self.policy = Policy.from_store(store)
+            self._check_peppers()
+            self.policy = _stored_policy(store)
         else:
             self.policy = Policy()
 
     # --- set-up -----------------------------------------------------------------------------------
 
     @classmethod
-    def initialise(cls, store: SqlStore, policy: Policy | None = None, pepper: bytes | None = None,
-                   **options) -> "Verifier":
-        """Create or migrate the schema, record the pepper's id and (when given) the policy."""
+    def initialise(cls, store: SqlStore, policy: Policy | None = None,
+                   pepper: bytes | Sequence[bytes] | None = None, **options) -> "Verifier":
+        """Create or migrate the schema, register the pepper of a new database, store the policy
+        (when given) and recompute the attempt cost."""
         store.migrate()
-        wanted = pepper_id(None if pepper is None else validate_pepper(bytes(pepper)))
-        recorded = store.get_setting("pepper_id")
+        given = _pepper_map(pepper)
         settings = {}
-        if recorded is None:
-            settings["pepper_id"] = wanted
-        elif recorded != wanted:
-            raise VerifierConfigError("this verifier database was initialised with a different pepper "
-                                      "(or with none); the pepper cannot change")
+        if store.get_setting(CURRENT_PEPPER) is None:  # a new database: its first pepper, or none
+            if len(given) > 1:
+                raise VerifierConfigError("give one pepper to a new database; add more with `verifier pepper add`")
+            first = next(iter(given), "")
+            if first:
+                store.add_pepper(first, time.time())
+            else:
+                settings[CURRENT_PEPPER] = ""
         if policy is not None:
             settings.update(policy.validate().to_settings())
         elif store.get_setting("max_failures") is None:
             settings.update(Policy().to_settings())
         if settings:
             store.set_settings(settings)
+        store.recompute_attempt_cost()
         return cls(store, pepper=pepper, **options)
 
-    def _check_pepper(self) -> None:
-        recorded = self.store.get_setting("pepper_id") or ""
-        if recorded != pepper_id(self._pepper):
-            if recorded and self._pepper is None:
-                raise VerifierConfigError("this verifier database uses a pepper, and none is configured "
-                                          "(--pepper-file or SEALCODES_VERIFIER_PEPPER_FILE)")
-            raise VerifierConfigError("the configured pepper is not the one this verifier database was "
-                                      "initialised with")
+    def _check_peppers(self) -> None:
+        """Refuse to start without every pepper an active set (or the next import) needs."""
+        needed = self.store.pepper_ids_in_use() | {self.store.get_setting(CURRENT_PEPPER) or ""}
+        missing = sorted(needed - set(self._peppers) - {""})
+        if not missing:
+            return
+        if not self._peppers:
+            raise VerifierConfigError("this verifier database uses a pepper, and none is configured "
+                                      "(--pepper-file or SEALCODES_VERIFIER_PEPPER_FILE)")
+        raise VerifierConfigError(f"the configured peppers do not include pepper {missing[0]}, which active sets "
+                                  "or new imports use (give its file with --pepper-file)")
+
+    def _pepper(self, pepper_id_: str) -> bytes | None:
+        if not pepper_id_:
+            return None
+        try:
+            return self._peppers[pepper_id_]
+        except KeyError:
+            raise VerifierConfigError(f"pepper {pepper_id_} is not configured in this process") from None
+
+    # --- authority --------------------------------------------------------------------------------
+
+    def authorize(self, principal: Principal, action: str, account: str | None = None) -> None:
+        """The one check of who may do what (auth.py); a refusal is audited with the key id."""
+        try:
+            principal.check(action, account)
+        except Forbidden:
+            self._audit_refusal(principal, action, account)
+            raise
+
+    def _audit_refusal(self, principal: Principal, action: str, account: str | None) -> None:
+        self.store.audit_event(self._clock(), "forbidden", account or "",
+                               detail=f"key {principal.key_id} ({principal.scope}): {action}")
 
     # --- import -----------------------------------------------------------------------------------
 
-    def import_record(self, record: VerifierRecord) -> ImportResult:
-        """Store a set. Epoch N+1 of an account and label retires every older epoch at once;
-        the same record again changes nothing; an older epoch, or other codes under a known
-        epoch, are refused."""
+    def import_record(self, record: VerifierRecord, principal: Principal = LOCAL) -> ImportResult:
+        """Store a set, under the import rules of docs/verifier.md ("Who may change codes"):
+
+        - the same record again changes nothing;
+        - an account without any active set takes a first set (an epoch not older than one
+          already retired for that label);
+        - an account with an active set takes a new set only with a rotation proof that verifies
+          under the commitment of the active set it names (and a newer epoch for the same label),
+          or from a principal allowed to force a replacement, which is audited as such;
+        - an older epoch, or other codes under an epoch already imported, are refused.
+
+        Epoch N+1 of an account and label retires every older epoch at once."""
         record.validate()
-        stored = [pepper_digest(self._pepper, d) for d in record.digests]
+        self.authorize(principal, IMPORT, record.account)
+        self.policy.check_cost(record.hash)
+        current = self.store.get_setting(CURRENT_PEPPER) or ""
+        pepper = self._pepper(current)
+        stored = [pepper_digest(pepper, d) for d in record.digests]
         now = self._clock()
-        superseded = []
-        with self.store.transaction(record.account) as tx:
-            existing = tx.sets_for_label(record.label)
-            for row in existing:
-                if row.epoch == record.epoch and row.salt == record.salt and row.fingerprint == record.fingerprint:
-                    return ImportResult(record.account, record.label, record.epoch, imported=False)
-            newest = max((row.epoch for row in existing), default=None)
-            if newest is not None and newest > record.epoch:
-                raise InvalidInputError(f"this account and label are already at epoch {newest}; "
-                                        f"epoch {record.epoch} is older and cannot be imported")
-            if newest == record.epoch:
-                raise InvalidInputError(f"epoch {record.epoch} of this account and label is already imported "
-                                        "with other codes; rotate to a new epoch")
-            active = [row for row in existing if row.retired_at is None]
-            tx.retire_sets([row.id for row in active], "superseded", now)
-            for row in active:
-                tx.audit(now, "supersede", row.label, row.epoch, detail=f"by epoch {record.epoch}")
-                superseded.append(row.epoch)
-            tx.insert_set(record, stored, pepper_id(self._pepper), now)
-            tx.audit(now, "import", record.label, record.epoch,
-                     detail=f"{record.count} codes, {record.format}, {record.hash.scheme}")
+        try:
+            with self.store.transaction(record.account) as tx:
+                existing = tx.sets_for_label(record.label)
+                for row in existing:
+                    if row.epoch == record.epoch and row.salt == record.salt and row.fingerprint == record.fingerprint:
+                        return ImportResult(record.account, record.label, record.epoch, imported=False)
+                newest = max((row.epoch for row in existing), default=None)
+                if newest is not None and newest > record.epoch:
+                    raise InvalidInputError(f"this account and label are already at epoch {newest}; "
+                                            f"epoch {record.epoch} is older and cannot be imported")
+                if newest == record.epoch:
+                    raise InvalidInputError(f"epoch {record.epoch} of this account and label is already imported "
+                                            "with other codes; rotate to a new epoch")
+                active = tx.active_sets()
+                forced = bool(active) and not _proof_holds(record, active)
+                if forced and not principal.may(FORCE_REPLACE, record.account):
+                    raise Forbidden(NEEDS_PROOF + (" (sealcodes verifier import --force)"
+                                                   if principal.key_id == LOCAL_KEY_ID else ""))
+                replaced = [row for row in active if row.label == record.label]
+                attempt_cost = sum(set_cost(_params_of(row)) for row in active if row.label != record.label) \
+                    + set_cost(record.hash)
+                if attempt_cost > self.policy.max_cost:
+                    raise InvalidInputError(f"with this set the account's attempt cost (the sum over its active sets, "
+                                            f"memory x passes) would be {attempt_cost}, above this verifier's "
+                                            f"limit of {self.policy.max_cost}")
+                tx.retire_sets([row.id for row in replaced], "superseded", now)
+                for row in replaced:
+                    tx.audit(now, "supersede", row.label, row.epoch, detail=f"by epoch {record.epoch}")
+                tx.insert_set(record, stored, current, now, commitment=record.commitment)
+                tx.raise_attempt_cost(attempt_cost)
+                tx.audit(now, "import", record.label, record.epoch,
+                         detail=f"{record.count} codes, {record.format}, {record.hash.scheme}, "
+                                f"key {principal.key_id}")
+                if forced:
+                    old = ", ".join(str(row.epoch) for row in replaced) or "none of this label"
+                    tx.audit(now, "forced-replace", record.label, record.epoch,
+                             detail=f"key {principal.key_id}: epoch {old} -> {record.epoch}, without the device's "
+                                    "proof")
+        except Forbidden:
+            self._audit_refusal(principal, "rotate without proof", record.account)
+            raise
+        superseded = tuple(row.epoch for row in replaced)
         self._emit(Event(EVENT_SET_IMPORTED, record.account, now, record.label, record.epoch,
-                         remaining=record.count, detail={"superseded_epochs": superseded}))
-        return ImportResult(record.account, record.label, record.epoch, True, tuple(superseded))
+                         remaining=record.count, detail={"superseded_epochs": list(superseded), "forced": forced}))
+        return ImportResult(record.account, record.label, record.epoch, True, superseded, forced)
 
     # --- verify -----------------------------------------------------------------------------------
 
-    def verify(self, account: str, typed_code: str) -> VerifyResult:
+    def verify(self, account: str, typed_code: str, principal: Principal = LOCAL) -> VerifyResult:
         """Check one typed code for `account`; a match is consumed exactly once."""
         account = normalize_account(account)
         if not isinstance(typed_code, str):
             raise TypeError("the code must be text")
+        self.authorize(principal, VERIFY, account)
         now = self._clock()
         state = self.store.account_state(account)
         early = self._refusal(state, now)
         if early is not None:
             return early
-        sets = self.store.active_sets(account)
-        formats = sorted({row.format for row in sets}) if sets else list(FORMATS)
-        compact = {fmt: canonical_code(typed_code, fmt) for fmt in formats}
+        # mistyped by the rules of every format: the account's own formats would tell it exists
+        compact = {fmt: canonical_code(typed_code, fmt) for fmt in FORMATS}
         if all(code is None for code in compact.values()):
             return VerifyResult(MISTYPED)
+        sets = self.store.active_sets(account)
+        target = int(self.store.get_setting(ATTEMPT_COST) or 0)
         candidates: dict[int, bytes] = {}
         with self._hash_slots:
+            done = 0
             for row in sets:
                 code = compact[row.format]
                 if code is not None:
-                    candidates[row.id] = pepper_digest(self._pepper,
-                                                       code_digest(_params_of(row), row.salt, row.format, code))
-            if not sets:  # same cost as a real attempt, so answers do not tell which accounts exist
+                    params = _params_of(row)
+                    candidates[row.id] = pepper_digest(self._pepper(row.pepper_id),
+                                                       code_digest(params, row.salt, row.format, code))
+                    done += set_cost(params)
+            if target > done:  # the rest of the attempt cost, so the cost does not tell the account apart
                 fmt, code = next((f, c) for f, c in compact.items() if c is not None)
-                pepper_digest(self._pepper, code_digest(HashParams.argon2id(), _STAND_IN_SALT, fmt, code))
+                code_digest(stand_in_params(target - done), _STAND_IN_SALT, fmt, code)
         compact.clear()
         return self._decide(account, sets, candidates, now)
 
@@ -343,16 +395,14 @@ class Verifier:
                 result = VerifyResult(ACCEPTED, label=row.label, epoch=row.epoch, code_number=match.idx + 1,
                                       remaining=remaining)
                 event = Event(EVENT_CODE_USED, account, now, row.label, row.epoch, match.idx + 1, remaining)
-            elif replay or match is not None:
-                # a code already spent (or spent by a concurrent attempt) is refused, and is not a guess
-                tx.audit(now, "replay")
-                result = VerifyResult(REJECTED)
             else:
+                # a wrong code, or one already spent (or spent by a concurrent attempt): the same
+                # answer, delay and count either way, so a spent code does not tell the account exists
                 failures = state.failures + 1
                 delay = self.policy.delay_after(failures)
                 locked_at = now if failures >= self.policy.max_failures else None
-                tx.save_account_state(AccountState(failures, locked_at, now + delay))
-                tx.audit(now, "failure", detail=f"{failures} consecutive")
+                tx.save_account_state(AccountState(failures, locked_at, now + delay if delay else 0.0))
+                tx.audit(now, "replay" if replay or match is not None else "failure", detail=f"{failures} consecutive")
                 if locked_at is not None:
                     tx.audit(now, "lockout", detail=f"after {failures} consecutive failures")
                     result = VerifyResult(LOCKED)
@@ -365,8 +415,9 @@ class Verifier:
 
     # --- administration ---------------------------------------------------------------------------
 
-    def status(self, account: str) -> AccountStatus:
+    def status(self, account: str, principal: Principal = LOCAL) -> AccountStatus:
         account = normalize_account(account)
+        self.authorize(principal, STATUS, account)
         state = self.store.account_state(account)
         sets = self.store.active_sets(account)
         remaining = self.store.remaining_by_set([row.id for row in sets])
@@ -378,57 +429,93 @@ class Verifier:
             low_codes=self.policy.low_codes,
         )
 
-    def unlock(self, account: str) -> bool:
+    def unlock(self, account: str, principal: Principal = LOCAL) -> bool:
         """Clear the failure counter and the lock; True if the account was locked."""
         account = normalize_account(account)
+        self.authorize(principal, UNLOCK, account)
         now = self._clock()
         with self.store.transaction(account) as tx:
             was_locked = tx.account_state().locked
             tx.save_account_state(AccountState())
-            tx.audit(now, "unlock", detail="was locked" if was_locked else "was not locked")
+            tx.audit(now, "unlock", detail=("was locked" if was_locked else "was not locked")
+                     + f", key {principal.key_id}")
         return was_locked
 
-    def revoke(self, account: str, label: str | None = None) -> list[tuple[str, int]]:
+    def revoke(self, account: str, label: str | None = None, principal: Principal = LOCAL) -> list[tuple[str, int]]:
         """Retire the active sets of an account (or of one label); returns (label, epoch) of each."""
         account = normalize_account(account)
         label = None if label is None else derivation.normalize_label_text(label)
+        self.authorize(principal, REVOKE, account)
         now = self._clock()
         with self.store.transaction(account) as tx:
             sets = [row for row in tx.active_sets() if label is None or row.label == label]
             tx.retire_sets([row.id for row in sets], "revoked", now)
             for row in sets:
-                tx.audit(now, "revoke", row.label, row.epoch)
+                tx.audit(now, "revoke", row.label, row.epoch, detail=f"key {principal.key_id}")
         return [(row.label, row.epoch) for row in sets]
 
-    def audit(self, account: str | None = None, limit: int = 100):
-        return self.store.audit_rows(None if account is None else normalize_account(account), limit)
+    def audit(self, account: str | None = None, limit: int = 100, principal: Principal = LOCAL):
+        if account is None:
+            try:
+                principal.check_every_account(AUDIT)
+            except Forbidden:
+                self._audit_refusal(principal, AUDIT, None)
+                raise
+            return self.store.audit_rows(None, limit)
+        account = normalize_account(account)
+        self.authorize(principal, AUDIT, account)
+        return self.store.audit_rows(account, limit)
 
     # --- API keys (HTTP service) ------------------------------------------------------------------
 
-    def create_api_key(self, name: str) -> tuple[str, str]:
+    def create_api_key(self, name: str, scope: str = SCOPE_VERIFY,
+                       accounts: str = EVERY_ACCOUNT_PATTERN) -> tuple[str, str]:
         """A new bearer key: returns (key id, the whole key). Only SHA-256 of the key is stored."""
+        if scope not in SCOPES:
+            raise InvalidInputError(f"the scope must be one of {', '.join(SCOPES)}")
+        accounts = normalize_pattern(accounts)
         name = normalize_account(name) if name else "unnamed"
         key_id = os.urandom(API_KEY_ID_BYTES).hex()
         secret = base64.urlsafe_b64encode(os.urandom(API_KEY_SECRET_BYTES)).decode().rstrip("=")
         token = f"{API_KEY_PREFIX}_{key_id}_{secret}"
-        self.store.add_api_key(key_id, _api_key_digest(token), name, self._clock())
+        self.store.add_api_key(key_id, _api_key_digest(token), name, self._clock(), scope, accounts)
         return key_id, token
 
-    def check_api_key(self, token: str) -> str | None:
-        """The key id when `token` is a live API key, else None."""
+    def check_api_key(self, token: str) -> Principal | None:
+        """Who holds `token` when it is a live API key, else None."""
         parts = token.split("_", 2) if isinstance(token, str) and len(token) < 200 else []
         if len(parts) != 3 or parts[0] != API_KEY_PREFIX or len(parts[1]) != 2 * API_KEY_ID_BYTES:
             return None
         row = self.store.api_key(parts[1])
         expected = row.digest if row is not None else bytes(32)
         ok = hmac.compare_digest(expected, _api_key_digest(token))
-        return parts[1] if ok and row is not None and row.revoked_at is None else None
+        if not ok or row is None or row.revoked_at is not None:
+            return None
+        return Principal.api_key(row.key_id, row.scope, row.accounts)
 
     def api_keys(self) -> list[ApiKeyInfo]:
-        return [ApiKeyInfo(r.key_id, r.name, r.created_at, r.revoked_at is not None) for r in self.store.api_keys()]
+        return [ApiKeyInfo(r.key_id, r.name, r.created_at, r.revoked_at is not None, r.scope, r.accounts)
+                for r in self.store.api_keys()]
 
     def revoke_api_key(self, key_id: str) -> bool:
         return self.store.revoke_api_key(key_id, self._clock())
+
+    # --- peppers ----------------------------------------------------------------------------------
+
+    def add_pepper(self, pepper: bytes) -> tuple[str, bool]:
+        """Make `pepper` current for new imports; returns (its id, whether anything changed).
+        Older sets keep the pepper they were imported with until they are superseded."""
+        new_id = pepper_id(validate_pepper(bytes(pepper)))
+        changed = self.store.add_pepper(new_id, self._clock())
+        self._peppers[new_id] = bytes(pepper)
+        return new_id, changed
+
+    def retire_pepper(self, pepper_id_: str) -> None:
+        """Refused while an active set still uses the pepper, and for the current one."""
+        self.store.retire_pepper(pepper_id_, self._clock())
+
+    def peppers(self):
+        return self.store.peppers()
 
     # --- events -----------------------------------------------------------------------------------
 
@@ -441,6 +528,46 @@ class Verifier:
             log.warning("event hook failed for %s", event.kind, exc_info=log.isEnabledFor(logging.DEBUG))
 
 
+def _proof_holds(record: VerifierRecord, active: Sequence[SetRow]) -> bool:
+    """Whether the record carries a rotation proof (record v2, docs/spec.md section 14.4) that
+    verifies under the stored commitment of the active set it names. When the record's label has
+    an active set, only that set signs, for a newer epoch; a new label may be signed by any active
+    set of the account. A set without commitment (record v1) signs nothing."""
+    proof = record.proof
+    if proof is None:
+        return False
+    signer = next((row for row in active if row.label == proof.label and row.epoch == proof.epoch), None)
+    if signer is None or signer.commitment is None:
+        return False
+    if any(row.label == record.label for row in active) and signer.label != record.label:
+        return False
+    if signer.label == record.label and record.epoch <= signer.epoch:
+        return False
+    return verify_proof(signer.commitment, record)
+
+
+def stand_in_params(cost: int) -> HashParams:
+    """Argon2id parameters costing at least `cost` (memory x passes), shaped like the default
+    (19456 KiB per pass) as far as the cost allows."""
+    passes = max(1, -(-cost // DEFAULT_MEMORY_KIB))
+    return HashParams("argon2id", max(8, -(-cost // passes)), passes, 1)
+
+
+def _pepper_map(pepper) -> dict[str, bytes]:
+    if pepper is None:
+        return {}
+    given = [pepper] if isinstance(pepper, (bytes, bytearray)) else list(pepper)
+    return {pepper_id(validate_pepper(bytes(p))): bytes(p) for p in given}
+
+
+def _stored_policy(store: SqlStore) -> Policy:
+    try:
+        return Policy.from_settings(store.settings())
+    except ValueError:
+        raise VerifierConfigError("the verifier database holds an invalid policy: run `verifier init` "
+                                  "with the limits you want") from None
+
+
 def _params_of(row: SetRow) -> HashParams:
     return HashParams(row.scheme, row.memory_kib, row.iterations, row.lanes)
 
@@ -451,5 +578,6 @@ def _api_key_digest(token: str) -> bytes:
 
 __all__ = [
     "ACCEPTED", "REJECTED", "MISTYPED", "LOCKED", "THROTTLED", "Verifier", "Policy", "VerifyResult",
-    "ImportResult", "AccountStatus", "SetStatus", "Event", "StoreError", "VerifierConfigError",
+    "ImportResult", "AccountStatus", "SetStatus", "Event", "StoreError", "VerifierConfigError", "Forbidden",
+    "Principal",
 ]

@@ -8,9 +8,11 @@ an unexpected error) is a refusal: the path fails closed.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import BinaryIO
 
@@ -61,17 +63,50 @@ def check_local(verifier: Verifier, user: str, code: str) -> str:
     return verifier.verify(user, code).outcome
 
 
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str) -> urllib.parse.SplitResult:
+    """The verifier's URL: https://, or http:// to a loopback address only (the key and the code
+    would cross the network in clear otherwise)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return parts
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return parts
+    raise PamRefusal("the verifier URL must start with https:// (http:// only for a loopback address)")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer we refuse: following it would send the key and the code elsewhere."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
 def check_remote(url: str, api_key: str, user: str, code: str, timeout: float = HTTP_TIMEOUT_S,
                  cafile: str | None = None) -> str:
-    """Outcome of one attempt against a verifier service (POST /v1/verify)."""
-    if not url.startswith(("https://", "http://")):
-        raise PamRefusal("the verifier URL must start with https:// (or http:// for loopback)")
+    """Outcome of one attempt against a verifier service (POST /v1/verify). No redirect is
+    followed, no proxy from the environment is used; with `cafile`, the server's certificate
+    must chain to those CA certificates only (not the system's)."""
+    check_url(url)
     body = json.dumps({"account": user, "code": code}).encode("utf-8")
     request = urllib.request.Request(url.rstrip("/") + "/v1/verify", data=body, method="POST", headers={
         "Content-Type": "application/json", "Authorization": f"Bearer {api_key}"})
-    context = ssl.create_default_context(cafile=cafile) if url.startswith("https://") else None
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+        context = ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise PamRefusal(f"cannot load the CA file ({type(exc).__name__})") from None
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect(),
+                                         urllib.request.HTTPSHandler(context=context))
+    try:
+        with opener.open(request, timeout=timeout) as response:
             answer = json.loads(response.read(65536))
     except urllib.error.HTTPError as exc:
         raise PamRefusal(f"the verifier answered HTTP {exc.code}") from None

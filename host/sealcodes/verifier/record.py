@@ -27,6 +27,7 @@ import json
 import os
 import re
 import struct
+import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
@@ -99,11 +100,12 @@ class HashParams:
 
     def validate(self) -> None:
         if self.scheme == SCHEME_ARGON2ID:
-            for name, value, low, high in (("lanes", self.lanes, 1, MAX_LANES),
-                                           ("iterations", self.iterations, 1, MAX_ITERATIONS),
-                                           ("memory_kib", self.memory_kib, 8 * (self.lanes or 1), MAX_MEMORY_KIB)):
-                if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                    raise InvalidInputError(f"argon2id {name} must be an integer from {low} to {high}")
+            # one bound at a time: the memory floor depends on lanes, checked to be an integer first
+            for name, low, high in (("lanes", lambda: 1, MAX_LANES), ("iterations", lambda: 1, MAX_ITERATIONS),
+                                    ("memory_kib", lambda: 8 * self.lanes, MAX_MEMORY_KIB)):
+                value = getattr(self, name)
+                if isinstance(value, bool) or not isinstance(value, int) or not low() <= value <= high:
+                    raise InvalidInputError(f"argon2id {name} must be an integer from {low()} to {high}")
         elif self.scheme == SCHEME_HMAC_SHA256:
             if (self.memory_kib, self.iterations, self.lanes) != (None, None, None):
                 raise InvalidInputError("hmac-sha256 takes no cost parameters")
@@ -217,13 +219,38 @@ def canonical_code(typed: str, fmt) -> str | None:
 # --- the record ----------------------------------------------------------------------------------
 
 
+#: Unicode's Default_Ignorable_Code_Point property (DerivedCoreProperties.txt, Unicode 15.1): code
+#: points a renderer shows as nothing, so `alice` and `alice` + U+200B would read as one name
+DEFAULT_IGNORABLE = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)
+
+
+def _default_ignorable(char: str) -> bool:
+    point = ord(char)
+    return any(low <= point <= high for low, high in DEFAULT_IGNORABLE)
+
+
 def normalize_account(account: str) -> str:
-    """Account names follow the label rules: NFC, no control characters, no white space at either
-    end, 1..128 bytes of UTF-8."""
+    """The account as the verifier stores and compares it (docs/spec.md section 13.5): NFKC, so
+    compatibility spellings (full-width `ａlice`, ligatures) become one name; refused when it holds
+    a default-ignorable code point (invisible: U+200B, U+00AD, bidi controls, variation
+    selectors...); then the label rules: no control characters, no white space at either end,
+    1..128 bytes of UTF-8."""
+    if not isinstance(account, str):
+        raise TypeError("account must be text (str)")
+    text = unicodedata.normalize("NFKC", account)
+    for position, char in enumerate(text, start=1):
+        if _default_ignorable(char):
+            raise InvalidInputError(f"account contains an invisible character (U+{ord(char):04X}) "
+                                    f"at position {position}")
     try:
-        return derivation.normalize_label_text(account)
+        return derivation.normalize_label_text(text)
     except InvalidInputError as exc:
-        raise InvalidInputError(str(exc).replace("label", "account", 1)) from None
+        raise InvalidInputError(str(exc).replace("label", "account", 1).replace("(NFC)", "(NFKC)")) from None
 
 
 @dataclass(frozen=True)
@@ -250,7 +277,7 @@ class VerifierRecord:
 
     def validate(self) -> "VerifierRecord":
         if normalize_account(self.account) != self.account:
-            raise InvalidInputError("record account is not in NFC")
+            raise InvalidInputError("record account is not normalised (NFKC)")
         if derivation.normalize_label_text(self.label) != self.label:
             raise InvalidInputError("record label is not in NFC")
         derivation.validate_epoch(self.epoch)

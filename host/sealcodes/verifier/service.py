@@ -1,21 +1,29 @@
 """The verifier's HTTP JSON API: a Starlette (ASGI) app, run by uvicorn (`sealcodes verifier serve`).
 
-Routes stay thin: check the API key, read and validate the body, call the Verifier, map its
-errors to HTTP in one place (`_error_response`). The app keeps no state of its own: every answer
+Routes stay thin: take a token from the client address's bucket, check the API key and take one
+from its bucket, read and validate the body, call the Verifier with the key's `Principal` (the
+Verifier checks the key's scope and account pattern: auth.py), map errors to HTTP in one place
+(`_error_response`). The app keeps no state of its own but the rate-limit buckets: every answer
 comes from the database, so several instances can serve one PostgreSQL. The schema is written in
 docs/verifier-api.json (OpenAPI 3.1) and served at /v1/openapi.json.
 
-    POST /v1/records                    import one verifier record           -> 201 / 200
-    POST /v1/verify                     {"account", "code"}                  -> 200 {"result", ...}
-    GET  /v1/accounts/{account}         status                               -> 200
-    POST /v1/accounts/{account}/revoke  {"label"?}                           -> 200
-    GET  /v1/health                     no key needed                        -> 200
+    POST /v1/records                 import one verifier record         import, admin  -> 201 / 200
+    POST /v1/verify                  {"account", "code"}                verify         -> 200 {"result", ...}
+    GET  /v1/accounts/status         ?account=A                         admin          -> 200
+    POST /v1/accounts/revoke         {"account", "label"?}              admin          -> 200
+    POST /v1/accounts/unlock         {"account"}                        admin          -> 200
+    GET  /v1/audit                   ?account=A&limit=N                 admin          -> 200
+    GET  /v1/health                  no key needed                                     -> 200
+
+The account travels in the body or the query, never in the path: accounts often hold `/`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 from importlib import resources
 
 from starlette.applications import Starlette
@@ -25,7 +33,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import InvalidInputError
-from .core import ACCEPTED, LOCKED, THROTTLED, Verifier, VerifierConfigError
+from .auth import AUDIT, IMPORT, REVOKE, STATUS, UNLOCK, VERIFY, Forbidden, Principal
+from .core import ACCEPTED, THROTTLED, Verifier, VerifierConfigError
+from .ratelimit import TokenBuckets
 from .record import VerifierRecord
 from .store import StoreError
 
@@ -35,6 +45,10 @@ log = logging.getLogger("sealcodes.verifier.service")
 MAX_RECORD_BYTES = 64 * 1024
 MAX_VERIFY_BYTES = 2 * 1024
 MAX_SMALL_BYTES = 2 * 1024
+MAX_ACCOUNT_CHARS = 256
+MAX_AUDIT_ROWS = 1000
+#: a repeated log message is written once per window, then with a count of those left out
+REPEAT_WINDOW_S = 60.0
 
 
 class HttpError(Exception):
@@ -43,10 +57,45 @@ class HttpError(Exception):
         self.status, self.error, self.message, self.headers = status, error, message, headers
 
 
+class RepeatFilter(logging.Filter):
+    """Lets a message through once per window (same logger, level and text); the next one after
+    the window says how many were left out. Under a flood (a database gone, descriptors exhausted
+    at accept) the log grows by a line a minute, not a line per request."""
+
+    def __init__(self, window: float = REPEAT_WINDOW_S, clock=time.monotonic):
+        super().__init__()
+        self.window, self._clock = window, clock
+        self._seen: dict[tuple, list] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, str(record.msg), record.exc_info[0] if record.exc_info else None)
+        now = self._clock()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self.window:
+            seen[1] += 1
+            return False
+        if seen is not None and seen[1]:
+            record.msg, record.args = f"{record.getMessage()} ({seen[1]} more like this left out)", None
+        if len(self._seen) > 1000:
+            self._seen.clear()
+        self._seen[key] = [now, 0]
+        return True
+
+
+def quiet_repeats(*logger_names: str) -> None:
+    """Put one RepeatFilter on each named logger (once)."""
+    for name in logger_names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RepeatFilter) for f in logger.filters):
+            logger.addFilter(RepeatFilter())
+
+
 def _error_response(exc: Exception) -> JSONResponse:
     """Every failure becomes one JSON object {"error", "message"}; no traceback leaves the server."""
     if isinstance(exc, HttpError):
         return JSONResponse({"error": exc.error, "message": exc.message}, status_code=exc.status, headers=exc.headers)
+    if isinstance(exc, Forbidden):
+        return JSONResponse({"error": "forbidden", "message": str(exc)}, status_code=403)
     if isinstance(exc, InvalidInputError):
         return JSONResponse({"error": "invalid_input", "message": str(exc)}, status_code=400)
     if isinstance(exc, (StoreError, VerifierConfigError)):
@@ -55,6 +104,11 @@ def _error_response(exc: Exception) -> JSONResponse:
                             status_code=503)
     log.error("unexpected failure (%s)", type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
     return JSONResponse({"error": "internal", "message": "unexpected failure"}, status_code=500)
+
+
+def _too_many(wait: float) -> HttpError:
+    return HttpError(429, "rate_limited", "too many requests: retry later",
+                     {"Retry-After": str(max(1, math.ceil(wait)))})
 
 
 async def _read_json(request: Request, limit: int) -> dict:
@@ -91,61 +145,87 @@ def _string(data: dict, key: str, limit: int, required: bool = True) -> str | No
     return value
 
 
+def _account_field(value, where: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_ACCOUNT_CHARS:
+        raise HttpError(400, "invalid_input",
+                        f"{where} 'account' must be a non-empty string of at most {MAX_ACCOUNT_CHARS} characters")
+    return value
+
+
+def _only(data: dict, allowed: tuple[str, ...]) -> None:
+    if set(data) - set(allowed):
+        raise HttpError(400, "invalid_input", f"unknown field in the body (allowed: {', '.join(allowed)})")
+
+
 def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
     """The ASGI app around one Verifier (thread-safe; the blocking calls run in a thread pool)."""
     if openapi is None:
         openapi = _bundled_openapi()
+    policy = verifier.policy
+    by_address = TokenBuckets(policy.address_rate, policy.address_burst)
+    by_key = TokenBuckets(policy.key_rate, policy.key_burst)
+    quiet_repeats(log.name)
 
-    async def authorized(request: Request) -> str:
+    async def authorized(request: Request, action: str) -> Principal:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise HttpError(401, "unauthorized", "an API key is needed: Authorization: Bearer <key>",
                             {"WWW-Authenticate": "Bearer"})
-        key_id = await run_in_threadpool(verifier.check_api_key, token.strip())
-        if key_id is None:
+        principal = await run_in_threadpool(verifier.check_api_key, token.strip())
+        if principal is None:
             raise HttpError(401, "unauthorized", "unknown or revoked API key", {"WWW-Authenticate": "Bearer"})
-        return key_id
+        wait = by_key.take(principal.key_id)
+        if wait:
+            raise _too_many(wait)
+        # the scope first, before any body is read; the account is checked by the Verifier
+        if not principal.may(action):
+            await run_in_threadpool(verifier.authorize, principal, action)  # refuses and audits
+        return principal
 
-    def route(handler):
+    def route(handler, limited: bool = True):
         async def endpoint(request: Request) -> Response:
             try:
+                if limited:
+                    wait = by_address.take(request.client.host if request.client else "unknown")
+                    if wait:
+                        raise _too_many(wait)
                 return await handler(request)
             except Exception as exc:  # mapped in one place
                 return _error_response(exc)
         return endpoint
 
     async def import_record(request: Request) -> Response:
-        await authorized(request)
+        principal = await authorized(request, IMPORT)
         data = await _read_json(request, MAX_RECORD_BYTES)
         record = VerifierRecord.from_dict(data)
-        result = await run_in_threadpool(verifier.import_record, record)
+        result = await run_in_threadpool(verifier.import_record, record, principal)
         return JSONResponse({"account": result.account, "label": result.label, "epoch": result.epoch,
-                             "imported": result.imported, "superseded_epochs": list(result.superseded_epochs)},
+                             "imported": result.imported, "superseded_epochs": list(result.superseded_epochs),
+                             "forced": result.forced},
                             status_code=201 if result.imported else 200)
 
     async def verify(request: Request) -> Response:
-        await authorized(request)
+        principal = await authorized(request, VERIFY)
         data = await _read_json(request, MAX_VERIFY_BYTES)
-        account = _string(data, "account", 256)
+        account = _account_field(data.get("account"), "field")
         code = _string(data, "code", 128)
-        extra = set(data) - {"account", "code"}
-        if extra:
-            raise HttpError(400, "invalid_input", "unknown field in the body (allowed: account, code)")
-        result = await run_in_threadpool(verifier.verify, account, code)
+        _only(data, ("account", "code"))
+        result = await run_in_threadpool(verifier.verify, account, code, principal)
         body = {"result": result.outcome}
         if result.outcome == ACCEPTED:
             body.update(label=result.label, epoch=result.epoch, code_number=result.code_number,
                         remaining=result.remaining)
         elif result.retry_after:
             body["retry_after"] = result.retry_after
-        headers = {"Retry-After": str(max(1, int(result.retry_after + 0.999)))} \
+        headers = {"Retry-After": str(max(1, math.ceil(result.retry_after)))} \
             if result.outcome == THROTTLED and result.retry_after else None
         return JSONResponse(body, headers=headers)
 
     async def status(request: Request) -> Response:
-        await authorized(request)
-        state = await run_in_threadpool(verifier.status, request.path_params["account"])
+        principal = await authorized(request, STATUS)
+        account = _account_field(request.query_params.get("account"), "query parameter")
+        state = await run_in_threadpool(verifier.status, account, principal)
         return JSONResponse({
             "account": state.account, "locked": state.locked, "failures": state.failures,
             "retry_after": state.retry_after, "remaining": state.remaining, "few_left": state.few_left,
@@ -154,13 +234,34 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         })
 
     async def revoke(request: Request) -> Response:
-        await authorized(request)
+        principal = await authorized(request, REVOKE)
         data = await _read_json(request, MAX_SMALL_BYTES)
+        account = _account_field(data.get("account"), "field")
         label = _string(data, "label", 512, required=False)
-        if set(data) - {"label"}:
-            raise HttpError(400, "invalid_input", "unknown field in the body (allowed: label)")
-        revoked = await run_in_threadpool(verifier.revoke, request.path_params["account"], label)
+        _only(data, ("account", "label"))
+        revoked = await run_in_threadpool(verifier.revoke, account, label, principal)
         return JSONResponse({"revoked": [{"label": lbl, "epoch": epoch} for lbl, epoch in revoked]})
+
+    async def unlock(request: Request) -> Response:
+        principal = await authorized(request, UNLOCK)
+        data = await _read_json(request, MAX_SMALL_BYTES)
+        account = _account_field(data.get("account"), "field")
+        _only(data, ("account",))
+        was_locked = await run_in_threadpool(verifier.unlock, account, principal)
+        return JSONResponse({"account": account, "was_locked": was_locked})
+
+    async def audit(request: Request) -> Response:
+        principal = await authorized(request, AUDIT)
+        account = request.query_params.get("account")
+        if account is not None:
+            account = _account_field(account, "query parameter")
+        limit_text = request.query_params.get("limit", "100")
+        if not limit_text.isascii() or not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_AUDIT_ROWS:
+            raise HttpError(400, "invalid_input", f"query parameter 'limit' must be 1 to {MAX_AUDIT_ROWS}")
+        rows = await run_in_threadpool(verifier.audit, account, int(limit_text), principal)
+        return JSONResponse({"events": [{"at": r.at, "event": r.event, "account": r.account, "label": r.label,
+                                         "epoch": r.epoch, "code_number": None if r.code_index is None
+                                         else r.code_index + 1, "detail": r.detail} for r in rows]})
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -180,9 +281,11 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
     routes = [
         Route("/v1/records", route(import_record), methods=["POST"]),
         Route("/v1/verify", route(verify), methods=["POST"]),
-        Route("/v1/accounts/{account}", route(status), methods=["GET"]),
-        Route("/v1/accounts/{account}/revoke", route(revoke), methods=["POST"]),
-        Route("/v1/health", route(health), methods=["GET"]),
+        Route("/v1/accounts/status", route(status), methods=["GET"]),
+        Route("/v1/accounts/revoke", route(revoke), methods=["POST"]),
+        Route("/v1/accounts/unlock", route(unlock), methods=["POST"]),
+        Route("/v1/audit", route(audit), methods=["GET"]),
+        Route("/v1/health", route(health, limited=False), methods=["GET"]),
         Route("/v1/openapi.json", route(schema), methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed, 500: server_error})

@@ -14,18 +14,105 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
-from ..errors import SealcodesError
+from ..errors import InvalidInputError, SealcodesError
 
 
 class StoreError(SealcodesError):
     """The database is unreachable, foreign, newer than this release, or refused a statement."""
 
 
+#: the settings row holding the highest attempt cost of any account (see `Transaction.raise_attempt_cost`)
+ATTEMPT_COST = "attempt_cost"
+#: the settings row naming the pepper of new imports ("" for none)
+CURRENT_PEPPER = "pepper_id"
+#: why a set was retired by the account-name migration
+RETIRED_ACCOUNT_NAME = "account-name"
+
+
+def _account_cost_sql() -> str:
+    """Per account with active sets: the sum of their costs (memory x passes; 0 for hmac-sha256)."""
+    return ("SELECT account, SUM(CASE WHEN scheme = 'argon2id' THEN memory_kib * iterations ELSE 0 END) AS total "
+            "FROM code_sets WHERE retired_at IS NULL GROUP BY account")
+
+
+def _recompute_attempt_cost(store: "SqlStore", cursor) -> None:
+    # the row is locked first, so an import committing meanwhile raises it after this write
+    cursor.execute(store.sql("INSERT INTO settings (name, value) VALUES (?, '0') ON CONFLICT (name) DO NOTHING"),
+                   (ATTEMPT_COST,))
+    cursor.execute(store.sql("SELECT value FROM settings WHERE name = ?" + store.ROW_LOCK), (ATTEMPT_COST,))
+    cursor.fetchone()
+    cursor.execute(store.sql(f"SELECT COALESCE(MAX(total), 0) FROM ({_account_cost_sql()}) costs"))
+    cursor.execute(store.sql("UPDATE settings SET value = ? WHERE name = ?"),
+                   (str(int(cursor.fetchone()[0])), ATTEMPT_COST))
+
+
+def _normalise_account_names(store: "SqlStore", cursor) -> None:
+    """Accounts stored before docs/spec.md section 13.5 take their normalised name. An account whose
+    name is refused by the rule, or whose normalised name is taken (by an account already written
+    that way, or by another spelling), cannot be renamed safely: its active sets are retired
+    (retired_why "account-name"), audited, so no two spellings a person reads as one stay usable."""
+    from .record import normalize_account
+
+    cursor.execute("SELECT DISTINCT account FROM code_sets")
+    names = [row[0] for row in cursor.fetchall()]
+    normal = {}
+    for name in names:
+        try:
+            normal[name] = normalize_account(name)
+        except (InvalidInputError, TypeError):
+            normal[name] = None
+    targets: dict[str, int] = {}
+    for name, target in normal.items():
+        if target is not None:
+            targets[target] = targets.get(target, 0) + 1
+    now = _migration_time()
+    for name, target in sorted(normal.items()):
+        if target == name:
+            continue
+        if target is None or targets[target] > 1:  # refused, or another stored spelling has this name
+            reason = "the name is refused by docs/spec.md section 13.5" if target is None else \
+                "another spelling of this name is stored"
+            cursor.execute(store.sql("UPDATE code_sets SET retired_at = ?, retired_why = ? WHERE account = ? "
+                                     "AND retired_at IS NULL"), (now, RETIRED_ACCOUNT_NAME, name))
+            cursor.execute(store.sql("INSERT INTO audit (at, event, account, detail) VALUES (?, ?, ?, ?)"),
+                           (now, "account-retired", name, f"sets retired: {reason}"))
+            store.migration_notes.append(("retired", name, target))
+            continue
+        for table in ("code_sets", "audit"):
+            cursor.execute(store.sql(f"UPDATE {table} SET account = ? WHERE account = ?"), (target, name))
+        _merge_account_state(store, cursor, name, target)
+        cursor.execute(store.sql("INSERT INTO audit (at, event, account, detail) VALUES (?, ?, ?, ?)"),
+                       (now, "account-renamed", target, "renamed from a spelling that normalises to this name"))
+        store.migration_notes.append(("renamed", name, target))
+
+
+def _merge_account_state(store: "SqlStore", cursor, name: str, target: str) -> None:
+    """Carry the failure counter and lock of `name` over to `target`, keeping the stricter of both."""
+    cursor.execute(store.sql("SELECT failures, locked_at, next_attempt_at FROM accounts WHERE account = ?"), (name,))
+    old = cursor.fetchone()
+    if old is None:
+        return
+    cursor.execute(store.sql("DELETE FROM accounts WHERE account = ?"), (name,))
+    cursor.execute(store.sql("INSERT INTO accounts (account) VALUES (?) ON CONFLICT (account) DO NOTHING"), (target,))
+    cursor.execute(store.sql("SELECT failures, locked_at, next_attempt_at FROM accounts WHERE account = ?"), (target,))
+    new = cursor.fetchone()
+    locked = [t for t in (old[1], new[1]) if t is not None]
+    cursor.execute(store.sql("UPDATE accounts SET failures = ?, locked_at = ?, next_attempt_at = ? WHERE account = ?"),
+                   (max(old[0], new[0]), min(locked) if locked else None, max(old[2], new[2]), target))
+
+
+def _migration_time() -> float:
+    import time
+
+    return time.time()
+
+
 #: the schema, as ordered migrations; version n = the first n steps applied. Never edit a released
-#: step: add a new one. {id} {blob} {real} {bigint} are filled in per dialect.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+#: step: add a new one. {id} {blob} {real} {bigint} are filled in per dialect; a step may also be a
+#: function (store, cursor) for data that SQL alone cannot move.
+MIGRATIONS: tuple[tuple[str | Callable, ...], ...] = (
     (  # 1: code sets, codes, accounts (guessing limits), audit trail, settings
         "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         """CREATE TABLE code_sets (
@@ -77,6 +164,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created_at {real} NOT NULL,
             revoked_at {real})""",
     ),
+    (  # 3: API key scopes (existing keys become verify-only) and account patterns; the rotation
+        #    commitment of each set (NULL for record v1); several peppers; the attempt cost that
+        #    every attempt is padded to; account names normalised (docs/spec.md section 13.5)
+        "ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'verify'",
+        "ALTER TABLE api_keys ADD COLUMN accounts TEXT NOT NULL DEFAULT '*'",
+        "ALTER TABLE code_sets ADD COLUMN commitment {blob}",
+        """CREATE TABLE peppers (
+            pepper_id TEXT PRIMARY KEY,
+            added_at {real} NOT NULL,
+            retired_at {real})""",
+        "INSERT INTO peppers (pepper_id, added_at) SELECT value, 0 FROM settings WHERE name = 'pepper_id' "
+        "AND value <> ''",
+        "CREATE INDEX code_sets_pepper ON code_sets (pepper_id, retired_at)",
+        _normalise_account_names,
+        _recompute_attempt_cost,
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -99,6 +202,8 @@ class SetRow:
     imported_at: float
     retired_at: float | None
     retired_why: str | None
+    #: H(K) of the set's rotation key (record v2); None for a record v1 set
+    commitment: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -139,16 +244,35 @@ class ApiKeyRow:
     name: str
     created_at: float
     revoked_at: float | None
+    scope: str
+    accounts: str
+
+
+@dataclass(frozen=True)
+class PepperRow:
+    pepper_id: str
+    added_at: float
+    retired_at: float | None
+    current: bool
+    active_sets: int
 
 
 _SET_COLUMNS = ("id, account, label, epoch, format, count, fingerprint, scheme, memory_kib, iterations, lanes, "
-                "salt, pepper_id, imported_at, retired_at, retired_why")
+                "salt, pepper_id, imported_at, retired_at, retired_why, commitment")
+_API_KEY_COLUMNS = "key_id, digest, name, created_at, revoked_at, scope, accounts"
 
 
 def _set_row(row) -> SetRow:
     values = list(row)
     values[11] = bytes(values[11])
+    if values[16] is not None:
+        values[16] = bytes(values[16])
     return SetRow(*values)
+
+
+def _api_key_row(row) -> ApiKeyRow:
+    key_id, digest, name, created_at, revoked_at, scope, accounts = row
+    return ApiKeyRow(key_id, bytes(digest), name, created_at, revoked_at, scope, accounts)
 
 
 class Transaction:
@@ -199,14 +323,16 @@ class Transaction:
     def remaining(self, set_id: int) -> int:
         return self._run("SELECT COUNT(*) FROM codes WHERE set_id = ? AND used_at IS NULL", (set_id,)).fetchone()[0]
 
-    def insert_set(self, record, digests: Sequence[bytes], pepper_id: str, now: float) -> int:
+    def insert_set(self, record, digests: Sequence[bytes], pepper_id: str, now: float,
+                   commitment: bytes | None = None) -> int:
         params = record.hash
         set_id = self._run(
             "INSERT INTO code_sets (account, label, epoch, format, count, fingerprint, scheme, memory_kib, "
-            "iterations, lanes, salt, pepper_id, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "RETURNING id",
+            "iterations, lanes, salt, pepper_id, imported_at, commitment) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (record.account, record.label, record.epoch, record.format, record.count, record.fingerprint,
-             params.scheme, params.memory_kib, params.iterations, params.lanes, record.salt, pepper_id, now),
+             params.scheme, params.memory_kib, params.iterations, params.lanes, record.salt, pepper_id, now,
+             None if commitment is None else bytes(commitment)),
         ).fetchone()[0]
         for idx, digest in enumerate(digests):
             self._run("INSERT INTO codes (set_id, idx, digest) VALUES (?, ?, ?)", (set_id, idx, digest))
@@ -221,6 +347,17 @@ class Transaction:
               code_index: int | None = None, detail: str | None = None) -> None:
         self._run("INSERT INTO audit (at, event, account, label, epoch, code_index, detail) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?)", (now, event, self.account, label, epoch, code_index, detail))
+
+    def setting(self, name: str) -> str | None:
+        row = self._run("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def raise_attempt_cost(self, cost: int) -> None:
+        """The highest attempt cost of any account, never lowered here (`verifier init` recomputes
+        it): every attempt is padded to it, so its cost does not tell which accounts exist."""
+        self._run("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = "
+                  "CASE WHEN CAST(settings.value AS BIGINT) < CAST(excluded.value AS BIGINT) "
+                  "THEN excluded.value ELSE settings.value END", (ATTEMPT_COST, str(int(cost))))
 
 
 class SqlStore:
@@ -269,8 +406,12 @@ class SqlStore:
             row = cursor.fetchone()
             return int(row[0]) if row else 0
 
+    #: what the last `migrate` did to stored accounts: ("renamed" | "retired", old name, new name or None)
+    migration_notes: list = ()
+
     def migrate(self) -> int:
-        """Bring the schema to SCHEMA_VERSION, one step per transaction; returns the version found."""
+        """Bring the schema to SCHEMA_VERSION, in one transaction; returns the version found."""
+        self.migration_notes = []
         with self._connection() as connection:
             with self._write_transaction(connection) as cursor:
                 found = self._locked_schema_version(cursor)
@@ -279,7 +420,10 @@ class SqlStore:
                                      f"{SCHEMA_VERSION}: upgrade sealcodes")
                 for version in range(found + 1, SCHEMA_VERSION + 1):
                     for statement in MIGRATIONS[version - 1]:
-                        cursor.execute(statement.format(**self.TYPES))
+                        if callable(statement):
+                            statement(self, cursor)
+                        else:
+                            cursor.execute(statement.format(**self.TYPES))
                     cursor.execute(self.sql("INSERT INTO settings (name, value) VALUES (?, ?) "
                                             "ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
                                    ("schema_version", str(version)))
@@ -303,6 +447,23 @@ class SqlStore:
     def get_setting(self, name: str) -> str | None:
         rows = self._fetch("SELECT value FROM settings WHERE name = ?", (name,))
         return rows[0][0] if rows else None
+
+    def settings(self) -> dict[str, str]:
+        return dict(self._fetch("SELECT name, value FROM settings"))
+
+    def recompute_attempt_cost(self) -> int:
+        """Set the attempt cost to the highest of the accounts as they are now (after revocations)."""
+        with self._connection() as connection:
+            with self._write_transaction(connection) as cursor:
+                _recompute_attempt_cost(self, cursor)
+        return int(self.get_setting(ATTEMPT_COST) or 0)
+
+    def audit_event(self, now: float, event: str, account: str, detail: str | None = None) -> None:
+        """An audit row that holds no account (no failure counter is touched)."""
+        with self._connection() as connection:
+            with self._write_transaction(connection) as cursor:
+                cursor.execute(self.sql("INSERT INTO audit (at, event, account, detail) VALUES (?, ?, ?, ?)"),
+                               (now, event, account, detail))
 
     def set_settings(self, values: dict) -> None:
         with self._connection() as connection:
@@ -357,23 +518,18 @@ class SqlStore:
 
     # API keys
 
-    def add_api_key(self, key_id: str, digest: bytes, name: str, now: float) -> None:
+    def add_api_key(self, key_id: str, digest: bytes, name: str, now: float, scope: str, accounts: str) -> None:
         with self._connection() as connection:
             with self._write_transaction(connection) as cursor:
-                cursor.execute(self.sql("INSERT INTO api_keys (key_id, digest, name, created_at) VALUES (?, ?, ?, ?)"),
-                               (key_id, digest, name, now))
+                cursor.execute(self.sql("INSERT INTO api_keys (key_id, digest, name, created_at, scope, accounts) "
+                                        "VALUES (?, ?, ?, ?, ?, ?)"), (key_id, digest, name, now, scope, accounts))
 
     def api_key(self, key_id: str) -> ApiKeyRow | None:
-        rows = self._fetch("SELECT key_id, digest, name, created_at, revoked_at FROM api_keys WHERE key_id = ?",
-                           (key_id,))
-        if not rows:
-            return None
-        key_id, digest, name, created_at, revoked_at = rows[0]
-        return ApiKeyRow(key_id, bytes(digest), name, created_at, revoked_at)
+        rows = self._fetch(f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,))
+        return _api_key_row(rows[0]) if rows else None
 
     def api_keys(self) -> list[ApiKeyRow]:
-        rows = self._fetch("SELECT key_id, digest, name, created_at, revoked_at FROM api_keys ORDER BY created_at")
-        return [ApiKeyRow(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
+        return [_api_key_row(r) for r in self._fetch(f"SELECT {_API_KEY_COLUMNS} FROM api_keys ORDER BY created_at")]
 
     def revoke_api_key(self, key_id: str, now: float) -> bool:
         with self._connection() as connection:
@@ -381,3 +537,52 @@ class SqlStore:
                 cursor.execute(self.sql("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL "
                                         "RETURNING key_id"), (now, key_id))
                 return cursor.fetchone() is not None
+
+    # peppers
+
+    def peppers(self) -> list[PepperRow]:
+        current = self.get_setting(CURRENT_PEPPER) or ""
+        rows = self._fetch("SELECT p.pepper_id, p.added_at, p.retired_at, (SELECT COUNT(*) FROM code_sets s "
+                           "WHERE s.pepper_id = p.pepper_id AND s.retired_at IS NULL) FROM peppers p "
+                           "ORDER BY p.added_at, p.pepper_id")
+        return [PepperRow(r[0], r[1], r[2], r[0] == current, r[3]) for r in rows]
+
+    def pepper_ids_in_use(self) -> set[str]:
+        """Peppers of active sets ("" stands for sets stored without a pepper)."""
+        return {r[0] for r in self._fetch("SELECT DISTINCT pepper_id FROM code_sets WHERE retired_at IS NULL")}
+
+    def _current_pepper_locked(self, cursor) -> str | None:
+        """The current pepper's id, its settings row held until the transaction ends."""
+        cursor.execute(self.sql("SELECT value FROM settings WHERE name = ?" + self.ROW_LOCK), (CURRENT_PEPPER,))
+        row = cursor.fetchone()
+        return None if row is None else row[0]
+
+    def add_pepper(self, pepper_id: str, now: float) -> bool:
+        """Register a pepper and make it current for new imports; False when it was current already."""
+        with self._connection() as connection:
+            with self._write_transaction(connection) as cursor:
+                if self._current_pepper_locked(cursor) == pepper_id:
+                    return False
+                cursor.execute(self.sql("INSERT INTO peppers (pepper_id, added_at) VALUES (?, ?) "
+                                        "ON CONFLICT (pepper_id) DO UPDATE SET retired_at = NULL"), (pepper_id, now))
+                cursor.execute(self.sql("INSERT INTO settings (name, value) VALUES (?, ?) "
+                                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
+                               (CURRENT_PEPPER, pepper_id))
+                return True
+
+    def retire_pepper(self, pepper_id: str, now: float) -> None:
+        """Mark a pepper retired: refused for the current one and while an active set uses it."""
+        with self._connection() as connection:
+            with self._write_transaction(connection) as cursor:
+                if self._current_pepper_locked(cursor) == pepper_id:
+                    raise InvalidInputError("this pepper is the current one: add a new pepper first")
+                cursor.execute(self.sql("SELECT COUNT(*) FROM code_sets WHERE pepper_id = ? AND retired_at IS NULL"),
+                               (pepper_id,))
+                in_use = cursor.fetchone()[0]
+                if in_use:
+                    raise InvalidInputError(f"{in_use} active set(s) still use this pepper: rotate or revoke them "
+                                            "first")
+                cursor.execute(self.sql("UPDATE peppers SET retired_at = ? WHERE pepper_id = ? AND retired_at IS NULL "
+                                        "RETURNING pepper_id"), (now, pepper_id))
+                if cursor.fetchone() is None:
+                    raise InvalidInputError("no registered, unretired pepper has this id")

@@ -1,0 +1,191 @@
+"""`sealcodes verifier pam --url` sends the API key and the code only where it should
+(docs/security.md item 36): https, or http to a loopback address; never after a redirect, never
+to a proxy from the environment; with --cafile, only to a server whose certificate chains to that
+CA. The TLS server is a real `verifier serve --certfile` (uvicorn); its certificates are made
+here with `cryptography`."""
+
+from __future__ import annotations
+
+import datetime
+import http.server
+import ipaddress
+import os
+import subprocess
+import threading
+
+import pytest
+
+from _support import console_script
+from _vsupport import VerifierServer, cheap_policy, code_set, record_for
+from sealcodes.verifier import Verifier, open_store, pam
+
+
+@pytest.mark.parametrize("url, allowed", [
+    ("https://verifier.example.org", True),
+    ("https://10.0.0.5:8700", True),
+    ("http://127.0.0.1:8700", True),
+    ("http://127.3.4.5", True),
+    ("http://[::1]:8700", True),
+    ("http://localhost:8700", True),
+    ("http://10.0.0.5:8700", False),
+    ("http://verifier.example.org", False),
+    ("http://127.0.0.1.evil.example", False),
+    ("HTTP://10.0.0.5", False),
+    ("https://", False),
+    ("file:///etc/passwd", False),
+    ("ftp://127.0.0.1", False),
+])
+def test_url_rules(url, allowed):
+    if allowed:
+        pam.check_url(url)
+    else:
+        with pytest.raises(pam.PamRefusal, match="https://"):
+            pam.check_url(url)
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """A server that records what reaches it and answers as told by the class attributes."""
+
+    status, headers, body = 200, {}, b'{"result": "accepted"}'
+    seen: list
+
+    def _answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        type(self).seen.append((self.command, self.path, dict(self.headers), self.rfile.read(length)))
+        self.send_response(self.status)
+        for name, value in self.headers_out.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+def _recorder(**answer):
+    handler = type("Handler", (Recorder,), {"seen": [], "headers_out": answer.pop("headers", {}), **answer})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, handler
+
+
+def test_no_redirect_is_followed():
+    """The review: a 302 turned the POST into a GET carrying the key to the new host, whose
+    "accepted" was believed."""
+    elsewhere, taken = _recorder()
+    redirecting, asked = _recorder(status=302, body=b"",
+                                   headers={"Location": f"http://127.0.0.1:{elsewhere.server_port}/v1/verify"})
+    try:
+        with pytest.raises(pam.PamRefusal, match="HTTP 302"):
+            pam.check_remote(f"http://127.0.0.1:{redirecting.server_port}", "sck_key_secret", "root", "CODE")
+        assert len(asked.seen) == 1 and taken.seen == []
+    finally:
+        elsewhere.shutdown()
+        redirecting.shutdown()
+
+
+def test_no_proxy_from_the_environment(monkeypatch):
+    verifier, asked = _recorder()
+    proxy, proxied = _recorder()
+    try:
+        for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "all_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.server_port}")
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        assert pam.check_remote(f"http://127.0.0.1:{verifier.server_port}", "sck_k", "root", "CODE") == "accepted"
+        assert proxied.seen == [] and len(asked.seen) == 1
+    finally:
+        verifier.shutdown()
+        proxy.shutdown()
+
+
+def test_plain_http_beyond_loopback_is_refused_before_connecting(tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text("sck_000000000000_x\n")
+    result = subprocess.run([console_script("sealcodes"), "verifier", "pam", "--url", "http://192.0.2.7:8700",
+                             "--api-key-file", str(key_file)], input="CODE\0", capture_output=True, text=True,
+                            env={**os.environ, "PAM_USER": "root", "PAM_TYPE": "auth"}, timeout=60)
+    assert result.returncode == 1
+    assert "refused (the verifier URL must start with https:// (http:// only for a loopback address))" in result.stderr
+
+
+def _certificates(tmp_path):
+    """Two CAs, and a certificate for 127.0.0.1 signed by the first; PEM files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def name(text):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    def issue(subject, key, issuer, issuer_key, ca):
+        builder = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if ca:
+            builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                                            critical=True)
+        else:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    files = {}
+    keys = {}
+    for ca in ("ca1", "ca2"):
+        keys[ca] = ec.generate_private_key(ec.SECP256R1())
+        certificate = issue(f"test {ca}", keys[ca], f"test {ca}", keys[ca], True)
+        files[ca] = tmp_path / f"{ca}.pem"
+        files[ca].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    files["cert"] = tmp_path / "server.pem"
+    files["cert"].write_bytes(issue("127.0.0.1", server_key, "test ca1", keys["ca1"], False)
+                              .public_bytes(serialization.Encoding.PEM))
+    files["key"] = tmp_path / "server.key"
+    files["key"].write_bytes(server_key.private_bytes(serialization.Encoding.PEM,
+                                                      serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption()))
+    return {k: str(v) for k, v in files.items()}
+
+
+def test_https_with_a_pinned_ca(tmp_path):
+    files = _certificates(tmp_path)
+    url = "sqlite:///" + str(tmp_path / "v.db")
+    store = open_store(url)
+    verifier = Verifier.initialise(store, cheap_policy(delay_base_s=0))
+    codes = code_set(count=3)
+    verifier.import_record(record_for(codes, account="breakglass"))
+    _, key = verifier.create_api_key("pam", "verify")
+    key_file = tmp_path / "pam.key"
+    key_file.write_text(key + "\n")
+    server = VerifierServer(url, args=("--certfile", files["cert"], "--keyfile", files["key"]), ca=files["ca1"]).start()
+
+    def pam_cli(code, *options):
+        return subprocess.run([console_script("sealcodes"), "verifier", "pam", "--url", server.base,
+                               "--api-key-file", str(key_file), *options], input=code + "\0", capture_output=True,
+                              text=True, env={**os.environ, "PAM_USER": "breakglass", "PAM_TYPE": "auth"},
+                              timeout=60)
+
+    try:
+        assert server.base.startswith("https://127.0.0.1:")
+        accepted = pam_cli(codes.codes[0], "--cafile", files["ca1"])
+        assert accepted.returncode == 0, accepted.stderr
+        for options in (("--cafile", files["ca2"]), ()):  # another CA; the system's CAs
+            refused = pam_cli(codes.codes[1], *options)
+            assert refused.returncode == 1 and "unreachable or answered badly" in refused.stderr
+        assert pam_cli(codes.codes[1], "--cafile", str(tmp_path / "none.pem")).returncode == 1
+    finally:
+        log = server.stop()
+    assert "Traceback" not in log
+    assert verifier.status("breakglass").remaining == 2  # only the pinned attempt reached the verifier
+    assert [a.event for a in verifier.audit("breakglass")] == ["import", "success"]
+    store.close()

@@ -1,0 +1,119 @@
+"""Rate limits of the HTTP service (docs/verifier.md, "Rate limits"): token buckets per API key and
+per client address, on by default, configured by `verifier init`, answered with 429 and
+Retry-After, then recovering; on top of the per-account delay and lockout."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from _support import run_cli
+from _vsupport import CHEAP_INIT, VerifierServer, cheap_policy
+from sealcodes.verifier import Policy, Verifier, open_store
+from sealcodes.verifier.ratelimit import TokenBuckets
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_token_bucket():
+    clock = Clock()
+    buckets = TokenBuckets(rate=2, burst=3, clock=clock)
+    assert [buckets.take("a") for _ in range(3)] == [0, 0, 0]
+    assert buckets.take("a") == pytest.approx(0.5)  # one token every half second
+    assert buckets.take("b") == 0  # another key has its own bucket
+    clock.now += 0.5
+    assert buckets.take("a") == 0
+    assert buckets.take("a") == pytest.approx(0.5)
+    clock.now += 60
+    assert [buckets.take("a") for _ in range(4)][:3] == [0, 0, 0]  # refilled up to the burst, no more
+    assert TokenBuckets(rate=0, burst=1).take("a") == 0  # 0: off
+
+
+def test_buckets_stay_bounded_under_many_addresses():
+    buckets = TokenBuckets(rate=1, burst=1, max_buckets=100, clock=Clock())
+    for n in range(10_000):
+        buckets.take(f"10.0.{n // 256}.{n % 256}")
+    assert len(buckets) == 100
+
+
+def test_defaults_are_on():
+    policy = Policy()
+    assert (policy.key_rate, policy.key_burst, policy.address_rate, policy.address_burst) == (50, 100, 10, 20)
+
+
+def _flood(client, path, n, **options):
+    return [getattr(client, "post" if path != "/v1/accounts/status" else "get")(path, **options) for _ in range(n)]
+
+
+def test_http_429_then_recovery(tmp_path):
+    url = "sqlite:///" + str(tmp_path / "v.db")
+    store = open_store(url)
+    verifier = Verifier.initialise(store, cheap_policy(key_rate=5, key_burst=3, address_rate=2, address_burst=8))
+    _, first = verifier.create_api_key("one", "verify")
+    _, second = verifier.create_api_key("two", "verify")
+    server = VerifierServer(url).start()
+    try:
+        body = {"account": "alice", "code": "not a code"}
+        with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {first}"}) as one:
+            answers = [one.post("/v1/verify", json=body) for _ in range(4)]
+            assert [a.status_code for a in answers] == [200, 200, 200, 429]  # the key's burst is 3
+            limited = answers[-1]
+            assert limited.json()["error"] == "rate_limited" and limited.headers["retry-after"] == "1"
+            # another key from the same address still goes on: the address bucket (8) is not empty
+            with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {second}"}) as two:
+                assert [two.post("/v1/verify", json=body).status_code for _ in range(3)] == [200] * 3
+                # 8 requests from this address so far: the address bucket is empty, for every key
+                assert two.post("/v1/verify", json=body).status_code == 429
+                # bad keys and no keys count against the address too (before the key is looked up)
+                no_key = httpx.post(server.base + "/v1/verify", json=body)
+                assert no_key.status_code == 429 and no_key.json()["error"] == "rate_limited"
+            time.sleep(1.1)  # 5 tokens a second for the key, 2 for the address
+            assert one.post("/v1/verify", json=body).status_code == 200
+        assert httpx.get(server.base + "/v1/health").status_code == 200  # never limited
+    finally:
+        server.stop()
+        store.close()
+
+
+def test_init_configures_the_limits(tmp_path):
+    env = {"SEALCODES_VERIFIER_DB": "sqlite:///" + str(tmp_path / "v.db")}
+    done = run_cli("verifier", "init", *CHEAP_INIT, env=env)
+    assert done.returncode == 0 and "rate limits off per key, off per address" in done.stdout
+    done = run_cli("verifier", "init", "--key-rate", "7/9", "--address-rate", "3", env=env)
+    assert "rate limits 7/s (burst 9) per key, 3/s (burst 6) per address" in done.stdout
+    bad = run_cli("verifier", "init", "--key-rate", "fast", env=env)
+    assert bad.returncode == 2 and "RATE/BURST" in bad.stderr
+
+
+def test_forwarded_addresses_count_only_behind_a_trusted_proxy(tmp_path):
+    """A client cannot escape its address's bucket by sending X-Forwarded-For; behind a proxy named
+    with --forwarded-allow-ips, the address the proxy forwards counts."""
+    url = "sqlite:///" + str(tmp_path / "v.db")
+    store = open_store(url)
+    verifier = Verifier.initialise(store, cheap_policy(address_rate=0.01, address_burst=2))
+    _, key = verifier.create_api_key("one", "verify")
+    store.close()
+    body = {"account": "alice", "code": "not a code"}
+
+    def statuses(server, forwarded_for):
+        return [httpx.post(server.base + "/v1/verify", json=body, headers={
+            "Authorization": f"Bearer {key}", "X-Forwarded-For": address}).status_code for address in forwarded_for]
+
+    direct = VerifierServer(url).start()
+    try:
+        assert statuses(direct, ["10.0.0.1", "10.0.0.2", "10.0.0.3"]) == [200, 200, 429]  # all from 127.0.0.1
+    finally:
+        direct.stop()
+    proxied = VerifierServer(url, args=("--forwarded-allow-ips", "127.0.0.1")).start()
+    try:
+        assert statuses(proxied, ["10.0.0.1", "10.0.0.1", "10.0.0.1", "10.0.0.2"]) == [200, 200, 429, 200]
+    finally:
+        proxied.stop()
