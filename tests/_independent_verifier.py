@@ -257,20 +257,19 @@ def _whole(item, low: int, high: int) -> bool:
 
 
 def read_record(data) -> dict:
-    """A record as a verifier stores it: every rule of section 13 checked, label and account in
-    NFC; Rejected(kind) otherwise."""
+    """A record as a verifier stores it: every rule of section 13 checked, the label in NFC and the
+    account in its normal form (section 13.5); Rejected(kind) otherwise."""
     if not isinstance(data, dict) or sorted(data) != sorted(_RECORD_MEMBERS):
         raise Rejected("members")
     if data["type"] != "sealcodes-verifier-record" or type(data["version"]) is not int or data["version"] != 1:
         raise Rejected("type")
     out = dict(data)
-    for key in ("account", "label"):
-        if not isinstance(data[key], str):
-            raise Rejected(key)
-        try:
-            out[key] = label_bytes(data[key]).decode("utf-8")  # NFC, label rules, 1..128 bytes
-        except Rejected:
-            raise Rejected(key) from None
+    if not isinstance(data["label"], str) or not isinstance(data["account"], str):
+        raise Rejected("label or account")
+    out["label"] = label_bytes(data["label"]).decode("utf-8")  # NFC, label rules, 1..128 bytes
+    out["account"] = account_name(data["account"])
+    if out["account"] is None:
+        raise Rejected("account")
     if not _whole(data["epoch"], 0, 2**32 - 1) or not _whole(data["count"], 1, 100):
         raise Rejected("epoch or count")
     if data["format"] not in FORMATS:

@@ -275,19 +275,24 @@ def _rotation_plan(profile, name: str) -> list:
     return plan
 
 
-def _rotation_records(old_seed: bytearray, new_seed: bytearray, rotated: list) -> tuple:
+def _rotation_records(old_seed: bytearray, new_seed: bytearray, rotated: list, accounts: dict) -> tuple:
     """The verifier records (v2, docs/spec.md section 14) of the rotated sets, made while both seeds
     are open: each carries the new set's commitment (from `new_seed`) and the proof signed with the
     rotation key of the set it replaces (label, old epoch, from `old_seed`), so a verifier that holds
-    the old set takes it from whoever could open the old keyring. The caller wipes both seeds."""
+    the old set takes it from whoever could open the old keyring. One record per account of
+    `accounts[label]` (the label itself when none). The caller wipes both seeds.
+
+    This is the only moment both seeds exist: once the profile holds the new keyring, the old
+    epochs' key can no longer be made, so no later command can sign for them."""
     from .verifier.record import PreviousSet, make_record  # only when records are asked
 
-    return tuple(make_record(codes, response=new_seed, previous=PreviousSet(old_seed, label, entry.epoch))
-                 for label, entry, codes in rotated)
+    return tuple(make_record(codes, account=account, response=new_seed,
+                             previous=PreviousSet(old_seed, label, entry.epoch))
+                 for label, entry, codes in rotated for account in accounts.get(label) or (None,))
 
 
 def remove(store: ProfileStore, name: str, member_id: int, interaction, threshold: int | None = None,
-           drop_absent: bool = False, before_record=None, publish_records=None) -> Removal:
+           drop_absent: bool = False, before_record=None, publish_records=None, accounts=None) -> Removal:
     """Remove a member by re-seeding the keyring (docs/backup.md, "Removing a member").
 
     k members of the old keyring open the old seed S (the members left first; the leaving one only
@@ -296,8 +301,9 @@ def remove(store: ProfileStore, name: str, member_id: int, interaction, threshol
     Every member left must be connected: with `drop_absent` (confirmed through `interaction`),
     those that are not leave too. `before_record(codes)` may refuse each new set (type-back).
     `publish_records(records)`, when given, gets the rotated sets' verifier records (section 14:
-    each with the proof made with the old seed) before the profile is written; if it fails, nothing
-    is written. The profile is written once, keyring and sets together, at the very end: a refusal
+    each with the proof made with the old seed; one per account of `accounts` {label: (account,
+    ...)}, the label when a set has none) before the profile is written; if it fails, nothing is
+    written. The profile is written once, keyring and sets together, at the very end: a refusal
     or an error on the way (absent device, wrong envelope, type-back refused, Ctrl-C) leaves it as
     it was.
     """
@@ -310,6 +316,10 @@ def remove(store: ProfileStore, name: str, member_id: int, interaction, threshol
             raise InvalidInputError(str(exc)) from None
         keep = [m for m in keyring.members if m.member_id != member_id]
         plan = _rotation_plan(profile, name)
+        accounts = {derivation.normalize_label_text(label): tuple(names) for label, names in (accounts or {}).items()}
+        unknown = sorted(set(accounts) - {label for label, _entry, _params in plan})
+        if unknown:
+            raise InvalidInputError(f"{unknown[0]!r} is not a set of keyring {name!r}: no record for it")
         _new_threshold(keyring, leaving, keep, threshold)  # refused before any device is asked
         absent = [m for m in keep if not _present(m)]
         if absent:
@@ -327,7 +337,7 @@ def remove(store: ProfileStore, name: str, member_id: int, interaction, threshol
             keep = [m for m in keep if m not in absent]
         threshold = _new_threshold(keyring, leaving, keep, threshold)
         reseeded, rotated, records = _reseed(keyring, keep, leaving, plan, threshold, interaction, before_record,
-                                             publish_records is not None)
+                                             accounts if publish_records is not None else None)
         if publish_records is not None:
             publish_records(records)  # before the profile moves on: a verifier is never left behind
         save_keyring(profile, reseeded)
@@ -339,9 +349,10 @@ def remove(store: ProfileStore, name: str, member_id: int, interaction, threshol
                        tuple(codes for _label, _entry, codes in rotated), records)
 
 
-def _reseed(keyring, keep, leaving, plan, threshold, interaction, before_record, verifier_records):
+def _reseed(keyring, keep, leaving, plan, threshold, interaction, before_record, accounts):
     """(re-seeded keyring, [(label, old entry, new CodeSet)], records): asks the devices, makes S',
-    derives and confirms every new set. Writes nothing; every secret is wiped on the way out."""
+    derives and confirms every new set, makes the records when `accounts` is not None. Writes
+    nothing; every secret is wiped on the way out."""
     new_id = kr.new_keyring_id()
     opened, answers = {}, {}
     old_seed = new_seed = None
@@ -378,7 +389,7 @@ def _reseed(keyring, keep, leaving, plan, threshold, interaction, before_record,
             if before_record is not None and not before_record(codes):
                 raise ConfirmationError(f"not confirmed: {label!r} was not rotated, so nothing changed; keyring "
                                         f"{keyring.name!r} and its sets stay as they were")
-        records = _rotation_records(old_seed, new_seed, rotated) if verifier_records else ()
+        records = _rotation_records(old_seed, new_seed, rotated, accounts) if accounts is not None else ()
         return reseeded, rotated, records
     finally:
         for secret in (*opened.values(), *answers.values(), old_seed, new_seed):

@@ -132,6 +132,8 @@ def test_no_rotate_is_refused_and_nothing_changes(members):
     before = _profile_bytes()
     result = run_cli("keyring", "remove", "home", "2", "--yes", "--no-rotate")
     assert result.returncode == 1 and "always rotated" in result.stderr
+    result = run_cli("keyring", "remove", "home", "2", "--yes", "--account", "site", "alice")
+    assert result.returncode == 1 and "goes with --verifier-record" in result.stderr
     unconfirmed = run_cli("keyring", "remove", "home", "2")  # not a terminal, no --yes
     assert unconfirmed.returncode == 1 and "not removed" in unconfirmed.stderr
     assert _profile_bytes() == before
@@ -174,8 +176,8 @@ class _Pins(Interaction):
 def test_a_verifier_takes_the_removal_and_the_removed_member_signs_nothing_it_accepts(members, tmp_path):
     """A real verifier store (SQLite): the removal's record replaces the set, the new codes log in,
     the old ones do not. The removed member, with the old export, still opens the old seed and can
-    sign a rotation with the OLD set's key; the commitment a verifier holds after the removal does
-    not check that proof (docs/spec.md section 14.4: only the active set's commitment counts)."""
+    sign a rotation with the OLD set's key; the verifier, which holds the removal's commitment by
+    then, refuses it (docs/spec.md section 14.4: only the active set's key may replace it)."""
     one, two, fido = members
     _create("home", [one, two, fido])
     _generate("site", "--keyring", "home")
@@ -184,19 +186,25 @@ def test_a_verifier_takes_the_removal_and_the_removed_member_signs_nothing_it_ac
     first = _ok(run_cli("generate", "site", "--verifier-record", "--account", "alice", input=f"{PIN}\n" * 3))
     _ok(run_cli(*db, "import", "-", input=first.stdout))
     first_record = VerifierRecord.from_json(first.stdout)
-    old_codes = _generate("site")["codes"]
     alone = json.loads(run_cli("keyring", "export", "home").stdout)
     alone["members"] = [m for m in alone["members"] if m["member"] == 2]
 
-    removed = _ok(run_cli("keyring", "remove", "home", "2", "--yes", "--verifier-record", input=f"{PIN}\n" * 3))
-    assert VerifierRecord.from_json(removed.stdout).account == "site"  # one record per set, the label as account
-    # this verifier knows the set as "alice": the same record for that account, as the user would make it
-    record = VerifierRecord.from_json(_ok(run_cli("generate", "site", "--verifier-record", "--account", "alice",
-                                                  "--proof-from-epoch", "0", input=f"{PIN}\n" * 3)).stdout)
+    refused = run_cli("keyring", "remove", "home", "2", "--yes", "--verifier-record", "--account", "nosuch", "x")
+    assert refused.returncode == 1 and "not a set of keyring" in refused.stderr
+    # this verifier knows the set as "alice": its record is made for that account (and for the label)
+    removed = _ok(run_cli("keyring", "remove", "home", "2", "--yes", "--verifier-record", "--account", "site",
+                          "alice", "--account", "site", "site", input=f"{PIN}\n" * 3))
+    record, as_label = (VerifierRecord.from_json(line) for line in removed.stdout.splitlines())
+    assert (record.account, as_label.account) == ("alice", "site") and record.commitment == as_label.commitment
+    # later, the profile knows only the new seed: a proof "from epoch 0" made now is signed with S', not S
+    late = _ok(run_cli("generate", "site", "--verifier-record", "--account", "alice", "--proof-from-epoch", "0",
+                       input=f"{PIN}\n" * 3)).stdout
+    assert run_cli(*db, "import", "-", input=late).returncode == 1
     _ok(run_cli(*db, "import", "-", input=record.to_json()))
     new_codes = _generate("site")["codes"]
     assert run_cli(*db, "verify", "alice", input=new_codes[0] + "\n").returncode == 0
-    assert run_cli(*db, "verify", "alice", input=old_codes[1] + "\n").returncode == 1
+    status = _ok(run_cli(*db, "status", "alice")).stdout
+    assert "site  epoch 1" in status and "epoch 0" not in status  # the old codes are gone with their set
 
     # the removed member with its old envelope: the old seed, a rotation of its own signed with it
     seed = open_seed(kr.from_json(json.dumps(alone)), _Pins())
@@ -207,6 +215,10 @@ def test_a_verifier_takes_the_removal_and_the_removed_member_signs_nothing_it_ac
         wipe(seed)
     assert not verify_proof(record.commitment, forged)
     assert verify_proof(first_record.commitment, forged)  # why the removal's records must go out at once
+    refused = run_cli(*db, "import", "-", input=forged.to_json())
+    assert refused.returncode != 0 and "proof" in refused.stderr and "Traceback" not in refused.stderr
+    attempt = run_cli(*db, "verify", "alice", input=forged_codes.codes[0] + "\n")
+    assert attempt.returncode == 1 and "too early" not in attempt.stderr
 
 
 def _pty_removal(*extra):

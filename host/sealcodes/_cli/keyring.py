@@ -53,6 +53,18 @@ def add(ctx, name, device_spec):
     click.echo("Export the keyring again (or print a new sheet): older exports lack the new member.", err=True)
 
 
+def _check_accounts(ctx, param, pairs):
+    """--account LABEL ACCOUNT pairs as {label: (account, ...)}, each account checked before any device."""
+    if not pairs:
+        return {}
+    from .verifier import check_account_option
+
+    accounts = {}
+    for label, account in pairs:
+        accounts.setdefault(label, {})[check_account_option(ctx, param, account)] = None
+    return {label: tuple(names) for label, names in accounts.items()}
+
+
 @keyring.command(epilog=f"Warning: {ops.COMPROMISE_WARNING}.")
 @click.argument("name")
 @click.argument("member")
@@ -68,9 +80,13 @@ def add(ctx, name, device_spec):
 @click.option("--verifier-record", "verifier_record", is_flag=True,
               help="Print each rotated set's verifier record (one JSON line per set, no codes, with the proof "
                    "that the old keyring made it) instead of its codes.")
+@click.option("--account", "accounts", nargs=2, multiple=True, metavar="LABEL ACCOUNT", callback=_check_accounts,
+              help="With --verifier-record: the verifier account of set LABEL (default: the label); repeat it for "
+                   "other sets, or for a set that logs in several accounts (one record each).")
 @click.option("--rotate/--no-rotate", "do_rotate", default=None, hidden=True)
 @click.pass_obj
-def remove(ctx, name, member, threshold, drop_absent, yes, as_json, no_confirm, verifier_record, do_rotate):
+def remove(ctx, name, member, threshold, drop_absent, yes, as_json, no_confirm, verifier_record, accounts,
+           do_rotate):
     """Remove MEMBER (its number from `keyring show`, or its device) from keyring NAME.
 
     Removal re-seeds the keyring: k members open it, every member left answers a new challenge and
@@ -81,6 +97,8 @@ def remove(ctx, name, member, threshold, drop_absent, yes, as_json, no_confirm, 
     """
     if do_rotate is False:
         raise CliFail("--no-rotate is gone: removal re-seeds the keyring, so its sets are always rotated")
+    if accounts and not verifier_record:
+        raise CliFail("--account goes with --verifier-record")
     store = ctx.store()
     profile = store.load()
     member_id = ops.member_id_for(profile, name, member)
@@ -100,7 +118,7 @@ def remove(ctx, name, member, threshold, drop_absent, yes, as_json, no_confirm, 
         publish = echo_verifier_records
     with interaction:
         removal = ops.remove(store, name, member_id, interaction, threshold=threshold, drop_absent=drop_absent,
-                             before_record=type_back, publish_records=publish)
+                             before_record=type_back, publish_records=publish, accounts=accounts)
     if not verifier_record and (type_back is None or not type_back.shown):
         for codes in removal.codes:
             echo_codes(codes, as_json, software_token=software)
