@@ -14,7 +14,7 @@ from . import keyring as kr
 from .errors import ConfirmationError, DeviceError, DeviceNotFoundError, InvalidInputError, ProfileError
 from .memory import wipe
 from .profile import ProfileStore
-from .records import KEYRING_PREFIX, CodeSetEntry, keyring_ident, keyring_name_of  # noqa: F401 (API)
+from .records import KEYRING_PREFIX, CodeSetEntry, keyring_ident, keyring_name_of, utc_timestamp  # noqa: F401 (API)
 
 #: what a member's device exposes (docs/backup.md, "What a member's device exposes")
 COMPROMISE_WARNING = (
@@ -342,8 +342,10 @@ def remove(store: ProfileStore, name: str, member_id: int, interaction, threshol
             publish_records(records)  # before the profile moves on: a verifier is never left behind
         save_keyring(profile, reseeded)
         for label, entry, codes in rotated:
+            # a new seed: the set's older epochs cannot be answered any more (since), its dates go on
             profile = profile.with_set(label, CodeSetEntry(entry.enrollment, codes.epoch, codes.format, codes.count,
-                                                           codes.fingerprint))
+                                                           codes.fingerprint, created=entry.created,
+                                                           rotated=utc_timestamp(), since=codes.epoch))
         store.save(profile)
         return Removal(summary(profile, reseeded), tuple((m.member_id, m.describe()) for m in leaving),
                        tuple(codes for _label, _entry, codes in rotated), records)
