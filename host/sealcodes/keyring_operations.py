@@ -94,7 +94,7 @@ def _answer(metadata: dict, challenge: bytes, interaction, device_spec=None) -> 
     from .records import Enrollment
 
     enrollment = Enrollment.from_json(metadata)
-    with open_enrolled(enrollment, device_spec) as session:
+    with open_enrolled(enrollment, device_spec, interaction) as session:  # a busy reader is waited for visibly
         return session.respond(challenge, enrollment, interaction)
 
 
