@@ -38,42 +38,55 @@ def own_postgres():
     server.stop()
 
 
-def test_postgresql_restart_under_load(own_postgres):
-    """50 clients; the database stops for 3 s: every answer meanwhile is 503 JSON, quickly; once
-    it is back the servers answer again by themselves within seconds; exactly once throughout."""
-    url = own_postgres.fresh_url()
+def _restarts_under_load(postgres, outages: list[float], pace: float = 0.1):
+    """50 clients on a server of two workers; the database stops for each of `outages` seconds in
+    turn: every answer meanwhile is 503 JSON, at once; once it is back the server answers again by
+    itself within seconds; exactly once throughout; /metrics counted every 503."""
+    url = postgres.fresh_url()
     store, verifier, key = _prepare(url)
     metrics_key = verifier.create_api_key("scraper", "metrics")[1]
     codes = accounts_with_codes(verifier, "pg", 50, 100)
     store.close()
     server = VerifierServer(url, workers=2).start()
-    load = Load(codes, key, lambda: [server.base], pace=0.1, timeout=30).start()
+    load = Load(codes, key, lambda: [server.base], pace=pace, timeout=30).start()
+    rounds = []
     try:
-        time.sleep(1.5)
-        own_postgres.pause()
-        down = time.monotonic()
-        time.sleep(3.0)
-        during = [a for a in load.since(down + 1.0)]
-        own_postgres.resume()
-        back = time.monotonic()
-        recovered = wait_for(lambda: [a for a in load.since(back) if a.accepted], timeout=15)
-        recovered_at = recovered[0].at if recovered else None
-        time.sleep(2.0)
-        tail = load.since(time.monotonic() - 1.0)
+        for outage in outages:
+            time.sleep(1.5)
+            postgres.pause()
+            down = time.monotonic()
+            time.sleep(outage)
+            during = load.since(down + min(1.0, outage / 2))
+            postgres.resume()
+            back = time.monotonic()
+            recovered = wait_for(lambda: [a for a in load.since(back) if a.accepted], timeout=15)
+            time.sleep(2.0)
+            rounds.append((during, back, recovered[0].at if recovered else None, load.since(time.monotonic() - 1.0)))
         figures = scrape(server.base + "/metrics", metrics_key)
     finally:
         answers = load.stop()
         log = server.stop()
-    assert len(during) >= 50, "the clients were not answered while the database was down"
-    assert all(a.status == 503 and a.body == {"error": "unavailable", "message":
-                                                         "the verifier database is unavailable"} for a in during)
-    assert recovered_at is not None and recovered_at - back < 10, "no accepted answer within 10 s of the restart"
-    assert tail and all(a.accepted for a in tail), {(a.status, str(a.body)) for a in tail}
+    for outage, (during, back, recovered_at, tail) in zip(outages, rounds):
+        assert outage < 2 or len(during) >= 50, "the clients were not answered while the database was down"
+        assert all(a.status == 503 and a.body == {"error": "unavailable", "message":
+                                                  "the verifier database is unavailable"} for a in during)
+        assert recovered_at is not None and recovered_at - back < 10, "no accepted answer within 10 s"
+        assert tail and all(a.accepted for a in tail), {(a.status, str(a.body)) for a in tail}
     unavailable = sum(1 for a in answers if a.status == 503)
     assert figure(figures, "sealcodes_verifier_database_errors_total") == unavailable
     assert figure(figures, "sealcodes_verifier_responses_total", route="verify", status="503") == unavailable
     check_exactly_once(answers, used_codes(url))
     assert "Traceback" not in log
+
+
+def test_postgresql_restart_under_load(own_postgres):
+    _restarts_under_load(own_postgres, [3.0])
+
+
+@pytest.mark.slow
+def test_postgresql_restarts_soak(own_postgres):
+    """The long version: five restarts in a row, outages from a moment to 20 s."""
+    _restarts_under_load(own_postgres, [0.2, 3.0, 10.0, 1.0, 20.0], pace=1.0)  # 100 codes last 100 s
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"])
