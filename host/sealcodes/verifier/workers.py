@@ -207,15 +207,17 @@ class Supervisor:
         previous = {sig: signal.signal(sig, self._signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         try:
             self._workers = [self._start_one() for _ in range(self.count)]
-            if not self._wait_ready(timeout):
-                self._stop_all()
-                return 1
+            if not self._wait_ready(timeout):  # a stop while workers were starting is a stop like any other
+                return 0 if self._stopping else 1
             notify("READY=1")
             log.info("%d workers answering", len(self._workers))
             self._watch()
             return 0
         finally:
             notify("STOPPING=1")
+            # new connections are refused from now on, as by one process that stops (the workers
+            # close their copies as they stop accepting)
+            self.sock.close()
             self._stop_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -223,6 +225,7 @@ class Supervisor:
             os.close(self._wake_w)
 
     def _wait_ready(self, timeout: float) -> bool:
+        """True once every worker answers; False when one could not start, or a stop came first."""
         deadline = time.monotonic() + timeout
         waiting = {w.ready: w for w in self._workers}
         while waiting and not self._stopping:
