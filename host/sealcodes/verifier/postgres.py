@@ -12,7 +12,7 @@ import contextlib
 import threading
 from typing import Iterator
 
-from .store import SqlStore, StoreError
+from .store import _INSERT_SET_COLUMNS, SqlStore, StoreError, _set_values
 
 CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK_ID = 0x5EA1C0DE
@@ -76,6 +76,40 @@ class PostgresStore(SqlStore):
         with connection.transaction():
             with connection.cursor() as cursor:
                 yield cursor
+
+    # --- imports in batches: arrays instead of one statement per row, COPY for the codes ---
+
+    def in_list(self, column: str, values) -> tuple[str, tuple]:
+        return f"{column} = ANY(%s)", (list(values),)
+
+    def _hold_accounts(self, cursor, accounts) -> None:
+        # rows created and locked in sorted order: two imports never wait on each other in a circle
+        cursor.execute("INSERT INTO accounts (account) SELECT a FROM unnest(%s::text[]) AS a ORDER BY a "
+                       "ON CONFLICT (account) DO NOTHING", (list(accounts),))
+        cursor.execute("SELECT account FROM accounts WHERE account = ANY(%s) ORDER BY account FOR UPDATE",
+                       (list(accounts),))
+        cursor.fetchall()
+
+    def insert_sets(self, cursor, sets, now: float) -> None:
+        columns = list(zip(*(_set_values(new, now) for new in sets)))
+        cursor.execute(
+            f"INSERT INTO code_sets ({_INSERT_SET_COLUMNS}) SELECT * FROM unnest(%s::text[], %s::text[], "
+            "%s::bigint[], %s::text[], %s::integer[], %s::text[], %s::text[], %s::integer[], %s::integer[], "
+            "%s::integer[], %s::bytea[], %s::text[], %s::double precision[], %s::bytea[]) "
+            "RETURNING id, account, label, epoch", [list(column) for column in columns])
+        ids = {(account, label, epoch): set_id for set_id, account, label, epoch in cursor.fetchall()}
+        with cursor.copy("COPY codes (set_id, idx, digest) FROM STDIN") as copy:
+            for new in sets:
+                record = new.record
+                set_id = ids[(record.account, record.label, record.epoch)]
+                copy.write("".join(f"{set_id}\t{idx}\t\\\\x{digest.hex()}\n"
+                                   for idx, digest in enumerate(new.digests)))
+
+    def insert_audit(self, cursor, rows) -> None:
+        columns = list(zip(*rows))
+        cursor.execute("INSERT INTO audit (at, event, account, label, epoch, code_index, detail) "
+                       "SELECT * FROM unnest(%s::double precision[], %s::text[], %s::text[], %s::text[], "
+                       "%s::bigint[], %s::integer[], %s::text[])", [list(column) for column in columns])
 
     def _table_exists(self, cursor, name: str) -> bool:
         cursor.execute("SELECT to_regclass(%s)", (name,))
