@@ -104,6 +104,26 @@ def record_for(codes, account="alice", params=TEST_PARAMS):
     return make_record(codes, account=account, params=params)
 
 
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def random_record_line(account: str, label: str | None = None, count: int = 10, params: HashParams = TEST_PARAMS,
+                       rng=None) -> str:
+    """A well-formed record v1 whose salt, digests and fingerprint are random, as one JSON line:
+    a verifier cannot tell it from a real one (it holds no code to find), and it costs no hash to
+    make, so bulk imports of many accounts are cheap to build."""
+    import json
+    import random
+
+    rng = rng or random.Random()
+    fingerprint = "".join(rng.choice(_CROCKFORD) for _ in range(8))
+    return json.dumps({
+        "type": "sealcodes-verifier-record", "version": 1, "account": account, "label": label or account,
+        "epoch": 0, "format": "base32-16", "count": count, "fingerprint": fingerprint[:4] + "-" + fingerprint[4:],
+        "hash": params.to_dict(), "salt": rng.randbytes(16).hex(),
+        "digests": [rng.randbytes(32).hex() for _ in range(count)]}, separators=(", ", ": "))
+
+
 class VerifierServer:
     """A real `sealcodes verifier serve` process on 127.0.0.1 and a free port."""
 
