@@ -16,6 +16,10 @@ from .store import _INSERT_SET_COLUMNS, SqlStore, StoreError, _set_values
 
 CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK_ID = 0x5EA1C0DE
+#: our own URL parameter (libpq never sees it): `prepared_statements=off` for a pooler in
+#: transaction mode (PgBouncer before 1.21), where a statement prepared on one server connection is
+#: missing on the next; psycopg prepares a statement run five times on a connection
+PREPARED_STATEMENTS = "prepared_statements"
 
 
 class PostgresStore(SqlStore):
@@ -30,7 +34,7 @@ class PostgresStore(SqlStore):
             import psycopg_pool  # noqa: F401
         except ImportError:
             raise StoreError("PostgreSQL needs psycopg 3: pip install 'sealcodes[server]'") from None
-        self.url = url
+        self.url, self._prepare_threshold = _prepare_option(url)
         self._pool_size = max(1, pool_size)
         self._pool = None
         self._guard = threading.Lock()
@@ -47,7 +51,8 @@ class PostgresStore(SqlStore):
                     raise StoreError(f"cannot reach the verifier database: {_reason(exc)}") from None
                 pool = psycopg_pool.ConnectionPool(
                     self.url, min_size=1, max_size=self._pool_size, open=False,
-                    kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+                    kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S,
+                            "prepare_threshold": self._prepare_threshold},
                     timeout=CONNECT_TIMEOUT_S + 5,
                 )
                 try:
@@ -125,6 +130,21 @@ class PostgresStore(SqlStore):
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+
+
+def _prepare_option(url: str) -> tuple[str, int | None]:
+    """The URL without `prepared_statements=on|off`, and psycopg's prepare_threshold for it."""
+    import urllib.parse
+
+    head, mark, query = url.partition("?")
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    values = [value for name, value in pairs if name == PREPARED_STATEMENTS]
+    if not values:
+        return url, 5
+    if len(values) > 1 or values[0] not in ("on", "off"):
+        raise StoreError(f"the database URL's {PREPARED_STATEMENTS} must be given once, as on or off")
+    rest = urllib.parse.urlencode([(name, value) for name, value in pairs if name != PREPARED_STATEMENTS])
+    return head + (mark + rest if rest else ""), (None if values[0] == "off" else 5)
 
 
 def _reason(exc: Exception) -> str:
