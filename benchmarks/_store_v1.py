@@ -51,9 +51,7 @@ before programming does that inside flash_write, e.g. by page).
 
 import hashlib
 import struct
-
-from sealtoken import const
-
+from sealtoken.core.keys import KEY_SERIAL, SERIAL_LEN
 MAGIC = b"SLST"
 FORMAT_VERSION = 1
 HEADER_LEN = 14
@@ -279,13 +277,13 @@ class Store:
 
 
 def device_serial(platform, store):
-    """The device serial (const.SERIAL_LEN bytes), made from the RNG at first use and persisted."""
-    serial = store.get(const.KEY_SERIAL)
-    if serial is not None and len(serial) == const.SERIAL_LEN:
+    """The device serial (SERIAL_LEN bytes), made from the RNG at first use and persisted."""
+    serial = store.get(KEY_SERIAL)
+    if serial is not None and len(serial) == SERIAL_LEN:
         return serial
     while True:
-        serial = bytes(platform.random_bytes(const.SERIAL_LEN))
-        if serial != b"\x00" * const.SERIAL_LEN and serial != b"\xff" * const.SERIAL_LEN:
+        serial = bytes(platform.random_bytes(SERIAL_LEN))
+        if serial != b"\x00" * SERIAL_LEN and serial != b"\xff" * SERIAL_LEN:
             break
-    store.put(const.KEY_SERIAL, serial)
+    store.put(KEY_SERIAL, serial)
     return serial

@@ -40,10 +40,11 @@ from sealcodes.backends.base import Interaction  # noqa: E402
 from sealcodes.backends.fido2 import Fido2Backend  # noqa: E402
 from sealcodes.enrollment import AppletOptions, Fido2Options  # noqa: E402
 from sealcodes.records import Enrollment  # noqa: E402
-from sealtoken.card import Card  # noqa: E402
-from sealtoken.ctaphid import CtapHid  # noqa: E402
-from sealtoken.fidoapplet import FidoApplet  # noqa: E402
-from sealtoken.storage import Store, device_serial  # noqa: E402
+from sealtoken.core.card import Card  # noqa: E402
+from sealtoken.fido.ctap2 import Authenticator  # noqa: E402
+from sealtoken.fido.ctaphid import CtapHid  # noqa: E402
+from sealtoken.applets.fido import FidoApplet  # noqa: E402
+from sealtoken.core.storage import Store, device_serial  # noqa: E402
 from sealtoken.token import Token, build_applets  # noqa: E402
 
 PAGE_SIZE = 4096
@@ -104,10 +105,10 @@ class _TokenV1:
         self.platform = platform
         self.store = _CountedV1(_Banks())
         self.serial = device_serial(platform, self.store)
-        self.applets = build_applets(platform, self.store)
-        self.card = Card(platform, self.applets)
-        self.fido = [a for a in self.applets if isinstance(a, FidoApplet)][0]
-        self.ctaphid = CtapHid(self.fido.authenticator, platform)
+        self.authenticator = Authenticator(platform, self.store)
+        self.fido = FidoApplet(platform, self.store, self.authenticator)
+        self.card = Card(platform, build_applets(platform, self.store, self.fido))
+        self.ctaphid = CtapHid(self.authenticator, platform)
 
 
 def _platform(seed):

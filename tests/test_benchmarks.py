@@ -51,6 +51,12 @@ def test_bench_verifier_runs():
     assert "unknown account" in out and "known hmac-sha256 account, wrong code" in out
 
 
+def test_bench_firmware_ram_runs():
+    out = _run("bench_firmware_ram.py", "--quick")
+    for row in ("RAM in use after Token()", "after every applet was selected once", "getInfo allocates, second call"):
+        assert row in out
+
+
 def test_bench_ec_runs():
     out = _run("bench_ec.py", "--rounds", "1")
     for row in ("affine double-and-add (baseline)", "P-256 ECDH", "P-384 ECDH", "AES-256-CBC encrypt 64 bytes",

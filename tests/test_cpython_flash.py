@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sealboard.platform import CPythonPlatform
-from sealtoken.platform import FlashError, FlashWornOut
+from sealtoken.core.platform import FlashError, FlashWornOut
 
 
 def test_state_files_hold_pages_and_wear_across_restarts(tmp_path):

@@ -17,8 +17,8 @@ from sealcodes.backends.base import Interaction
 from sealcodes.pcsc import PcscConnection
 from sealcodes.enrollment import AppletOptions
 from sealcodes.records import Enrollment
-from sealtoken import const
-
+from sealtoken.applets import AID_SEALCODES
+from sealtoken.applets.seal import SEAL_INS_DERIVE, SEAL_INS_RESET, SEAL_INS_VERIFY_PIN
 pytestmark = pytest.mark.pcsc
 
 PIN = b"4711-pin"
@@ -52,7 +52,7 @@ def _send(connection, apdu):
 
 
 def _derive_apdu(slot, challenge):
-    return bytes((0x00, const.SEAL_INS_DERIVE, slot, 0x00, len(challenge))) + challenge + b"\x00"
+    return bytes((0x00, SEAL_INS_DERIVE, slot, 0x00, len(challenge))) + challenge + b"\x00"
 
 
 def _enrolled(reader):
@@ -107,8 +107,8 @@ def test_one_verify_one_derive_between_two_raw_clients(vpcd_token):
     a = _pyscard(vpcd_token.reader)
     b = _pyscard(vpcd_token.reader)
     try:
-        select = bytes((0x00, 0xA4, 0x04, 0x00, len(const.AID_SEALCODES))) + const.AID_SEALCODES
-        verify = bytes((0x00, const.SEAL_INS_VERIFY_PIN, 0x00, 0x00, len(PIN))) + PIN
+        select = bytes((0x00, 0xA4, 0x04, 0x00, len(AID_SEALCODES))) + AID_SEALCODES
+        verify = bytes((0x00, SEAL_INS_VERIFY_PIN, 0x00, 0x00, len(PIN))) + PIN
         assert _send(a, select)[1] == 0x9000
         assert _send(a, verify)[1] == 0x9000
         answer, sw = _send(a, _derive_apdu(1, bytes(32)))
@@ -133,9 +133,9 @@ def test_reset_over_pcsc_needs_a_touch(pcscd, tmp_path):
         _enrolled(token.reader)
         connection = _pyscard(token.reader)
         try:
-            select = bytes((0x00, 0xA4, 0x04, 0x00, len(const.AID_SEALCODES))) + const.AID_SEALCODES
+            select = bytes((0x00, 0xA4, 0x04, 0x00, len(AID_SEALCODES))) + AID_SEALCODES
             assert _send(connection, select)[1] == 0x9000
-            assert _send(connection, bytes((0x00, const.SEAL_INS_RESET, 0xDE, 0xAD)))[1] == 0x6985
+            assert _send(connection, bytes((0x00, SEAL_INS_RESET, 0xDE, 0xAD)))[1] == 0x6985
             info, sw = _send(connection, select)
             assert sw == 0x9000
             # nothing was erased: the PIN and the slot are still there
@@ -157,11 +157,11 @@ def test_reset_over_pcsc_waits_for_the_touch_then_erases(pcscd, tmp_path):
         _enrolled(token.reader)  # enrolling needs no touch; only RESET waits for one
         connection = _pyscard(token.reader)
         try:
-            select = bytes((0x00, 0xA4, 0x04, 0x00, len(const.AID_SEALCODES))) + const.AID_SEALCODES
+            select = bytes((0x00, 0xA4, 0x04, 0x00, len(AID_SEALCODES))) + AID_SEALCODES
             assert _send(connection, select)[1] == 0x9000
             outcome = []
             reset = threading.Thread(target=lambda: outcome.append(
-                _send(connection, bytes((0x00, const.SEAL_INS_RESET, 0xDE, 0xAD)))))
+                _send(connection, bytes((0x00, SEAL_INS_RESET, 0xDE, 0xAD)))))
             reset.start()
             reset.join(1.0)
             assert reset.is_alive() and not outcome  # the token waits for the button

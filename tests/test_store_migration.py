@@ -23,7 +23,7 @@ from sealcodes.records import Enrollment
 from sealcodes.backends.applet import AppletBackend
 from sealcodes.backends.base import Interaction
 from sealcodes.pcsc import PcscConnection
-from sealtoken.storage import Store
+from sealtoken.core.storage import Store
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "store-v1-images.json").read_text())
 CASE = [c for c in VECTORS["cases"] if c["name"] == "emulator-state-dir"][0]

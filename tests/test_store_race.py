@@ -24,14 +24,17 @@ import time
 from fido2 import cbor
 
 from sealboard.platform import CPythonPlatform
-from sealtoken import const
-from sealtoken.storage import Store
+from sealtoken.core.storage import Store
 from sealtoken.token import Token
+from sealtoken.applets import AID_FIDO, AID_SEALCODES
+from sealtoken.applets.seal import (SEAL_INS_DERIVE, SEAL_INS_GENERATE, SEAL_INS_SET_PIN,
+                                    SEAL_INS_VERIFY_PIN, SEAL_NUM_SLOTS, SEAL_P2_GENERATE_OVERWRITE)
+from sealtoken.core.keys import FIDO_KEY_RK_FIRST, FIDO_KEY_RK_LAST, KEY_SEAL_SLOT_BASE
 
 ROUNDS = 60
 PIN = b"race-pin-1234"
-SELECT_FIDO = bytes.fromhex("00a4040008") + const.AID_FIDO
-SELECT_SEAL = bytes([0x00, 0xA4, 0x04, 0x00, len(const.AID_SEALCODES)]) + const.AID_SEALCODES
+SELECT_FIDO = bytes.fromhex("00a4040008") + AID_FIDO
+SELECT_SEAL = bytes([0x00, 0xA4, 0x04, 0x00, len(AID_SEALCODES)]) + AID_SEALCODES
 RP = {"id": "race.example", "name": "Race"}
 ES256 = [{"type": "public-key", "alg": -7}]
 
@@ -60,7 +63,7 @@ def store_state(store):
 
 
 def resident_records(state):
-    return set(v for k, v in state.items() if const.FIDO_KEY_RK_FIRST <= k <= const.FIDO_KEY_RK_LAST)
+    return set(v for k, v in state.items() if FIDO_KEY_RK_FIRST <= k <= FIDO_KEY_RK_LAST)
 
 
 def background_threads():
@@ -77,7 +80,7 @@ def one_round(state_dir, round_no, slot):
     try:
         assert apdu(card, SELECT_SEAL)[1] == 0x9000
         if round_no == 0:
-            assert seal(card, const.SEAL_INS_SET_PIN, data=PIN)[1] == 0x9000
+            assert seal(card, SEAL_INS_SET_PIN, data=PIN)[1] == 0x9000
         rk_before = resident_records(store_state(token.store))
 
         # the browser: makeCredential(rk) through the FIDO applet, polled (P1 = 80)
@@ -92,12 +95,12 @@ def one_round(state_dir, round_no, slot):
         platform.press()
         time.sleep((round_no % 6) / 5000.0)
         assert apdu(card, SELECT_SEAL)[1] == 0x9000
-        assert seal(card, const.SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
-        sw = seal(card, const.SEAL_INS_GENERATE, slot, const.SEAL_P2_GENERATE_OVERWRITE)[1]
+        assert seal(card, SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
+        sw = seal(card, SEAL_INS_GENERATE, slot, SEAL_P2_GENERATE_OVERWRITE)[1]
         assert sw == 0x9000, hex(sw)
         challenge = hashlib.sha256(b"challenge %d" % round_no).digest()
-        assert seal(card, const.SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
-        before, sw = seal(card, const.SEAL_INS_DERIVE, slot, 0, challenge)
+        assert seal(card, SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
+        before, sw = seal(card, SEAL_INS_DERIVE, slot, 0, challenge)
         if sw != 0x9000:
             problems.append("GENERATE said 9000 but DERIVE answers %04X" % sw)
 
@@ -111,7 +114,7 @@ def one_round(state_dir, round_no, slot):
         rk_after = resident_records(on_flash)
         if not rk_after - rk_before or len(rk_after) < len(rk_before):
             problems.append("resident credential lost")
-        if const.KEY_SEAL_SLOT_BASE + slot not in on_flash:
+        if KEY_SEAL_SLOT_BASE + slot not in on_flash:
             problems.append("slot secret missing from flash")
     finally:
         platform.close()
@@ -122,8 +125,8 @@ def one_round(state_dir, round_no, slot):
         card = Token(platform).card
         card.power_on()
         assert apdu(card, SELECT_SEAL)[1] == 0x9000
-        assert seal(card, const.SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
-        after, sw = seal(card, const.SEAL_INS_DERIVE, slot, 0, challenge)
+        assert seal(card, SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
+        after, sw = seal(card, SEAL_INS_DERIVE, slot, 0, challenge)
         if sw != 0x9000:
             problems.append("slot gone after restart (SW %04X)" % sw)
         elif before and after != before:
@@ -137,7 +140,7 @@ def test_fido_background_write_races_seal_generate(tmp_path):
     failures = []
     started = time.monotonic()
     for round_no in range(ROUNDS):
-        slot = 1 + round_no % const.SEAL_NUM_SLOTS
+        slot = 1 + round_no % SEAL_NUM_SLOTS
         problems = one_round(tmp_path / "state", round_no, slot)
         if problems:
             failures.append((round_no, problems))

@@ -15,8 +15,7 @@ from sealcodes.backends.applet import AppletBackend
 from sealcodes.backends.base import Interaction
 from sealcodes.errors import SealcodesError
 from sealcodes.records import Enrollment
-from sealtoken import const
-
+from sealtoken.applets.seal import SEAL_INS_DERIVE, SEAL_INS_VERIFY_PIN
 GOOD_INFO = bytes.fromhex("0103010000" "020411223344" "030101" "040108" "050101" "060108")
 
 
@@ -44,9 +43,9 @@ class HostileCard:
         ins = apdu[1]
         if ins == 0xA4:
             return self.select_answer
-        if ins == const.SEAL_INS_VERIFY_PIN:
+        if ins == SEAL_INS_VERIFY_PIN:
             return self.verify_answer
-        if ins == const.SEAL_INS_DERIVE:
+        if ins == SEAL_INS_DERIVE:
             return self.derive_answer
         if ins == 0xC0:  # GET RESPONSE: always "more to come"
             return b"\xAA" * 255 + b"\x61\x00"

@@ -1,7 +1,7 @@
 """CPythonPlatform: the sealtoken Platform on a PC.
 
 Flash is NOR flash as the firmware meets it on a board (the model of
-sealtoken.simplatform.NorFlash: page erase, word writes that only clear bits,
+sealtoken.core.simplatform.NorFlash: page erase, word writes that only clear bits,
 an erase count per page with a limit), kept in memory or, with a state
 directory, written through to files there: flash0.bin holds the first half of
 the pages and flash1.bin the second, which is exactly where the old two-bank
@@ -24,14 +24,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from sealtoken.platform import (
+from sealtoken.core.platform import (
     UP_APPROVED,
     UP_CANCELLED,
     UP_DENIED,
     UP_TIMEOUT,
     Platform,
 )
-from sealtoken.simplatform import NorFlash
+from sealtoken.core.simplatform import NorFlash
 
 PRESENCE_POLICIES = ("approve", "deny", "timeout", "wait")
 _KEEPALIVE_INTERVAL_S = 0.1

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from sealtoken import crypto
 from sealtoken.crypto import OPERATIONS, CryptolibAes, PurePythonCrypto, ec
-from sealtoken.platform import Platform
-from sealtoken.simplatform import SimPlatform
+from sealtoken.core.platform import Platform
+from sealtoken.core.simplatform import SimPlatform
 
 STANDIN = '''
 """Stand-in for a C module: P-256 signing and ECDH from pyca/cryptography, calls counted."""

@@ -19,8 +19,8 @@ from fido2.ctap2 import Ctap2
 from fido2.hid import CTAPHID
 
 from sealboard.platform import CPythonPlatform
-from sealtoken.ctap2 import Authenticator
-from sealtoken.storage import Store
+from sealtoken.fido.ctap2 import Authenticator
+from sealtoken.core.storage import Store
 
 from ._direct_device import DirectCtapDevice
 

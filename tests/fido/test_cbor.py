@@ -1,4 +1,4 @@
-"""sealtoken.cbor: canonical encoder, strict bounded decoder.
+"""sealtoken.core.cbor: canonical encoder, strict bounded decoder.
 
 Independent reference: python-fido2's cbor module (what the host uses and what
 decides whether a response is canonical) and RFC 8949 appendix A vectors.
@@ -13,8 +13,8 @@ from fido2 import cbor as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sealtoken import cbor
-from sealtoken.cbor import ERR_CBOR_UNEXPECTED_TYPE, ERR_INVALID_CBOR, CborError
+from sealtoken.core import cbor
+from sealtoken.core.cbor import ERR_CBOR_UNEXPECTED_TYPE, ERR_INVALID_CBOR, CborError
 
 # RFC 8949 appendix A, the part inside the CTAP subset
 RFC8949 = [

@@ -26,11 +26,14 @@ from fido2.webauthn import (
     PublicKeyCredentialUserEntity,
     UserVerificationRequirement,
 )
-
-from sealtoken import const as C
-from sealtoken.platform import UP_TIMEOUT
+from sealtoken.core.platform import UP_TIMEOUT
 
 from .conftest import CDH, ES256, RP_ID, cred_id_of, get_assertion, make_credential
+from sealtoken.core.keys import (FIDO_KEY_MASTER, FIDO_KEY_RK_FIRST, FIDO_KEY_RK_LAST, KEY_FIDO_FIRST,
+                                 KEY_FIDO_LAST, OATH_KEY_SALT)
+from sealtoken.fido.const import (CTAP2_AAGUID, CTAP2_MAX_CREDS_IN_LIST, CTAP2_MAX_CRED_ID_LENGTH,
+                                  CTAP2_MAX_MSG_SIZE, CTAP2_MAX_RESIDENT, CTAP2_NEXT_ASSERTION_TIMEOUT_MS,
+                                  CTAP2_PIN_RETRIES_MAX, CTAP2_RESET_WINDOW_MS)
 
 ERR = CtapError.ERR
 
@@ -46,14 +49,14 @@ def test_get_info_strict(ctap2):
     info = ctap2.info  # Ctap2() fetched it with strict_cbor=True
     assert info.versions == ["FIDO_2_0", "FIDO_2_1"]
     assert set(info.extensions) == {"hmac-secret", "credProtect"}
-    assert bytes(info.aaguid) == C.CTAP2_AAGUID
+    assert bytes(info.aaguid) == CTAP2_AAGUID
     assert info.options == {"rk": True, "up": True, "clientPin": False, "pinUvAuthToken": True,
                             "credMgmt": True, "authnrCfg": True, "setMinPINLength": True, "alwaysUv": False}
     assert info.force_pin_change is False
     assert info.pin_uv_protocols == [2, 1]
-    assert info.max_msg_size == C.CTAP2_MAX_MSG_SIZE
-    assert info.max_creds_in_list == C.CTAP2_MAX_CREDS_IN_LIST
-    assert info.max_cred_id_length == C.CTAP2_MAX_CRED_ID_LENGTH
+    assert info.max_msg_size == CTAP2_MAX_MSG_SIZE
+    assert info.max_creds_in_list == CTAP2_MAX_CREDS_IN_LIST
+    assert info.max_cred_id_length == CTAP2_MAX_CRED_ID_LENGTH
     assert info.algorithms == [{"alg": -7, "type": "public-key"}]
     assert info.min_pin_length == 4
     assert info.firmware_version == 0x000100
@@ -86,7 +89,7 @@ def test_make_and_get_signatures_verify(ctap2, rk):
     assert auth_data.rp_id_hash == hashlib.sha256(RP_ID.encode()).digest()
     assert auth_data.flags == AuthenticatorData.FLAG.UP | AuthenticatorData.FLAG.AT
     cred = auth_data.credential_data
-    assert bytes(cred.aaguid) == C.CTAP2_AAGUID
+    assert bytes(cred.aaguid) == CTAP2_AAGUID
     assert len(cred.credential_id) == 97 <= ctap2.info.max_cred_id_length
     assert dict(cred.public_key) == {1: 2, 3: -7, -1: 1, -2: cred.public_key[-2], -3: cred.public_key[-3]}
     assert isinstance(cred.public_key, CoseES256)
@@ -134,7 +137,7 @@ def test_resident_same_user_is_replaced(fido, ctap2):
     with pytest.raises(CtapError) as e:
         get_assertion(ctap2, cred_ids=[cred_id_of(first)])
     assert _code(e) == ERR.NO_CREDENTIALS
-    assert len(fido.store.keys(C.FIDO_KEY_RK_FIRST, C.FIDO_KEY_RK_LAST)) == 2
+    assert len(fido.store.keys(FIDO_KEY_RK_FIRST, FIDO_KEY_RK_LAST)) == 2
 
 
 def test_get_next_assertion_newest_first(ctap2):
@@ -172,7 +175,7 @@ def test_get_next_assertion_times_out(fido, ctap2, monkeypatch):
         make_credential(ctap2, rk=True, user_id=bytes([i]))
     get_assertion(ctap2)
     now = fido.platform.now_ms()
-    monkeypatch.setattr(fido.platform, "now_ms", lambda: now + C.CTAP2_NEXT_ASSERTION_TIMEOUT_MS + 1)
+    monkeypatch.setattr(fido.platform, "now_ms", lambda: now + CTAP2_NEXT_ASSERTION_TIMEOUT_MS + 1)
     with pytest.raises(CtapError) as e:
         ctap2.get_next_assertion()
     assert _code(e) == ERR.NOT_ALLOWED
@@ -270,7 +273,7 @@ def test_forged_and_altered_ids_are_unknown(fido, ctap2, fido_factory):
 
 def test_ids_hold_no_plaintext_key(fido, ctap2):
     att = make_credential(ctap2)
-    cred = fido.authenticator._open_id(att.auth_data.rp_id_hash, cred_id_of(att))
+    cred = fido.authenticator.credentials.open_id(att.auth_data.rp_id_hash, cred_id_of(att))
     private = bytes(cred.private)
     assert private not in cred_id_of(att)
     for page in range(fido.platform.NUM_PAGES):
@@ -302,7 +305,7 @@ def test_resident_credentials_survive_restart(fido):
 
 
 def test_key_store_full(fido, ctap2):
-    for i in range(C.CTAP2_MAX_RESIDENT):
+    for i in range(CTAP2_MAX_RESIDENT):
         make_credential(ctap2, rk=True, user_id=i.to_bytes(2, "big"))
     with pytest.raises(CtapError) as e:
         make_credential(ctap2, rk=True, user_id=b"one too many")
@@ -318,13 +321,13 @@ def test_unreadable_resident_records_are_skipped(fido, ctap2):
                fido2_cbor.encode({1: cred_id_of(att), 2: "not bytes", 4: b"u"}),
                fido2_cbor.encode({1: b"\0" * 97, 2: att.auth_data.rp_id_hash, 4: b"u", 7: "late"})]
     for i, value in enumerate(garbage):
-        fido.store.put(C.FIDO_KEY_RK_FIRST + 10 + i, value)
+        fido.store.put(FIDO_KEY_RK_FIRST + 10 + i, value)
     assertions = ctap2.get_assertions(RP_ID, CDH)
     assert [a.credential["id"] for a in assertions] == [cred_id_of(att)]
     # their slots are not reused
     make_credential(ctap2, rk=True, user_id=b"other")
     for i, value in enumerate(garbage):
-        assert fido.store.get(C.FIDO_KEY_RK_FIRST + 10 + i) == value
+        assert fido.store.get(FIDO_KEY_RK_FIRST + 10 + i) == value
 
 
 def test_long_user_fields_are_truncated(ctap2):
@@ -372,11 +375,11 @@ def test_reset_destroys_everything(fido):
     from fido2.ctap2.pin import ClientPin
 
     ctap = fido.ctap2()
-    fido.store.put(C.OATH_KEY_SALT, b"oathsalt")  # another applet's record
+    fido.store.put(OATH_KEY_SALT, b"oathsalt")  # another applet's record
     resident = make_credential(ctap, rk=True)
     plain = make_credential(ctap)
     ClientPin(ctap).set_pin("12345678")
-    master = fido.store.get(C.FIDO_KEY_MASTER)
+    master = fido.store.get(FIDO_KEY_MASTER)
     assert master is not None
     ctap.reset()
     ctap = Ctap2(fido.device)
@@ -385,15 +388,15 @@ def test_reset_destroys_everything(fido):
         with pytest.raises(CtapError) as e:
             get_assertion(ctap, cred_ids=ids)
         assert _code(e) == ERR.NO_CREDENTIALS
-    assert fido.store.keys(C.KEY_FIDO_FIRST, C.KEY_FIDO_LAST) == []
-    assert fido.store.get(C.OATH_KEY_SALT) == b"oathsalt"
+    assert fido.store.keys(KEY_FIDO_FIRST, KEY_FIDO_LAST) == []
+    assert fido.store.get(OATH_KEY_SALT) == b"oathsalt"
     for page in range(fido.platform.NUM_PAGES):  # no copy of the old master secret left in flash
         assert master not in fido.platform.flash_read(page, 0, fido.platform.PAGE_SIZE)
-    assert ClientPin(ctap).get_pin_retries()[0] == C.CTAP2_PIN_RETRIES_MAX
+    assert ClientPin(ctap).get_pin_retries()[0] == CTAP2_PIN_RETRIES_MAX
     # usable again, with a new master secret
     att = make_credential(ctap)
     get_assertion(ctap, cred_ids=[cred_id_of(att)])
-    assert fido.store.get(C.FIDO_KEY_MASTER) != master
+    assert fido.store.get(FIDO_KEY_MASTER) != master
 
 
 def test_reset_needs_presence(fido, ctap2):
@@ -407,18 +410,18 @@ def test_reset_needs_presence(fido, ctap2):
 
 
 def test_reset_only_right_after_power_up(fido_factory, monkeypatch):
-    fido = fido_factory(reset_window_ms=C.CTAP2_RESET_WINDOW_MS)
+    fido = fido_factory(reset_window_ms=CTAP2_RESET_WINDOW_MS)
     clock = [fido.platform.now_ms()]
     monkeypatch.setattr(fido.platform, "now_ms", lambda: clock[0])
     ctap = fido.ctap2()
-    clock[0] += C.CTAP2_RESET_WINDOW_MS + 1
+    clock[0] += CTAP2_RESET_WINDOW_MS + 1
     with pytest.raises(CtapError) as e:
         ctap.reset()
     assert _code(e) == ERR.NOT_ALLOWED
     fido.power_cycle()
     ctap = fido.ctap2()
     ctap.get_info()  # first command after power-up starts the window
-    clock[0] += C.CTAP2_RESET_WINDOW_MS - 1
+    clock[0] += CTAP2_RESET_WINDOW_MS - 1
     ctap.reset()
 
 

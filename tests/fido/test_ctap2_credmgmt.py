@@ -14,10 +14,8 @@ import pytest
 from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2, CredentialManagement
 from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
-
-from sealtoken import const as C
-
 from .conftest import CDH, cred_id_of, get_assertion, make_credential
+from sealtoken.fido.const import CTAP2_MAX_RESIDENT
 
 ERR = CtapError.ERR
 PIN = "4711-cm"
@@ -90,7 +88,7 @@ def test_info_advertises_credential_management(fido):
 def test_metadata_and_enumeration(setup):
     cm = setup.cm()
     meta = cm.get_metadata()
-    assert meta == {RESULT.EXISTING_CRED_COUNT: 3, RESULT.MAX_REMAINING_COUNT: C.CTAP2_MAX_RESIDENT - 3}
+    assert meta == {RESULT.EXISTING_CRED_COUNT: 3, RESULT.MAX_REMAINING_COUNT: CTAP2_MAX_RESIDENT - 3}
     rps = cm.enumerate_rps()
     assert [(r[RESULT.RP], r[RESULT.RP_ID_HASH]) for r in rps] == [
         ({"id": "a.example"}, _sha("a.example")), ({"id": "b.example"}, _sha("b.example"))]
@@ -219,7 +217,7 @@ def test_without_pin_and_after_reset(fido):
     ClientPin(ctap).set_pin(PIN)
     ctap = Ctap2(fido.device)
     cm = CredentialManagement(ctap, protocol, ClientPin(ctap, protocol).get_pin_token(PIN, PERM.CREDENTIAL_MGMT))
-    assert cm.get_metadata() == {RESULT.EXISTING_CRED_COUNT: 0, RESULT.MAX_REMAINING_COUNT: C.CTAP2_MAX_RESIDENT}
+    assert cm.get_metadata() == {RESULT.EXISTING_CRED_COUNT: 0, RESULT.MAX_REMAINING_COUNT: CTAP2_MAX_RESIDENT}
     assert cm.enumerate_rps() == []
 
 

@@ -23,10 +23,8 @@ from fido2.webauthn import (
     PublicKeyCredentialUserEntity,
     UserVerificationRequirement,
 )
-
-from sealtoken import const as C
-
 from .conftest import CDH, RP_ID, cred_id_of, get_assertion, make_credential
+from sealtoken.fido.const import CTAP2_MAX_CRED_ID_LENGTH
 
 ERR = CtapError.ERR
 PROTOCOLS = [PinProtocolV1, PinProtocolV2]
@@ -79,11 +77,11 @@ def test_outputs_stable_and_structured(fido, protocol):
     _, both = _hmac_secret(ctap, cred_id, SALT1 + SALT2, protocol)
     assert both == one + two and one != two
     # the structure of CTAP 2.1: output_j = HMAC-SHA-256(CredRandomWithoutUV, salt_j)
-    cred = fido.authenticator._open_id(att.auth_data.rp_id_hash, cred_id)
-    cred_random = fido.authenticator._cred_random(cred, False)
+    cred = fido.authenticator.credentials.open_id(att.auth_data.rp_id_hash, cred_id)
+    cred_random = fido.authenticator.credentials.cred_random(cred, False)
     assert one == hmac.new(cred_random, SALT1, hashlib.sha256).digest()
     assert two == hmac.new(cred_random, SALT2, hashlib.sha256).digest()
-    assert cred_random != fido.authenticator._cred_random(cred, True)
+    assert cred_random != fido.authenticator.credentials.cred_random(cred, True)
 
 
 def test_same_secret_whatever_the_protocol(fido):
@@ -134,8 +132,8 @@ def test_uv_and_no_uv_differ(fido, protocol):
     assert with_uv != without_uv
     assert _hmac_secret(ctap, cred_id, SALT1, protocol, token=token())[1] == with_uv
     assert _hmac_secret(ctap, cred_id, SALT1, protocol)[1] == without_uv
-    cred = fido.authenticator._open_id(att.auth_data.rp_id_hash, cred_id)
-    assert with_uv == hmac.new(fido.authenticator._cred_random(cred, True), SALT1, hashlib.sha256).digest()
+    cred = fido.authenticator.credentials.open_id(att.auth_data.rp_id_hash, cred_id)
+    assert with_uv == hmac.new(fido.authenticator.credentials.cred_random(cred, True), SALT1, hashlib.sha256).digest()
 
 
 def test_credential_without_hmac_secret_gives_no_output(fido):
@@ -306,4 +304,4 @@ def test_fido2_client_hmac_get_secret(fido, with_pin):
                                                                SEALCODES_RP)
     _, raw = _hmac_secret(ctap, reg.raw_id, SALT1, PinProtocolV2, rp_id=SEALCODES_RP, token=token)
     assert raw == out["output1"]
-    assert C.CTAP2_MAX_CRED_ID_LENGTH >= len(reg.raw_id)
+    assert CTAP2_MAX_CRED_ID_LENGTH >= len(reg.raw_id)

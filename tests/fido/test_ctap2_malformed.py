@@ -10,10 +10,8 @@ import pytest
 from fido2 import cbor as fido2_cbor
 from fido2.ctap2 import Ctap2
 from fido2.ctap2.pin import ClientPin
-
-from sealtoken import const as C
-
 from .conftest import CDH, RP, RP_ID
+from sealtoken.fido.const import CTAP1_ERR_INVALID_LENGTH, CTAP2_MAX_MSG_SIZE
 
 MC_OK = {1: CDH, 2: RP, 3: {"id": b"u", "name": "n"}, 4: [{"alg": -7, "type": "public-key"}]}
 GA_OK = {1: RP_ID, 2: CDH}
@@ -36,7 +34,7 @@ def _with(params, key, value):
 MALFORMED = [
     # framing and commands
     (b"\x42", 0x01), (b"\x0a", 0x14), (b"\x0d", 0x14), (b"\x00", 0x01), (b"\xff", 0x01),
-    (b"\x01" + b"\x00" * C.CTAP2_MAX_MSG_SIZE, 0x39),
+    (b"\x01" + b"\x00" * CTAP2_MAX_MSG_SIZE, 0x39),
     # CBOR itself
     (b"\x01\x80", 0x11), (b"\x01\x00", 0x11), (b"\x01\x40", 0x11), (b"\x06\xf6", 0x11),
     (_req(1, MC_OK) + b"\x00", 0x12), (_req(1, MC_OK)[:-1], 0x12), (b"\x01\xa1", 0x12),
@@ -94,7 +92,7 @@ def test_malformed_requests(fido, request_bytes, status):
 def test_empty_request(fido):
     if fido.kind != "direct":
         pytest.skip("framing of an empty request is the transport's business")
-    assert fido.raw(b"") == bytes([C.CTAP1_ERR_INVALID_LENGTH])
+    assert fido.raw(b"") == bytes([CTAP1_ERR_INVALID_LENGTH])
 
 
 def test_wrong_types_with_a_pin_set(fido):

@@ -30,22 +30,29 @@ const root = process.argv[3];
 const mpModule = path.join(root, "node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs");
 const { loadMicroPython } = await import(pathToFileURL(mpModule).href);
 const mp = await loadMicroPython({ heapsize: 1024 * 1024, stdout: (l) => process.stdout.write(l + "\n"), stderr: (l) => process.stderr.write(l + "\n") });
-for (const p of ["/lib", "/lib/sealtoken"]) { try { mp.FS.mkdir(p); } catch (e) {} }
-for (const n of fs.readdirSync(path.join(root, "firmware/sealtoken")).filter((n) => n.endsWith(".py")))
-  mp.FS.writeFile("/lib/sealtoken/" + n, fs.readFileSync(path.join(root, "firmware/sealtoken", n)));
+function copyTree(src, dst) {  // the firmware/sealtoken tree, its .py files, folders kept
+  try { mp.FS.mkdir(dst); } catch (e) {}
+  for (const n of fs.readdirSync(src).sort()) {
+    const full = path.join(src, n);
+    if (fs.statSync(full).isDirectory()) { if (n !== "__pycache__") copyTree(full, dst + "/" + n); }
+    else if (n.endsWith(".py")) mp.FS.writeFile(dst + "/" + n, fs.readFileSync(full));
+  }
+}
+try { mp.FS.mkdir("/lib"); } catch (e) {}
+copyTree(path.join(root, "firmware/sealtoken"), "/lib/sealtoken");
 mp.runPython(fs.readFileSync(process.argv[2], "utf8"));
 '''
 
 MP_SCRIPT = r'''import sys, hashlib
 if "/lib" not in sys.path:
     sys.path.append("/lib")
-from sealtoken import cbor
-from sealtoken import const as C
-from sealtoken.ctap2 import Authenticator
-from sealtoken.simplatform import SimPlatform
-from sealtoken.storage import Store
-from sealtoken.hmac import hmac_sha256
-from sealtoken.platform import UP_APPROVED
+from sealtoken.core import cbor
+from sealtoken.fido.const import CTAP2_MAX_RESIDENT
+from sealtoken.fido.ctap2 import Authenticator
+from sealtoken.core.simplatform import SimPlatform
+from sealtoken.core.storage import Store
+from sealtoken.core.hmac import hmac_sha256
+from sealtoken.core.platform import UP_APPROVED
 
 def sha(b):
     return hashlib.sha256(b).digest()
@@ -158,7 +165,7 @@ token = p.aes256_cbc_decrypt(ss, bytes(16), r[2])
 def pua(msg):
     return hmac_sha256(token, msg)[:16]
 st, r = call(0x0A, {1: 1, 3: 1, 4: pua(b"\x01")})
-assert st == 0 and r == {1: 1, 2: C.CTAP2_MAX_RESIDENT - 1}, (hex(st), r)
+assert st == 0 and r == {1: 1, 2: CTAP2_MAX_RESIDENT - 1}, (hex(st), r)
 st, r = call(0x0A, {1: 2, 3: 1, 4: pua(b"\x02")})
 assert st == 0 and r[3] == {"id": "example.com"} and r[5] == 1, (hex(st), r)
 rp_hash = r[4]

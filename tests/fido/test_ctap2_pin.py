@@ -16,10 +16,9 @@ from fido2.webauthn import (
     PublicKeyCredentialUserEntity,
     UserVerificationRequirement,
 )
-
-from sealtoken import const as C
-
 from .conftest import CDH, RP_ID, cred_id_of, get_assertion, make_credential
+from sealtoken.core.keys import FIDO_KEY_PIN_RETRIES
+from sealtoken.fido.const import CTAP2_TOKEN_LIFETIME_MS
 
 ERR = CtapError.ERR
 PIN = "4711-sealcodes"
@@ -291,7 +290,7 @@ def test_token_rules(fido, protocol, monkeypatch):
     # and it expires
     token = _token(ctap, protocol)
     now = fido.platform.now_ms()
-    monkeypatch.setattr(fido.platform, "now_ms", lambda: now + C.CTAP2_TOKEN_LIFETIME_MS + 1000)
+    monkeypatch.setattr(fido.platform, "now_ms", lambda: now + CTAP2_TOKEN_LIFETIME_MS + 1000)
     with pytest.raises(CtapError) as e:
         get_assertion(ctap, cred_ids=cred, token=token, protocol=p)
     assert _code(e) == ERR.PIN_AUTH_INVALID
@@ -407,14 +406,14 @@ def test_try_is_persisted_before_the_comparison(fido, pin):
     def update(changes, scrub=False):
         real_update(changes, scrub)
         writes.append(dict(changes))
-        if C.FIDO_KEY_PIN_RETRIES in changes:
+        if FIDO_KEY_PIN_RETRIES in changes:
             raise _PowerCut()
 
     store.update = update
     with pytest.raises(_PowerCut):
         _token(ctap, PinProtocolV2, pin=pin)
     # the first thing written was the decremented counter, and nothing after it
-    assert writes == [{C.FIDO_KEY_PIN_RETRIES: bytes([7])}]
+    assert writes == [{FIDO_KEY_PIN_RETRIES: bytes([7])}]
     fido.restart()
     assert _retries(fido.ctap2()) == 7
 
@@ -424,9 +423,9 @@ def test_wrong_pin_is_written_before_the_answer(fido):
     with pytest.raises(CtapError):
         _token(ctap, PinProtocolV1, pin="wrong-pin")
     # what is in flash (a fresh Store reads the banks) already counts the miss
-    from sealtoken.storage import Store
+    from sealtoken.core.storage import Store
 
-    assert Store(fido.platform).get(C.FIDO_KEY_PIN_RETRIES) == bytes([7])
+    assert Store(fido.platform).get(FIDO_KEY_PIN_RETRIES) == bytes([7])
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

@@ -32,9 +32,12 @@ from sealboard.ctaphid_link import (
     open_emulated_hid_device,
 )
 from sealboard.platform import CPythonPlatform
-from sealtoken import const
-from sealtoken.ctaphid import CtapHid
+from sealtoken.fido.ctaphid import CtapHid
 from sealtoken.token import Token
+from sealtoken.fido.ctaphid import (CTAPHID_ERR_CHANNEL_BUSY, CTAPHID_ERR_INVALID_CHANNEL,
+                                    CTAPHID_ERR_INVALID_CMD, CTAPHID_ERR_INVALID_LEN,
+                                    CTAPHID_ERR_INVALID_PAR, CTAPHID_ERR_INVALID_SEQ,
+                                    CTAPHID_ERR_MSG_TIMEOUT, CTAPHID_MAX_MESSAGE)
 
 PIN = "correct horse"
 RP = {"id": "example.com", "name": "Example"}
@@ -100,7 +103,7 @@ def test_init_capabilities_and_descriptor(device):
     assert (device.descriptor.vid, device.descriptor.pid) == (SEALTOKEN_VID, SEALTOKEN_PID)
     assert device.descriptor.report_size_in == device.descriptor.report_size_out == 64
     assert device.ping(b"hello") == b"hello"
-    big = os.urandom(const.CTAPHID_MAX_MESSAGE)
+    big = os.urandom(CTAPHID_MAX_MESSAGE)
     assert device.ping(big) == big
     device.wink()
 
@@ -312,11 +315,11 @@ def test_raw_channels_are_distinct(raw):
 
 def test_raw_cid_zero_and_unknown_channel(raw, token):
     raw.init(0, CTAPHID.PING, b"x")
-    assert raw.error() == (0, const.CTAPHID_ERR_INVALID_CHANNEL)
+    assert raw.error() == (0, CTAPHID_ERR_INVALID_CHANNEL)
     raw.init(0x12345678, CTAPHID.PING, b"x")
-    assert raw.error() == (0x12345678, const.CTAPHID_ERR_INVALID_CHANNEL)
+    assert raw.error() == (0x12345678, CTAPHID_ERR_INVALID_CHANNEL)
     raw.init(BROADCAST, CTAPHID.PING, b"x")  # only INIT on the broadcast channel
-    assert raw.error() == (BROADCAST, const.CTAPHID_ERR_INVALID_CHANNEL)
+    assert raw.error() == (BROADCAST, CTAPHID_ERR_INVALID_CHANNEL)
     raw.close()
     _still_works(token)
 
@@ -327,7 +330,7 @@ def test_raw_bad_sequence(raw, token):
     raw.init(cid, CTAPHID.PING, payload)
     raw.cont(cid, 0, payload[57:])
     raw.cont(cid, 2, payload[57 + 59:])  # 1 expected
-    assert raw.error() == (cid, const.CTAPHID_ERR_INVALID_SEQ)
+    assert raw.error() == (cid, CTAPHID_ERR_INVALID_SEQ)
     raw.cont(cid, 1, payload[57 + 59:])  # the message was dropped: spurious now
     assert raw.silent()
     raw.ping(cid)
@@ -337,14 +340,14 @@ def test_raw_bad_sequence(raw, token):
 
 def test_raw_oversize_and_bad_lengths(raw):
     cid = raw.channel()
-    raw.init(cid, CTAPHID.PING, b"", bcnt=const.CTAPHID_MAX_MESSAGE + 1)
-    assert raw.error() == (cid, const.CTAPHID_ERR_INVALID_LEN)
+    raw.init(cid, CTAPHID.PING, b"", bcnt=CTAPHID_MAX_MESSAGE + 1)
+    assert raw.error() == (cid, CTAPHID_ERR_INVALID_LEN)
     raw.init(cid, CTAPHID.PING, b"", bcnt=0xFFFF)
-    assert raw.error() == (cid, const.CTAPHID_ERR_INVALID_LEN)
+    assert raw.error() == (cid, CTAPHID_ERR_INVALID_LEN)
     raw.init(BROADCAST, CTAPHID.INIT, b"1234567")  # nonce must be 8 bytes
-    assert raw.error() == (BROADCAST, const.CTAPHID_ERR_INVALID_LEN)
+    assert raw.error() == (BROADCAST, CTAPHID_ERR_INVALID_LEN)
     raw.init(cid, CTAPHID.CBOR, b"")  # no CTAP command byte
-    assert raw.error() == (cid, const.CTAPHID_ERR_INVALID_LEN)
+    assert raw.error() == (cid, CTAPHID_ERR_INVALID_LEN)
     raw.ping(cid)
 
 
@@ -353,7 +356,7 @@ def test_raw_busy_channel(raw):
     payload = os.urandom(100)
     raw.init(a, CTAPHID.PING, payload)  # A is mid-message
     raw.init(b, CTAPHID.PING, b"b")
-    assert raw.error() == (b, const.CTAPHID_ERR_CHANNEL_BUSY)
+    assert raw.error() == (b, CTAPHID_ERR_CHANNEL_BUSY)
     raw.cont(b, 0, b"ignored")  # continuation of the refused request: ignored
     raw.cont(a, 0, payload[57:])
     assert raw.read() == (a, CTAPHID.PING, payload)
@@ -364,7 +367,7 @@ def test_raw_init_packet_mid_message_and_resync(raw):
     cid = raw.channel()
     raw.init(cid, CTAPHID.PING, os.urandom(100))
     raw.init(cid, CTAPHID.WINK)  # another command before the message is complete
-    assert raw.error() == (cid, const.CTAPHID_ERR_INVALID_SEQ)
+    assert raw.error() == (cid, CTAPHID_ERR_INVALID_SEQ)
     raw.init(cid, CTAPHID.PING, os.urandom(100))
     nonce = os.urandom(8)
     raw.init(cid, CTAPHID.INIT, nonce)  # INIT on the channel resynchronises it
@@ -387,7 +390,7 @@ def test_raw_unknown_commands_and_idle_cancel(raw):
     cid = raw.channel()
     for cmd in (CTAPHID.MSG, 0x02, 0x3B, 0x3F, 0x40, 0x7F):
         raw.init(cid, cmd, b"\x00")
-        assert raw.error() == (cid, const.CTAPHID_ERR_INVALID_CMD)
+        assert raw.error() == (cid, CTAPHID_ERR_INVALID_CMD)
     raw.init(cid, CTAPHID.CANCEL)
     assert raw.silent()  # CANCEL is never answered
     raw.ping(cid)
@@ -396,11 +399,11 @@ def test_raw_unknown_commands_and_idle_cancel(raw):
 def test_raw_lock(raw):
     a, b = raw.channel(), raw.channel()
     raw.init(a, CTAPHID.LOCK, b"\x0b")
-    assert raw.error() == (a, const.CTAPHID_ERR_INVALID_PAR)
+    assert raw.error() == (a, CTAPHID_ERR_INVALID_PAR)
     raw.init(a, CTAPHID.LOCK, b"\x05")
     assert raw.read() == (a, CTAPHID.LOCK, b"")
     raw.init(b, CTAPHID.PING, b"x")
-    assert raw.error() == (b, const.CTAPHID_ERR_CHANNEL_BUSY)
+    assert raw.error() == (b, CTAPHID_ERR_CHANNEL_BUSY)
     raw.ping(a)
     raw.init(a, CTAPHID.LOCK, b"\x00")
     assert raw.read() == (a, CTAPHID.LOCK, b"")
@@ -411,7 +414,7 @@ def test_raw_message_timeout(raw):
     cid = raw.channel()
     raw.init(cid, CTAPHID.PING, os.urandom(100))
     # no continuation: the link ticks the firmware, which gives up after MSG_TIMEOUT_MS
-    assert raw.error() == (cid, const.CTAPHID_ERR_MSG_TIMEOUT)
+    assert raw.error() == (cid, CTAPHID_ERR_MSG_TIMEOUT)
     raw.ping(cid)
 
 
@@ -429,7 +432,7 @@ def test_raw_busy_while_cbor_request_waits(raw, platform):
     assert raw.read() == (a, CTAPHID.KEEPALIVE, bytes([STATUS.UPNEEDED]))
     raw.init(b, CTAPHID.PING, b"x")
     packets = [raw.read() for _ in range(3)]
-    assert (b, CTAPHID.ERROR, bytes([const.CTAPHID_ERR_CHANNEL_BUSY])) in packets
+    assert (b, CTAPHID.ERROR, bytes([CTAPHID_ERR_CHANNEL_BUSY])) in packets
     raw.init(a, CTAPHID.CANCEL)
     while True:
         cid, cmd, data = raw.read()

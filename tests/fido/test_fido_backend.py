@@ -412,7 +412,7 @@ class _Holder:
 
 
 def _reshaped_device(board, edit):
-    from sealtoken.ctaphid import CtapHid
+    from sealtoken.fido.ctaphid import CtapHid
 
     holder = _Holder(CtapHid(ReshapedInfo(board.token.fido.authenticator, edit), board.platform))
     return open_emulated_hid_device(holder)

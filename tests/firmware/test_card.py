@@ -1,10 +1,10 @@
-"""Card framing and dispatch (sealtoken.card). Plain asserts: runs under MicroPython too."""
-
-from sealtoken import const
-from sealtoken.applet import ApduError, Applet
-from sealtoken.card import Card
-from sealtoken.iso7816 import encode_apdu, split_response
-from sealtoken.simplatform import SimPlatform
+"""Card framing and dispatch (sealtoken.core.card). Plain asserts: runs under MicroPython too."""
+from sealtoken.core.applet import ApduError, Applet
+from sealtoken.core.card import Card
+from sealtoken.core.iso7816 import encode_apdu, split_response
+from sealtoken.core.simplatform import SimPlatform
+from sealtoken.core.card import ATR, CARD_MAX_COMMAND_DATA
+from sealtoken.core.iso7816 import SW_INS_NOT_SUPPORTED
 
 AID_A = b"\xa0\x00\x00\x00\x99\x01\x01"
 AID_B = b"\xa0\x00\x00\x00\x99\x02"
@@ -53,7 +53,7 @@ class Recorder(Applet):
             return 12345
         if command.ins == 0x06:
             return bytes(command.p1 * 100), 0x6310
-        raise ApduError(const.SW_INS_NOT_SUPPORTED)
+        raise ApduError(SW_INS_NOT_SUPPORTED)
 
 
 def make_card():
@@ -86,7 +86,7 @@ def pattern(n):
 def test_atr_is_well_formed():
     card, _, _, _ = make_card()
     atr = card.atr
-    assert atr == const.ATR
+    assert atr == ATR
     assert atr[0] == 0x3B
     assert atr[1] & 0xF0 == 0xF0  # yubikit: USB transport
     k = atr[1] & 0x0F
@@ -103,8 +103,8 @@ def test_atr_is_well_formed():
 
 def test_power_on_and_reset_return_atr():
     card, _, _, _ = make_card()
-    assert card.power_on() == const.ATR
-    assert card.reset() == const.ATR
+    assert card.power_on() == ATR
+    assert card.reset() == ATR
 
 
 # --- SELECT -------------------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def test_chain_too_long_gives_6700():
     while sw == 0x9000:
         _, sw = send(card, 0x10, 0x02, 0, 0, chunk)
         total += len(chunk)
-        assert total <= const.CARD_MAX_COMMAND_DATA + 255
+        assert total <= CARD_MAX_COMMAND_DATA + 255
     assert sw == 0x6700
     # the chain was dropped: the next command stands alone
     assert send(card, 0, 0x02, 0, 0, b"z", le=256) == (b"z", 0x9000)
@@ -271,7 +271,7 @@ def test_chain_too_long_gives_6700():
 def test_max_command_size_single_extended_apdu():
     card, _, _, _ = make_card()
     select(card, AID_A)
-    limit = const.CARD_MAX_COMMAND_DATA
+    limit = CARD_MAX_COMMAND_DATA
     data, sw = send(card, 0, 0x02, 0, 0, pattern(limit), le=65536, extended=True)
     assert sw == 0x9000 and data == pattern(limit)
     assert send(card, 0, 0x02, 0, 0, pattern(limit + 1), le=65536, extended=True) == (b"", 0x6700)

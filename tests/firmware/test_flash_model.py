@@ -6,8 +6,8 @@ reported; power cuts in writes and erases that respect the physics (a write only
 ever clears bits, an erase only ever sets them). Plain asserts: runs under MicroPython too.
 """
 
-from sealtoken.platform import FlashError, FlashWornOut
-from sealtoken.simplatform import NorFlash, PowerCut, SimPlatform
+from sealtoken.core.platform import FlashError, FlashWornOut
+from sealtoken.core.simplatform import NorFlash, PowerCut, SimPlatform
 
 
 def raises(exc, fn, *args):

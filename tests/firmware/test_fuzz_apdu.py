@@ -8,13 +8,16 @@ word (with data), never an exception; the sealcodes applet must never answer
 The default run is small; `pytest -m slow` runs a big one. Plain asserts: runs
 under MicroPython too (where slow tests are skipped unless asked for).
 """
-
-from sealtoken import const
-from sealtoken.card import Card
-from sealtoken.iso7816 import encode_apdu
-from sealtoken.sealapplet import SealApplet, slot_key
-from sealtoken.simplatform import HashDrbg, SimPlatform
-from sealtoken.storage import Store
+from sealtoken.core.card import Card
+from sealtoken.core.iso7816 import encode_apdu
+from sealtoken.applets.seal import SealApplet, slot_key
+from sealtoken.core.simplatform import HashDrbg, SimPlatform
+from sealtoken.core.storage import Store
+from sealtoken.applets import AID_SEALCODES
+from sealtoken.applets.seal import (SEAL_INS_CHANGE_PIN, SEAL_INS_DELETE, SEAL_INS_DERIVE, SEAL_INS_GENERATE,
+                                    SEAL_INS_GET_INFO, SEAL_INS_RESET, SEAL_INS_SET_PIN, SEAL_INS_VERIFY_PIN,
+                                    SEAL_NUM_SLOTS)
+from sealtoken.core.card import INS_GET_RESPONSE, INS_SELECT
 
 # names of the slow tests: tests/micropython/run.mjs skips them unless --slow
 # (MicroPython functions take no attributes, hence a module-level list)
@@ -34,9 +37,9 @@ def slow(fn):
     return _mark_slow(fn)
 
 PIN = b"fuzz-pin"
-SEAL_INS = (const.SEAL_INS_GET_INFO, const.SEAL_INS_SET_PIN, const.SEAL_INS_VERIFY_PIN,
-            const.SEAL_INS_CHANGE_PIN, const.SEAL_INS_GENERATE, const.SEAL_INS_DERIVE,
-            const.SEAL_INS_DELETE, const.SEAL_INS_RESET, const.INS_SELECT, const.INS_GET_RESPONSE, 0xA5)
+SEAL_INS = (SEAL_INS_GET_INFO, SEAL_INS_SET_PIN, SEAL_INS_VERIFY_PIN,
+            SEAL_INS_CHANGE_PIN, SEAL_INS_GENERATE, SEAL_INS_DERIVE,
+            SEAL_INS_DELETE, SEAL_INS_RESET, INS_SELECT, INS_GET_RESPONSE, 0xA5)
 
 
 class Gen:
@@ -63,7 +66,7 @@ class Gen:
         if kind == 3:
             return bytes((len(PIN),)) + PIN + self.blob(self.below(70))
         if kind == 4:
-            return const.AID_SEALCODES[:5 + self.below(6)]
+            return AID_SEALCODES[:5 + self.below(6)]
         if kind == 5:
             return self.blob(self.below(600))
         return self.blob(self.below(70))
@@ -73,9 +76,9 @@ class Gen:
         if kind == 0:
             return self.blob(self.below(300))
         if kind == 1:  # select our applet, then often verify
-            return encode_apdu(0, const.INS_SELECT, 4, 0, const.AID_SEALCODES, 256)
+            return encode_apdu(0, INS_SELECT, 4, 0, AID_SEALCODES, 256)
         if kind == 2:
-            return encode_apdu(0, const.SEAL_INS_VERIFY_PIN, 0, 0, PIN)
+            return encode_apdu(0, SEAL_INS_VERIFY_PIN, 0, 0, PIN)
         cla = self.pick((0x00, 0x00, 0x00, 0x10, 0x80, 0x90, 0x0C, 0x01, 0xFF, self.below(256)))
         ins = self.pick(SEAL_INS) if self.below(4) else self.below(256)
         p1 = self.pick((0, 1, 2, 3, 8, 9, 4, 0xDE, self.below(256)))
@@ -111,7 +114,7 @@ def check_response(resp, allow_6f00):
 
 def secrets_of(store):
     out = []
-    for slot in range(1, const.SEAL_NUM_SLOTS + 1):
+    for slot in range(1, SEAL_NUM_SLOTS + 1):
         rec = store.get(slot_key(slot))
         if rec is not None:
             out.append(bytes(rec[1:]))
@@ -122,12 +125,12 @@ def fuzz_seal_applet(count, seed):
     platform = SimPlatform(seed=seed, bank_size=8192)
     store = Store(platform)
     card = Card(platform, [SealApplet(platform, store)])
-    for apdu in (encode_apdu(0, const.INS_SELECT, 4, 0, const.AID_SEALCODES),
-                 encode_apdu(0, const.SEAL_INS_SET_PIN, 0, 0, PIN),
-                 encode_apdu(0, const.SEAL_INS_VERIFY_PIN, 0, 0, PIN),
-                 encode_apdu(0, const.SEAL_INS_GENERATE, 1, 0),
-                 encode_apdu(0, const.SEAL_INS_VERIFY_PIN, 0, 0, PIN),  # one VERIFY, one use
-                 encode_apdu(0, const.SEAL_INS_GENERATE, 2, 0)):
+    for apdu in (encode_apdu(0, INS_SELECT, 4, 0, AID_SEALCODES),
+                 encode_apdu(0, SEAL_INS_SET_PIN, 0, 0, PIN),
+                 encode_apdu(0, SEAL_INS_VERIFY_PIN, 0, 0, PIN),
+                 encode_apdu(0, SEAL_INS_GENERATE, 1, 0),
+                 encode_apdu(0, SEAL_INS_VERIFY_PIN, 0, 0, PIN),  # one VERIFY, one use
+                 encode_apdu(0, SEAL_INS_GENERATE, 2, 0)):
         assert card.process_apdu(apdu)[-2:] == b"\x90\x00"
     gen = Gen(seed)
     for i in range(count):
@@ -142,7 +145,7 @@ def fuzz_seal_applet(count, seed):
             card.power_on()
     # the token still works afterwards
     card.reset()
-    assert card.process_apdu(encode_apdu(0, const.INS_SELECT, 4, 0, const.AID_SEALCODES, 256))[-2:] == b"\x90\x00"
+    assert card.process_apdu(encode_apdu(0, INS_SELECT, 4, 0, AID_SEALCODES, 256))[-2:] == b"\x90\x00"
 
 
 def fuzz_token(count, seed):
@@ -150,10 +153,10 @@ def fuzz_token(count, seed):
 
     token = Token(SimPlatform(seed=seed))
     gen = Gen(seed)
-    aids = [a.AID for a in token.applets]
+    aids = [slot.AID for slot in token.card.slots]
     for i in range(count):
         if gen.below(8) == 0:
-            apdu = encode_apdu(0, const.INS_SELECT, 4, 0, gen.pick(aids), 256)
+            apdu = encode_apdu(0, INS_SELECT, 4, 0, gen.pick(aids), 256)
         else:
             apdu = gen.apdu()
         check_response(token.card.process_apdu(apdu), True)

@@ -1,4 +1,4 @@
-"""sealtoken.hmac against RFC 4231 (HMAC-SHA-256) and RFC 5869 (HKDF-SHA-256) vectors.
+"""sealtoken.core.hmac against RFC 4231 (HMAC-SHA-256) and RFC 5869 (HKDF-SHA-256) vectors.
 
 The vectors are the data files in tests/vectors/ (source recorded in each file).
 Plain asserts: runs under MicroPython too (the runner copies tests/vectors/).
@@ -7,8 +7,8 @@ Plain asserts: runs under MicroPython too (the runner copies tests/vectors/).
 import binascii
 import json
 
-from sealtoken.hmac import ct_equal, hkdf_sha256, hmac, hmac_sha256, wipe
-from sealtoken.simplatform import SimPlatform
+from sealtoken.core.hmac import ct_equal, hkdf_sha256, hmac, hmac_sha256, wipe
+from sealtoken.core.simplatform import SimPlatform
 
 
 def _vectors(name):

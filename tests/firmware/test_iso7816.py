@@ -1,8 +1,7 @@
-"""APDU parsing and encoding (sealtoken.iso7816). Plain asserts: runs under MicroPython too."""
-
-from sealtoken import const
-from sealtoken.applet import ApduError
-from sealtoken.iso7816 import encode_apdu, parse_apdu, split_response, sw_bytes
+"""APDU parsing and encoding (sealtoken.core.iso7816). Plain asserts: runs under MicroPython too."""
+from sealtoken.core.applet import ApduError
+from sealtoken.core.iso7816 import encode_apdu, parse_apdu, split_response, sw_bytes
+from sealtoken.core.iso7816 import SW_CLA_NOT_SUPPORTED, SW_WRONG_LENGTH
 
 
 def _sw_of(apdu):
@@ -65,13 +64,13 @@ def test_malformed_lengths_give_6700():
                  b"\x00\xa4\x04\x00\x05abc", b"\x00\xa4\x04\x00\x02abcde",
                  b"\x00\xa4\x04\x00\x00\x00\x05abc", b"\x00\xa4\x04\x00\x00\x00\x00\x01",
                  b"\x00\xa4\x04\x00\x00\x00\x02ab\x00"):
-        assert _sw_of(apdu) == const.SW_WRONG_LENGTH, apdu
+        assert _sw_of(apdu) == SW_WRONG_LENGTH, apdu
 
 
 def test_bad_class_gives_6e00():
-    assert _sw_of(b"\xff\xa4\x04\x00") == const.SW_CLA_NOT_SUPPORTED
-    assert _sw_of(b"\x20\xa4\x04\x00") == const.SW_CLA_NOT_SUPPORTED
-    assert _sw_of(b"\x3f\xa4\x04\x00") == const.SW_CLA_NOT_SUPPORTED
+    assert _sw_of(b"\xff\xa4\x04\x00") == SW_CLA_NOT_SUPPORTED
+    assert _sw_of(b"\x20\xa4\x04\x00") == SW_CLA_NOT_SUPPORTED
+    assert _sw_of(b"\x3f\xa4\x04\x00") == SW_CLA_NOT_SUPPORTED
 
 
 def test_chaining_bit():

@@ -1,16 +1,21 @@
-"""OpenPGP applet (sealtoken.openpgp): passwords, power cuts, selection, data objects.
+"""OpenPGP applet (sealtoken.applets.openpgp): passwords, power cuts, selection, data objects.
 
 Plain asserts on SimPlatform: runs under MicroPython too. Key generation and
 PSO:DECIPHER need the platform's EC and are tested with yubikit in tests/piv.
 """
-
-from sealtoken import const
-from sealtoken.card import Card
-from sealtoken.iso7816 import encode_apdu, split_response
-from sealtoken.openpgp import OpenPgpApplet
-from sealtoken.piv import parse_tlvs
-from sealtoken.simplatform import PowerCut, SimPlatform
-from sealtoken.storage import Store
+from sealtoken.core.card import Card
+from sealtoken.core.iso7816 import encode_apdu, split_response
+from sealtoken.applets.openpgp import OpenPgpApplet
+from sealtoken.core.iso7816 import parse_tlvs
+from sealtoken.core.simplatform import PowerCut, SimPlatform
+from sealtoken.core.storage import Store
+from sealtoken.applets import AID_OPENPGP
+from sealtoken.applets.openpgp import (OPENPGP_INS_ACTIVATE, OPENPGP_INS_CHANGE_REFERENCE,
+                                       OPENPGP_INS_GENERATE, OPENPGP_INS_GET_DATA, OPENPGP_INS_GET_VERSION,
+                                       OPENPGP_INS_PSO, OPENPGP_INS_PUT_DATA, OPENPGP_INS_PUT_DATA_ODD,
+                                       OPENPGP_INS_TERMINATE, OPENPGP_INS_VERIFY, OPENPGP_OID_P256)
+from sealtoken.core.card import INS_SELECT
+from sealtoken.core.keys import KEY_OPENPGP_PW1_TRIES
 
 PW1 = b"123456"
 PW3 = b"12345678"
@@ -31,13 +36,13 @@ class Host:
         return split_response(self.card.process_apdu(encode_apdu(0, ins, p1, p2, data, le, extended)))
 
     def select(self):
-        return self.send(const.INS_SELECT, 4, 0, const.AID_OPENPGP)[1]
+        return self.send(INS_SELECT, 4, 0, AID_OPENPGP)[1]
 
     def verify(self, pw, p2=0x82):
-        return self.send(const.OPENPGP_INS_VERIFY, 0, p2, pw)[1]
+        return self.send(OPENPGP_INS_VERIFY, 0, p2, pw)[1]
 
     def pw_status(self):
-        data, sw = self.send(const.OPENPGP_INS_GET_DATA, 0, 0xC4)
+        data, sw = self.send(OPENPGP_INS_GET_DATA, 0, 0xC4)
         assert sw == 0x9000 and len(data) == 7
         return data
 
@@ -45,20 +50,20 @@ class Host:
 def test_select_by_prefix_and_application_data():
     h = Host()
     assert h.select() == 0x9000
-    aid, sw = h.send(const.OPENPGP_INS_GET_DATA, 0, 0x4F)
-    assert sw == 0x9000 and len(aid) == 16 and aid[:6] == const.AID_OPENPGP and aid[6:8] == b"\x03\x04"
-    data, sw = h.send(const.OPENPGP_INS_GET_DATA, 0, 0x6E, le=65536, extended=True)
+    aid, sw = h.send(OPENPGP_INS_GET_DATA, 0, 0x4F)
+    assert sw == 0x9000 and len(aid) == 16 and aid[:6] == AID_OPENPGP and aid[6:8] == b"\x03\x04"
+    data, sw = h.send(OPENPGP_INS_GET_DATA, 0, 0x6E, le=65536, extended=True)
     assert sw == 0x9000
     outer = parse_tlvs(data)
     assert outer[0][0] == 0x6E
     inner = dict(parse_tlvs(outer[0][1]))
     assert inner[0x4F] == aid
     disc = dict(parse_tlvs(inner[0x73]))
-    assert disc[0xC2] == b"\x12" + const.OPENPGP_OID_P256        # ECDH P-256 by default
+    assert disc[0xC2] == b"\x12" + OPENPGP_OID_P256        # ECDH P-256 by default
     assert disc[0xC4][4] == 3 and disc[0xC4][6] == 3
     assert disc[0xDE] == b"\x01\x00\x02\x00\x03\x00"                 # no key yet
     # Yubico's GET VERSION, for yubikit
-    assert h.send(const.OPENPGP_INS_GET_VERSION)[0] == b"\x05\x07\x00"
+    assert h.send(OPENPGP_INS_GET_VERSION)[0] == b"\x05\x07\x00"
 
 
 def test_pw1_wrong_then_right_and_status_query():
@@ -73,21 +78,21 @@ def test_pw1_wrong_then_right_and_status_query():
     assert h.verify(PW1) == 0x9000
     assert h.verify(b"") == 0x9000
     assert h.pw_status()[4] == 3
-    assert h.send(const.OPENPGP_INS_VERIFY, 0xFF, 0x82)[1] == 0x9000
+    assert h.send(OPENPGP_INS_VERIFY, 0xFF, 0x82)[1] == 0x9000
     assert h.verify(b"") == 0x63C3
 
 
 def test_pw3_blocks_and_terminate_resets():
     h = Host()
     h.select()
-    assert h.send(const.OPENPGP_INS_TERMINATE)[1] == 0x6982   # PW3 neither verified nor blocked
+    assert h.send(OPENPGP_INS_TERMINATE)[1] == 0x6982   # PW3 neither verified nor blocked
     assert h.verify(b"00000000", 0x83) == 0x6982
     assert h.verify(b"00000000", 0x83) == 0x6982
     assert h.verify(b"00000000", 0x83) == 0x6983
     assert h.verify(PW3, 0x83) == 0x6983
-    assert h.send(const.OPENPGP_INS_TERMINATE)[1] == 0x9000
-    assert h.send(const.OPENPGP_INS_GET_DATA, 0, 0xC4)[1] == 0x6985   # terminated until ACTIVATE
-    assert h.send(const.OPENPGP_INS_ACTIVATE)[1] == 0x9000
+    assert h.send(OPENPGP_INS_TERMINATE)[1] == 0x9000
+    assert h.send(OPENPGP_INS_GET_DATA, 0, 0xC4)[1] == 0x6985   # terminated until ACTIVATE
+    assert h.send(OPENPGP_INS_ACTIVATE)[1] == 0x9000
     assert h.pw_status()[6] == 3
     assert h.verify(PW3, 0x83) == 0x9000
 
@@ -95,8 +100,8 @@ def test_pw3_blocks_and_terminate_resets():
 def test_change_pw1():
     h = Host()
     h.select()
-    assert h.send(const.OPENPGP_INS_CHANGE_REFERENCE, 0, 0x81, PW1 + b"12")[1] == 0x6A80   # new one too short
-    assert h.send(const.OPENPGP_INS_CHANGE_REFERENCE, 0, 0x81, PW1 + b"abcdefgh")[1] == 0x9000
+    assert h.send(OPENPGP_INS_CHANGE_REFERENCE, 0, 0x81, PW1 + b"12")[1] == 0x6A80   # new one too short
+    assert h.send(OPENPGP_INS_CHANGE_REFERENCE, 0, 0x81, PW1 + b"abcdefgh")[1] == 0x9000
     assert h.verify(PW1) == 0x6982
     assert h.verify(b"abcdefgh") == 0x9000
 
@@ -105,27 +110,27 @@ def test_admin_operations_need_pw3():
     h = Host()
     h.select()
     h.verify(PW1)
-    assert h.send(const.OPENPGP_INS_PUT_DATA, 0, 0xC2, b"\x12" + const.OPENPGP_OID_P256)[1] == 0x6982
-    assert h.send(const.OPENPGP_INS_GENERATE, 0x80, 0, b"\xb8\x00")[1] == 0x6982
-    assert h.send(const.OPENPGP_INS_GENERATE, 0x81, 0, b"\xb8\x00")[1] == 0x6A88   # no key to read
-    assert h.send(const.OPENPGP_INS_PUT_DATA, 0, 0xC2, b"\x01\x08\x00")[1] == 0x6A80  # RSA: not here
+    assert h.send(OPENPGP_INS_PUT_DATA, 0, 0xC2, b"\x12" + OPENPGP_OID_P256)[1] == 0x6982
+    assert h.send(OPENPGP_INS_GENERATE, 0x80, 0, b"\xb8\x00")[1] == 0x6982
+    assert h.send(OPENPGP_INS_GENERATE, 0x81, 0, b"\xb8\x00")[1] == 0x6A88   # no key to read
+    assert h.send(OPENPGP_INS_PUT_DATA, 0, 0xC2, b"\x01\x08\x00")[1] == 0x6A80  # RSA: not here
 
 
 def test_malformed_commands_get_clean_status_words():
     h = Host()
     h.select()
-    for ins, p1, p2, data in ((const.OPENPGP_INS_PSO, 0x80, 0x86, b"\xa6\x03\x7f"),
-                              (const.OPENPGP_INS_PSO, 0x9E, 0x9A, b"x"),
-                              (const.OPENPGP_INS_GENERATE, 0x80, 0, b""),
-                              (const.OPENPGP_INS_PUT_DATA_ODD, 0x3F, 0xFF, b"\x4d\x02\xb8"),
-                              (const.OPENPGP_INS_GET_DATA, 0x12, 0x34, b""),
-                              (const.OPENPGP_INS_VERIFY, 0, 0x99, PW1)):
+    for ins, p1, p2, data in ((OPENPGP_INS_PSO, 0x80, 0x86, b"\xa6\x03\x7f"),
+                              (OPENPGP_INS_PSO, 0x9E, 0x9A, b"x"),
+                              (OPENPGP_INS_GENERATE, 0x80, 0, b""),
+                              (OPENPGP_INS_PUT_DATA_ODD, 0x3F, 0xFF, b"\x4d\x02\xb8"),
+                              (OPENPGP_INS_GET_DATA, 0x12, 0x34, b""),
+                              (OPENPGP_INS_VERIFY, 0, 0x99, PW1)):
         _, sw = h.send(ins, p1, p2, data)
         assert sw != 0x9000 and sw != 0x6F00, (ins, hex(sw))
 
 
 def _tries_in_flash(platform):
-    raw = Store(platform).get(const.KEY_OPENPGP_PW1_TRIES)
+    raw = Store(platform).get(KEY_OPENPGP_PW1_TRIES)
     return 3 if raw is None else raw[0]
 
 

@@ -1,19 +1,27 @@
-"""The sealcodes applet (sealtoken.sealapplet) through the card, as a host sees it.
+"""The sealcodes applet (sealtoken.applets.seal) through the card, as a host sees it.
 
 Plain asserts: runs under MicroPython too. Under CPython, DERIVE is also checked
 against the standard library's hmac module.
 """
 
 import hashlib
-
-from sealtoken import const
-from sealtoken.card import Card
-from sealtoken.iso7816 import encode_apdu, split_response
-from sealtoken.applet import Applet
-from sealtoken.platform import UP_APPROVED, UP_CANCELLED, UP_DENIED, UP_TIMEOUT
-from sealtoken.sealapplet import SealApplet, slot_key
-from sealtoken.simplatform import PowerCut, SimPlatform
-from sealtoken.storage import Store
+from sealtoken.core.card import Card
+from sealtoken.core.iso7816 import encode_apdu, split_response
+from sealtoken.core.applet import Applet
+from sealtoken.core.platform import UP_APPROVED, UP_CANCELLED, UP_DENIED, UP_TIMEOUT
+from sealtoken.applets.seal import SealApplet, slot_key
+from sealtoken.core.simplatform import PowerCut, SimPlatform
+from sealtoken.core.storage import Store
+from sealtoken.applets import AID_SEALCODES
+from sealtoken.applets.seal import (SEAL_INS_CHANGE_PIN, SEAL_INS_DELETE, SEAL_INS_DERIVE, SEAL_INS_GENERATE,
+                                    SEAL_INS_GET_INFO, SEAL_INS_RESET, SEAL_INS_SET_PIN, SEAL_INS_VERIFY_PIN,
+                                    SEAL_P2_GENERATE_OVERWRITE, SEAL_RESET_TOUCH_TIMEOUT_MS,
+                                    SEAL_TAG_NUM_SLOTS, SEAL_TAG_PIN_LENGTHS, SEAL_TAG_PIN_MAX_TRIES,
+                                    SEAL_TAG_PIN_SET, SEAL_TAG_PIN_TRIES, SEAL_TAG_PIN_VERIFIED,
+                                    SEAL_TAG_SERIAL, SEAL_TAG_SLOTS_USED, SEAL_TAG_VERSION, SEAL_VERSION)
+from sealtoken.core.card import ATR, INS_GET_RESPONSE, INS_SELECT
+from sealtoken.core.keys import (KEY_FIDO_FIRST, KEY_OTP_FIRST, KEY_OTP_LAST, KEY_SEAL_FIRST, KEY_SEAL_LAST,
+                                 KEY_SEAL_PIN_TRIES)
 
 try:
     import hmac as std_hmac  # CPython's standard library: an independent implementation
@@ -54,24 +62,24 @@ class Host:
         return split_response(resp)
 
     def select(self):
-        return self.send(const.INS_SELECT, 4, 0, const.AID_SEALCODES, 256)
+        return self.send(INS_SELECT, 4, 0, AID_SEALCODES, 256)
 
     def info(self):
-        data, sw = self.send(const.SEAL_INS_GET_INFO, le=256)
+        data, sw = self.send(SEAL_INS_GET_INFO, le=256)
         assert sw == 0x9000
         return parse_tlv(data)
 
     def set_pin(self, pin=PIN):
-        return self.send(const.SEAL_INS_SET_PIN, data=pin)[1]
+        return self.send(SEAL_INS_SET_PIN, data=pin)[1]
 
     def verify(self, pin=PIN):
-        return self.send(const.SEAL_INS_VERIFY_PIN, data=pin)[1]
+        return self.send(SEAL_INS_VERIFY_PIN, data=pin)[1]
 
     def generate(self, slot=1, p2=0):
-        return self.send(const.SEAL_INS_GENERATE, slot, p2)[1]
+        return self.send(SEAL_INS_GENERATE, slot, p2)[1]
 
     def derive(self, slot=1, challenge=CHALLENGE):
-        return self.send(const.SEAL_INS_DERIVE, slot, 0, challenge, 256)
+        return self.send(SEAL_INS_DERIVE, slot, 0, challenge, 256)
 
     def verified_derive(self, slot=1, challenge=CHALLENGE):
         """VERIFY right before DERIVE, as the host does: one VERIFY authorizes one DERIVE."""
@@ -79,10 +87,10 @@ class Host:
         return self.derive(slot, challenge)
 
     def reset(self):
-        return self.send(const.SEAL_INS_RESET, 0xDE, 0xAD)[1]
+        return self.send(SEAL_INS_RESET, 0xDE, 0xAD)[1]
 
     def tries(self):
-        return self.info()[const.SEAL_TAG_PIN_TRIES][0]
+        return self.info()[SEAL_TAG_PIN_TRIES][0]
 
     def secret(self, slot=1):
         rec = self.store.get(slot_key(slot))
@@ -122,36 +130,36 @@ def test_select_and_info_of_a_fresh_token():
     data, sw = h.select()
     assert sw == 0x9000
     info = parse_tlv(data)
-    assert info[const.SEAL_TAG_VERSION] == bytes(const.SEAL_VERSION)
-    assert len(info[const.SEAL_TAG_SERIAL]) == 4
-    assert info[const.SEAL_TAG_PIN_SET] == b"\x00"
-    assert info[const.SEAL_TAG_PIN_TRIES] == b"\x08"
-    assert info[const.SEAL_TAG_SLOTS_USED] == b"\x00"
-    assert info[const.SEAL_TAG_NUM_SLOTS] == b"\x08"
-    assert info[const.SEAL_TAG_PIN_VERIFIED] == b"\x00"
-    assert info[const.SEAL_TAG_PIN_MAX_TRIES] == b"\x08"
-    assert info[const.SEAL_TAG_PIN_LENGTHS] == b"\x04\x3f"
+    assert info[SEAL_TAG_VERSION] == bytes(SEAL_VERSION)
+    assert len(info[SEAL_TAG_SERIAL]) == 4
+    assert info[SEAL_TAG_PIN_SET] == b"\x00"
+    assert info[SEAL_TAG_PIN_TRIES] == b"\x08"
+    assert info[SEAL_TAG_SLOTS_USED] == b"\x00"
+    assert info[SEAL_TAG_NUM_SLOTS] == b"\x08"
+    assert info[SEAL_TAG_PIN_VERIFIED] == b"\x00"
+    assert info[SEAL_TAG_PIN_MAX_TRIES] == b"\x08"
+    assert info[SEAL_TAG_PIN_LENGTHS] == b"\x04\x3f"
     assert h.info() == info
 
 
 def test_serial_is_random_and_persisted():
     h = Host(b"one")
     h.select()
-    serial = h.info()[const.SEAL_TAG_SERIAL]
+    serial = h.info()[SEAL_TAG_SERIAL]
     h.boot()
     h.select()
-    assert h.info()[const.SEAL_TAG_SERIAL] == serial
+    assert h.info()[SEAL_TAG_SERIAL] == serial
     other = Host(b"two")
     other.select()
-    assert other.info()[const.SEAL_TAG_SERIAL] != serial
+    assert other.info()[SEAL_TAG_SERIAL] != serial
 
 
 def test_bad_class_ins_and_params():
     h = Host()
     h.select()
-    assert h.send(const.SEAL_INS_GET_INFO, cla=0x80)[1] == 0x6E00
+    assert h.send(SEAL_INS_GET_INFO, cla=0x80)[1] == 0x6E00
     assert h.send(0x99)[1] == 0x6D00
-    assert h.send(const.SEAL_INS_GET_INFO, 1, 0)[1] == 0x6A86
+    assert h.send(SEAL_INS_GET_INFO, 1, 0)[1] == 0x6A86
 
 
 # --- PIN ----------------------------------------------------------------------------------------------
@@ -163,7 +171,7 @@ def test_set_pin_rules():
     assert h.set_pin(b"x" * 64) == 0x6A80
     assert h.set_pin(b"1234") == 0x9000
     assert h.set_pin(b"5678") == 0x6985
-    assert h.info()[const.SEAL_TAG_PIN_SET] == b"\x01"
+    assert h.info()[SEAL_TAG_PIN_SET] == b"\x01"
     assert h.verify(b"1234") == 0x9000
     h2 = Host(b"long")
     h2.select()
@@ -181,13 +189,13 @@ def test_pin_countdown_block_and_reset_on_success():
     for left in range(7, -1, -1):
         assert h.verify(WRONG) == 0x63C0 | left
     assert h.verify() == 0x6983  # blocked, even with the right PIN
-    assert h.send(const.SEAL_INS_VERIFY_PIN)[1] == 0x6983
+    assert h.send(SEAL_INS_VERIFY_PIN)[1] == 0x6983
     assert h.tries() == 0
     h.boot()
     h.select()
     assert h.verify() == 0x6983  # still blocked after a power cycle
     change = bytes((len(PIN),)) + PIN + b"newpin"
-    assert h.send(const.SEAL_INS_CHANGE_PIN, data=change)[1] == 0x6983
+    assert h.send(SEAL_INS_CHANGE_PIN, data=change)[1] == 0x6983
 
 
 def test_wrong_length_pin_spends_no_try():
@@ -203,11 +211,11 @@ def test_verify_status_query():
     h = Host()
     h.select()
     h.set_pin()
-    assert h.send(const.SEAL_INS_VERIFY_PIN)[1] == 0x63C8
+    assert h.send(SEAL_INS_VERIFY_PIN)[1] == 0x63C8
     h.verify(WRONG)
-    assert h.send(const.SEAL_INS_VERIFY_PIN)[1] == 0x63C7
+    assert h.send(SEAL_INS_VERIFY_PIN)[1] == 0x63C7
     h.verify()
-    assert h.send(const.SEAL_INS_VERIFY_PIN)[1] == 0x9000
+    assert h.send(SEAL_INS_VERIFY_PIN)[1] == 0x9000
     assert h.tries() == 8
 
 
@@ -222,14 +230,14 @@ def test_change_pin():
     h.select()
     h.set_pin()
     bad = bytes((len(WRONG),)) + WRONG + b"brand new"
-    assert h.send(const.SEAL_INS_CHANGE_PIN, data=bad)[1] == 0x63C7
+    assert h.send(SEAL_INS_CHANGE_PIN, data=bad)[1] == 0x63C7
     good = bytes((len(PIN),)) + PIN + b"brand new"
-    assert h.send(const.SEAL_INS_CHANGE_PIN, data=good)[1] == 0x9000
+    assert h.send(SEAL_INS_CHANGE_PIN, data=good)[1] == 0x9000
     assert h.tries() == 8
     assert h.verify(PIN) == 0x63C7
     assert h.verify(b"brand new") == 0x9000
     for data in (b"", b"\x20abc", bytes((len(b"brand new"),)) + b"brand new" + b"12"):
-        assert h.send(const.SEAL_INS_CHANGE_PIN, data=data)[1] == 0x6A80
+        assert h.send(SEAL_INS_CHANGE_PIN, data=data)[1] == 0x6A80
     assert h.tries() == 8
     assert not flash_contains(h.platform, PIN)
 
@@ -243,7 +251,7 @@ def test_pin_not_stored_in_clear():
 
 def _tries_in_flash(platform):
     store = Store(platform)
-    return store.get(const.KEY_SEAL_PIN_TRIES)[0]
+    return store.get(KEY_SEAL_PIN_TRIES)[0]
 
 
 def test_power_cut_after_verify_never_gives_a_try_back():
@@ -340,7 +348,7 @@ def test_generate_needs_pin_and_refuses_overwrite():
     assert h.generate(1) == 0x6A89
     assert h.secret(1) == first
     h.verify()
-    assert h.generate(1, const.SEAL_P2_GENERATE_OVERWRITE) == 0x9000
+    assert h.generate(1, SEAL_P2_GENERATE_OVERWRITE) == 0x9000
     assert h.secret(1) != first
     assert not flash_contains(h.platform, first)  # replaced secrets are scrubbed
     assert h.generate(0) == 0x6A86
@@ -348,7 +356,7 @@ def test_generate_needs_pin_and_refuses_overwrite():
     assert h.generate(2, 0x02) == 0x6A86
     h.verify()
     assert h.generate(8) == 0x9000
-    assert h.info()[const.SEAL_TAG_SLOTS_USED] == bytes((0x81,))
+    assert h.info()[SEAL_TAG_SLOTS_USED] == bytes((0x81,))
 
 
 def test_derive_is_hmac_sha256_of_the_slot_secret():
@@ -371,7 +379,7 @@ def test_derive_rules():
     assert h.verified_derive(1, b"")[1] == 0x6700
     assert h.verified_derive(3)[1] == 0x6A88
     assert h.verified_derive(0)[1] == 0x6A86
-    assert h.send(const.SEAL_INS_DERIVE, 1, 1, CHALLENGE, 256)[1] == 0x6A86
+    assert h.send(SEAL_INS_DERIVE, 1, 1, CHALLENGE, 256)[1] == 0x6A86
     assert h.derive(1)[1] == 0x9000  # a DERIVE refused for its parameters leaves the verification unused
 
 
@@ -379,12 +387,12 @@ def test_derive_short_le_and_no_le():
     h = ready()
     full = h.verified_derive(1)[0]
     h.verify()
-    data, sw = h.send(const.SEAL_INS_DERIVE, 1, 0, CHALLENGE, 16)
+    data, sw = h.send(SEAL_INS_DERIVE, 1, 0, CHALLENGE, 16)
     assert data == full[:16] and sw == 0x6110
-    rest, sw = h.send(const.INS_GET_RESPONSE, 0, 0, b"", 16)
+    rest, sw = h.send(INS_GET_RESPONSE, 0, 0, b"", 16)
     assert data + rest == full and sw == 0x9000
     h.verify()
-    assert h.send(const.SEAL_INS_DERIVE, 1, 0, CHALLENGE, None) == (full, 0x9000)
+    assert h.send(SEAL_INS_DERIVE, 1, 0, CHALLENGE, None) == (full, 0x9000)
 
 
 def test_session_state_is_wiped_by_deselect_power_off_and_reset():
@@ -403,23 +411,23 @@ def test_session_state_is_wiped_by_deselect_power_off_and_reset():
     assert h.derive()[1] == 0x6D00  # nothing selected
     h.select()
     assert h.derive()[1] == 0x6982
-    assert h.info()[const.SEAL_TAG_PIN_VERIFIED] == b"\x00"
+    assert h.info()[SEAL_TAG_PIN_VERIFIED] == b"\x00"
     h.verify()
-    assert h.info()[const.SEAL_TAG_PIN_VERIFIED] == b"\x01"
+    assert h.info()[SEAL_TAG_PIN_VERIFIED] == b"\x01"
 
 
 # --- PIN-always: one VERIFY authorizes exactly one PIN-protected command ---------------------------------
 def test_one_verify_authorizes_exactly_one_derive():
     h = ready()
     assert h.verify() == 0x9000
-    assert h.info()[const.SEAL_TAG_PIN_VERIFIED] == b"\x01"
+    assert h.info()[SEAL_TAG_PIN_VERIFIED] == b"\x01"
     first, sw = h.derive()
     assert sw == 0x9000 and len(first) == 32
     # another client on the same card session (no SELECT in between) gets nothing more
     assert h.derive()[1] == 0x6982
     assert h.derive(1, bytes(range(1, 33)))[1] == 0x6982
-    assert h.info()[const.SEAL_TAG_PIN_VERIFIED] == b"\x00"
-    assert h.send(const.SEAL_INS_VERIFY_PIN)[1] == 0x63C8  # status query: not verified, 8 tries
+    assert h.info()[SEAL_TAG_PIN_VERIFIED] == b"\x00"
+    assert h.send(SEAL_INS_VERIFY_PIN)[1] == 0x63C8  # status query: not verified, 8 tries
     assert h.verified_derive()[0] == first
 
 
@@ -437,17 +445,17 @@ def test_generate_and_delete_use_up_the_verification():
     assert h.generate(2) == 0x6982
     h.verify()
     assert h.generate(2) == 0x9000
-    assert h.send(const.SEAL_INS_DELETE, 2)[1] == 0x6982
+    assert h.send(SEAL_INS_DELETE, 2)[1] == 0x6982
     h.verify()
-    assert h.send(const.SEAL_INS_DELETE, 2)[1] == 0x9000
+    assert h.send(SEAL_INS_DELETE, 2)[1] == 0x9000
     assert h.generate(3) == 0x6982
-    assert h.info()[const.SEAL_TAG_SLOTS_USED] == b"\x01"
+    assert h.info()[SEAL_TAG_SLOTS_USED] == b"\x01"
 
 
 def test_change_pin_authorizes_nothing():
     h = ready()
     change = bytes((len(PIN),)) + PIN + b"brand new"
-    assert h.send(const.SEAL_INS_CHANGE_PIN, data=change)[1] == 0x9000
+    assert h.send(SEAL_INS_CHANGE_PIN, data=change)[1] == 0x9000
     assert h.derive()[1] == 0x6982
     assert h.verify(b"brand new") == 0x9000 and h.derive()[1] == 0x9000
 
@@ -484,22 +492,22 @@ def test_select_of_another_application_ends_the_verified_state():
     def send(ins, p1=0, p2=0, data=b"", le=None):
         return split_response(card.process_apdu(encode_apdu(0, ins, p1, p2, data, le)))
 
-    assert send(const.INS_SELECT, 4, 0, const.AID_SEALCODES)[1] == 0x9000
-    assert send(const.SEAL_INS_SET_PIN, data=PIN)[1] == 0x9000
-    assert send(const.SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
-    assert send(const.SEAL_INS_GENERATE, 1)[1] == 0x9000
-    assert send(const.SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
-    assert send(const.INS_SELECT, 4, 0, OtherApplet.AID)[1] == 0x9000
+    assert send(INS_SELECT, 4, 0, AID_SEALCODES)[1] == 0x9000
+    assert send(SEAL_INS_SET_PIN, data=PIN)[1] == 0x9000
+    assert send(SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
+    assert send(SEAL_INS_GENERATE, 1)[1] == 0x9000
+    assert send(SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
+    assert send(INS_SELECT, 4, 0, OtherApplet.AID)[1] == 0x9000
     assert not seal.pin_verified()  # the seal applet forgot it when the other one was selected
     # an unknown AID leaves the selection, and with it an unused verification, as it is
-    assert send(const.INS_SELECT, 4, 0, const.AID_SEALCODES)[1] == 0x9000
-    assert send(const.SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
-    assert send(const.INS_SELECT, 4, 0, b"\xA0\x00\x00\x00\x55")[1] == 0x6A82
+    assert send(INS_SELECT, 4, 0, AID_SEALCODES)[1] == 0x9000
+    assert send(SEAL_INS_VERIFY_PIN, data=PIN)[1] == 0x9000
+    assert send(INS_SELECT, 4, 0, b"\xA0\x00\x00\x00\x55")[1] == 0x6A82
     assert seal.pin_verified()
     card.reset()
     assert not seal.pin_verified()
-    assert send(const.INS_SELECT, 4, 0, const.AID_SEALCODES)[1] == 0x9000
-    assert send(const.SEAL_INS_DERIVE, 1, 0, CHALLENGE, 256)[1] == 0x6982
+    assert send(INS_SELECT, 4, 0, AID_SEALCODES)[1] == 0x9000
+    assert send(SEAL_INS_DERIVE, 1, 0, CHALLENGE, 256)[1] == 0x6982
 
 
 # --- RESET needs a touch -------------------------------------------------------------------------------
@@ -515,7 +523,7 @@ def test_reset_without_a_touch_changes_nothing():
         assert h.platform.flash_snapshot() == snap
         assert h.secret(1) == secret
         info = h.info()
-        assert info[const.SEAL_TAG_PIN_SET] == b"\x01" and info[const.SEAL_TAG_SLOTS_USED] == b"\x01"
+        assert info[SEAL_TAG_PIN_SET] == b"\x01" and info[SEAL_TAG_SLOTS_USED] == b"\x01"
         assert h.verified_derive()[1] == 0x9000
 
 
@@ -523,12 +531,12 @@ def test_reset_asks_for_a_touch_only_after_the_confirmation_bytes():
     h = ready()
     h.platform.presence = UP_DENIED
     before = h.platform.presence_requests
-    assert h.send(const.SEAL_INS_RESET, 0xDE, 0xAE)[1] == 0x6A86
+    assert h.send(SEAL_INS_RESET, 0xDE, 0xAE)[1] == 0x6A86
     assert h.platform.presence_requests == before
     h.platform.presence = UP_APPROVED
     assert h.reset() == 0x9000
     assert h.platform.presence_requests == before + 1
-    assert h.info()[const.SEAL_TAG_PIN_SET] == b"\x00"
+    assert h.info()[SEAL_TAG_PIN_SET] == b"\x00"
 
 
 def test_reset_waits_for_the_touch():
@@ -542,7 +550,7 @@ def test_reset_waits_for_the_touch():
 
     h.platform.presence = touch_after_a_while
     assert h.reset() == 0x9000
-    assert seen == [const.SEAL_RESET_TOUCH_TIMEOUT_MS]
+    assert seen == [SEAL_RESET_TOUCH_TIMEOUT_MS]
     assert h.secret(1) is None
 
 
@@ -550,14 +558,14 @@ def test_delete_slot():
     h = ready()
     secret = h.secret(1)
     h.select()
-    assert h.send(const.SEAL_INS_DELETE, 1)[1] == 0x6982
+    assert h.send(SEAL_INS_DELETE, 1)[1] == 0x6982
     h.verify()
-    assert h.send(const.SEAL_INS_DELETE, 2)[1] == 0x6A88
-    assert h.send(const.SEAL_INS_DELETE, 9)[1] == 0x6A86
+    assert h.send(SEAL_INS_DELETE, 2)[1] == 0x6A88
+    assert h.send(SEAL_INS_DELETE, 9)[1] == 0x6A86
     h.verify()
-    assert h.send(const.SEAL_INS_DELETE, 1)[1] == 0x9000
+    assert h.send(SEAL_INS_DELETE, 1)[1] == 0x9000
     assert h.verified_derive(1)[1] == 0x6A88
-    assert h.info()[const.SEAL_TAG_SLOTS_USED] == b"\x00"
+    assert h.info()[SEAL_TAG_SLOTS_USED] == b"\x00"
     assert not flash_contains(h.platform, secret)
 
 
@@ -568,12 +576,12 @@ def test_no_command_exports_a_secret():
     secrets = [h.secret(1), h.secret(5)]
     for ins in range(256):
         for p1, p2 in ((0, 0), (1, 0), (5, 0), (1, 1), (0xDE, 0xAD)):
-            if ins == const.SEAL_INS_RESET:
+            if ins == SEAL_INS_RESET:
                 continue
             for data in (b"", CHALLENGE, PIN, secrets[0]):
                 h.verify()
                 h.send(ins, p1, p2, data, 256)
-    h.send(const.INS_GET_RESPONSE, 0, 0, b"", 256)
+    h.send(INS_GET_RESPONSE, 0, 0, b"", 256)
     for resp in h.responses:
         for s in secrets:
             assert resp.find(s) < 0
@@ -585,23 +593,23 @@ def test_reset_destroys_pin_and_slots_only():
     h.verify()
     h.generate(3)
     secrets = (h.secret(1), h.secret(3))
-    serial = h.info()[const.SEAL_TAG_SERIAL]
-    h.store.put(const.KEY_FIDO_FIRST, b"fido record")
+    serial = h.info()[SEAL_TAG_SERIAL]
+    h.store.put(KEY_FIDO_FIRST, b"fido record")
     h.select()  # not verified: reset does not need the PIN, only the confirmation
-    assert h.send(const.SEAL_INS_RESET, 0, 0)[1] == 0x6A86
-    assert h.send(const.SEAL_INS_RESET, 0xDE, 0xAE)[1] == 0x6A86
+    assert h.send(SEAL_INS_RESET, 0, 0)[1] == 0x6A86
+    assert h.send(SEAL_INS_RESET, 0xDE, 0xAE)[1] == 0x6A86
     assert h.secret(1) == secrets[0]
-    assert h.send(const.SEAL_INS_RESET, 0xDE, 0xAD)[1] == 0x9000
+    assert h.send(SEAL_INS_RESET, 0xDE, 0xAD)[1] == 0x9000
     info = h.info()
-    assert info[const.SEAL_TAG_PIN_SET] == b"\x00"
-    assert info[const.SEAL_TAG_SLOTS_USED] == b"\x00"
-    assert info[const.SEAL_TAG_SERIAL] == serial
+    assert info[SEAL_TAG_PIN_SET] == b"\x00"
+    assert info[SEAL_TAG_SLOTS_USED] == b"\x00"
+    assert info[SEAL_TAG_SERIAL] == serial
     for s in secrets:
         assert not flash_contains(h.platform, s)
     h.boot()
     h.select()
-    assert h.store.get(const.KEY_FIDO_FIRST) == b"fido record"
-    assert h.store.keys(const.KEY_SEAL_FIRST, const.KEY_SEAL_LAST) == []
+    assert h.store.get(KEY_FIDO_FIRST) == b"fido record"
+    assert h.store.keys(KEY_SEAL_FIRST, KEY_SEAL_LAST) == []
     assert h.verify() == 0x6A88
     assert h.set_pin(b"fresh-pin") == 0x9000 and h.verify(b"fresh-pin") == 0x9000
     assert h.derive(1)[1] == 0x6A88
@@ -613,7 +621,7 @@ def test_reset_unblocks_a_blocked_token():
     for _ in range(8):
         h.verify(WRONG)
     assert h.verify() == 0x6983
-    assert h.send(const.SEAL_INS_RESET, 0xDE, 0xAD)[1] == 0x9000
+    assert h.send(SEAL_INS_RESET, 0xDE, 0xAD)[1] == 0x9000
     assert not flash_contains(h.platform, secret)
     assert h.set_pin() == 0x9000 and h.verify() == 0x9000
 
@@ -626,23 +634,25 @@ def test_store_full_gives_6a84():
     i = 0
     while True:  # fill the flash with another applet's records
         try:
-            h.store.put(const.KEY_OTP_FIRST + i, bytes(1000))
+            h.store.put(KEY_OTP_FIRST + i, bytes(1000))
         except Exception:
             break
         i += 1
     free = h.store.capacity - h.store.used()
-    h.store.put(const.KEY_OTP_LAST, bytes(max(0, free - 4 - 20)))
+    h.store.put(KEY_OTP_LAST, bytes(max(0, free - 4 - 20)))
     assert h.generate(1) == 0x6A84
     assert h.secret(1) is None
 
 
 def test_token_wires_the_applet():
-    from sealtoken.token import Token, build_applets
+    """The token knows the applet by its AID and module only, until its first SELECT makes it."""
+    from sealtoken.token import Token
 
     p = SimPlatform(seed=b"token")
     t = Token(p)
-    assert any(isinstance(a, SealApplet) for a in t.applets)
-    assert any(isinstance(a, SealApplet) for a in build_applets(p, t.store))
-    data, sw = split_response(t.card.process_apdu(encode_apdu(0, 0xA4, 4, 0, const.AID_SEALCODES, 256)))
-    assert sw == 0x9000 and parse_tlv(data)[const.SEAL_TAG_SERIAL] == t.serial
-    assert t.card.atr == const.ATR
+    [slot] = [s for s in t.card.slots if s.AID == AID_SEALCODES]
+    assert slot.module == "sealtoken.applets.seal" and slot.applet is None
+    data, sw = split_response(t.card.process_apdu(encode_apdu(0, 0xA4, 4, 0, AID_SEALCODES, 256)))
+    assert sw == 0x9000 and parse_tlv(data)[SEAL_TAG_SERIAL] == t.serial
+    assert isinstance(slot.applet, SealApplet) and t.card.selected is slot.applet
+    assert t.card.atr == ATR

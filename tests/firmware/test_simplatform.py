@@ -3,8 +3,8 @@
 Plain asserts: runs under MicroPython too.
 """
 
-from sealtoken.platform import UP_APPROVED, UP_CANCELLED, UP_DENIED, UP_TIMEOUT
-from sealtoken.simplatform import PowerCut, SimPlatform
+from sealtoken.core.platform import UP_APPROVED, UP_CANCELLED, UP_DENIED, UP_TIMEOUT
+from sealtoken.core.simplatform import PowerCut, SimPlatform
 
 
 def test_rng_is_seeded_and_deterministic():
@@ -124,7 +124,7 @@ def test_p256_is_not_available():
 
 
 def test_fallback_sha1_and_sha512():
-    from sealtoken.simplatform import sha1, sha512
+    from sealtoken.core.simplatform import sha1, sha512
     import binascii
 
     # FIPS 180-4 examples ("abc", two-block message) and the empty string

@@ -1,15 +1,18 @@
-"""The persistent store (sealtoken.storage): contract, bounds, log and compaction, wear levelling,
+"""The persistent store (sealtoken.core.storage): contract, bounds, log and compaction, wear levelling,
 power cuts at every byte of every flash write and erase, and the migration of old two-bank images.
 
 Plain asserts: runs under MicroPython too (tests/micropython/run.mjs).
 """
 
 import json
-
-from sealtoken import const
-from sealtoken import storage
-from sealtoken.simplatform import CORRUPT_MODES, PowerCut, SimPlatform
-from sealtoken.storage import MAX_VALUE_LEN, Store, StoreFullError, device_serial
+from sealtoken.core import storage
+from sealtoken.core.simplatform import CORRUPT_MODES, PowerCut, SimPlatform
+from sealtoken.core.storage import MAX_VALUE_LEN, Store, StoreFullError, device_serial
+from sealtoken.applets.seal import SEAL_NUM_SLOTS
+from sealtoken.core.keys import (KEY_DEVICE_FIRST, KEY_DEVICE_LAST, KEY_FIDO_FIRST, KEY_FIDO_LAST,
+                                 KEY_OATH_FIRST, KEY_OATH_LAST, KEY_OTP_FIRST, KEY_OTP_LAST, KEY_SEAL_FIRST,
+                                 KEY_SEAL_LAST, KEY_SEAL_PIN_TRIES, KEY_SEAL_SLOT_BASE, KEY_SERIAL,
+                                 SERIAL_LEN)
 
 BANK = 4096
 
@@ -81,7 +84,7 @@ def test_update_many_keys_at_once():
 def test_keys_range():
     p, s = fresh()
     s.update({0x0001: b"s", 0x0100: b"p", 0x0111: b"x", 0x0200: b"f"})
-    assert s.keys(const.KEY_SEAL_FIRST, const.KEY_SEAL_LAST) == [0x0100, 0x0111]
+    assert s.keys(KEY_SEAL_FIRST, KEY_SEAL_LAST) == [0x0100, 0x0111]
 
 
 def test_values_are_copied():
@@ -190,7 +193,7 @@ def test_a_damaged_log_end_is_left_behind_by_the_next_update():
 
 
 def test_worn_out_flash_keeps_the_last_state_readable():
-    from sealtoken.platform import FlashWornOut
+    from sealtoken.core.platform import FlashWornOut
 
     p = SimPlatform(seed=b"worn", bank_size=1024, max_erase_cycles=3)
     s = Store(p)
@@ -620,7 +623,7 @@ def test_store_takes_its_lock_from_the_platform_and_holds_it_for_every_write():
 
 
 def test_single_thread_lock_refuses_reentry():
-    from sealtoken.platform import SingleThreadLock
+    from sealtoken.core.platform import SingleThreadLock
 
     lock = SingleThreadLock()
     assert lock.acquire() and lock.locked()
@@ -632,23 +635,39 @@ def test_single_thread_lock_refuses_reentry():
 
 # --- key registry ------------------------------------------------------------------------------------------
 def test_key_registry_ranges():
-    """Every persisted key of const.py lies inside its owner's range; no two share a value."""
-    owners = (("KEY_SERIAL", const.KEY_DEVICE_FIRST, const.KEY_DEVICE_LAST),
-              ("KEY_SEAL_", const.KEY_SEAL_FIRST, const.KEY_SEAL_LAST),
-              ("FIDO_KEY_", const.KEY_FIDO_FIRST, const.KEY_FIDO_LAST),
-              ("OATH_KEY_", const.KEY_OATH_FIRST, const.KEY_OATH_LAST),
-              ("OTP_KEY_", const.KEY_OTP_FIRST, const.KEY_OTP_LAST))
+    """Every key of the one registry (sealtoken.core.keys) lies inside its owner's range; no two keys share
+    a value; the ranges do not overlap."""
+    from sealtoken.core import keys
+    from sealtoken.fido.const import CTAP2_MAX_RESIDENT
+
+    owners = (("KEY_SERIAL", keys.KEY_DEVICE_FIRST, keys.KEY_DEVICE_LAST),
+              ("KEY_SEAL_", keys.KEY_SEAL_FIRST, keys.KEY_SEAL_LAST),
+              ("FIDO_KEY_", keys.KEY_FIDO_FIRST, keys.KEY_FIDO_LAST),
+              ("OATH_KEY_", keys.KEY_OATH_FIRST, keys.KEY_OATH_LAST),
+              ("OTP_KEY_", keys.KEY_OTP_FIRST, keys.KEY_OTP_LAST),
+              ("KEY_PIV_", keys.KEY_PIV_FIRST, keys.KEY_PIV_LAST),
+              ("KEY_OPENPGP_", keys.KEY_OPENPGP_FIRST, keys.KEY_OPENPGP_LAST))
     seen = {}
-    for name in dir(const):
+    placed = set()
+    for name in dir(keys):
+        if not name.isupper() or name in ("SERIAL_LEN",):
+            continue
+        bounds = name.endswith(("_FIRST", "_LAST")) and name.startswith("KEY_") and name.count("_") == 2
+        if bounds:
+            placed.add(name)
+            continue
         for prefix, first, last in owners:
-            if name.startswith(prefix) and not name.startswith("KEY_SEAL_FIRST") and not name.startswith("KEY_SEAL_LAST"):
-                value = getattr(const, name)
+            if name.startswith(prefix):
+                value = getattr(keys, name)
                 assert first <= value <= last, name
+                placed.add(name)
                 if not name.endswith("_LAST"):
                     assert value not in seen, (name, seen.get(value))
                     seen[value] = name
-    assert const.KEY_SEAL_SLOT_BASE + const.SEAL_NUM_SLOTS <= const.KEY_SEAL_LAST
-    assert const.KEY_SEAL_SLOT_BASE + 1 > const.KEY_SEAL_PIN_TRIES
+    assert placed == {n for n in dir(keys) if n.isupper() and n != "SERIAL_LEN"}, "a key outside every range"
+    assert keys.KEY_SEAL_SLOT_BASE + SEAL_NUM_SLOTS <= keys.KEY_SEAL_LAST
+    assert keys.KEY_SEAL_SLOT_BASE + 1 > keys.KEY_SEAL_PIN_TRIES
+    assert keys.FIDO_KEY_RK_LAST - keys.FIDO_KEY_RK_FIRST + 1 == CTAP2_MAX_RESIDENT
     ranges = sorted((o[1], o[2]) for o in owners)
     for (a_first, a_last), (b_first, b_last) in zip(ranges, ranges[1:]):
         assert a_first <= a_last < b_first <= b_last
@@ -658,8 +677,8 @@ def test_key_registry_ranges():
 def test_device_serial_made_once_and_persisted():
     p, s = fresh()
     serial = device_serial(p, s)
-    assert len(serial) == const.SERIAL_LEN
+    assert len(serial) == SERIAL_LEN
     assert serial not in (b"\x00\x00\x00\x00", b"\xff\xff\xff\xff")
     assert device_serial(p, reboot(p)) == serial
     s = Store(p)
-    assert s.get(const.KEY_SERIAL) == serial
+    assert s.get(KEY_SERIAL) == serial

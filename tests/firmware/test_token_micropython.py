@@ -2,11 +2,12 @@
 so CTAPHID framing and the OATH applet are exercised in the MicroPython subset, not only CPython."""
 
 import struct
-
-from sealtoken import const
-from sealtoken.iso7816 import encode_apdu, split_response
-from sealtoken.simplatform import SimPlatform
+from sealtoken.core.iso7816 import encode_apdu, split_response
+from sealtoken.core.simplatform import SimPlatform
 from sealtoken.token import Token
+from sealtoken.applets import AID_OATH, AID_SEALCODES
+from sealtoken.applets.seal import SEAL_TAG_VERSION
+from sealtoken.fido.ctaphid import CTAPHID_CBOR, CTAPHID_ERROR, CTAPHID_INIT, CTAPHID_PING
 
 BROADCAST = 0xFFFFFFFF
 
@@ -23,11 +24,11 @@ def test_ctaphid_init_ping_and_getinfo():
     token = _token()
     hid = token.ctaphid
     nonce = b"\x01\x02\x03\x04\x05\x06\x07\x08"
-    init = struct.pack(">IBH", BROADCAST, 0x80 | const.CTAPHID_INIT, 8) + nonce
+    init = struct.pack(">IBH", BROADCAST, 0x80 | CTAPHID_INIT, 8) + nonce
     [reply] = hid.handle_packet(init + bytes(64 - len(init)))
     assert len(reply) == 64
     cid, cmd, bcnt = struct.unpack(">IBH", reply[:7])
-    assert cid == BROADCAST and cmd == 0x80 | const.CTAPHID_INIT and bcnt == 17
+    assert cid == BROADCAST and cmd == 0x80 | CTAPHID_INIT and bcnt == 17
     assert reply[7:15] == nonce
     channel = struct.unpack(">I", reply[15:19])[0]
     assert channel not in (0, BROADCAST)
@@ -36,7 +37,7 @@ def test_ctaphid_init_ping_and_getinfo():
     # a 100-byte PING comes back identical over an init and a continuation packet
     payload = bytes(range(100))
     packets = []
-    for packet in [struct.pack(">IBH", channel, 0x80 | const.CTAPHID_PING, 100) + payload[:57],
+    for packet in [struct.pack(">IBH", channel, 0x80 | CTAPHID_PING, 100) + payload[:57],
                    struct.pack(">IB", channel, 0) + payload[57:]]:
         packets += hid.handle_packet(packet + bytes(64 - len(packet)))
     assert len(packets) == 2
@@ -44,23 +45,23 @@ def test_ctaphid_init_ping_and_getinfo():
     assert echoed == payload
 
     # CBOR getInfo: status 00 and a map
-    request = struct.pack(">IBH", channel, 0x80 | const.CTAPHID_CBOR, 1) + b"\x04"
+    request = struct.pack(">IBH", channel, 0x80 | CTAPHID_CBOR, 1) + b"\x04"
     [answer] = hid.handle_packet(request + bytes(64 - len(request)))[:1]
-    assert answer[4] == 0x80 | const.CTAPHID_CBOR
+    assert answer[4] == 0x80 | CTAPHID_CBOR
     assert answer[7] == 0x00 and (answer[8] & 0xE0) == 0xA0
 
     # a continuation packet on an unknown channel never crashes the token
     stray = struct.pack(">IB", 0x12345678, 5)
     hid.handle_packet(stray + bytes(59))
     # CID 0 is invalid
-    bad = hid.handle_packet(struct.pack(">IBH", 0, 0x80 | const.CTAPHID_PING, 1) + bytes(57))
-    assert bad and bad[0][4] == 0x80 | const.CTAPHID_ERROR
+    bad = hid.handle_packet(struct.pack(">IBH", 0, 0x80 | CTAPHID_PING, 1) + bytes(57))
+    assert bad and bad[0][4] == 0x80 | CTAPHID_ERROR
 
 
 def test_oath_put_and_calculate_rfc2202():
     card = _token().card
     card.power_on()
-    _, sw = _select(card, const.AID_OATH)
+    _, sw = _select(card, AID_OATH)
     assert sw == 0x9000
     key = b"\x0b" * 20
     name = b"rfc2202"
@@ -79,5 +80,5 @@ def test_oath_put_and_calculate_rfc2202():
 def test_sealcodes_applet_is_selected_by_its_aid():
     card = _token().card
     card.power_on()
-    data, sw = _select(card, const.AID_SEALCODES)
-    assert sw == 0x9000 and data[0] == const.SEAL_TAG_VERSION
+    data, sw = _select(card, AID_SEALCODES)
+    assert sw == 0x9000 and data[0] == SEAL_TAG_VERSION

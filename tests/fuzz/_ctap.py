@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from fido2.ctap2 import Config, Ctap2, CredentialManagement
 from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
-
-from sealtoken import const as C
-from sealtoken import cbor
+from sealtoken.core import cbor
 
 from fido._direct_device import DirectCtapDevice
 from fido.conftest import CDH, RP_ID, cred_id_of, make_credential
 from ._harness import Tries
+from sealtoken.core.keys import FIDO_KEY_MASTER, FIDO_KEY_PIN_HASH, FIDO_KEY_PIN_RETRIES
+from sealtoken.fido.const import CTAP2_CMD_RESET, CTAP2_PIN_RETRIES_MAX
 
 FIDO_PIN = "fuzzing-fido-pin"
 
@@ -66,38 +66,38 @@ def record_session(auth):
         config.toggle_always_uv()
         config.set_min_pin_length(len(FIDO_PIN))
         cp.change_pin(FIDO_PIN, FIDO_PIN)
-    return [r for r in device.requests if r and r[0] != C.CTAP2_CMD_RESET]  # a replayed reset undoes the set-up
+    return [r for r in device.requests if r and r[0] != CTAP2_CMD_RESET]  # a replayed reset undoes the set-up
 
 
 def fido_secrets(auth, store):
     """(name, bytes) of every FIDO secret the test can know: master secret, derived keys, PIN hash,
     the pinUvAuthToken, credential private keys and CredRandoms."""
     out = []
-    master = store.get(C.FIDO_KEY_MASTER)
+    master = store.get(FIDO_KEY_MASTER)
     if master is not None:
         out.append(("fido master", master))
-    pin_hash = store.get(C.FIDO_KEY_PIN_HASH)
+    pin_hash = store.get(FIDO_KEY_PIN_HASH)
     if pin_hash is not None:
         out.append(("fido PIN hash", pin_hash))
     out.append(("fido PIN", FIDO_PIN.encode()))
     token = auth.client_pin._token
     if token is not None:
         out.append(("pinUvAuthToken", bytes(token)))
-    keys = auth._credential_keys(False)
+    keys = auth.credentials.keys(False)
     if keys is None:
         return out
     for name, key in zip(("K_enc", "K_mac", "K_cr"), keys):
         out.append((name, bytes(key)))
-    ids = [(rec[1], rec[2]) for _, rec in auth._resident_slots()]
+    ids = [(rec[1], rec[2]) for _, rec in auth.credentials.resident_slots()]
     for cred_id in getattr(auth, "fuzz_plain_ids", ()):
         ids.append((cred_id, _sha(RP_ID)))
     for cred_id, rp_id_hash in ids:
-        cred = auth._open_id(rp_id_hash, cred_id)
+        cred = auth.credentials.open_id(rp_id_hash, cred_id)
         if cred is None:
             continue
         out.append(("credential private key", bytes(cred.private)))
-        out.append(("CredRandomWithUV", auth._cred_random(cred, True)))
-        out.append(("CredRandomWithoutUV", auth._cred_random(cred, False)))
+        out.append(("CredRandomWithUV", auth.credentials.cred_random(cred, True)))
+        out.append(("CredRandomWithoutUV", auth.credentials.cred_random(cred, False)))
         cred.wipe()
     return out
 
@@ -110,10 +110,10 @@ def _sha(text):
 
 def fido_tries(store):
     def read():
-        raw = store.get(C.FIDO_KEY_PIN_RETRIES)
-        return C.CTAP2_PIN_RETRIES_MAX if raw is None or len(raw) != 1 else raw[0]
+        raw = store.get(FIDO_KEY_PIN_RETRIES)
+        return CTAP2_PIN_RETRIES_MAX if raw is None or len(raw) != 1 else raw[0]
 
-    return Tries("FIDO clientPIN", read, C.CTAP2_PIN_RETRIES_MAX)
+    return Tries("FIDO clientPIN", read, CTAP2_PIN_RETRIES_MAX)
 
 
 def check_ctap_response(response, context=""):

@@ -19,7 +19,7 @@ import os
 import random
 import time
 
-from sealtoken.storage import Store
+from sealtoken.core.storage import Store
 
 SECRET_WINDOW = 12
 

@@ -9,7 +9,7 @@ answered synchronously, as a board without threads would.
 from __future__ import annotations
 
 from sealboard.platform import CryptographyPrimitives
-from sealtoken.simplatform import SimPlatform
+from sealtoken.core.simplatform import SimPlatform
 
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 

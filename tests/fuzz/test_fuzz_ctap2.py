@@ -20,11 +20,11 @@ import random
 import pytest
 from fido2 import cbor as fido2_cbor
 
-from sealtoken import cbor
-from sealtoken.authconfig import force_pin_change
-from sealtoken.cbor import CtapError
-from sealtoken.ctap2 import Authenticator
-from sealtoken.storage import Store
+from sealtoken.core import cbor
+from sealtoken.fido.config import force_pin_change
+from sealtoken.core.cbor import CtapError
+from sealtoken.fido.ctap2 import Authenticator
+from sealtoken.core.storage import Store
 
 from ._ctap import SecretCache, check_ctap_response, fido_tries, record_session
 from ._harness import Budget, assert_flash_equals_ram, assert_no_secret, mutate_bytes, mutate_structure, random_value

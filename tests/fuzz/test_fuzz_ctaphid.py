@@ -25,20 +25,26 @@ import struct
 
 import pytest
 from fido2 import cbor as fido2_cbor
-
-from sealtoken import const as C
-from sealtoken.ctaphid import frame
+from sealtoken.fido.ctaphid import frame
 from sealtoken.token import Token
 
 from ._ctap import SecretCache, check_ctap_response, fido_tries, record_session
 from ._harness import Budget, assert_flash_equals_ram, assert_no_secret, mutate_bytes, mutate_structure
 from ._platform import FuzzPlatform
+from sealtoken.fido.ctaphid import (CTAPHID_BROADCAST_CID, CTAPHID_CANCEL, CTAPHID_CBOR, CTAPHID_ERROR,
+                                    CTAPHID_ERR_CHANNEL_BUSY, CTAPHID_ERR_INVALID_CHANNEL,
+                                    CTAPHID_ERR_INVALID_CMD, CTAPHID_ERR_INVALID_LEN,
+                                    CTAPHID_ERR_INVALID_PAR, CTAPHID_ERR_INVALID_SEQ,
+                                    CTAPHID_ERR_LOCK_REQUIRED, CTAPHID_ERR_MSG_TIMEOUT, CTAPHID_ERR_OTHER,
+                                    CTAPHID_INIT, CTAPHID_LOCK, CTAPHID_MAX_MESSAGE, CTAPHID_MSG,
+                                    CTAPHID_MSG_TIMEOUT_MS, CTAPHID_PACKET_SIZE, CTAPHID_PING,
+                                    CTAPHID_TYPE_INIT, CTAPHID_WINK)
 
-BROADCAST = C.CTAPHID_BROADCAST_CID
-ERRORS = {C.CTAPHID_ERR_INVALID_CMD, C.CTAPHID_ERR_INVALID_PAR, C.CTAPHID_ERR_INVALID_LEN,
-          C.CTAPHID_ERR_INVALID_SEQ, C.CTAPHID_ERR_MSG_TIMEOUT, C.CTAPHID_ERR_CHANNEL_BUSY,
-          C.CTAPHID_ERR_LOCK_REQUIRED, C.CTAPHID_ERR_INVALID_CHANNEL, C.CTAPHID_ERR_OTHER}
-ANSWER_CMDS = {C.CTAPHID_INIT, C.CTAPHID_PING, C.CTAPHID_CBOR, C.CTAPHID_WINK, C.CTAPHID_LOCK, C.CTAPHID_ERROR}
+BROADCAST = CTAPHID_BROADCAST_CID
+ERRORS = {CTAPHID_ERR_INVALID_CMD, CTAPHID_ERR_INVALID_PAR, CTAPHID_ERR_INVALID_LEN,
+          CTAPHID_ERR_INVALID_SEQ, CTAPHID_ERR_MSG_TIMEOUT, CTAPHID_ERR_CHANNEL_BUSY,
+          CTAPHID_ERR_LOCK_REQUIRED, CTAPHID_ERR_INVALID_CHANNEL, CTAPHID_ERR_OTHER}
+ANSWER_CMDS = {CTAPHID_INIT, CTAPHID_PING, CTAPHID_CBOR, CTAPHID_WINK, CTAPHID_LOCK, CTAPHID_ERROR}
 
 
 def parse_answer(packets):
@@ -47,23 +53,23 @@ def parse_answer(packets):
     i = 0
     while i < len(packets):
         p = packets[i]
-        assert isinstance(p, (bytes, bytearray)) and len(p) == C.CTAPHID_PACKET_SIZE, p
+        assert isinstance(p, (bytes, bytearray)) and len(p) == CTAPHID_PACKET_SIZE, p
         cid = struct.unpack_from(">I", p, 0)[0]
-        assert p[4] & C.CTAPHID_TYPE_INIT, "answer starts with a continuation packet"
+        assert p[4] & CTAPHID_TYPE_INIT, "answer starts with a continuation packet"
         cmd = p[4] & 0x7F
         bcnt = (p[5] << 8) | p[6]
-        assert cmd in ANSWER_CMDS and bcnt <= C.CTAPHID_MAX_MESSAGE, (cmd, bcnt)
+        assert cmd in ANSWER_CMDS and bcnt <= CTAPHID_MAX_MESSAGE, (cmd, bcnt)
         data = bytearray(p[7:7 + bcnt])
         i += 1
         seq = 0
         while len(data) < bcnt:
             assert i < len(packets), "answer message cut short"
             q = packets[i]
-            assert len(q) == C.CTAPHID_PACKET_SIZE and struct.unpack_from(">I", q, 0)[0] == cid and q[4] == seq
+            assert len(q) == CTAPHID_PACKET_SIZE and struct.unpack_from(">I", q, 0)[0] == cid and q[4] == seq
             data.extend(q[5:5 + bcnt - len(data)])
             seq += 1
             i += 1
-        if cmd == C.CTAPHID_ERROR:
+        if cmd == CTAPHID_ERROR:
             assert bcnt == 1 and data[0] in ERRORS, data.hex()
         messages.append((cid, cmd, bytes(data)))
     return messages
@@ -98,11 +104,11 @@ class Harness:
         snapshot = assert_flash_equals_ram(self.platform, self.store, context)
         success = False
         for cid, cmd, data in messages:
-            seconds = bytes(packet).ljust(C.CTAPHID_PACKET_SIZE, b"\0")[7]   # short reports are zero-padded
-            if cmd == C.CTAPHID_LOCK and seconds:
+            seconds = bytes(packet).ljust(CTAPHID_PACKET_SIZE, b"\0")[7]   # short reports are zero-padded
+            if cmd == CTAPHID_LOCK and seconds:
                 # the device took a LOCK: other channels may get CHANNEL_BUSY until it ends
                 self.lock_until = max(self.lock_until, self.platform.now_ms() + 1000 * seconds)
-            if cmd == C.CTAPHID_CBOR:
+            if cmd == CTAPHID_CBOR:
                 check_ctap_response(data, context)
                 success = success or data[0] == 0
             assert_no_secret(data, self.secrets.get(snapshot), context)
@@ -111,10 +117,10 @@ class Harness:
 
     # --- scenarios --------------------------------------------------------------------------
     def new_channel(self):
-        self.platform.advance_ms(C.CTAPHID_MSG_TIMEOUT_MS + 1)   # no other message half-assembled
+        self.platform.advance_ms(CTAPHID_MSG_TIMEOUT_MS + 1)   # no other message half-assembled
         nonce = bytes(self.rng.randrange(256) for _ in range(8))
-        messages = self.feed(frame(BROADCAST, C.CTAPHID_INIT, nonce)[0])
-        replies = [m for m in messages if m[1] == C.CTAPHID_INIT]
+        messages = self.feed(frame(BROADCAST, CTAPHID_INIT, nonce)[0])
+        replies = [m for m in messages if m[1] == CTAPHID_INIT]
         assert len(replies) == 1 and replies[0][0] == BROADCAST and replies[0][2][:8] == nonce, messages
         cid = struct.unpack(">I", replies[0][2][8:12])[0]
         assert cid not in (0, BROADCAST) and cid not in self.channels
@@ -127,40 +133,40 @@ class Harness:
         if other == cid:
             other = 0
         if self.rng.random() < 0.5:
-            return struct.pack(">IBH", other, 0x80 | C.CTAPHID_PING, 3) + b"abc", other
+            return struct.pack(">IBH", other, 0x80 | CTAPHID_PING, 3) + b"abc", other
         return struct.pack(">IB", other, self.rng.randrange(0x80)) + b"x" * 20, other
 
     def intact_message(self):
         if not self.channels or self.rng.random() < 0.1:
             self.new_channel()
         cid = self.rng.choice(self.channels)
-        self.platform.advance_ms(C.CTAPHID_MSG_TIMEOUT_MS + 1)   # whatever a broken scenario left behind
+        self.platform.advance_ms(CTAPHID_MSG_TIMEOUT_MS + 1)   # whatever a broken scenario left behind
         kind = self.rng.random()
         if kind < 0.4:
-            cmd, payload = C.CTAPHID_PING, bytes(self.rng.randrange(256)
+            cmd, payload = CTAPHID_PING, bytes(self.rng.randrange(256)
                                                  for _ in range(self.rng.choice([0, 1, 57, 58, 59, 117, 300, 1000])))
         elif kind < 0.85:
-            cmd, payload = C.CTAPHID_CBOR, self._cbor_request()
+            cmd, payload = CTAPHID_CBOR, self._cbor_request()
         elif kind < 0.95:
-            cmd, payload = C.CTAPHID_WINK, b""
+            cmd, payload = CTAPHID_WINK, b""
         else:
-            cmd, payload = C.CTAPHID_CANCEL, b""
+            cmd, payload = CTAPHID_CANCEL, b""
         answers = []
         locked = self.platform.now_ms() < self.lock_until
         for index, packet in enumerate(frame(cid, cmd, payload)):
             if index and not locked and self.rng.random() < 0.3:   # another channel speaks meanwhile
                 intruder, other = self._intruder(cid)
                 for m in self.feed(intruder):
-                    assert m[0] == other and m[1] == C.CTAPHID_ERROR, m
+                    assert m[0] == other and m[1] == CTAPHID_ERROR, m
             answers.extend(m for m in self.feed(packet))
-        mine = [m for m in answers if not (m[1] == C.CTAPHID_ERROR and m[2][0] == C.CTAPHID_ERR_MSG_TIMEOUT)]
-        if cmd == C.CTAPHID_CANCEL:
-            assert mine == [] or (locked and mine == [(cid, C.CTAPHID_ERROR, bytes([C.CTAPHID_ERR_CHANNEL_BUSY]))])
+        mine = [m for m in answers if not (m[1] == CTAPHID_ERROR and m[2][0] == CTAPHID_ERR_MSG_TIMEOUT)]
+        if cmd == CTAPHID_CANCEL:
+            assert mine == [] or (locked and mine == [(cid, CTAPHID_ERROR, bytes([CTAPHID_ERR_CHANNEL_BUSY]))])
             return
-        if locked and mine == [(cid, C.CTAPHID_ERROR, bytes([C.CTAPHID_ERR_CHANNEL_BUSY]))]:
+        if locked and mine == [(cid, CTAPHID_ERROR, bytes([CTAPHID_ERR_CHANNEL_BUSY]))]:
             return
         assert len(mine) == 1 and mine[0][0] == cid and mine[0][1] == cmd, (cmd, mine)
-        if cmd == C.CTAPHID_PING:
+        if cmd == CTAPHID_PING:
             assert mine[0][2] == payload
         self.intact += 1
 
@@ -183,11 +189,11 @@ class Harness:
         if not self.channels:
             self.new_channel()
         cid = rng.choice(self.channels + [0, BROADCAST, rng.randrange(1 << 32)])
-        cmd = rng.choice([C.CTAPHID_PING, C.CTAPHID_CBOR, C.CTAPHID_INIT, C.CTAPHID_LOCK, C.CTAPHID_WINK,
-                          C.CTAPHID_CANCEL, C.CTAPHID_MSG, 0x3F, 0x3B, rng.randrange(0x80)])
-        if cmd == C.CTAPHID_LOCK:
+        cmd = rng.choice([CTAPHID_PING, CTAPHID_CBOR, CTAPHID_INIT, CTAPHID_LOCK, CTAPHID_WINK,
+                          CTAPHID_CANCEL, CTAPHID_MSG, 0x3F, 0x3B, rng.randrange(0x80)])
+        if cmd == CTAPHID_LOCK:
             payload = bytes([rng.choice([0, 1, 10, 11, 255])])
-        elif cmd == C.CTAPHID_CBOR:
+        elif cmd == CTAPHID_CBOR:
             payload = self._cbor_request()
         else:
             payload = bytes(rng.randrange(256) for _ in range(rng.choice([0, 8, 57, 58, 200])))
@@ -215,10 +221,10 @@ class Harness:
                 packets[i] = packets[i] + bytes(rng.randrange(1, 8))                  # longer than a report
             else:
                 head = bytes(packets[0][:4]).ljust(4, b"\0")                        # INIT mid-message
-                packets.insert(i, bytearray(frame(struct.unpack(">I", head)[0], C.CTAPHID_INIT, bytes(8))[0]))
+                packets.insert(i, bytearray(frame(struct.unpack(">I", head)[0], CTAPHID_INIT, bytes(8))[0]))
         for j, packet in enumerate(packets):
             if rng.random() < 0.05:
-                self.platform.advance_ms(rng.choice([100, C.CTAPHID_MSG_TIMEOUT_MS + 1, 3000]))
+                self.platform.advance_ms(rng.choice([100, CTAPHID_MSG_TIMEOUT_MS + 1, 3000]))
             self.feed(bytes(packet))
 
     def random_report(self):
@@ -251,8 +257,8 @@ def fuzz_ctaphid(budget, seed):
     # still a working token: a new channel, getInfo
     h.platform.advance_ms(11000)
     cid = h.new_channel()
-    [(got_cid, cmd, data)] = h.feed(frame(cid, C.CTAPHID_CBOR, b"\x04")[0])
-    assert (got_cid, cmd, data[0]) == (cid, C.CTAPHID_CBOR, 0)
+    [(got_cid, cmd, data)] = h.feed(frame(cid, CTAPHID_CBOR, b"\x04")[0])
+    assert (got_cid, cmd, data[0]) == (cid, CTAPHID_CBOR, 0)
     assert h.intact > budget.tried // 10, h.intact
     return budget.report(f"({h.fed} reports, {h.intact} intact messages checked exactly)")
 

@@ -10,6 +10,7 @@ import subprocess
 
 
 from _support import console_script, run_cli
+from sealtoken.fido.const import CTAP2_MAX_RESIDENT
 
 PIN = "paper-pin-1"
 
@@ -76,13 +77,11 @@ def _fill_resident_store():
 
     from sealboard.ctaphid_link import open_emulated_hid_device
     from sealboard.emulator import EmulatedToken
-    from sealtoken import const
-
     with EmulatedToken() as emulated:
         device = open_emulated_hid_device(emulated.token)
         try:
             ctap = Ctap2(device)
-            for i in range(const.CTAP2_MAX_RESIDENT):
+            for i in range(CTAP2_MAX_RESIDENT):
                 ctap.make_credential(b"\x01" * 32, {"id": "example.org", "name": "example.org"},
                                      {"id": i.to_bytes(2, "big"), "name": f"user{i}"},
                                      [{"type": "public-key", "alg": -7}], options={"rk": True})

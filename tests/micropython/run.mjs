@@ -4,7 +4,7 @@
 //
 // MicroPython is the WebAssembly port from npm (@micropython/micropython-webassembly-pyscript,
 // declared in the repo's package.json: run `npm ci` in the repo root). The script copies
-// firmware/sealtoken/*.py to /lib/sealtoken, tests/firmware/test_*.py to /tests/firmware and
+// the firmware/sealtoken tree (its .py files, folders kept) to /lib/sealtoken, tests/firmware/test_*.py to /tests/firmware and
 // tests/vectors/*.json to /tests/vectors in the in-memory file system, then a tiny runner
 // imports each test module and calls every function whose name starts with "test_" (sorted
 // by name). Tests named in the module's SLOW_TESTS list (what the tests' `slow` decorator
@@ -69,7 +69,16 @@ function copyDir(src, dst, accept) {
   return names;
 }
 
-copyDir(path.join(root, "firmware", "sealtoken"), "/lib/sealtoken", (n) => n.endsWith(".py"));
+function copyTree(src, dst) {
+  copyDir(src, dst, (n) => n.endsWith(".py"));
+  for (const name of fs.readdirSync(src).sort()) {
+    if (fs.statSync(path.join(src, name)).isDirectory() && name !== "__pycache__") {
+      copyTree(path.join(src, name), dst + "/" + name);
+    }
+  }
+}
+
+copyTree(path.join(root, "firmware", "sealtoken"), "/lib/sealtoken");
 const vectors = path.join(root, "tests", "vectors");
 if (fs.existsSync(vectors)) copyDir(vectors, "/tests/vectors", (n) => n.endsWith(".json"));
 let tests = copyDir(path.join(root, "tests", "firmware"), "/tests/firmware",

@@ -19,17 +19,15 @@ MALFORMED = "malformed"  # answer 9000 with data that is no metadata
 def without_metadata(token, answer):
     """`token` with its PIV applet replaced by one that answers GET METADATA of slot 9D with status
     word `answer` (an int), or 9000 and garbage (MALFORMED); everything else is the firmware's."""
-    piv = next(a for a in token.card.applets if type(a).__name__ == "PivApplet")
+    slot = next(s for s in token.card.slots if s.module == "sealtoken.applets.piv")
 
-    class PivWithoutMetadata(type(piv)):
+    class PivWithoutMetadata(type(slot.load())):
         def process(self, command):
             if command.ins == INS_GET_METADATA and command.p2 == SLOT_9D:
                 return (b"\x01\x02\x03", 0x9000) if answer == MALFORMED else (b"", answer)
             return super().process(command)
 
-    replacement = PivWithoutMetadata(token.platform, token.store)
-    for applets in (token.card.applets, token.applets):
-        applets[applets.index(piv)] = replacement
+    slot.applet = PivWithoutMetadata(token.platform, token.store)
     return token
 
 

@@ -16,18 +16,22 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from sealboard.platform import CPythonPlatform
-from sealtoken import const
-from sealtoken.card import Card
-from sealtoken.iso7816 import encode_apdu
-from sealtoken.piv import PivApplet, parse_tlvs, tlv
-from sealtoken.storage import Store
+from sealtoken.core.card import Card
+from sealtoken.core.iso7816 import encode_apdu
+from sealtoken.applets.piv import PivApplet
+from sealtoken.core.iso7816 import parse_tlvs, tlv
+from sealtoken.core.storage import Store
+from sealtoken.applets import AID_OPENPGP, AID_PIV
+from sealtoken.applets.openpgp import OPENPGP_OID_P256, OPENPGP_OID_P384
+from sealtoken.applets.piv import PIV_MGMT_DEFAULT
+from sealtoken.core.keys import KEY_OPENPGP_DEC_KEY, KEY_PIV_SLOT_9D
 
 PIV_INS = (0x20, 0x24, 0x2C, 0x47, 0x87, 0xCB, 0xDB, 0xF7, 0xF8, 0xFB, 0xFD, 0xFE, 0xA4, 0xC0)
 
 
 def _private_keys(store):
     out = []
-    for key in (const.KEY_PIV_SLOT_9D, const.KEY_OPENPGP_DEC_KEY):
+    for key in (KEY_PIV_SLOT_9D, KEY_OPENPGP_DEC_KEY):
         rec = store.get(key)
         if rec:
             out.append(bytes(rec[-32:]))
@@ -65,7 +69,7 @@ def _valid_point(alg):
 
 def _mgmt_auth(card):
     """The two-step AES-256 management key authentication with the default key."""
-    key = const.PIV_MGMT_DEFAULT
+    key = PIV_MGMT_DEFAULT
     resp = card.process_apdu(encode_apdu(0, 0x87, 0x0C, 0x9B, tlv(0x7C, tlv(0x80, b""))))
     if resp[-2:] != b"\x90\x00":
         return
@@ -82,7 +86,7 @@ def fuzz_piv(count, seed):
     card = Card(platform, [PivApplet(platform, store)])
     card.power_on()
     tags = (0x7C, 0x80, 0x81, 0x82, 0x85, 0xAC, 0xAA, 0xAB, 0x06, 0x5C, 0x53, 0x7E)
-    select = encode_apdu(0, 0xA4, 4, 0, const.AID_PIV)
+    select = encode_apdu(0, 0xA4, 4, 0, AID_PIV)
     assert card.process_apdu(select)[-2:] == b"\x90\x00"
     reached = set()
     for i in range(count):
@@ -145,7 +149,7 @@ PGP_INS = (0xCA, 0xDA, 0xDB, 0x20, 0x24, 0x2C, 0x47, 0x2A, 0xE6, 0x44, 0xF1, 0xA
 
 
 def fuzz_openpgp(count, seed):
-    from sealtoken.openpgp import OpenPgpApplet
+    from sealtoken.applets.openpgp import OpenPgpApplet
 
     rng = random.Random(seed)
     platform = CPythonPlatform(rng_seed=seed)
@@ -153,7 +157,7 @@ def fuzz_openpgp(count, seed):
     card = Card(platform, [OpenPgpApplet(platform, store)])
     card.power_on()
     tags = (0xA6, 0x7F49, 0x86, 0x4D, 0xB8, 0xB6, 0x7F48, 0x5F48, 0x92, 0x99)
-    select = encode_apdu(0, 0xA4, 4, 0, const.AID_OPENPGP)
+    select = encode_apdu(0, 0xA4, 4, 0, AID_OPENPGP)
     assert card.process_apdu(select)[-2:] == b"\x90\x00"
     reached = set()
     for i in range(count):
@@ -169,7 +173,7 @@ def fuzz_openpgp(count, seed):
             point = _valid_point(alg) if rng.random() < 0.6 else b"\x04" + rng.randbytes(rng.choice((64, 96)))
             apdu = encode_apdu(0, 0x2A, 0x80, 0x86, tlv(0xA6, tlv(0x7F49, tlv(0x86, point))))
         elif kind == 4:
-            oid = rng.choice((const.OPENPGP_OID_P256, const.OPENPGP_OID_P384, b"\x2b\x06"))
+            oid = rng.choice((OPENPGP_OID_P256, OPENPGP_OID_P384, b"\x2b\x06"))
             apdu = encode_apdu(0, 0xDA, 0, 0xC2, bytes([rng.choice((0x12, 0x13, 0x01))]) + oid)
         elif kind == 5:
             apdu = rng.randbytes(rng.randrange(40))

@@ -157,7 +157,8 @@ def test_wrong_pin_is_a_clear_error_with_tries_left(name):
 
 def test_piv_rsa_key_gets_a_clear_message(monkeypatch):
     """A card whose slot 9D holds RSA (the firmware answers GET METADATA as such a card does)."""
-    from sealtoken.piv import PivApplet, tlv
+    from sealtoken.applets.piv import PivApplet
+    from sealtoken.core.iso7816 import tlv
 
     def rsa_metadata(self, command):
         if command.p2 == 0x9D:
@@ -177,7 +178,7 @@ def test_piv_rsa_key_gets_a_clear_message(monkeypatch):
 
 
 def test_openpgp_rsa_key_gets_a_clear_message(monkeypatch):
-    from sealtoken.openpgp import OpenPgpApplet
+    from sealtoken.applets.openpgp import OpenPgpApplet
 
     card = Card()
     card.import_openpgp(ec.generate_private_key(ec.SECP256R1()))
@@ -189,8 +190,8 @@ def test_openpgp_rsa_key_gets_a_clear_message(monkeypatch):
 
 def test_piv_card_without_metadata_uses_the_certificate(monkeypatch):
     """Cards without slot metadata: the public key is kept in (and read from) the slot's certificate."""
-    from sealtoken.applet import ApduError
-    from sealtoken.piv import PivApplet
+    from sealtoken.core.applet import ApduError
+    from sealtoken.applets.piv import PivApplet
 
     original = PivApplet._metadata
 
@@ -227,8 +228,8 @@ def test_openpgp_backend_works_with_a_card_not_built_for_yubikit(monkeypatch):
     """A strict OpenPGP 3.4 card: no Yubico GET VERSION (6D00), EC attributes only with the
     import-format byte FF (plain ones refused with 6A80). yubikit's OpenPgpSession fails on it;
     the backend, speaking the card specification, enrolls, answers and recovers."""
-    from sealtoken.applet import ApduError
-    from sealtoken.openpgp import OpenPgpApplet
+    from sealtoken.core.applet import ApduError
+    from sealtoken.applets.openpgp import OpenPgpApplet
     from yubikit.openpgp import OpenPgpSession
 
     original_process, original_put = OpenPgpApplet.process, OpenPgpApplet._put_data

@@ -142,6 +142,11 @@ def test_api_key_required(served):
                                 "hash": {"scheme": "argon2id", "memory_kib": 64, "iterations": 1, "lanes": {}}}
                                ).encode(), {"Content-Type": "application/json"}, 400, "invalid_input"),
     ("/v1/nothing", b"{}", {"Content-Type": "application/json"}, 404, "not_found"),
+    # a member named twice: a proxy keeping the first and the server keeping the last would disagree
+    ("/v1/verify", b'{"account": "a", "account": "root", "code": "b"}', {"Content-Type": "application/json"}, 400,
+     "invalid_json"),
+    ("/v1/records", b'{"type": "sealcodes-verifier-record", "version": 2, "version": 1}',
+     {"Content-Type": "application/json"}, 400, "invalid_json"),
 ])
 def test_bad_input_gets_a_json_4xx(served, path, body, headers, status, error):
     _, clients, _ = served

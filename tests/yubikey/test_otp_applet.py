@@ -152,7 +152,7 @@ def test_corrupt_config_is_rejected(device, session):
 
 
 def test_config_crc_matches_yubikit():
-    from sealtoken.otp import crc16
+    from sealtoken.applets.otp import crc16
 
     for data in (b"", b"\x00" * 50, bytes(range(50)), HmacSha1SlotConfiguration(KEY).get_config()):
         assert crc16(data) == calculate_crc(data)

@@ -379,25 +379,30 @@ class VerifierRecord:
     @classmethod
     def from_json(cls, text: str) -> "VerifierRecord":
         try:
-            data = json.loads(text, object_pairs_hook=_unique_members)
-        except _DuplicateMember:
+            data = load_json(text)
+        except DuplicateMemberError:
             raise InvalidInputError("a verifier record names a member twice") from None
         except (ValueError, RecursionError):
             raise InvalidInputError("a verifier record must be JSON") from None
         return cls.from_dict(data)
 
 
-class _DuplicateMember(Exception):
-    pass
+class DuplicateMemberError(Exception):
+    """A JSON object names a member twice."""
 
 
 def _unique_members(pairs) -> dict:
-    """A JSON object whose member names are all different: with a name given twice, two readers
-    (one keeping the first, one the last) would see two different records."""
     data = dict(pairs)
     if len(data) != len(pairs):
-        raise _DuplicateMember()
+        raise DuplicateMemberError()
     return data
+
+
+def load_json(text):
+    """json.loads, refusing any object that names a member twice (DuplicateMemberError): with a
+    name given twice, two readers (one keeping the first, one the last) would see two different
+    requests or records. ValueError for text that is not JSON."""
+    return json.loads(text, object_pairs_hook=_unique_members)
 
 
 def _only_keys(data: Mapping, allowed: Sequence[str], where: str) -> None:

@@ -20,7 +20,6 @@ The account travels in the body or the query, never in the path: accounts often 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -36,7 +35,7 @@ from ..errors import InvalidInputError
 from .auth import AUDIT, IMPORT, REVOKE, STATUS, UNLOCK, VERIFY, Forbidden, Principal
 from .core import ACCEPTED, THROTTLED, Verifier, VerifierConfigError
 from .ratelimit import TokenBuckets
-from .record import VerifierRecord
+from .record import DuplicateMemberError, VerifierRecord, load_json
 from .store import StoreError
 
 log = logging.getLogger("sealcodes.verifier.service")
@@ -126,7 +125,9 @@ async def _read_json(request: Request, limit: int) -> dict:
         if len(body) > limit:
             raise HttpError(413, "too_large", f"the body may be at most {limit} bytes")
     try:
-        data = json.loads(body)
+        data = load_json(body)
+    except DuplicateMemberError:
+        raise HttpError(400, "invalid_json", "the body names a member twice") from None
     except (ValueError, RecursionError):
         raise HttpError(400, "invalid_json", "the body is not JSON") from None
     finally:

@@ -25,7 +25,7 @@ CPython platform in hardware/sealboard provides them.
 import hashlib
 import struct
 
-from .platform import FlashError, FlashWornOut, Platform, UP_APPROVED, UP_CANCELLED, UP_TIMEOUT
+from sealtoken.core.platform import FlashError, FlashWornOut, Platform, UP_APPROVED, UP_CANCELLED, UP_TIMEOUT
 
 # what happens to the flash operation in progress when power is cut. NOR physics
 # holds in every mode: a write only ever clears bits, an erase only ever sets them.

@@ -15,7 +15,7 @@ plain classes, no abc, no typing at runtime.
 Flash is NOR flash as it is: NUM_PAGES pages of PAGE_SIZE bytes; an erase sets
 a whole page to 0xFF; a write programs whole aligned words and can only clear
 bits; each page survives about MAX_ERASE_CYCLES erases. A write or an erase may
-be cut by power loss at any point; sealtoken.storage builds an atomic,
+be cut by power loss at any point; sealtoken.core.storage builds an atomic,
 wear-levelled store on top of that (see docs/firmware-store.md).
 """
 
@@ -60,7 +60,7 @@ class Platform:
     def new_lock(self):
         """A new mutual-exclusion lock: acquire() blocks until it is free, release() frees it.
 
-        The core serializes every storage update with one (sealtoken.storage.Store), so a
+        The core serializes every storage update with one (sealtoken.core.storage.Store), so a
         request running in the background and one in the foreground never interleave their
         read-modify-write of the store. A board that runs work concurrently must return a
         real lock (CPython: threading.Lock, MicroPython: _thread.allocate_lock()); the default

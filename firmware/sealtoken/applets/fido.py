@@ -30,9 +30,23 @@ nothing pending or NFCCTAP_MSG while a request runs, 6D00 other INS
 
 MicroPython rules: plain classes; time and threads only through the Platform.
 """
+from sealtoken.applets import AID_FIDO
+from sealtoken.core.applet import Applet, ApduError
+from sealtoken.core.iso7816 import (CLA_CHAINING, SW_CLA_NOT_SUPPORTED, SW_CONDITIONS_NOT_SATISFIED,
+                                    SW_INCORRECT_P1P2, SW_INS_NOT_SUPPORTED, SW_WRONG_LENGTH)
+from sealtoken.core.micro import const
+from sealtoken.fido.ctaphid import CTAPHID_KEEPALIVE_PROCESSING, CTAPHID_STATUS_OTHER
 
-from sealtoken import const
-from sealtoken.applet import Applet, ApduError
+# protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
+# out of the module's RAM too (docs/architecture.md, "Constants")
+_FIDO_SELECT_RESPONSE = const(b"FIDO_2_0")        # CTAP2 only (no U2F_V2)
+FIDO_CLA = const(0x80)
+FIDO_INS_NFCCTAP_MSG = const(0x10)
+FIDO_INS_NFCCTAP_GETRESPONSE = const(0x11)
+FIDO_P1_GETRESPONSE_SUPPORTED = const(0x80)       # NFCCTAP_MSG P1: the client will poll
+_FIDO_P1_CANCEL = const(0x11)                     # NFCCTAP_GETRESPONSE P1: cancel the request
+SW_FIDO_UPDATE = const(0x9100)                    # still working; data: 1 byte keepalive status
+_FIDO_BUSY_GRACE_MS = const(50)                   # answer at once when the request is done this fast
 
 
 class _Job:
@@ -54,18 +68,18 @@ class _Job:
         try:
             self.response = self.authenticator.process(self.request, self.keepalive)
         except Exception:
-            self.response = bytes((const.CTAPHID_STATUS_OTHER,))
+            self.response = bytes((CTAPHID_STATUS_OTHER,))
         self.request = None
         self.done = True
 
 
 class FidoApplet(Applet):
-    AID = const.AID_FIDO
+    AID = AID_FIDO
 
     def __init__(self, platform, store, authenticator=None):
         Applet.__init__(self, platform, store)
         if authenticator is None:
-            from sealtoken.ctap2 import Authenticator
+            from sealtoken.fido.ctap2 import Authenticator
 
             authenticator = Authenticator(platform, store)
         self.authenticator = authenticator
@@ -75,7 +89,7 @@ class FidoApplet(Applet):
 
     # --- applet contract --------------------------------------------------------
     def select(self, command):
-        return const.FIDO_SELECT_RESPONSE
+        return _FIDO_SELECT_RESPONSE
 
     def deselect(self):
         self._abandon()
@@ -87,43 +101,43 @@ class FidoApplet(Applet):
             power_off()
 
     def process(self, command):
-        if command.cla & ~const.CLA_CHAINING & 0xFF != const.FIDO_CLA:
-            raise ApduError(const.SW_CLA_NOT_SUPPORTED)
-        if command.ins == const.FIDO_INS_NFCCTAP_MSG:
+        if command.cla & ~CLA_CHAINING & 0xFF != FIDO_CLA:
+            raise ApduError(SW_CLA_NOT_SUPPORTED)
+        if command.ins == FIDO_INS_NFCCTAP_MSG:
             return self._msg(command)
-        if command.ins == const.FIDO_INS_NFCCTAP_GETRESPONSE:
+        if command.ins == FIDO_INS_NFCCTAP_GETRESPONSE:
             return self._get_response(command)
-        raise ApduError(const.SW_INS_NOT_SUPPORTED)
+        raise ApduError(SW_INS_NOT_SUPPORTED)
 
     # --- commands ----------------------------------------------------------------
     def _msg(self, command):
-        if command.p2 != 0 or command.p1 not in (0, const.FIDO_P1_GETRESPONSE_SUPPORTED):
-            raise ApduError(const.SW_INCORRECT_P1P2)
+        if command.p2 != 0 or command.p1 not in (0, FIDO_P1_GETRESPONSE_SUPPORTED):
+            raise ApduError(SW_INCORRECT_P1P2)
         if self._job is not None and not self._job.done:
-            raise ApduError(const.SW_CONDITIONS_NOT_SATISFIED)
+            raise ApduError(SW_CONDITIONS_NOT_SATISFIED)
         self._job = None
         request = bytes(command.data)
         if not request:
-            raise ApduError(const.SW_WRONG_LENGTH)
-        if command.p1 != const.FIDO_P1_GETRESPONSE_SUPPORTED:
+            raise ApduError(SW_WRONG_LENGTH)
+        if command.p1 != FIDO_P1_GETRESPONSE_SUPPORTED:
             return self.authenticator.process(request, None)
         job = _Job(self.authenticator, request)
         self._job = job
         if not self._start(job.run):
             self._job = None
             return self.authenticator.process(request, None)
-        deadline = self.platform.now_ms() + const.FIDO_BUSY_GRACE_MS
+        deadline = self.platform.now_ms() + _FIDO_BUSY_GRACE_MS
         while not job.done and job.status == 0 and self.platform.now_ms() < deadline:
             self.platform.sleep_ms(1)
         return self._job_answer()
 
     def _get_response(self, command):
-        if command.p2 != 0 or command.p1 not in (0, const.FIDO_P1_CANCEL):
-            raise ApduError(const.SW_INCORRECT_P1P2)
+        if command.p2 != 0 or command.p1 not in (0, _FIDO_P1_CANCEL):
+            raise ApduError(SW_INCORRECT_P1P2)
         job = self._job
         if job is None:
-            raise ApduError(const.SW_CONDITIONS_NOT_SATISFIED)
-        if command.p1 == const.FIDO_P1_CANCEL:
+            raise ApduError(SW_CONDITIONS_NOT_SATISFIED)
+        if command.p1 == _FIDO_P1_CANCEL:
             job.cancelled = True
         return self._job_answer()
 
@@ -140,8 +154,8 @@ class FidoApplet(Applet):
         if job.done:
             self._job = None
             return job.response
-        status = job.status or const.CTAPHID_KEEPALIVE_PROCESSING
-        return bytes((status,)), const.SW_FIDO_UPDATE
+        status = job.status or CTAPHID_KEEPALIVE_PROCESSING
+        return bytes((status,)), SW_FIDO_UPDATE
 
     def _abandon(self):
         job = self._job

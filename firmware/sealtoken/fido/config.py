@@ -29,27 +29,45 @@ subcommands run unauthenticated, as the specification says.
 MicroPython rules: plain functions and classes.
 """
 
-from sealtoken import cbor
-from sealtoken import const as C
-from sealtoken.cbor import CtapError
+from sealtoken.core import cbor
+from sealtoken.core.cbor import CtapError
+from sealtoken.core.keys import FIDO_KEY_CONFIG, FIDO_KEY_PIN_LENGTH
+from sealtoken.core.micro import const
+from sealtoken.fido import const as C
+
+# protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
+# out of the module's RAM too (docs/architecture.md, "Constants")
+_CTAP2_PERM_ACFG = const(0x20)
+_CTAP2_CFG_SUB_COMMAND = const(0x01)
+_CTAP2_CFG_SUB_COMMAND_PARAMS = const(0x02)
+_CTAP2_CFG_PIN_UV_AUTH_PROTOCOL = const(0x03)
+_CTAP2_CFG_PIN_UV_AUTH_PARAM = const(0x04)
+_CTAP2_CFG_TOGGLE_ALWAYS_UV = const(0x02)
+_CTAP2_CFG_SET_MIN_PIN_LENGTH = const(0x03)
+_CTAP2_CFG_PARAM_NEW_MIN_PIN_LENGTH = const(0x01)
+_CTAP2_CFG_PARAM_MIN_PIN_LENGTH_RP_IDS = const(0x02)  # no minPinLength extension: only an empty list is accepted
+_CTAP2_CFG_PARAM_FORCE_CHANGE_PIN = const(0x03)
+_CTAP2_CFG_AUTH_PREFIX = b"\xff" * 32 + b"\x0d"   # pinUvAuthParam covers prefix || subCommand || subCommandParams
+_CTAP2_MIN_PIN_LENGTH = const(4)                  # Unicode code points; the default, setMinPINLength may raise it
 
 
-def _config(store):
-    raw = store.get(C.FIDO_KEY_CONFIG)
+def config(store):
+    """(CTAP2_CONFIG_* flags, minimum PIN length in code points) in force."""
+    raw = store.get(FIDO_KEY_CONFIG)
     if raw is None or len(raw) != 2:
-        return 0, C.CTAP2_MIN_PIN_LENGTH
+        return 0, _CTAP2_MIN_PIN_LENGTH
     # an unreadable minimum never lowers the default
-    return raw[0], max(raw[1], C.CTAP2_MIN_PIN_LENGTH)
+    return raw[0], max(raw[1], _CTAP2_MIN_PIN_LENGTH)
 
 
 def config_flags(store):
     """CTAP2_CONFIG_* bits in force."""
-    return _config(store)[0]
+    return config(store)[0]
 
 
 def min_pin_length(store):
     """Minimum PIN length in code points."""
-    return _config(store)[1]
+    return config(store)[1]
 
 
 def always_uv(store):
@@ -66,34 +84,34 @@ class AuthenticatorConfig:
         self.client_pin = client_pin
 
     def process(self, params):
-        sub = cbor.get(params, C.CTAP2_CFG_SUB_COMMAND, cbor.UINT, True)
-        sub_params = cbor.get(params, C.CTAP2_CFG_SUB_COMMAND_PARAMS, cbor.MAP)
-        version = cbor.get(params, C.CTAP2_CFG_PIN_UV_AUTH_PROTOCOL, cbor.UINT)
-        param = cbor.get(params, C.CTAP2_CFG_PIN_UV_AUTH_PARAM, cbor.BYTES)
-        if sub not in (C.CTAP2_CFG_TOGGLE_ALWAYS_UV, C.CTAP2_CFG_SET_MIN_PIN_LENGTH):
+        sub = cbor.get(params, _CTAP2_CFG_SUB_COMMAND, cbor.UINT, True)
+        sub_params = cbor.get(params, _CTAP2_CFG_SUB_COMMAND_PARAMS, cbor.MAP)
+        version = cbor.get(params, _CTAP2_CFG_PIN_UV_AUTH_PROTOCOL, cbor.UINT)
+        param = cbor.get(params, _CTAP2_CFG_PIN_UV_AUTH_PARAM, cbor.BYTES)
+        if sub not in (_CTAP2_CFG_TOGGLE_ALWAYS_UV, _CTAP2_CFG_SET_MIN_PIN_LENGTH):
             raise CtapError(C.CTAP2_ERR_INVALID_SUBCOMMAND, "unsupported config subcommand")
-        enforce_uv = sub != C.CTAP2_CFG_TOGGLE_ALWAYS_UV and always_uv(self.store)
+        enforce_uv = sub != _CTAP2_CFG_TOGGLE_ALWAYS_UV and always_uv(self.store)
         if self.client_pin.pin_is_set() or enforce_uv:
             if param is None:
                 raise CtapError(C.CTAP2_ERR_PUAT_REQUIRED, "pinUvAuthParam required")
             if version is None:
                 raise CtapError(C.CTAP2_ERR_MISSING_PARAMETER, "pinUvAuthProtocol missing")
-            message = C.CTAP2_CFG_AUTH_PREFIX + bytes((sub,))
+            message = _CTAP2_CFG_AUTH_PREFIX + bytes((sub,))
             if sub_params is not None:
                 message += cbor.encode(sub_params)   # the request is canonical: same bytes
-            self.client_pin.check_token(version, message, param, C.CTAP2_PERM_ACFG)
-        flags, minimum = _config(self.store)
-        if sub == C.CTAP2_CFG_TOGGLE_ALWAYS_UV:
-            self.store.put(C.FIDO_KEY_CONFIG, bytes((flags ^ C.CTAP2_CONFIG_ALWAYS_UV, minimum)))
+            self.client_pin.check_token(version, message, param, _CTAP2_PERM_ACFG)
+        flags, minimum = config(self.store)
+        if sub == _CTAP2_CFG_TOGGLE_ALWAYS_UV:
+            self.store.put(FIDO_KEY_CONFIG, bytes((flags ^ C.CTAP2_CONFIG_ALWAYS_UV, minimum)))
             return None
         return self._set_min_pin_length(sub_params, flags, minimum)
 
     def _set_min_pin_length(self, sub_params, flags, minimum):
         if sub_params is None:
             sub_params = {}
-        new_min = cbor.get(sub_params, C.CTAP2_CFG_PARAM_NEW_MIN_PIN_LENGTH, cbor.UINT)
-        rp_ids = cbor.get(sub_params, C.CTAP2_CFG_PARAM_MIN_PIN_LENGTH_RP_IDS, cbor.ARRAY)
-        force = cbor.get(sub_params, C.CTAP2_CFG_PARAM_FORCE_CHANGE_PIN, cbor.BOOL) is True
+        new_min = cbor.get(sub_params, _CTAP2_CFG_PARAM_NEW_MIN_PIN_LENGTH, cbor.UINT)
+        rp_ids = cbor.get(sub_params, _CTAP2_CFG_PARAM_MIN_PIN_LENGTH_RP_IDS, cbor.ARRAY)
+        force = cbor.get(sub_params, _CTAP2_CFG_PARAM_FORCE_CHANGE_PIN, cbor.BOOL) is True
         if rp_ids:
             raise CtapError(C.CTAP1_ERR_INVALID_PARAMETER, "no minPinLength extension: no RP IDs")
         if new_min is None:
@@ -102,7 +120,7 @@ class AuthenticatorConfig:
             raise CtapError(C.CTAP2_ERR_PIN_POLICY_VIOLATION, "minimum PIN length may only grow")
         if force and not self.client_pin.pin_is_set():
             raise CtapError(C.CTAP2_ERR_PIN_NOT_SET, "no PIN to change")
-        length = self.store.get(C.FIDO_KEY_PIN_LENGTH)
+        length = self.store.get(FIDO_KEY_PIN_LENGTH)
         if self.client_pin.pin_is_set():
             if length is not None and len(length) == 1:
                 force = force or length[0] < new_min
@@ -111,5 +129,5 @@ class AuthenticatorConfig:
                 force = force or new_min > minimum
         if force:
             flags |= C.CTAP2_CONFIG_FORCE_PIN_CHANGE
-        self.store.put(C.FIDO_KEY_CONFIG, bytes((flags, new_min)))
+        self.store.put(FIDO_KEY_CONFIG, bytes((flags, new_min)))
         return None

@@ -12,7 +12,7 @@ class ApduError(Exception):
 class Applet:
     """One application on the card, selected by AID.
 
-    The card (sealtoken.card.Card) owns ISO 7816 framing: it parses APDUs (short,
+    The card (sealtoken.core.card.Card) owns ISO 7816 framing: it parses APDUs (short,
     extended, chained), selects applets by AID, splits long responses with 61xx /
     GET RESPONSE (and the applet's own SEND REMAINING instruction, see
     SEND_REMAINING_INS), and calls into the selected applet with a whole Command.

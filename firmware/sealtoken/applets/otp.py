@@ -28,13 +28,47 @@ bytes is F0B8). An HMAC-SHA1 key is key(16) || uid[0:4].
 
 MicroPython rules: plain classes, bytes/bytearray, crypto through the platform.
 """
+from sealtoken.applets import AID_OTP
+from sealtoken.core.applet import Applet, ApduError
+from sealtoken.core.hmac import ct_equal, wipe
+from sealtoken.core.hmac import hmac as _hmac
+from sealtoken.core.iso7816 import (SW_CONDITIONS_NOT_SATISFIED, SW_INCORRECT_P1P2, SW_INS_NOT_SUPPORTED,
+                                    SW_NO_SPACE, SW_SECURITY_STATUS_NOT_SATISFIED, SW_WRONG_LENGTH)
+from sealtoken.core.keys import OTP_KEY_PGM_SEQ, OTP_KEY_SLOT1, OTP_KEY_SLOT2
+from sealtoken.core.micro import const
+from sealtoken.core.platform import UP_APPROVED
+from sealtoken.core.storage import StoreFullError, device_serial
 
-from . import const
-from .applet import Applet, ApduError
-from .hmac import ct_equal, wipe
-from .hmac import hmac as _hmac
-from .platform import UP_APPROVED
-from .storage import StoreFullError, device_serial
+# protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
+# out of the module's RAM too (docs/architecture.md, "Constants")
+_OTP_VERSION = (5, 7, 1)
+_OTP_INS_CONFIG = const(0x01)
+_OTP_INS_STATUS = const(0x03)
+_OTP_SLOT_CONFIG_1 = const(0x01)
+_OTP_SLOT_CONFIG_2 = const(0x03)
+_OTP_SLOT_UPDATE_1 = const(0x04)
+_OTP_SLOT_UPDATE_2 = const(0x05)
+_OTP_SLOT_SWAP = const(0x06)
+_OTP_SLOT_DEVICE_SERIAL = const(0x10)
+_OTP_SLOT_CHAL_HMAC_1 = const(0x30)
+_OTP_SLOT_CHAL_HMAC_2 = const(0x38)
+_OTP_CONFIG_SIZE = const(52)
+_OTP_ACC_CODE_SIZE = const(6)
+_OTP_HMAC_CHALLENGE_SIZE = const(64)
+_OTP_CRC_OK_RESIDUAL = const(0xF0B8)
+_OTP_TKT_CHAL_RESP = const(0x40)
+_OTP_TKT_UPDATE_MASK = const(0x3F)
+_OTP_CFG_CHAL_YUBICO = const(0x20)
+_OTP_CFG_CHAL_HMAC = const(0x22)
+_OTP_CFG_HMAC_LT64 = const(0x04)
+_OTP_CFG_CHAL_BTN_TRIG = const(0x08)
+_OTP_CFG_UPDATE_MASK = const(0x0C)
+_OTP_EXT_ALLOW_UPDATE = const(0x20)
+_OTP_STATE_SLOT1_VALID = const(0x01)
+_OTP_STATE_SLOT2_VALID = const(0x02)
+_OTP_STATE_SLOT1_TOUCH = const(0x04)
+_OTP_STATE_SLOT2_TOUCH = const(0x08)
+_OTP_TOUCH_TIMEOUT_MS = const(15000)
 
 _OFF_UID = 16
 _OFF_KEY = 22
@@ -65,28 +99,28 @@ def _is_zero(data):
 
 
 def _is_chal_resp(config):
-    return bool(config[_OFF_TKT] & const.OTP_TKT_CHAL_RESP) and bool(config[_OFF_CFG] & const.OTP_CFG_CHAL_YUBICO)
+    return bool(config[_OFF_TKT] & _OTP_TKT_CHAL_RESP) and bool(config[_OFF_CFG] & _OTP_CFG_CHAL_YUBICO)
 
 
 def _is_hmac(config):
-    return _is_chal_resp(config) and config[_OFF_CFG] & const.OTP_CFG_CHAL_HMAC == const.OTP_CFG_CHAL_HMAC
+    return _is_chal_resp(config) and config[_OFF_CFG] & _OTP_CFG_CHAL_HMAC == _OTP_CFG_CHAL_HMAC
 
 
 class OtpApplet(Applet):
-    AID = const.AID_OTP
+    AID = AID_OTP
 
     # --- state -------------------------------------------------------------
     def _slot_key(self, slot):
-        return const.OTP_KEY_SLOT1 if slot == 1 else const.OTP_KEY_SLOT2
+        return OTP_KEY_SLOT1 if slot == 1 else OTP_KEY_SLOT2
 
     def _config(self, slot):
         config = self.store.get(self._slot_key(slot))
-        if config is None or len(config) != const.OTP_CONFIG_SIZE:
+        if config is None or len(config) != _OTP_CONFIG_SIZE:
             return None
         return config
 
     def _pgm_seq(self):
-        value = self.store.get(const.OTP_KEY_PGM_SEQ)
+        value = self.store.get(OTP_KEY_PGM_SEQ)
         return value[0] if value else 0
 
     def _touch_level(self, configs):
@@ -95,42 +129,42 @@ class OtpApplet(Applet):
             config = configs[slot - 1]
             if config is None:
                 continue
-            level |= const.OTP_STATE_SLOT1_VALID if slot == 1 else const.OTP_STATE_SLOT2_VALID
+            level |= _OTP_STATE_SLOT1_VALID if slot == 1 else _OTP_STATE_SLOT2_VALID
             if not _is_chal_resp(config):
-                level |= const.OTP_STATE_SLOT1_TOUCH if slot == 1 else const.OTP_STATE_SLOT2_TOUCH
+                level |= _OTP_STATE_SLOT1_TOUCH if slot == 1 else _OTP_STATE_SLOT2_TOUCH
         return level
 
     def _status(self):
         level = self._touch_level((self._config(1), self._config(2)))
-        return bytes(const.OTP_VERSION) + bytes((self._pgm_seq(), level & 0xFF, level >> 8))
+        return bytes(_OTP_VERSION) + bytes((self._pgm_seq(), level & 0xFF, level >> 8))
 
     # --- applet --------------------------------------------------------------------
     def select(self, command):
         return self._status()
 
     def process(self, command):
-        if command.ins == const.OTP_INS_STATUS:
+        if command.ins == _OTP_INS_STATUS:
             return self._status()
-        if command.ins != const.OTP_INS_CONFIG:
-            raise ApduError(const.SW_INS_NOT_SUPPORTED)
+        if command.ins != _OTP_INS_CONFIG:
+            raise ApduError(SW_INS_NOT_SUPPORTED)
         p1 = command.p1
-        if p1 in (const.OTP_SLOT_CONFIG_1, const.OTP_SLOT_CONFIG_2):
-            return self._write(1 if p1 == const.OTP_SLOT_CONFIG_1 else 2, command.data, False)
-        if p1 in (const.OTP_SLOT_UPDATE_1, const.OTP_SLOT_UPDATE_2):
-            return self._write(1 if p1 == const.OTP_SLOT_UPDATE_1 else 2, command.data, True)
-        if p1 == const.OTP_SLOT_SWAP:
+        if p1 in (_OTP_SLOT_CONFIG_1, _OTP_SLOT_CONFIG_2):
+            return self._write(1 if p1 == _OTP_SLOT_CONFIG_1 else 2, command.data, False)
+        if p1 in (_OTP_SLOT_UPDATE_1, _OTP_SLOT_UPDATE_2):
+            return self._write(1 if p1 == _OTP_SLOT_UPDATE_1 else 2, command.data, True)
+        if p1 == _OTP_SLOT_SWAP:
             return self._swap(command.data)
-        if p1 == const.OTP_SLOT_DEVICE_SERIAL:
+        if p1 == _OTP_SLOT_DEVICE_SERIAL:
             return bytes(device_serial(self.platform, self.store))
-        if p1 in (const.OTP_SLOT_CHAL_HMAC_1, const.OTP_SLOT_CHAL_HMAC_2):
-            return self._challenge_response(1 if p1 == const.OTP_SLOT_CHAL_HMAC_1 else 2, command.data)
-        raise ApduError(const.SW_INCORRECT_P1P2)
+        if p1 in (_OTP_SLOT_CHAL_HMAC_1, _OTP_SLOT_CHAL_HMAC_2):
+            return self._challenge_response(1 if p1 == _OTP_SLOT_CHAL_HMAC_1 else 2, command.data)
+        raise ApduError(SW_INCORRECT_P1P2)
 
     # --- programming ---------------------------------------------------------------
     def _access_ok(self, config, given):
         if config is None:
             return True
-        current = config[_OFF_ACC:_OFF_ACC + const.OTP_ACC_CODE_SIZE]
+        current = config[_OFF_ACC:_OFF_ACC + _OTP_ACC_CODE_SIZE]
         if _is_zero(current):
             return True
         return ct_equal(current, given)
@@ -148,71 +182,71 @@ class OtpApplet(Applet):
             seq = self._pgm_seq() + 1
             if seq > 0xFF:
                 seq = 1
-        changes[const.OTP_KEY_PGM_SEQ] = bytes((seq,))
+        changes[OTP_KEY_PGM_SEQ] = bytes((seq,))
         # scrub: no copy of a replaced or deleted key stays in flash
         try:
             self.store.update(changes, True)
         except StoreFullError:
-            raise ApduError(const.SW_NO_SPACE)
+            raise ApduError(SW_NO_SPACE)
         return self._status()
 
     def _write(self, slot, data, update):
-        if len(data) != const.OTP_CONFIG_SIZE + const.OTP_ACC_CODE_SIZE:
-            raise ApduError(const.SW_WRONG_LENGTH)
-        new = data[:const.OTP_CONFIG_SIZE]
-        given = data[const.OTP_CONFIG_SIZE:]
+        if len(data) != _OTP_CONFIG_SIZE + _OTP_ACC_CODE_SIZE:
+            raise ApduError(SW_WRONG_LENGTH)
+        new = data[:_OTP_CONFIG_SIZE]
+        given = data[_OTP_CONFIG_SIZE:]
         old = self._config(slot)
         if not self._access_ok(old, given):
             return self._status()
         if not update and _is_zero(new):
             return self._commit({self._slot_key(slot): None})
-        if crc16(new) != const.OTP_CRC_OK_RESIDUAL:
+        if crc16(new) != _OTP_CRC_OK_RESIDUAL:
             return self._status()
         if update:
-            if old is None or not old[_OFF_EXT] & const.OTP_EXT_ALLOW_UPDATE:
+            if old is None or not old[_OFF_EXT] & _OTP_EXT_ALLOW_UPDATE:
                 return self._status()
             merged = bytearray(old)
-            merged[_OFF_ACC:_OFF_ACC + const.OTP_ACC_CODE_SIZE] = new[_OFF_ACC:_OFF_ACC + const.OTP_ACC_CODE_SIZE]
+            merged[_OFF_ACC:_OFF_ACC + _OTP_ACC_CODE_SIZE] = new[_OFF_ACC:_OFF_ACC + _OTP_ACC_CODE_SIZE]
             merged[_OFF_EXT] = new[_OFF_EXT]
             if not _is_chal_resp(old):
                 # keyboard flags; in challenge-response mode the same bits mean HMAC_LT64 and
                 # CHAL_BTN_TRIG, which an update (made for keyboard slots) must not change
-                merged[_OFF_TKT] = ((old[_OFF_TKT] & ~const.OTP_TKT_UPDATE_MASK)
-                                    | (new[_OFF_TKT] & const.OTP_TKT_UPDATE_MASK))
-                merged[_OFF_CFG] = ((old[_OFF_CFG] & ~const.OTP_CFG_UPDATE_MASK)
-                                    | (new[_OFF_CFG] & const.OTP_CFG_UPDATE_MASK))
-            crc = 0xFFFF & ~crc16(merged[:const.OTP_CONFIG_SIZE - 2])
-            merged[const.OTP_CONFIG_SIZE - 2] = crc & 0xFF
-            merged[const.OTP_CONFIG_SIZE - 1] = crc >> 8
+                merged[_OFF_TKT] = ((old[_OFF_TKT] & ~_OTP_TKT_UPDATE_MASK)
+                                    | (new[_OFF_TKT] & _OTP_TKT_UPDATE_MASK))
+                merged[_OFF_CFG] = ((old[_OFF_CFG] & ~_OTP_CFG_UPDATE_MASK)
+                                    | (new[_OFF_CFG] & _OTP_CFG_UPDATE_MASK))
+            crc = 0xFFFF & ~crc16(merged[:_OTP_CONFIG_SIZE - 2])
+            merged[_OTP_CONFIG_SIZE - 2] = crc & 0xFF
+            merged[_OTP_CONFIG_SIZE - 1] = crc >> 8
             new = bytes(merged)
             wipe(merged)
         return self._commit({self._slot_key(slot): bytes(new)})
 
     def _swap(self, data):
-        given = data[-const.OTP_ACC_CODE_SIZE:] if len(data) >= const.OTP_ACC_CODE_SIZE else b""
+        given = data[-_OTP_ACC_CODE_SIZE:] if len(data) >= _OTP_ACC_CODE_SIZE else b""
         one = self._config(1)
         two = self._config(2)
         if not (self._access_ok(one, given) and self._access_ok(two, given)):
             return self._status()
-        return self._commit({const.OTP_KEY_SLOT1: two, const.OTP_KEY_SLOT2: one})
+        return self._commit({OTP_KEY_SLOT1: two, OTP_KEY_SLOT2: one})
 
     # --- challenge-response ------------------------------------------------------------
     def _challenge_response(self, slot, data):
-        if len(data) != const.OTP_HMAC_CHALLENGE_SIZE:
-            raise ApduError(const.SW_WRONG_LENGTH)
+        if len(data) != _OTP_HMAC_CHALLENGE_SIZE:
+            raise ApduError(SW_WRONG_LENGTH)
         config = self._config(slot)
         if config is None or not _is_hmac(config):
-            raise ApduError(const.SW_CONDITIONS_NOT_SATISFIED)
+            raise ApduError(SW_CONDITIONS_NOT_SATISFIED)
         n = len(data)
-        if config[_OFF_CFG] & const.OTP_CFG_HMAC_LT64:
+        if config[_OFF_CFG] & _OTP_CFG_HMAC_LT64:
             # the message ends before the run of bytes equal to the last one
             last = data[n - 1]
             while n > 0 and data[n - 1] == last:
                 n -= 1
-        if config[_OFF_CFG] & const.OTP_CFG_CHAL_BTN_TRIG:
-            result = self.platform.wait_user_presence(const.OTP_TOUCH_TIMEOUT_MS, _no_cancel)
+        if config[_OFF_CFG] & _OTP_CFG_CHAL_BTN_TRIG:
+            result = self.platform.wait_user_presence(_OTP_TOUCH_TIMEOUT_MS, _no_cancel)
             if result != UP_APPROVED:
-                raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+                raise ApduError(SW_SECURITY_STATUS_NOT_SATISFIED)
         key = bytearray(config[_OFF_KEY:_OFF_KEY + 16])
         key += config[_OFF_UID:_OFF_UID + 4]
         try:

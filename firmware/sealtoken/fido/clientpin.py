@@ -1,7 +1,7 @@
 """authenticatorClientPIN (CTAP 2.1) and the PIN/UV auth protocols 1 and 2.
 
 docs/protocols.md section 5. One ClientPin object lives inside the Authenticator
-(sealtoken.ctap2); it owns
+(sealtoken.fido.ctap2); it owns
 
 - persistent state, through the Store: the PIN hash LEFT(SHA-256(PIN), 16) and
   the retry counter (CTAP2_PIN_RETRIES_MAX, decremented and written to flash
@@ -19,7 +19,7 @@ after the first makeCredential / getAssertion that collected user presence
 (CTAP 2.1 clearPinUvAuthTokenPermissionsExceptLbw).
 
 setPIN and changePIN refuse PINs shorter than the minimum of
-sealtoken.authconfig (4 code points unless setMinPINLength raised it) and keep
+sealtoken.fido.config (4 code points unless setMinPINLength raised it) and keep
 the new PIN's length (FIDO_KEY_PIN_LENGTH). While forcePINChange is set, a
 right PIN gives no token (PIN_INVALID, tries restored) and changePIN must set
 a different PIN; a successful changePIN clears the flag.
@@ -28,16 +28,52 @@ There is no built-in user verification: subcommands 06 and 07 answer
 INVALID_SUBCOMMAND.
 
 MicroPython rules: plain classes; P-256 and AES through the Platform; HMAC and
-HKDF from sealtoken.hmac; secrets in bytearrays wiped when dropped.
+HKDF from sealtoken.core.hmac; secrets in bytearrays wiped when dropped.
 """
 
 import hashlib
 
-from sealtoken import cbor
-from sealtoken import const as C
-from sealtoken.authconfig import config_flags, min_pin_length
-from sealtoken.cbor import CtapError
-from sealtoken.hmac import ct_equal, hkdf_sha256, hmac_sha256, wipe
+from sealtoken.core import cbor
+from sealtoken.core.cbor import CtapError
+from sealtoken.core.hmac import ct_equal, hkdf_sha256, hmac_sha256, wipe
+from sealtoken.core.keys import FIDO_KEY_CONFIG, FIDO_KEY_PIN_HASH, FIDO_KEY_PIN_LENGTH, FIDO_KEY_PIN_RETRIES
+from sealtoken.core.micro import const
+from sealtoken.fido import const as C
+from sealtoken.fido.config import config_flags, min_pin_length
+
+# protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
+# out of the module's RAM too (docs/architecture.md, "Constants")
+_CTAP2_ERR_PIN_BLOCKED = const(0x32)
+_CTAP2_ERR_PIN_AUTH_BLOCKED = const(0x34)
+_CTAP2_ERR_UNAUTHORIZED_PERMISSION = const(0x40)
+_CTAP2_CP_PIN_UV_AUTH_PROTOCOL = const(0x01)
+_CTAP2_CP_SUB_COMMAND = const(0x02)
+_CTAP2_CP_KEY_AGREEMENT = const(0x03)
+_CTAP2_CP_PIN_UV_AUTH_PARAM = const(0x04)
+_CTAP2_CP_NEW_PIN_ENC = const(0x05)
+_CTAP2_CP_PIN_HASH_ENC = const(0x06)
+_CTAP2_CP_PERMISSIONS = const(0x09)
+_CTAP2_CP_RP_ID = const(0x0A)
+_CTAP2_CP_RESP_KEY_AGREEMENT = const(0x01)
+_CTAP2_CP_RESP_PIN_UV_AUTH_TOKEN = const(0x02)
+_CTAP2_CP_RESP_PIN_RETRIES = const(0x03)
+_CTAP2_CP_RESP_POWER_CYCLE_STATE = const(0x04)
+_CTAP2_CP_GET_PIN_RETRIES = const(0x01)
+_CTAP2_CP_GET_KEY_AGREEMENT = const(0x02)
+_CTAP2_CP_SET_PIN = const(0x03)
+_CTAP2_CP_CHANGE_PIN = const(0x04)
+_CTAP2_CP_GET_PIN_TOKEN = const(0x05)
+_CTAP2_CP_GET_TOKEN_USING_PIN = const(0x09)
+_CTAP2_PERMS_SUPPORTED = const(0x27)              # mc | ga | cm | acfg; others -> UNAUTHORIZED_PERMISSION
+_COSE_KTY = const(1)
+_COSE_ALG = const(3)
+_COSE_EC2_CRV = const(-1)
+_COSE_EC2_X = const(-2)
+_COSE_EC2_Y = const(-3)
+_COSE_KTY_EC2 = const(2)
+_COSE_CRV_P256 = const(1)
+_COSE_ALG_ECDH_ES_HKDF_256 = const(-25)           # what the key-agreement keys carry
+_CTAP2_PIN_CONSECUTIVE_MISSES = const(3)          # then PIN_AUTH_BLOCKED until power cycle
 
 _ZERO_IV = bytes(16)
 
@@ -103,8 +139,8 @@ class PinProtocolV2(PinProtocolV1):
 
 def cose_p256(x, y, alg):
     """COSE_Key map of a P-256 public key."""
-    return {C.COSE_KTY: C.COSE_KTY_EC2, C.COSE_ALG: alg, C.COSE_EC2_CRV: C.COSE_CRV_P256,
-            C.COSE_EC2_X: x, C.COSE_EC2_Y: y}
+    return {_COSE_KTY: _COSE_KTY_EC2, _COSE_ALG: alg, _COSE_EC2_CRV: _COSE_CRV_P256,
+            _COSE_EC2_X: x, _COSE_EC2_Y: y}
 
 
 def _pin_code_points(pin):
@@ -150,10 +186,10 @@ class ClientPin:
 
     # --- persistent state --------------------------------------------------------------
     def pin_is_set(self):
-        return self.store.get(C.FIDO_KEY_PIN_HASH) is not None
+        return self.store.get(FIDO_KEY_PIN_HASH) is not None
 
     def retries(self):
-        raw = self.store.get(C.FIDO_KEY_PIN_RETRIES)
+        raw = self.store.get(FIDO_KEY_PIN_RETRIES)
         if raw is None:
             return C.CTAP2_PIN_RETRIES_MAX
         if len(raw) != 1 or raw[0] > C.CTAP2_PIN_RETRIES_MAX:
@@ -172,15 +208,15 @@ class ClientPin:
         if self._ka is None:
             private, x, y = self.platform.p256_generate()
             self._ka = (bytearray(private), bytes(x), bytes(y))
-        return cose_p256(self._ka[1], self._ka[2], C.COSE_ALG_ECDH_ES_HKDF_256)
+        return cose_p256(self._ka[1], self._ka[2], _COSE_ALG_ECDH_ES_HKDF_256)
 
     def shared_secret(self, proto, peer):
         """decapsulate(): the shared secret with the platform's COSE key peer."""
         if not isinstance(peer, dict):
             raise CtapError(C.CTAP2_ERR_CBOR_UNEXPECTED_TYPE, "keyAgreement is not a map")
-        x = peer.get(C.COSE_EC2_X)
-        y = peer.get(C.COSE_EC2_Y)
-        if (peer.get(C.COSE_KTY) != C.COSE_KTY_EC2 or peer.get(C.COSE_EC2_CRV) != C.COSE_CRV_P256
+        x = peer.get(_COSE_EC2_X)
+        y = peer.get(_COSE_EC2_Y)
+        if (peer.get(_COSE_KTY) != _COSE_KTY_EC2 or peer.get(_COSE_EC2_CRV) != _COSE_CRV_P256
                 or not isinstance(x, bytes) or not isinstance(y, bytes) or len(x) != 32 or len(y) != 32):
             raise CtapError(C.CTAP1_ERR_INVALID_PARAMETER, "bad keyAgreement key")
         if self._ka is None:
@@ -227,37 +263,37 @@ class ClientPin:
 
     # --- the clientPIN command -------------------------------------------------------
     def process(self, params):
-        sub = cbor.get(params, C.CTAP2_CP_SUB_COMMAND, cbor.UINT, True)
-        version = cbor.get(params, C.CTAP2_CP_PIN_UV_AUTH_PROTOCOL, cbor.UINT)
-        if sub == C.CTAP2_CP_GET_PIN_RETRIES:
+        sub = cbor.get(params, _CTAP2_CP_SUB_COMMAND, cbor.UINT, True)
+        version = cbor.get(params, _CTAP2_CP_PIN_UV_AUTH_PROTOCOL, cbor.UINT)
+        if sub == _CTAP2_CP_GET_PIN_RETRIES:
             if version is not None:
                 self.protocol(version)
-            return {C.CTAP2_CP_RESP_PIN_RETRIES: self.retries(),
-                    C.CTAP2_CP_RESP_POWER_CYCLE_STATE: self._misses >= C.CTAP2_PIN_CONSECUTIVE_MISSES}
-        if sub not in (C.CTAP2_CP_GET_KEY_AGREEMENT, C.CTAP2_CP_SET_PIN, C.CTAP2_CP_CHANGE_PIN,
-                       C.CTAP2_CP_GET_PIN_TOKEN, C.CTAP2_CP_GET_TOKEN_USING_PIN):
+            return {_CTAP2_CP_RESP_PIN_RETRIES: self.retries(),
+                    _CTAP2_CP_RESP_POWER_CYCLE_STATE: self._misses >= _CTAP2_PIN_CONSECUTIVE_MISSES}
+        if sub not in (_CTAP2_CP_GET_KEY_AGREEMENT, _CTAP2_CP_SET_PIN, _CTAP2_CP_CHANGE_PIN,
+                       _CTAP2_CP_GET_PIN_TOKEN, _CTAP2_CP_GET_TOKEN_USING_PIN):
             raise CtapError(C.CTAP2_ERR_INVALID_SUBCOMMAND, "unsupported subcommand")
         if version is None:
             raise CtapError(C.CTAP2_ERR_MISSING_PARAMETER, "pinUvAuthProtocol missing")
         proto = self.protocol(version)
-        if sub == C.CTAP2_CP_GET_KEY_AGREEMENT:
-            return {C.CTAP2_CP_RESP_KEY_AGREEMENT: self.key_agreement_cose()}
-        if sub == C.CTAP2_CP_SET_PIN:
+        if sub == _CTAP2_CP_GET_KEY_AGREEMENT:
+            return {_CTAP2_CP_RESP_KEY_AGREEMENT: self.key_agreement_cose()}
+        if sub == _CTAP2_CP_SET_PIN:
             return self._set_pin(proto, params)
-        if sub == C.CTAP2_CP_CHANGE_PIN:
+        if sub == _CTAP2_CP_CHANGE_PIN:
             return self._change_pin(proto, params)
         return self._get_token(proto, params, sub)
 
     def _key_agreement_param(self, params):
-        return cbor.get(params, C.CTAP2_CP_KEY_AGREEMENT, cbor.MAP, True)
+        return cbor.get(params, _CTAP2_CP_KEY_AGREEMENT, cbor.MAP, True)
 
     def _check_not_blocked(self):
         if not self.pin_is_set():
             raise CtapError(C.CTAP2_ERR_PIN_NOT_SET, "no PIN")
         if self.retries() == 0:
-            raise CtapError(C.CTAP2_ERR_PIN_BLOCKED, "PIN blocked")
-        if self._misses >= C.CTAP2_PIN_CONSECUTIVE_MISSES:
-            raise CtapError(C.CTAP2_ERR_PIN_AUTH_BLOCKED, "power cycle needed")
+            raise CtapError(_CTAP2_ERR_PIN_BLOCKED, "PIN blocked")
+        if self._misses >= _CTAP2_PIN_CONSECUTIVE_MISSES:
+            raise CtapError(_CTAP2_ERR_PIN_AUTH_BLOCKED, "power cycle needed")
 
     def _verify_pin(self, proto, secret, pin_hash_enc):
         """Compare the PIN hash the platform sent; the try is spent (on flash) first."""
@@ -269,20 +305,20 @@ class ClientPin:
             wipe(pin_hash)
             raise CtapError(C.CTAP1_ERR_INVALID_PARAMETER, "bad pinHashEnc")
         left = self.retries() - 1
-        self.store.put(C.FIDO_KEY_PIN_RETRIES, bytes((left,)))   # persisted before comparing
-        stored = self.store.get(C.FIDO_KEY_PIN_HASH)
+        self.store.put(FIDO_KEY_PIN_RETRIES, bytes((left,)))   # persisted before comparing
+        stored = self.store.get(FIDO_KEY_PIN_HASH)
         ok = stored is not None and ct_equal(pin_hash, stored)
         wipe(pin_hash)
         if not ok:
             self._drop_key_agreement()
             self._misses += 1
             if left == 0:
-                raise CtapError(C.CTAP2_ERR_PIN_BLOCKED, "PIN blocked")
-            if self._misses >= C.CTAP2_PIN_CONSECUTIVE_MISSES:
-                raise CtapError(C.CTAP2_ERR_PIN_AUTH_BLOCKED, "power cycle needed")
+                raise CtapError(_CTAP2_ERR_PIN_BLOCKED, "PIN blocked")
+            if self._misses >= _CTAP2_PIN_CONSECUTIVE_MISSES:
+                raise CtapError(_CTAP2_ERR_PIN_AUTH_BLOCKED, "power cycle needed")
             raise CtapError(C.CTAP2_ERR_PIN_INVALID, "wrong PIN")
         self._misses = 0
-        self.store.put(C.FIDO_KEY_PIN_RETRIES, bytes((C.CTAP2_PIN_RETRIES_MAX,)))
+        self.store.put(FIDO_KEY_PIN_RETRIES, bytes((C.CTAP2_PIN_RETRIES_MAX,)))
 
     def _new_pin(self, proto, secret, new_pin_enc):
         """(LEFT(SHA-256(newPin), 16), code points) of a valid new PIN, or the CTAP error."""
@@ -308,40 +344,40 @@ class ClientPin:
 
     def _set_pin(self, proto, params):
         peer = self._key_agreement_param(params)
-        param = cbor.get(params, C.CTAP2_CP_PIN_UV_AUTH_PARAM, cbor.BYTES, True)
-        new_pin_enc = cbor.get(params, C.CTAP2_CP_NEW_PIN_ENC, cbor.BYTES, True)
+        param = cbor.get(params, _CTAP2_CP_PIN_UV_AUTH_PARAM, cbor.BYTES, True)
+        new_pin_enc = cbor.get(params, _CTAP2_CP_NEW_PIN_ENC, cbor.BYTES, True)
         if self.pin_is_set():
             raise CtapError(C.CTAP2_ERR_NOT_ALLOWED, "PIN already set")
         secret = self.shared_secret(proto, peer)
         if not proto.verify(secret, new_pin_enc, param):
             raise CtapError(C.CTAP2_ERR_PIN_AUTH_INVALID, "bad pinUvAuthParam")
         pin_hash, points = self._new_pin(proto, secret, new_pin_enc)
-        self.store.update({C.FIDO_KEY_PIN_HASH: pin_hash,
-                           C.FIDO_KEY_PIN_RETRIES: bytes((C.CTAP2_PIN_RETRIES_MAX,)),
-                           C.FIDO_KEY_PIN_LENGTH: bytes((points,))})
+        self.store.update({FIDO_KEY_PIN_HASH: pin_hash,
+                           FIDO_KEY_PIN_RETRIES: bytes((C.CTAP2_PIN_RETRIES_MAX,)),
+                           FIDO_KEY_PIN_LENGTH: bytes((points,))})
         self._misses = 0
         return None
 
     def _change_pin(self, proto, params):
         peer = self._key_agreement_param(params)
-        param = cbor.get(params, C.CTAP2_CP_PIN_UV_AUTH_PARAM, cbor.BYTES, True)
-        new_pin_enc = cbor.get(params, C.CTAP2_CP_NEW_PIN_ENC, cbor.BYTES, True)
-        pin_hash_enc = cbor.get(params, C.CTAP2_CP_PIN_HASH_ENC, cbor.BYTES, True)
+        param = cbor.get(params, _CTAP2_CP_PIN_UV_AUTH_PARAM, cbor.BYTES, True)
+        new_pin_enc = cbor.get(params, _CTAP2_CP_NEW_PIN_ENC, cbor.BYTES, True)
+        pin_hash_enc = cbor.get(params, _CTAP2_CP_PIN_HASH_ENC, cbor.BYTES, True)
         self._check_not_blocked()
         secret = self.shared_secret(proto, peer)
         if not proto.verify(secret, new_pin_enc + pin_hash_enc, param):
             raise CtapError(C.CTAP2_ERR_PIN_AUTH_INVALID, "bad pinUvAuthParam")
         self._verify_pin(proto, secret, pin_hash_enc)
         pin_hash, points = self._new_pin(proto, secret, new_pin_enc)
-        changes = {C.FIDO_KEY_PIN_HASH: pin_hash,
-                   C.FIDO_KEY_PIN_RETRIES: bytes((C.CTAP2_PIN_RETRIES_MAX,)),
-                   C.FIDO_KEY_PIN_LENGTH: bytes((points,))}
+        changes = {FIDO_KEY_PIN_HASH: pin_hash,
+                   FIDO_KEY_PIN_RETRIES: bytes((C.CTAP2_PIN_RETRIES_MAX,)),
+                   FIDO_KEY_PIN_LENGTH: bytes((points,))}
         flags = config_flags(self.store)
         if flags & C.CTAP2_CONFIG_FORCE_PIN_CHANGE:
             # a forced change must really change the PIN
-            if ct_equal(pin_hash, self.store.get(C.FIDO_KEY_PIN_HASH)):
+            if ct_equal(pin_hash, self.store.get(FIDO_KEY_PIN_HASH)):
                 raise CtapError(C.CTAP2_ERR_PIN_POLICY_VIOLATION, "forced change to the same PIN")
-            changes[C.FIDO_KEY_CONFIG] = bytes((flags & ~C.CTAP2_CONFIG_FORCE_PIN_CHANGE,
+            changes[FIDO_KEY_CONFIG] = bytes((flags & ~C.CTAP2_CONFIG_FORCE_PIN_CHANGE,
                                                 min_pin_length(self.store)))
         # scrub: the old PIN's hash must not survive in the spare flash bank
         self.store.update(changes, True)
@@ -350,19 +386,19 @@ class ClientPin:
 
     def _get_token(self, proto, params, sub):
         peer = self._key_agreement_param(params)
-        pin_hash_enc = cbor.get(params, C.CTAP2_CP_PIN_HASH_ENC, cbor.BYTES, True)
-        if sub == C.CTAP2_CP_GET_PIN_TOKEN:
-            if C.CTAP2_CP_PERMISSIONS in params or C.CTAP2_CP_RP_ID in params:
+        pin_hash_enc = cbor.get(params, _CTAP2_CP_PIN_HASH_ENC, cbor.BYTES, True)
+        if sub == _CTAP2_CP_GET_PIN_TOKEN:
+            if _CTAP2_CP_PERMISSIONS in params or _CTAP2_CP_RP_ID in params:
                 raise CtapError(C.CTAP1_ERR_INVALID_PARAMETER, "permissions with getPinToken")
             permissions = C.CTAP2_PERM_MC | C.CTAP2_PERM_GA
             rp_id = None
         else:
-            permissions = cbor.get(params, C.CTAP2_CP_PERMISSIONS, cbor.UINT, True)
-            rp_id = cbor.get(params, C.CTAP2_CP_RP_ID, cbor.TEXT)
+            permissions = cbor.get(params, _CTAP2_CP_PERMISSIONS, cbor.UINT, True)
+            rp_id = cbor.get(params, _CTAP2_CP_RP_ID, cbor.TEXT)
             if permissions == 0:
                 raise CtapError(C.CTAP1_ERR_INVALID_PARAMETER, "no permissions")
-            if permissions & ~C.CTAP2_PERMS_SUPPORTED:
-                raise CtapError(C.CTAP2_ERR_UNAUTHORIZED_PERMISSION, "unsupported permission")
+            if permissions & ~_CTAP2_PERMS_SUPPORTED:
+                raise CtapError(_CTAP2_ERR_UNAUTHORIZED_PERMISSION, "unsupported permission")
         self._check_not_blocked()
         secret = self.shared_secret(proto, peer)
         self._verify_pin(proto, secret, pin_hash_enc)
@@ -375,4 +411,4 @@ class ClientPin:
         self._permissions = permissions
         self._rp_id = rp_id
         self._token_ms = self.platform.now_ms()
-        return {C.CTAP2_CP_RESP_PIN_UV_AUTH_TOKEN: proto.encrypt(secret, bytes(self._token))}
+        return {_CTAP2_CP_RESP_PIN_UV_AUTH_TOKEN: proto.encrypt(secret, bytes(self._token))}

@@ -1,6 +1,6 @@
 """authenticatorCredentialManagement (CTAP 2.1, command 0x0A): the resident credentials.
 
-One object lives inside the Authenticator (sealtoken.ctap2) and works on its
+One object lives inside the Authenticator (sealtoken.fido.ctap2) and works on its
 resident records (FIDO_KEY_RK_FIRST..LAST) through the Store.
 
 Subcommands and their authorization (pinUvAuthParam = authenticate(pinUvAuthToken,
@@ -21,7 +21,7 @@ Enumerations hold store keys and RP ID hashes only, no secret.
 - A credential whose id no longer opens (it cannot, short of a corrupted
   record) is left out of counts and enumerations.
 - deleteCredential removes the record: the credential id is honoured only
-  while its record exists (sealtoken.ctap2), so it stops answering
+  while its record exists (sealtoken.fido.ctap2), so it stops answering
   getAssertion and hmac-secret at once.
 - updateUserInformation: user.id must be the stored one (else
   INVALID_PARAMETER); name and displayName are replaced, and removed when
@@ -32,37 +32,44 @@ MicroPython rules: plain classes.
 
 import hashlib
 
-from sealtoken import cbor
-from sealtoken import const as C
-from sealtoken.cbor import CtapError
-from sealtoken.clientpin import cose_p256
-from sealtoken.hmac import ct_equal
+from sealtoken.core import cbor
+from sealtoken.core.cbor import CtapError
+from sealtoken.core.hmac import ct_equal
+from sealtoken.core.keys import FIDO_KEY_RK_FIRST, FIDO_KEY_RK_LAST
+from sealtoken.core.micro import const
+from sealtoken.fido import const as C
+from sealtoken.fido.clientpin import cose_p256
+from sealtoken.fido.credentials import (RK_ID, RK_RP_ID, RK_RP_ID_HASH, RK_USER_DISPLAY_NAME, RK_USER_ID,
+                                        RK_USER_NAME, truncate_text)
+from sealtoken.fido.request import PUBLIC_KEY
 
-# keys of a resident record (CBOR map in the store; sealtoken.ctap2 writes them)
-RK_ID = 1
-RK_RP_ID_HASH = 2
-RK_RP_ID = 3
-RK_USER_ID = 4
-RK_USER_NAME = 5
-RK_USER_DISPLAY_NAME = 6
-RK_CREATED = 7
-
-_PUBLIC_KEY = "public-key"
-
-
-def _sha256(data):
-    return hashlib.sha256(data).digest()
-
-
-def truncate_text(text, limit):
-    """text cut to at most limit UTF-8 bytes, at a code point boundary."""
-    raw = text.encode("utf-8")
-    if len(raw) <= limit:
-        return text
-    cut = limit
-    while cut > 0 and (raw[cut] & 0xC0) == 0x80:
-        cut -= 1
-    return str(raw[:cut], "utf-8")
+# protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
+# out of the module's RAM too (docs/architecture.md, "Constants")
+_CTAP2_PERM_CM = const(0x04)
+_CTAP2_CM_SUB_COMMAND = const(0x01)
+_CTAP2_CM_SUB_COMMAND_PARAMS = const(0x02)
+_CTAP2_CM_PIN_UV_AUTH_PROTOCOL = const(0x03)
+_CTAP2_CM_PIN_UV_AUTH_PARAM = const(0x04)
+_CTAP2_CM_GET_CREDS_METADATA = const(0x01)
+_CTAP2_CM_ENUMERATE_RPS_BEGIN = const(0x02)
+_CTAP2_CM_ENUMERATE_RPS_NEXT = const(0x03)
+_CTAP2_CM_ENUMERATE_CREDS_BEGIN = const(0x04)
+_CTAP2_CM_ENUMERATE_CREDS_NEXT = const(0x05)
+_CTAP2_CM_DELETE_CREDENTIAL = const(0x06)
+_CTAP2_CM_UPDATE_USER_INFO = const(0x07)
+_CTAP2_CM_PARAM_RP_ID_HASH = const(0x01)
+_CTAP2_CM_PARAM_CREDENTIAL_ID = const(0x02)
+_CTAP2_CM_PARAM_USER = const(0x03)
+_CTAP2_CM_RESP_EXISTING_CREDS = const(0x01)
+_CTAP2_CM_RESP_REMAINING_CREDS = const(0x02)
+_CTAP2_CM_RESP_RP = const(0x03)
+_CTAP2_CM_RESP_RP_ID_HASH = const(0x04)
+_CTAP2_CM_RESP_TOTAL_RPS = const(0x05)
+_CTAP2_CM_RESP_USER = const(0x06)
+_CTAP2_CM_RESP_CREDENTIAL_ID = const(0x07)
+_CTAP2_CM_RESP_PUBLIC_KEY = const(0x08)
+_CTAP2_CM_RESP_TOTAL_CREDENTIALS = const(0x09)
+_CTAP2_CM_RESP_CRED_PROTECT = const(0x0A)
 
 
 class CredentialManagement:
@@ -79,18 +86,18 @@ class CredentialManagement:
 
     # --- entry point ------------------------------------------------------------------
     def process(self, params):
-        sub = cbor.get(params, C.CTAP2_CM_SUB_COMMAND, cbor.UINT, True)
-        sub_params = cbor.get(params, C.CTAP2_CM_SUB_COMMAND_PARAMS, cbor.MAP)
-        version = cbor.get(params, C.CTAP2_CM_PIN_UV_AUTH_PROTOCOL, cbor.UINT)
-        param = cbor.get(params, C.CTAP2_CM_PIN_UV_AUTH_PARAM, cbor.BYTES)
-        if sub == C.CTAP2_CM_ENUMERATE_RPS_NEXT:
+        sub = cbor.get(params, _CTAP2_CM_SUB_COMMAND, cbor.UINT, True)
+        sub_params = cbor.get(params, _CTAP2_CM_SUB_COMMAND_PARAMS, cbor.MAP)
+        version = cbor.get(params, _CTAP2_CM_PIN_UV_AUTH_PROTOCOL, cbor.UINT)
+        param = cbor.get(params, _CTAP2_CM_PIN_UV_AUTH_PARAM, cbor.BYTES)
+        if sub == _CTAP2_CM_ENUMERATE_RPS_NEXT:
             return self._next_rp()
-        if sub == C.CTAP2_CM_ENUMERATE_CREDS_NEXT:
+        if sub == _CTAP2_CM_ENUMERATE_CREDS_NEXT:
             return self._next_credential()
         self.end_enumeration()
-        if sub not in (C.CTAP2_CM_GET_CREDS_METADATA, C.CTAP2_CM_ENUMERATE_RPS_BEGIN,
-                       C.CTAP2_CM_ENUMERATE_CREDS_BEGIN, C.CTAP2_CM_DELETE_CREDENTIAL,
-                       C.CTAP2_CM_UPDATE_USER_INFO):
+        if sub not in (_CTAP2_CM_GET_CREDS_METADATA, _CTAP2_CM_ENUMERATE_RPS_BEGIN,
+                       _CTAP2_CM_ENUMERATE_CREDS_BEGIN, _CTAP2_CM_DELETE_CREDENTIAL,
+                       _CTAP2_CM_UPDATE_USER_INFO):
             raise CtapError(C.CTAP2_ERR_INVALID_SUBCOMMAND, "unsupported credMgmt subcommand")
         if param is None:
             raise CtapError(C.CTAP2_ERR_PUAT_REQUIRED, "pinUvAuthParam required")
@@ -99,22 +106,22 @@ class CredentialManagement:
         message = bytes((sub,))
         if sub_params is not None:
             message += cbor.encode(sub_params)   # the request is canonical: same bytes
-        self.client_pin.check_token(version, message, param, C.CTAP2_PERM_CM)
-        if sub == C.CTAP2_CM_GET_CREDS_METADATA:
+        self.client_pin.check_token(version, message, param, _CTAP2_PERM_CM)
+        if sub == _CTAP2_CM_GET_CREDS_METADATA:
             self._require_no_rp_binding()
             return self._metadata()
-        if sub == C.CTAP2_CM_ENUMERATE_RPS_BEGIN:
+        if sub == _CTAP2_CM_ENUMERATE_RPS_BEGIN:
             self._require_no_rp_binding()
             return self._rps_begin()
         if sub_params is None:
             raise CtapError(C.CTAP2_ERR_MISSING_PARAMETER, "subCommandParams missing")
-        if sub == C.CTAP2_CM_ENUMERATE_CREDS_BEGIN:
-            rp_id_hash = cbor.get(sub_params, C.CTAP2_CM_PARAM_RP_ID_HASH, cbor.BYTES, True)
+        if sub == _CTAP2_CM_ENUMERATE_CREDS_BEGIN:
+            rp_id_hash = cbor.get(sub_params, _CTAP2_CM_PARAM_RP_ID_HASH, cbor.BYTES, True)
             self._require_rp_binding(rp_id_hash)
             return self._creds_begin(rp_id_hash)
         key, record = self._find(sub_params)
         self._require_rp_binding(record[RK_RP_ID_HASH])
-        if sub == C.CTAP2_CM_DELETE_CREDENTIAL:
+        if sub == _CTAP2_CM_DELETE_CREDENTIAL:
             self.store.update({key: None})
             return None
         return self._update_user(key, record, sub_params)
@@ -126,15 +133,15 @@ class CredentialManagement:
 
     def _require_rp_binding(self, rp_id_hash):
         bound = self.client_pin.token_rp_id()
-        if bound is not None and not ct_equal(_sha256(bound.encode("utf-8")), rp_id_hash):
+        if bound is not None and not ct_equal(hashlib.sha256(bound.encode("utf-8")).digest(), rp_id_hash):
             raise CtapError(C.CTAP2_ERR_PIN_AUTH_INVALID, "token bound to another RP")
 
     # --- records ----------------------------------------------------------------------
     def _usable(self):
         """[(store key, record)] of every resident credential whose id opens."""
         out = []
-        for key, record in self.auth._resident_slots():
-            cred = self.auth._open_id(record[RK_RP_ID_HASH], record[RK_ID])
+        for key, record in self.auth.credentials.resident_slots():
+            cred = self.auth.credentials.open_id(record[RK_RP_ID_HASH], record[RK_ID])
             if cred is None:
                 continue
             cred.wipe()
@@ -142,7 +149,7 @@ class CredentialManagement:
         return out
 
     def _find(self, sub_params):
-        descriptor = cbor.get(sub_params, C.CTAP2_CM_PARAM_CREDENTIAL_ID, cbor.MAP, True)
+        descriptor = cbor.get(sub_params, _CTAP2_CM_PARAM_CREDENTIAL_ID, cbor.MAP, True)
         cred_id = cbor.get(descriptor, "id", cbor.BYTES, True)
         cbor.get(descriptor, "type", cbor.TEXT, True)
         for key, record in self._usable():
@@ -152,9 +159,9 @@ class CredentialManagement:
 
     # --- subcommands ------------------------------------------------------------------
     def _metadata(self):
-        used = len(self.store.keys(C.FIDO_KEY_RK_FIRST, C.FIDO_KEY_RK_LAST))
-        return {C.CTAP2_CM_RESP_EXISTING_CREDS: len(self._usable()),
-                C.CTAP2_CM_RESP_REMAINING_CREDS: C.CTAP2_MAX_RESIDENT - used}
+        used = len(self.store.keys(FIDO_KEY_RK_FIRST, FIDO_KEY_RK_LAST))
+        return {_CTAP2_CM_RESP_EXISTING_CREDS: len(self._usable()),
+                _CTAP2_CM_RESP_REMAINING_CREDS: C.CTAP2_MAX_RESIDENT - used}
 
     def _rps_begin(self):
         rps = []
@@ -170,12 +177,12 @@ class CredentialManagement:
             raise CtapError(C.CTAP2_ERR_NO_CREDENTIALS, "no resident credentials")
         self._rps = rps[1:]
         response = self._rp_entry(rps[0])
-        response[C.CTAP2_CM_RESP_TOTAL_RPS] = len(rps)
+        response[_CTAP2_CM_RESP_TOTAL_RPS] = len(rps)
         return response
 
     @staticmethod
     def _rp_entry(rp):
-        return {C.CTAP2_CM_RESP_RP: {"id": rp[0]}, C.CTAP2_CM_RESP_RP_ID_HASH: rp[1]}
+        return {_CTAP2_CM_RESP_RP: {"id": rp[0]}, _CTAP2_CM_RESP_RP_ID_HASH: rp[1]}
 
     def _next_rp(self):
         self._creds = None
@@ -190,7 +197,7 @@ class CredentialManagement:
             raise CtapError(C.CTAP2_ERR_NO_CREDENTIALS, "no credentials for this RP")
         response = self._cred_entry(keys[0])
         self._creds = keys[1:]
-        response[C.CTAP2_CM_RESP_TOTAL_CREDENTIALS] = len(keys)
+        response[_CTAP2_CM_RESP_TOTAL_CREDENTIALS] = len(keys)
         return response
 
     def _next_credential(self):
@@ -202,10 +209,10 @@ class CredentialManagement:
 
     def _cred_entry(self, key):
         record = None
-        for k, r in self.auth._resident_slots():
+        for k, r in self.auth.credentials.resident_slots():
             if k == key:
                 record = r
-        cred = None if record is None else self.auth._open_id(record[RK_RP_ID_HASH], record[RK_ID])
+        cred = None if record is None else self.auth.credentials.open_id(record[RK_RP_ID_HASH], record[RK_ID])
         if cred is None:
             self.end_enumeration()
             raise CtapError(C.CTAP2_ERR_NO_CREDENTIALS, "credential gone")
@@ -218,13 +225,13 @@ class CredentialManagement:
         for field, name in ((RK_USER_NAME, "name"), (RK_USER_DISPLAY_NAME, "displayName")):
             if isinstance(record.get(field), str):
                 user[name] = record[field]
-        return {C.CTAP2_CM_RESP_USER: user,
-                C.CTAP2_CM_RESP_CREDENTIAL_ID: {"id": record[RK_ID], "type": _PUBLIC_KEY},
-                C.CTAP2_CM_RESP_PUBLIC_KEY: cose_p256(bytes(x), bytes(y), C.COSE_ALG_ES256),
-                C.CTAP2_CM_RESP_CRED_PROTECT: protect}
+        return {_CTAP2_CM_RESP_USER: user,
+                _CTAP2_CM_RESP_CREDENTIAL_ID: {"id": record[RK_ID], "type": PUBLIC_KEY},
+                _CTAP2_CM_RESP_PUBLIC_KEY: cose_p256(bytes(x), bytes(y), C.COSE_ALG_ES256),
+                _CTAP2_CM_RESP_CRED_PROTECT: protect}
 
     def _update_user(self, key, record, sub_params):
-        user = cbor.get(sub_params, C.CTAP2_CM_PARAM_USER, cbor.MAP, True)
+        user = cbor.get(sub_params, _CTAP2_CM_PARAM_USER, cbor.MAP, True)
         user_id = cbor.get(user, "id", cbor.BYTES, True)
         name = cbor.get(user, "name", cbor.TEXT)
         display_name = cbor.get(user, "displayName", cbor.TEXT)

@@ -16,14 +16,62 @@ Status words:
 
 MicroPython rules: plain classes, bytes/bytearray, crypto through the platform.
 """
+from sealtoken.applets import AID_OATH
+from sealtoken.core.applet import Applet, ApduError
+from sealtoken.core.hmac import ct_equal, wipe
+from sealtoken.core.hmac import hmac as _hmac
+from sealtoken.core.iso7816 import (SW_CONDITIONS_NOT_SATISFIED, SW_DATA_INVALID, SW_FILE_EXISTS,
+                                    SW_INCORRECT_P1P2, SW_INS_NOT_SUPPORTED, SW_NO_SPACE,
+                                    SW_SECURITY_STATUS_NOT_SATISFIED, SW_WRONG_DATA, find_tlv,
+                                    read_ber_length, tlv)
+from sealtoken.core.keys import OATH_KEY_CODE, OATH_KEY_CRED_FIRST, OATH_KEY_INDEX, OATH_KEY_SALT
+from sealtoken.core.micro import const
+from sealtoken.core.platform import UP_APPROVED
+from sealtoken.core.storage import StoreFullError
 
-from . import const
-from .iso7816 import read_ber_length
-from .applet import Applet, ApduError
-from .hmac import ct_equal, wipe
-from .hmac import hmac as _hmac
-from .platform import UP_APPROVED
-from .storage import StoreFullError
+# protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
+# out of the module's RAM too (docs/architecture.md, "Constants")
+_OATH_VERSION = (5, 7, 1)                         # what SELECT reports; yubikit enables RENAME from 5.3.1
+_OATH_INS_PUT = const(0x01)
+_OATH_INS_DELETE = const(0x02)
+_OATH_INS_SET_CODE = const(0x03)
+_OATH_INS_RESET = const(0x04)
+_OATH_INS_RENAME = const(0x05)
+_OATH_INS_LIST = const(0xA1)
+OATH_INS_CALCULATE = const(0xA2)
+_OATH_INS_VALIDATE = const(0xA3)
+_OATH_INS_CALCULATE_ALL = const(0xA4)
+OATH_INS_SEND_REMAINING = const(0xA5)
+OATH_TAG_NAME = const(0x71)                       # also the salt in the SELECT response
+_OATH_TAG_NAME_LIST = const(0x72)
+_OATH_TAG_KEY = const(0x73)
+OATH_TAG_CHALLENGE = const(0x74)
+OATH_TAG_RESPONSE = const(0x75)
+_OATH_TAG_TRUNCATED = const(0x76)
+_OATH_TAG_HOTP = const(0x77)
+_OATH_TAG_PROPERTY = const(0x78)                  # one value byte, no length byte
+OATH_TAG_VERSION = const(0x79)
+_OATH_TAG_IMF = const(0x7A)
+_OATH_TAG_ALGORITHM = const(0x7B)
+_OATH_TAG_TOUCH = const(0x7C)
+_OATH_MASK_TYPE = const(0xF0)
+_OATH_MASK_ALGO = const(0x0F)
+_OATH_TYPE_HOTP = const(0x10)
+_OATH_TYPE_TOTP = const(0x20)
+_OATH_ALG_SHA1 = const(0x01)
+_OATH_ALG_SHA256 = const(0x02)
+_OATH_ALG_SHA512 = const(0x03)
+_OATH_PROP_INCREASING = const(0x01)
+_OATH_PROP_TOUCH = const(0x02)
+_OATH_SALT_LEN = const(8)
+_OATH_CHALLENGE_LEN = const(8)
+_OATH_MAX_NAME_LEN = const(64)
+_OATH_MAX_KEY_LEN = const(256)                    # longer keys than a hash block are hashed (RFC 2104) before storing
+_OATH_MAX_CHALLENGE_LEN = const(64)
+_OATH_MIN_DIGITS = const(4)
+_OATH_MAX_DIGITS = const(10)
+_OATH_MAX_CREDENTIALS = const(32)
+_OATH_TOUCH_TIMEOUT_MS = const(15000)
 
 # record layout (one store value per credential):
 #   [0] type|algo  [1] digits  [2] properties  [3:11] counter / last challenge (big endian)
@@ -36,21 +84,10 @@ _REC_NAME_LEN = 11
 _REC_NAME = 12
 
 _HASHES = {
-    const.OATH_ALG_SHA1: ("sha1", 64),
-    const.OATH_ALG_SHA256: ("sha256", 64),
-    const.OATH_ALG_SHA512: ("sha512", 128),
+    _OATH_ALG_SHA1: ("sha1", 64),
+    _OATH_ALG_SHA256: ("sha256", 64),
+    _OATH_ALG_SHA512: ("sha512", 128),
 }
-
-
-def _tlv(tag, value):
-    n = len(value)
-    if n < 0x80:
-        head = bytes((tag, n))
-    elif n < 0x100:
-        head = bytes((tag, 0x81, n))
-    else:
-        head = bytes((tag, 0x82, n >> 8, n & 0xFF))
-    return head + bytes(value)
 
 
 def _parse_tlvs(data):
@@ -65,15 +102,15 @@ def _parse_tlvs(data):
     while pos < end:
         tag = data[pos]
         pos += 1
-        if tag == const.OATH_TAG_PROPERTY:
+        if tag == _OATH_TAG_PROPERTY:
             if pos >= end:
-                raise ApduError(const.SW_WRONG_DATA)
+                raise ApduError(SW_WRONG_DATA)
             out.append((tag, data[pos:pos + 1]))
             pos += 1
             continue
         n, pos = read_ber_length(data, pos, end)
         if pos + n > end:
-            raise ApduError(const.SW_WRONG_DATA)
+            raise ApduError(SW_WRONG_DATA)
         out.append((tag, data[pos:pos + n]))
         pos += n
     return out
@@ -82,27 +119,18 @@ def _parse_tlvs(data):
 def _only(tlvs, allowed):
     for tag, _ in tlvs:
         if tag not in allowed:
-            raise ApduError(const.SW_WRONG_DATA)
-
-
-def _find(tlvs, tag, required=True):
-    for t, value in tlvs:
-        if t == tag:
-            return value
-    if required:
-        raise ApduError(const.SW_WRONG_DATA)
-    return None
+            raise ApduError(SW_WRONG_DATA)
 
 
 def _check_name(name):
-    if not 1 <= len(name) <= const.OATH_MAX_NAME_LEN:
-        raise ApduError(const.SW_WRONG_DATA)
+    if not 1 <= len(name) <= _OATH_MAX_NAME_LEN:
+        raise ApduError(SW_WRONG_DATA)
     return bytes(name)
 
 
 class OathApplet(Applet):
-    AID = const.AID_OATH
-    SEND_REMAINING_INS = const.OATH_INS_SEND_REMAINING
+    AID = AID_OATH
+    SEND_REMAINING_INS = OATH_INS_SEND_REMAINING
 
     def __init__(self, platform, store):
         Applet.__init__(self, platform, store)
@@ -115,15 +143,15 @@ class OathApplet(Applet):
         self._unlocked = False
 
     def _salt(self):
-        salt = self.store.get(const.OATH_KEY_SALT)
-        if salt is None or len(salt) != const.OATH_SALT_LEN:
-            salt = bytes(self.platform.random_bytes(const.OATH_SALT_LEN))
-            self.store.put(const.OATH_KEY_SALT, salt)
+        salt = self.store.get(OATH_KEY_SALT)
+        if salt is None or len(salt) != _OATH_SALT_LEN:
+            salt = bytes(self.platform.random_bytes(_OATH_SALT_LEN))
+            self.store.put(OATH_KEY_SALT, salt)
         return salt
 
     def _access_code(self):
         """(algorithm, key) of the access code, or None."""
-        rec = self.store.get(const.OATH_KEY_CODE)
+        rec = self.store.get(OATH_KEY_CODE)
         if not rec or len(rec) < 2:
             return None
         return rec[0], rec[1:]
@@ -132,18 +160,18 @@ class OathApplet(Applet):
         if self._unlocked:
             return
         if self._access_code() is not None:
-            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+            raise ApduError(SW_SECURITY_STATUS_NOT_SATISFIED)
 
     def select(self, command):
         self._challenge = None
         self._unlocked = False
-        resp = _tlv(const.OATH_TAG_VERSION, bytes(const.OATH_VERSION))
-        resp += _tlv(const.OATH_TAG_NAME, self._salt())
+        resp = tlv(OATH_TAG_VERSION, bytes(_OATH_VERSION))
+        resp += tlv(OATH_TAG_NAME, self._salt())
         code = self._access_code()
         if code is not None:
-            self._challenge = bytes(self.platform.random_bytes(const.OATH_CHALLENGE_LEN))
-            resp += _tlv(const.OATH_TAG_CHALLENGE, self._challenge)
-            resp += _tlv(const.OATH_TAG_ALGORITHM, bytes((code[0],)))
+            self._challenge = bytes(self.platform.random_bytes(_OATH_CHALLENGE_LEN))
+            resp += tlv(OATH_TAG_CHALLENGE, self._challenge)
+            resp += tlv(_OATH_TAG_ALGORITHM, bytes((code[0],)))
         else:
             self._unlocked = True
         return resp
@@ -151,33 +179,33 @@ class OathApplet(Applet):
     # --- dispatch --------------------------------------------------------------
     def process(self, command):
         ins = command.ins
-        if ins == const.OATH_INS_RESET:
+        if ins == _OATH_INS_RESET:
             return self._reset(command)
-        if ins == const.OATH_INS_VALIDATE:
+        if ins == _OATH_INS_VALIDATE:
             return self._validate(command)
-        if ins == const.OATH_INS_PUT:
+        if ins == _OATH_INS_PUT:
             handler = self._put
-        elif ins == const.OATH_INS_DELETE:
+        elif ins == _OATH_INS_DELETE:
             handler = self._delete
-        elif ins == const.OATH_INS_SET_CODE:
+        elif ins == _OATH_INS_SET_CODE:
             handler = self._set_code
-        elif ins == const.OATH_INS_RENAME:
+        elif ins == _OATH_INS_RENAME:
             handler = self._rename
-        elif ins == const.OATH_INS_LIST:
+        elif ins == _OATH_INS_LIST:
             handler = self._list
-        elif ins == const.OATH_INS_CALCULATE:
+        elif ins == OATH_INS_CALCULATE:
             handler = self._calculate
-        elif ins == const.OATH_INS_CALCULATE_ALL:
+        elif ins == _OATH_INS_CALCULATE_ALL:
             handler = self._calculate_all
         else:
-            raise ApduError(const.SW_INS_NOT_SUPPORTED)
+            raise ApduError(SW_INS_NOT_SUPPORTED)
         self._require_unlocked()
         return handler(command)
 
     # --- credential records ---------------------------------------------------------
     def _index(self):
         """Slots in use, in creation order (a list: MicroPython's bytearray has no `in`/remove)."""
-        idx = self.store.get(const.OATH_KEY_INDEX)
+        idx = self.store.get(OATH_KEY_INDEX)
         return [b for b in idx] if idx else []
 
     def _find_slot(self, name, index=None):
@@ -185,7 +213,7 @@ class OathApplet(Applet):
         if index is None:
             index = self._index()
         for slot in index:
-            rec = self.store.get(const.OATH_KEY_CRED_FIRST + slot)
+            rec = self.store.get(OATH_KEY_CRED_FIRST + slot)
             if rec is not None and _rec_name(rec) == name:
                 return slot, rec
         return None, None
@@ -193,7 +221,7 @@ class OathApplet(Applet):
     def _records(self):
         out = []
         for slot in self._index():
-            rec = self.store.get(const.OATH_KEY_CRED_FIRST + slot)
+            rec = self.store.get(OATH_KEY_CRED_FIRST + slot)
             if rec is not None:
                 out.append(rec)
         return out
@@ -201,34 +229,34 @@ class OathApplet(Applet):
     # --- commands ------------------------------------------------------------------
     def _put(self, command):
         tlvs = _parse_tlvs(command.data)
-        _only(tlvs, (const.OATH_TAG_NAME, const.OATH_TAG_KEY, const.OATH_TAG_PROPERTY, const.OATH_TAG_IMF))
-        name = _check_name(_find(tlvs, const.OATH_TAG_NAME))
-        keydata = _find(tlvs, const.OATH_TAG_KEY)
+        _only(tlvs, (OATH_TAG_NAME, _OATH_TAG_KEY, _OATH_TAG_PROPERTY, _OATH_TAG_IMF))
+        name = _check_name(find_tlv(tlvs, OATH_TAG_NAME))
+        keydata = find_tlv(tlvs, _OATH_TAG_KEY)
         if len(keydata) < 3:
-            raise ApduError(const.SW_WRONG_DATA)
+            raise ApduError(SW_WRONG_DATA)
         type_algo = keydata[0]
         digits = keydata[1]
-        oath_type = type_algo & const.OATH_MASK_TYPE
-        algo = type_algo & const.OATH_MASK_ALGO
-        if oath_type not in (const.OATH_TYPE_HOTP, const.OATH_TYPE_TOTP) or algo not in _HASHES:
-            raise ApduError(const.SW_WRONG_DATA)
-        if not const.OATH_MIN_DIGITS <= digits <= const.OATH_MAX_DIGITS:
-            raise ApduError(const.SW_WRONG_DATA)
+        oath_type = type_algo & _OATH_MASK_TYPE
+        algo = type_algo & _OATH_MASK_ALGO
+        if oath_type not in (_OATH_TYPE_HOTP, _OATH_TYPE_TOTP) or algo not in _HASHES:
+            raise ApduError(SW_WRONG_DATA)
+        if not _OATH_MIN_DIGITS <= digits <= _OATH_MAX_DIGITS:
+            raise ApduError(SW_WRONG_DATA)
         hash_name, block = _HASHES[algo]
         key = keydata[2:]
-        if len(key) > const.OATH_MAX_KEY_LEN:
-            raise ApduError(const.SW_WRONG_DATA)
+        if len(key) > _OATH_MAX_KEY_LEN:
+            raise ApduError(SW_WRONG_DATA)
         if len(key) > block:  # RFC 2104: keys longer than a block are hashed first
             key = self.platform.hash(hash_name, bytes(key))
-        props = _find(tlvs, const.OATH_TAG_PROPERTY, required=False)
+        props = find_tlv(tlvs, _OATH_TAG_PROPERTY, required=False)
         props = props[0] if props else 0
-        if props & ~(const.OATH_PROP_INCREASING | const.OATH_PROP_TOUCH):
-            raise ApduError(const.SW_WRONG_DATA)
-        imf = _find(tlvs, const.OATH_TAG_IMF, required=False)
+        if props & ~(_OATH_PROP_INCREASING | _OATH_PROP_TOUCH):
+            raise ApduError(SW_WRONG_DATA)
+        imf = find_tlv(tlvs, _OATH_TAG_IMF, required=False)
         counter = 0
         if imf is not None:
             if not 1 <= len(imf) <= 8:
-                raise ApduError(const.SW_WRONG_DATA)
+                raise ApduError(SW_WRONG_DATA)
             for b in imf:
                 counter = (counter << 8) | b
         rec = bytearray((type_algo, digits, props))
@@ -239,201 +267,201 @@ class OathApplet(Applet):
         index = self._index()
         slot, _ = self._find_slot(name, index)
         if slot is None:
-            if len(index) >= const.OATH_MAX_CREDENTIALS:
-                raise ApduError(const.SW_NO_SPACE)
+            if len(index) >= _OATH_MAX_CREDENTIALS:
+                raise ApduError(SW_NO_SPACE)
             slot = 0
             while slot in index:
                 slot += 1
             index.append(slot)
-            changes = {const.OATH_KEY_CRED_FIRST + slot: bytes(rec), const.OATH_KEY_INDEX: bytes(index)}
+            changes = {OATH_KEY_CRED_FIRST + slot: bytes(rec), OATH_KEY_INDEX: bytes(index)}
             scrub = False
         else:
-            changes = {const.OATH_KEY_CRED_FIRST + slot: bytes(rec)}
+            changes = {OATH_KEY_CRED_FIRST + slot: bytes(rec)}
             scrub = True  # the replaced key must not stay in flash
         wipe(rec)
         try:
             self.store.update(changes, scrub)
         except StoreFullError:
-            raise ApduError(const.SW_NO_SPACE)
+            raise ApduError(SW_NO_SPACE)
         return b""
 
     def _delete(self, command):
         tlvs = _parse_tlvs(command.data)
-        name = _check_name(_find(tlvs, const.OATH_TAG_NAME))
+        name = _check_name(find_tlv(tlvs, OATH_TAG_NAME))
         index = self._index()
         slot, _ = self._find_slot(name, index)
         if slot is None:
-            raise ApduError(const.SW_DATA_INVALID)
+            raise ApduError(SW_DATA_INVALID)
         index.remove(slot)
-        self.store.update({const.OATH_KEY_CRED_FIRST + slot: None,
-                           const.OATH_KEY_INDEX: bytes(index) if index else None}, True)
+        self.store.update({OATH_KEY_CRED_FIRST + slot: None,
+                           OATH_KEY_INDEX: bytes(index) if index else None}, True)
         return b""
 
     def _rename(self, command):
         tlvs = _parse_tlvs(command.data)
-        _only(tlvs, (const.OATH_TAG_NAME,))
+        _only(tlvs, (OATH_TAG_NAME,))
         if len(tlvs) != 2:
-            raise ApduError(const.SW_WRONG_DATA)
+            raise ApduError(SW_WRONG_DATA)
         old = _check_name(tlvs[0][1])
         new = _check_name(tlvs[1][1])
         index = self._index()
         slot, rec = self._find_slot(old, index)
         if slot is None:
-            raise ApduError(const.SW_DATA_INVALID)
+            raise ApduError(SW_DATA_INVALID)
         if new != old and self._find_slot(new, index)[0] is not None:
-            raise ApduError(const.SW_FILE_EXISTS)
+            raise ApduError(SW_FILE_EXISTS)
         n = rec[_REC_NAME_LEN]
         renamed = bytearray(rec[:_REC_NAME_LEN])
         renamed.append(len(new))
         renamed += new
         renamed += rec[_REC_NAME + n:]
-        self.store.put(const.OATH_KEY_CRED_FIRST + slot, bytes(renamed))
+        self.store.put(OATH_KEY_CRED_FIRST + slot, bytes(renamed))
         wipe(renamed)
         return b""
 
     def _list(self, command):
         out = bytearray()
         for rec in self._records():
-            out += _tlv(const.OATH_TAG_NAME_LIST, bytes((rec[_REC_TYPE],)) + _rec_name(rec))
+            out += tlv(_OATH_TAG_NAME_LIST, bytes((rec[_REC_TYPE],)) + _rec_name(rec))
         return bytes(out)
 
     def _calculate(self, command):
         if command.p2 not in (0x00, 0x01):
-            raise ApduError(const.SW_INCORRECT_P1P2)
+            raise ApduError(SW_INCORRECT_P1P2)
         tlvs = _parse_tlvs(command.data)
-        name = _check_name(_find(tlvs, const.OATH_TAG_NAME))
-        challenge = _find(tlvs, const.OATH_TAG_CHALLENGE, required=False)
+        name = _check_name(find_tlv(tlvs, OATH_TAG_NAME))
+        challenge = find_tlv(tlvs, OATH_TAG_CHALLENGE, required=False)
         if challenge is None:
             challenge = b""
-        if len(challenge) > const.OATH_MAX_CHALLENGE_LEN:
-            raise ApduError(const.SW_WRONG_DATA)
+        if len(challenge) > _OATH_MAX_CHALLENGE_LEN:
+            raise ApduError(SW_WRONG_DATA)
         slot, rec = self._find_slot(name)
         if slot is None:
-            raise ApduError(const.SW_DATA_INVALID)
-        if rec[_REC_PROPS] & const.OATH_PROP_TOUCH:
+            raise ApduError(SW_DATA_INVALID)
+        if rec[_REC_PROPS] & _OATH_PROP_TOUCH:
             self._touch()
         digest = self._compute(slot, rec, challenge)
         digits = bytes((rec[_REC_DIGITS],))
         try:
             if command.p2 == 0x01:
-                return _tlv(const.OATH_TAG_TRUNCATED, digits + _truncate(digest))
-            return _tlv(const.OATH_TAG_RESPONSE, digits + bytes(digest))
+                return tlv(_OATH_TAG_TRUNCATED, digits + _truncate(digest))
+            return tlv(OATH_TAG_RESPONSE, digits + bytes(digest))
         finally:
             wipe(digest)
 
     def _calculate_all(self, command):
         if command.p2 not in (0x00, 0x01):
-            raise ApduError(const.SW_INCORRECT_P1P2)
+            raise ApduError(SW_INCORRECT_P1P2)
         tlvs = _parse_tlvs(command.data)
-        challenge = _find(tlvs, const.OATH_TAG_CHALLENGE)
-        if len(challenge) > const.OATH_MAX_CHALLENGE_LEN:
-            raise ApduError(const.SW_WRONG_DATA)
+        challenge = find_tlv(tlvs, OATH_TAG_CHALLENGE)
+        if len(challenge) > _OATH_MAX_CHALLENGE_LEN:
+            raise ApduError(SW_WRONG_DATA)
         out = bytearray()
         for slot in self._index():
-            rec = self.store.get(const.OATH_KEY_CRED_FIRST + slot)
+            rec = self.store.get(OATH_KEY_CRED_FIRST + slot)
             if rec is None:
                 continue
-            out += _tlv(const.OATH_TAG_NAME, _rec_name(rec))
+            out += tlv(OATH_TAG_NAME, _rec_name(rec))
             digits = bytes((rec[_REC_DIGITS],))
-            if rec[_REC_TYPE] & const.OATH_MASK_TYPE == const.OATH_TYPE_HOTP:
-                out += _tlv(const.OATH_TAG_HOTP, digits)
-            elif rec[_REC_PROPS] & const.OATH_PROP_TOUCH:
-                out += _tlv(const.OATH_TAG_TOUCH, digits)
+            if rec[_REC_TYPE] & _OATH_MASK_TYPE == _OATH_TYPE_HOTP:
+                out += tlv(_OATH_TAG_HOTP, digits)
+            elif rec[_REC_PROPS] & _OATH_PROP_TOUCH:
+                out += tlv(_OATH_TAG_TOUCH, digits)
             else:
                 digest = self._compute(slot, rec, challenge)
                 if command.p2 == 0x01:
-                    out += _tlv(const.OATH_TAG_TRUNCATED, digits + _truncate(digest))
+                    out += tlv(_OATH_TAG_TRUNCATED, digits + _truncate(digest))
                 else:
-                    out += _tlv(const.OATH_TAG_RESPONSE, digits + bytes(digest))
+                    out += tlv(OATH_TAG_RESPONSE, digits + bytes(digest))
                 wipe(digest)
         return bytes(out)
 
     def _touch(self):
-        result = self.platform.wait_user_presence(const.OATH_TOUCH_TIMEOUT_MS, _no_cancel)
+        result = self.platform.wait_user_presence(_OATH_TOUCH_TIMEOUT_MS, _no_cancel)
         if result != UP_APPROVED:
-            raise ApduError(const.SW_SECURITY_STATUS_NOT_SATISFIED)
+            raise ApduError(SW_SECURITY_STATUS_NOT_SATISFIED)
 
     def _compute(self, slot, rec, challenge):
         """HMAC of the credential over challenge (TOTP) or its counter (HOTP); a bytearray."""
-        hash_name = _HASHES[rec[_REC_TYPE] & const.OATH_MASK_ALGO][0]
+        hash_name = _HASHES[rec[_REC_TYPE] & _OATH_MASK_ALGO][0]
         key = rec[_REC_NAME + rec[_REC_NAME_LEN]:]
         previous = _rec_counter(rec)
-        if rec[_REC_TYPE] & const.OATH_MASK_TYPE == const.OATH_TYPE_HOTP:
+        if rec[_REC_TYPE] & _OATH_MASK_TYPE == _OATH_TYPE_HOTP:
             message = _u64(previous)
             # the counter moves on before the code leaves the token
             self._save_counter(slot, rec, previous + 1)
         else:
             message = bytes(challenge)
-            if rec[_REC_PROPS] & const.OATH_PROP_INCREASING:
+            if rec[_REC_PROPS] & _OATH_PROP_INCREASING:
                 value = 0
                 for b in message[-8:]:
                     value = (value << 8) | b
                 if len(message) > 8 or (previous and value <= previous):
-                    raise ApduError(const.SW_CONDITIONS_NOT_SATISFIED)
+                    raise ApduError(SW_CONDITIONS_NOT_SATISFIED)
                 self._save_counter(slot, rec, value)
         return bytearray(_hmac(self.platform, hash_name, key, message))
 
     def _save_counter(self, slot, rec, value):
         updated = bytearray(rec)
         updated[_REC_COUNTER:_REC_COUNTER + 8] = _u64(value & 0xFFFFFFFFFFFFFFFF)
-        self.store.put(const.OATH_KEY_CRED_FIRST + slot, bytes(updated))
+        self.store.put(OATH_KEY_CRED_FIRST + slot, bytes(updated))
         wipe(updated)
 
     def _validate(self, command):
         tlvs = _parse_tlvs(command.data)
-        response = _find(tlvs, const.OATH_TAG_RESPONSE)
-        host_challenge = _find(tlvs, const.OATH_TAG_CHALLENGE)
+        response = find_tlv(tlvs, OATH_TAG_RESPONSE)
+        host_challenge = find_tlv(tlvs, OATH_TAG_CHALLENGE)
         code = self._access_code()
         if code is None:
-            raise ApduError(const.SW_DATA_INVALID)
+            raise ApduError(SW_DATA_INVALID)
         challenge = self._challenge
         # one try per SELECT: a wrong answer needs a new challenge
         self._challenge = None
         if challenge is None:
-            raise ApduError(const.SW_WRONG_DATA)
-        hash_name = _HASHES.get(code[0], _HASHES[const.OATH_ALG_SHA1])[0]
+            raise ApduError(SW_WRONG_DATA)
+        hash_name = _HASHES.get(code[0], _HASHES[_OATH_ALG_SHA1])[0]
         expected = bytearray(_hmac(self.platform, hash_name, code[1], challenge))
         ok = ct_equal(expected, response)
         wipe(expected)
         if not ok:
             self._unlocked = False
-            raise ApduError(const.SW_WRONG_DATA)
+            raise ApduError(SW_WRONG_DATA)
         self._unlocked = True
-        return _tlv(const.OATH_TAG_RESPONSE, _hmac(self.platform, hash_name, code[1], bytes(host_challenge)))
+        return tlv(OATH_TAG_RESPONSE, _hmac(self.platform, hash_name, code[1], bytes(host_challenge)))
 
     def _set_code(self, command):
         tlvs = _parse_tlvs(command.data)
-        _only(tlvs, (const.OATH_TAG_KEY, const.OATH_TAG_CHALLENGE, const.OATH_TAG_RESPONSE))
-        keydata = _find(tlvs, const.OATH_TAG_KEY)
+        _only(tlvs, (_OATH_TAG_KEY, OATH_TAG_CHALLENGE, OATH_TAG_RESPONSE))
+        keydata = find_tlv(tlvs, _OATH_TAG_KEY)
         if len(keydata) == 0:
-            self.store.update({const.OATH_KEY_CODE: None}, True)
+            self.store.update({OATH_KEY_CODE: None}, True)
             return b""
-        algo = keydata[0] & const.OATH_MASK_ALGO
+        algo = keydata[0] & _OATH_MASK_ALGO
         key = keydata[1:]
         if algo not in _HASHES or not 1 <= len(key) <= _HASHES[algo][1]:
-            raise ApduError(const.SW_WRONG_DATA)
-        challenge = _find(tlvs, const.OATH_TAG_CHALLENGE)
-        response = _find(tlvs, const.OATH_TAG_RESPONSE)
+            raise ApduError(SW_WRONG_DATA)
+        challenge = find_tlv(tlvs, OATH_TAG_CHALLENGE)
+        response = find_tlv(tlvs, OATH_TAG_RESPONSE)
         expected = bytearray(_hmac(self.platform, _HASHES[algo][0], key, challenge))
         ok = ct_equal(expected, response)
         wipe(expected)
         if not ok:
-            raise ApduError(const.SW_WRONG_DATA)
+            raise ApduError(SW_WRONG_DATA)
         rec = bytearray((algo,))
         rec += key
         value = bytes(rec)
         wipe(rec)
-        self.store.update({const.OATH_KEY_CODE: value}, True)
+        self.store.update({OATH_KEY_CODE: value}, True)
         self._unlocked = True
         return b""
 
     def _reset(self, command):
         if command.p1 != 0xDE or command.p2 != 0xAD:
-            raise ApduError(const.SW_INCORRECT_P1P2)
-        changes = {const.OATH_KEY_CODE: None, const.OATH_KEY_INDEX: None,
-                   const.OATH_KEY_SALT: bytes(self.platform.random_bytes(const.OATH_SALT_LEN))}
-        for slot in range(const.OATH_MAX_CREDENTIALS):
-            changes[const.OATH_KEY_CRED_FIRST + slot] = None
+            raise ApduError(SW_INCORRECT_P1P2)
+        changes = {OATH_KEY_CODE: None, OATH_KEY_INDEX: None,
+                   OATH_KEY_SALT: bytes(self.platform.random_bytes(_OATH_SALT_LEN))}
+        for slot in range(_OATH_MAX_CREDENTIALS):
+            changes[OATH_KEY_CRED_FIRST + slot] = None
         self.store.update(changes, True)
         self._challenge = None
         self._unlocked = True

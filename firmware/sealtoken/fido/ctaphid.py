@@ -40,10 +40,46 @@ MicroPython rules: plain classes, no dataclasses, typing, abc or enum.
 import struct
 
 from sealtoken import VERSION
-from sealtoken import const
+from sealtoken.core.micro import const
 
-_INIT_DATA = const.CTAPHID_PACKET_SIZE - 7  # 57
-_CONT_DATA = const.CTAPHID_PACKET_SIZE - 5  # 59
+# protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
+# out of the module's RAM too (docs/architecture.md, "Constants")
+CTAPHID_PACKET_SIZE = const(64)                   # HID report size, both directions
+CTAPHID_MAX_MESSAGE = const(7609)                 # 57 + 128 * 59
+CTAPHID_BROADCAST_CID = const(0xFFFFFFFF)
+CTAPHID_TYPE_INIT = const(0x80)                   # bit 7 of byte 4: init packet
+_CTAPHID_INIT_NONCE_SIZE = const(8)
+_CTAPHID_PROTOCOL_VERSION = const(2)
+CTAPHID_MSG_TIMEOUT_MS = const(500)               # longest gap between packets of one message
+_CTAPHID_LOCK_MAX_S = const(10)
+CTAPHID_PING = const(0x01)
+CTAPHID_MSG = const(0x03)
+CTAPHID_LOCK = const(0x04)
+CTAPHID_INIT = const(0x06)
+CTAPHID_WINK = const(0x08)
+CTAPHID_CBOR = const(0x10)
+CTAPHID_CANCEL = const(0x11)
+_CTAPHID_KEEPALIVE = const(0x3B)
+CTAPHID_ERROR = const(0x3F)
+CTAPHID_ERR_INVALID_CMD = const(0x01)
+CTAPHID_ERR_INVALID_PAR = const(0x02)
+CTAPHID_ERR_INVALID_LEN = const(0x03)
+CTAPHID_ERR_INVALID_SEQ = const(0x04)
+CTAPHID_ERR_MSG_TIMEOUT = const(0x05)
+CTAPHID_ERR_CHANNEL_BUSY = const(0x06)
+CTAPHID_ERR_LOCK_REQUIRED = const(0x0A)
+CTAPHID_ERR_INVALID_CHANNEL = const(0x0B)
+CTAPHID_ERR_OTHER = const(0x7F)
+_CTAPHID_CAPABILITY_WINK = const(0x01)
+_CTAPHID_CAPABILITY_CBOR = const(0x04)
+_CTAPHID_CAPABILITY_NMSG = const(0x08)            # no MSG: CTAP2 only
+CTAPHID_KEEPALIVE_PROCESSING = const(1)
+_CTAPHID_KEEPALIVE_UPNEEDED = const(2)
+_CTAPHID_STATUS_KEEPALIVE_CANCEL = const(0x2D)
+_CTAPHID_STATUS_TOO_LARGE = const(0x39)           # CTAP2_ERR_REQUEST_TOO_LARGE
+CTAPHID_STATUS_OTHER = const(0x7F)                # CTAP1_ERR_OTHER
+_INIT_DATA = CTAPHID_PACKET_SIZE - 7  # 57
+_CONT_DATA = CTAPHID_PACKET_SIZE - 5  # 59
 _MAX_POLL_PER_KEEPALIVE = 32
 
 
@@ -51,7 +87,7 @@ def frame(cid, cmd, payload):
     """The input reports carrying `payload` as command `cmd` on channel `cid`."""
     n = len(payload)
     packets = []
-    head = struct.pack(">IBH", cid, const.CTAPHID_TYPE_INIT | cmd, n)
+    head = struct.pack(">IBH", cid, CTAPHID_TYPE_INIT | cmd, n)
     chunk = payload[:_INIT_DATA]
     packets.append(_pad(head + bytes(chunk)))
     offset = len(chunk)
@@ -66,12 +102,12 @@ def frame(cid, cmd, payload):
 
 def error_packet(cid, code):
     """One ERROR report with `code` (CTAPHID_ERR_*) on channel `cid`."""
-    return frame(cid, const.CTAPHID_ERROR, bytes((code,)))[0]
+    return frame(cid, CTAPHID_ERROR, bytes((code,)))[0]
 
 
 def _pad(data):
-    if len(data) < const.CTAPHID_PACKET_SIZE:
-        data = data + bytes(const.CTAPHID_PACKET_SIZE - len(data))
+    if len(data) < CTAPHID_PACKET_SIZE:
+        data = data + bytes(CTAPHID_PACKET_SIZE - len(data))
     return data
 
 
@@ -85,8 +121,8 @@ class CtapHid:
         self.poll_packet = poll_packet
         # tests set this to see a crash of the authenticator instead of status 0x7F
         self.raise_internal_errors = False
-        self.capabilities = (const.CTAPHID_CAPABILITY_WINK | const.CTAPHID_CAPABILITY_CBOR
-                             | const.CTAPHID_CAPABILITY_NMSG)
+        self.capabilities = (_CTAPHID_CAPABILITY_WINK | _CTAPHID_CAPABILITY_CBOR
+                             | _CTAPHID_CAPABILITY_NMSG)
         self._next_cid = 1  # channels 1 .. _next_cid - 1 are allocated
         self._lock_cid = 0
         self._lock_until = 0
@@ -136,7 +172,7 @@ class CtapHid:
 
     def _allocate_cid(self):
         cid = self._next_cid
-        if cid >= const.CTAPHID_BROADCAST_CID - 1:
+        if cid >= CTAPHID_BROADCAST_CID - 1:
             # 2^32 INITs: start over (old channels become unknown)
             cid = 1
         self._next_cid = cid + 1
@@ -153,7 +189,7 @@ class CtapHid:
         """One output report from the host -> list of input reports to send back."""
         out = []
         packet = bytes(packet)
-        if len(packet) > const.CTAPHID_PACKET_SIZE:
+        if len(packet) > CTAPHID_PACKET_SIZE:
             return out  # not a report of this device: drop
         if len(packet) < 5:
             return out
@@ -161,7 +197,7 @@ class CtapHid:
         now = self.platform.now_ms()
         self._check_timeout(now, out)
         cid = struct.unpack_from(">I", packet, 0)[0]
-        if packet[4] & const.CTAPHID_TYPE_INIT:
+        if packet[4] & CTAPHID_TYPE_INIT:
             self._init_packet(cid, packet, now, out)
         else:
             self._cont_packet(cid, packet, now, out)
@@ -169,36 +205,36 @@ class CtapHid:
 
     # --- assembly -------------------------------------------------------------
     def _check_timeout(self, now, out):
-        if self._msg_cid and now - self._msg_time > const.CTAPHID_MSG_TIMEOUT_MS:
+        if self._msg_cid and now - self._msg_time > CTAPHID_MSG_TIMEOUT_MS:
             cid = self._msg_cid
             self._reset_message()
-            out.append(error_packet(cid, const.CTAPHID_ERR_MSG_TIMEOUT))
+            out.append(error_packet(cid, CTAPHID_ERR_MSG_TIMEOUT))
 
     def _init_packet(self, cid, packet, now, out):
         cmd = packet[4] & 0x7F
         bcnt = (packet[5] << 8) | packet[6]
-        if cid == const.CTAPHID_BROADCAST_CID:
-            if cmd != const.CTAPHID_INIT:
-                out.append(error_packet(cid, const.CTAPHID_ERR_INVALID_CHANNEL))
+        if cid == CTAPHID_BROADCAST_CID:
+            if cmd != CTAPHID_INIT:
+                out.append(error_packet(cid, CTAPHID_ERR_INVALID_CHANNEL))
                 return
         elif not self._valid_cid(cid):
-            out.append(error_packet(cid, const.CTAPHID_ERR_INVALID_CHANNEL))
+            out.append(error_packet(cid, CTAPHID_ERR_INVALID_CHANNEL))
             return
         if self._msg_cid:
             if cid != self._msg_cid:
-                out.append(error_packet(cid, const.CTAPHID_ERR_CHANNEL_BUSY))
+                out.append(error_packet(cid, CTAPHID_ERR_CHANNEL_BUSY))
                 return
             # a new init packet on the channel of an unfinished message
             self._reset_message()
-            if cmd != const.CTAPHID_INIT:
-                out.append(error_packet(cid, const.CTAPHID_ERR_INVALID_SEQ))
+            if cmd != CTAPHID_INIT:
+                out.append(error_packet(cid, CTAPHID_ERR_INVALID_SEQ))
                 return
-        if self._locked_by_other(cid, now) and cmd != const.CTAPHID_INIT:
-            out.append(error_packet(cid, const.CTAPHID_ERR_CHANNEL_BUSY))
+        if self._locked_by_other(cid, now) and cmd != CTAPHID_INIT:
+            out.append(error_packet(cid, CTAPHID_ERR_CHANNEL_BUSY))
             return
-        if bcnt > const.CTAPHID_MAX_MESSAGE or (cmd == const.CTAPHID_INIT
-                                                and bcnt != const.CTAPHID_INIT_NONCE_SIZE):
-            out.append(error_packet(cid, const.CTAPHID_ERR_INVALID_LEN))
+        if bcnt > CTAPHID_MAX_MESSAGE or (cmd == CTAPHID_INIT
+                                                and bcnt != _CTAPHID_INIT_NONCE_SIZE):
+            out.append(error_packet(cid, CTAPHID_ERR_INVALID_LEN))
             return
         if bcnt <= _INIT_DATA:
             self._dispatch(cid, cmd, packet[7:7 + bcnt], out)
@@ -216,7 +252,7 @@ class CtapHid:
         seq = packet[4]
         if seq != self._msg_seq:
             self._reset_message()
-            out.append(error_packet(cid, const.CTAPHID_ERR_INVALID_SEQ))
+            out.append(error_packet(cid, CTAPHID_ERR_INVALID_SEQ))
             return
         need = self._msg_len - len(self._msg_data)
         self._msg_data.extend(packet[5:5 + min(need, _CONT_DATA)])
@@ -230,49 +266,49 @@ class CtapHid:
 
     # --- commands ---------------------------------------------------------------
     def _dispatch(self, cid, cmd, data, out):
-        if cmd == const.CTAPHID_INIT:
+        if cmd == CTAPHID_INIT:
             self._cmd_init(cid, data, out)
-        elif cmd == const.CTAPHID_PING:
-            out.extend(frame(cid, const.CTAPHID_PING, data))
-        elif cmd == const.CTAPHID_CBOR:
+        elif cmd == CTAPHID_PING:
+            out.extend(frame(cid, CTAPHID_PING, data))
+        elif cmd == CTAPHID_CBOR:
             self._cmd_cbor(cid, data, out)
-        elif cmd == const.CTAPHID_CANCEL:
+        elif cmd == CTAPHID_CANCEL:
             pass  # nothing is running: CANCEL never gets an answer
-        elif cmd == const.CTAPHID_WINK:
+        elif cmd == CTAPHID_WINK:
             self.platform.wink()
-            out.extend(frame(cid, const.CTAPHID_WINK, b""))
-        elif cmd == const.CTAPHID_LOCK:
+            out.extend(frame(cid, CTAPHID_WINK, b""))
+        elif cmd == CTAPHID_LOCK:
             self._cmd_lock(cid, data, out)
         else:
             # MSG (U2F/CTAP1) included: this is a CTAP2-only authenticator (NMSG)
-            out.append(error_packet(cid, const.CTAPHID_ERR_INVALID_CMD))
+            out.append(error_packet(cid, CTAPHID_ERR_INVALID_CMD))
 
     def _init_reply(self, cid, nonce):
-        if cid == const.CTAPHID_BROADCAST_CID:
+        if cid == CTAPHID_BROADCAST_CID:
             new_cid = self._allocate_cid()
         else:
             new_cid = cid
         major, minor, build = VERSION[0], VERSION[1], VERSION[2]
-        body = bytes(nonce) + struct.pack(">IBBBBB", new_cid, const.CTAPHID_PROTOCOL_VERSION,
+        body = bytes(nonce) + struct.pack(">IBBBBB", new_cid, _CTAPHID_PROTOCOL_VERSION,
                                           major & 0xFF, minor & 0xFF, build & 0xFF, self.capabilities)
-        return frame(cid, const.CTAPHID_INIT, body)
+        return frame(cid, CTAPHID_INIT, body)
 
     def _cmd_init(self, cid, data, out):
-        if len(data) != const.CTAPHID_INIT_NONCE_SIZE:
-            out.append(error_packet(cid, const.CTAPHID_ERR_INVALID_LEN))
+        if len(data) != _CTAPHID_INIT_NONCE_SIZE:
+            out.append(error_packet(cid, CTAPHID_ERR_INVALID_LEN))
             return
         out.extend(self._init_reply(cid, data))
 
     def _cmd_lock(self, cid, data, out):
-        if cid == const.CTAPHID_BROADCAST_CID:
-            out.append(error_packet(cid, const.CTAPHID_ERR_INVALID_CHANNEL))
+        if cid == CTAPHID_BROADCAST_CID:
+            out.append(error_packet(cid, CTAPHID_ERR_INVALID_CHANNEL))
             return
         if len(data) != 1:
-            out.append(error_packet(cid, const.CTAPHID_ERR_INVALID_LEN))
+            out.append(error_packet(cid, CTAPHID_ERR_INVALID_LEN))
             return
         seconds = data[0]
-        if seconds > const.CTAPHID_LOCK_MAX_S:
-            out.append(error_packet(cid, const.CTAPHID_ERR_INVALID_PAR))
+        if seconds > _CTAPHID_LOCK_MAX_S:
+            out.append(error_packet(cid, CTAPHID_ERR_INVALID_PAR))
             return
         if seconds == 0:
             if self._lock_cid == cid:
@@ -280,11 +316,11 @@ class CtapHid:
         else:
             self._lock_cid = cid
             self._lock_until = self.platform.now_ms() + 1000 * seconds
-        out.extend(frame(cid, const.CTAPHID_LOCK, b""))
+        out.extend(frame(cid, CTAPHID_LOCK, b""))
 
     def _cmd_cbor(self, cid, data, out):
         if len(data) == 0:
-            out.append(error_packet(cid, const.CTAPHID_ERR_INVALID_LEN))
+            out.append(error_packet(cid, CTAPHID_ERR_INVALID_LEN))
             return
         self._busy_cid = cid
         self._cancel = False
@@ -295,7 +331,7 @@ class CtapHid:
             except Exception:  # the authenticator must never take the link down
                 if self.raise_internal_errors:
                     raise
-                response = bytes((const.CTAPHID_STATUS_OTHER,))
+                response = bytes((CTAPHID_STATUS_OTHER,))
         finally:
             self._busy_cid = 0
         if self._resync_nonce is not None:
@@ -304,9 +340,9 @@ class CtapHid:
             self._resync_nonce = None
             out.extend(self._init_reply(cid, nonce))
             return
-        if len(response) > const.CTAPHID_MAX_MESSAGE:
-            response = bytes((const.CTAPHID_STATUS_TOO_LARGE,))
-        out.extend(frame(cid, const.CTAPHID_CBOR, response))
+        if len(response) > CTAPHID_MAX_MESSAGE:
+            response = bytes((_CTAPHID_STATUS_TOO_LARGE,))
+        out.extend(frame(cid, CTAPHID_CBOR, response))
 
     # --- while a CBOR request is running ---------------------------------------------
     def _send(self, packet):
@@ -317,9 +353,9 @@ class CtapHid:
         """The authenticator's keepalive callback: True when the request must stop."""
         cid = self._busy_cid
         if cid and self.send_packet is not None:
-            if status not in (const.CTAPHID_KEEPALIVE_PROCESSING, const.CTAPHID_KEEPALIVE_UPNEEDED):
-                status = const.CTAPHID_KEEPALIVE_PROCESSING
-            self._send(frame(cid, const.CTAPHID_KEEPALIVE, bytes((status,)))[0])
+            if status not in (CTAPHID_KEEPALIVE_PROCESSING, _CTAPHID_KEEPALIVE_UPNEEDED):
+                status = CTAPHID_KEEPALIVE_PROCESSING
+            self._send(frame(cid, _CTAPHID_KEEPALIVE, bytes((status,)))[0])
         if self.poll_packet is not None:
             for _ in range(_MAX_POLL_PER_KEEPALIVE):
                 packet = self.poll_packet()
@@ -330,26 +366,26 @@ class CtapHid:
 
     def _busy_packet(self, packet):
         packet = bytes(packet)
-        if len(packet) < 5 or len(packet) > const.CTAPHID_PACKET_SIZE:
+        if len(packet) < 5 or len(packet) > CTAPHID_PACKET_SIZE:
             return
         packet = _pad(packet)
         cid = struct.unpack_from(">I", packet, 0)[0]
-        if not packet[4] & const.CTAPHID_TYPE_INIT:
+        if not packet[4] & CTAPHID_TYPE_INIT:
             return  # continuations of requests refused as busy: ignore
         cmd = packet[4] & 0x7F
         bcnt = (packet[5] << 8) | packet[6]
         if cid == self._busy_cid:
-            if cmd == const.CTAPHID_CANCEL:
+            if cmd == CTAPHID_CANCEL:
                 self._cancel = True
-            elif cmd == const.CTAPHID_INIT and bcnt == const.CTAPHID_INIT_NONCE_SIZE:
+            elif cmd == CTAPHID_INIT and bcnt == _CTAPHID_INIT_NONCE_SIZE:
                 self._cancel = True
                 self._resync_nonce = packet[7:7 + bcnt]
             else:
-                self._send(error_packet(cid, const.CTAPHID_ERR_CHANNEL_BUSY))
+                self._send(error_packet(cid, CTAPHID_ERR_CHANNEL_BUSY))
             return
-        if cmd == const.CTAPHID_CANCEL:
+        if cmd == CTAPHID_CANCEL:
             return  # never answered
-        if cid == 0 or (cid != const.CTAPHID_BROADCAST_CID and not self._valid_cid(cid)):
-            self._send(error_packet(cid, const.CTAPHID_ERR_INVALID_CHANNEL))
+        if cid == 0 or (cid != CTAPHID_BROADCAST_CID and not self._valid_cid(cid)):
+            self._send(error_packet(cid, CTAPHID_ERR_INVALID_CHANNEL))
         else:
-            self._send(error_packet(cid, const.CTAPHID_ERR_CHANNEL_BUSY))
+            self._send(error_packet(cid, CTAPHID_ERR_CHANNEL_BUSY))

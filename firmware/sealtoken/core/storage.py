@@ -5,7 +5,7 @@ levelling and the migration from the old two-bank format in full.
 
 Contract
 --------
-- Keys are integers 0x0001..0xFFFF, registered in const.py (one range per
+- Keys are integers 0x0001..0xFFFF, registered in sealtoken.core.keys (one range per
   applet). Values are byte strings of 0..MAX_VALUE_LEN bytes.
 - ``get(key) -> bytes | None``; ``put(key, value)``; ``delete(key)``;
   ``update({key: value_or_None, ...})`` changes several keys in ONE atomic step
@@ -62,8 +62,7 @@ other regions. Flash is never written twice in the same place without an erase.
 import hashlib
 import struct
 
-from . import const
-
+from sealtoken.core.keys import KEY_SERIAL, SERIAL_LEN
 MAGIC = b"SLS2"
 FORMAT_LEN = 12
 JOIN_LEN = 8
@@ -543,13 +542,13 @@ class Store:
 
 
 def device_serial(platform, store):
-    """The device serial (const.SERIAL_LEN bytes), made from the RNG at first use and persisted."""
-    serial = store.get(const.KEY_SERIAL)
-    if serial is not None and len(serial) == const.SERIAL_LEN:
+    """The device serial (SERIAL_LEN bytes), made from the RNG at first use and persisted."""
+    serial = store.get(KEY_SERIAL)
+    if serial is not None and len(serial) == SERIAL_LEN:
         return serial
     while True:
-        serial = bytes(platform.random_bytes(const.SERIAL_LEN))
-        if serial != b"\x00" * const.SERIAL_LEN and serial != b"\xff" * const.SERIAL_LEN:
+        serial = bytes(platform.random_bytes(SERIAL_LEN))
+        if serial != b"\x00" * SERIAL_LEN and serial != b"\xff" * SERIAL_LEN:
             break
-    store.put(const.KEY_SERIAL, serial)
+    store.put(KEY_SERIAL, serial)
     return serial

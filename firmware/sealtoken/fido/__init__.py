@@ -1,0 +1,1 @@
+"""The FIDO2 authenticator: CTAP2 commands, clientPIN, credential management, authenticatorConfig, CTAPHID."""
