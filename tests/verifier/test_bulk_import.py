@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -232,3 +233,32 @@ def test_bulk_input_limits(db, tmp_path):
     big.write_bytes(b"\n" * (16 * 1024 * 1024 + 1))
     capped = run_cli("verifier", "import", str(big), env=env)
     assert capped.returncode == 1 and "larger than 16 MiB: import it with --bulk" in capped.stderr
+
+
+def _peak_rss_kib(argv, env) -> int:
+    """The peak resident memory of one command (run by a wrapper that waits for it alone)."""
+    wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
+               "assert r.returncode == 0, r.stderr; print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    result = subprocess.run([sys.executable, "-c", wrapper, *argv], capture_output=True, text=True,
+                            env=dict(os.environ, **env), timeout=300)
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout)
+
+
+def test_bulk_memory_stays_bounded_above_the_16_mib_input_cap(tmp_path):
+    """20 MiB of records take no more memory than 1 MiB of them: they are read as they come."""
+    url = "sqlite:///" + str(tmp_path / "v.db")
+    env = {"SEALCODES_VERIFIER_DB": url}
+    assert run_cli("verifier", "init", *CHEAP_INIT, env=env).returncode == 0
+    rng = random.Random(5)
+    sizes = {}
+    for name, count in (("small", 1000), ("large", 20000)):
+        path = tmp_path / f"{name}.jsonl"
+        with open(path, "w") as handle:
+            for i in range(count):
+                handle.write(random_record_line(f"{name}{i}", count=10, rng=rng) + "\n")
+        sizes[name] = (path.stat().st_size, _peak_rss_kib(
+            [console_script("sealcodes"), "verifier", "import", "--bulk", str(path)], env))
+    assert sizes["large"][0] > 16 * 1024 * 1024
+    assert sizes["large"][1] < sizes["small"][1] + 10 * 1024, sizes  # KiB: not the 20 MiB of text, nor the records
+    assert _count(url, "SELECT COUNT(*) FROM code_sets") == 21000

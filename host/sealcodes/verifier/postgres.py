@@ -12,7 +12,7 @@ import contextlib
 import threading
 from typing import Iterator
 
-from .store import _INSERT_SET_COLUMNS, SqlStore, StoreError, _set_values
+from .store import SET_INSERT_COLUMNS, SqlStore, StoreError, set_insert_values
 
 CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK_ID = 0x5EA1C0DE
@@ -96,9 +96,9 @@ class PostgresStore(SqlStore):
         cursor.fetchall()
 
     def insert_sets(self, cursor, sets, now: float) -> None:
-        columns = list(zip(*(_set_values(new, now) for new in sets)))
+        columns = list(zip(*(set_insert_values(new, now) for new in sets)))
         cursor.execute(
-            f"INSERT INTO code_sets ({_INSERT_SET_COLUMNS}) SELECT * FROM unnest(%s::text[], %s::text[], "
+            f"INSERT INTO code_sets ({SET_INSERT_COLUMNS}) SELECT * FROM unnest(%s::text[], %s::text[], "
             "%s::bigint[], %s::text[], %s::integer[], %s::text[], %s::text[], %s::integer[], %s::integer[], "
             "%s::integer[], %s::bytea[], %s::text[], %s::double precision[], %s::bytea[]) "
             "RETURNING id, account, label, epoch", [list(column) for column in columns])
@@ -117,8 +117,12 @@ class PostgresStore(SqlStore):
                        "%s::bigint[], %s::integer[], %s::text[])", [list(column) for column in columns])
 
     def _table_exists(self, cursor, name: str) -> bool:
-        cursor.execute("SELECT to_regclass(%s)", (name,))
-        return cursor.fetchone()[0] is not None
+        # the catalog read with the statement's snapshot, not to_regclass: that answers from the
+        # backend's catalog cache, which (taking no lock) may not know yet a table that another
+        # `init` committed while this one waited for the migration lock
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                       "ON n.oid = c.relnamespace WHERE c.relname = %s AND n.nspname = current_schema())", (name,))
+        return cursor.fetchone()[0]
 
     def _locked_schema_version(self, cursor) -> int:
         # one migrator at a time across the fleet; held until the migration commits

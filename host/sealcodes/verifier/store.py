@@ -401,14 +401,14 @@ class ImportTransaction:
             "THEN excluded.value ELSE settings.value END"), (ATTEMPT_COST, str(int(cost))))
 
 
-def _set_values(new: NewSet, now: float) -> tuple:
+def set_insert_values(new: NewSet, now: float) -> tuple:
     record, params = new.record, new.record.hash
     return (record.account, record.label, record.epoch, record.format, record.count, record.fingerprint,
             params.scheme, params.memory_kib, params.iterations, params.lanes, bytes(record.salt), new.pepper_id,
             now, None if record.commitment is None else bytes(record.commitment))
 
 
-_INSERT_SET_COLUMNS = ("account, label, epoch, format, count, fingerprint, scheme, memory_kib, iterations, lanes, "
+SET_INSERT_COLUMNS = ("account, label, epoch, format, count, fingerprint, scheme, memory_kib, iterations, lanes, "
                        "salt, pepper_id, imported_at, commitment")
 _AUDIT_INSERT = "INSERT INTO audit (at, event, account, label, epoch, code_index, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
@@ -450,9 +450,9 @@ class SqlStore:
         """Store new sets and their codes (one statement per set, one batch for the codes)."""
         codes = []
         for new in sets:
-            cursor.execute(self.sql(f"INSERT INTO code_sets ({_INSERT_SET_COLUMNS}) "
+            cursor.execute(self.sql(f"INSERT INTO code_sets ({SET_INSERT_COLUMNS}) "
                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
-                           _set_values(new, now))
+                           set_insert_values(new, now))
             set_id = cursor.fetchone()[0]
             codes.extend((set_id, idx, digest) for idx, digest in enumerate(new.digests))
         cursor.executemany(self.sql("INSERT INTO codes (set_id, idx, digest) VALUES (?, ?, ?)"), codes)
