@@ -245,7 +245,7 @@ def normalize_account(account: str) -> str:
     if not isinstance(account, str):
         raise TypeError("account must be text (str)")
     text = unicodedata.normalize("NFKC", account)
-    for position, char in enumerate(text, start=1):
+    for position, char in enumerate("" if text.isascii() else text, start=1):  # all ignorables are >= U+00AD
         if _default_ignorable(char):
             raise InvalidInputError(f"account contains an invisible character (U+{ord(char):04X}) "
                                     f"at position {position}")
