@@ -10,9 +10,9 @@ tests/micropython/unix_board.py has the protocol), and offers:
                       and yubikit (sealcodes.backends._yubikit.yubikit_connection)
   board.hid_device()  python-fido2's CtapHidDevice over the token's CTAPHID layer (64-byte reports)
   board.memory()      (heap in use after a collection, heap size)
-  board.limit_free(n) the next request runs with only about n bytes of heap free
+  board.limit_free(n) the requests that follow run with only about n bytes of heap free (0: no limit)
   board.last_us       microseconds the token took for the last request (the last report of a
-                      CTAPHID message: the whole CBOR request)
+                      CTAPHID message: the whole CBOR request); board.total_us adds them all up
 
 Shared by tests/test_board_fit.py and benchmarks/bench_board.py.
 """
@@ -90,6 +90,7 @@ class UnixBoard:
         self.flash = Path(flash) if flash is not None else self.target / "flash.bin"
         self.heap = heap
         self.last_us = 0
+        self.total_us = 0
         firmware = "-" if frozen else "."
         self.process = subprocess.Popen(
             [micropython or tool("micropython"), "-X", f"heapsize={heap}", "-m", "unix_board", firmware,
@@ -123,11 +124,13 @@ class UnixBoard:
     def apdu(self, apdu: bytes) -> bytes:
         answer = self.request(b"A", apdu)
         self.last_us = int.from_bytes(answer[:4], "big")
+        self.total_us += self.last_us
         return answer[4:]
 
     def hid(self, report: bytes) -> list:
         answer = self.request(b"H", report)
         self.last_us = int.from_bytes(answer[:4], "big")
+        self.total_us += self.last_us
         data = answer[4:]
         return [data[i:i + REPORT_SIZE] for i in range(0, len(data), REPORT_SIZE)]
 

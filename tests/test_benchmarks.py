@@ -62,3 +62,10 @@ def test_bench_ec_runs():
     for row in ("affine double-and-add (baseline)", "P-256 ECDH", "P-384 ECDH", "AES-256-CBC encrypt 64 bytes",
                 "FIDO makeCredential", "FIDO getAssertion + hmac-secret", "allocated", "RP2350"):
         assert row in out
+
+
+def test_bench_board_runs():
+    out = _run("bench_board.py", "--rounds", "1", timeout=300)
+    for row in ("seal GENERATE", "seal DERIVE", "FIDO makeCredential", "getAssertion with hmac-secret",
+                "PIV GENERAL AUTHENTICATE", "RP2350", ".mpy bytecode", "smallest heap"):
+        assert row in out

@@ -18,8 +18,9 @@ Frames, both ways: one kind byte, a 4-byte big-endian length, the payload. Reque
   A apdu       -> the card's response (data || SW1 SW2)
   H report     -> the CTAPHID input reports it caused, each 64 bytes, concatenated
   M            -> 8 bytes: heap in use after a collection, heap size (gc.mem_alloc, + gc.mem_free)
-  F n(4)       -> empty; the next A or H request runs with only about n bytes of heap free (the
-                  rest held by ballast for that request alone): how small a heap it runs in
+  F n(4)       -> empty; every following A or H request runs with only about n bytes of heap
+                  free (the rest held by ballast while it runs), until F 0: how small a heap
+                  an operation of several requests runs in
   P            -> the ATR; the token is powered off and on (USB reset, card removed)
   Q            -> empty; the process ends
 Every answer's kind byte is "K", or "E" with the exception's text when the request itself failed
@@ -190,8 +191,7 @@ def serve(token, inp, out):
         try:
             if kind == b"A" or kind == b"H":
                 gc.collect()
-                ballast = None if free is None else _ballast(free)
-                free = None
+                ballast = None if not free else _ballast(free)
                 start = time.ticks_us()
                 if kind == b"A":
                     answer = token.card.process_apdu(payload)
