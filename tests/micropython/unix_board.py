@@ -9,7 +9,7 @@ package is frozen into the interpreter. The token gets what a board gives it:
 - flash in FLASH_FILE (made, erased, when missing), outside the heap as a board's flash is: NOR
   rules (a page erases to 0xFF, a write only clears bits and is refused when it would set one),
   read and written through a 256-byte buffer, never mirrored in RAM;
-- crypto from sealtoken.crypto (pure Python, or native through its hook), randomness from
+- crypto from sealtoken.crypto, all of it pure Python (as on a stock Pico), randomness from
   os.urandom, the clock from time.ticks_ms, user presence granted at once (a touch);
 - nothing else in the heap: no test code runs here. The client (tests/_unix_board.py) sends
   requests over stdin and reads the answers on stdout.
@@ -111,8 +111,16 @@ class FileFlash:
         self.file.flush()
 
 
+class _NoNativeCrypto:
+    """A provider with no operation: a stock Pico has no C crypto module (cryptolib comes only with
+    the networking builds), so every operation runs in pure Python here too, although this port
+    has cryptolib."""
+
+
 class UnixBoard(PurePythonCrypto, Platform):
     """A board Platform on the unix port: what hardware/boards gives a token, minus the hardware."""
+
+    native_crypto = _NoNativeCrypto()
 
     def __init__(self, flash_path):
         self.flash = FileFlash(flash_path, self.NUM_PAGES, self.PAGE_SIZE)
