@@ -166,7 +166,11 @@ MIGRATIONS: tuple[tuple[str | Callable, ...], ...] = (
     ),
     (  # 3: API key scopes (existing keys become verify-only) and account patterns; the rotation
         #    commitment of each set (NULL for record v1); several peppers; the attempt cost that
-        #    every attempt is padded to; account names normalised (docs/spec.md section 13.5)
+        #    every attempt is padded to; account names normalised (docs/spec.md section 13.5).
+        #    The key digest column is renamed so that a server of schema 2 still running after the
+        #    migration fails closed: its key lookup names `digest`, errors, and answers 503 to every
+        #    request, instead of applying the flat model of schema 2 to keys made for one scope.
+        "ALTER TABLE api_keys RENAME COLUMN digest TO key_sha256",
         "ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'verify'",
         "ALTER TABLE api_keys ADD COLUMN accounts TEXT NOT NULL DEFAULT '*'",
         "ALTER TABLE code_sets ADD COLUMN commitment {blob}",
@@ -259,7 +263,7 @@ class PepperRow:
 
 _SET_COLUMNS = ("id, account, label, epoch, format, count, fingerprint, scheme, memory_kib, iterations, lanes, "
                 "salt, pepper_id, imported_at, retired_at, retired_why, commitment")
-_API_KEY_COLUMNS = "key_id, digest, name, created_at, revoked_at, scope, accounts"
+_API_KEY_COLUMNS = "key_id, key_sha256, name, created_at, revoked_at, scope, accounts"
 
 
 def _set_row(row) -> SetRow:
@@ -521,7 +525,7 @@ class SqlStore:
     def add_api_key(self, key_id: str, digest: bytes, name: str, now: float, scope: str, accounts: str) -> None:
         with self._connection() as connection:
             with self._write_transaction(connection) as cursor:
-                cursor.execute(self.sql("INSERT INTO api_keys (key_id, digest, name, created_at, scope, accounts) "
+                cursor.execute(self.sql("INSERT INTO api_keys (key_id, key_sha256, name, created_at, scope, accounts) "
                                         "VALUES (?, ?, ?, ?, ?, ?)"), (key_id, digest, name, now, scope, accounts))
 
     def api_key(self, key_id: str) -> ApiKeyRow | None:
