@@ -20,14 +20,17 @@ from sealcodes.verifier.record import HashParams, make_record
 #: cheap Argon2id for tests that do not test the default cost
 TEST_PARAMS = HashParams.argon2id(64, 1, 1)
 RESPONSE = bytes(range(32))
-#: `verifier init` options of a test database: a cost range that admits TEST_PARAMS (cost 64), no
-#: rate limit (tests that test them set their own)
-CHEAP_INIT = ("--min-cost", "8", "--key-rate", "0", "--address-rate", "0")
+#: `verifier init` options of a test database that takes records made by the host (the default
+#: Argon2id shape): no rate limit and no cap on attempts in flight (tests that test them set their own)
+UNLIMITED_INIT = ("--key-rate", "0", "--address-rate", "0", "--in-flight", "0/0")
+#: the same, with TEST_PARAMS as the Argon2id shape
+CHEAP_INIT = ("--argon2", "64/1/1", *UNLIMITED_INIT)
 
 
 def cheap_policy(**changes) -> Policy:
     """The policy of a test database: as `CHEAP_INIT`, with `changes` on top."""
-    return Policy(**{"min_cost": 8, "key_rate": 0, "address_rate": 0, **changes})
+    return Policy(**{"memory_kib": 64, "iterations": 1, "lanes": 1, "key_rate": 0, "address_rate": 0,
+                     "key_in_flight": 0, "address_in_flight": 0, **changes})
 
 
 def postgres_bin() -> str | None:

@@ -23,6 +23,7 @@ from sealcodes.verifier import (
     VerifierConfigError,
     open_store,
 )
+from sealcodes.verifier.core import RetiredSet
 from sealcodes.verifier.record import HashParams
 from sealcodes.verifier.store import MIGRATIONS, SCHEMA_VERSION, StoreError
 
@@ -126,14 +127,17 @@ def test_unknown_account_costs_a_hash_and_is_rejected(verifier, monkeypatch, clo
 
 def test_rotation_supersedes_older_epochs(verifier, events):
     old, new = code_set(epoch=0), code_set(epoch=1)
-    verifier.import_record(record_for(old))
+    first = record_for(old)
+    verifier.import_record(first)
     assert verifier.verify("alice", old.codes[0]).outcome == ACCEPTED
     result = verifier.import_record(record_for(new), FORCE)
     assert result.imported and result.superseded_epochs == (0,)
     assert verifier.verify("alice", old.codes[1]).outcome == REJECTED
     assert verifier.verify("alice", new.codes[1]).outcome == ACCEPTED
-    with pytest.raises(InvalidInputError, match="older"):
-        verifier.import_record(record_for(old))
+    with pytest.raises(InvalidInputError, match="already imported with other codes"):
+        verifier.import_record(record_for(old))  # the superseded epoch, with a fresh salt
+    with pytest.raises(RetiredSet, match="was superseded and is never imported again"):
+        verifier.import_record(first, FORCE)
     with pytest.raises(InvalidInputError, match="already imported with other codes"):
         verifier.import_record(record_for(new), FORCE)  # same epoch, fresh salt: a different record
     assert [s.epoch for s in verifier.status("alice").sets] == [1]

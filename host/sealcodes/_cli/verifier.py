@@ -155,49 +155,58 @@ def verifier_group(ctx, db_url, pepper_files, on_event):
 @click.option("--delay-base", type=click.FloatRange(0, 86400), help="Seconds of delay after the first failure, doubling after each (default 1).")
 @click.option("--delay-max", type=click.FloatRange(0, 86400), help="Longest delay between attempts in seconds (default 300).")
 @click.option("--low-codes", type=click.IntRange(0, 100), help="Warn when this many codes or fewer remain (default 3).")
-@click.option("--create-pepper", metavar="PATH", help="Make a new random pepper in PATH (mode 0600) and use it.")
-@click.option("--min-cost", type=click.IntRange(8, 1 << 24), metavar="N",
-              help="Smallest Argon2id cost (memory KiB x passes) a record may have (default 9728: a quarter "
-                   "of the default 19456 x 2).")
-@click.option("--max-cost", type=click.IntRange(8, 1 << 24), metavar="N",
-              help="Largest Argon2id cost of a record, and of an account's sets together (default 155648: 4x "
-                   "the default).")
-@click.option("--max-memory", type=click.IntRange(8, 1 << 20), metavar="KIB",
-              help="Largest Argon2id memory of a record in KiB (default 77824: 4x the default).")
+@click.option("--create-pepper", metavar="PATH", help="Make a new random pepper in PATH (mode 0600) and use it "
+              "(a new database only: `pepper add` for an existing one).")
+@click.option("--argon2", "shape", metavar="M/T/P", callback=lambda c, p, v: _shape(v),
+              help="The one Argon2id shape a record may have: memory KiB / passes / lanes (default 19456/2/1, what "
+                   "sealcodes writes).")
+@click.option("--max-sets", type=click.IntRange(1, 100), metavar="N",
+              help="Active sets an account may hold (default 4); every attempt hashes once per Argon2id set of the "
+                   "account holding the most.")
 @click.option("--key-rate", metavar="RATE/BURST", callback=lambda c, p, v: _rate(v, "--key-rate"),
               help="HTTP requests per second per API key, and the burst (default 50/100; 0 turns it off).")
 @click.option("--address-rate", metavar="RATE/BURST", callback=lambda c, p, v: _rate(v, "--address-rate"),
               help="HTTP requests per second per client address, and the burst (default 10/20; 0: off).")
+@click.option("--in-flight", metavar="KEY/ADDRESS", callback=lambda c, p, v: _in_flight(v),
+              help="Attempts one API key, and one client address, may have in flight at once; more wait their turn "
+                   "(default 8/2; 0: no cap).")
+@click.option("--attempt-wait", type=click.FloatRange(0.01, 600), metavar="SECONDS",
+              help="How long an attempt waits for its turn and a hash slot before the answer is busy (default 5).")
 @click.pass_obj
-def init_command(obj, max_failures, delay_base, delay_max, low_codes, create_pepper, min_cost, max_cost,
-                 max_memory, key_rate, address_rate):
+def init_command(obj, max_failures, delay_base, delay_max, low_codes, create_pepper, shape, max_sets, key_rate,
+                 address_rate, in_flight, attempt_wait):
     """Create the database, or migrate it to this release's schema; store the policy given."""
     import dataclasses
 
     from ..verifier import Verifier
+    from ..verifier.store import CURRENT_PEPPER, SCHEMA_VERSION
 
+    store = obj.store(create=True)
+    before = store.schema_version()
     if create_pepper:
         if obj.pepper_files:
             raise CliFail("give either --pepper-file or --create-pepper, not both")
+        if before and store.get_setting(CURRENT_PEPPER) is not None:
+            raise CliFail("this database exists already: add a pepper with `sealcodes verifier pepper add --create "
+                          "FILE`")
         _create_pepper(create_pepper)
         obj.pepper_files = [create_pepper]
-    store = obj.store(create=True)
     changes = {name: value for name, value in (
         ("max_failures", max_failures), ("delay_base_s", delay_base), ("delay_max_s", delay_max),
-        ("low_codes", low_codes), ("min_cost", min_cost), ("max_cost", max_cost), ("max_memory_kib", max_memory),
+        ("low_codes", low_codes), ("memory_kib", shape and shape[0]), ("iterations", shape and shape[1]),
+        ("lanes", shape and shape[2]), ("max_sets", max_sets),
         ("key_rate", key_rate and key_rate[0]), ("key_burst", key_rate and key_rate[1]),
         ("address_rate", address_rate and address_rate[0]), ("address_burst", address_rate and address_rate[1]),
+        ("key_in_flight", in_flight and in_flight[0]), ("address_in_flight", in_flight and in_flight[1]),
+        ("attempt_wait_s", attempt_wait),
     ) if value is not None}
     policy = dataclasses.replace(_current_policy(store), **changes) if changes else None
-    before = store.schema_version()
     peppers = read_peppers(obj.pepper_files)
     try:
         verifier = Verifier.initialise(store, policy=policy, pepper=peppers)
     finally:
         for pepper in peppers:
             wipe(pepper)
-    from ..verifier.store import SCHEMA_VERSION
-
     for what, old, new in store.migration_notes:
         if what == "renamed":
             click.echo(f"account {shown(old)} renamed {shown(new)} (docs/spec.md section 13.5)", err=True)
@@ -206,11 +215,45 @@ def init_command(obj, max_failures, delay_base, delay_max, low_codes, create_pep
                        "spelling (docs/spec.md section 13.5)", err=True)
     p = verifier.policy
     what = "created" if before == 0 else (f"migrated from schema {before}" if before < SCHEMA_VERSION else "up to date")
+    pepper = store.get_setting(CURRENT_PEPPER) or ""
     click.echo(f"verifier database {what} (schema {SCHEMA_VERSION}); lock after {p.max_failures} failures, "
-               f"delay {p.delay_base_s:g}s doubling up to {p.delay_max_s:g}s; Argon2id cost {p.min_cost}.."
-               f"{p.max_cost}, memory up to {p.max_memory_kib} KiB; rate limits {_rate_text(p.key_rate, p.key_burst)} "
-               f"per key, {_rate_text(p.address_rate, p.address_burst)} per address"
-               + ("; peppered" if obj.pepper_files else ""))
+               f"delay {p.delay_base_s:g}s doubling up to {p.delay_max_s:g}s; Argon2id {p.memory_kib}/"
+               f"{p.iterations}/{p.lanes} (KiB/passes/lanes), at most {p.max_sets} sets per account; rate limits "
+               f"{_rate_text(p.key_rate, p.key_burst)} per key, {_rate_text(p.address_rate, p.address_burst)} per "
+               f"address; in flight {_cap_text(p.key_in_flight)} per key, {_cap_text(p.address_in_flight)} per "
+               f"address, waiting up to {p.attempt_wait_s:g}s; "
+               + (f"peppered (current pepper {pepper})" if pepper else "no pepper"))
+    other = verifier.sets_of_another_shape()
+    if other:
+        click.echo(f"Warning: {other} active set(s) have other Argon2id parameters than {p.memory_kib}/{p.iterations}/"
+                   f"{p.lanes}: attempts on their accounts take another time than on others, which tells that they "
+                   "exist; rotate or revoke them", err=True)
+
+
+def _shape(value):
+    if value is None:
+        return None
+    try:
+        memory, passes, lanes = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise click.BadParameter("--argon2 takes MEMORY_KIB/PASSES/LANES, e.g. 19456/2/1") from None
+    return memory, passes, lanes
+
+
+def _in_flight(value):
+    if value is None:
+        return None
+    try:
+        key, address = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise click.BadParameter("--in-flight takes KEY/ADDRESS, e.g. 8/2 (0: no cap)") from None
+    if not 0 <= key <= 100_000 or not 0 <= address <= 100_000:
+        raise click.BadParameter("--in-flight: each cap must be 0 (none) to 100000")
+    return key, address
+
+
+def _cap_text(cap):
+    return "no cap" if not cap else str(cap)
 
 
 def _rate(value, option):
@@ -435,8 +478,8 @@ def audit_command(obj, account, limit, as_json):
 @click.option("--certfile", metavar="PATH", help="Serve HTTPS with this certificate chain (PEM).")
 @click.option("--keyfile", metavar="PATH", help="The private key of --certfile (PEM).")
 @click.option("--forwarded-allow-ips", metavar="ADDRESSES",
-              help="Proxies (comma-separated addresses) whose X-Forwarded-For names the client for the "
-                   "per-address rate limit. Default: none; the peer address counts.")
+              help="Proxies (comma-separated addresses, not '*') whose X-Forwarded-For names the client for the "
+                   "per-address limits. Default: none; the peer address counts.")
 @click.pass_obj
 def serve_command(obj, listen, pool_size, log_level, certfile, keyfile, forwarded_allow_ips):
     """Run the HTTP JSON API (uvicorn). API keys: `sealcodes verifier api-key create`."""
@@ -451,8 +494,12 @@ def serve_command(obj, listen, pool_size, log_level, certfile, keyfile, forwarde
         raise CliFail("--listen must be HOST:PORT")
     if bool(certfile) != bool(keyfile):
         raise CliFail("--certfile and --keyfile go together")
+    if forwarded_allow_ips and "*" in [part.strip() for part in forwarded_allow_ips.split(",")]:
+        raise CliFail("--forwarded-allow-ips '*' would let every client name its own address: give the proxies")
     host = host.strip("[]")
     verifier = obj.verifier(pool_size=pool_size)
+    for warning in verifier.capacity_warnings():
+        click.echo(f"Warning: {warning}", err=True)
     logging.getLogger("sealcodes.verifier").setLevel(logging.INFO)
     # a flood (descriptors exhausted at accept, a database gone) logs a line a minute, not one per request
     quiet_repeats("asyncio", "uvicorn.error")

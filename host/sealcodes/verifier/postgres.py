@@ -16,12 +16,15 @@ from .store import SqlStore, StoreError
 
 CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK_ID = 0x5EA1C0DE
+#: the first key of the advisory locks that serialize writers of one name (`lock_name`)
+NAME_LOCK_CLASS = 0x5EA1
 
 
 class PostgresStore(SqlStore):
     TYPES = {"id": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "blob": "BYTEA",
              "real": "DOUBLE PRECISION", "bigint": "BIGINT"}
     ROW_LOCK = " FOR UPDATE"
+    SHARE_LOCK = " FOR SHARE"
     PLACEHOLDER = "%s"
 
     def __init__(self, url: str, pool_size: int = 4, create: bool = True):
@@ -80,6 +83,9 @@ class PostgresStore(SqlStore):
     def _table_exists(self, cursor, name: str) -> bool:
         cursor.execute("SELECT to_regclass(%s)", (name,))
         return cursor.fetchone()[0] is not None
+
+    def lock_name(self, cursor, name: str) -> None:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (NAME_LOCK_CLASS, name))
 
     def _locked_schema_version(self, cursor) -> int:
         # one migrator at a time across the fleet; held until the migration commits

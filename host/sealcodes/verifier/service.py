@@ -33,8 +33,8 @@ from starlette.routing import Route
 
 from ..errors import InvalidInputError
 from .auth import AUDIT, IMPORT, REVOKE, STATUS, UNLOCK, VERIFY, Forbidden, Principal
-from .core import ACCEPTED, THROTTLED, Verifier, VerifierConfigError
-from .ratelimit import TokenBuckets
+from .core import ACCEPTED, THROTTLED, Busy, RetiredSet, Verifier, VerifierConfigError
+from .ratelimit import InFlight, TokenBuckets, client_key
 from .record import DuplicateMemberError, VerifierRecord, load_json
 from .store import StoreError
 
@@ -46,6 +46,7 @@ MAX_VERIFY_BYTES = 2 * 1024
 MAX_SMALL_BYTES = 2 * 1024
 MAX_ACCOUNT_CHARS = 256
 MAX_AUDIT_ROWS = 1000
+BUSY_RETRY_AFTER_S = 1
 #: a repeated log message is written once per window, then with a count of those left out
 REPEAT_WINDOW_S = 60.0
 
@@ -95,6 +96,10 @@ def _error_response(exc: Exception) -> JSONResponse:
         return JSONResponse({"error": exc.error, "message": exc.message}, status_code=exc.status, headers=exc.headers)
     if isinstance(exc, Forbidden):
         return JSONResponse({"error": "forbidden", "message": str(exc)}, status_code=403)
+    if isinstance(exc, RetiredSet):
+        return JSONResponse({"error": "retired", "message": str(exc)}, status_code=409)
+    if isinstance(exc, Busy):
+        return _busy()
     if isinstance(exc, InvalidInputError):
         return JSONResponse({"error": "invalid_input", "message": str(exc)}, status_code=400)
     if isinstance(exc, (StoreError, VerifierConfigError)):
@@ -103,6 +108,12 @@ def _error_response(exc: Exception) -> JSONResponse:
                             status_code=503)
     log.error("unexpected failure (%s)", type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
     return JSONResponse({"error": "internal", "message": "unexpected failure"}, status_code=500)
+
+
+def _busy() -> JSONResponse:
+    """Every hash slot (or the client's share of them) stayed taken: try again shortly."""
+    return JSONResponse({"error": "busy", "message": "the verifier is busy: retry shortly"}, status_code=503,
+                        headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})
 
 
 def _too_many(wait: float) -> HttpError:
@@ -165,6 +176,8 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
     policy = verifier.policy
     by_address = TokenBuckets(policy.address_rate, policy.address_burst)
     by_key = TokenBuckets(policy.key_rate, policy.key_burst)
+    attempts_by_address = InFlight(policy.address_in_flight)
+    attempts_by_key = InFlight(policy.key_in_flight)
     quiet_repeats(log.name)
 
     async def authorized(request: Request, action: str) -> Principal:
@@ -188,7 +201,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         async def endpoint(request: Request) -> Response:
             try:
                 if limited:
-                    wait = by_address.take(request.client.host if request.client else "unknown")
+                    wait = by_address.take(client_key(request.client.host if request.client else None))
                     if wait:
                         raise _too_many(wait)
                 return await handler(request)
@@ -212,7 +225,15 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         account = _account_field(data.get("account"), "field")
         code = _string(data, "code", 128)
         _only(data, ("account", "code"))
-        result = await run_in_threadpool(verifier.verify, account, code, principal)
+        # one address, one key: only their share of the hash slots; over it, they wait their turn
+        deadline = time.monotonic() + policy.attempt_wait_s
+        try:
+            async with attempts_by_address.slot(client_key(request.client.host if request.client else None),
+                                                deadline), attempts_by_key.slot(principal.key_id, deadline):
+                result = await run_in_threadpool(verifier.verify, account, code, principal,
+                                                 deadline - time.monotonic())
+        except TimeoutError:
+            raise Busy("no turn came in time") from None
         body = {"result": result.outcome}
         if result.outcome == ACCEPTED:
             body.update(label=result.label, epoch=result.epoch, code_number=result.code_number,
@@ -257,7 +278,8 @@ def create_app(verifier: Verifier, openapi: bytes | None = None) -> Starlette:
         if account is not None:
             account = _account_field(account, "query parameter")
         limit_text = request.query_params.get("limit", "100")
-        if not limit_text.isascii() or not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_AUDIT_ROWS:
+        if not limit_text.isascii() or not limit_text.isdigit() or len(limit_text) > 6 \
+                or not 1 <= int(limit_text) <= MAX_AUDIT_ROWS:
             raise HttpError(400, "invalid_input", f"query parameter 'limit' must be 1 to {MAX_AUDIT_ROWS}")
         rows = await run_in_threadpool(verifier.audit, account, int(limit_text), principal)
         return JSONResponse({"events": [{"at": r.at, "event": r.event, "account": r.account, "label": r.label,

@@ -23,29 +23,37 @@ class StoreError(SealcodesError):
     """The database is unreachable, foreign, newer than this release, or refused a statement."""
 
 
-#: the settings row holding the highest attempt cost of any account (see `Transaction.raise_attempt_cost`)
-ATTEMPT_COST = "attempt_cost"
+#: the settings row holding the most Argon2id sets any account holds: every attempt makes that many
+#: Argon2id calls (see `Transaction.raise_attempt_hashes`)
+ATTEMPT_HASHES = "attempt_hashes"
 #: the settings row naming the pepper of new imports ("" for none)
 CURRENT_PEPPER = "pepper_id"
 #: why a set was retired by the account-name migration
 RETIRED_ACCOUNT_NAME = "account-name"
 
 
-def _account_cost_sql() -> str:
-    """Per account with active sets: the sum of their costs (memory x passes; 0 for hmac-sha256)."""
-    return ("SELECT account, SUM(CASE WHEN scheme = 'argon2id' THEN memory_kib * iterations ELSE 0 END) AS total "
-            "FROM code_sets WHERE retired_at IS NULL GROUP BY account")
-
-
-def _recompute_attempt_cost(store: "SqlStore", cursor) -> None:
+def _recompute_attempt_hashes(store: "SqlStore", cursor) -> None:
     # the row is locked first, so an import committing meanwhile raises it after this write
     cursor.execute(store.sql("INSERT INTO settings (name, value) VALUES (?, '0') ON CONFLICT (name) DO NOTHING"),
-                   (ATTEMPT_COST,))
-    cursor.execute(store.sql("SELECT value FROM settings WHERE name = ?" + store.ROW_LOCK), (ATTEMPT_COST,))
+                   (ATTEMPT_HASHES,))
+    cursor.execute(store.sql("SELECT value FROM settings WHERE name = ?" + store.ROW_LOCK), (ATTEMPT_HASHES,))
     cursor.fetchone()
-    cursor.execute(store.sql(f"SELECT COALESCE(MAX(total), 0) FROM ({_account_cost_sql()}) costs"))
+    cursor.execute("SELECT COALESCE(MAX(n), 0) FROM (SELECT account, COUNT(*) AS n FROM code_sets "
+                   "WHERE retired_at IS NULL AND scheme = 'argon2id' GROUP BY account) counts")
     cursor.execute(store.sql("UPDATE settings SET value = ? WHERE name = ?"),
-                   (str(int(cursor.fetchone()[0])), ATTEMPT_COST))
+                   (str(int(cursor.fetchone()[0])), ATTEMPT_HASHES))
+
+
+def account_fold(account: str) -> str:
+    """What two accounts that differ only in case share (str.casefold of the normal form)."""
+    return account.casefold()
+
+
+def _fold_accounts(store: "SqlStore", cursor) -> None:
+    """Fill `account_fold` of the sets stored before it existed."""
+    cursor.execute("SELECT DISTINCT account FROM code_sets")
+    for (name,) in cursor.fetchall():
+        cursor.execute(store.sql("UPDATE code_sets SET account_fold = ? WHERE account = ?"), (account_fold(name), name))
 
 
 def _normalise_account_names(store: "SqlStore", cursor) -> None:
@@ -182,7 +190,11 @@ MIGRATIONS: tuple[tuple[str | Callable, ...], ...] = (
         "AND value <> ''",
         "CREATE INDEX code_sets_pepper ON code_sets (pepper_id, retired_at)",
         _normalise_account_names,
-        _recompute_attempt_cost,
+        # accounts that differ only in case: a first set may not take one beside another (spec 13.5)
+        "ALTER TABLE code_sets ADD COLUMN account_fold TEXT",
+        _fold_accounts,
+        "CREATE INDEX code_sets_fold ON code_sets (account_fold)",
+        _recompute_attempt_hashes,
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -332,11 +344,11 @@ class Transaction:
         params = record.hash
         set_id = self._run(
             "INSERT INTO code_sets (account, label, epoch, format, count, fingerprint, scheme, memory_kib, "
-            "iterations, lanes, salt, pepper_id, imported_at, commitment) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "iterations, lanes, salt, pepper_id, imported_at, commitment, account_fold) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (record.account, record.label, record.epoch, record.format, record.count, record.fingerprint,
              params.scheme, params.memory_kib, params.iterations, params.lanes, record.salt, pepper_id, now,
-             None if commitment is None else bytes(commitment)),
+             None if commitment is None else bytes(commitment), account_fold(record.account)),
         ).fetchone()[0]
         for idx, digest in enumerate(digests):
             self._run("INSERT INTO codes (set_id, idx, digest) VALUES (?, ?, ?)", (set_id, idx, digest))
@@ -356,12 +368,31 @@ class Transaction:
         row = self._run("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
         return row[0] if row else None
 
-    def raise_attempt_cost(self, cost: int) -> None:
-        """The highest attempt cost of any account, never lowered here (`verifier init` recomputes
-        it): every attempt is padded to it, so its cost does not tell which accounts exist."""
+    def current_pepper(self) -> str:
+        """The id of the pepper new imports use ("" for none), read inside this transaction and held
+        (shared) until it ends: `pepper add` and `pepper retire` wait for it."""
+        row = self._run("SELECT value FROM settings WHERE name = ?" + self._store.SHARE_LOCK,
+                        (CURRENT_PEPPER,)).fetchone()
+        return row[0] if row else ""
+
+    def account_with_fold(self, fold: str) -> str | None:
+        """Another account that has (or had) sets and differs from this one only in case."""
+        self._store.lock_name(self._cursor, fold)
+        row = self._run("SELECT account FROM code_sets WHERE account_fold = ? AND account <> ? LIMIT 1",
+                        (fold, self.account)).fetchone()
+        return row[0] if row else None
+
+    def has_sets(self) -> bool:
+        """Whether this account ever had a set (active or retired)."""
+        return self._run("SELECT 1 FROM code_sets WHERE account = ? LIMIT 1", (self.account,)).fetchone() is not None
+
+    def raise_attempt_hashes(self, hashes: int) -> None:
+        """The most Argon2id sets of any account, never lowered here (`verifier init` recomputes
+        it): every attempt makes that many Argon2id calls, so its time does not tell which accounts
+        exist."""
         self._run("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = "
                   "CASE WHEN CAST(settings.value AS BIGINT) < CAST(excluded.value AS BIGINT) "
-                  "THEN excluded.value ELSE settings.value END", (ATTEMPT_COST, str(int(cost))))
+                  "THEN excluded.value ELSE settings.value END", (ATTEMPT_HASHES, str(int(hashes))))
 
 
 class SqlStore:
@@ -371,6 +402,8 @@ class SqlStore:
     TYPES: dict = {}
     #: appended to the SELECT that takes an account's row inside a transaction
     ROW_LOCK = ""
+    #: appended to a SELECT whose row must not change until the transaction ends (readers share it)
+    SHARE_LOCK = ""
     PLACEHOLDER = "?"
     url: str = ""
 
@@ -386,6 +419,10 @@ class SqlStore:
 
     def close(self) -> None:
         pass
+
+    def lock_name(self, cursor, name: str) -> None:
+        """Serialize, until the transaction ends, the writers that take `name` (SQLite's write
+        transactions are serialized already)."""
 
     # --- shared ---
 
@@ -455,12 +492,18 @@ class SqlStore:
     def settings(self) -> dict[str, str]:
         return dict(self._fetch("SELECT name, value FROM settings"))
 
-    def recompute_attempt_cost(self) -> int:
-        """Set the attempt cost to the highest of the accounts as they are now (after revocations)."""
+    def recompute_attempt_hashes(self) -> int:
+        """Set the Argon2id calls of an attempt to the most of any account as it is now (after revocations)."""
         with self._connection() as connection:
             with self._write_transaction(connection) as cursor:
-                _recompute_attempt_cost(self, cursor)
-        return int(self.get_setting(ATTEMPT_COST) or 0)
+                _recompute_attempt_hashes(self, cursor)
+        return int(self.get_setting(ATTEMPT_HASHES) or 0)
+
+    def sets_of_another_shape(self, memory_kib: int, iterations: int, lanes: int) -> int:
+        """Active Argon2id sets whose parameters are not (memory_kib, iterations, lanes)."""
+        rows = self._fetch("SELECT COUNT(*) FROM code_sets WHERE retired_at IS NULL AND scheme = 'argon2id' AND "
+                           "NOT (memory_kib = ? AND iterations = ? AND lanes = ?)", (memory_kib, iterations, lanes))
+        return rows[0][0]
 
     def audit_event(self, now: float, event: str, account: str, detail: str | None = None) -> None:
         """An audit row that holds no account (no failure counter is touched)."""
