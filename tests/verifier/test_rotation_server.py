@@ -184,7 +184,7 @@ PIN = "rotation-pin-1"
 
 def _end_to_end(device, tmp_path, restart=None):
     env = {"SEALCODES_VERIFIER_DB": "sqlite:///" + str(tmp_path / "v.db")}
-    assert run_cli("verifier", "init", env=env).returncode == 0  # the default cost range
+    assert run_cli("verifier", "init", env=env).returncode == 0  # the default Argon2id shape
     assert run_cli("enroll", "--device", device, input=PIN + "\n").returncode == 0
     first = run_cli("generate", LABEL, "--verifier-record", "--account", "alice", input=PIN + "\n")
     assert run_cli("verifier", "import", "-", input=first.stdout, env=env).returncode == 0
@@ -200,7 +200,7 @@ def _end_to_end(device, tmp_path, restart=None):
     codes = json.loads(run_cli("generate", LABEL, "--json", input=PIN + "\n").stdout)["codes"]
     assert run_cli("verifier", "verify", "alice", input=codes[0] + "\n", env=env).returncode == 0
     audit = run_cli("verifier", "audit", "alice", env=env).stdout
-    assert "forced-replace" not in audit and audit.count(" import ") == 3
+    assert "forced-replace" not in audit and audit.count("\timport\t") == 3
 
 
 def test_rotate_then_import_end_to_end_on_the_emulator(isolated_dirs, tmp_path):

@@ -453,20 +453,20 @@ def revoke_command(obj, account, label, yes):
 @click.option("--json", "as_json", is_flag=True, help="JSON lines.")
 @click.pass_obj
 def audit_command(obj, account, limit, as_json):
-    """The audit trail (imports, successes, failures, lockouts, unlocks, revocations); never codes."""
+    """The audit trail (imports, successes, failures, lockouts, unlocks, revocations); never codes.
+
+    One line per event, seven fields separated by tabs: time, event, account, label, epoch, code
+    number, detail (empty when none). A field never holds a tab or a line break (they are escaped,
+    as every control character): an account name cannot forge a column or a line.
+    """
     for row in obj.verifier().audit(account, limit):
         if as_json:
             click.echo(json.dumps(row.__dict__))
             continue
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row.at))
-        parts = [when, row.event, shown(row.account)]
-        if row.label is not None:
-            parts.append(f"{shown(row.label)}@{row.epoch}")
-        if row.code_index is not None:
-            parts.append(f"code {row.code_index + 1}")
-        if row.detail:
-            parts.append(f"({shown(row.detail)})")
-        click.echo("  ".join(parts))
+        fields = (when, row.event, row.account, row.label, row.epoch,
+                  None if row.code_index is None else row.code_index + 1, row.detail)
+        click.echo("\t".join("" if value is None else shown(value) for value in fields))
 
 
 @verifier_group.command("serve")
@@ -524,11 +524,15 @@ def api_key_group():
                    "with the device's proof; admin: also forced replacement, status, revoke, unlock, audit.")
 @click.option("--accounts", "pattern", default="*", show_default=True, metavar="PATTERN",
               help="Only accounts matching PATTERN ('*' matches any run of characters, nothing else is special).")
+@click.option("--account", "account", metavar="NAME",
+              help="Only the account NAME, exactly: no character of it is a wildcard (a self-service key).")
 @click.pass_obj
-def api_key_create(obj, name, scope, pattern):
+def api_key_create(obj, name, scope, pattern, account):
     """Make a key; it is printed once, on stdout."""
-    key_id, token = obj.verifier().create_api_key(name, scope, pattern)
-    click.echo(f"API key {key_id} ({shown(name)}, scope {scope}, accounts {shown(pattern)}); store it now, it is "
+    verifier = obj.verifier()
+    key_id, token = verifier.create_api_key(name, scope, pattern, account=account)
+    stored = next(key.accounts for key in verifier.api_keys() if key.key_id == key_id)
+    click.echo(f"API key {key_id} ({shown(name)}, scope {scope}, accounts {shown(stored)}); store it now, it is "
                "not shown again:", err=True)
     click.echo(token)
 

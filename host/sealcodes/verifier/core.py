@@ -54,6 +54,7 @@ from .auth import (
     VERIFY,
     Forbidden,
     Principal,
+    exact_account_pattern,
     normalize_pattern,
 )
 from .policy import Policy
@@ -542,12 +543,18 @@ class Verifier:
 
     # --- API keys (HTTP service) ------------------------------------------------------------------
 
-    def create_api_key(self, name: str, scope: str = SCOPE_VERIFY,
-                       accounts: str = EVERY_ACCOUNT_PATTERN) -> tuple[str, str]:
-        """A new bearer key: returns (key id, the whole key). Only SHA-256 of the key is stored."""
+    def create_api_key(self, name: str, scope: str = SCOPE_VERIFY, accounts: str = EVERY_ACCOUNT_PATTERN,
+                       account: str | None = None) -> tuple[str, str]:
+        """A new bearer key: returns (key id, the whole key). Only SHA-256 of the key is stored.
+        `accounts` is a pattern; `account` instead limits the key to exactly that account."""
         if scope not in SCOPES:
             raise InvalidInputError(f"the scope must be one of {', '.join(SCOPES)}")
-        accounts = normalize_pattern(accounts)
+        if account is not None:
+            if accounts != EVERY_ACCOUNT_PATTERN:
+                raise InvalidInputError("give either an account pattern or one exact account, not both")
+            accounts = exact_account_pattern(account)
+        else:
+            accounts = normalize_pattern(accounts)
         name = normalize_account(name) if name else "unnamed"
         key_id = os.urandom(API_KEY_ID_BYTES).hex()
         secret = base64.urlsafe_b64encode(os.urandom(API_KEY_SECRET_BYTES)).decode().rstrip("=")
