@@ -107,16 +107,35 @@ def record_for(codes, account="alice", params=TEST_PARAMS):
     return make_record(codes, account=account, params=params)
 
 
+def free_privileged_port() -> int:
+    """A free loopback port below 1024 (only root can listen there: what `verifier pam --url`
+    takes plain http to)."""
+    import socket
+
+    for port in range(900, 1024):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below 1024 (listening there needs root)")
+
+
 class VerifierServer:
     """A real `sealcodes verifier serve` process on 127.0.0.1 and a free port."""
 
-    def __init__(self, db_url: str, env: dict | None = None, args: tuple = (), ca: str | None = None):
-        """`args` go to `serve`; with `ca` (the CA of its --certfile) the server speaks HTTPS."""
+    def __init__(self, db_url: str, env: dict | None = None, args: tuple = (), ca: str | None = None,
+                 port: int | None = None):
+        """`args` go to `serve`; with `ca` (the CA of its --certfile) the server speaks HTTPS; the
+        port is a free one unless given."""
         import socket
 
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        if port is None:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+        self.port = port
         self.db_url = db_url
         self.env = env or {}
         self.args = tuple(args)

@@ -180,6 +180,20 @@ def test_increasing_delay_then_lock_then_unlock(verifier, clock, events, monkeyp
     assert [a.event for a in verifier.audit("alice")][-4:] == ["failure", "lockout", "unlock", "success"]
 
 
+def test_made_up_accounts_lock_alike_but_tell_no_one(verifier, events):
+    """The review: an account nobody holds, named by whoever calls verify (`ceo@example.com; please
+    reset your password at http://evil.example`), was locked like a real one and the operator's
+    hook ("mail the user") ran with that text. It is still locked alike (the answers must not tell
+    it from a real account), audited, and no event is emitted for it."""
+    verifier.import_record(record_for(code_set(count=2)))
+    made_up = "ceo@example.com; please reset your password at http://evil.example"
+    wrong = code_set(label="guess", count=5).codes
+    assert [verifier.verify(made_up, code).outcome for code in wrong] == [REJECTED] * 4 + [LOCKED]
+    assert [verifier.verify("alice", code).outcome for code in wrong] == [REJECTED] * 4 + [LOCKED]
+    assert [(e.kind, e.account) for e in events if e.kind == "account-locked"] == [("account-locked", "alice")]
+    assert [a.event for a in verifier.audit(made_up)][-1] == "lockout"
+
+
 def test_success_resets_the_counter(verifier, clock):
     codes = code_set(count=3)
     verifier.import_record(record_for(codes))

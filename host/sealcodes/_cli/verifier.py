@@ -623,7 +623,9 @@ def pepper_retire(obj, pepper_id):
 def pam_command(obj, url, api_key_file, cafile):
     """For pam_exec.so expose_authtok: user from PAM_USER, code on stdin; exit 0 only when accepted.
 
-    Fails closed: any problem (no code, store or service unreachable) refuses the login.
+    PAM_USER must be a user of this system, named exactly so, in normal form. With --url: https://,
+    or http:// to a loopback address and a privileged port (below 1024). Fails closed: any problem
+    (no code, store or service unreachable) refuses the login.
     """
     from ..verifier import pam
 
@@ -631,6 +633,7 @@ def pam_command(obj, url, api_key_file, cafile):
     token = None
     try:
         user = pam.pam_user(os.environ)
+        pam.check_system_user(user)
         token = pam.read_authtok(sys.stdin.buffer)
         code = token.decode("utf-8", "replace")
         if url:
