@@ -22,7 +22,7 @@ import sealcodes.verifier.record as record_module
 from _support import run_cli
 from _vsupport import CHEAP_INIT, TEST_PARAMS, VerifierServer, cheap_policy, code_set, record_for
 from sealcodes.errors import InvalidInputError
-from sealcodes.verifier import ACCEPTED, MISTYPED, REJECTED, Policy, Principal, Verifier, open_store
+from sealcodes.verifier import ACCEPTED, MISTYPED, REJECTED, Principal, Verifier, open_store
 from sealcodes.verifier.record import HashParams, VerifierRecord
 
 FORCE = Principal.local(force=True)
