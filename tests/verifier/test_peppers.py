@@ -115,15 +115,15 @@ def test_an_import_takes_the_current_pepper_inside_its_transaction(db_url, monke
     store = open_store(db_url)
     importer = Verifier.initialise(store, cheap_policy(), pepper=[OLD])
     admin = Verifier(open_store(db_url), pepper=[OLD, NEW])
-    real = store.transaction
+    real = store.import_transaction
 
-    def pepper_rotated_meanwhile(account):
-        new_id, _ = admin.add_pepper(NEW)
+    def pepper_rotated_meanwhile(accounts):
+        admin.add_pepper(NEW)
         admin.retire_pepper(pepper_id(OLD))  # no active set uses it yet
-        monkeypatch.setattr(store, "transaction", real)
-        return real(account)
+        monkeypatch.setattr(store, "import_transaction", real)
+        return real(accounts)
 
-    monkeypatch.setattr(store, "transaction", pepper_rotated_meanwhile)
+    monkeypatch.setattr(store, "import_transaction", pepper_rotated_meanwhile)
     with pytest.raises(VerifierConfigError, match=f"pepper {pepper_id(NEW)} is not configured"):
         importer.import_record(record_for(code_set()))  # this process does not know the new pepper
     assert store.active_sets("alice") == []
@@ -132,4 +132,24 @@ def test_an_import_takes_the_current_pepper_inside_its_transaction(db_url, monke
     assert [row.pepper_id for row in store.active_sets("alice")] == [pepper_id(NEW)]
     assert Verifier(store, pepper=[NEW]).verify("alice", code_set().codes[0]).accepted
     admin.store.close()
+    store.close()
+
+
+def test_peppers_in_use_are_those_of_active_sets(db_url):
+    """The start-up check reads the peppers of active sets with one index probe per pepper
+    (schema 4): sets without pepper count as "", retired sets count for nothing."""
+    store = open_store(db_url)
+    verifier = Verifier.initialise(store, cheap_policy())
+    assert store.pepper_ids_in_use() == set()
+    verifier.import_record(record_for(code_set(label="a"), account="a"))
+    peppers = [bytes([n]) * 32 for n in (1, 2, 3)]
+    for n, pepper in enumerate(peppers):
+        verifier.add_pepper(pepper)
+        for account in (f"p{n}-x", f"p{n}-y"):
+            verifier.import_record(record_for(code_set(label=account), account=account))
+    verifier.revoke("p1-x")
+    verifier.revoke("p1-y")
+    assert store.pepper_ids_in_use() == {"", pepper_id(peppers[0]), pepper_id(peppers[2])}
+    verifier.revoke("a")
+    assert store.pepper_ids_in_use() == {pepper_id(peppers[0]), pepper_id(peppers[2])}
     store.close()

@@ -14,6 +14,8 @@ from .core import (  # noqa: F401
     Busy,
     Event,
     Forbidden,
+    ImportStopped,
+    ImportSummary,
     Policy,
     Principal,
     RetiredSet,

@@ -34,7 +34,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from .. import derivation
 from ..errors import InvalidInputError, SealcodesError
@@ -70,7 +70,17 @@ from .record import (
     validate_pepper,
 )
 from .rotation import verify_proof
-from .store import ATTEMPT_HASHES, CURRENT_PEPPER, AccountState, SetRow, SqlStore, StoreError, account_fold
+from .store import (
+    ATTEMPT_HASHES,
+    CURRENT_PEPPER,
+    AccountState,
+    AuditEntry,
+    NewSet,
+    SetRow,
+    SqlStore,
+    StoreError,
+    account_fold,
+)
 
 log = logging.getLogger("sealcodes.verifier")
 
@@ -90,6 +100,9 @@ API_KEY_SECRET_BYTES = 32
 
 #: a fixed salt for the stand-in hash that pads an attempt (timing only; its result is dropped)
 _STAND_IN_SALT = b"sealcodes-nosalt"
+#: records per transaction of a bulk import, by default and at most
+IMPORT_BATCH = 1000
+IMPORT_BATCH_MAX = 10000
 #: what an import key is told when an account already has an active set and no valid proof came
 NEEDS_PROOF = "rotating an active set needs the device's proof; an admin may force a replacement"
 
@@ -131,6 +144,32 @@ class ImportResult:
     superseded_epochs: tuple[int, ...] = ()
     #: an admin replaced an active set without the device's proof
     forced: bool = False
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """Counts of an import of many records so far."""
+
+    records: int = 0
+    imported: int = 0
+    unchanged: int = 0
+    forced: int = 0
+    superseded: int = 0
+
+    def add(self, results: Sequence[ImportResult]) -> "ImportSummary":
+        imported = sum(1 for r in results if r.imported)
+        return ImportSummary(self.records + len(results), self.imported + imported,
+                             self.unchanged + len(results) - imported, self.forced + sum(1 for r in results if r.forced),
+                             self.superseded + sum(len(r.superseded_epochs) for r in results))
+
+
+class ImportStopped(SealcodesError):
+    """An import of many records stopped at a record it refused (or could not read): every
+    record before it is stored (`summary`), nothing after it."""
+
+    def __init__(self, summary: ImportSummary, record: VerifierRecord | None, cause: SealcodesError):
+        super().__init__(str(cause))
+        self.summary, self.record, self.cause = summary, record, cause
 
 
 @dataclass(frozen=True)
@@ -330,69 +369,116 @@ class Verifier:
         - other codes under an epoch already imported are refused for everyone;
         - an account holds at most `max_sets` active sets, each Argon2id set of the policy's shape.
 
-        Epoch N+1 of an account and label retires every older epoch at once."""
-        record.validate()
-        refuse_code_like_account(record.account)
-        self.authorize(principal, IMPORT, record.account)
-        self.policy.check_params(record.hash)
+        Epoch N+1 of an account and label retires every older epoch at once. This is a batch of
+        one record: `import_records` applies the same rules, through the same code."""
+        results, refusal = self._import_batch([record], principal)
+        if refusal is not None:
+            raise refusal[1]
+        return results[0]
+
+    def import_records(self, records: Iterable[VerifierRecord], principal: Principal = LOCAL,
+                       batch_size: int = IMPORT_BATCH, progress: Callable[["ImportSummary"], None] | None = None
+                       ) -> "ImportSummary":
+        """Store many records (any number: read from `records` as they come, `batch_size` per
+        transaction), each under exactly the rules of `import_record`. A batch never holds an
+        account twice: a record whose account is already in the batch starts the next one.
+
+        A record refused (or one that `records` cannot read: it raises InvalidInputError) stops
+        the import with ImportStopped: every record before it is stored, nothing after it. Run
+        again, the same records are "unchanged", so an interrupted import resumes without double
+        rows. `progress` is called after each batch with the counts so far."""
+        if not 1 <= batch_size <= IMPORT_BATCH_MAX:
+            raise InvalidInputError(f"the batch size must be 1 to {IMPORT_BATCH_MAX}")
+        summary = ImportSummary()
+        batch: list[VerifierRecord] = []
+        accounts: set[str] = set()
+
+        def flush() -> None:
+            nonlocal summary
+            if not batch:
+                return
+            results, refusal = self._import_batch(batch, principal)
+            summary = summary.add(results)
+            batch.clear()
+            accounts.clear()
+            if refusal is not None:
+                raise ImportStopped(summary, refusal[0], refusal[1])
+            if progress is not None:
+                progress(summary)
+
+        iterator = iter(records)
+        while True:
+            try:
+                record = next(iterator)
+            except StopIteration:
+                break
+            except InvalidInputError as exc:  # the input broke off: keep what came before it
+                flush()
+                raise ImportStopped(summary, None, exc) from None
+            if record.account in accounts or len(batch) >= batch_size:
+                flush()
+            batch.append(record)
+            accounts.add(record.account)
+        flush()
+        return summary
+
+    def _import_batch(self, records: Sequence[VerifierRecord], principal: Principal
+                      ) -> tuple[list[ImportResult], tuple[VerifierRecord, SealcodesError] | None]:
+        """Import records of distinct accounts in one transaction, in order, up to the first
+        refused one: (results of the records stored, (the refused record, why) or None)."""
+        # what needs no database first, record after record: the record, the key's scope, the shape
+        checked: list[VerifierRecord] = []
+        refusal = refused_scope = None
+        for record in records:
+            try:
+                record.validate()
+                refuse_code_like_account(record.account)
+                principal.check(IMPORT, record.account)
+                self.policy.check_params(record.hash)
+            except Forbidden as exc:
+                refusal, refused_scope = (record, exc), IMPORT
+                break
+            except InvalidInputError as exc:
+                refusal = (record, exc)
+                break
+            checked.append(record)
         now = self._clock()
-        try:
-            with self.store.transaction(record.account) as tx:
-                existing = tx.sets_for_label(record.label)
-                for row in existing:
-                    if row.epoch == record.epoch and row.salt == record.salt and row.fingerprint == record.fingerprint:
-                        if row.retired_at is not None:
-                            raise RetiredSet(f"this set (epoch {row.epoch}) was {row.retired_why or 'retired'} and is "
-                                             "never imported again; rotate to a new epoch")
-                        return ImportResult(record.account, record.label, record.epoch, imported=False)
-                if any(row.epoch == record.epoch for row in existing):
-                    raise InvalidInputError(f"epoch {record.epoch} of this account and label is already imported "
-                                            "with other codes; rotate to a new epoch")
-                active = tx.active_sets()
-                if not active and not tx.has_sets():
-                    other = tx.account_with_fold(account_fold(record.account))
-                    if other is not None:
-                        raise InvalidInputError("another account that differs from this one only in case has code "
-                                                "sets; a first set is refused (docs/spec.md section 13.5)")
-                replaced = [row for row in active if row.label == record.label]
-                floor = max((row.epoch for row in replaced or existing), default=None)
-                older = floor is not None and record.epoch < floor
-                unproven = bool(active) and not _proof_holds(record, active)
-                forced = unproven or older
-                if forced and not principal.may(FORCE_REPLACE, record.account):
-                    hint = " (sealcodes verifier import --force)" if principal.key_id == LOCAL_KEY_ID else ""
-                    if unproven:
-                        raise Forbidden(NEEDS_PROOF + hint)
-                    raise InvalidInputError(f"this account and label are already at epoch {floor}; epoch "
-                                            f"{record.epoch} is older: only a forced replacement may import it{hint}")
-                kept = [row for row in active if row.label != record.label]
-                if len(kept) + 1 > self.policy.max_sets:
-                    raise InvalidInputError(f"with this set the account would hold {len(kept) + 1} active sets; this "
-                                            f"verifier allows {self.policy.max_sets}")
-                current = tx.current_pepper()  # inside the transaction: a pepper retired meanwhile waits for it
-                stored = [pepper_digest(self._pepper(current), d) for d in record.digests]
-                tx.retire_sets([row.id for row in replaced], "superseded", now)
-                for row in replaced:
-                    tx.audit(now, "supersede", row.label, row.epoch, detail=f"by epoch {record.epoch}")
-                tx.insert_set(record, stored, current, now, commitment=record.commitment)
-                tx.raise_attempt_hashes(sum(row.scheme == SCHEME_ARGON2ID for row in kept)
-                                        + (record.hash.scheme == SCHEME_ARGON2ID))
-                tx.audit(now, "import", record.label, record.epoch,
-                         detail=f"{record.count} codes, {record.format}, {record.hash.scheme}, "
-                                f"key {principal.key_id}")
-                if forced:
-                    old = ", ".join(str(row.epoch) for row in replaced) or "none of this label"
-                    why = "without the device's proof" if unproven else \
-                        f"below the label's epoch {floor}, never imported before"
-                    tx.audit(now, "forced-replace", record.label, record.epoch,
-                             detail=f"key {principal.key_id}: epoch {old} -> {record.epoch}, {why}")
-        except Forbidden:
-            self._audit_refusal(principal, "rotate without proof", record.account)
-            raise
-        superseded = tuple(row.epoch for row in replaced)
-        self._emit(Event(EVENT_SET_IMPORTED, record.account, now, record.label, record.epoch,
-                         remaining=record.count, detail={"superseded_epochs": list(superseded), "forced": forced}))
-        return ImportResult(record.account, record.label, record.epoch, True, superseded, forced)
+        plans: list[tuple[_ImportPlan, tuple[bytes, ...]]] = []
+        if checked:
+            with self.store.import_transaction([record.account for record in checked]) as tx:
+                # the current pepper read here, held until the batch commits: a pepper added and the
+                # old one retired meanwhile wait for it, and never leave a set under a retired pepper
+                current = tx.current_pepper()
+                pepper = self._pepper(current)
+                stored = tx.sets_by_account()
+                first_sets = sorted({account_fold(r.account) for r in checked if not stored[r.account]})
+                folds = tx.accounts_by_fold(first_sets)
+                for record in checked:
+                    try:
+                        plan = _plan_import(record, stored[record.account], principal, self.policy, folds)
+                    except Forbidden as exc:
+                        refusal, refused_scope = (record, exc), "rotate without proof"
+                        break
+                    except InvalidInputError as exc:
+                        refusal, refused_scope = (record, exc), None
+                        break
+                    if plan.imported:
+                        folds.setdefault(account_fold(record.account), set()).add(record.account)
+                    plans.append((plan, tuple(pepper_digest(pepper, d) for d in record.digests)))
+                _store_plans(tx, plans, current, now)
+        if refused_scope is not None:  # audited once the batch's transaction is over
+            self._audit_refusal(principal, refused_scope, refusal[0].account)
+        results = []
+        for plan, _ in plans:
+            record = plan.record
+            superseded = tuple(row.epoch for row in plan.replaced)
+            results.append(ImportResult(record.account, record.label, record.epoch, plan.imported, superseded,
+                                        plan.forced))
+            if plan.imported:
+                self._emit(Event(EVENT_SET_IMPORTED, record.account, now, record.label, record.epoch,
+                                 remaining=record.count,
+                                 detail={"superseded_epochs": list(superseded), "forced": plan.forced}))
+        return results, refusal
 
     # --- verify -----------------------------------------------------------------------------------
 
@@ -609,6 +695,91 @@ class Verifier:
             log.warning("event hook failed for %s", event.kind, exc_info=log.isEnabledFor(logging.DEBUG))
 
 
+@dataclass(frozen=True)
+class _ImportPlan:
+    """What importing one record does, decided by `_plan_import` before anything is written."""
+
+    record: VerifierRecord
+    imported: bool
+    key_id: str
+    replaced: tuple[SetRow, ...] = ()
+    forced: bool = False
+    #: why it is forced: "" (not forced), "proof" (an active set, no valid proof) or "older" (an
+    #: epoch below the label's)
+    forced_why: str = ""
+    floor: int | None = None
+    #: the Argon2id sets the account holds with this set: the calls of every attempt, at least
+    attempt_hashes: int = 0
+
+
+def _plan_import(record: VerifierRecord, stored: Sequence[SetRow], principal: Principal, policy: Policy,
+                 folds: dict[str, set[str]]) -> _ImportPlan:
+    """The import rules (docs/verifier.md, "The import rules") for one record, given every set of
+    its account (retired or not, in import order) and the accounts that have sets by case fold
+    (for a first set); raises Forbidden or InvalidInputError (RetiredSet)."""
+    existing = sorted((row for row in stored if row.label == record.label), key=lambda row: row.epoch)
+    for row in existing:
+        if row.epoch == record.epoch and row.salt == record.salt and row.fingerprint == record.fingerprint:
+            if row.retired_at is not None:
+                raise RetiredSet(f"this set (epoch {row.epoch}) was {row.retired_why or 'retired'} and is never "
+                                 "imported again; rotate to a new epoch")
+            return _ImportPlan(record, imported=False, key_id=principal.key_id)
+    if any(row.epoch == record.epoch for row in existing):
+        raise InvalidInputError(f"epoch {record.epoch} of this account and label is already imported "
+                                "with other codes; rotate to a new epoch")
+    if not stored and folds.get(account_fold(record.account), set()) - {record.account}:
+        raise InvalidInputError("another account that differs from this one only in case has code sets; a first "
+                                "set is refused (docs/spec.md section 13.5)")
+    active = [row for row in stored if row.retired_at is None]
+    replaced = tuple(row for row in active if row.label == record.label)
+    # the label's epoch: that of its active set (after a forced import below it, older retired
+    # epochs may be higher), else the newest retired one
+    floor = max((row.epoch for row in (replaced or existing)), default=None)
+    older = floor is not None and record.epoch < floor
+    unproven = bool(active) and not _proof_holds(record, active)
+    if (unproven or older) and not principal.may(FORCE_REPLACE, record.account):
+        hint = " (sealcodes verifier import --force)" if principal.key_id == LOCAL_KEY_ID else ""
+        if unproven:
+            raise Forbidden(NEEDS_PROOF + hint)
+        raise InvalidInputError(f"this account and label are already at epoch {floor}; epoch {record.epoch} is "
+                                f"older: only a forced replacement may import it{hint}")
+    kept = [row for row in active if row.label != record.label]
+    if len(kept) + 1 > policy.max_sets:
+        raise InvalidInputError(f"with this set the account would hold {len(kept) + 1} active sets; this verifier "
+                                f"allows {policy.max_sets}")
+    hashes = sum(row.scheme == SCHEME_ARGON2ID for row in kept) + (record.hash.scheme == SCHEME_ARGON2ID)
+    return _ImportPlan(record, True, principal.key_id, replaced, unproven or older,
+                       "proof" if unproven else ("older" if older else ""), floor, hashes)
+
+
+def _store_plans(tx, plans: Sequence[tuple[_ImportPlan, tuple[bytes, ...]]], pepper_id_: str, now: float) -> None:
+    """The writes of a batch's plans: a few statements for the whole batch."""
+    entries, new_sets, retired = [], [], []
+    for plan, digests in plans:
+        if not plan.imported:
+            continue
+        record = plan.record
+        retired.extend(row.id for row in plan.replaced)
+        entries.extend(AuditEntry(record.account, "supersede", row.label, row.epoch, f"by epoch {record.epoch}")
+                       for row in plan.replaced)
+        new_sets.append(NewSet(record, digests, pepper_id_))
+        entries.append(AuditEntry(record.account, "import", record.label, record.epoch,
+                                  f"{record.count} codes, {record.format}, {record.hash.scheme}, "
+                                  f"key {plan.key_id}"))
+        if plan.forced:
+            old = ", ".join(str(row.epoch) for row in plan.replaced) or "none of this label"
+            why = "without the device's proof" if plan.forced_why == "proof" else \
+                f"below the label's epoch {plan.floor}, never imported before"
+            entries.append(AuditEntry(record.account, "forced-replace", record.label, record.epoch,
+                                      f"key {plan.key_id}: epoch {old} -> {record.epoch}, {why}"))
+    if not new_sets:
+        return
+    tx.retire_sets(retired, "superseded", now)
+    tx.insert_sets(new_sets, now)
+    tx.raise_attempt_hashes(max(plan.attempt_hashes for plan, _ in plans))
+    tx.audit(entries, now)
+
+
 def _proof_holds(record: VerifierRecord, active: Sequence[SetRow]) -> bool:
     """Whether the record carries a rotation proof (record v2, docs/spec.md section 14.4) that
     verifies under the stored commitment of the active set it names. When the record's label has
@@ -672,6 +843,6 @@ def _api_key_digest(token: str) -> bytes:
 
 __all__ = [
     "ACCEPTED", "REJECTED", "MISTYPED", "LOCKED", "THROTTLED", "Verifier", "Policy", "VerifyResult",
-    "ImportResult", "AccountStatus", "SetStatus", "Event", "StoreError", "VerifierConfigError", "Forbidden",
-    "Principal", "Busy", "RetiredSet",
+    "ImportResult", "ImportSummary", "ImportStopped", "AccountStatus", "SetStatus", "Event", "StoreError",
+    "VerifierConfigError", "Forbidden", "Principal", "Busy", "RetiredSet",
 ]
