@@ -16,6 +16,7 @@ from _support import run_cli
 from _vsupport import CHEAP_INIT, VerifierServer, cheap_policy, code_set, record_for
 from sealcodes.errors import InvalidInputError
 from sealcodes.verifier import Principal, Verifier, open_store
+from sealcodes.verifier.core import ImportStopped
 from sealcodes.verifier.record import normalize_account
 from sealcodes.verifier.store import MIGRATIONS
 
@@ -140,25 +141,39 @@ def test_a_first_set_may_not_differ_from_another_account_only_in_case(db_url):
 def test_concurrent_first_sets_differing_in_case_one_wins(db_url):
     store = open_store(db_url)
     verifier = Verifier.initialise(store, cheap_policy())
-    spellings = ["dave", "Dave", "DAVE", "dAve", "daVe", "davE"]
-    barrier = threading.Barrier(len(spellings))
-    outcomes = {}
+    for name in ("dave", "erin", "gwen", "hugo", "ivan"):
+        spellings = [name, name.upper(), name.title(), name[:2].upper() + name[2:], name[:3] + name[3].upper(),
+                     name[0] + name[1].upper() + name[2:], name[:2] + name[2].upper() + name[3:], name.swapcase().title()]
+        spellings = sorted(set(spellings))
+        barrier = threading.Barrier(len(spellings))
+        outcomes = {}
 
-    def first_set(account):
-        record = record_for(code_set(label=f"l-{account}"), account=account)
-        barrier.wait()
-        try:
-            outcomes[account] = verifier.import_record(record).imported
-        except InvalidInputError:
-            outcomes[account] = False
+        def first_set(account):
+            record = record_for(code_set(label=f"l-{account}"), account=account)
+            barrier.wait()
+            try:
+                outcomes[account] = verifier.import_record(record).imported
+            except InvalidInputError:
+                outcomes[account] = False
 
-    threads = [threading.Thread(target=first_set, args=(a,)) for a in spellings]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sum(outcomes.values()) == 1, outcomes
-    assert len(store.accounts()) == 1
+        threads = [threading.Thread(target=first_set, args=(a,)) for a in spellings]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sum(outcomes.values()) == 1, outcomes
+    assert len(store.accounts()) == 5
+    store.close()
+
+
+def test_a_bulk_import_takes_one_of_two_spellings_in_one_batch(db_url):
+    store = open_store(db_url)
+    verifier = Verifier.initialise(store, cheap_policy())
+    records = [record_for(code_set(label=f"l-{a}"), account=a) for a in ("erin", "Frank", "frank")]
+    with pytest.raises(ImportStopped) as stopped:
+        verifier.import_records(records)
+    assert stopped.value.record.account == "frank" and "only in case" in str(stopped.value)
+    assert store.accounts() == ["Frank", "erin"]
     store.close()
 
 
