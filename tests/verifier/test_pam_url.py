@@ -192,16 +192,23 @@ def test_the_whole_exchange_has_one_deadline(tls):
         server.shutdown()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="listening on a port below 1024 needs root (as CI runs)")
-def test_plain_http_to_a_privileged_loopback_port(tmp_path):
+def _database_with_a_pam_key(tmp_path, count):
+    """A database where USER has `count` codes, and a file holding a verify key: (url, store,
+    verifier, codes, key file)."""
     url = "sqlite:///" + str(tmp_path / "v.db")
     store = open_store(url)
     verifier = Verifier.initialise(store, cheap_policy(delay_base_s=0))
-    codes = code_set(count=2)
+    codes = code_set(count=count)
     verifier.import_record(record_for(codes, account=USER))
     _, key = verifier.create_api_key("pam", "verify")
     key_file = tmp_path / "pam.key"
     key_file.write_text(key + "\n")
+    return url, store, verifier, codes, key_file
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="listening on a port below 1024 needs root (as CI runs)")
+def test_plain_http_to_a_privileged_loopback_port(tmp_path):
+    url, store, verifier, codes, key_file = _database_with_a_pam_key(tmp_path, 2)
     server = VerifierServer(url, port=free_privileged_port()).start()
     try:
         result = subprocess.run([console_script("sealcodes"), "verifier", "pam", "--url", server.base,
@@ -270,14 +277,7 @@ def _certificates(tmp_path):
 
 def test_https_with_a_pinned_ca(tmp_path):
     files = _certificates(tmp_path)
-    url = "sqlite:///" + str(tmp_path / "v.db")
-    store = open_store(url)
-    verifier = Verifier.initialise(store, cheap_policy(delay_base_s=0))
-    codes = code_set(count=3)
-    verifier.import_record(record_for(codes, account=USER))
-    _, key = verifier.create_api_key("pam", "verify")
-    key_file = tmp_path / "pam.key"
-    key_file.write_text(key + "\n")
+    url, store, verifier, codes, key_file = _database_with_a_pam_key(tmp_path, 3)
     server = VerifierServer(url, args=("--certfile", files["cert"], "--keyfile", files["key"]), ca=files["ca1"]).start()
 
     def pam_cli(code, *options):

@@ -89,12 +89,7 @@ class PostgresStore(SqlStore):
         return f"{column} = ANY(%s)", (list(values),)
 
     def _hold_accounts(self, cursor, accounts) -> None:
-        # rows created and locked in sorted order: two imports never wait on each other in a circle
-        cursor.execute("INSERT INTO accounts (account) SELECT a FROM unnest(%s::text[]) AS a ORDER BY a "
-                       "ON CONFLICT (account) DO NOTHING", (list(accounts),))
-        cursor.execute("SELECT account FROM accounts WHERE account = ANY(%s) ORDER BY account FOR UPDATE",
-                       (list(accounts),))
-        cursor.fetchall()
+        _hold_rows(cursor, "accounts", "account", accounts)
 
     def insert_sets(self, cursor, sets, now: float) -> None:
         columns = list(zip(*(set_insert_values(new, now) for new in sets)))
@@ -127,12 +122,8 @@ class PostgresStore(SqlStore):
 
     def _hold_names(self, cursor, names) -> None:
         # row locks, as for the accounts (an advisory lock per name would fill the server's lock
-        # table with a batch of thousands), created and taken in sorted order
-        cursor.execute("INSERT INTO account_folds (fold) SELECT f FROM unnest(%s::text[]) AS f ORDER BY f "
-                       "ON CONFLICT (fold) DO NOTHING", (list(names),))
-        cursor.execute("SELECT fold FROM account_folds WHERE fold = ANY(%s) ORDER BY fold FOR UPDATE",
-                       (list(names),))
-        cursor.fetchall()
+        # table with a batch of thousands)
+        _hold_rows(cursor, "account_folds", "fold", names)
 
     def _locked_schema_version(self, cursor) -> int:
         # one migrator at a time across the fleet; held until the migration commits
@@ -144,6 +135,16 @@ class PostgresStore(SqlStore):
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+
+
+def _hold_rows(cursor, table: str, column: str, values) -> None:
+    """Rows keyed by `values` created when missing and locked (FOR UPDATE), both in sorted order:
+    two transactions holding some of the same rows never wait on each other in a circle."""
+    cursor.execute(f"INSERT INTO {table} ({column}) SELECT v FROM unnest(%s::text[]) AS v ORDER BY v "
+                   f"ON CONFLICT ({column}) DO NOTHING", (list(values),))
+    cursor.execute(f"SELECT {column} FROM {table} WHERE {column} = ANY(%s) ORDER BY {column} FOR UPDATE",
+                   (list(values),))
+    cursor.fetchall()
 
 
 def _prepare_option(url: str) -> tuple[str, int | None]:
