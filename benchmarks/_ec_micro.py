@@ -121,7 +121,7 @@ def allocation(fn):
 
 def fill(free):
     """Hold heap until only about `free` bytes are free (largest pieces first); returns the holder."""
-    held = [None] * 4096  # allocated first: growing it later could fail in a full heap
+    held = [None] * 1024  # allocated first (8 KiB): growing it later could fail in a full heap
     i = 0
     for piece in (65536, 8192, 1024, 128):
         while i < len(held) and gc.mem_free() >= free + 2 * piece:

@@ -11,7 +11,10 @@
    (uvicorn on 127.0.0.1), on SQLite and PostgreSQL;
 6. a refused attempt on an unknown account against one on a known account (wrong code, spent code,
    a code of a format the account does not use, an `hmac-sha256` account), median and p99 side by
-   side: the answer and its cost must not tell whether the account exists.
+   side: the answer and its time must not tell whether the account exists; once with the default
+   Argon2id shape and once with a verifier whose policy has another shape (m=38912 KiB, t=1);
+7. raw Argon2id of shapes of equal memory x passes, side by side: why padding to equal memory x
+   passes did not give equal time, and why a verifier takes one shape only.
 
 PostgreSQL is a throwaway cluster (initdb in a temporary directory, Unix socket only), started
 with the test suite's helper. Loopback only; bounded run time (about a minute on 2 cores).
@@ -49,6 +52,13 @@ from sealcodes.verifier.record import (  # noqa: E402
 )
 
 PARAMS = HashParams.argon2id()
+#: the non-default policy shape of section 6 (as much memory x passes as the default)
+OTHER_SHAPE = HashParams.argon2id(38912, 1, 1)
+#: shapes of equal memory x passes (38912) for section 7
+EQUAL_COST_SHAPES = (PARAMS, HashParams.argon2id(9728, 4, 1), OTHER_SHAPE, HashParams.argon2id(19456, 2, 4))
+#: the policy of every measure here: no limit in the way of the figures (the limits are tested)
+OPEN = {"max_failures": 100, "delay_base_s": 0, "key_rate": 0, "address_rate": 0, "key_in_flight": 0,
+        "address_in_flight": 0, "attempt_wait_s": 600}
 
 
 def raw_argon2id_once(i: int, salt: bytes) -> None:
@@ -66,7 +76,7 @@ class OurVerifier:
 
     def __init__(self, url: str, count: int, n: int):
         self.store = open_store(url)
-        self.verifier = Verifier.initialise(self.store, Policy(max_failures=100, delay_base_s=0))
+        self.verifier = Verifier.initialise(self.store, Policy(**OPEN))
         code_sets = sets(count, max(1, -(-n // count)), f"tp{count}")
         for a, codes in enumerate(code_sets):
             self.verifier.import_record(make_record(codes, account=f"tp{count}-{a}", params=PARAMS))
@@ -158,7 +168,7 @@ def interleaved(n: int, work: str) -> dict:
 
 def exactly_once(url: str) -> tuple[int, int]:
     store = open_store(url)
-    verifier = Verifier.initialise(store)
+    verifier = Verifier.initialise(store, Policy(**OPEN))
     codes = sets(10, 1, "once")[0]
     verifier.import_record(make_record(codes, account="once", params=PARAMS))
     barrier = threading.Barrier(100)
@@ -182,8 +192,8 @@ def http_latency(url: str, clients: int, per_client: int) -> tuple[float, float,
     from _vsupport import VerifierServer
 
     store = open_store(url)
-    # 50 clients on one address: no rate limit here, the figure is about hashing
-    verifier = Verifier.initialise(store, Policy(max_failures=100, delay_base_s=0, key_rate=0, address_rate=0))
+    # 50 clients on one address: no rate limit nor cap in flight here, the figure is about hashing
+    verifier = Verifier.initialise(store, Policy(**OPEN))
     _, key = verifier.create_api_key("bench", "verify")
     code_sets = sets(per_client, clients, "http")
     for c, codes in enumerate(code_sets):
@@ -219,15 +229,17 @@ def http_latency(url: str, clients: int, per_client: int) -> tuple[float, float,
     return p50, p99, len(latencies) / wall, sum(accepted)
 
 
-def unknown_vs_known(url: str, attempts: int) -> dict:
+def unknown_vs_known(url: str, attempts: int, shape: HashParams = PARAMS) -> dict:
     """Seconds per refused attempt of each kind, the kinds measured in turn (so load hits all alike);
-    every account is unlocked between attempts (outside the timing) so none is throttled."""
+    every account is unlocked between attempts (outside the timing) so none is throttled. The
+    verifier's policy takes `shape`, and every Argon2id record has it."""
     store = open_store(url)
-    verifier = Verifier.initialise(store, Policy(max_failures=100, delay_base_s=0))
+    verifier = Verifier.initialise(store, Policy(memory_kib=shape.memory_kib, iterations=shape.iterations,
+                                                 lanes=shape.lanes, **OPEN))
     argon = sets(3, 1, "enum")[0]
     fast = derivation.derive(os.urandom(32), "bench/enum/fast", 0, "base32-24", 3)
-    verifier.import_record(make_record(argon, account="known", params=PARAMS))
-    verifier.import_record(make_record(argon, account="spent", params=PARAMS))
+    verifier.import_record(make_record(argon, account="known", params=shape))
+    verifier.import_record(make_record(argon, account="spent", params=shape))
     verifier.import_record(make_record(fast, account="fast", params=HashParams.hmac_sha256()))
     assert verifier.verify("spent", argon.codes[0]).outcome == ACCEPTED
     wrong = sets(1, 1, "enum-wrong")[0].codes[0]
@@ -250,6 +262,28 @@ def unknown_vs_known(url: str, attempts: int) -> dict:
             verifier.unlock(account)
     store.close()
     return {kind: (statistics.median(t), _p99(t), answers[kind]) for kind, t in times.items()}
+
+
+def raw_shapes(rounds: int) -> dict:
+    """Seconds per raw Argon2id call of each shape of EQUAL_COST_SHAPES, measured in turn."""
+    times = {shape: [] for shape in EQUAL_COST_SHAPES}
+    salt = os.urandom(16)
+    for i in range(rounds):
+        for shape in EQUAL_COST_SHAPES:
+            start = time.perf_counter()
+            Argon2id(salt=salt, length=32, iterations=shape.iterations, lanes=shape.lanes,
+                     memory_cost=shape.memory_kib).derive(b"sealcodes bench %d" % i)
+            times[shape].append(time.perf_counter() - start)
+    return {shape: (statistics.median(t), _p99(t)) for shape, t in times.items()}
+
+
+def _print_unknown_vs_known(figures: dict) -> None:
+    base_median, base_p99, _ = figures["unknown account"]
+    print("                                             median          p99        answer")
+    for kind, (median, p99, answers) in figures.items():
+        answer = ", ".join(sorted(f"{o} (retry_after {r:g})" for o, r in answers))
+        ratio = "" if kind == "unknown account" else f"  ({median / base_median:.2f}x, {p99 / base_p99:.2f}x)"
+        print(f"  {kind:<40} {median * 1000:7.1f} ms   {p99 * 1000:7.1f} ms   {answer}{ratio}")
 
 
 def _p99(values):
@@ -320,13 +354,21 @@ def main(argv=None):
 
     attempts = args.attempts or max(10, 3 * n)
     print(f"\n6. a refused attempt: unknown account vs known accounts ({attempts} attempts each, SQLite, in process)")
-    figures = unknown_vs_known(sqlite("enum"), attempts)
-    base_median, base_p99, _ = figures["unknown account"]
-    print("                                             median          p99        answer")
-    for kind, (median, p99, answers) in figures.items():
-        answer = ", ".join(sorted(f"{o} (retry_after {r:g})" for o, r in answers))
-        ratio = "" if kind == "unknown account" else f"  ({median / base_median:.2f}x, {p99 / base_p99:.2f}x)"
-        print(f"  {kind:<40} {median * 1000:7.1f} ms   {p99 * 1000:7.1f} ms   {answer}{ratio}")
+    print(f"  policy shape m={PARAMS.memory_kib} KiB, t={PARAMS.iterations}, p={PARAMS.lanes} (the default):")
+    _print_unknown_vs_known(unknown_vs_known(sqlite("enum"), attempts))
+    print(f"  policy shape m={OTHER_SHAPE.memory_kib} KiB, t={OTHER_SHAPE.iterations}, p={OTHER_SHAPE.lanes} "
+          "(another shape of the same memory x passes):")
+    _print_unknown_vs_known(unknown_vs_known(sqlite("enum-other"), attempts, OTHER_SHAPE))
+
+    print(f"\n7. raw Argon2id, shapes of equal memory x passes ({PARAMS.memory_kib * PARAMS.iterations}), "
+          f"{attempts} calls each: what a set of another shape would have told")
+    shapes = raw_shapes(attempts)
+    base_median, base_p99 = shapes[PARAMS]
+    print("                                             median          p99")
+    for shape, (median, p99) in shapes.items():
+        name = f"m={shape.memory_kib} KiB, t={shape.iterations}, p={shape.lanes}"
+        ratio = "" if shape == PARAMS else f"  ({median / base_median:.2f}x, {p99 / base_p99:.2f}x)"
+        print(f"  {name:<40} {median * 1000:7.1f} ms   {p99 * 1000:7.1f} ms{ratio}")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,9 @@ class Raw:
 def prepare(url: str, template, accounts: int) -> str:
     """A database holding `accounts` accounts, each with the template's codes; returns a verify key."""
     store = open_store(url)
-    verifier = Verifier.initialise(store, Policy(max_failures=100, delay_base_s=0, key_rate=0, address_rate=0))
+    # one load generator, one address, one key: no rate limit and no cap on attempts in flight
+    verifier = Verifier.initialise(store, Policy(max_failures=100, delay_base_s=0, key_rate=0, address_rate=0,
+                                                 key_in_flight=0, address_in_flight=0))
     _, key = verifier.create_api_key("bench", "verify")
     for n in range(accounts):
         verifier.import_record(dataclasses.replace(template, account=f"acct-{n}"))

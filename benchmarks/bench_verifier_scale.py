@@ -64,7 +64,7 @@ class Bench:
         self.schema = url.rsplit("search_path%3D", 1)[1]
         self.pepper = os.path.join(work, "pepper")
         self.rng = random.Random(2024)
-        self.cli("init", "--min-cost", "8", "--max-failures", "100", "--delay-base", "0",
+        self.cli("init", "--argon2", "64/1/1", "--max-failures", "100", "--delay-base", "0",
                  "--create-pepper", self.pepper, pepper=False)
         with open(self.pepper) as handle:
             self.verifier = Verifier(open_store(url), pepper=[bytes.fromhex(handle.read().strip())])

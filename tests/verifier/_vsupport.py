@@ -21,14 +21,17 @@ from sealcodes.verifier.record import HashParams, make_record
 #: cheap Argon2id for tests that do not test the default cost
 TEST_PARAMS = HashParams.argon2id(64, 1, 1)
 RESPONSE = bytes(range(32))
-#: `verifier init` options of a test database: a cost range that admits TEST_PARAMS (cost 64), no
-#: rate limit (tests that test them set their own)
-CHEAP_INIT = ("--min-cost", "8", "--key-rate", "0", "--address-rate", "0")
+#: `verifier init` options of a test database that takes records made by the host (the default
+#: Argon2id shape): no rate limit and no cap on attempts in flight (tests that test them set their own)
+UNLIMITED_INIT = ("--key-rate", "0", "--address-rate", "0", "--in-flight", "0/0")
+#: the same, with TEST_PARAMS as the Argon2id shape
+CHEAP_INIT = ("--argon2", "64/1/1", *UNLIMITED_INIT)
 
 
 def cheap_policy(**changes) -> Policy:
     """The policy of a test database: as `CHEAP_INIT`, with `changes` on top."""
-    return Policy(**{"min_cost": 8, "key_rate": 0, "address_rate": 0, **changes})
+    return Policy(**{"memory_kib": 64, "iterations": 1, "lanes": 1, "key_rate": 0, "address_rate": 0,
+                     "key_in_flight": 0, "address_in_flight": 0, **changes})
 
 
 def postgres_bin() -> str | None:
@@ -225,6 +228,21 @@ def record_for(codes, account="alice", params=TEST_PARAMS):
     return make_record(codes, account=account, params=params)
 
 
+def free_privileged_port() -> int:
+    """A free loopback port below 1024 (only root can listen there: what `verifier pam --url`
+    takes plain http to)."""
+    import socket
+
+    for port in range(900, 1024):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below 1024 (listening there needs root)")
+
+
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -249,14 +267,17 @@ class VerifierServer:
     """A real `sealcodes verifier serve` process on 127.0.0.1 and a free port."""
 
     def __init__(self, db_url: str, env: dict | None = None, args: tuple = (), ca: str | None = None,
-                 workers: int | None = 1):
-        """`args` go to `serve`; with `ca` (the CA of its --certfile) the server speaks HTTPS.
-        One process unless `workers` says otherwise (None: serve's default, one per CPU)."""
+                 workers: int | None = 1, port: int | None = None):
+        """`args` go to `serve`; with `ca` (the CA of its --certfile) the server speaks HTTPS; the
+        port is a free one unless given. One process unless `workers` says otherwise (None:
+        serve's default, one per CPU)."""
         import socket
 
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        if port is None:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+        self.port = port
         self.db_url = db_url
         self.env = env or {}
         self.args = tuple(args) + (("--workers", str(workers)) if workers else ())

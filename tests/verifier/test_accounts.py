@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import pathlib
+import threading
 
 import httpx
 import pytest
 
 import _independent_verifier as independent
 from _support import run_cli
-from _vsupport import VerifierServer, cheap_policy, code_set, record_for
+from _vsupport import CHEAP_INIT, VerifierServer, cheap_policy, code_set, record_for
 from sealcodes.errors import InvalidInputError
-from sealcodes.verifier import Verifier, open_store
+from sealcodes.verifier import Principal, Verifier, open_store
+from sealcodes.verifier.core import ImportStopped
 from sealcodes.verifier.record import normalize_account
 from sealcodes.verifier.store import MIGRATIONS
 
@@ -71,7 +73,7 @@ def test_one_account_at_import_and_at_verify(db_url):
     codes = code_set(count=3)
     assert verifier.import_record(record_for(codes, account="\uff41lice")).account == "alice"
     assert verifier.verify("alice", codes.codes[0]).accepted
-    assert verifier.verify("\uff41lice", codes.codes[1]).accepted  # the same account
+    assert verifier.status("\uff41lice").remaining == 2  # the same account (an administrator's request folds)
     with pytest.raises(InvalidInputError, match="invisible character \\(U\\+200B\\)"):
         verifier.verify("alice\u200b", codes.codes[2])
     with pytest.raises(InvalidInputError):
@@ -80,19 +82,112 @@ def test_one_account_at_import_and_at_verify(db_url):
     store.close()
 
 
-def test_http_refuses_invisible_characters(tmp_path):
+def test_http_refuses_invisible_characters_and_other_spellings(tmp_path):
     url = "sqlite:///" + str(tmp_path / "v.db")
     store = open_store(url)
     verifier = Verifier.initialise(store, cheap_policy())
+    codes = code_set(count=2)
+    verifier.import_record(record_for(codes))
     _, key = verifier.create_api_key("login", "verify")
     server = VerifierServer(url).start()
     try:
-        answer = httpx.post(server.base + "/v1/verify", json={"account": "root\u200b", "code": "x"},
-                            headers={"Authorization": f"Bearer {key}"})
-        assert answer.status_code == 400 and answer.json()["error"] == "invalid_input"
+        for account in ("root\u200b", "\uff41lice"):
+            answer = httpx.post(server.base + "/v1/verify", json={"account": account, "code": codes.codes[0]},
+                                headers={"Authorization": f"Bearer {key}"})
+            assert answer.status_code == 400 and answer.json()["error"] == "invalid_input"
     finally:
         server.stop()
-        store.close()
+    assert verifier.status("alice").remaining == 2
+    store.close()
+
+
+def test_verify_refuses_a_spelling_not_in_normal_form(db_url, tmp_path):
+    """The review: verify folded the account (NFKC) while PAM and logins match user names as given,
+    so `ａlice` at a login prompt spent alice's codes. A login gives the account as stored."""
+    store = open_store(db_url)
+    verifier = Verifier.initialise(store, cheap_policy(delay_base_s=0))
+    codes = code_set(count=2)
+    verifier.import_record(record_for(codes, account="\u00e9lodie"))  # stored in NFC
+    for spelling in ("e\u0301lodie", "\uff45\u0301lodie"):
+        with pytest.raises(InvalidInputError, match="not in its normal form"):
+            verifier.verify(spelling, codes.codes[0])
+    assert verifier.status("\u00e9lodie").failures == 0 and store.accounts() == ["\u00e9lodie"]
+    assert verifier.verify("\u00e9lodie", codes.codes[0]).accepted
+    env = {"SEALCODES_VERIFIER_DB": db_url}
+    refused = run_cli("verifier", "verify", "e\u0301lodie", input=codes.codes[1] + "\n", env=env)
+    assert refused.returncode == 1 and "not in its normal form" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert verifier.status("\u00e9lodie").remaining == 1
+    store.close()
+
+
+def test_a_first_set_may_not_differ_from_another_account_only_in_case(db_url):
+    """Accounts are case-sensitive (as Unix logins), but a service that folds case would take
+    `Alice` for `alice`: a first set beside an account that differs only in case is refused."""
+    store = open_store(db_url)
+    verifier = Verifier.initialise(store, cheap_policy())
+    verifier.import_record(record_for(code_set(), account="alice"))
+    for account in ("Alice", "ALICE", "\uff21lice"):
+        with pytest.raises(InvalidInputError, match="differs from this one only in case"):
+            verifier.import_record(record_for(code_set(label="mallory"), account=account))
+    verifier.revoke("alice")
+    with pytest.raises(InvalidInputError, match="only in case"):  # its sets are retired, the name is still taken
+        verifier.import_record(record_for(code_set(label="mallory"), account="Alice"))
+    assert verifier.import_record(record_for(code_set(epoch=1), account="alice")).imported  # the owner's own
+    assert store.accounts() == ["alice"]
+    store.close()
+
+
+def test_concurrent_first_sets_differing_in_case_one_wins(db_url):
+    store = open_store(db_url)
+    verifier = Verifier.initialise(store, cheap_policy())
+    for name in ("dave", "erin", "gwen", "hugo", "ivan"):
+        spellings = [name, name.upper(), name.title(), name[:2].upper() + name[2:], name[:3] + name[3].upper(),
+                     name[0] + name[1].upper() + name[2:], name[:2] + name[2].upper() + name[3:], name.swapcase().title()]
+        spellings = sorted(set(spellings))
+        barrier = threading.Barrier(len(spellings))
+        outcomes = {}
+
+        def first_set(account):
+            record = record_for(code_set(label=f"l-{account}"), account=account)
+            barrier.wait()
+            try:
+                outcomes[account] = verifier.import_record(record).imported
+            except InvalidInputError:
+                outcomes[account] = False
+
+        threads = [threading.Thread(target=first_set, args=(a,)) for a in spellings]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sum(outcomes.values()) == 1, outcomes
+    assert len(store.accounts()) == 5
+    store.close()
+
+
+def test_a_bulk_import_takes_one_of_two_spellings_in_one_batch(db_url):
+    store = open_store(db_url)
+    verifier = Verifier.initialise(store, cheap_policy())
+    records = [record_for(code_set(label=f"l-{a}"), account=a) for a in ("erin", "Frank", "frank")]
+    with pytest.raises(ImportStopped) as stopped:
+        verifier.import_records(records)
+    assert stopped.value.record.account == "frank" and "only in case" in str(stopped.value)
+    assert store.accounts() == ["Frank", "erin"]
+    store.close()
+
+
+def test_stored_accounts_differing_in_case_stay_apart(db_url):
+    """Accounts a database held before the rule keep working, each with its own sets."""
+    store = open_store(db_url)
+    _schema_2_database(store, [("Carol", 0), ("carol", 0)])
+    verifier = Verifier.initialise(store, cheap_policy())
+    assert {row.account for row in verifier.audit(None, 100)} == {"Carol", "carol"}
+    assert [len(verifier.status(a).sets) for a in ("Carol", "carol")] == [1, 1]
+    forced = verifier.import_record(record_for(code_set(label="lab", epoch=1, count=2), account="Carol"),
+                                    Principal.local(force=True))
+    assert forced.superseded_epochs == (0,)
+    store.close()
 
 
 def _schema_2_database(store, accounts):
@@ -148,7 +243,7 @@ def test_init_reports_what_the_migration_did(tmp_path):
     store = open_store(url)
     _schema_2_database(store, [("\uff41lice", 0), ("bob\u200b", 0)])
     store.close()
-    done = run_cli("verifier", "--db", url, "init", "--min-cost", "8")
+    done = run_cli("verifier", "--db", url, "init", *CHEAP_INIT)
     assert done.returncode == 0 and "migrated from schema 2" in done.stdout
     assert "account \uff41lice renamed alice" in done.stderr  # full-width letters are printable, not escaped
     assert "renamed alice" in done.stderr and "account bob\\u200b: its sets are retired" in done.stderr

@@ -14,6 +14,7 @@ import pytest
 
 from _support import run_cli
 from _vsupport import CHEAP_INIT, VerifierServer, cheap_policy, code_set, record_for, store_url
+from sealcodes.errors import InvalidInputError
 from sealcodes.verifier import Forbidden, Principal, Verifier, open_store
 from sealcodes.verifier.auth import normalize_pattern, pattern_matches
 from sealcodes.verifier.store import MIGRATIONS
@@ -166,6 +167,44 @@ def test_patterns_are_normalised_like_accounts(verifier):
         verifier.create_api_key("x", "verify", "corp\u200b/*")
     with pytest.raises(Exception, match="scope"):
         verifier.create_api_key("x", "root")
+
+
+@pytest.mark.parametrize("pattern", ["\uff41\uff0a", "\uff0a", "\ufe61", "corp/\ufe61", "corp/\uff0a/x"])
+def test_no_character_but_the_asterisk_typed_is_a_wildcard(verifier, pattern):
+    """The review: NFKC turned a full-width (U+FF0A) or small (U+FE61) asterisk into `*`, so a
+    portal making `--accounts "$USERNAME"` for a user named `ａ＊` made a key for every account
+    starting with `a`."""
+    with pytest.raises(InvalidInputError, match="reads as '\\*'"):
+        normalize_pattern(pattern)
+    with pytest.raises(InvalidInputError):
+        verifier.create_api_key("portal", "import", pattern)
+    with pytest.raises(InvalidInputError):
+        verifier.create_api_key("portal", "import", account=pattern)
+    assert verifier.api_keys() == []
+
+
+def test_a_key_for_one_exact_account(verifier, tmp_path):
+    key, _ = _key_for_account(verifier, "bob")
+    assert key.accounts == "bob" and key.may("import", "bob") and not key.may("import", "bob2")
+    full_width, _ = _key_for_account(verifier, "\uff42ob")  # normalised like an account
+    assert full_width.accounts == "bob"
+    with pytest.raises(InvalidInputError, match="cannot be limited to it exactly"):
+        verifier.create_api_key("portal", "import", account="b*")
+    with pytest.raises(InvalidInputError, match="not both"):
+        verifier.create_api_key("portal", "import", "corp/*", account="bob")
+    env = {"SEALCODES_VERIFIER_DB": "sqlite:///" + str(tmp_path / "cli.db")}
+    assert run_cli("verifier", "init", *CHEAP_INIT, env=env).returncode == 0
+    made = run_cli("verifier", "api-key", "create", "portal", "--scope", "import", "--account", "carol", env=env)
+    assert made.returncode == 0 and "accounts carol)" in made.stderr
+    refused = run_cli("verifier", "api-key", "create", "portal", "--account", "c\uff0a", env=env)
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    refused = run_cli("verifier", "api-key", "create", "portal", "--accounts", "c\uff0a", env=env)
+    assert refused.returncode == 1 and "reads as '*'" in refused.stderr
+
+
+def _key_for_account(verifier, account):
+    _, token = verifier.create_api_key("portal", "import", account=account)
+    return verifier.check_api_key(token), token
 
 
 def test_existing_keys_become_verify_only(db_url):

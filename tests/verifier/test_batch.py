@@ -8,7 +8,7 @@ import json
 import pytest
 
 from _support import run_cli
-from _vsupport import CHEAP_INIT
+from _vsupport import UNLIMITED_INIT
 from sealcodes.backends.applet import AppletBackend
 from sealcodes.batch import read_rows
 from sealcodes.errors import InvalidInputError
@@ -47,7 +47,7 @@ def test_batch_enroll_two_tokens_resumable(two_tokens, tmp_path):
 
     # the records work in the verifier; each person's codes come from their own token
     env = {"SEALCODES_VERIFIER_DB": "sqlite:///" + str(tmp_path / "v.db")}
-    assert run_cli("verifier", "init", *CHEAP_INIT, env=env).returncode == 0
+    assert run_cli("verifier", "init", *UNLIMITED_INIT, env=env).returncode == 0
     assert run_cli("verifier", "import", str(out), env=env).stdout.count("imported") == 2
     codes_b = json.loads(run_cli("generate", "corp/bob", "--json", input="pin-bob-1\n").stdout)["codes"]
     codes_a = json.loads(run_cli("generate", "corp/alice", "--json", input="pin-alice-1\n").stdout)["codes"]

@@ -1,7 +1,7 @@
 """`sealcodes verifier import --bulk`: JSON lines of any size, read as they come, stored in batches,
 resumable, with a progress line; on SQLite and a real PostgreSQL. Every import rule of a single
 import holds for every record of a bulk import (scope, first set only without an active set,
-proofs checked against stored commitments, cost range, peppers, audit): bulk is no way around them."""
+proofs checked against stored commitments, the Argon2id shape, peppers, audit): bulk is no way around them."""
 
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def _active(url, account="alice"):
 
 
 def test_bulk_keeps_the_import_rules(db, tmp_path):
-    """A rotation without the device's proof, a record outside the cost range, an older epoch:
+    """A rotation without the device's proof, a record of another Argon2id shape, an epoch used:
     each stops a bulk import at that record, refused as a single import is; a proven rotation in
     the same file as the set it replaces is taken; --force replaces, audited."""
     url, env = db
@@ -156,8 +156,8 @@ def test_bulk_keeps_the_import_rules(db, tmp_path):
 
     costly = _record(0, OTHER_R, account="dave", params=HashParams.argon2id(1 << 20, 1, 1))
     older = _record(0, ALICE_R[0])
-    for bad, message in ((costly, "above this verifier's limit of 77824 KiB"),
-                         (older, "already at epoch 1; epoch 0 is older")):
+    for bad, message in ((costly, "(m=1048576 KiB, t=1, p=1) are not this verifier's (m=64 KiB, t=1, p=1)"),
+                         (older, "epoch 0 of this account and label is already imported with other codes")):
         path.write_text(bad.to_json() + "\n")
         refused = _import(env, str(path))
         assert refused.returncode == 1 and message in refused.stderr, refused.stderr

@@ -23,6 +23,7 @@ from sealcodes.verifier import (
     VerifierConfigError,
     open_store,
 )
+from sealcodes.verifier.core import RetiredSet
 from sealcodes.verifier.record import HashParams
 from sealcodes.verifier.store import MIGRATIONS, SCHEMA_VERSION, StoreError
 
@@ -126,14 +127,17 @@ def test_unknown_account_costs_a_hash_and_is_rejected(verifier, monkeypatch, clo
 
 def test_rotation_supersedes_older_epochs(verifier, events):
     old, new = code_set(epoch=0), code_set(epoch=1)
-    verifier.import_record(record_for(old))
+    first = record_for(old)
+    verifier.import_record(first)
     assert verifier.verify("alice", old.codes[0]).outcome == ACCEPTED
     result = verifier.import_record(record_for(new), FORCE)
     assert result.imported and result.superseded_epochs == (0,)
     assert verifier.verify("alice", old.codes[1]).outcome == REJECTED
     assert verifier.verify("alice", new.codes[1]).outcome == ACCEPTED
-    with pytest.raises(InvalidInputError, match="older"):
-        verifier.import_record(record_for(old))
+    with pytest.raises(InvalidInputError, match="already imported with other codes"):
+        verifier.import_record(record_for(old))  # the superseded epoch, with a fresh salt
+    with pytest.raises(RetiredSet, match="was superseded and is never imported again"):
+        verifier.import_record(first, FORCE)
     with pytest.raises(InvalidInputError, match="already imported with other codes"):
         verifier.import_record(record_for(new), FORCE)  # same epoch, fresh salt: a different record
     assert [s.epoch for s in verifier.status("alice").sets] == [1]
@@ -174,6 +178,20 @@ def test_increasing_delay_then_lock_then_unlock(verifier, clock, events, monkeyp
     state = verifier.status("alice")
     assert not state.locked and state.failures == 0
     assert [a.event for a in verifier.audit("alice")][-4:] == ["failure", "lockout", "unlock", "success"]
+
+
+def test_made_up_accounts_lock_alike_but_tell_no_one(verifier, events):
+    """The review: an account nobody holds, named by whoever calls verify (`ceo@example.com; please
+    reset your password at http://evil.example`), was locked like a real one and the operator's
+    hook ("mail the user") ran with that text. It is still locked alike (the answers must not tell
+    it from a real account), audited, and no event is emitted for it."""
+    verifier.import_record(record_for(code_set(count=2)))
+    made_up = "ceo@example.com; please reset your password at http://evil.example"
+    wrong = code_set(label="guess", count=5).codes
+    assert [verifier.verify(made_up, code).outcome for code in wrong] == [REJECTED] * 4 + [LOCKED]
+    assert [verifier.verify("alice", code).outcome for code in wrong] == [REJECTED] * 4 + [LOCKED]
+    assert [(e.kind, e.account) for e in events if e.kind == "account-locked"] == [("account-locked", "alice")]
+    assert [a.event for a in verifier.audit(made_up)][-1] == "lockout"
 
 
 def test_success_resets_the_counter(verifier, clock):

@@ -154,7 +154,7 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(workers, tmp_path):
     url = "sqlite:///" + str(tmp_path / "v.db")
     # attempts of about 0.2 s each, queued behind a few hash slots: several are in flight at once
     slow = HashParams.argon2id(19456, 8, 1)
-    store, verifier, key = _prepare(url, max_cost=19456 * 8)
+    store, verifier, key = _prepare(url, memory_kib=slow.memory_kib, iterations=slow.iterations)
     metrics_key = verifier.create_api_key("scraper", "metrics")[1]
     codes = accounts_with_codes(verifier, "term", 8, 1, params=slow)
     store.close()

@@ -42,9 +42,10 @@ def test_metrics_add_up_across_workers(tmp_path):
     url = "sqlite:///" + str(tmp_path / "v.db")
     store = open_store(url)
     slow = HashParams.argon2id(19456, 16, 1)
-    verifier = Verifier.initialise(store, cheap_policy(max_failures=3, delay_base_s=0, max_cost=19456 * 16))
+    verifier = Verifier.initialise(store, cheap_policy(max_failures=3, delay_base_s=0, memory_kib=slow.memory_kib,
+                                                       iterations=slow.iterations))
     keys = {scope: verifier.create_api_key(scope, scope)[1] for scope in ("verify", "import", "metrics")}
-    codes = accounts_with_codes(verifier, "m", 4, 5)
+    codes = accounts_with_codes(verifier, "m", 4, 5, params=slow)  # the policy's one shape
     queued = accounts_with_codes(verifier, "q", 8, 1, params=slow)
     store.close()
     port = _free_port()
@@ -67,7 +68,7 @@ def test_metrics_add_up_across_workers(tmp_path):
         assert results == ["rejected", "rejected", "locked"]
         assert httpx.post(server.base + "/v1/verify", json={"account": "m-1", "code": "nope"},
                           headers=verify).json()["result"] == "mistyped"
-        record = record_for(code_set(label="fresh", count=2), account="fresh").to_dict()
+        record = record_for(code_set(label="fresh", count=2), account="fresh", params=slow).to_dict()
         assert httpx.post(server.base + "/v1/records", json=record,
                           headers={"Authorization": f"Bearer {keys['import']}"}).status_code == 201
         # eight attempts of about 0.4 s each against four hash slots (two per worker): a queue
@@ -186,7 +187,7 @@ def test_sighup_reloads_the_policy_and_a_failed_reload_keeps_serving(tmp_path):
     systemd READY=1, then STOPPING=1."""
     url = "sqlite:///" + str(tmp_path / "v.db")
     env = {"SEALCODES_VERIFIER_DB": url, "SEALCODES_VERIFIER_PEPPER_FILE": str(tmp_path / "pepper")}
-    assert run_cli("verifier", "init", "--min-cost", "8", "--key-rate", "0", "--address-rate", "0",
+    assert run_cli("verifier", "init", "--argon2", "64/1/1", "--key-rate", "0", "--address-rate", "0",
                    "--create-pepper", str(tmp_path / "pepper"), env={"SEALCODES_VERIFIER_DB": url}).returncode == 0
     key = run_cli("verifier", "api-key", "create", "k", env=env).stdout.strip()
     metrics_key = run_cli("verifier", "api-key", "create", "m", "--scope", "metrics", env=env).stdout.strip()

@@ -84,6 +84,57 @@ def test_the_cli_and_the_server_refuse_to_start_without_a_needed_pepper(tmp_path
     assert run_cli("verifier", "status", "alice", env=with_new).returncode == 0
 
 
+def test_init_takes_no_pepper_the_database_does_not_know(tmp_path):
+    """The review: `init --create-pepper` (or --pepper-file) on an existing database without a
+    pepper made the file, printed "peppered", and nothing ever used it."""
+    env = {"SEALCODES_VERIFIER_DB": "sqlite:///" + str(tmp_path / "v.db")}
+    plain = run_cli("verifier", "init", *CHEAP_INIT, env=env)
+    assert plain.returncode == 0 and plain.stdout.rstrip().endswith("; no pepper")
+    created = tmp_path / "created.pepper"
+    refused = run_cli("verifier", "init", "--create-pepper", str(created), env=env)
+    assert refused.returncode == 1 and "pepper add --create" in refused.stderr and not created.exists()
+    other = tmp_path / "other.pepper"
+    other.write_text(NEW.hex() + "\n")
+    refused = run_cli("verifier", "--pepper-file", str(other), "init", env=env)
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert f"pepper {pepper_id(NEW)} is not registered" in refused.stderr and "pepper add FILE" in refused.stderr
+    assert run_cli("verifier", "pepper", "list", env=env).stdout == ""
+    # what init says comes from the database: after `pepper add`, init with the file says peppered
+    assert run_cli("verifier", "pepper", "add", str(other), env=env).returncode == 0
+    again = run_cli("verifier", "--pepper-file", str(other), "init", env=env)
+    assert again.returncode == 0 and again.stdout.rstrip().endswith(f"; peppered (current pepper {pepper_id(NEW)})")
+    fresh = {"SEALCODES_VERIFIER_DB": "sqlite:///" + str(tmp_path / "fresh.db")}
+    made = run_cli("verifier", "init", *CHEAP_INIT, "--create-pepper", str(tmp_path / "fresh.pepper"), env=fresh)
+    assert made.returncode == 0 and "; peppered (current pepper " in made.stdout
+
+
+def test_an_import_takes_the_current_pepper_inside_its_transaction(db_url, monkeypatch):
+    """The review: an import read the current pepper before it took the account; a `pepper add` of
+    B and `pepper retire` of A in between left a set stored under the retired A, whose file the
+    operator had been told was no longer needed: then no process could start."""
+    store = open_store(db_url)
+    importer = Verifier.initialise(store, cheap_policy(), pepper=[OLD])
+    admin = Verifier(open_store(db_url), pepper=[OLD, NEW])
+    real = store.import_transaction
+
+    def pepper_rotated_meanwhile(accounts):
+        admin.add_pepper(NEW)
+        admin.retire_pepper(pepper_id(OLD))  # no active set uses it yet
+        monkeypatch.setattr(store, "import_transaction", real)
+        return real(accounts)
+
+    monkeypatch.setattr(store, "import_transaction", pepper_rotated_meanwhile)
+    with pytest.raises(VerifierConfigError, match=f"pepper {pepper_id(NEW)} is not configured"):
+        importer.import_record(record_for(code_set()))  # this process does not know the new pepper
+    assert store.active_sets("alice") == []
+    both = Verifier(store, pepper=[OLD, NEW])
+    both.import_record(record_for(code_set()))
+    assert [row.pepper_id for row in store.active_sets("alice")] == [pepper_id(NEW)]
+    assert Verifier(store, pepper=[NEW]).verify("alice", code_set().codes[0]).accepted
+    admin.store.close()
+    store.close()
+
+
 def test_peppers_in_use_are_those_of_active_sets(db_url):
     """The start-up check reads the peppers of active sets with one index probe per pepper
     (schema 4): sets without pepper count as "", retired sets count for nothing."""

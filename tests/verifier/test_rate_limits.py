@@ -12,7 +12,7 @@ import pytest
 from _support import run_cli
 from _vsupport import CHEAP_INIT, VerifierServer, cheap_policy
 from sealcodes.verifier import Policy, Verifier, open_store
-from sealcodes.verifier.ratelimit import TokenBuckets
+from sealcodes.verifier.ratelimit import TokenBuckets, client_key
 
 
 class Clock:
@@ -47,6 +47,7 @@ def test_buckets_stay_bounded_under_many_addresses():
 def test_defaults_are_on():
     policy = Policy()
     assert (policy.key_rate, policy.key_burst, policy.address_rate, policy.address_burst) == (50, 100, 10, 20)
+    assert (policy.key_in_flight, policy.address_in_flight, policy.attempt_wait_s) == (8, 2, 5.0)
 
 
 def _flood(client, path, n, **options):
@@ -116,5 +117,32 @@ def test_forwarded_addresses_count_only_behind_a_trusted_proxy(tmp_path):
     proxied = VerifierServer(url, args=("--forwarded-allow-ips", "127.0.0.1")).start()
     try:
         assert statuses(proxied, ["10.0.0.1", "10.0.0.1", "10.0.0.1", "10.0.0.2"]) == [200, 200, 429, 200]
+        # the review: one bucket per IPv6 address gave a host with a /64 2^64 buckets; now per /64
+        assert statuses(proxied, ["2001:db8:1:2::1", "2001:db8:1:2:aaaa::2", "2001:db8:1:2::3",
+                                  "2001:db8:1:3::1"]) == [200, 200, 429, 200]
     finally:
         proxied.stop()
+
+
+@pytest.mark.parametrize("host, key", [
+    ("10.0.0.1", "10.0.0.1"),
+    ("::ffff:10.0.0.1", "10.0.0.1"),
+    ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+    ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+    ("::1", "::/64"),
+    ("unknown", "unknown"),
+    (None, "unknown"),
+])
+def test_an_ipv6_client_counts_by_its_64(host, key):
+    assert client_key(host) == key
+
+
+@pytest.mark.parametrize("allowed", ["*", "127.0.0.1, *"])
+def test_every_address_trusted_as_proxy_is_refused(tmp_path, allowed):
+    """The review: with --forwarded-allow-ips '*' every request named its own address."""
+    env = {"SEALCODES_VERIFIER_DB": "sqlite:///" + str(tmp_path / "v.db")}
+    assert run_cli("verifier", "init", *CHEAP_INIT, env=env).returncode == 0
+    refused = run_cli("verifier", "serve", "--listen", "127.0.0.1:1", "--forwarded-allow-ips", allowed, env=env)
+    assert refused.returncode == 1 and "--forwarded-allow-ips '*' would let every client name its own address" \
+        in refused.stderr

@@ -14,6 +14,7 @@ import pytest
 
 from _support import run_cli
 from _vsupport import TEST_PARAMS, VerifierServer, cheap_policy, code_set
+from sealcodes.errors import InvalidInputError
 from sealcodes.verifier import Forbidden, Verifier, open_store
 from sealcodes.verifier.record import PreviousSet, make_record
 
@@ -182,9 +183,40 @@ def test_a_proven_rotation_over_http(tmp_path):
 PIN = "rotation-pin-1"
 
 
+def test_a_first_set_at_the_last_epoch_locks_no_label(setup):
+    """The review: an import key's first set at epoch 2^32-1 made every later epoch of that account
+    and label "older", refused for everyone, an admin included. Now an admin's forced replacement
+    may import an older epoch never used (audited); the owner's proven rotations go on from there."""
+    verifier, importer, admin = setup
+    top = 2**32 - 1
+    assert verifier.import_record(_record(top, OTHER_R), importer).imported  # the squatter's first set
+    own = _record(2, ALICE_R[2])
+    with pytest.raises(Forbidden, match=NEEDS_PROOF):
+        verifier.import_record(own, importer)
+    result = verifier.import_record(own, admin)
+    assert result.forced and result.superseded_epochs == (top,)
+    forced = [a.detail for a in verifier.audit("alice") if a.event == "forced-replace"]
+    assert forced == [f"key {admin.key_id}: epoch {top} -> 2, without the device's proof"]
+    # the owner rotates with the device, from an import key, as usual
+    assert verifier.import_record(_record(3, ALICE_R[3], signer=(ALICE_R[2], LABEL, 2)), importer).imported
+    assert _active(verifier) == [(LABEL, 3)]
+    # an epoch already used is never imported again, whoever asks
+    with pytest.raises(InvalidInputError, match="already imported with other codes"):
+        verifier.import_record(_record(top, ALICE_R[0]), admin)
+    # the squatter revoked first: the label has no active set, and its newest epoch is the last one
+    verifier.revoke("alice")
+    again = _record(1, ALICE_R[1])
+    with pytest.raises(InvalidInputError, match=f"already at epoch {top}; epoch 1 is older: only a forced "):
+        verifier.import_record(again, importer)
+    result = verifier.import_record(again, admin)
+    assert result.forced and result.superseded_epochs == ()
+    assert [a.detail for a in verifier.audit("alice") if a.event == "forced-replace"][-1] == (
+        f"key {admin.key_id}: epoch none of this label -> 1, below the label's epoch {top}, never imported before")
+
+
 def _end_to_end(device, tmp_path, restart=None):
     env = {"SEALCODES_VERIFIER_DB": "sqlite:///" + str(tmp_path / "v.db")}
-    assert run_cli("verifier", "init", env=env).returncode == 0  # the default cost range
+    assert run_cli("verifier", "init", env=env).returncode == 0  # the default Argon2id shape
     assert run_cli("enroll", "--device", device, input=PIN + "\n").returncode == 0
     first = run_cli("generate", LABEL, "--verifier-record", "--account", "alice", input=PIN + "\n")
     assert run_cli("verifier", "import", "-", input=first.stdout, env=env).returncode == 0
@@ -200,7 +232,7 @@ def _end_to_end(device, tmp_path, restart=None):
     codes = json.loads(run_cli("generate", LABEL, "--json", input=PIN + "\n").stdout)["codes"]
     assert run_cli("verifier", "verify", "alice", input=codes[0] + "\n", env=env).returncode == 0
     audit = run_cli("verifier", "audit", "alice", env=env).stdout
-    assert "forced-replace" not in audit and audit.count(" import ") == 3
+    assert "forced-replace" not in audit and audit.count("\timport\t") == 3
 
 
 def test_rotate_then_import_end_to_end_on_the_emulator(isolated_dirs, tmp_path):

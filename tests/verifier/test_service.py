@@ -239,3 +239,38 @@ def test_database_gone_is_503(tmp_path, postgres):
         log = server.stop()
     # review: the error was logged once per request; now once (then once a minute with a count)
     assert log.count("verifier store failure") == 1, log
+
+
+def test_audit_limit_is_bounded_before_it_is_read(served):
+    """The review: GET /v1/audit?limit=<5000 digits> answered 500 (int() refuses more than 4300 digits)."""
+    server, clients, _ = served
+    for limit in ("0", "", "x" * 20, "1001", "1" * 5000, "\u0661"):
+        answer = clients.admin.get("/v1/audit", params={"limit": limit})
+        assert answer.status_code == 400 and answer.json()["error"] == "invalid_input", limit
+    assert clients.admin.get("/v1/audit", params={"limit": "0001"}).status_code == 200
+
+
+def test_a_retired_record_is_said_to_be_retired(served, alice):
+    """The review: importing the record of a revoked set again answered 200 `imported: false`
+    ("already imported"), as if it were active."""
+    server, clients, _ = served
+    record = record_for(code_set(count=2), account=alice).to_dict()
+    assert clients.importer.post("/v1/records", json=record).status_code == 201
+    assert clients.admin.post("/v1/accounts/revoke", json={"account": alice}).status_code == 200
+    for client in (clients.importer, clients.admin):
+        answer = client.post("/v1/records", json=record)
+        assert answer.status_code == 409 and answer.json() == {
+            "error": "retired", "message": "this set (epoch 0) was revoked and is never imported again; rotate to a "
+                                           "new epoch"}
+
+
+def test_a_code_given_as_the_account_is_refused_and_not_recorded(served):
+    """The review: a code typed into the user-name field was stored, in plain text, as an account."""
+    server, clients, verifier = served
+    codes = code_set(count=2)
+    for account in (codes.codes[0], codes.codes[1].replace("-", "").lower(), code_set(fmt="digits-24").codes[0]):
+        answer = clients.verify.post("/v1/verify", json={"account": account, "code": codes.codes[0]})
+        assert answer.status_code == 400 and answer.json()["message"] == (
+            "the account reads as a recovery code; it is refused and not recorded")
+        assert account not in json.dumps([a.__dict__ for a in verifier.audit(None, 1000)])
+        assert verifier.store.account_state(account).failures == 0

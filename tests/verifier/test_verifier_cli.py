@@ -10,7 +10,7 @@ import stat
 import pytest
 
 from _support import run_cli
-from _vsupport import CHEAP_INIT, code_set, record_for
+from _vsupport import CHEAP_INIT, UNLIMITED_INIT, code_set, record_for
 
 PIN = "correct horse"
 
@@ -38,7 +38,7 @@ def test_generate_rotate_record_import_verify_end_to_end(isolated_dirs, db):
     assert all(code not in printed.stdout + printed.stderr for code in codes)
     assert record["fingerprint"] == json.loads(run_cli("generate", "github.com/alice", "--json",
                                                         input=PIN + "\n").stdout)["fingerprint"]
-    assert verifier("init", *CHEAP_INIT, "--delay-base", "0").returncode == 0
+    assert verifier("init", *UNLIMITED_INIT, "--delay-base", "0").returncode == 0
     imported = verifier("import", "-", input=printed.stdout)
     assert imported.returncode == 0 and "imported" in imported.stdout
     ok = verifier("verify", "alice", input=codes[2].lower() + "\n")
@@ -75,11 +75,24 @@ def test_verify_exit_codes_lock_unlock_and_audit(db, tmp_path):
     assert verifier("unlock", "alice").stdout.startswith("unlocked")
     assert verifier("verify", "alice", input=codes.codes[0] + "\n").returncode == 0
     audit = verifier("audit", "alice").stdout.splitlines()
-    assert [line.split()[1] for line in audit] == ["import", "failure", "failure", "failure", "lockout", "unlock",
-                                                   "success"]
+    assert [line.split("\t")[1] for line in audit] == ["import", "failure", "failure", "failure", "lockout",
+                                                       "unlock", "success"]
     rows = [json.loads(line) for line in verifier("audit", "--json").stdout.splitlines()]
     assert {r["account"] for r in rows} == {"alice", "bob"}
     assert all(code not in verifier("audit").stdout for code in codes.codes)
+
+
+def test_audit_text_cannot_be_forged_by_account_names(db):
+    """The review: columns were separated by two spaces, so whoever may call verify (any verify key,
+    or a user name at a login prompt) wrote a failure row that read like a success of root's."""
+    verifier("init", *CHEAP_INIT, "--delay-base", "0")
+    forged = ["root  github.com/root@0  code 1  (4 left)", "mallory  imported by key cli; admin unlocked root"]
+    for account in forged:
+        assert verifier("verify", account, input="PDNV-H2W6-DE8S-0C1K\n").returncode == 1
+    lines = verifier("audit").stdout.splitlines()
+    assert [line.split("\t")[1:3] for line in lines] == [["failure", account] for account in forged]
+    assert all(len(line.split("\t")) == 7 for line in lines)
+    assert lines[0].split("\t")[3:] == ["", "", "", "1 consecutive"]
 
 
 def test_code_never_from_argv_and_stdin_capped(db):

@@ -126,12 +126,13 @@ class VerifierCli:
         click.get_current_context().call_on_close(store.close)
         return store
 
-    def verifier(self, pool_size=4):
+    def verifier(self, pool_size=4, hash_slots=None):
         from ..verifier import Verifier
 
         peppers = read_peppers(self.pepper_files)
         try:
-            return Verifier(self.store(pool_size=pool_size), pepper=peppers, events=EventHook(self.on_event))
+            return Verifier(self.store(pool_size=pool_size), pepper=peppers, events=EventHook(self.on_event),
+                            hash_slots=hash_slots)
         finally:
             for pepper in peppers:
                 wipe(pepper)
@@ -158,49 +159,58 @@ def verifier_group(ctx, db_url, pepper_files, on_event):
 @click.option("--delay-base", type=click.FloatRange(0, 86400), help="Seconds of delay after the first failure, doubling after each (default 1).")
 @click.option("--delay-max", type=click.FloatRange(0, 86400), help="Longest delay between attempts in seconds (default 300).")
 @click.option("--low-codes", type=click.IntRange(0, 100), help="Warn when this many codes or fewer remain (default 3).")
-@click.option("--create-pepper", metavar="PATH", help="Make a new random pepper in PATH (mode 0600) and use it.")
-@click.option("--min-cost", type=click.IntRange(8, 1 << 24), metavar="N",
-              help="Smallest Argon2id cost (memory KiB x passes) a record may have (default 9728: a quarter "
-                   "of the default 19456 x 2).")
-@click.option("--max-cost", type=click.IntRange(8, 1 << 24), metavar="N",
-              help="Largest Argon2id cost of a record, and of an account's sets together (default 155648: 4x "
-                   "the default).")
-@click.option("--max-memory", type=click.IntRange(8, 1 << 20), metavar="KIB",
-              help="Largest Argon2id memory of a record in KiB (default 77824: 4x the default).")
+@click.option("--create-pepper", metavar="PATH", help="Make a new random pepper in PATH (mode 0600) and use it "
+              "(a new database only: `pepper add` for an existing one).")
+@click.option("--argon2", "shape", metavar="M/T/P", callback=lambda c, p, v: _shape(v),
+              help="The one Argon2id shape a record may have: memory KiB / passes / lanes (default 19456/2/1, what "
+                   "sealcodes writes).")
+@click.option("--max-sets", type=click.IntRange(1, 100), metavar="N",
+              help="Active sets an account may hold (default 4); every attempt hashes once per Argon2id set of the "
+                   "account holding the most.")
 @click.option("--key-rate", metavar="RATE/BURST", callback=lambda c, p, v: _rate(v, "--key-rate"),
               help="HTTP requests per second per API key, and the burst (default 50/100; 0 turns it off).")
 @click.option("--address-rate", metavar="RATE/BURST", callback=lambda c, p, v: _rate(v, "--address-rate"),
               help="HTTP requests per second per client address, and the burst (default 10/20; 0: off).")
+@click.option("--in-flight", metavar="KEY/ADDRESS", callback=lambda c, p, v: _in_flight(v),
+              help="Attempts one API key, and one client address, may have in flight at once; more wait their turn "
+                   "(default 8/2; 0: no cap).")
+@click.option("--attempt-wait", type=click.FloatRange(0.01, 600), metavar="SECONDS",
+              help="How long an attempt waits for its turn and a hash slot before the answer is busy (default 5).")
 @click.pass_obj
-def init_command(obj, max_failures, delay_base, delay_max, low_codes, create_pepper, min_cost, max_cost,
-                 max_memory, key_rate, address_rate):
+def init_command(obj, max_failures, delay_base, delay_max, low_codes, create_pepper, shape, max_sets, key_rate,
+                 address_rate, in_flight, attempt_wait):
     """Create the database, or migrate it to this release's schema; store the policy given."""
     import dataclasses
 
     from ..verifier import Verifier
+    from ..verifier.store import CURRENT_PEPPER, SCHEMA_VERSION
 
+    store = obj.store(create=True)
+    before = store.schema_version()
     if create_pepper:
         if obj.pepper_files:
             raise CliFail("give either --pepper-file or --create-pepper, not both")
+        if before and store.get_setting(CURRENT_PEPPER) is not None:
+            raise CliFail("this database exists already: add a pepper with `sealcodes verifier pepper add --create "
+                          "FILE`")
         _create_pepper(create_pepper)
         obj.pepper_files = [create_pepper]
-    store = obj.store(create=True)
     changes = {name: value for name, value in (
         ("max_failures", max_failures), ("delay_base_s", delay_base), ("delay_max_s", delay_max),
-        ("low_codes", low_codes), ("min_cost", min_cost), ("max_cost", max_cost), ("max_memory_kib", max_memory),
+        ("low_codes", low_codes), ("memory_kib", shape and shape[0]), ("iterations", shape and shape[1]),
+        ("lanes", shape and shape[2]), ("max_sets", max_sets),
         ("key_rate", key_rate and key_rate[0]), ("key_burst", key_rate and key_rate[1]),
         ("address_rate", address_rate and address_rate[0]), ("address_burst", address_rate and address_rate[1]),
+        ("key_in_flight", in_flight and in_flight[0]), ("address_in_flight", in_flight and in_flight[1]),
+        ("attempt_wait_s", attempt_wait),
     ) if value is not None}
     policy = dataclasses.replace(_current_policy(store), **changes) if changes else None
-    before = store.schema_version()
     peppers = read_peppers(obj.pepper_files)
     try:
         verifier = Verifier.initialise(store, policy=policy, pepper=peppers)
     finally:
         for pepper in peppers:
             wipe(pepper)
-    from ..verifier.store import SCHEMA_VERSION
-
     for what, old, new in store.migration_notes:
         if what == "renamed":
             click.echo(f"account {shown(old)} renamed {shown(new)} (docs/spec.md section 13.5)", err=True)
@@ -209,11 +219,45 @@ def init_command(obj, max_failures, delay_base, delay_max, low_codes, create_pep
                        "spelling (docs/spec.md section 13.5)", err=True)
     p = verifier.policy
     what = "created" if before == 0 else (f"migrated from schema {before}" if before < SCHEMA_VERSION else "up to date")
+    pepper = store.get_setting(CURRENT_PEPPER) or ""
     click.echo(f"verifier database {what} (schema {SCHEMA_VERSION}); lock after {p.max_failures} failures, "
-               f"delay {p.delay_base_s:g}s doubling up to {p.delay_max_s:g}s; Argon2id cost {p.min_cost}.."
-               f"{p.max_cost}, memory up to {p.max_memory_kib} KiB; rate limits {_rate_text(p.key_rate, p.key_burst)} "
-               f"per key, {_rate_text(p.address_rate, p.address_burst)} per address"
-               + ("; peppered" if obj.pepper_files else ""))
+               f"delay {p.delay_base_s:g}s doubling up to {p.delay_max_s:g}s; Argon2id {p.memory_kib}/"
+               f"{p.iterations}/{p.lanes} (KiB/passes/lanes), at most {p.max_sets} sets per account; rate limits "
+               f"{_rate_text(p.key_rate, p.key_burst)} per key, {_rate_text(p.address_rate, p.address_burst)} per "
+               f"address; in flight {_cap_text(p.key_in_flight)} per key, {_cap_text(p.address_in_flight)} per "
+               f"address, waiting up to {p.attempt_wait_s:g}s; "
+               + (f"peppered (current pepper {pepper})" if pepper else "no pepper"))
+    other = verifier.sets_of_another_shape()
+    if other:
+        click.echo(f"Warning: {other} active set(s) have other Argon2id parameters than {p.memory_kib}/{p.iterations}/"
+                   f"{p.lanes}: attempts on their accounts take another time than on others, which tells that they "
+                   "exist; rotate or revoke them", err=True)
+
+
+def _shape(value):
+    if value is None:
+        return None
+    try:
+        memory, passes, lanes = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise click.BadParameter("--argon2 takes MEMORY_KIB/PASSES/LANES, e.g. 19456/2/1") from None
+    return memory, passes, lanes
+
+
+def _in_flight(value):
+    if value is None:
+        return None
+    try:
+        key, address = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise click.BadParameter("--in-flight takes KEY/ADDRESS, e.g. 8/2 (0: no cap)") from None
+    if not 0 <= key <= 100_000 or not 0 <= address <= 100_000:
+        raise click.BadParameter("--in-flight: each cap must be 0 (none) to 100000")
+    return key, address
+
+
+def _cap_text(cap):
+    return "no cap" if not cap else str(cap)
 
 
 def _rate(value, option):
@@ -485,20 +529,20 @@ def revoke_command(obj, account, label, yes):
 @click.option("--json", "as_json", is_flag=True, help="JSON lines.")
 @click.pass_obj
 def audit_command(obj, account, limit, as_json):
-    """The audit trail (imports, successes, failures, lockouts, unlocks, revocations); never codes."""
+    """The audit trail (imports, successes, failures, lockouts, unlocks, revocations); never codes.
+
+    One line per event, seven fields separated by tabs: time, event, account, label, epoch, code
+    number, detail (empty when none). A field never holds a tab or a line break (they are escaped,
+    as every control character): an account name cannot forge a column or a line.
+    """
     for row in obj.verifier().audit(account, limit):
         if as_json:
             click.echo(json.dumps(row.__dict__))
             continue
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row.at))
-        parts = [when, row.event, shown(row.account)]
-        if row.label is not None:
-            parts.append(f"{shown(row.label)}@{row.epoch}")
-        if row.code_index is not None:
-            parts.append(f"code {row.code_index + 1}")
-        if row.detail:
-            parts.append(f"({shown(row.detail)})")
-        click.echo("  ".join(parts))
+        fields = (when, row.event, row.account, row.label, row.epoch,
+                  None if row.code_index is None else row.code_index + 1, row.detail)
+        click.echo("\t".join("" if value is None else shown(value) for value in fields))
 
 
 @verifier_group.command("serve")
@@ -517,8 +561,8 @@ def audit_command(obj, account, limit, as_json):
 @click.option("--certfile", metavar="PATH", help="Serve HTTPS with this certificate chain (PEM).")
 @click.option("--keyfile", metavar="PATH", help="The private key of --certfile (PEM).")
 @click.option("--forwarded-allow-ips", metavar="ADDRESSES",
-              help="Proxies (comma-separated addresses) whose X-Forwarded-For names the client for the "
-                   "per-address rate limit. Default: none; the peer address counts.")
+              help="Proxies (comma-separated addresses, not '*') whose X-Forwarded-For names the client for the "
+                   "per-address limits. Default: none; the peer address counts.")
 @click.pass_obj
 def serve_command(obj, listen, workers, pool_size, log_level, log_format, metrics_listen, certfile, keyfile,
                   forwarded_allow_ips):
@@ -539,13 +583,20 @@ def serve_command(obj, listen, workers, pool_size, log_level, log_format, metric
     metrics_at = _host_port(metrics_listen, "--metrics-listen") if metrics_listen else None
     if bool(certfile) != bool(keyfile):
         raise CliFail("--certfile and --keyfile go together")
+    if forwarded_allow_ips and "*" in [part.strip() for part in forwarded_allow_ips.split(",")]:
+        raise CliFail("--forwarded-allow-ips '*' would let every client name its own address: give the proxies")
     workers = workers or os.cpu_count() or 1
     config = {"db_url": obj.db_url, "pepper_files": obj.pepper_files, "on_event": obj.on_event,
               "pool_size": pool_size, "hash_slots": hash_slots_per_process(workers), "log_level": log_level,
               "log_format": log_format}
     _serve_logging(log_level, log_format)
     # everything checked once, here: a bad database, policy or pepper stops the command with one line
-    obj.verifier(pool_size=1).store.close()
+    checked = obj.verifier(pool_size=1, hash_slots=config["hash_slots"])
+    try:
+        for warning in checked.capacity_warnings():
+            _announce(log_format, f"Warning: {warning}")
+    finally:
+        checked.store.close()
     options = serving.ServerOptions(host, port, certfile, keyfile, forwarded_allow_ips)
     try:
         sock = serving.bind(host, port, options.backlog)
@@ -685,11 +736,15 @@ def api_key_group():
                    "metrics: GET /metrics only (a Prometheus scraper).")
 @click.option("--accounts", "pattern", default="*", show_default=True, metavar="PATTERN",
               help="Only accounts matching PATTERN ('*' matches any run of characters, nothing else is special).")
+@click.option("--account", "account", metavar="NAME",
+              help="Only the account NAME, exactly: no character of it is a wildcard (a self-service key).")
 @click.pass_obj
-def api_key_create(obj, name, scope, pattern):
+def api_key_create(obj, name, scope, pattern, account):
     """Make a key; it is printed once, on stdout."""
-    key_id, token = obj.verifier().create_api_key(name, scope, pattern)
-    click.echo(f"API key {key_id} ({shown(name)}, scope {scope}, accounts {shown(pattern)}); store it now, it is "
+    verifier = obj.verifier()
+    key_id, token = verifier.create_api_key(name, scope, pattern, account=account)
+    stored = next(key.accounts for key in verifier.api_keys() if key.key_id == key_id)
+    click.echo(f"API key {key_id} ({shown(name)}, scope {scope}, accounts {shown(stored)}); store it now, it is "
                "not shown again:", err=True)
     click.echo(token)
 
@@ -780,7 +835,9 @@ def pepper_retire(obj, pepper_id):
 def pam_command(obj, url, api_key_file, cafile):
     """For pam_exec.so expose_authtok: user from PAM_USER, code on stdin; exit 0 only when accepted.
 
-    Fails closed: any problem (no code, store or service unreachable) refuses the login.
+    PAM_USER must be a user of this system, named exactly so, in normal form. With --url: https://,
+    or http:// to a loopback address and a privileged port (below 1024). Fails closed: any problem
+    (no code, store or service unreachable) refuses the login.
     """
     from ..verifier import pam
 
@@ -788,6 +845,7 @@ def pam_command(obj, url, api_key_file, cafile):
     token = None
     try:
         user = pam.pam_user(os.environ)
+        pam.check_system_user(user)
         token = pam.read_authtok(sys.stdin.buffer)
         code = token.decode("utf-8", "replace")
         if url:

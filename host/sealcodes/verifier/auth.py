@@ -9,8 +9,11 @@ Scopes (docs/verifier.md has the table of endpoints and commands):
     metrics  read the server's figures (GET /metrics): the key for a Prometheus scraper
 
 A key may also be limited to accounts matching a pattern: `*` matches any run of characters (none
-included, `/` included); every other character matches only itself. The pattern is normalised like
-an account (docs/spec.md section 13.5) and matched against the normalised account, whole.
+included, `/` included); every other character matches only itself. The pattern is split on the `*`
+typed first, then each literal piece is normalised like an account (docs/spec.md section 13.5), so
+a character that NFKC turns into `*` (full-width, small asterisk) never becomes a wildcard: it is
+refused. The pattern is matched against the normalised account, whole. A key for one exact account
+(`--account NAME`, for a self-service portal) has no wildcard at all.
 
 The CLI holds the database, so it acts as the local administrator (key id "cli"), except that a
 forced replacement needs `--force`.
@@ -18,9 +21,10 @@ forced replacement needs `--force`.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
-from ..errors import SealcodesError
+from ..errors import InvalidInputError, SealcodesError
 from .record import normalize_account
 
 SCOPE_VERIFY = "verify"
@@ -49,7 +53,8 @@ SCOPE_ACTIONS = {
     SCOPE_METRICS: frozenset({METRICS}),
 }
 
-EVERY_ACCOUNT_PATTERN = "*"
+WILDCARD = "*"
+EVERY_ACCOUNT_PATTERN = WILDCARD
 LOCAL_KEY_ID = "cli"
 
 
@@ -58,13 +63,35 @@ class Forbidden(SealcodesError):
 
 
 def normalize_pattern(pattern: str) -> str:
-    """An account pattern as stored and matched: normalised like an account."""
-    return normalize_account(pattern)
+    """An account pattern as stored and matched: split on the `*` typed, each literal piece in
+    NFKC; a piece whose NFKC holds `*` is refused; the whole must be an account by the rules of
+    docs/spec.md section 13.5 (no invisible or control character, no white space at either end,
+    1..128 bytes)."""
+    if not isinstance(pattern, str):
+        raise TypeError("the pattern must be text (str)")
+    pieces = [unicodedata.normalize("NFKC", piece) for piece in pattern.split(WILDCARD)]
+    if any(WILDCARD in piece for piece in pieces):
+        raise InvalidInputError("the pattern holds a character that reads as '*' (a full-width or small asterisk): "
+                                "only '*' itself is the wildcard")
+    joined = WILDCARD.join(pieces)
+    if normalize_account(joined) != joined:
+        raise InvalidInputError("the pattern is not in normal form around its '*' (docs/spec.md section 13.5)")
+    return joined
+
+
+def exact_account_pattern(account: str) -> str:
+    """The pattern of a key for exactly one account: its normal form, with no wildcard; an account
+    whose normal form holds `*` is refused (it could not be told from a pattern)."""
+    normal = normalize_account(account)
+    if WILDCARD in normal:
+        raise InvalidInputError("the account holds '*' (or a character that reads as it): a key cannot be limited "
+                                "to it exactly")
+    return normal
 
 
 def pattern_matches(pattern: str, account: str) -> bool:
     """Whether the whole of `account` matches `pattern` (`*`: any run of characters)."""
-    parts = pattern.split("*")
+    parts = pattern.split(WILDCARD)
     if len(parts) == 1:
         return pattern == account
     head, *middle, tail = parts

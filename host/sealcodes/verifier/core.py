@@ -7,10 +7,12 @@ An attempt, in order (docs/verifier.md):
    (no hash, not counted). The formats of the account's sets play no part, so the answer is the
    same whether or not the account exists;
 3. one hash per active set whose format reads the code (normally one set: one hash whatever its
-   number of codes), outside any lock, at most `hash_slots` at once so memory stays bounded; then
-   a stand-in Argon2id pads the work up to the database's attempt cost, so an unknown account, an
-   account without a set of that format and an `hmac-sha256` account cost what the most costly
-   account costs;
+   number of codes), outside any lock, at most `hash_slots` at once so memory stays bounded (an
+   attempt that finds no free slot within the policy's wait is refused as `Busy`); then stand-in
+   Argon2id calls of the policy's one shape, until the attempt has made as many Argon2id calls as
+   the account with the most Argon2id sets needs. Every Argon2id set has that shape, so an unknown
+   account, an account without a set of that format and an `hmac-sha256` account make the same
+   calls with the same parameters as any other;
 4. in one transaction holding the account: compare the digest with every digest of the set in
    constant time, without stopping at a match; consume a matching unused code with
    `UPDATE ... WHERE used_at IS NULL`; otherwise (a wrong code, or one already spent) count a
@@ -53,11 +55,12 @@ from .auth import (
     VERIFY,
     Forbidden,
     Principal,
+    exact_account_pattern,
     normalize_pattern,
 )
-from .policy import Policy, set_cost
+from .policy import Policy
 from .record import (
-    DEFAULT_MEMORY_KIB,
+    SCHEME_ARGON2ID,
     HashParams,
     VerifierRecord,
     canonical_code,
@@ -68,7 +71,17 @@ from .record import (
     validate_pepper,
 )
 from .rotation import verify_proof
-from .store import ATTEMPT_COST, CURRENT_PEPPER, AccountState, AuditEntry, NewSet, SetRow, SqlStore, StoreError
+from .store import (
+    ATTEMPT_HASHES,
+    CURRENT_PEPPER,
+    AccountState,
+    AuditEntry,
+    NewSet,
+    SetRow,
+    SqlStore,
+    StoreError,
+    account_fold,
+)
 
 log = logging.getLogger("sealcodes.verifier")
 
@@ -99,6 +112,14 @@ class VerifierConfigError(SealcodesError):
     """The configuration does not fit the database (pepper, policy)."""
 
 
+class Busy(SealcodesError):
+    """No hash slot came free within the policy's wait: the attempt was not made (HTTP 503)."""
+
+
+class RetiredSet(InvalidInputError):
+    """The record's set is stored but retired (superseded or revoked): never imported again (HTTP 409)."""
+
+
 def hash_slots_per_process(processes: int = 1) -> int:
     """How many attempts one of `processes` server processes hashes at once: 2 x CPUs in all, so
     the memory Argon2id fills stays bounded however many processes share the machine."""
@@ -125,13 +146,17 @@ class HashSlots:
             self.on_change(*counts)
 
     @contextlib.contextmanager
-    def held(self):
+    def held(self, timeout: float):
+        """A slot for the block; Busy when none came free within `timeout` seconds."""
         self._moved(1, 0)
         try:
-            self._semaphore.acquire()
+            acquired = self._semaphore.acquire(timeout=max(0.0, timeout))
         except BaseException:
             self._moved(-1, 0)
             raise
+        if not acquired:
+            self._moved(-1, 0)
+            raise Busy("the verifier is busy: no hash slot came free in time; retry shortly")
         self._moved(-1, 1)
         try:
             yield
@@ -263,7 +288,8 @@ class Verifier:
         self._peppers = _pepper_map(pepper)
         self._clock = clock
         self._events = events
-        # a server may hand its slots from one Verifier to the next when it reloads its configuration
+        # attempts that may hash at once in this process (each holds the memory of one Argon2id); a
+        # server may hand its slots from one Verifier to the next when it reloads its configuration
         self.hash_slots = hash_slots if isinstance(hash_slots, HashSlots) else \
             HashSlots(hash_slots or hash_slots_per_process())
         if check_schema:
@@ -291,14 +317,54 @@ class Verifier:
                 store.add_pepper(first, time.time())
             else:
                 settings[CURRENT_PEPPER] = ""
+        elif given:
+            registered = {row.pepper_id for row in store.peppers()}
+            unknown = sorted(set(given) - registered)
+            if unknown:
+                raise VerifierConfigError(f"pepper {unknown[0]} is not registered in this database, which exists "
+                                          "already: make it current with `sealcodes verifier pepper add FILE`")
         if policy is not None:
             settings.update(policy.validate().to_settings())
         elif store.get_setting("max_failures") is None:
             settings.update(Policy().to_settings())
         if settings:
             store.set_settings(settings)
-        store.recompute_attempt_cost()
+        store.recompute_attempt_hashes()
         return cls(store, pepper=pepper, **options)
+
+    def sets_of_another_shape(self) -> int:
+        """Active Argon2id sets stored before the policy's shape (or under another one): attempts on
+        their accounts take another time than on the others until they are rotated or revoked."""
+        shape = self.policy.shape
+        return self.store.sets_of_another_shape(shape.memory_kib, shape.iterations, shape.lanes)
+
+    def attempt_seconds(self) -> float:
+        """What one attempt's Argon2id work takes on this machine now (one timed stand-in call,
+        times the calls of an attempt): for the capacity warning of `serve`."""
+        start = time.perf_counter()
+        code_digest(self.policy.shape, _STAND_IN_SALT, "base32-16", "0" * 17)
+        calls = max(1, int(self.store.get_setting(ATTEMPT_HASHES) or 0))
+        return (time.perf_counter() - start) * calls
+
+    def capacity_warnings(self, attempt_seconds: float | None = None) -> list[str]:
+        """Where one client could keep every hash slot of this process busy (docs/verifier.md,
+        "Busy"): its rate limit times the attempt's time exceeds the slots, or it has no rate limit
+        and no cap on attempts in flight below the slots."""
+        seconds = self.attempt_seconds() if attempt_seconds is None else attempt_seconds
+        policy, slots, warnings = self.policy, self.hash_slots.size, []
+        for who, rate, in_flight, option in (
+                ("client address", policy.address_rate, policy.address_in_flight, "--address-rate"),
+                ("API key", policy.key_rate, policy.key_in_flight, "--key-rate")):
+            capped = 0 < in_flight < slots
+            if rate and rate * seconds > slots:
+                warnings.append(f"{rate:g} attempts/s per {who} (init {option}) at {seconds * 1000:.0f} ms each keep "
+                                f"{rate * seconds:.1f} hash slots busy, and this process has {slots}: one {who} can "
+                                "make logins wait, then answer busy" + ("" if capped else
+                                f"; its attempts in flight are not capped below {slots} (init --in-flight)"))
+            elif not rate and not capped:
+                warnings.append(f"no rate limit per {who} and no cap on its attempts in flight below the {slots} "
+                                f"hash slots of this process: one {who} can keep every slot busy")
+        return warnings
 
     def _check_peppers(self) -> None:
         """Refuse to start without every pepper an active set (or the next import) needs."""
@@ -339,13 +405,16 @@ class Verifier:
     def import_record(self, record: VerifierRecord, principal: Principal = LOCAL) -> ImportResult:
         """Store a set, under the import rules of docs/verifier.md ("Who may change codes"):
 
-        - the same record again changes nothing;
+        - the same record again changes nothing; the record of a set since retired is refused;
         - an account without any active set takes a first set (an epoch not older than one
-          already retired for that label);
+          already retired for that label), unless another account differing only in case has sets;
         - an account with an active set takes a new set only with a rotation proof that verifies
           under the commitment of the active set it names (and a newer epoch for the same label),
           or from a principal allowed to force a replacement, which is audited as such;
-        - an older epoch, or other codes under an epoch already imported, are refused.
+        - an epoch older than the label's (its active set's, or the newest retired one) is imported
+          only by a forced replacement: a first set at the last epoch cannot lock a label for good;
+        - other codes under an epoch already imported are refused for everyone;
+        - an account holds at most `max_sets` active sets, each Argon2id set of the policy's shape.
 
         Epoch N+1 of an account and label retires every older epoch at once. This is a batch of
         one record: `import_records` applies the same rules, through the same code."""
@@ -404,38 +473,45 @@ class Verifier:
                       ) -> tuple[list[ImportResult], tuple[VerifierRecord, SealcodesError] | None]:
         """Import records of distinct accounts in one transaction, in order, up to the first
         refused one: (results of the records stored, (the refused record, why) or None)."""
-        current = self.store.get_setting(CURRENT_PEPPER) or ""
-        pepper = self._pepper(current)
-        # what needs no database first, record after record: the record, the key's scope, the cost
-        checked: list[tuple[VerifierRecord, tuple[bytes, ...]]] = []
+        # what needs no database first, record after record: the record, the key's scope, the shape
+        checked: list[VerifierRecord] = []
         refusal = refused_scope = None
         for record in records:
             try:
                 record.validate()
+                refuse_code_like_account(record.account)
                 principal.check(IMPORT, record.account)
-                self.policy.check_cost(record.hash)
+                self.policy.check_params(record.hash)
             except Forbidden as exc:
                 refusal, refused_scope = (record, exc), IMPORT
                 break
             except InvalidInputError as exc:
                 refusal = (record, exc)
                 break
-            checked.append((record, tuple(pepper_digest(pepper, d) for d in record.digests)))
+            checked.append(record)
         now = self._clock()
         plans: list[tuple[_ImportPlan, tuple[bytes, ...]]] = []
         if checked:
-            with self.store.import_transaction([record.account for record, _ in checked]) as tx:
+            with self.store.import_transaction([record.account for record in checked]) as tx:
+                # the current pepper read here, held until the batch commits: a pepper added and the
+                # old one retired meanwhile wait for it, and never leave a set under a retired pepper
+                current = tx.current_pepper()
+                pepper = self._pepper(current)
                 stored = tx.sets_by_account()
-                for record, digests in checked:
+                first_sets = sorted({account_fold(r.account) for r in checked if not stored[r.account]})
+                folds = tx.accounts_by_fold(first_sets)
+                for record in checked:
                     try:
-                        plan = _plan_import(record, stored[record.account], principal, self.policy.max_cost)
+                        plan = _plan_import(record, stored[record.account], principal, self.policy, folds)
                     except Forbidden as exc:
                         refusal, refused_scope = (record, exc), "rotate without proof"
                         break
                     except InvalidInputError as exc:
                         refusal, refused_scope = (record, exc), None
                         break
-                    plans.append((plan, digests))
+                    if plan.imported:
+                        folds.setdefault(account_fold(record.account), set()).add(record.account)
+                    plans.append((plan, tuple(pepper_digest(pepper, d) for d in record.digests)))
                 _store_plans(tx, plans, current, now)
         if refused_scope is not None:  # audited once the batch's transaction is over
             self._audit_refusal(principal, refused_scope, refusal[0].account)
@@ -453,11 +529,14 @@ class Verifier:
 
     # --- verify -----------------------------------------------------------------------------------
 
-    def verify(self, account: str, typed_code: str, principal: Principal = LOCAL) -> VerifyResult:
-        """Check one typed code for `account`; a match is consumed exactly once."""
-        account = normalize_account(account)
+    def verify(self, account: str, typed_code: str, principal: Principal = LOCAL,
+               wait: float | None = None) -> VerifyResult:
+        """Check one typed code for `account`; a match is consumed exactly once. The account must be
+        given in its normal form (docs/spec.md section 13.5): another spelling is refused, not
+        folded. `wait` bounds the wait for a hash slot (default: the policy's); then `Busy`."""
         if not isinstance(typed_code, str):
             raise TypeError("the code must be text")
+        check_verify_account(account)
         self.authorize(principal, VERIFY, account)
         now = self._clock()
         state = self.store.account_state(account)
@@ -469,21 +548,23 @@ class Verifier:
         if all(code is None for code in compact.values()):
             return VerifyResult(MISTYPED)
         sets = self.store.active_sets(account)
-        target = int(self.store.get_setting(ATTEMPT_COST) or 0)
+        calls = int(self.store.get_setting(ATTEMPT_HASHES) or 0)
         candidates: dict[int, bytes] = {}
-        with self.hash_slots.held():
-            done = 0
-            for row in sets:
-                code = compact[row.format]
-                if code is not None:
-                    params = _params_of(row)
-                    candidates[row.id] = pepper_digest(self._pepper(row.pepper_id),
-                                                       code_digest(params, row.salt, row.format, code))
-                    done += set_cost(params)
-            if target > done:  # the rest of the attempt cost, so the cost does not tell the account apart
-                fmt, code = next((f, c) for f, c in compact.items() if c is not None)
-                code_digest(stand_in_params(target - done), _STAND_IN_SALT, fmt, code)
-        compact.clear()
+        try:
+            with self.hash_slots.held(self.policy.attempt_wait_s if wait is None else wait):
+                for row in sets:
+                    code = compact[row.format]
+                    if code is not None:
+                        params = _params_of(row)
+                        candidates[row.id] = pepper_digest(self._pepper(row.pepper_id),
+                                                           code_digest(params, row.salt, row.format, code))
+                        calls -= params.scheme == SCHEME_ARGON2ID
+                if calls > 0:  # the calls the account with the most sets makes, of the one shape: the same work
+                    fmt, code = next((f, c) for f, c in compact.items() if c is not None)
+                    for _ in range(calls):
+                        code_digest(self.policy.shape, _STAND_IN_SALT, fmt, code)
+        finally:
+            compact.clear()
         return self._decide(account, sets, candidates, now)
 
     def _refusal(self, state: AccountState, now: float) -> VerifyResult | None:
@@ -529,7 +610,8 @@ class Verifier:
                 if locked_at is not None:
                     tx.audit(now, "lockout", detail=f"after {failures} consecutive failures")
                     result = VerifyResult(LOCKED)
-                    event = Event(EVENT_ACCOUNT_LOCKED, account, now, detail={"failures": failures})
+                    if sets:  # an account with no set is locked alike, but nobody is told about a made-up name
+                        event = Event(EVENT_ACCOUNT_LOCKED, account, now, detail={"failures": failures})
                 else:
                     result = VerifyResult(REJECTED, retry_after=delay)
         if event is not None:
@@ -591,12 +673,18 @@ class Verifier:
 
     # --- API keys (HTTP service) ------------------------------------------------------------------
 
-    def create_api_key(self, name: str, scope: str = SCOPE_VERIFY,
-                       accounts: str = EVERY_ACCOUNT_PATTERN) -> tuple[str, str]:
-        """A new bearer key: returns (key id, the whole key). Only SHA-256 of the key is stored."""
+    def create_api_key(self, name: str, scope: str = SCOPE_VERIFY, accounts: str = EVERY_ACCOUNT_PATTERN,
+                       account: str | None = None) -> tuple[str, str]:
+        """A new bearer key: returns (key id, the whole key). Only SHA-256 of the key is stored.
+        `accounts` is a pattern; `account` instead limits the key to exactly that account."""
         if scope not in SCOPES:
             raise InvalidInputError(f"the scope must be one of {', '.join(SCOPES)}")
-        accounts = normalize_pattern(accounts)
+        if account is not None:
+            if accounts != EVERY_ACCOUNT_PATTERN:
+                raise InvalidInputError("give either an account pattern or one exact account, not both")
+            accounts = exact_account_pattern(account)
+        else:
+            accounts = normalize_pattern(accounts)
         name = normalize_account(name) if name else "unnamed"
         key_id = os.urandom(API_KEY_ID_BYTES).hex()
         secret = base64.urlsafe_b64encode(os.urandom(API_KEY_SECRET_BYTES)).decode().rstrip("=")
@@ -660,37 +748,52 @@ class _ImportPlan:
     key_id: str
     replaced: tuple[SetRow, ...] = ()
     forced: bool = False
-    attempt_cost: int = 0
+    #: why it is forced: "" (not forced), "proof" (an active set, no valid proof) or "older" (an
+    #: epoch below the label's)
+    forced_why: str = ""
+    floor: int | None = None
+    #: the Argon2id sets the account holds with this set: the calls of every attempt, at least
+    attempt_hashes: int = 0
 
 
-def _plan_import(record: VerifierRecord, stored: Sequence[SetRow], principal: Principal,
-                 max_cost: int) -> _ImportPlan:
+def _plan_import(record: VerifierRecord, stored: Sequence[SetRow], principal: Principal, policy: Policy,
+                 folds: dict[str, set[str]]) -> _ImportPlan:
     """The import rules (docs/verifier.md, "The import rules") for one record, given every set of
-    its account (retired or not, in import order); raises Forbidden or InvalidInputError."""
+    its account (retired or not, in import order) and the accounts that have sets by case fold
+    (for a first set); raises Forbidden or InvalidInputError (RetiredSet)."""
     existing = sorted((row for row in stored if row.label == record.label), key=lambda row: row.epoch)
     for row in existing:
         if row.epoch == record.epoch and row.salt == record.salt and row.fingerprint == record.fingerprint:
+            if row.retired_at is not None:
+                raise RetiredSet(f"this set (epoch {row.epoch}) was {row.retired_why or 'retired'} and is never "
+                                 "imported again; rotate to a new epoch")
             return _ImportPlan(record, imported=False, key_id=principal.key_id)
-    newest = max((row.epoch for row in existing), default=None)
-    if newest is not None and newest > record.epoch:
-        raise InvalidInputError(f"this account and label are already at epoch {newest}; "
-                                f"epoch {record.epoch} is older and cannot be imported")
-    if newest == record.epoch:
+    if any(row.epoch == record.epoch for row in existing):
         raise InvalidInputError(f"epoch {record.epoch} of this account and label is already imported "
                                 "with other codes; rotate to a new epoch")
+    if not stored and folds.get(account_fold(record.account), set()) - {record.account}:
+        raise InvalidInputError("another account that differs from this one only in case has code sets; a first "
+                                "set is refused (docs/spec.md section 13.5)")
     active = [row for row in stored if row.retired_at is None]
-    forced = bool(active) and not _proof_holds(record, active)
-    if forced and not principal.may(FORCE_REPLACE, record.account):
-        raise Forbidden(NEEDS_PROOF + (" (sealcodes verifier import --force)"
-                                       if principal.key_id == LOCAL_KEY_ID else ""))
     replaced = tuple(row for row in active if row.label == record.label)
-    attempt_cost = sum(set_cost(_params_of(row)) for row in active if row.label != record.label) \
-        + set_cost(record.hash)
-    if attempt_cost > max_cost:
-        raise InvalidInputError(f"with this set the account's attempt cost (the sum over its active sets, "
-                                f"memory x passes) would be {attempt_cost}, above this verifier's "
-                                f"limit of {max_cost}")
-    return _ImportPlan(record, True, principal.key_id, replaced, forced, attempt_cost)
+    # the label's epoch: that of its active set (after a forced import below it, older retired
+    # epochs may be higher), else the newest retired one
+    floor = max((row.epoch for row in (replaced or existing)), default=None)
+    older = floor is not None and record.epoch < floor
+    unproven = bool(active) and not _proof_holds(record, active)
+    if (unproven or older) and not principal.may(FORCE_REPLACE, record.account):
+        hint = " (sealcodes verifier import --force)" if principal.key_id == LOCAL_KEY_ID else ""
+        if unproven:
+            raise Forbidden(NEEDS_PROOF + hint)
+        raise InvalidInputError(f"this account and label are already at epoch {floor}; epoch {record.epoch} is "
+                                f"older: only a forced replacement may import it{hint}")
+    kept = [row for row in active if row.label != record.label]
+    if len(kept) + 1 > policy.max_sets:
+        raise InvalidInputError(f"with this set the account would hold {len(kept) + 1} active sets; this verifier "
+                                f"allows {policy.max_sets}")
+    hashes = sum(row.scheme == SCHEME_ARGON2ID for row in kept) + (record.hash.scheme == SCHEME_ARGON2ID)
+    return _ImportPlan(record, True, principal.key_id, replaced, unproven or older,
+                       "proof" if unproven else ("older" if older else ""), floor, hashes)
 
 
 def _store_plans(tx, plans: Sequence[tuple[_ImportPlan, tuple[bytes, ...]]], pepper_id_: str, now: float) -> None:
@@ -709,14 +812,15 @@ def _store_plans(tx, plans: Sequence[tuple[_ImportPlan, tuple[bytes, ...]]], pep
                                   f"key {plan.key_id}"))
         if plan.forced:
             old = ", ".join(str(row.epoch) for row in plan.replaced) or "none of this label"
+            why = "without the device's proof" if plan.forced_why == "proof" else \
+                f"below the label's epoch {plan.floor}, never imported before"
             entries.append(AuditEntry(record.account, "forced-replace", record.label, record.epoch,
-                                      f"key {plan.key_id}: epoch {old} -> {record.epoch}, without the "
-                                      "device's proof"))
+                                      f"key {plan.key_id}: epoch {old} -> {record.epoch}, {why}"))
     if not new_sets:
         return
     tx.retire_sets(retired, "superseded", now)
     tx.insert_sets(new_sets, now)
-    tx.raise_attempt_cost(max(plan.attempt_cost for plan, _ in plans))
+    tx.raise_attempt_hashes(max(plan.attempt_hashes for plan, _ in plans))
     tx.audit(entries, now)
 
 
@@ -738,11 +842,24 @@ def _proof_holds(record: VerifierRecord, active: Sequence[SetRow]) -> bool:
     return verify_proof(signer.commitment, record)
 
 
-def stand_in_params(cost: int) -> HashParams:
-    """Argon2id parameters costing at least `cost` (memory x passes), shaped like the default
-    (19456 KiB per pass) as far as the cost allows."""
-    passes = max(1, -(-cost // DEFAULT_MEMORY_KIB))
-    return HashParams("argon2id", max(8, -(-cost // passes)), passes, 1)
+def check_verify_account(account: str) -> None:
+    """An account as a login gives it: already in its normal form (docs/spec.md section 13.5; a
+    spelling that folds to another account is refused, not folded: whatever matched the login's
+    user name would otherwise be another name than the one checked), and not a code typed in the
+    user-name field, refused before anything is written."""
+    if not isinstance(account, str):
+        raise TypeError("account must be text (str)")
+    if normalize_account(account) != account:
+        raise InvalidInputError("the account is not in its normal form (docs/spec.md section 13.5): give it as "
+                                "stored")
+    refuse_code_like_account(account)
+
+
+def refuse_code_like_account(account: str) -> None:
+    """Refuse an account that reads as a well-formed code of any format: most likely a code typed
+    into the user-name field, which must not be stored (the audit trail keeps account names)."""
+    if any(canonical_code(account, fmt) is not None for fmt in FORMATS):
+        raise InvalidInputError("the account reads as a recovery code; it is refused and not recorded")
 
 
 def _pepper_map(pepper) -> dict[str, bytes]:
@@ -770,6 +887,6 @@ def _api_key_digest(token: str) -> bytes:
 
 __all__ = [
     "ACCEPTED", "REJECTED", "MISTYPED", "LOCKED", "THROTTLED", "Verifier", "Policy", "VerifyResult",
-    "ImportResult", "ImportSummary", "ImportStopped", "AccountStatus", "SetStatus", "Event", "StoreError", "VerifierConfigError", "Forbidden",
-    "Principal",
+    "ImportResult", "ImportSummary", "ImportStopped", "AccountStatus", "SetStatus", "Event", "StoreError",
+    "VerifierConfigError", "Forbidden", "Principal", "Busy", "RetiredSet",
 ]

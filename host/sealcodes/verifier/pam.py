@@ -4,6 +4,13 @@ pam_exec gives the user in PAM_USER and writes the typed password (the code) to 
 followed by a NUL byte. We answer with the exit status only: 0 lets the user in, anything else
 refuses. Every failure (no user, no code, database or verifier unreachable, bad configuration,
 an unexpected error) is a refusal: the path fails closed.
+
+PAM_USER is checked against the system before any code is: it must be in the verifier's normal
+form (docs/spec.md section 13.5) and be exactly the name the system's user database gives that
+user, so the account whose codes are checked is the user who logs in. With `--url`, the key and
+the code go only to https://, or to http:// on a loopback address and a port below the system's
+first unprivileged port (a port only root can listen on: any local user can listen on the others
+while the verifier is down), and the whole exchange has one deadline.
 """
 
 from __future__ import annotations
@@ -11,17 +18,23 @@ from __future__ import annotations
 import ipaddress
 import json
 import ssl
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import BinaryIO
 
-from ..errors import SealcodesError
+from ..errors import InvalidInputError, SealcodesError
 from .core import ACCEPTED, Verifier
+from .record import normalize_account
 
 #: a code is at most a few dozen characters; anything longer is refused unread
 MAX_AUTHTOK_BYTES = 256
+#: the whole exchange with a verifier service, connection to last byte
 HTTP_TIMEOUT_S = 10.0
+#: where Linux says the first port any user may listen on is (per network namespace)
+UNPRIVILEGED_PORT_START_FILE = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
+DEFAULT_UNPRIVILEGED_PORT_START = 1024
 
 PAM_OK = 0
 PAM_REFUSED = 1
@@ -58,6 +71,26 @@ def pam_user(environ) -> str:
     return user
 
 
+def check_system_user(user: str) -> None:
+    """Refuse unless PAM_USER is in normal form and is, exactly, the system's name of that user: a
+    spelling the verifier would fold, or that a case-insensitive user database maps to another
+    name, would check the codes of another account than the one logging in."""
+    try:
+        normal = normalize_account(user)
+    except InvalidInputError:
+        normal = None
+    if normal != user:
+        raise PamRefusal("PAM_USER is not an account name in normal form (docs/spec.md section 13.5)")
+    import pwd  # POSIX only: the module stays importable elsewhere
+
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise PamRefusal("PAM_USER is not a user of this system") from None
+    if entry.pw_name != user:
+        raise PamRefusal("the system's name of this user is not PAM_USER as given")
+
+
 def check_local(verifier: Verifier, user: str, code: str) -> str:
     """Outcome of one attempt against a local store."""
     return verifier.verify(user, code).outcome
@@ -72,14 +105,32 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-def check_url(url: str) -> urllib.parse.SplitResult:
-    """The verifier's URL: https://, or http:// to a loopback address only (the key and the code
-    would cross the network in clear otherwise)."""
+def unprivileged_port_start() -> int:
+    """The first port any user may listen on (Linux: ip_unprivileged_port_start; 1024 elsewhere)."""
+    try:
+        with open(UNPRIVILEGED_PORT_START_FILE, encoding="ascii") as handle:
+            return max(0, min(65536, int(handle.read(16).strip())))
+    except (OSError, ValueError):
+        return DEFAULT_UNPRIVILEGED_PORT_START
+
+
+def check_url(url: str, first_unprivileged_port: int | None = None) -> urllib.parse.SplitResult:
+    """The verifier's URL: https://, or http:// to a loopback address (the key and the code would
+    cross the network in clear otherwise) and a privileged port: below the first port any local
+    user may listen on, or whoever listens there while the verifier is down answers "accepted"."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return parts
     if parts.scheme == "http" and _is_loopback(parts.hostname):
-        return parts
+        try:
+            port = parts.port if parts.port is not None else 80
+        except ValueError:
+            raise PamRefusal("the verifier URL has an invalid port") from None
+        first = unprivileged_port_start() if first_unprivileged_port is None else first_unprivileged_port
+        if port < first:
+            return parts
+        raise PamRefusal(f"http:// to port {port} is refused: any local user may listen there (ports from {first}); "
+                         f"use a port below {first}, or https:// with --cafile")
     raise PamRefusal("the verifier URL must start with https:// (http:// only for a loopback address)")
 
 
@@ -105,17 +156,42 @@ def check_remote(url: str, api_key: str, user: str, code: str, timeout: float = 
         raise PamRefusal(f"cannot load the CA file ({type(exc).__name__})") from None
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect(),
                                          urllib.request.HTTPSHandler(context=context))
+    answer = _exchange(opener, request, timeout)
     try:
-        with opener.open(request, timeout=timeout) as response:
-            answer = json.loads(response.read(65536))
-    except urllib.error.HTTPError as exc:
-        raise PamRefusal(f"the verifier answered HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        answer = json.loads(answer)
+    except ValueError as exc:
         raise PamRefusal(f"the verifier is unreachable or answered badly ({type(exc).__name__})") from None
     outcome = answer.get("result") if isinstance(answer, dict) else None
     if not isinstance(outcome, str):
         raise PamRefusal("the verifier's answer has no result")
     return outcome
+
+
+def _exchange(opener, request, timeout: float) -> bytes:
+    """The answer's body, within one deadline for the whole exchange: a socket timeout alone holds
+    only per read, and a server dripping a byte at a time would hold the login for as long as it
+    likes. The exchange runs in a daemon thread; past the deadline it is left behind (the helper
+    exits right after the refusal)."""
+    outcome: dict = {}
+
+    def run():
+        try:
+            with opener.open(request, timeout=timeout) as response:
+                outcome["body"] = response.read(65536)
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="sealcodes-pam-exchange", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise PamRefusal(f"the verifier did not answer within {timeout:g} s")
+    error = outcome.get("error")
+    if isinstance(error, urllib.error.HTTPError):
+        raise PamRefusal(f"the verifier answered HTTP {error.code}")
+    if error is not None:
+        raise PamRefusal(f"the verifier is unreachable or answered badly ({type(error).__name__})")
+    return outcome["body"]
 
 
 def is_accepted(outcome: str) -> bool:

@@ -2,14 +2,17 @@
 CLI call, server and PAM helper applies the same rules (docs/verifier.md):
 
 - guessing limits: lock after N consecutive failures, a doubling delay between attempts;
-- the Argon2id cost a record may ask for, so one import cannot make every attempt on an account
-  a denial-of-service lever. The **cost** of a set is `memory_kib x iterations` (KiB-passes: the
-  memory Argon2id fills, times the passes over it; lanes share that work, they do not add to it),
-  0 for `hmac-sha256`. A record is accepted when min_cost <= cost <= max_cost and
-  memory_kib <= max_memory_kib; the **attempt cost** of an account, the sum of the costs of its
-  active sets, may not exceed max_cost either. Default: within 4x of the default cost
-  (m=19456 KiB, t=2: 38912), i.e. 9728..155648, at most 77824 KiB of memory;
-- request rates of the HTTP service, per API key and per client address (token buckets).
+- the one Argon2id **shape** (memory, passes, lanes) a record may have. Argon2id's time is not a
+  function of memory x passes alone: at equal memory x passes, the memory filled (first touch),
+  the passes and the lanes each weigh differently, so a set of another shape would take another
+  time than the stand-in of an unknown account, and tell the account exists. With one shape, every
+  attempt makes the same Argon2id calls with the same parameters, whatever the account. It also
+  bounds what one record may cost (no 1 GiB record);
+- how many active sets an account may hold (every attempt hashes once per Argon2id set of the
+  account holding the most, and compares every digest of the account's sets);
+- request rates of the HTTP service, per API key and per client address (token buckets), how many
+  attempts one key or one address may have in flight at once, and how long an attempt waits for
+  a hash slot before the server answers "busy".
 """
 
 from __future__ import annotations
@@ -20,9 +23,8 @@ from typing import Mapping
 from ..errors import InvalidInputError
 from .record import (
     DEFAULT_ITERATIONS,
+    DEFAULT_LANES,
     DEFAULT_MEMORY_KIB,
-    MAX_ITERATIONS,
-    MAX_MEMORY_KIB,
     SCHEME_ARGON2ID,
     HashParams,
 )
@@ -34,43 +36,50 @@ DEFAULT_DELAY_BASE_S = 1.0
 DEFAULT_DELAY_MAX_S = 300.0
 DEFAULT_LOW_CODES = 3
 
-#: the cost of the default Argon2id parameters, and how far from it a record may be by default
-DEFAULT_COST = DEFAULT_MEMORY_KIB * DEFAULT_ITERATIONS
-COST_FACTOR = 4
-#: the smallest Argon2id allowed at all (m = 8 KiB, t = 1) and the largest a record can express
-COST_FLOOR = 8
-COST_CEILING = MAX_MEMORY_KIB * MAX_ITERATIONS
+#: active sets an account may hold by default (each Argon2id set is one hash in every attempt)
+DEFAULT_MAX_SETS = 4
+MAX_SETS_LIMIT = 100
 
 DEFAULT_KEY_RATE = 50.0
 DEFAULT_KEY_BURST = 100
 DEFAULT_ADDRESS_RATE = 10.0
 DEFAULT_ADDRESS_BURST = 20
 MAX_RATE = 1_000_000.0
+#: how long an attempt waits for a hash slot (and for its key's and address's turn) before "busy"
+DEFAULT_ATTEMPT_WAIT_S = 5.0
+#: attempts one API key, and one client address, may have in flight at once (0: no limit)
+DEFAULT_KEY_IN_FLIGHT = 8
+DEFAULT_ADDRESS_IN_FLIGHT = 2
 
 
-def set_cost(params: HashParams) -> int:
-    """The cost of one hash of a set: memory_kib x iterations for Argon2id, 0 for hmac-sha256."""
-    if params.scheme == SCHEME_ARGON2ID:
-        return params.memory_kib * params.iterations
-    return 0
+def shape_text(params: HashParams) -> str:
+    return f"m={params.memory_kib} KiB, t={params.iterations}, p={params.lanes}"
 
 
 @dataclass(frozen=True)
 class Policy:
-    """Guessing limits, accepted cost and rate limits of one verifier database."""
+    """Guessing limits, the accepted hash shape, set and rate limits of one verifier database."""
 
     max_failures: int = DEFAULT_MAX_FAILURES
     delay_base_s: float = DEFAULT_DELAY_BASE_S
     delay_max_s: float = DEFAULT_DELAY_MAX_S
     low_codes: int = DEFAULT_LOW_CODES
-    min_cost: int = DEFAULT_COST // COST_FACTOR
-    max_cost: int = DEFAULT_COST * COST_FACTOR
-    max_memory_kib: int = DEFAULT_MEMORY_KIB * COST_FACTOR
+    #: the one Argon2id shape a record may have
+    memory_kib: int = DEFAULT_MEMORY_KIB
+    iterations: int = DEFAULT_ITERATIONS
+    lanes: int = DEFAULT_LANES
+    #: active sets (any scheme) an account may hold
+    max_sets: int = DEFAULT_MAX_SETS
     #: requests per second and bucket size; a rate of 0 turns that limit off
     key_rate: float = DEFAULT_KEY_RATE
     key_burst: int = DEFAULT_KEY_BURST
     address_rate: float = DEFAULT_ADDRESS_RATE
     address_burst: int = DEFAULT_ADDRESS_BURST
+    #: seconds an attempt waits for its turn and a hash slot before the answer is "busy"
+    attempt_wait_s: float = DEFAULT_ATTEMPT_WAIT_S
+    #: attempts in flight at once per API key and per client address (0: no limit)
+    key_in_flight: int = DEFAULT_KEY_IN_FLIGHT
+    address_in_flight: int = DEFAULT_ADDRESS_IN_FLIGHT
 
     def validate(self) -> "Policy":
         if _not_int(self.max_failures) or not 1 <= self.max_failures <= MAX_FAILURES_LIMIT:
@@ -79,18 +88,25 @@ class Policy:
             raise InvalidInputError("delays must satisfy 0 <= base <= max <= 86400 seconds")
         if _not_int(self.low_codes) or not 0 <= self.low_codes <= 100:
             raise InvalidInputError("the low-codes warning must be 0 to 100")
-        if _not_int(self.min_cost) or _not_int(self.max_cost) \
-                or not COST_FLOOR <= self.min_cost <= self.max_cost <= COST_CEILING:
-            raise InvalidInputError(f"the cost range must satisfy {COST_FLOOR} <= min <= max <= {COST_CEILING} "
-                                    "(KiB x passes)")
-        if _not_int(self.max_memory_kib) or not COST_FLOOR <= self.max_memory_kib <= MAX_MEMORY_KIB:
-            raise InvalidInputError(f"the memory limit must be {COST_FLOOR} to {MAX_MEMORY_KIB} KiB")
+        self.shape.validate()
+        if _not_int(self.max_sets) or not 1 <= self.max_sets <= MAX_SETS_LIMIT:
+            raise InvalidInputError(f"the active sets per account must be 1 to {MAX_SETS_LIMIT}")
         for name in ("key", "address"):
             rate, burst = getattr(self, f"{name}_rate"), getattr(self, f"{name}_burst")
             if not 0 <= rate <= MAX_RATE or _not_int(burst) or not 1 <= burst <= 1_000_000:
                 raise InvalidInputError(f"the {name} rate limit must be 0 (off) to {MAX_RATE:g} requests per "
                                         "second, with a burst of 1 to 1000000")
+            in_flight = getattr(self, f"{name}_in_flight")
+            if _not_int(in_flight) or not 0 <= in_flight <= 100_000:
+                raise InvalidInputError(f"the attempts in flight per {name} must be 0 (no limit) to 100000")
+        if not 0 < self.attempt_wait_s <= 600:
+            raise InvalidInputError("the attempt wait must be more than 0 and at most 600 seconds")
         return self
+
+    @property
+    def shape(self) -> HashParams:
+        """The Argon2id parameters every Argon2id record must have, and every stand-in hash uses."""
+        return HashParams(SCHEME_ARGON2ID, self.memory_kib, self.iterations, self.lanes)
 
     def delay_after(self, failures: int) -> float:
         """Seconds to wait after `failures` consecutive failures: base * 2^(failures-1), capped."""
@@ -98,17 +114,13 @@ class Policy:
             return 0.0
         return min(self.delay_max_s, self.delay_base_s * 2 ** min(failures - 1, 40))
 
-    def check_cost(self, params: HashParams) -> None:
-        """A one-line refusal when a record's hash costs more or less than this verifier accepts."""
-        if params.scheme != SCHEME_ARGON2ID:
+    def check_params(self, params: HashParams) -> None:
+        """A one-line refusal when a record's Argon2id parameters are not this verifier's shape."""
+        if params.scheme != SCHEME_ARGON2ID or params == self.shape:
             return
-        cost = set_cost(params)
-        if params.memory_kib > self.max_memory_kib:
-            raise InvalidInputError(f"the record's Argon2id memory ({params.memory_kib} KiB) is above this "
-                                    f"verifier's limit of {self.max_memory_kib} KiB")
-        if not self.min_cost <= cost <= self.max_cost:
-            raise InvalidInputError(f"the record's Argon2id cost (memory x passes = {cost}) is outside this "
-                                    f"verifier's range {self.min_cost}..{self.max_cost}")
+        raise InvalidInputError(f"the record's Argon2id parameters ({shape_text(params)}) are not this verifier's "
+                                f"({shape_text(self.shape)}): every set has the same, so that no attempt takes "
+                                "another time")
 
     def to_settings(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -41,6 +41,7 @@ class PostgresStore(SqlStore):
     TYPES = {"id": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "blob": "BYTEA",
              "real": "DOUBLE PRECISION", "bigint": "BIGINT"}
     ROW_LOCK = " FOR UPDATE"
+    SHARE_LOCK = " FOR SHARE"
     PLACEHOLDER = "%s"
 
     def __init__(self, url: str, pool_size: int = 4, create: bool = True):
@@ -168,19 +169,14 @@ class PostgresStore(SqlStore):
         return f"{column} = ANY(%s)", (list(values),)
 
     def _hold_accounts(self, cursor, accounts) -> None:
-        # rows created and locked in sorted order: two imports never wait on each other in a circle
-        cursor.execute("INSERT INTO accounts (account) SELECT a FROM unnest(%s::text[]) AS a ORDER BY a "
-                       "ON CONFLICT (account) DO NOTHING", (list(accounts),))
-        cursor.execute("SELECT account FROM accounts WHERE account = ANY(%s) ORDER BY account FOR UPDATE",
-                       (list(accounts),))
-        cursor.fetchall()
+        _hold_rows(cursor, "accounts", "account", accounts)
 
     def insert_sets(self, cursor, sets, now: float) -> None:
         columns = list(zip(*(set_insert_values(new, now) for new in sets)))
         cursor.execute(
             f"INSERT INTO code_sets ({SET_INSERT_COLUMNS}) SELECT * FROM unnest(%s::text[], %s::text[], "
             "%s::bigint[], %s::text[], %s::integer[], %s::text[], %s::text[], %s::integer[], %s::integer[], "
-            "%s::integer[], %s::bytea[], %s::text[], %s::double precision[], %s::bytea[]) "
+            "%s::integer[], %s::bytea[], %s::text[], %s::double precision[], %s::bytea[], %s::text[]) "
             "RETURNING id, account, label, epoch", [list(column) for column in columns])
         ids = {(account, label, epoch): set_id for set_id, account, label, epoch in cursor.fetchall()}
         with cursor.copy("COPY codes (set_id, idx, digest) FROM STDIN") as copy:
@@ -204,6 +200,11 @@ class PostgresStore(SqlStore):
                        "ON n.oid = c.relnamespace WHERE c.relname = %s AND n.nspname = current_schema())", (name,))
         return cursor.fetchone()[0]
 
+    def _hold_names(self, cursor, names) -> None:
+        # row locks, as for the accounts (an advisory lock per name would fill the server's lock
+        # table with a batch of thousands)
+        _hold_rows(cursor, "account_folds", "fold", names)
+
     def _locked_schema_version(self, cursor) -> int:
         # one migrator at a time across the fleet; held until the migration commits
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
@@ -214,6 +215,16 @@ class PostgresStore(SqlStore):
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+
+
+def _hold_rows(cursor, table: str, column: str, values) -> None:
+    """Rows keyed by `values` created when missing and locked (FOR UPDATE), both in sorted order:
+    two transactions holding some of the same rows never wait on each other in a circle."""
+    cursor.execute(f"INSERT INTO {table} ({column}) SELECT v FROM unnest(%s::text[]) AS v ORDER BY v "
+                   f"ON CONFLICT ({column}) DO NOTHING", (list(values),))
+    cursor.execute(f"SELECT {column} FROM {table} WHERE {column} = ANY(%s) ORDER BY {column} FOR UPDATE",
+                   (list(values),))
+    cursor.fetchall()
 
 
 def _prepare_option(url: str) -> tuple[str, int | None]:

@@ -40,8 +40,8 @@ from starlette.routing import Route
 
 from ..errors import InvalidInputError
 from .auth import AUDIT, IMPORT, METRICS, REVOKE, STATUS, UNLOCK, VERIFY, Forbidden, Principal
-from .core import ACCEPTED, EVENT_ACCOUNT_LOCKED, THROTTLED, Event, Verifier, VerifierConfigError
-from .ratelimit import TokenBuckets
+from .core import ACCEPTED, EVENT_ACCOUNT_LOCKED, THROTTLED, Busy, Event, RetiredSet, Verifier, VerifierConfigError
+from .ratelimit import InFlight, TokenBuckets, client_key
 from .record import DuplicateMemberError, VerifierRecord, load_json
 from .store import StoreError
 
@@ -56,6 +56,7 @@ MAX_VERIFY_BYTES = 2 * 1024
 MAX_SMALL_BYTES = 2 * 1024
 MAX_ACCOUNT_CHARS = 256
 MAX_AUDIT_ROWS = 1000
+BUSY_RETRY_AFTER_S = 1
 #: a repeated log message is written once per window, then with a count of those left out
 REPEAT_WINDOW_S = 60.0
 
@@ -105,6 +106,10 @@ def _error_response(exc: Exception) -> JSONResponse:
         return JSONResponse({"error": exc.error, "message": exc.message}, status_code=exc.status, headers=exc.headers)
     if isinstance(exc, Forbidden):
         return JSONResponse({"error": "forbidden", "message": str(exc)}, status_code=403)
+    if isinstance(exc, RetiredSet):
+        return JSONResponse({"error": "retired", "message": str(exc)}, status_code=409)
+    if isinstance(exc, Busy):
+        return _busy()
     if isinstance(exc, InvalidInputError):
         return JSONResponse({"error": "invalid_input", "message": str(exc)}, status_code=400)
     if isinstance(exc, (StoreError, VerifierConfigError)):
@@ -113,6 +118,12 @@ def _error_response(exc: Exception) -> JSONResponse:
                             status_code=503)
     log.error("unexpected failure (%s)", type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
     return JSONResponse({"error": "internal", "message": "unexpected failure"}, status_code=500)
+
+
+def _busy() -> JSONResponse:
+    """Every hash slot (or the client's share of them) stayed taken: try again shortly."""
+    return JSONResponse({"error": "busy", "message": "the verifier is busy: retry shortly"}, status_code=503,
+                        headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})
 
 
 def _too_many(wait: float) -> HttpError:
@@ -169,20 +180,32 @@ def _only(data: dict, allowed: tuple[str, ...]) -> None:
 
 
 class _Serving:
-    """What the routes answer with: the Verifier and the token buckets of its policy. Replaced
-    whole on a reload; buckets of unchanged limits carry over (a reload does not refill them)."""
+    """What the routes answer with: the Verifier, the token buckets and the caps on attempts in
+    flight of its policy. Replaced whole on a reload; those of unchanged limits carry over (a
+    reload neither refills a bucket nor frees a place)."""
 
     def __init__(self, verifier: Verifier, before: "_Serving | None" = None):
         policy = verifier.policy
         self.verifier = verifier
         self.by_address = _buckets(policy.address_rate, policy.address_burst, before and before.by_address)
         self.by_key = _buckets(policy.key_rate, policy.key_burst, before and before.by_key)
+        self.attempts_by_address = _in_flight(policy.address_in_flight, before and before.attempts_by_address)
+        self.attempts_by_key = _in_flight(policy.key_in_flight, before and before.attempts_by_key)
 
 
 def _buckets(rate, burst, before: TokenBuckets | None) -> TokenBuckets:
     if before is not None and (before.rate, before.burst) == (float(rate), int(burst)):
         return before
     return TokenBuckets(rate, burst)
+
+
+def _in_flight(limit, before: InFlight | None) -> InFlight:
+    return before if before is not None and before.limit == int(limit) else InFlight(limit)
+
+
+def _client(request: Request) -> str:
+    """The key of the request's client for the per-address limits (an IPv6 client's /64)."""
+    return client_key(request.client.host if request.client else None)
 
 
 def replace_verifier(app: Starlette, verifier: Verifier) -> None:
@@ -224,8 +247,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metri
         async def answer(request: Request) -> Response:
             try:
                 if limited:
-                    wait = request.app.state.serving.by_address.take(request.client.host if request.client
-                                                                     else "unknown")
+                    wait = request.app.state.serving.by_address.take(_client(request))
                     if wait:
                         if metrics is not None:
                             metrics.rate_limited.labels("address").inc()
@@ -266,7 +288,16 @@ def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metri
         account = _account_field(data.get("account"), "field")
         code = _string(data, "code", 128)
         _only(data, ("account", "code"))
-        result = await run_in_threadpool(verifier.verify, account, code, principal)
+        # one address, one key: only their share of the hash slots; over it, they wait their turn
+        serving = request.app.state.serving
+        deadline = time.monotonic() + verifier.policy.attempt_wait_s
+        try:
+            async with serving.attempts_by_address.slot(_client(request), deadline), \
+                    serving.attempts_by_key.slot(principal.key_id, deadline):
+                result = await run_in_threadpool(verifier.verify, account, code, principal,
+                                                 deadline - time.monotonic())
+        except TimeoutError:
+            raise Busy("no turn came in time") from None
         if metrics is not None:
             metrics.verifies.labels(result.outcome).inc()
         body = {"result": result.outcome}
@@ -313,7 +344,8 @@ def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metri
         if account is not None:
             account = _account_field(account, "query parameter")
         limit_text = request.query_params.get("limit", "100")
-        if not limit_text.isascii() or not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_AUDIT_ROWS:
+        if not limit_text.isascii() or not limit_text.isdigit() or len(limit_text) > 6 \
+                or not 1 <= int(limit_text) <= MAX_AUDIT_ROWS:
             raise HttpError(400, "invalid_input", f"query parameter 'limit' must be 1 to {MAX_AUDIT_ROWS}")
         rows = await run_in_threadpool(verifier.audit, account, int(limit_text), principal)
         return JSONResponse({"events": [{"at": r.at, "event": r.event, "account": r.account, "label": r.label,

@@ -23,29 +23,37 @@ class StoreError(SealcodesError):
     """The database is unreachable, foreign, newer than this release, or refused a statement."""
 
 
-#: the settings row holding the highest attempt cost of any account (see `ImportTransaction.raise_attempt_cost`)
-ATTEMPT_COST = "attempt_cost"
+#: the settings row holding the most Argon2id sets any account holds: every attempt makes that many
+#: Argon2id calls (see `ImportTransaction.raise_attempt_hashes`)
+ATTEMPT_HASHES = "attempt_hashes"
 #: the settings row naming the pepper of new imports ("" for none)
 CURRENT_PEPPER = "pepper_id"
 #: why a set was retired by the account-name migration
 RETIRED_ACCOUNT_NAME = "account-name"
 
 
-def _account_cost_sql() -> str:
-    """Per account with active sets: the sum of their costs (memory x passes; 0 for hmac-sha256)."""
-    return ("SELECT account, SUM(CASE WHEN scheme = 'argon2id' THEN memory_kib * iterations ELSE 0 END) AS total "
-            "FROM code_sets WHERE retired_at IS NULL GROUP BY account")
-
-
-def _recompute_attempt_cost(store: "SqlStore", cursor) -> None:
+def _recompute_attempt_hashes(store: "SqlStore", cursor) -> None:
     # the row is locked first, so an import committing meanwhile raises it after this write
     cursor.execute(store.sql("INSERT INTO settings (name, value) VALUES (?, '0') ON CONFLICT (name) DO NOTHING"),
-                   (ATTEMPT_COST,))
-    cursor.execute(store.sql("SELECT value FROM settings WHERE name = ?" + store.ROW_LOCK), (ATTEMPT_COST,))
+                   (ATTEMPT_HASHES,))
+    cursor.execute(store.sql("SELECT value FROM settings WHERE name = ?" + store.ROW_LOCK), (ATTEMPT_HASHES,))
     cursor.fetchone()
-    cursor.execute(store.sql(f"SELECT COALESCE(MAX(total), 0) FROM ({_account_cost_sql()}) costs"))
+    cursor.execute("SELECT COALESCE(MAX(n), 0) FROM (SELECT account, COUNT(*) AS n FROM code_sets "
+                   "WHERE retired_at IS NULL AND scheme = 'argon2id' GROUP BY account) counts")
     cursor.execute(store.sql("UPDATE settings SET value = ? WHERE name = ?"),
-                   (str(int(cursor.fetchone()[0])), ATTEMPT_COST))
+                   (str(int(cursor.fetchone()[0])), ATTEMPT_HASHES))
+
+
+def account_fold(account: str) -> str:
+    """What two accounts that differ only in case share (str.casefold of the normal form)."""
+    return account.casefold()
+
+
+def _fold_accounts(store: "SqlStore", cursor) -> None:
+    """Fill `account_fold` of the sets stored before it existed."""
+    cursor.execute("SELECT DISTINCT account FROM code_sets")
+    for (name,) in cursor.fetchall():
+        cursor.execute(store.sql("UPDATE code_sets SET account_fold = ? WHERE account = ?"), (account_fold(name), name))
 
 
 def _normalise_account_names(store: "SqlStore", cursor) -> None:
@@ -166,7 +174,11 @@ MIGRATIONS: tuple[tuple[str | Callable, ...], ...] = (
     ),
     (  # 3: API key scopes (existing keys become verify-only) and account patterns; the rotation
         #    commitment of each set (NULL for record v1); several peppers; the attempt cost that
-        #    every attempt is padded to; account names normalised (docs/spec.md section 13.5)
+        #    every attempt is padded to; account names normalised (docs/spec.md section 13.5).
+        #    The key digest column is renamed so that a server of schema 2 still running after the
+        #    migration fails closed: its key lookup names `digest`, errors, and answers 503 to every
+        #    request, instead of applying the flat model of schema 2 to keys made for one scope.
+        "ALTER TABLE api_keys RENAME COLUMN digest TO key_sha256",
         "ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'verify'",
         "ALTER TABLE api_keys ADD COLUMN accounts TEXT NOT NULL DEFAULT '*'",
         "ALTER TABLE code_sets ADD COLUMN commitment {blob}",
@@ -178,7 +190,13 @@ MIGRATIONS: tuple[tuple[str | Callable, ...], ...] = (
         "AND value <> ''",
         "CREATE INDEX code_sets_pepper ON code_sets (pepper_id, retired_at)",
         _normalise_account_names,
-        _recompute_attempt_cost,
+        # accounts that differ only in case: a first set may not take one beside another (spec 13.5);
+        # on PostgreSQL, imports lock a row per case fold so that two cannot both take one
+        "ALTER TABLE code_sets ADD COLUMN account_fold TEXT",
+        _fold_accounts,
+        "CREATE INDEX code_sets_fold ON code_sets (account_fold)",
+        "CREATE TABLE account_folds (fold TEXT PRIMARY KEY)",
+        _recompute_attempt_hashes,
     ),
     (  # 4: at a million accounts, the peppers of active sets (read at every start) come from a
         #    partial index, one probe per pepper; an account's sets are found through the
@@ -266,7 +284,7 @@ class PepperRow:
 
 _SET_COLUMNS = ("id, account, label, epoch, format, count, fingerprint, scheme, memory_kib, iterations, lanes, "
                 "salt, pepper_id, imported_at, retired_at, retired_why, commitment")
-_API_KEY_COLUMNS = "key_id, digest, name, created_at, revoked_at, scope, accounts"
+_API_KEY_COLUMNS = "key_id, key_sha256, name, created_at, revoked_at, scope, accounts"
 
 
 def _set_row(row) -> SetRow:
@@ -392,24 +410,45 @@ class ImportTransaction:
             self._store.insert_audit(self._cursor, [(now, e.event, e.account, e.label, e.epoch, None, e.detail)
                                                     for e in entries])
 
-    def raise_attempt_cost(self, cost: int) -> None:
-        """The highest attempt cost of any account, never lowered here (`verifier init` recomputes
-        it): every attempt is padded to it, so its cost does not tell which accounts exist."""
+    def current_pepper(self) -> str:
+        """The id of the pepper new imports use ("" for none), read inside this transaction and held
+        (shared) until it ends: `pepper add` and `pepper retire` wait for it."""
+        self._cursor.execute(self._store.sql("SELECT value FROM settings WHERE name = ?" + self._store.SHARE_LOCK),
+                             (CURRENT_PEPPER,))
+        row = self._cursor.fetchone()
+        return row[0] if row else ""
+
+    def accounts_by_fold(self, folds: Sequence[str]) -> dict[str, set[str]]:
+        """The accounts that have (or had) sets, by their case fold, for these folds (held since
+        the transaction began: `SqlStore.import_transaction`)."""
+        found: dict[str, set[str]] = {}
+        if folds:
+            where, params = self._store.in_list("account_fold", tuple(folds))
+            self._cursor.execute(self._store.sql(f"SELECT DISTINCT account_fold, account FROM code_sets WHERE {where}"),
+                                 params)
+            for fold, account in self._cursor.fetchall():
+                found.setdefault(fold, set()).add(account)
+        return found
+
+    def raise_attempt_hashes(self, hashes: int) -> None:
+        """The most Argon2id sets of any account, never lowered here (`verifier init` recomputes
+        it): every attempt makes that many Argon2id calls, so its time does not tell which accounts
+        exist."""
         self._cursor.execute(self._store.sql(
             "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = "
             "CASE WHEN CAST(settings.value AS BIGINT) < CAST(excluded.value AS BIGINT) "
-            "THEN excluded.value ELSE settings.value END"), (ATTEMPT_COST, str(int(cost))))
+            "THEN excluded.value ELSE settings.value END"), (ATTEMPT_HASHES, str(int(hashes))))
 
 
 def set_insert_values(new: NewSet, now: float) -> tuple:
     record, params = new.record, new.record.hash
     return (record.account, record.label, record.epoch, record.format, record.count, record.fingerprint,
             params.scheme, params.memory_kib, params.iterations, params.lanes, bytes(record.salt), new.pepper_id,
-            now, None if record.commitment is None else bytes(record.commitment))
+            now, None if record.commitment is None else bytes(record.commitment), account_fold(record.account))
 
 
 SET_INSERT_COLUMNS = ("account, label, epoch, format, count, fingerprint, scheme, memory_kib, iterations, lanes, "
-                       "salt, pepper_id, imported_at, commitment")
+                       "salt, pepper_id, imported_at, commitment, account_fold")
 _AUDIT_INSERT = "INSERT INTO audit (at, event, account, label, epoch, code_index, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
@@ -420,6 +459,8 @@ class SqlStore:
     TYPES: dict = {}
     #: appended to the SELECT that takes an account's row inside a transaction
     ROW_LOCK = ""
+    #: appended to a SELECT whose row must not change until the transaction ends (readers share it)
+    SHARE_LOCK = ""
     PLACEHOLDER = "?"
     url: str = ""
 
@@ -451,7 +492,7 @@ class SqlStore:
         codes = []
         for new in sets:
             cursor.execute(self.sql(f"INSERT INTO code_sets ({SET_INSERT_COLUMNS}) "
-                                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
+                                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
                            set_insert_values(new, now))
             set_id = cursor.fetchone()[0]
             codes.extend((set_id, idx, digest) for idx, digest in enumerate(new.digests))
@@ -459,6 +500,10 @@ class SqlStore:
 
     def insert_audit(self, cursor, rows: Sequence[tuple]) -> None:
         cursor.executemany(self.sql(_AUDIT_INSERT), rows)
+
+    def _hold_names(self, cursor, names: Sequence[str]) -> None:
+        """Serialize, until the transaction ends, the writers that take any of `names` (the case
+        folds of the accounts an import holds). SQLite's write transactions are serialized already."""
 
     # --- shared ---
 
@@ -528,12 +573,18 @@ class SqlStore:
     def settings(self) -> dict[str, str]:
         return dict(self._fetch("SELECT name, value FROM settings"))
 
-    def recompute_attempt_cost(self) -> int:
-        """Set the attempt cost to the highest of the accounts as they are now (after revocations)."""
+    def recompute_attempt_hashes(self) -> int:
+        """Set the Argon2id calls of an attempt to the most of any account as it is now (after revocations)."""
         with self._connection() as connection:
             with self._write_transaction(connection) as cursor:
-                _recompute_attempt_cost(self, cursor)
-        return int(self.get_setting(ATTEMPT_COST) or 0)
+                _recompute_attempt_hashes(self, cursor)
+        return int(self.get_setting(ATTEMPT_HASHES) or 0)
+
+    def sets_of_another_shape(self, memory_kib: int, iterations: int, lanes: int) -> int:
+        """Active Argon2id sets whose parameters are not (memory_kib, iterations, lanes)."""
+        rows = self._fetch("SELECT COUNT(*) FROM code_sets WHERE retired_at IS NULL AND scheme = 'argon2id' AND "
+                           "NOT (memory_kib = ? AND iterations = ? AND lanes = ?)", (memory_kib, iterations, lanes))
+        return rows[0][0]
 
     def audit_event(self, now: float, event: str, account: str, detail: str | None = None) -> None:
         """An audit row that holds no account (no failure counter is touched)."""
@@ -566,12 +617,14 @@ class SqlStore:
     def import_transaction(self, accounts: Sequence[str]) -> Iterator[ImportTransaction]:
         """Hold several accounts at once for an import, as `transaction` holds one: their rows are
         created when missing and locked in a fixed order (sorted), so that two imports never wait
-        on each other in a circle."""
+        on each other in a circle; then their case folds, so that two imports never give a first
+        set each to two accounts that differ only in case."""
         accounts = sorted(set(accounts))
         with self._connection() as connection:
             with self._write_transaction(connection) as cursor:
                 if accounts:
                     self._hold_accounts(cursor, accounts)
+                    self._hold_names(cursor, sorted({account_fold(account) for account in accounts}))
                 yield ImportTransaction(self, cursor, accounts)
 
     # reads outside a transaction (no write lock): what an attempt needs before its hash
@@ -610,7 +663,7 @@ class SqlStore:
     def add_api_key(self, key_id: str, digest: bytes, name: str, now: float, scope: str, accounts: str) -> None:
         with self._connection() as connection:
             with self._write_transaction(connection) as cursor:
-                cursor.execute(self.sql("INSERT INTO api_keys (key_id, digest, name, created_at, scope, accounts) "
+                cursor.execute(self.sql("INSERT INTO api_keys (key_id, key_sha256, name, created_at, scope, accounts) "
                                         "VALUES (?, ?, ?, ?, ?, ?)"), (key_id, digest, name, now, scope, accounts))
 
     def api_key(self, key_id: str) -> ApiKeyRow | None:
