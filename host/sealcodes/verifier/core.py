@@ -89,6 +89,9 @@ API_KEY_SECRET_BYTES = 32
 _STAND_IN_SALT = b"sealcodes-nosalt"
 #: what an import key is told when an account already has an active set and no valid proof came
 NEEDS_PROOF = "rotating an active set needs the device's proof; an admin may force a replacement"
+#: a record that carries a proof which does not verify (wrong device or seed, stale, changed in transit)
+PROOF_DOES_NOT_CHECK = ("the record's proof does not check against the active set's commitment (a wrong or stale "
+                        "proof); an admin may force a replacement")
 
 
 class VerifierConfigError(SealcodesError):
@@ -298,8 +301,9 @@ class Verifier:
                 active = tx.active_sets()
                 forced = bool(active) and not _proof_holds(record, active)
                 if forced and not principal.may(FORCE_REPLACE, record.account):
-                    raise Forbidden(NEEDS_PROOF + (" (sealcodes verifier import --force)"
-                                                   if principal.key_id == LOCAL_KEY_ID else ""))
+                    raise Forbidden((NEEDS_PROOF if record.proof is None else PROOF_DOES_NOT_CHECK)
+                                    + (" (sealcodes verifier import --force)" if principal.key_id == LOCAL_KEY_ID
+                                       else ""))
                 replaced = [row for row in active if row.label == record.label]
                 attempt_cost = sum(set_cost(_params_of(row)) for row in active if row.label != record.label) \
                     + set_cost(record.hash)
