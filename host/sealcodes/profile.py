@@ -416,6 +416,9 @@ class ProfileStore:
             payload = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
         except (TypeError, ValueError, RecursionError):
             raise ProfileError(f"refusing to write profile {self.path}: it holds data JSON cannot represent") from None
+        if len(payload) > MAX_PROFILE_BYTES:  # `load` would refuse it: never write what cannot be read back
+            raise ProfileError(f"refusing to write profile {self.path}: it would be larger than "
+                               f"{MAX_PROFILE_BYTES // (1024 * 1024)} MiB, more than sealcodes reads; nothing written")
         directory = self._prepare_directory(target, f"cannot write profile {self.path}")
         self._check_existing(target)
         try:

@@ -305,3 +305,28 @@ def test_no_set_no_record_printed(home):
     removed = _ok(run_cli("keyring", "remove", "spare", "2", "--yes", "--verifier-record", input=PINS))
     assert removed.stdout == "" and "Verifier record printed" not in removed.stderr
     assert "No verifier record printed: no code set is bound to keyring spare" in removed.stderr
+
+
+@pytest.mark.parametrize("previous, field", [
+    ([], "(previous_keyrings)"),  # a list where an object (by keyring name) is expected
+    ({"home": [{"document": {"type": "sealcodes-keyring"}, "epochs": {}}]}, "a document is not a keyring"),
+    ({"home": [{"epochs": {"site": [0, 0]}}]}, "a document is not a keyring"),
+    ({"other": "KEEP"}, "previous_keyrings 'other'"),
+    ({"home": [{"document": "KEEP", "epochs": {"site": [1, 0]}}]}, "must be [first, last]"),
+    ({"home": [{"document": "KEEP", "epochs": {"site": [0, True]}}]}, "must be [first, last]"),
+    ({"home": [{"document": "KEEP", "epochs": {"site": [0, 2 ** 32]}}]}, "must be [first, last]"),
+])
+def test_kept_documents_in_the_profile_are_checked(home, previous, field):
+    """The profile's `previous_keyrings` (docs/host-security.md): a wrong shape is a one-line
+    "corrupt" error naming it, and the file is left as it is; a profile without it (every profile
+    written before) loads as before."""
+    data = json.loads(_profile_bytes())
+    assert "previous_keyrings" not in data and _ok(run_cli("keyring", "list")).stdout  # an older profile
+    text = json.dumps(previous).replace('"KEEP"', json.dumps(data["keyrings"]["home"]))
+    data["previous_keyrings"] = json.loads(text) if not isinstance(previous, list) else previous
+    with open(_profile_path(), "w") as f:
+        json.dump(data, f)
+    before = _profile_bytes()
+    refused = run_cli("keyring", "list")
+    assert refused.returncode == 1 and "is corrupt" in refused.stderr and field in refused.stderr, refused.stderr
+    assert len(refused.stderr.splitlines()) == 1 and _profile_bytes() == before
