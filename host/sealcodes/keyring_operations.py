@@ -1,7 +1,8 @@
 """Keyrings with devices: create, add, remove, open (docs/spec.md section 12, docs/backup.md).
 
 keyring.py is the pure format; this module finds each member's device, asks it for its answer
-to the member challenge, and keeps keyring documents in the profile under "keyrings". A code set
+to the member challenge, and keeps keyring documents in the profile under "keyrings" (those a
+re-seed replaced under "previous_keyrings", with the epochs each made). A code set
 bound to a keyring records `enrollment: "keyring:NAME"` and uses the seed S as its R.
 """
 

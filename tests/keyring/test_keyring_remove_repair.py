@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -33,22 +32,10 @@ from sealcodes.verifier.record import PreviousSet, VerifierRecord, make_record
 from sealcodes.verifier.rotation import verify_proof
 from _support import console_script, run_cli
 
+from .test_keyring_remove import _ok, _profile_bytes, _profile_path
+
 PIN = "repair-pin-1"
 PINS = f"{PIN}\n" * 8
-
-
-def _profile_path():
-    return os.path.join(os.environ["XDG_CONFIG_HOME"], "sealcodes", "profile.json")
-
-
-def _profile_bytes():
-    with open(_profile_path(), "rb") as f:
-        return f.read()
-
-
-def _ok(result):
-    assert result.returncode == 0, result.stderr
-    return result
 
 
 class _Pins(Interaction):
