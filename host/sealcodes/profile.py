@@ -236,11 +236,12 @@ def _validate(data, path):
 def _validate_previous_keyrings(previous, path) -> None:
     """"previous_keyrings" (optional): {name: [{"document": keyring document of that name,
     "epochs": {label: [first, last]}}, ...]}, the documents re-seeds replaced (docs/host-security.md)."""
-    from . import derivation
-    from .keyring import KeyringError, from_document
-
     if not isinstance(previous, dict):
         raise ProfileError(f"{path} is corrupt (previous_keyrings); left untouched")
+    if not previous:
+        return
+    from . import derivation
+    from .keyring import KeyringError, from_document  # cryptography: only for a profile with keyrings
     epoch = _whole(derivation.EPOCH_MIN, derivation.EPOCH_MAX)
     for name, kept in previous.items():
         what = f"{path} is corrupt (previous_keyrings {name[:40]!r})"
