@@ -70,3 +70,10 @@ def test_bench_verifier_scale_runs():
                 "(goal: <= 1.1x)", "raw Argon2id at the default cost", "-- status", "-- audit ACCOUNT",
                 "Index Scan using accounts_pkey", "Index Scan Backward using audit_account"):
         assert row in out
+
+
+def test_bench_board_runs():
+    out = _run("bench_board.py", "--rounds", "1", timeout=300)
+    for row in ("seal GENERATE", "seal DERIVE", "FIDO makeCredential", "getAssertion with hmac-secret",
+                "PIV GENERAL AUTHENTICATE", "RP2350", ".mpy bytecode", "smallest heap"):
+        assert row in out
