@@ -59,6 +59,19 @@ def test_refuses_to_save_an_invalid_profile(tmp_path):
     assert not (tmp_path / "p.json").exists()
 
 
+def test_never_writes_a_profile_too_large_to_read(tmp_path):
+    """`load` refuses more than 4 MiB, so `save` refuses to write more: nothing is written, the
+    profile that was there stays (a profile keeping many keyring documents must not lock itself out)."""
+    store = ProfileStore(str(tmp_path / "p.json"))
+    store.save(_profile(1))
+    before = (tmp_path / "p.json").read_bytes()
+    big = Profile().with_enrollment("e", Enrollment.from_json({"backend": "applet", "pad": "x" * (4 * 1024 * 1024)}))
+    with pytest.raises(ProfileError, match="larger than 4 MiB") as info:
+        store.save(big)
+    assert "\n" not in str(info.value) and (tmp_path / "p.json").read_bytes() == before
+    assert store.load().to_json() == _profile(1).to_json()
+
+
 _WRITER = """
 import sys
 from sealcodes.profile import Profile, ProfileStore

@@ -44,7 +44,10 @@ MEMBER_MIN, MEMBER_MAX = 1, 255
 MIN_MEMBERS = 2
 ANSWER_MIN_BYTES, ANSWER_MAX_BYTES = 16, 64
 NAME_MAX_CHARS = 64
-MAX_DOC_BYTES = 64 * 1024
+MAX_DOC_CHARS = 64 * 1024  # characters of JSON text (docs/spec.md section 12.5), not bytes
+MAX_PAPER_CHARS = 2 * MAX_DOC_CHARS
+UTF8_MAX_BYTES = 4  # per character: a text of more bytes than 4 x MAX_DOC_CHARS is too large unread
+JSON_WHITE_SPACE = " \t\n\r"  # RFC 8259: the only white space around JSON values
 
 GF_POLY = 0x11B  # x^8 + x^4 + x^3 + x + 1
 
@@ -445,7 +448,7 @@ def from_document(doc) -> Keyring:
     """A Keyring from its JSON document, every field checked (KeyringError names the first bad one)."""
     if not isinstance(doc, dict) or doc.get("type") != DOC_TYPE:
         raise KeyringError("not a sealcodes keyring document")
-    if doc.get("version") != VERSION or isinstance(doc.get("version"), bool):
+    if type(doc.get("version")) is not int or doc["version"] != VERSION:  # 1.0, 1e0 and true are not 1
         raise KeyringError(f"keyring document version {str(doc.get('version'))[:12]!r} is not supported "
                            f"(this sealcodes reads version {VERSION})")
     keyring_id = _hex(doc.get("id"), ID_BYTES, "id")
@@ -481,22 +484,28 @@ def from_document(doc) -> Keyring:
 
 
 def from_json(text) -> Keyring:
+    """A keyring from its JSON text (str, or UTF-8 bytes), read as docs/spec.md section 12.5 says."""
     if isinstance(text, (bytes, bytearray)):
-        if len(text) > MAX_DOC_BYTES:
+        if len(text) > UTF8_MAX_BYTES * MAX_DOC_CHARS:
             raise KeyringError("keyring document is too large")
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError:
             raise KeyringError("keyring document is not UTF-8") from None
-    if len(text) > MAX_DOC_BYTES:
-        raise KeyringError("keyring document is too large")
+    if len(text) > MAX_DOC_CHARS:  # characters, as the spec counts them, whatever their UTF-8 length
+        raise KeyringError(f"keyring document is too large (more than {MAX_DOC_CHARS} characters)")
     try:
-        doc = json.loads(text, object_pairs_hook=_unique_keys)
-    except ValueError:  # a repeated key raises KeyringError (not a ValueError) through the hook
+        doc = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_not_json)
+    except ValueError:  # a repeated key or NaN raises KeyringError (not a ValueError) through the hooks
         raise KeyringError("keyring document is not valid JSON") from None
     except RecursionError:
         raise KeyringError("keyring document is nested too deeply") from None
     return from_document(doc)
+
+
+def _not_json(constant):
+    """NaN, Infinity and -Infinity: Python's json module reads them, RFC 8259 has no such values."""
+    raise KeyringError(f"keyring document is not valid JSON ({constant} is not a JSON value)")
 
 
 def _unique_keys(pairs) -> dict:
@@ -556,8 +565,8 @@ def from_paper(text: str) -> Keyring:
     """Read the paper form as typed (docs/spec.md section 12.6): White_Space and '-' dropped
     anywhere (so several lines are fine), ASCII case and the O/I/L look-alikes forgiven, the
     SCK1 prefix included."""
-    if len(text) > 2 * MAX_DOC_BYTES:
-        raise KeyringError("keyring text is too long")
+    if len(text) > MAX_PAPER_CHARS:
+        raise KeyringError(f"keyring text is too large (more than {MAX_PAPER_CHARS} characters)")
     compact = "".join(c for c in text if c not in PAPER_WHITE_SPACE and c != "-").translate(_FOLD)
     if not compact.startswith(PAPER_PREFIX):
         raise KeyringError(f"keyring text must start with {PAPER_PREFIX}")
@@ -570,18 +579,20 @@ def from_paper(text: str) -> Keyring:
     data, check = raw[:-PAPER_CHECK_BYTES], raw[-PAPER_CHECK_BYTES:]
     if len(raw) <= PAPER_CHECK_BYTES or not hmac.compare_digest(hashlib.sha256(data).digest()[:PAPER_CHECK_BYTES], check):
         raise KeyringError("keyring text: mistyped (its check does not match); compare it with the sheet")
-    return from_json(data)
+    return from_json(data)  # the document inside counts characters too (it need not be canonical)
 
 
 def load_any(text) -> Keyring:
-    """A keyring from either its JSON document or its paper form."""
+    """A keyring from either its JSON document or its paper form (docs/spec.md section 12.6): the
+    JSON document when the first character that is not JSON white space is `{`, else the paper
+    form. Nothing else is trimmed: U+001C..U+001F, which str.strip() would drop, stay and are refused."""
     if isinstance(text, (bytes, bytearray)):
+        if len(text) > UTF8_MAX_BYTES * MAX_PAPER_CHARS:
+            raise KeyringError("keyring file is too large")
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError:
             raise KeyringError("keyring file is not UTF-8 text") from None
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        return from_json(stripped)
-    return from_paper(stripped)
-
+    if text.lstrip(JSON_WHITE_SPACE).startswith("{"):
+        return from_json(text)
+    return from_paper(text)

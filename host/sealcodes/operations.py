@@ -137,6 +137,7 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
     with store.locked():
         profile = store.load()
         entry = profile.code_set(label)
+        previous = None  # the document of a re-seeded keyring that made epoch proof_epoch, kept in the profile
         if proof_epoch is not None:
             if recorder is None:
                 raise InvalidInputError("a proof from an older epoch goes with a verifier record")
@@ -144,10 +145,14 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
                 raise InvalidInputError(f"the proof must come from an older epoch of a set in the profile"
                                         + (f" (below {entry.epoch})" if entry is not None else ""))
             if entry.since is not None and proof_epoch < entry.since:
-                raise InvalidInputError(
-                    f"epoch {proof_epoch} of {label!r} was made by another device or keyring seed (the set "
-                    f"moved at epoch {entry.since}): its proof cannot be made any more; an administrator can "
-                    "replace the set on the verifier (`verifier import --force`)")
+                from .keyring_operations import previous_keyring_for
+
+                previous = previous_keyring_for(profile, label, proof_epoch)
+                if previous is None:
+                    raise InvalidInputError(
+                        f"epoch {proof_epoch} of {label!r} was made by another device or keyring seed (the set "
+                        f"moved at epoch {entry.since}): its proof cannot be made any more; an administrator can "
+                        "replace the set on the verifier (`verifier import --force`)")
         if entry is not None:
             if epoch is not None and epoch != entry.epoch:
                 raise InvalidInputError(
@@ -171,7 +176,8 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
         recorded = params.with_checked(entry.epoch, entry.format) if entry is not None else None
         if proof_epoch is not None:  # the old epoch's fingerprint is not recorded: the verifier checks
             return _derive_proven(profile, ident, ident, device_spec, params.with_checked(proof_epoch), params,
-                                  interaction, recorder, lambda old, hint: None, (entry.fingerprint, recorded))
+                                  interaction, recorder, lambda old, hint: None, (entry.fingerprint, recorded),
+                                  previous_keyring=previous)
         response, hint = _response_for(profile, ident, device_spec, params, interaction)
         if entry is not None:
             return _derive_checked(response, params, entry.fingerprint, recorded, hint, recorder=recorder)
@@ -223,14 +229,15 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
 
 
 def _derive_proven(profile, old_ident, new_ident, device_spec, old, params, interaction, recorder, check_old,
-                   expected=None):
+                   expected=None, previous_keyring=None):
     """The codes and verifier record of the set `params`, signed with the rotation key of the set
-    `old` of `old_ident` (docs/spec.md section 14). `check_old(R_old, hint)` proves R_old before it
-    signs; `expected` = (fingerprint, the parameters it was recorded with) checks the new set's R too."""
+    `old` of `old_ident` (docs/spec.md section 14), or of `previous_keyring` (a keyring document a
+    re-seed replaced) when given. `check_old(R_old, hint)` proves R_old before it signs; `expected`
+    = (fingerprint, the parameters it was recorded with) checks the new set's R too."""
     from .verifier.record import PreviousSet
 
     response, previous, hint = _two_responses(profile, old_ident, new_ident, device_spec, old, params, interaction,
-                                              check_old)
+                                              check_old, previous_keyring)
     try:
         expected_fp, expected_params = expected or (None, None)
         return _derive_checked(response, params, expected_fp, expected_params, hint, recorder=recorder,
@@ -240,15 +247,29 @@ def _derive_proven(profile, old_ident, new_ident, device_spec, old, params, inte
         wipe(previous)
 
 
-def _two_responses(profile, old_ident, new_ident, device_spec, old_params, params, interaction, check_old):
+def _two_responses(profile, old_ident, new_ident, device_spec, old_params, params, interaction, check_old,
+                   previous_keyring=None):
     """(R of the new set, R of the old one, what could explain a wrong secret); `check_old(R_old,
     hint)` has passed. The same device answers both challenges in one session (one PIN; FIDO2: one
     assertion); the same keyring opens once (its seed is both sets' R); a set moving onto a keyring
-    asks its current device first, and the keyring only once that answer is proven. Every answer is
-    wiped on every failure."""
+    asks its current device first, and the keyring only once that answer is proven. The old R of
+    an epoch a re-seeded keyring made is the seed of its `previous_keyring` document: with the
+    keyring the set is on now, each member device answers for both documents at once. Every answer
+    is wiped on every failure."""
     answers = []
     try:
-        if old_ident == new_ident and keyring_name_of(new_ident) is not None:
+        if previous_keyring is not None:
+            from .keyring_operations import load_keyring, open_seeds
+
+            name = keyring_name_of(new_ident)
+            hint = "a keyring member's secret was replaced"
+            if name is not None:
+                answers = open_seeds([load_keyring(profile, name), previous_keyring], interaction)
+            else:  # the set has moved onto a device since
+                answers = open_seeds([previous_keyring], interaction)
+                new, hint = _response_for(profile, new_ident, device_spec, params, interaction)
+                answers.insert(0, new)
+        elif old_ident == new_ident and keyring_name_of(new_ident) is not None:
             seed, hint = _response_for(profile, new_ident, device_spec, params, interaction)
             answers = [seed, bytearray(seed)]
         elif old_ident == new_ident:

@@ -214,6 +214,7 @@ def _validate(data, path):
                 raise KeyringError("name differs")
         except KeyringError:
             raise ProfileError(f"{path} is corrupt (keyring {name[:40]!r}); left untouched") from None
+    _validate_previous_keyrings(data.get("previous_keyrings", {}), path)
     set_fields = _set_fields()
     for label, entry in sets.items():
         what = f"code set {label[:40]!r}"
@@ -230,6 +231,36 @@ def _validate(data, path):
         if entry.get("since") is not None:  # optional too: which epoch the set's present source made first
             if (expected := _whole(0, entry["epoch"])(entry["since"])) is not None:
                 raise _corrupt(path, what, "since", expected, entry["since"])
+
+
+def _validate_previous_keyrings(previous, path) -> None:
+    """"previous_keyrings" (optional): {name: [{"document": keyring document of that name,
+    "epochs": {label: [first, last]}}, ...]}, the documents re-seeds replaced (docs/host-security.md)."""
+    if not isinstance(previous, dict):
+        raise ProfileError(f"{path} is corrupt (previous_keyrings); left untouched")
+    if not previous:
+        return
+    from . import derivation
+    from .keyring import KeyringError, from_document  # cryptography: only for a profile with keyrings
+    epoch = _whole(derivation.EPOCH_MIN, derivation.EPOCH_MAX)
+    for name, kept in previous.items():
+        what = f"{path} is corrupt (previous_keyrings {name[:40]!r})"
+        if not isinstance(kept, list):
+            raise ProfileError(f"{what}; left untouched")
+        for item in kept:
+            if not isinstance(item, dict) or not isinstance(item.get("epochs"), dict):
+                raise ProfileError(f"{what}; left untouched")
+            try:
+                if from_document(item.get("document")).name != name:
+                    raise KeyringError("name differs")
+            except KeyringError:
+                raise ProfileError(f"{what}: a document is not a keyring {name[:40]!r}; left untouched") from None
+            for label, span in item["epochs"].items():
+                if not (isinstance(span, list) and len(span) == 2 and epoch(span[0]) is None
+                        and epoch(span[1]) is None and span[0] <= span[1]):
+                    raise ProfileError(f"{what}: the epochs of {label[:40]!r} must be [first, last], whole "
+                                       f"numbers from {derivation.EPOCH_MIN} to {derivation.EPOCH_MAX}, first <= "
+                                       "last; left untouched")
 
 
 # --- the file ------------------------------------------------------------------------------------------------
@@ -386,6 +417,9 @@ class ProfileStore:
             payload = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
         except (TypeError, ValueError, RecursionError):
             raise ProfileError(f"refusing to write profile {self.path}: it holds data JSON cannot represent") from None
+        if len(payload) > MAX_PROFILE_BYTES:  # `load` would refuse it: never write what cannot be read back
+            raise ProfileError(f"refusing to write profile {self.path}: it would be larger than "
+                               f"{MAX_PROFILE_BYTES // (1024 * 1024)} MiB, more than sealcodes reads; nothing written")
         directory = self._prepare_directory(target, f"cannot write profile {self.path}")
         self._check_existing(target)
         try:

@@ -227,6 +227,10 @@ class Profile:
     # keyring documents by name (docs/backup.md), kept as the JSON keyring.py reads; mutable on purpose:
     # keyring_operations edits it in place before a save
     keyrings: dict = field(default_factory=dict)
+    # the documents a re-seed replaced, by keyring name, oldest first, each with the epochs of each
+    # set it made: {"document": {...}, "epochs": {label: [first, last]}} (docs/backup.md, "Removing
+    # a member"); mutable on purpose, like `keyrings`
+    previous_keyrings: dict = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Profile":
@@ -239,6 +243,7 @@ class Profile:
             MappingProxyType({k: Enrollment.from_json(v, f"enrollment {k[:40]!r}") for k, v in enrollments.items()}),
             MappingProxyType({k: CodeSetEntry.from_json(v, f"code set {k[:40]!r}") for k, v in sets.items()}),
             keyrings=dict(data.get("keyrings") or {}),
+            previous_keyrings={name: list(kept) for name, kept in (data.get("previous_keyrings") or {}).items()},
         )
 
     def to_json(self) -> dict:
@@ -247,6 +252,8 @@ class Profile:
             "enrollments": {k: e.to_json() for k, e in self.enrollments.items()},
             "sets": {k: s.to_json() for k, s in self.sets.items()},
             **({"keyrings": dict(self.keyrings)} if self.keyrings else {}),
+            **({"previous_keyrings": {name: list(kept) for name, kept in self.previous_keyrings.items()}}
+               if self.previous_keyrings else {}),
         }
 
     # --- reading ------------------------------------------------------------------------

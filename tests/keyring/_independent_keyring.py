@@ -181,10 +181,22 @@ def _no_repeated_keys(pairs):
     return dict(pairs)
 
 
-def read_document(text: str) -> dict:
-    """The document as every reader understands it (the canonical one is canonical(result)), or Refused."""
+def _no_such_json_value(constant):
+    raise Refused(f"{constant} is not a JSON value (RFC 8259)")
+
+
+def read_document(text) -> dict:
+    """The document as every reader understands it (the canonical one is canonical(result)), or Refused.
+    At most 65536 characters of JSON text (characters, not UTF-8 bytes)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused("not UTF-8") from None
+    if len(text) > 65536:
+        raise Refused("more than 65536 characters")
     try:
-        doc = json.loads(text, object_pairs_hook=_no_repeated_keys)
+        doc = json.loads(text, object_pairs_hook=_no_repeated_keys, parse_constant=_no_such_json_value)
     except ValueError:
         raise Refused("not JSON") from None
     if not isinstance(doc, dict) or doc.get("type") != "sealcodes-keyring" or doc.get("version") != 1 \
@@ -224,7 +236,10 @@ def read_document(text: str) -> dict:
 
 def read_paper(typed: str) -> dict:
     """A typed paper form: White_Space and "-" dropped, ASCII lower case raised, o/O read as 0 and
-    i/I/l/L as 1, then "SCK1", whole symbols only, zero padding bits, the 4-byte check; or Refused."""
+    i/I/l/L as 1, then "SCK1", whole symbols only, zero padding bits, the 4-byte check; or Refused.
+    At most 131072 characters as typed."""
+    if len(typed) > 131072:
+        raise Refused("more than 131072 characters")
     kept = [c for c in typed if ord(c) not in WHITE_SPACE and c != "-"]
     folded = "".join(chr(ord(c) - 32) if "a" <= c <= "z" else c for c in kept)
     folded = folded.replace("O", "0").replace("I", "1").replace("L", "1")
@@ -237,7 +252,18 @@ def read_paper(typed: str) -> dict:
     data = bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits) - padding, 8))
     if len(data) <= 4 or hashlib.sha256(data[:-4]).digest()[:4] != data[-4:]:
         raise Refused("check")
-    return read_document(data[:-4].decode("utf-8"))
+    return read_document(data[:-4])
+
+
+def read_any(text: str) -> dict:
+    """Either form: JSON when the first character that is not JSON white space (space, tab, LF,
+    CR) is "{", else the paper form."""
+    position = 0
+    while position < len(text) and text[position] in " \t\n\r":
+        position += 1
+    if text[position:position + 1] == "{":
+        return read_document(text)
+    return read_paper(text)
 
 
 def same_serial(recorded: str, reported: str) -> bool:

@@ -141,6 +141,9 @@ def edge_cases(valid):
     documents.append(_document_case("upper-hex-unknown-fields-no-retired-max", "three-of-three-gaps",
                                     json.dumps(base, separators=(", ", ": "))))
 
+    # 4. (added after the third review) the size limit counts characters: 65536 of them, 65537 bytes
+    documents.append(_document_case("65536-characters-65537-bytes", "two-of-three", at_the_size_limit(by_name)))
+
     return {"documents": documents, "papers": paper_cases(by_name), "invalid_documents": invalid_documents(by_name),
             "serials": SERIALS}
 
@@ -179,7 +182,31 @@ def paper_cases(by_name):
          "document": None},
         {"why": "another prefix", "typed": "SCK2" + body, "document": None},
         {"why": "no prefix", "typed": body, "document": None},
+        # added after the third review: only White_Space is dropped, at the ends too; the document
+        # inside a paper form counts characters, not bytes
+        {"why": "U+001C (not White_Space) before the prefix", "typed": "\u001c" + paper, "document": None},
+        {"why": "U+001F (not White_Space) at the end", "typed": paper + "\u001f", "document": None},
+        {"why": "a document of 65536 characters and 65537 bytes (not canonical: an unknown key)",
+         "typed": _paper_of(at_the_size_limit(by_name)), "document": document},
     ]
+
+
+def at_the_size_limit(by_name):
+    """The two-of-three document with an unknown key that makes it exactly 65536 characters of JSON
+    text, one of them U+00E9 (two bytes in UTF-8): 65537 bytes."""
+    doc = json.loads(by_name["two-of-three"]["document"])
+    doc["note"] = "\u00e9"
+    short = len(json.dumps(doc, ensure_ascii=False))
+    doc["note"] = "\u00e9" + "x" * (kr.MAX_DOC_CHARS - short)
+    text = json.dumps(doc, ensure_ascii=False)
+    assert len(text) == kr.MAX_DOC_CHARS and len(text.encode()) == kr.MAX_DOC_CHARS + 1
+    return text
+
+
+def _paper_of(text):
+    """The paper form of any document text (not only the canonical one)."""
+    data = text.encode("utf-8")
+    return kr.PAPER_PREFIX + kr._b32_encode(data + hashlib.sha256(data).digest()[:kr.PAPER_CHECK_BYTES])
 
 
 def invalid_documents(by_name):
@@ -211,6 +238,16 @@ def invalid_documents(by_name):
         ("uv as 0", changed(lambda d: d["members"][0]["device"].update(uv=0))),
         ("name with a space", changed(lambda d: d.update(name="two of three"))),
         ("another type", changed(lambda d: d.update(type="sealcodes-keyring-x"))),
+        # added after the third review (each was accepted by sealcodes, refused by the spec)
+        ("version as 1.0", good.replace('"version":1', '"version":1.0')),
+        ("version as 1e0", good.replace('"version":1', '"version":1e0')),
+        ("NaN (not JSON) in a key this version does not know", good[:-1] + ',"note":NaN}'),
+        ("Infinity (not JSON) in a key this version does not know", good[:-1] + ',"note":Infinity}'),
+        ("-Infinity (not JSON) in a device field this version does not know",
+         good.replace('"slot":2}', '"slot":2,"colour":-Infinity}', 1)),
+        ("U+001C (not JSON white space) before the text", "\u001c" + good),
+        ("U+001F (not JSON white space) after the text", good + "\u001f"),
+        ("65537 characters", good[:-1] + ',"note":"' + "x" * (kr.MAX_DOC_CHARS - len(good) - 9) + '"}'),
     ]
     return [{"why": why, "input": text} for why, text in cases]
 

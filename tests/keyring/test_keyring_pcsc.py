@@ -133,3 +133,41 @@ def test_removal_through_pcscd_absent_members_and_an_old_export(two_tokens, tmp_
                   str(tmp_path / "old-hex.json"), "--json", input=f"{PIN_A}\n{PIN_E}\n")
     assert old.returncode == 0, old.stderr
     assert json.loads(old.stdout) == old_codes
+
+
+def test_a_device_holding_two_members_is_removed_whole_by_its_serial(two_tokens, tmp_path):
+    """Two applet slots of token A (through pcscd + vpcd) and the emulator: creating the keyring warns
+    that k counts members and A holds two; `keyring remove NAME SERIAL` (the decimal serial, which was
+    taken for a member number) removes both of A's members, so token A with the export kept from
+    before opens nothing of the new keyring."""
+    a, _b = two_tokens
+    for slot in ("1", "2"):
+        assert run_cli("enroll", "--device", a.reader, "--slot", slot, input=PIN_A + "\n").returncode == 0
+    assert run_cli("enroll", "--device", "emulator", input=PIN_E + "\n").returncode == 0
+    enrollments = _enrollments()
+    on_a = sorted(k for k, m in enrollments.items() if m.get("device_kind") == "pcsc")
+    emulated = next(k for k, m in enrollments.items() if m.get("device_kind") == "emulator")
+    created = run_cli("keyring", "create", "split", "--device", on_a[0], "--device", on_a[1], "--device", emulated,
+                      "--threshold", "2", input=f"{PIN_A}\n{PIN_A}\n{PIN_E}\n")
+    assert created.returncode == 0, created.stderr
+    assert "Warning: members 1 and 2 of keyring split are on one device" in created.stderr
+    assert "counts as 2 of the 2 needed" in created.stderr
+    first = run_cli("generate", "vpn", "--keyring", "split", "--json", input=f"{PIN_A}\n{PIN_A}\n")  # one device, k = 2
+    assert first.returncode == 0, first.stderr
+    (tmp_path / "old.json").write_text(run_cli("keyring", "export", "split").stdout)
+
+    serial = enrollments[on_a[0]]["serial"]
+    assert serial.isdigit()
+    removed = run_cli("keyring", "remove", "split", serial, "--yes", "--threshold", "1", "--json",
+                      input=f"{PIN_E}\n{PIN_A}\n")
+    assert removed.returncode == 0, removed.stderr
+    assert "Removed member 1: applet" in removed.stderr and "Removed member 2: applet" in removed.stderr
+    new_codes = json.loads(removed.stdout)
+    document = json.loads(run_cli("keyring", "export", "split").stdout)
+    assert [m["member"] for m in document["members"]] == [3]
+    # token A, with the old export, gets the old seed at most: never the new codes
+    attempt = run_cli("recover", "vpn", "--fingerprint", new_codes["fingerprint"], "--epoch", "1",
+                      "--keyring-file", str(tmp_path / "old.json"), input=f"{PIN_A}\n{PIN_A}\n")
+    assert attempt.returncode == 1 and attempt.stdout == "" and "another fingerprint" in attempt.stderr
+    again = run_cli("generate", "vpn", "--json", input=f"{PIN_E}\n")
+    assert again.returncode == 0 and json.loads(again.stdout) == new_codes

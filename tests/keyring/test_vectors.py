@@ -120,6 +120,11 @@ def test_documents_are_written_back_the_same_by_both(case):
     # the library
     keyring = kr.from_json(case["input"])
     assert kr.to_json(keyring) == case["canonical"] and kr.to_paper(keyring) == case["paper"]
+    # as UTF-8 bytes (a file), and through the reader of either form: the same document
+    assert ind.canonical(ind.read_document(case["input"].encode())) == case["canonical"]
+    assert ind.canonical(ind.read_any(case["input"])) == case["canonical"]
+    assert kr.to_json(kr.from_json(case["input"].encode())) == case["canonical"]
+    assert kr.to_json(kr.load_any(case["input"].encode())) == case["canonical"]
     assert kr.to_json(kr.from_paper(case["paper"])) == case["canonical"]
     first = keyring.members[0]
     share = kr.open_member(keyring, first, answers[first.member_id])
@@ -132,23 +137,45 @@ def test_documents_are_written_back_the_same_by_both(case):
 @pytest.mark.parametrize("case", VECTORS["papers"], ids=[c["why"] for c in VECTORS["papers"]])
 def test_typed_paper_forms_read_the_same_by_both(case):
     if case["document"] is None:
-        with pytest.raises(ind.Refused):
-            ind.read_paper(case["typed"])
-        with pytest.raises(kr.KeyringError):
-            kr.from_paper(case["typed"])
+        for read in (ind.read_paper, ind.read_any):
+            with pytest.raises(ind.Refused):
+                read(case["typed"])
+        for read in (kr.from_paper, kr.load_any):
+            with pytest.raises(kr.KeyringError):
+                read(case["typed"])
     else:
         assert ind.canonical(ind.read_paper(case["typed"])) == case["document"]
+        assert ind.canonical(ind.read_any(case["typed"])) == case["document"]
         assert kr.to_json(kr.from_paper(case["typed"])) == case["document"]
         assert kr.to_json(kr.load_any(case["typed"])) == case["document"]
 
 
 @pytest.mark.parametrize("case", VECTORS["invalid_documents"], ids=[c["why"] for c in VECTORS["invalid_documents"]])
 def test_invalid_documents_refused_by_both(case):
+    """Refused as text, as UTF-8 bytes, and by the reader of either form (a file)."""
+    for text in (case["input"], case["input"].encode()):
+        with pytest.raises(ind.Refused):
+            ind.read_document(text)
+        with pytest.raises(kr.KeyringError) as refused:
+            kr.from_json(text)
+        assert "\n" not in str(refused.value)
+        with pytest.raises(kr.KeyringError):
+            kr.load_any(text)
     with pytest.raises(ind.Refused):
-        ind.read_document(case["input"])
-    with pytest.raises(kr.KeyringError) as refused:
-        kr.from_json(case["input"])
-    assert "\n" not in str(refused.value)
+        ind.read_any(case["input"])
+
+
+def test_paper_form_size_limit_counts_characters_in_both():
+    """Section 12.5: a paper form of more than 131072 characters as typed is refused; one of exactly
+    131072 (here: padded with U+3000, three bytes each in UTF-8) is read."""
+    case = CASES_BY_NAME["two-of-three"]
+    at_limit = case["paper"] + "\u3000" * (131072 - len(case["paper"]))
+    assert kr.to_json(kr.load_any(at_limit.encode())) == case["document"]
+    assert ind.canonical(ind.read_any(at_limit)) == case["document"]
+    with pytest.raises(kr.KeyringError, match="too large"):
+        kr.load_any(at_limit + " ")
+    with pytest.raises(ind.Refused):
+        ind.read_any(at_limit + " ")
 
 
 @pytest.mark.parametrize("case", VECTORS["serials"], ids=[f"{c['recorded']}-{c['reported']}" for c in VECTORS["serials"]])
@@ -167,6 +194,11 @@ def test_edge_cases_cover_what_the_spec_names():
                    '\\"', "\\\\", "1/2", '"serial":"1587658974"', '"serial":"5EA1C0DE"', '"touch":null'):
         assert needle in canonical, needle
     whys = " ".join(c["why"] for c in VECTORS["papers"])
-    for needle in ("lower case", "several lines", "look-alikes", "padding bits", "a padding bit set"):
+    for needle in ("lower case", "several lines", "look-alikes", "padding bits", "a padding bit set",
+                   "U+001C (not White_Space) before", "U+001F (not White_Space) at the end", "65537 bytes"):
         assert needle in whys
+    refused = " ".join(c["why"] for c in VECTORS["invalid_documents"])
+    for needle in ("version as 1.0", "version as 1e0", "NaN", "Infinity", "-Infinity", "U+001C", "U+001F",
+                   "65537 characters"):
+        assert needle in refused, needle
     assert any("out-of-order" in c["name"] for c in VECTORS["documents"])

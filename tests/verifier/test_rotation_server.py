@@ -21,7 +21,8 @@ from sealcodes.verifier.record import PreviousSet, make_record
 LABEL = "github.com/alice"
 ALICE_R = [bytes([e + 1]) * 32 for e in range(4)]  # alice's device response for epochs 0..3
 OTHER_R = bytes(range(200, 232))  # someone else's device
-NEEDS_PROOF = "needs the device's proof"
+NEEDS_PROOF = "needs the device's proof"  # a record without a proof
+PROOF_FAILS = "the record's proof does not check against the active set's commitment"  # a proof that does not verify
 
 
 def _record(epoch, response, account="alice", label=LABEL, signer=None, v1=False):
@@ -73,7 +74,7 @@ def test_a_wrong_proof_is_refused(setup, why, signer, account):
     verifier, importer, admin = setup
     verifier.import_record(_record(0, ALICE_R[0]), importer)
     attack = _record(1, OTHER_R, account=account, signer=signer)
-    with pytest.raises(Forbidden, match=NEEDS_PROOF):
+    with pytest.raises(Forbidden, match=PROOF_FAILS):
         verifier.import_record(attack, importer)
     assert _active(verifier) == [(LABEL, 0)]
     assert verifier.import_record(attack, admin).forced  # an admin may still force it, audited
@@ -85,9 +86,13 @@ def test_a_stale_proof_is_refused(setup):
     verifier.import_record(_record(0, ALICE_R[0]), importer)
     verifier.import_record(_record(1, ALICE_R[1], signer=(ALICE_R[0], LABEL, 0)), importer)
     stale = _record(2, OTHER_R, signer=(ALICE_R[0], LABEL, 0))
-    with pytest.raises(Forbidden, match=NEEDS_PROOF):
+    with pytest.raises(Forbidden, match=PROOF_FAILS) as refused:
         verifier.import_record(stale, importer)
+    assert "needs the device's proof" not in str(refused.value)  # it has one: it does not check
     assert _active(verifier) == [(LABEL, 1)]
+    # audited as before, with the key id
+    assert [a.detail for a in verifier.audit("alice") if a.event == "forbidden"] == [
+        f"key {importer.key_id} (import): rotate without proof"]
 
 
 def test_a_proof_of_another_account_is_refused(setup):
@@ -96,11 +101,11 @@ def test_a_proof_of_another_account_is_refused(setup):
     verifier.import_record(_record(0, ALICE_R[0]), importer)
     verifier.import_record(_record(0, OTHER_R, account="bob"), importer)
     for_bob = _record(1, ALICE_R[1], account="bob", signer=(ALICE_R[0], LABEL, 0))
-    with pytest.raises(Forbidden, match=NEEDS_PROOF):
+    with pytest.raises(Forbidden, match=PROOF_FAILS):
         verifier.import_record(for_bob, importer)
     # and alice's genuine proof with the account changed afterwards no longer verifies
     moved = dataclasses.replace(_record(1, ALICE_R[1], signer=(ALICE_R[0], LABEL, 0)), account="bob")
-    with pytest.raises(Forbidden, match=NEEDS_PROOF):
+    with pytest.raises(Forbidden, match=PROOF_FAILS):
         verifier.import_record(moved, importer)
     assert _active(verifier, "bob") == [(LABEL, 0)]
 
@@ -111,7 +116,7 @@ def test_a_proven_record_changed_in_transit_is_refused(setup):
     genuine = _record(1, ALICE_R[1], signer=(ALICE_R[0], LABEL, 0))
     attackers = _record(1, OTHER_R)  # the attacker's codes under the genuine proof
     swapped = dataclasses.replace(attackers, commitment=attackers.commitment, proof=genuine.proof)
-    with pytest.raises(Forbidden, match=NEEDS_PROOF):
+    with pytest.raises(Forbidden, match=PROOF_FAILS):
         verifier.import_record(swapped, importer)
 
 
@@ -129,7 +134,7 @@ def test_a_v1_set_is_replaced_only_by_force(setup):
     verifier.import_record(_record(0, ALICE_R[0], v1=True), importer)
     assert verifier.store.active_sets("alice")[0].commitment is None
     proven = _record(1, ALICE_R[1], signer=(ALICE_R[0], LABEL, 0))
-    with pytest.raises(Forbidden, match=NEEDS_PROOF):
+    with pytest.raises(Forbidden, match=PROOF_FAILS):
         verifier.import_record(proven, importer)
     result = verifier.import_record(proven, admin)
     assert result.forced and result.superseded_epochs == (0,)
@@ -154,7 +159,7 @@ def test_a_label_is_replaced_only_by_its_own_sets_proof(setup):
     verifier.import_record(_record(0, ALICE_R[0]), importer)
     verifier.import_record(_record(0, ALICE_R[2], label="vpn", signer=(ALICE_R[0], LABEL, 0)), importer)
     by_vpn = _record(1, OTHER_R, signer=(ALICE_R[2], "vpn", 0))
-    with pytest.raises(Forbidden, match=NEEDS_PROOF):
+    with pytest.raises(Forbidden, match=PROOF_FAILS):
         verifier.import_record(by_vpn, importer)
     assert sorted(_active(verifier)) == [(LABEL, 0), ("vpn", 0)]
     assert verifier.import_record(_record(1, ALICE_R[1], signer=(ALICE_R[0], LABEL, 0)), importer).imported
@@ -170,7 +175,7 @@ def test_a_proven_rotation_over_http(tmp_path):
         with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {key}"}) as client:
             assert client.post("/v1/records", json=_record(0, ALICE_R[0]).to_dict()).status_code == 201
             refused = client.post("/v1/records", json=_record(1, OTHER_R, signer=(OTHER_R, LABEL, 0)).to_dict())
-            assert refused.status_code == 403 and NEEDS_PROOF in refused.json()["message"]
+            assert refused.status_code == 403 and PROOF_FAILS in refused.json()["message"]
             proven = client.post("/v1/records", json=_record(1, ALICE_R[1], signer=(ALICE_R[0], LABEL, 0)).to_dict())
             assert proven.status_code == 201
             assert proven.json() == {"account": "alice", "label": LABEL, "epoch": 1, "imported": True,

@@ -191,7 +191,7 @@ def read_keyring_file(path):
     """A keyring document from FILE (or stdin for -), capped in size; JSON or the sheet's SCK1 text."""
     from .. import keyring as kr
 
-    limit = kr.MAX_DOC_BYTES * 2
+    limit = kr.UTF8_MAX_BYTES * kr.MAX_PAPER_CHARS  # the readers count characters; this caps the bytes
     try:
         if path == "-":
             # up to an empty line: PINs for the members may follow on the same stdin

@@ -889,17 +889,21 @@ def check_account_option(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
-def echo_verifier_records(records):
+def echo_verifier_records(records, empty="no code set to make a record of",
+                          failed="the set was not recorded in the profile"):
     """The set's verifier records (one per account) as JSON lines on stdout, flushed; the codes are
-    not printed. A failed write raises CliFail: the caller has not recorded the set yet."""
+    not printed. No record: nothing on stdout, and `empty` says why on stderr. A failed write raises
+    CliFail, its message ending with `failed` (what the caller did or did not record)."""
+    if not records:
+        click.echo(f"No verifier record printed: {empty}.", err=True)
+        return
     try:
         for record in records:
             click.echo(record.to_json())
         sys.stdout.flush()
     except OSError as exc:
-        raise CliFail(f"could not write the verifier record ({exc.strerror or type(exc).__name__}); "
-                      "the set was not recorded in the profile") from None
-    proven = records and records[0].proof is not None
+        raise CliFail(f"could not write the verifier record ({exc.strerror or type(exc).__name__}); {failed}") from None
+    proven = records[0].proof is not None
     what = ("records" if len(records) > 1 else "record") + (" (with the proof that the current set's device or "
                                                              "keyring made it)" if proven else "")
     click.echo(f"Verifier {what} printed, no code in it; `sealcodes generate LABEL` shows the codes.", err=True)

@@ -106,6 +106,9 @@ IMPORT_BATCH = 1000
 IMPORT_BATCH_MAX = 10000
 #: what an import key is told when an account already has an active set and no valid proof came
 NEEDS_PROOF = "rotating an active set needs the device's proof; an admin may force a replacement"
+#: a record that carries a proof which does not verify (wrong device or seed, stale, changed in transit)
+PROOF_DOES_NOT_CHECK = ("the record's proof does not check against the active set's commitment (a wrong or stale "
+                        "proof); an admin may force a replacement")
 
 
 class VerifierConfigError(SealcodesError):
@@ -784,7 +787,7 @@ def _plan_import(record: VerifierRecord, stored: Sequence[SetRow], principal: Pr
     if (unproven or older) and not principal.may(FORCE_REPLACE, record.account):
         hint = " (sealcodes verifier import --force)" if principal.key_id == LOCAL_KEY_ID else ""
         if unproven:
-            raise Forbidden(NEEDS_PROOF + hint)
+            raise Forbidden((NEEDS_PROOF if record.proof is None else PROOF_DOES_NOT_CHECK) + hint)
         raise InvalidInputError(f"this account and label are already at epoch {floor}; epoch {record.epoch} is "
                                 f"older: only a forced replacement may import it{hint}")
     kept = [row for row in active if row.label != record.label]
