@@ -1,0 +1,176 @@
+"""A model of MicroPython's `rp2` module for the unix port: Flash and bootsel_button.
+
+Flash() is the block device under MicroPython's filesystem, as rp2.Flash() is on a Pico: blocks of
+4096 bytes in the file $SEALBOARD_MODEL_FLASH ($SEALBOARD_MODEL_FLASH_BLOCKS of them), read and
+written in place (no copy in RAM). What it enforces, from rp2.Flash's documentation, the
+block-device protocol (os.AbstractBlockDev) and the Pico SDK's flash functions that rp2.Flash calls:
+- readblocks(block, buf[, offset]): any length within the device;
+- writeblocks(block, buf) erases the blocks it covers, then programs; writeblocks(block, buf,
+  offset) only programs: offset and length must be whole 256-byte pages (flash_range_program's
+  rule; rp2.Flash does not check it and the chip would be programmed wrongly, here it raises);
+  programming can only clear bits (NOR flash: flash = flash AND data);
+- ioctl(4) block count, ioctl(5) block size, ioctl(6, block) erases one block; 1, 2, 3 answer 0.
+For power-cut tests, cut_after(n, mode) lets n more programs or erases complete and cuts power in
+the next one (mode "none": it does not happen; "truncate": only a prefix of it happens; "flip":
+all of it but a few bits keep their old value), then raises PowerCut, and every flash access
+raises it until reboot().
+
+bootsel_button(): $SEALBOARD_MODEL_BUTTON is "auto" (once the USB device is active, pressed at every
+other read: a touch whenever one is awaited, but none at power-up), or a file whose first byte is "1" while the button is held; unset: never pressed.
+"""
+
+import os
+
+BLOCK_SIZE = 4096
+PROGRAM_PAGE = 256
+CUT_MODES = ("none", "truncate", "flip")
+
+
+class PowerCut(BaseException):
+    """Power was cut (a BaseException: firmware that catches Exception must not swallow it)."""
+
+
+class Flash:
+    _instance = None
+
+    def __new__(cls, start=-1, len=-1):
+        if start != -1 or len != -1:
+            raise NotImplementedError("the model has no partitions")
+        if Flash._instance is None:
+            Flash._instance = object.__new__(cls)
+            Flash._instance._open()
+        return Flash._instance
+
+    def _open(self):
+        self.path = os.getenv("SEALBOARD_MODEL_FLASH")
+        self.count = int(os.getenv("SEALBOARD_MODEL_FLASH_BLOCKS") or "96")
+        try:
+            size = os.stat(self.path)[6]
+        except OSError:
+            size = -1
+        if size != self.count * BLOCK_SIZE:
+            with open(self.path, "wb") as f:
+                chunk = b"\xff" * BLOCK_SIZE
+                for _ in range(self.count):
+                    f.write(chunk)
+        self.file = open(self.path, "r+b")
+        self.programs = 0
+        self.erases = 0
+        self.powered = True
+        self._cut = None
+
+    # --- power cuts ----------------------------------------------------------------------
+    @property
+    def operations(self):
+        return self.programs + self.erases
+
+    def cut_after(self, n, mode="none"):
+        if mode not in CUT_MODES:
+            raise ValueError("unknown cut mode")
+        self._cut = [n, mode]
+
+    def reboot(self):
+        self.powered = True
+        self._cut = None
+
+    def _check_power(self):
+        if not self.powered:
+            raise PowerCut()
+
+    def _cut_now(self):
+        cut = self._cut
+        if cut is None:
+            return None
+        if cut[0] == 0:
+            self._cut = None
+            self.powered = False
+            return cut[1]
+        cut[0] -= 1
+        return None
+
+    # --- the block device -------------------------------------------------------------------
+    def _range(self, block, offset, length):
+        if not 0 <= block < self.count or offset < 0 or block * BLOCK_SIZE + offset + length > self.count * BLOCK_SIZE:
+            raise ValueError("flash access out of range")
+        return block * BLOCK_SIZE + offset
+
+    def readblocks(self, block, buf, offset=0):
+        self._check_power()
+        self.file.seek(self._range(block, offset, len(buf)))
+        self.file.readinto(buf)
+
+    def writeblocks(self, block, buf, offset=None):
+        self._check_power()
+        if offset is None:
+            for b in range(block, block + (len(buf) + BLOCK_SIZE - 1) // BLOCK_SIZE):
+                self.ioctl(6, b)
+            offset = 0
+        if offset % PROGRAM_PAGE or len(buf) % PROGRAM_PAGE:
+            raise ValueError("rp2 flash programs whole 256-byte pages at 256-byte offsets")
+        at = self._range(block, offset, len(buf))
+        data = bytes(buf)
+        mode = self._cut_now()
+        if mode == "none":
+            raise PowerCut()
+        if mode == "truncate":
+            data = data[:len(data) // 2 + 3]
+        self.file.seek(at)
+        old = self.file.read(len(data))
+        new = bytearray(len(data))
+        for i in range(len(data)):
+            new[i] = old[i] & data[i]
+        if mode == "flip":
+            for i in (len(data) // 3, len(data) // 2, len(data) - 1):
+                new[i] = old[i]  # these bytes were not programmed
+        self.file.seek(at)
+        self.file.write(new)
+        self.file.flush()
+        self.programs += 1
+        if mode is not None:
+            raise PowerCut()
+
+    def ioctl(self, op, arg):
+        if op in (1, 2, 3):
+            return 0
+        if op == 4:
+            return self.count
+        if op == 5:
+            return BLOCK_SIZE
+        if op == 6:
+            self._check_power()
+            at = self._range(arg, 0, BLOCK_SIZE)
+            mode = self._cut_now()
+            if mode == "none":
+                raise PowerCut()
+            length = BLOCK_SIZE // 2 + 100 if mode == "truncate" else BLOCK_SIZE
+            self.file.seek(at)
+            self.file.write(b"\xff" * length)
+            if mode == "flip":
+                self.file.seek(at + 1000)
+                self.file.write(b"\x7f")  # one bit stayed programmed
+            self.file.flush()
+            self.erases += 1
+            if mode is not None:
+                raise PowerCut()
+            return 0
+        return None
+
+
+_presses = [0]
+
+
+def bootsel_button():
+    how = os.getenv("SEALBOARD_MODEL_BUTTON")
+    if not how:
+        return 0
+    if how == "auto":
+        import machine
+        if not machine._singleton or not machine._singleton[0].active():
+            return 0
+        _presses[0] += 1
+        return _presses[0] & 1
+    try:
+        with open(how, "rb") as f:
+            return 1 if f.read(1) == b"1" else 0
+    except OSError:
+        return 0
