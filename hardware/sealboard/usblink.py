@@ -115,7 +115,9 @@ class UsbLink:
     def __init__(self, path: str, timeout: float = DEFAULT_TIMEOUT_S, trace=None):
         self.path = path
         self.timeout = timeout
-        self.trace = trace  # trace(kind, *fields): every transfer, for captures
+        # trace("control", setup, data out, data in, stalled) / ("out" | "in", endpoint, data): every
+        # transfer, for captures
+        self.trace = trace
         self._sock = _connect(path, timeout)
         self._send_lock = threading.Lock()
         self._control_lock = threading.Lock()
@@ -178,10 +180,10 @@ class UsbLink:
                 raise UsbError("the device did not answer a control request") from None
         if reply is None:
             raise UsbError("the device went away")
+        if self.trace:
+            self.trace("control", setup, bytes(data), reply[1:], bool(reply[0]))
         if reply[0]:
             raise UsbError(f"the device stalled request {request:#04x} (value {value:#06x}, index {index})")
-        if self.trace:
-            self.trace("control", setup, bytes(data), reply[1:])
         return reply[1:]
 
     def write(self, ep: int, data: bytes) -> None:

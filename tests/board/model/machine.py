@@ -47,6 +47,7 @@ _FRAME_RESET = 0x03
 _FRAME_CONTROL = 0x81
 _FRAME_IN = 0x82
 _EINVAL = 22
+_RECV_SIZE = 256  # what the model reads at once: its own heap use stays small
 XFER_SUCCESS = 0
 XFER_FAILED = 1
 CALLBACK_ERRORS = [0]
@@ -99,29 +100,36 @@ class _Hardware:
 
     def _run(self):
         while True:
-            usb = self.usb
-            if usb is not None:
-                usb._service(1)
-            else:
+            try:
+                self._step()
+            except Exception as exc:  # noqa: BLE001 (the hardware never stops: say it, go on)
+                _report(exc)
                 time.sleep_ms(1)
-            now = time.ticks_ms()
-            for timer in list(self.timers):
-                if time.ticks_diff(now, timer._due) >= 0:
-                    timer._due = time.ticks_add(now, timer._period)
-                    if timer._oneshot:
-                        self.timers.remove(timer)
-                    self.post(timer._fire, None)
-            with self.lock:
-                need = bool(self.events) and not self.scheduled
-                if need:
-                    self.scheduled = True
+
+    def _step(self):
+        usb = self.usb
+        if usb is not None:
+            usb._service(1)
+        else:
+            time.sleep_ms(1)
+        now = time.ticks_ms()
+        for timer in list(self.timers):
+            if time.ticks_diff(now, timer._due) >= 0:
+                timer._due = time.ticks_add(now, timer._period)
+                if timer._oneshot:
+                    self.timers.remove(timer)
+                self.post(timer._fire, None)
+        with self.lock:
+            need = bool(self.events) and not self.scheduled
             if need:
-                while True:
-                    try:
-                        micropython.schedule(self._drain, None)
-                        break
-                    except RuntimeError:  # the scheduler's queue is full: try again next frame
-                        time.sleep_ms(1)
+                self.scheduled = True
+        if need:
+            while True:
+                try:
+                    micropython.schedule(self._drain, None)
+                    break
+                except RuntimeError:  # the scheduler's queue is full: try again next frame
+                    time.sleep_ms(1)
 
 
 def idle():
@@ -395,7 +403,7 @@ class _USBDevice:
                 self._poller.register(client, select.POLLIN)
                 continue
             try:
-                chunk = obj.recv(4096)
+                chunk = obj.recv(_RECV_SIZE)
             except OSError:
                 chunk = b""
             if not chunk:

@@ -10,6 +10,8 @@ block-device protocol (os.AbstractBlockDev) and the Pico SDK's flash functions t
   rule; rp2.Flash does not check it and the chip would be programmed wrongly, here it raises);
   programming can only clear bits (NOR flash: flash = flash AND data);
 - ioctl(4) block count, ioctl(5) block size, ioctl(6, block) erases one block; 1, 2, 3 answer 0.
+An erase takes $SEALBOARD_MODEL_ERASE_MS milliseconds (default 0; a Pico's W25Q16JV takes 45 typically
+and 400 at most per 4 KB sector, with interrupts off, so no callback runs meanwhile).
 For power-cut tests, cut_after(n, mode) lets n more programs or erases complete and cuts power in
 the next one (mode "none": it does not happen; "truncate": only a prefix of it happens; "flip":
 all of it but a few bits keep their old value), then raises PowerCut, and every flash access
@@ -24,6 +26,7 @@ import os
 BLOCK_SIZE = 4096
 PROGRAM_PAGE = 256
 CUT_MODES = ("none", "truncate", "flip")
+_ERASED = b"\xff" * BLOCK_SIZE  # made once: an erase allocates nothing, as on the chip
 
 
 class PowerCut(BaseException):
@@ -50,12 +53,12 @@ class Flash:
             size = -1
         if size != self.count * BLOCK_SIZE:
             with open(self.path, "wb") as f:
-                chunk = b"\xff" * BLOCK_SIZE
                 for _ in range(self.count):
-                    f.write(chunk)
+                    f.write(_ERASED)
         self.file = open(self.path, "r+b")
         self.programs = 0
         self.erases = 0
+        self.erase_ms = int(os.getenv("SEALBOARD_MODEL_ERASE_MS") or "0")
         self.powered = True
         self._cut = None
 
@@ -142,9 +145,12 @@ class Flash:
             mode = self._cut_now()
             if mode == "none":
                 raise PowerCut()
+            if self.erase_ms:
+                import time
+                time.sleep_ms(self.erase_ms)
             length = BLOCK_SIZE // 2 + 100 if mode == "truncate" else BLOCK_SIZE
             self.file.seek(at)
-            self.file.write(b"\xff" * length)
+            self.file.write(memoryview(_ERASED)[:length])
             if mode == "flip":
                 self.file.seek(at + 1000)
                 self.file.write(b"\x7f")  # one bit stayed programmed
