@@ -27,10 +27,14 @@ BLOCK_SIZE = 4096
 PROGRAM_PAGE = 256
 CUT_MODES = ("none", "truncate", "flip")
 _ERASED = b"\xff" * BLOCK_SIZE  # made once: an erase allocates nothing, as on the chip
+_SCRATCH = bytearray(BLOCK_SIZE)
 
 
 class PowerCut(BaseException):
     """Power was cut (a BaseException: firmware that catches Exception must not swallow it)."""
+
+
+_NO_POWER = PowerCut()
 
 
 class Flash:
@@ -55,7 +59,7 @@ class Flash:
             with open(self.path, "wb") as f:
                 for _ in range(self.count):
                     f.write(_ERASED)
-        self.file = open(self.path, "r+b")
+        self.file = open(self.path, "r+b")  # unbuffered: each write reaches the file (no fsync: fast)
         self.programs = 0
         self.erases = 0
         self.erase_ms = int(os.getenv("SEALBOARD_MODEL_ERASE_MS") or "0")
@@ -78,7 +82,7 @@ class Flash:
 
     def _check_power(self):
         if not self.powered:
-            raise PowerCut()
+            raise _NO_POWER  # made beforehand: a finaliser may be writing, with the heap locked
 
     def _cut_now(self):
         cut = self._cut
@@ -90,6 +94,14 @@ class Flash:
             return cut[1]
         cut[0] -= 1
         return None
+
+    def save(self, path):
+        """Copy the whole flash to a file (tests: a state to come back to), without holding it in RAM."""
+        _copy(self.file, path, True)
+
+    def load(self, path):
+        """Bring back a state save() made."""
+        _copy(self.file, path, False)
 
     # --- the block device -------------------------------------------------------------------
     def _range(self, block, offset, length):
@@ -103,6 +115,8 @@ class Flash:
         self.file.readinto(buf)
 
     def writeblocks(self, block, buf, offset=None):
+        # nothing is allocated here (as in rp2.Flash, which copies with memcpy): littlefs may write
+        # from a file's finaliser, when the heap is locked
         self._check_power()
         if offset is None:
             for b in range(block, block + (len(buf) + BLOCK_SIZE - 1) // BLOCK_SIZE):
@@ -111,23 +125,25 @@ class Flash:
         if offset % PROGRAM_PAGE or len(buf) % PROGRAM_PAGE:
             raise ValueError("rp2 flash programs whole 256-byte pages at 256-byte offsets")
         at = self._range(block, offset, len(buf))
-        data = bytes(buf)
         mode = self._cut_now()
         if mode == "none":
             raise PowerCut()
-        if mode == "truncate":
-            data = data[:len(data) // 2 + 3]
-        self.file.seek(at)
-        old = self.file.read(len(data))
-        new = bytearray(len(data))
-        for i in range(len(data)):
-            new[i] = old[i] & data[i]
-        if mode == "flip":
-            for i in (len(data) // 3, len(data) // 2, len(data) - 1):
-                new[i] = old[i]  # these bytes were not programmed
-        self.file.seek(at)
-        self.file.write(new)
-        self.file.flush()
+        n = len(buf) // 2 + 3 if mode == "truncate" else len(buf)
+        page = _SCRATCH
+        done = 0
+        while done < n:
+            step = min(BLOCK_SIZE, n - done)
+            self.file.seek(at + done)
+            self.file.readinto(memoryview(page)[:step])
+            for i in range(step):
+                page[i] &= buf[done + i]  # NOR: programming only clears bits
+            if mode == "flip" and done == 0:
+                for i in (step // 3, step // 2):
+                    self.file.seek(at + i)
+                    self.file.readinto(memoryview(page)[i:i + 1])  # these bytes were not programmed
+            self.file.seek(at + done)
+            self.file.write(memoryview(page)[:step])
+            done += step
         self.programs += 1
         if mode is not None:
             raise PowerCut()
@@ -154,12 +170,22 @@ class Flash:
             if mode == "flip":
                 self.file.seek(at + 1000)
                 self.file.write(b"\x7f")  # one bit stayed programmed
-            self.file.flush()
             self.erases += 1
             if mode is not None:
                 raise PowerCut()
             return 0
         return None
+
+
+def _copy(flash_file, path, out):
+    chunk = bytearray(BLOCK_SIZE)
+    flash_file.seek(0)
+    with open(path, "wb" if out else "rb") as other:
+        while True:
+            n = (flash_file if out else other).readinto(chunk)
+            if not n:
+                break
+            (other if out else flash_file).write(memoryview(chunk)[:n])
 
 
 _presses = [0]
