@@ -72,7 +72,8 @@ class BlockFlash:
         self.bdev.ioctl(_IOCTL_BLOCK_ERASE, self.blocks[page])
 
 
-def _map_bytes(blocks):
+def map_bytes(blocks):
+    """The map file: "SLTM" | count u16 | the block numbers, u32 each (big endian) | SHA-256[:8] of the rest."""
     body = _MAP_MAGIC + struct.pack(">H", len(blocks)) + b"".join(struct.pack(">I", b) for b in blocks)
     import hashlib
     return body + hashlib.sha256(body).digest()[:8]
@@ -156,6 +157,6 @@ def _reserve(bdev, directory, count, block_size, random_bytes):
     for block in found:
         bdev.ioctl(_IOCTL_BLOCK_ERASE, block)
     with open(directory + "/map.new", "wb") as f:
-        f.write(_map_bytes(found))
+        f.write(map_bytes(found))
     os.rename(directory + "/map.new", directory + "/map")
     return found

@@ -264,6 +264,8 @@ def check_coexist():
     kept = [file_digest(n) for n in names]
     platform = boot(b"coexist")
     blocks = list(platform.flash.blocks)
+    with open(board.FLASH_DIR + "/map", "rb") as f:
+        print("MAP", f.read().hex(), ",".join(str(b) for b in blocks))
     token = Token(platform)
     seal_set_pin(token)
     seal_generate(token)
