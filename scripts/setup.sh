@@ -21,6 +21,8 @@ if [ "$want_tests" = 1 ]; then
   apt_packages+=(cups-daemon cups-client cups-bsd cups-core-drivers poppler-utils zbar-tools)
   # verifier tests: a real PostgreSQL server (started by a pytest fixture) and real PAM
   apt_packages+=(postgresql pamtester)
+  # board tests: Wireshark's dissector reads the board's USB descriptors from a usbmon capture
+  apt_packages+=(tshark)
   command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 fi

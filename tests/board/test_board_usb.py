@@ -74,7 +74,7 @@ def test_descriptors_as_a_host_reads_them(board):
     try:
         assert (device.vid, device.pid) == (0x1209, 0x0001)
         assert device.manufacturer == "sealcodes" and device.product == "sealtoken board (not tamper-resistant)"
-        hid, ccid = device.interfaces
+        hid, ccid = device.interfaces  # and nothing else: no USB serial REPL while the token runs
         assert (hid.number, hid.cls, hid.name) == (0, CLASS_HID, "sealtoken FIDO2")
         assert sorted((e.address, e.kind, e.max_packet) for e in hid.endpoints) == [(0x01, 3, 64), (0x81, 3, 64)]
         assert (ccid.number, ccid.cls, ccid.name) == (1, CLASS_CCID, "sealtoken CCID")
@@ -245,12 +245,20 @@ def test_slow_flash_keep_alive_and_time_extension(board_dist, tmp_path):
         assert time.monotonic() - started > 2.0 and 1 in statuses  # PROCESSING keep-alives while it erased
 
         reader = _reader(link, device)
-        started = time.monotonic()
         assert reader.transmit(SELECT_SEAL)[-2:] == b"\x90\x00"
         set_pin = bytes((0x00, SEAL_SET_PIN, 0, 0, len(PIN))) + PIN.encode()
-        assert reader.transmit(set_pin)[-2:] == b"\x90\x00"
+        started = time.monotonic()
+        link.write(0x02, struct.pack("<BIBBBH", 0x6F, len(set_pin), 0, 0x70, 0, 0) + set_pin)
+        time.sleep(0.3)
+        link.write(0x02, struct.pack("<BIBBBH", 0x65, 0, 0, 0x71, 0, 0))  # while the slot is busy
+        answers = []
+        while not answers or answers[-1][6] != 0x70 or answers[-1][7] & 0x80:
+            answers.append(link.read(0x82, 1024, reader.timeout))  # never a longer wait than libccid's
         assert time.monotonic() - started > reader.timeout
-        assert reader.time_extensions >= 2
+        extensions = [m for m in answers if m[6] == 0x70 and m[7] == 0x80]
+        assert len(extensions) >= 2 and all(m[:6] == bytes((0x80, 0, 0, 0, 0, 0)) and m[8] == 1 for m in extensions)
+        assert [m[:10] for m in answers if m[6] == 0x71] == [bytes((0x81, 0, 0, 0, 0, 0, 0x71, 0x40, 0xE0, 0))]
+        assert answers[-1][:7] == bytes((0x80, 2, 0, 0, 0, 0, 0x70)) and answers[-1][10:] == b"\x90\x00"
         link.close()
     finally:
         stderr = board.stop()
