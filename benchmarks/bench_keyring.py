@@ -4,7 +4,8 @@
 No device: member answers are random bytes (a device's own time is the same with or without a
 keyring). Prints the median time of: deriving 10 codes from R (baseline); opening a 1-of-3 and a
 2-of-3 keyring (HKDF + AES-GCM per member, Shamir interpolation) and deriving the same 10 codes
-from S; creating a 2-of-3 keyring; rendering a sheet as text and as PDF (with the keyring QR code).
+from S; creating a 2-of-3 keyring; removing a member of it (open S, re-seed for the two members
+left, rotate one set of 10 codes); rendering a sheet as text and as PDF (with the keyring QR code).
 
     python benchmarks/bench_keyring.py [--rounds N]
 """
@@ -44,6 +45,15 @@ def main():
             derivation.derive(seed, "github.com/alice", 0, "base32-16", 10)
         return run
 
+    def remove_one():
+        ring = rings[2]
+        opened = {m.member_id: kr.open_member(ring, m, answers[m.member_id - 1]) for m in ring.members[:2]}
+        seed = kr.recover_seed(ring, opened)
+        new_seed = kr.new_seed()
+        kr.reseed(ring, [1, 2], {1: answers[0], 2: answers[1]}, new_seed, kr.new_keyring_id())
+        derivation.derive(new_seed, "github.com/alice", 1, "base32-16", 10)
+        del seed
+
     codes = derivation.derive(response, "github.com/alice", 0, "base32-16", 10)
     paper = kr.to_paper(rings[2])
     data = sheet.SheetData("github.com/alice", 0, "base32-16", codes.fingerprint, tuple(codes.codes), "2026-01-01",
@@ -53,6 +63,7 @@ def main():
         ("open 1-of-3 keyring + derive", median_ms(through(1), rounds)),
         ("open 2-of-3 keyring + derive", median_ms(through(2), rounds)),
         ("create 2-of-3 keyring", median_ms(lambda: kr.create("bench", DEVICES, answers, threshold=2), rounds)),
+        ("remove a member (re-seed, rotate 1 set)", median_ms(remove_one, rounds)),
         ("sheet as text (with QR)", median_ms(lambda: sheet.render_text(data), max(5, rounds // 5))),
         ("sheet as PDF (with QR)", median_ms(lambda: sheet.render_pdf(data), max(5, rounds // 5))),
     ]

@@ -108,3 +108,14 @@ def derive(curve: str, private_value: int, chal: bytes) -> dict:
     r = HKDF(hashes.SHA256(), 32, b"sealcodes/v1/ecdh", info).derive(z)
     return {"point": point.hex(), "public_key": q.hex(), "shared_x": z.hex(), "response": r.hex(),
             "key_fingerprint": hashlib.sha256(q).hexdigest()}
+
+
+def private_key_from_seed(curve: str, seed_text: str) -> int:
+    """How the vectors' fixed keys were made (docs/spec.md section 11): d = (H(seed) mod (n - 1)) + 1,
+    H = SHA-256 for P-256 and SHA-384 for P-384 over the seed text's UTF-8, read big-endian; n is the
+    group order (SEC 2)."""
+    orders = {"P-256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+              "P-384": int("ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf"
+                           "581a0db248b0a77aecec196accc52973", 16)}
+    digest = hashlib.new(CURVES[curve][5], seed_text.encode("utf-8")).digest()
+    return int.from_bytes(digest, "big") % (orders[curve] - 1) + 1

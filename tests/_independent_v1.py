@@ -61,12 +61,41 @@ class Rejected(Exception):
 # --- primitives, from RFC 2104 and RFC 5869 -------------------------------------------------------
 
 
-def hmac_sha256(key: bytes, message: bytes) -> bytes:
+def _hmac(hash_name: str, key: bytes, message: bytes) -> bytes:
+    """RFC 2104 over a hash of 64-byte blocks (SHA-256, SHA-1)."""
     if len(key) > SHA256_BLOCK:
-        key = hashlib.sha256(key).digest()
+        key = hashlib.new(hash_name, key).digest()
     key = key.ljust(SHA256_BLOCK, b"\x00")
-    inner = hashlib.sha256(bytes(k ^ 0x36 for k in key) + message).digest()
-    return hashlib.sha256(bytes(k ^ 0x5C for k in key) + inner).digest()
+    inner = hashlib.new(hash_name, bytes(k ^ 0x36 for k in key) + message).digest()
+    return hashlib.new(hash_name, bytes(k ^ 0x5C for k in key) + inner).digest()
+
+
+def hmac_sha256(key: bytes, message: bytes) -> bytes:
+    return _hmac("sha256", key, message)
+
+
+def hmac_sha1(key: bytes, message: bytes) -> bytes:
+    """The `yubiotp` backend's HMAC (section 3)."""
+    return _hmac("sha1", key, message)
+
+
+def yubiotp_block(challenge: bytes) -> bytes:
+    """Section 3: the 64 bytes sent to a YubiKey OTP slot, the challenge then 0x01 bytes when it
+    ends in 0x00, 0x00 bytes otherwise."""
+    pad = b"\x01" if challenge[-1] == 0 else b"\x00"
+    return challenge + pad * (64 - len(challenge))
+
+
+def yubiotp_response(key: bytes, challenge: bytes, lt64: bool) -> bytes:
+    """R of a slot holding `key`: with HMAC_LT64 the block loses its trailing run of bytes equal
+    to its last byte (the padding, never the challenge's own last byte); without it, all 64 count."""
+    block = yubiotp_block(challenge)
+    if lt64:
+        end = 64
+        while end and block[end - 1] == block[-1]:
+            end -= 1
+        block = block[:end]
+    return hmac_sha1(key, block)
 
 
 def hkdf_extract(salt: bytes, ikm: bytes) -> bytes:

@@ -7,6 +7,8 @@ Written from the spec alone and built differently from sealcodes.verifier.record
   library calls `cryptography` (OpenSSL); it is checked against the RFC 9106 test vector;
 - the salted fast hash uses the RFC 2104 HMAC of tests/_independent_v1.py;
 - codes come from tests/_independent_v1.py, typed codes are read with a regular expression;
+- a record's JSON line is written by tests/_independent_json.py (the library uses json.dumps),
+  and a record is read (checked, label and account brought to NFC) from the spec's rules;
 - record v2's Ed25519 signatures come from tests/_independent_ed25519.py (plain Python, RFC 8032),
   where the library uses OpenSSL.
 
@@ -22,7 +24,8 @@ import struct
 import unicodedata
 
 import _independent_ed25519 as ed25519
-from _independent_v1 import (CROCKFORD, FORMATS, base32_check, damm_check, generate, hkdf_expand, hkdf_extract,
+from _independent_json import record_line
+from _independent_v1 import (CROCKFORD, FORMATS, Rejected, base32_check, damm_check, generate, hkdf_expand, hkdf_extract,
                              hmac_sha256, label_bytes)
 
 MASK64 = (1 << 64) - 1
@@ -232,6 +235,66 @@ def record(response: bytes, label: str, epoch: int, format_id: str, count: int, 
 
 def peppered(pepper: bytes, stored_digest: bytes) -> bytes:
     return hmac_sha256(pepper, stored_digest)
+
+
+def pepper_id(pepper: bytes) -> str:
+    """Section 13.3: the first 16 hex digits (8 bytes) of the SHA-256, in lower case."""
+    return hashlib.sha256(b"sealcodes/verifier/v1/pepper-id\x00" + pepper).digest()[:8].hex()
+
+
+def line(record: dict) -> str:
+    """The record as one line of JSON (section 13.1), as sealcodes prints it."""
+    return record_line(record)
+
+
+_RECORD_MEMBERS = ["type", "version", "account", "label", "epoch", "format", "count", "fingerprint", "hash", "salt",
+                   "digests"]
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
+
+
+def _whole(item, low: int, high: int) -> bool:
+    return type(item) is int and low <= item <= high
+
+
+def read_record(data) -> dict:
+    """A record as a verifier stores it: every rule of section 13 checked, the label in NFC and the
+    account in its normal form (section 13.5); Rejected(kind) otherwise."""
+    if not isinstance(data, dict) or sorted(data) != sorted(_RECORD_MEMBERS):
+        raise Rejected("members")
+    if data["type"] != "sealcodes-verifier-record" or type(data["version"]) is not int or data["version"] != 1:
+        raise Rejected("type")
+    out = dict(data)
+    if not isinstance(data["label"], str) or not isinstance(data["account"], str):
+        raise Rejected("label or account")
+    out["label"] = label_bytes(data["label"]).decode("utf-8")  # NFC, label rules, 1..128 bytes
+    out["account"] = account_name(data["account"])
+    if out["account"] is None:
+        raise Rejected("account")
+    if not _whole(data["epoch"], 0, 2**32 - 1) or not _whole(data["count"], 1, 100):
+        raise Rejected("epoch or count")
+    if data["format"] not in FORMATS:
+        raise Rejected("format")
+    fingerprint = data["fingerprint"]
+    if not isinstance(fingerprint, str) or not re.fullmatch(f"[{CROCKFORD}]{{4}}-[{CROCKFORD}]{{4}}", fingerprint):
+        raise Rejected("fingerprint")
+    scheme = data["hash"]
+    if not isinstance(scheme, dict):
+        raise Rejected("hash")
+    if scheme.get("scheme") == "argon2id" and sorted(scheme) == ["iterations", "lanes", "memory_kib", "scheme"]:
+        lanes = scheme["lanes"]
+        if not (_whole(lanes, 1, 16) and _whole(scheme["iterations"], 1, 16)
+                and _whole(scheme["memory_kib"], 8 * lanes, 1 << 20)):
+            raise Rejected("hash")
+    elif scheme != {"scheme": "hmac-sha256"} or data["format"] != "base32-24":
+        raise Rejected("hash")  # the fast hash only for the format of 112 bits or more
+    salt, digests = data["salt"], data["digests"]
+    if not isinstance(salt, str) or len(salt) != 32 or not _LOWER_HEX.fullmatch(salt):
+        raise Rejected("salt")
+    if not isinstance(digests, list) or len(digests) != data["count"] or len(set(map(str, digests))) != len(digests):
+        raise Rejected("digests")
+    if not all(isinstance(d, str) and len(d) == 64 and _LOWER_HEX.fullmatch(d) for d in digests):
+        raise Rejected("digests")
+    return out
 
 
 # --- record v2: rotation commitment and proof (docs/spec.md section 14) ----------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -191,3 +192,25 @@ def run_python(code: str, timeout=60) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr
     return result
+
+
+_STRACE_OPEN = re.compile(r'open(?:at)?\((?:[^,]+, )?"([^"]+)", ([^)]*)\)\s+=\s+(-?\d+)')
+_WRITE_FLAGS = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC")
+
+
+def profile_and_emulator_only(trace_dir, isolated_dirs) -> tuple:
+    """From the `strace -e trace=open,openat,creat` logs in `trace_dir`: the test fails when a file
+    outside the profile's and the emulator's directories was opened for writing. Returns both
+    directories (real paths)."""
+    written = set()
+    for log in Path(trace_dir).iterdir():
+        for match in _STRACE_OPEN.finditer(log.read_text(errors="replace")):
+            path, flags, fd = match.groups()
+            if int(fd) >= 0 and _WRITE_FLAGS.search(flags):
+                written.add(os.path.realpath(path))
+    config = os.path.realpath(Path(isolated_dirs) / "config" / "sealcodes")
+    emulator = os.path.realpath(Path(isolated_dirs) / "data" / "sealcodes" / "emulator")
+    unexpected = sorted(p for p in written if not p.startswith((config + os.sep, emulator + os.sep))
+                        and p not in ("/dev/null", "/dev/tty"))
+    assert unexpected == [], f"files written outside the profile and emulator dirs: {unexpected}"
+    return config, emulator

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from _support import console_script
+from _support import console_script, profile_and_emulator_only
 
 PIN = "s3cret-PIN-771"
 LABEL = "mail.example/carol"
-WRITE_FLAGS = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC")
-OPEN_RE = re.compile(r'open(?:at)?\((?:[^,]+, )?"([^"]+)", ([^)]*)\)\s+=\s+(-?\d+)')
 
 
 def _spellings(code):
@@ -51,18 +48,7 @@ def test_session_writes_no_secret(tmp_path, isolated_dirs):
     rotated = json.loads(run("rotate", "rotate", LABEL, "--json").stdout)
     run("recover", "recover", LABEL, "--fingerprint", first["fingerprint"], "--device", "emulator")
 
-    written = set()
-    for log in trace_dir.iterdir():
-        for match in OPEN_RE.finditer(log.read_text(errors="replace")):
-            path, flags, fd = match.groups()
-            if int(fd) >= 0 and WRITE_FLAGS.search(flags):
-                written.add(os.path.realpath(path))
-    config = os.path.realpath(isolated_dirs / "config" / "sealcodes")
-    emulator = os.path.realpath(isolated_dirs / "data" / "sealcodes" / "emulator")
-    allowed_prefixes = (config + os.sep, emulator + os.sep)
-    unexpected = sorted(p for p in written
-                        if not p.startswith(allowed_prefixes) and p not in ("/dev/null", "/dev/tty"))
-    assert unexpected == [], f"files written outside the profile and emulator dirs: {unexpected}"
+    config, emulator = profile_and_emulator_only(trace_dir, isolated_dirs)
 
     secrets = {PIN, PIN.encode().hex()}
     for code in first["codes"] + rotated["codes"]:

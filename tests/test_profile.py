@@ -336,6 +336,8 @@ def test_hand_edited_enrollment_fields_get_a_message_naming_the_field(tmp_path, 
     ("count", 101, '"count" must be a whole number from 1 to 100 (found 101)'),
     ("format", "base64", '"format" must be one of base32-16, base32-24, digits-24 (found "base64")'),
     ("fingerprint", 5, '"fingerprint" must be text (found 5)'),
+    ("since", 5, '"since" must be a whole number from 0 to'),
+    ("since", "0", '"since" must be a whole number from 0 to'),
 ])
 def test_hand_edited_set_fields_get_a_message_naming_the_field(tmp_path, field, value, expected):
     path = tmp_path / "profile.json"

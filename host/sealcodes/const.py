@@ -1,9 +1,10 @@
 """Every protocol constant the host uses, in one place.
 
-The host keeps its own copy rather than importing the firmware's (`sealtoken.const`): the
-host runs without the firmware installed and talks to devices that are not ours. The values
-are wire facts (docs/applet.md, docs/protocols.md); tests/test_layering.py checks that they
-equal the firmware's.
+The host keeps its own copy rather than importing the firmware's (each of those lives next to
+the firmware module that uses it, e.g. sealtoken.applets.seal, sealtoken.core.iso7816): the host
+runs without the firmware installed and talks to devices that are not ours. The values are wire
+facts (docs/applet.md, docs/protocols.md); tests/test_layering.py checks that they equal the
+firmware's.
 """
 
 from __future__ import annotations

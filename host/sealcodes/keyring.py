@@ -53,11 +53,19 @@ PAPER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 PAPER_CHECK_BYTES = 4
 
 #: public fields a member may carry so that its device can be found and asked without a profile
+#: (docs/spec.md section 12.5 lists them with their JSON types); `key`, `curve` and
+#: `key_fingerprint` let a PIV or OpenPGP card be checked before its PIN is sent
 _DEVICE_FIELDS = {
     "backend": str, "serial": str, "slot": int, "credential_id": str, "credential_name": str,
     "public_key": str, "rp_id": str, "uv": bool, "touch": (bool, type(None)), "device_id": str,
-    "device_kind": str, "device_name": str,
+    "device_kind": str, "device_name": str, "key": str, "curve": str, "key_fingerprint": str,
 }
+
+#: characters dropped from a typed paper form: Unicode White_Space (docs/spec.md sections 1 and 12.6)
+PAPER_WHITE_SPACE = frozenset(
+    chr(c) for c in (*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029,
+                     0x202F, 0x205F, 0x3000)
+)
 
 
 class KeyringError(SealcodesError):
@@ -289,6 +297,22 @@ def new_seed() -> bytearray:
     return bytearray(os.urandom(SEED_BYTES))
 
 
+def _sealed_members(keyring_id: bytes, ids: list, devices: list, answers: list, threshold: int, seed) -> tuple:
+    """One Member per id: seed split for `ids`, each share wrapped with that device's answer."""
+    if len(devices) != len(answers) or len(ids) != len(answers):
+        raise InvalidInputError("one answer per member is needed")
+    shares = split(seed, ids, threshold)
+    try:
+        members = []
+        for member_id, device, answer in zip(ids, devices, answers):
+            nonce, sealed = seal_member(keyring_id, member_id, threshold, shares[member_id], answer)
+            members.append(Member(member_id, _public_device(device), nonce, sealed))
+        return tuple(members)
+    finally:
+        for share in shares.values():
+            wipe(share)
+
+
 def create(name: str, devices: list, answers: list, threshold: int = 1, seed=None, keyring_id=None) -> Keyring:
     """A new keyring: S (made here unless given, then wiped by the caller) split for the members.
 
@@ -298,22 +322,14 @@ def create(name: str, devices: list, answers: list, threshold: int = 1, seed=Non
     name = validate_name(name)
     if len(devices) < MIN_MEMBERS:
         raise InvalidInputError(f"a keyring needs at least {MIN_MEMBERS} members")
-    if len(devices) != len(answers):
-        raise InvalidInputError("one answer per member is needed")
     keyring_id = new_keyring_id() if keyring_id is None else _id_bytes(keyring_id)
     own_seed = seed is None
     seed = new_seed() if own_seed else seed
     ids = list(range(1, len(devices) + 1))
-    shares = split(seed, ids, threshold)
     try:
-        members = []
-        for member_id, device, answer in zip(ids, devices, answers):
-            nonce, sealed = seal_member(keyring_id, member_id, threshold, shares[member_id], answer)
-            members.append(Member(member_id, _public_device(device), nonce, sealed))
-        return Keyring(keyring_id, name, threshold, tuple(members), retired_max=len(ids))
+        members = _sealed_members(keyring_id, ids, devices, answers, threshold, seed)
+        return Keyring(keyring_id, name, threshold, members, retired_max=len(ids))
     finally:
-        for share in shares.values():
-            wipe(share)
         if own_seed:
             wipe(seed)
 
@@ -343,13 +359,24 @@ def add_member(keyring: Keyring, opened: dict, device: dict, answer) -> Keyring:
     return replace(keyring, members=keyring.members + (member,), retired_max=max(keyring.retired_max, member_id))
 
 
-def remove_member(keyring: Keyring, member_id: int) -> Keyring:
-    keyring.member(member_id)
-    remaining = tuple(m for m in keyring.members if m.member_id != member_id)
-    if len(remaining) < keyring.threshold:
-        raise KeyringError(f"removing member {member_id} would leave fewer than the {keyring.threshold} members "
-                           "needed to open the keyring")
-    return replace(keyring, members=remaining, retired_max=max(keyring.retired_max, member_id))
+def reseed(keyring: Keyring, keep: list, answers: dict, seed, keyring_id: bytes, threshold: int | None = None) -> Keyring:
+    """The keyring re-made for the members `keep` (ids, each keeping its id) around a new seed and a
+    new keyring id: `answers[m]` is member m's answer to member_challenge(keyring_id, m) (the NEW id).
+    Every other member is dropped, its id retired. Nothing of the old keyring's envelopes is kept,
+    so an old envelope (an old export, sheet or profile) opens nothing of the result."""
+    keyring_id = _id_bytes(keyring_id)
+    if keyring_id == keyring.keyring_id:
+        raise InvalidInputError("re-seeding needs a new keyring id")
+    kept = [keyring.member(m) for m in keep]
+    if not kept:
+        raise InvalidInputError(f"keyring {keyring.name!r} would have no member left")
+    threshold = keyring.threshold if threshold is None else threshold
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= len(kept):
+        raise InvalidInputError(f"the threshold must be 1..{len(kept)} (the members left)")
+    ids = [m.member_id for m in kept]
+    members = _sealed_members(keyring_id, ids, [m.device for m in kept], [answers[m] for m in ids], threshold, seed)
+    retired = max([keyring.retired_max, *(m.member_id for m in keyring.members)])
+    return Keyring(keyring_id, keyring.name, threshold, members, retired_max=retired)
 
 
 def _public_device(device: dict) -> dict:
@@ -374,6 +401,7 @@ def validate_name(name: str) -> str:
 
 
 def to_document(keyring: Keyring) -> dict:
+    """The document; members in ascending member id (the canonical order)."""
     return {
         "type": DOC_TYPE,
         "version": VERSION,
@@ -383,23 +411,27 @@ def to_document(keyring: Keyring) -> dict:
         "retired_max": keyring.retired_max,
         "members": [
             {"member": m.member_id, "device": dict(m.device), "nonce": m.nonce.hex(), "envelope": m.ciphertext.hex()}
-            for m in keyring.members
+            for m in sorted(keyring.members, key=lambda m: m.member_id)
         ],
     }
 
 
 def to_json(keyring: Keyring) -> str:
-    """Canonical JSON: keys sorted, no spaces, ASCII only (what the paper form encodes)."""
+    """Canonical JSON (docs/spec.md section 12.5): keys sorted, no white space, ASCII only with
+    lower-case `\\u` escapes, members by id. What the paper form encodes; these bytes never change."""
     return json.dumps(to_document(keyring), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
+_HEX_DIGITS = re.compile(r"\A[0-9A-Fa-f]*\Z")
+
+
 def _hex(value, size, what):
+    """Bytes from hex: written lower-case, read in either case (nothing else: no spaces)."""
     if not isinstance(value, str) or len(value) != 2 * size:
         raise KeyringError(f"keyring document: {what} must be {size} bytes of hex")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise KeyringError(f"keyring document: {what} is not hex") from None
+    if not _HEX_DIGITS.match(value):
+        raise KeyringError(f"keyring document: {what} is not hex")
+    return bytes.fromhex(value)
 
 
 def _int_field(doc, key, low, high):
@@ -413,7 +445,7 @@ def from_document(doc) -> Keyring:
     """A Keyring from its JSON document, every field checked (KeyringError names the first bad one)."""
     if not isinstance(doc, dict) or doc.get("type") != DOC_TYPE:
         raise KeyringError("not a sealcodes keyring document")
-    if doc.get("version") != VERSION:
+    if doc.get("version") != VERSION or isinstance(doc.get("version"), bool):
         raise KeyringError(f"keyring document version {str(doc.get('version'))[:12]!r} is not supported "
                            f"(this sealcodes reads version {VERSION})")
     keyring_id = _hex(doc.get("id"), ID_BYTES, "id")
@@ -444,6 +476,7 @@ def from_document(doc) -> Keyring:
     if threshold > len(members):
         raise KeyringError(f"keyring document: threshold {threshold} is more than its {len(members)} members")
     retired_max = max([retired_max, *seen])
+    members.sort(key=lambda m: m.member_id)  # any order is read; the canonical one is by id
     return Keyring(keyring_id, name, threshold, tuple(members), retired_max=retired_max)
 
 
@@ -458,10 +491,23 @@ def from_json(text) -> Keyring:
     if len(text) > MAX_DOC_BYTES:
         raise KeyringError("keyring document is too large")
     try:
-        doc = json.loads(text)
-    except ValueError:
+        doc = json.loads(text, object_pairs_hook=_unique_keys)
+    except ValueError:  # a repeated key raises KeyringError (not a ValueError) through the hook
         raise KeyringError("keyring document is not valid JSON") from None
+    except RecursionError:
+        raise KeyringError("keyring document is nested too deeply") from None
     return from_document(doc)
+
+
+def _unique_keys(pairs) -> dict:
+    """A JSON object whose keys are all different: two readers that kept the first or the last of a
+    repeated key would see two different keyrings in one document."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise KeyringError(f"keyring document: the key {escape_text(key[:40])!r} appears twice in one object")
+        out[key] = value
+    return out
 
 
 def _b32_encode(data: bytes) -> str:
@@ -477,10 +523,12 @@ def _b32_decode(text: str) -> bytes:
     count = len(text)
     nbits = 5 * count
     nbytes = nbits // 8
+    extra = nbits - 8 * nbytes
+    if extra >= 5:  # a whole symbol of padding: no encoder writes that many symbols
+        raise KeyringError("keyring text: mistyped (one symbol too many or too few)")
     value = 0
     for char in text:
         value = (value << 5) | PAPER_ALPHABET.index(char)
-    extra = nbits - 8 * nbytes
     if value & ((1 << extra) - 1):
         raise KeyringError("keyring text: mistyped (stray bits at the end)")
     return (value >> extra).to_bytes(nbytes, "big")
@@ -499,14 +547,18 @@ def paper_lines(text: str, group=4, per_line=12) -> list:
     return [" ".join(groups[i:i + per_line]) for i in range(0, len(groups), per_line)]
 
 
-_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
+# ASCII letters only are case-folded (as for typed codes): "ı".upper() would otherwise read as I, then 1
+_FOLD = str.maketrans({**{chr(c): chr(c - 32) for c in range(ord("a"), ord("z") + 1)},
+                       "o": "0", "O": "0", "i": "1", "I": "1", "l": "1", "L": "1"})
 
 
 def from_paper(text: str) -> Keyring:
-    """Read the paper form as typed: white space and '-' dropped, case and O/I/L look-alikes forgiven."""
+    """Read the paper form as typed (docs/spec.md section 12.6): White_Space and '-' dropped
+    anywhere (so several lines are fine), ASCII case and the O/I/L look-alikes forgiven, the
+    SCK1 prefix included."""
     if len(text) > 2 * MAX_DOC_BYTES:
         raise KeyringError("keyring text is too long")
-    compact = "".join(c for c in text if not c.isspace() and c != "-").upper().translate(_LOOKALIKES)
+    compact = "".join(c for c in text if c not in PAPER_WHITE_SPACE and c != "-").translate(_FOLD)
     if not compact.startswith(PAPER_PREFIX):
         raise KeyringError(f"keyring text must start with {PAPER_PREFIX}")
     body = compact[len(PAPER_PREFIX):]

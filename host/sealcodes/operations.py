@@ -143,6 +143,11 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
             if entry is None or not derivation.validate_epoch(proof_epoch) < entry.epoch:
                 raise InvalidInputError(f"the proof must come from an older epoch of a set in the profile"
                                         + (f" (below {entry.epoch})" if entry is not None else ""))
+            if entry.since is not None and proof_epoch < entry.since:
+                raise InvalidInputError(
+                    f"epoch {proof_epoch} of {label!r} was made by another device or keyring seed (the set "
+                    f"moved at epoch {entry.since}): its proof cannot be made any more; an administrator can "
+                    "replace the set on the verifier (`verifier import --force`)")
         if entry is not None:
             if epoch is not None and epoch != entry.epoch:
                 raise InvalidInputError(
@@ -173,7 +178,8 @@ def generate(store: ProfileStore, label, interaction, epoch=None, fmt=None, coun
         codes = _derive_checked(response, params, recorder=recorder)
         _confirmed(codes, before_record)
         store.save(profile.with_set(label, CodeSetEntry(ident, params.epoch, params.format, params.count,
-                                                        codes.fingerprint, created=utc_timestamp())))
+                                                        codes.fingerprint, created=utc_timestamp(),
+                                                        since=params.epoch)))
         return codes
 
 
@@ -210,7 +216,9 @@ def rotate(store: ProfileStore, label, interaction, device_spec=None, fmt=None, 
         _confirmed(codes, before_record)
         store.save(profile.with_set(label, CodeSetEntry(ident, params.epoch, params.format, params.count,
                                                         codes.fingerprint, created=entry.created,
-                                                        rotated=utc_timestamp())))
+                                                        rotated=utc_timestamp(),
+                                                        since=entry.since if ident == entry.enrollment
+                                                        else params.epoch)))
         return codes
 
 

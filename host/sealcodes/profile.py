@@ -227,6 +227,9 @@ def _validate(data, path):
         for field in _SET_DATES:  # optional: profiles written before sealcodes kept dates have none
             if entry.get(field) is not None and not records.is_utc_timestamp(entry[field]):
                 raise _corrupt(path, what, field, "a UTC time such as \"2025-01-31T12:34:56Z\"", entry[field])
+        if entry.get("since") is not None:  # optional too: which epoch the set's present source made first
+            if (expected := _whole(0, entry["epoch"])(entry["since"])) is not None:
+                raise _corrupt(path, what, "since", expected, entry["since"])
 
 
 # --- the file ------------------------------------------------------------------------------------------------

@@ -187,6 +187,9 @@ class CodeSetEntry:
     fingerprint: str
     created: str | None = None  # when `generate` first recorded the set
     rotated: str | None = None  # when `rotate` last moved it to a new epoch
+    # the first epoch the set's present device or keyring seed made (moving onto a keyring and
+    # re-seeding one change the secret): older epochs' answers cannot be had any more
+    since: int | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], where: str = "code set") -> "CodeSetEntry":
@@ -198,16 +201,17 @@ class CodeSetEntry:
             and type(data.get("count")) is int
             and isinstance(data.get("fingerprint"), str)
             and all(data.get(key) is None or is_utc_timestamp(data[key]) for key in ("created", "rotated"))
+            and (data.get("since") is None or (type(data["since"]) is int and 0 <= data["since"] <= data["epoch"]))
         )
         if not ok:
             raise ProfileError(f"the profile is corrupt ({where}); left untouched")
         return cls(data["enrollment"], data["epoch"], data["format"], data["count"], data["fingerprint"],
-                   data.get("created"), data.get("rotated"))
+                   data.get("created"), data.get("rotated"), data.get("since"))
 
     def to_json(self) -> dict:
         out = {"enrollment": self.enrollment, "epoch": self.epoch, "format": self.format, "count": self.count,
                "fingerprint": self.fingerprint}
-        for key in ("created", "rotated"):
+        for key in ("created", "rotated", "since"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out

@@ -96,7 +96,139 @@ def main():
     ]
     body = {"about": "sealcodes keyring v1 vectors (docs/spec.md section 12); frozen", "valid": valid,
             "invalid": invalid}
+    body.update(edge_cases(valid))
     OUT.write_text(json.dumps(body, indent=1, ensure_ascii=True) + "\n")
+
+
+# --- edge cases (added later; the sections above are unchanged) -------------------------------------
+
+#: characters the canonical form must escape one way only: NFD kept as typed, short escapes, \u escapes
+#: for other controls and DEL, a non-BMP character as a surrogate pair, "/" as itself
+AWKWARD_NAME = "Cafe\u0301 \"reader\" \\ 1/2 \u2028 \U0001f511 \u00e9"
+AWKWARD_CONTROLS = "tab\there nl\ncr\rbs\bff\fnul\x00us\x1fdel\x7fnel\x85"
+
+
+def edge_cases(valid):
+    by_name = {case["name"]: case for case in valid}
+    documents = []
+
+    # 1. device text that needs every kind of escape, and a serial in each spelling
+    base = json.loads(by_name["one-of-two"]["document"])
+    base["members"][0]["device"] = {"backend": "applet", "serial": "1587658974", "slot": 1, "device_kind": "pcsc",
+                                    "device_name": AWKWARD_NAME}
+    base["members"][1]["device"] = {"backend": "fido2", "serial": "5EA1C0DE", "credential_id": "AbCd",
+                                    "rp_id": "sealcodes:", "uv": False, "touch": None,
+                                    "credential_name": AWKWARD_CONTROLS}
+    text = json.dumps(base, indent=2, ensure_ascii=True).replace("\\u00e9", "\\u00E9").replace("1/2", "1\\/2")
+    documents.append(_document_case("escapes-and-serial-spellings", "one-of-two", text))
+
+    # 2. members in another order, white space, non-ASCII written as itself: read, then written by id
+    base = json.loads(by_name["two-of-three"]["document"])
+    base["members"].reverse()
+    documents.append(_document_case("members-out-of-order", "two-of-three",
+                                    json.dumps(base, indent=4, ensure_ascii=False)))
+
+    # 3. upper-case hex, no retired_max, fields this version does not know: all normalised away
+    base = json.loads(by_name["three-of-three-gaps"]["document"])
+    del base["retired_max"]
+    base["note"] = "kept in a drawer"
+    base["members"][0]["label"] = "the blue one"
+    base["members"][1]["device"]["colour"] = "blue"
+    for key in ("id",):
+        base[key] = base[key].upper()
+    for member in base["members"]:
+        member["nonce"], member["envelope"] = member["nonce"].upper(), member["envelope"].upper()
+    documents.append(_document_case("upper-hex-unknown-fields-no-retired-max", "three-of-three-gaps",
+                                    json.dumps(base, separators=(", ", ": "))))
+
+    return {"documents": documents, "papers": paper_cases(by_name), "invalid_documents": invalid_documents(by_name),
+            "serials": SERIALS}
+
+
+def _document_case(name, keys_of, text):
+    """A document as read (`input`), the canonical form every reader writes back, and its paper form.
+    Device fields are not authenticated: it opens with the answers of the case `keys_of`."""
+    keyring = kr.from_json(text)
+    return {"name": name, "answers_of": keys_of, "input": text, "canonical": kr.to_json(keyring),
+            "paper": kr.to_paper(keyring)}
+
+
+def paper_cases(by_name):
+    """Typed paper forms: the canonical document they give, or null when a reader must refuse them."""
+    paper = by_name["two-of-three"]["paper"]  # 2 padding bits: room for both padding cases below
+    document = by_name["two-of-three"]["document"]
+    body = paper[4:]
+    lines = kr.paper_lines(paper)
+    on_sheet = "\r\n".join(lines[:3]) + "\n\t" + "\u00a0".join(lines[3:6]) + "\n" + "-".join("\n".join(lines[6:]).split(" "))
+    lookalikes = "sckl" + body.replace("0", "o").replace("1", "l", 5).replace("1", "I", 5).lower()
+    flipped = body[:100] + ("A" if body[100] != "A" else "B") + body[101:]
+    last = kr.PAPER_ALPHABET.index(body[-1])
+    stray = body[:-1] + kr.PAPER_ALPHABET[last ^ 1]
+    where_one = body.index("1")
+    return [
+        {"why": "lower case", "typed": paper.lower(), "document": document},
+        {"why": "several lines as on the sheet, CR LF, tab, no-break space and - between groups",
+         "typed": on_sheet, "document": document},
+        {"why": "look-alikes o, l, I for 0 and 1, in the prefix too", "typed": lookalikes, "document": document},
+        {"why": "one symbol more (5 or more padding bits)", "typed": paper + "0", "document": None},
+        {"why": "a padding bit set", "typed": "SCK1" + stray, "document": None},
+        {"why": "one symbol changed (the 4-byte check fails)", "typed": "SCK1" + flipped, "document": None},
+        {"why": "dotless i (not an ASCII letter) for 1", "typed": "SCK1" + body[:where_one] + "\u0131"
+         + body[where_one + 1:], "document": None},
+        {"why": "U+001C (not White_Space) between groups", "typed": "SCK1" + body[:8] + "\u001c" + body[8:],
+         "document": None},
+        {"why": "another prefix", "typed": "SCK2" + body, "document": None},
+        {"why": "no prefix", "typed": body, "document": None},
+    ]
+
+
+def invalid_documents(by_name):
+    """JSON texts every reader refuses, each with what is wrong."""
+    good = by_name["two-of-three"]["document"]
+
+    def changed(mutate):
+        doc = json.loads(good)
+        mutate(doc)
+        return json.dumps(doc, separators=(",", ":"))
+
+    cases = [
+        ("a key twice in one object", good.replace('{"id":', '{"threshold":1,"id":', 1)),
+        ("version 2", changed(lambda d: d.update(version=2))),
+        ("version as true", changed(lambda d: d.update(version=True))),
+        ("id with a space", changed(lambda d: d.update(id=d["id"][:30] + " 1"))),
+        ("threshold above the number of members", changed(lambda d: d.update(threshold=4))),
+        ("threshold as true", changed(lambda d: d.update(threshold=True))),
+        ("threshold as 2.0", good.replace('"threshold":2', '"threshold":2.0')),
+        ("member id 0", changed(lambda d: d["members"][0].update(member=0))),
+        ("member id 256", changed(lambda d: d["members"][0].update(member=256))),
+        ("one member id twice", changed(lambda d: d["members"][1].update(member=1))),
+        ("no members", changed(lambda d: d.update(members=[]))),
+        ("id of 15 bytes", changed(lambda d: d.update(id=d["id"][:30]))),
+        ("envelope one byte short", changed(lambda d: d["members"][0].update(envelope=d["members"][0]["envelope"][:-2]))),
+        ("nonce not hex", changed(lambda d: d["members"][0].update(nonce="zz" * 12))),
+        ("device without backend", changed(lambda d: d["members"][0]["device"].pop("backend"))),
+        ("slot as a string", changed(lambda d: d["members"][0]["device"].update(slot="2"))),
+        ("uv as 0", changed(lambda d: d["members"][0]["device"].update(uv=0))),
+        ("name with a space", changed(lambda d: d.update(name="two of three"))),
+        ("another type", changed(lambda d: d.update(type="sealcodes-keyring-x"))),
+    ]
+    return [{"why": why, "input": text} for why, text in cases]
+
+
+#: how a serial recorded in a document (or profile) matches the decimal serial a device reports
+SERIALS = [
+    {"recorded": "1587658974", "reported": "1587658974", "same": True},
+    {"recorded": "5EA1C0DE", "reported": "1587658974", "same": True},
+    {"recorded": "5ea1c0de", "reported": "1587658974", "same": True},
+    {"recorded": "00000001", "reported": "1", "same": True},
+    {"recorded": "00000010", "reported": "16", "same": True},
+    {"recorded": "00000010", "reported": "10", "same": False},
+    {"recorded": "0A", "reported": "10", "same": False},
+    {"recorded": "12345678", "reported": "12345678", "same": True},
+    {"recorded": "12345678", "reported": "305419896", "same": True},  # 8 digits read as hex too
+    {"recorded": "05EA1C0DE", "reported": "1587658974", "same": False},
+    {"recorded": "1587658974", "reported": "1587658975", "same": False},
+]
 
 
 if __name__ == "__main__":

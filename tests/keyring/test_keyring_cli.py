@@ -153,29 +153,41 @@ def test_add_a_member_then_remove_the_originals(members, tmp_path):
     one, two, fido = members
     _create("home", [one, two])
     codes = json.loads(_generate("site", "--keyring", "home", pins=1).stdout)
+    before = json.loads(run_cli("keyring", "export", "home").stdout)
     added = run_cli("keyring", "add", "home", "--device", fido, input=f"{PIN}\n")
     assert added.returncode == 0, added.stderr
     assert "3. fido2" in added.stdout
+    # adding keeps the seed: same id, the existing envelopes unchanged, the same codes
+    after = json.loads(run_cli("keyring", "export", "home").stdout)
+    assert after["id"] == before["id"] and after["members"][:2] == before["members"]
+    assert json.loads(_generate("site", pins=1).stdout) == codes
+    epoch = 0
     for member in ("1", "2"):
-        removed = run_cli("keyring", "remove", "home", member, "--yes", "--no-rotate")
+        removed = run_cli("keyring", "remove", "home", member, "--yes", "--json", input=f"{PIN}\n" * 2)
         assert removed.returncode == 0, removed.stderr
-        assert "can still derive the current codes" in removed.stderr
-    # only one member is left: removing it too would leave the keyring unopenable
-    last = run_cli("keyring", "remove", "home", "3", "--yes", "--no-rotate")
-    assert last.returncode == 1 and "fewer than" in last.stderr
+        epoch += 1
+        rotated = json.loads(removed.stdout)
+        assert rotated["epoch"] == epoch and set(rotated["codes"]).isdisjoint(codes["codes"])
+        assert "re-seeds the keyring" in removed.stderr and "Rotated: site" in removed.stderr
+        codes = rotated
+    # only one member is left: removing it too would leave the keyring empty
+    last = run_cli("keyring", "remove", "home", "3", "--yes")
+    assert last.returncode == 1 and "no member" in last.stderr
     show = run_cli("keyring", "show", "home").stdout
     assert "applet" not in show and "3. fido2" in show
-    # the FIDO2 member alone (no PIN) regenerates the same set, and from an export with no profile
+    # the FIDO2 member alone (no PIN) regenerates the rotated set, and from an export with no profile
     assert json.loads(_generate("site", pins=0).stdout) == codes
     exported = tmp_path / "k.json"
     exported.write_text(run_cli("keyring", "export", "home").stdout)
     os.unlink(_profile_path())
-    recovered = run_cli("recover", "site", "--fingerprint", codes["fingerprint"], "--keyring-file", str(exported),
-                        "--json")
+    recovered = run_cli("recover", "site", "--fingerprint", codes["fingerprint"], "--epoch", str(epoch),
+                        "--keyring-file", str(exported), "--json")
     assert recovered.returncode == 0, recovered.stderr
     assert json.loads(recovered.stdout) == codes
-    # a removed member's id is never reused
-    assert [m["member"] for m in json.loads(exported.read_text())["members"]] == [3]
+    # a removed member's id is never reused; the keyring id changed with each removal
+    document = json.loads(exported.read_text())
+    assert [m["member"] for m in document["members"]] == [3] and document["retired_max"] == 3
+    assert document["id"] not in (before["id"], after["id"])
 
 
 def test_rotate_a_keyring_set(members):
@@ -241,7 +253,7 @@ def test_ykoath_and_yubiotp_members():
     assert json.loads(_generate("site", pins=0).stdout) == json.loads(first.stdout)
 
 
-def test_rotate_moves_a_device_set_onto_a_keyring_and_remove_offers_rotation(members):
+def test_rotate_moves_a_device_set_onto_a_keyring_and_remove_rotates_it(members):
     one, two, fido = members
     plain = run_cli("generate", "site", "--device", one, "--json", input=f"{PIN}\n")
     assert plain.returncode == 0, plain.stderr
@@ -250,7 +262,7 @@ def test_rotate_moves_a_device_set_onto_a_keyring_and_remove_offers_rotation(mem
     assert moved.returncode == 0, moved.stderr
     assert _profile()["sets"]["site"] == dict(_profile()["sets"]["site"], enrollment="keyring:home", epoch=1)
     assert "site" in run_cli("keyring", "show", "home").stdout
-    # removing a member with --rotate rotates every set of the keyring at once
+    # removing a member rotates every set of the keyring at once (--rotate: accepted, as before)
     removed = run_cli("keyring", "remove", "home", "1", "--yes", "--rotate", input=f"{PIN}\n")
     assert removed.returncode == 0, removed.stderr
     assert _profile()["sets"]["site"]["epoch"] == 2
@@ -267,3 +279,26 @@ def test_verifier_record_of_a_keyring_set(members):
     assert record.returncode == 0, record.stderr
     assert codes["fingerprint"] in record.stdout
     assert all(code not in record.stdout for code in codes["codes"])
+
+
+def test_piv_and_openpgp_members_keep_their_key_fingerprint(tmp_path):
+    """A card key is checked by its fingerprint before its PIN is sent: the keyring document carries
+    `key`, `curve` and `key_fingerprint`, so such a member answers again later, with or without a profile."""
+    assert run_cli("enroll", "--device", "emulator", "--backend", "piv", "--force", input="123456\n").returncode == 0
+    assert run_cli("enroll", "--device", "emulator", "--backend", "openpgp", "--force",
+                   input="12345678\n").returncode == 0
+    ids = sorted(_profile()["enrollments"])
+    created = run_cli("keyring", "create", "cards", "--device", ids[0], "--device", ids[1], input="123456\n" * 2)
+    assert created.returncode == 0, created.stderr
+    devices = [m["device"] for m in json.loads(run_cli("keyring", "export", "cards").stdout)["members"]]
+    assert all(len(d["key_fingerprint"]) == 64 and d["curve"] and d["key"] for d in devices)
+    first = run_cli("generate", "site", "--keyring", "cards", "--json", input="123456\n")
+    assert first.returncode == 0, first.stderr
+    codes = json.loads(first.stdout)
+    exported = tmp_path / "cards.json"
+    exported.write_text(run_cli("keyring", "export", "cards").stdout)
+    os.unlink(_profile_path())
+    recovered = run_cli("recover", "site", "--fingerprint", codes["fingerprint"], "--keyring-file", str(exported),
+                        "--json", input="123456\n")
+    assert recovered.returncode == 0, recovered.stderr
+    assert json.loads(recovered.stdout) == codes

@@ -119,22 +119,59 @@ def test_gf_inverse_and_interpolation_at_new_member():
     assert kr.interpolate({1: shares[1], 2: shares[2], 3: shares[3]}, 9) == shares[9]
 
 
-def test_added_member_opens_and_originals_can_be_removed():
+def test_added_member_keeps_the_seed_and_every_envelope():
     keyring, answers, seed = make(2, 3)
     new_answer = os.urandom(32)
-    keyring = kr.add_member(keyring, open_all(keyring, answers, [1, 3]), {"backend": "applet", "serial": "NEW"},
-                            new_answer)
-    assert [m.member_id for m in keyring.members] == [1, 2, 3, 4]
-    keyring = kr.remove_member(kr.remove_member(keyring, 1), 2)
-    assert [m.member_id for m in keyring.members] == [3, 4]
-    opened = {3: kr.open_member(keyring, keyring.member(3), answers[2]),
-              4: kr.open_member(keyring, keyring.member(4), new_answer)}
-    assert bytes(kr.recover_seed(keyring, opened)) == seed
-    with pytest.raises(kr.KeyringError, match="fewer than"):
-        kr.remove_member(keyring, 3)
-    # ids are never reused: the next member after removing 1 and 2 is 5
-    assert keyring.next_member_id() == 5
-    assert kr.from_json(kr.to_json(keyring)).next_member_id() == 5
+    grown = kr.add_member(keyring, open_all(keyring, answers, [1, 3]), {"backend": "applet", "serial": "NEW"},
+                          new_answer)
+    assert [m.member_id for m in grown.members] == [1, 2, 3, 4]
+    assert grown.keyring_id == keyring.keyring_id and grown.members[:3] == keyring.members
+    assert [(m.nonce, m.ciphertext) for m in grown.members[:3]] == [(m.nonce, m.ciphertext) for m in keyring.members]
+    opened = {2: kr.open_member(grown, grown.member(2), answers[1]), 4: kr.open_member(grown, grown.member(4), new_answer)}
+    assert bytes(kr.recover_seed(grown, opened)) == seed
+
+
+def _reseeded(keyring, keep, threshold=None):
+    """The keyring re-seeded for `keep`, with fresh answers to the new id's challenges: (keyring, answers, S')."""
+    new_id = kr.new_keyring_id()
+    new_answers = {m: os.urandom(32) for m in keep}
+    new_seed = kr.new_seed()
+    return kr.reseed(keyring, keep, new_answers, new_seed, new_id, threshold), new_answers, bytes(new_seed)
+
+
+def test_reseed_revokes_the_left_member_and_its_old_envelope():
+    keyring, answers, seed = make(2, 4)
+    reseeded, new_answers, new_seed = _reseeded(keyring, [1, 3, 4])
+    assert new_seed != seed and reseeded.keyring_id != keyring.keyring_id
+    assert [m.member_id for m in reseeded.members] == [1, 3, 4] and reseeded.retired_max == 4
+    assert reseeded.threshold == 2 and reseeded.next_member_id() == 5
+    for subset in itertools.combinations([1, 3, 4], 2):
+        opened = {m: kr.open_member(reseeded, reseeded.member(m), new_answers[m]) for m in subset}
+        assert bytes(kr.recover_seed(reseeded, opened)) == new_seed
+    # the left member's old envelope, carried into the new document, does not open (the id is in the AAD)
+    old_two = keyring.member(2)
+    smuggled = kr.Keyring(reseeded.keyring_id, "home", 2, reseeded.members + (old_two,), retired_max=4)
+    with pytest.raises(kr.EnvelopeOpenError):
+        kr.open_member(smuggled, old_two, answers[1])
+    # its old share with any k - 1 new shares interpolates to something other than S'
+    old_share = kr.open_member(keyring, old_two, answers[1])
+    for m in (1, 3, 4):
+        new_share = kr.open_member(reseeded, reseeded.member(m), new_answers[m])
+        assert bytes(kr.interpolate({2: old_share, m: new_share})) not in (new_seed, seed)
+    # and the old envelopes of the members left open the OLD seed only
+    assert bytes(kr.recover_seed(keyring, open_all(keyring, answers, [1, 3]))) == seed
+
+
+def test_reseed_threshold_and_id_rules():
+    keyring, _, _ = make(3, 3)
+    with pytest.raises(InvalidInputError, match="threshold must be 1..2"):
+        _reseeded(keyring, [1, 2])
+    lowered, _, _ = _reseeded(keyring, [1, 2], threshold=1)
+    assert lowered.threshold == 1
+    with pytest.raises(InvalidInputError, match="no member"):
+        _reseeded(keyring, [])
+    with pytest.raises(InvalidInputError, match="new keyring id"):
+        kr.reseed(keyring, [1, 2], {1: os.urandom(32), 2: os.urandom(32)}, kr.new_seed(), keyring.keyring_id, 1)
 
 
 def test_document_round_trip_and_paper_typing_rules():

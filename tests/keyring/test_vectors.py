@@ -95,3 +95,78 @@ def test_member_challenge_is_never_a_code_challenge():
     # the domain labels differ from the first distinct byte on: "sealcodes/k..." vs "sealcodes/v..."
     assert kr.CHALLENGE_TAG[:10] == derivation.CHALLENGE_TAG[:10] and kr.CHALLENGE_TAG[10:11] != derivation.CHALLENGE_TAG[10:11]
     assert derivation.challenge(case["codes"]["label"], 0).hex() not in challenges
+
+
+# --- edge cases of the document and the paper form (docs/spec.md sections 12.5, 12.6) ------------
+
+CASES_BY_NAME = {c["name"]: c for c in VALID}
+
+
+def test_every_valid_document_reads_back_to_itself_in_both():
+    for case in VALID:
+        assert ind.canonical(ind.read_document(case["document"])) == case["document"]
+        assert kr.to_json(kr.from_json(case["document"])) == case["document"]
+
+
+@pytest.mark.parametrize("case", VECTORS["documents"], ids=[c["name"] for c in VECTORS["documents"]])
+def test_documents_are_written_back_the_same_by_both(case):
+    keys = CASES_BY_NAME[case["answers_of"]]
+    answers = {m["member"]: bytes.fromhex(m["answer"]) for m in keys["members"]}
+    # the independent implementation: read, canonical form, paper form, and it still opens
+    document = ind.read_document(case["input"])
+    assert ind.canonical(document) == case["canonical"]
+    assert ind.paper(case["canonical"]) == case["paper"]
+    assert ind.open_keyring(document, answers) == bytes.fromhex(keys["seed"])
+    # the library
+    keyring = kr.from_json(case["input"])
+    assert kr.to_json(keyring) == case["canonical"] and kr.to_paper(keyring) == case["paper"]
+    assert kr.to_json(kr.from_paper(case["paper"])) == case["canonical"]
+    first = keyring.members[0]
+    share = kr.open_member(keyring, first, answers[first.member_id])
+    opened = {first.member_id: share}
+    for member in keyring.members[1:keyring.threshold]:
+        opened[member.member_id] = kr.open_member(keyring, member, answers[member.member_id])
+    assert bytes(kr.recover_seed(keyring, opened)).hex() == keys["seed"]
+
+
+@pytest.mark.parametrize("case", VECTORS["papers"], ids=[c["why"] for c in VECTORS["papers"]])
+def test_typed_paper_forms_read_the_same_by_both(case):
+    if case["document"] is None:
+        with pytest.raises(ind.Refused):
+            ind.read_paper(case["typed"])
+        with pytest.raises(kr.KeyringError):
+            kr.from_paper(case["typed"])
+    else:
+        assert ind.canonical(ind.read_paper(case["typed"])) == case["document"]
+        assert kr.to_json(kr.from_paper(case["typed"])) == case["document"]
+        assert kr.to_json(kr.load_any(case["typed"])) == case["document"]
+
+
+@pytest.mark.parametrize("case", VECTORS["invalid_documents"], ids=[c["why"] for c in VECTORS["invalid_documents"]])
+def test_invalid_documents_refused_by_both(case):
+    with pytest.raises(ind.Refused):
+        ind.read_document(case["input"])
+    with pytest.raises(kr.KeyringError) as refused:
+        kr.from_json(case["input"])
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("case", VECTORS["serials"], ids=[f"{c['recorded']}-{c['reported']}" for c in VECTORS["serials"]])
+def test_serial_spellings_name_the_same_device_in_both(case):
+    from sealcodes.records import same_serial
+
+    assert same_serial(case["recorded"], case["reported"]) is case["same"]
+    assert ind.same_serial(case["recorded"], case["reported"]) is case["same"]
+
+
+def test_edge_cases_cover_what_the_spec_names():
+    """NFD text, both serial spellings, every escape kind, member order, lower-case and multi-line
+    paper forms, padding bits: each is in the vectors (so a second implementation meets it)."""
+    canonical = "".join(c["canonical"] for c in VECTORS["documents"])
+    for needle in ("e\\u0301", "\\ud83d\\udd11", "\\u2028", "\\u0000", "\\u007f", "\\b", "\\f", "\\t", "\\n", "\\r",
+                   '\\"', "\\\\", "1/2", '"serial":"1587658974"', '"serial":"5EA1C0DE"', '"touch":null'):
+        assert needle in canonical, needle
+    whys = " ".join(c["why"] for c in VECTORS["papers"])
+    for needle in ("lower case", "several lines", "look-alikes", "padding bits", "a padding bit set"):
+        assert needle in whys
+    assert any("out-of-order" in c["name"] for c in VECTORS["documents"])

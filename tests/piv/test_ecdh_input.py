@@ -86,6 +86,15 @@ def test_ecdh_vectors_independent(case):
         assert case[key] == value, key
 
 
+@pytest.mark.parametrize("case", ECDH, ids=lambda c: f"{c['curve']}-{c['label']}")
+def test_vector_keys_follow_the_formula_of_the_spec(case):
+    """private_key = (H(private_key_seed) mod (n - 1)) + 1, written as 2 * |Z| lower-case hex digits."""
+    value = independent.private_key_from_seed(case["curve"], case["private_key_seed"])
+    curve = ecdh_input.curve_named(case["curve"])
+    assert case["private_key"] == format(value, f"0{2 * curve.field_len}x")
+    assert 1 <= value < curve.n
+
+
 def test_fresh_key_library_equals_independent():
     """A key the test makes now (not one of the vectors): both implementations give the same R."""
     from cryptography.hazmat.primitives.asymmetric import ec

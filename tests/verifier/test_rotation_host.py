@@ -243,3 +243,27 @@ def test_batch_records_carry_the_commitment_of_each_set(vpcd_token, tmp_path):
     # the commitment is the set's own: the next rotation by that token is proven under it
     rotated = _record(run_cli("rotate", "corp/alice", "--verifier-record", "--account", "alice", input=PIN + "\n"))
     assert verify_proof(record.commitment, rotated)
+
+
+def test_no_proof_from_an_epoch_another_device_made():
+    """Moving a set onto a keyring changes its secret: the profile remembers from which epoch the
+    present keyring makes it, and a proof from an older epoch is refused rather than signed with a
+    key no verifier holds. Rotations within one source keep that epoch."""
+    assert run_cli("enroll", "--device", "emulator", "--slot", "1", input=PIN + "\n").returncode == 0
+    assert run_cli("enroll", "--device", "emulator", "--slot", "2", input=PIN + "\n").returncode == 0
+    with open(_profile_path()) as f:
+        one, two = sorted(k for k in json.load(f)["enrollments"] if k.startswith("applet:"))
+    assert run_cli("generate", "site", "--device", one, "--json", input=PIN + "\n").returncode == 0
+    assert run_cli("rotate", "site", "--json", input=PIN + "\n").returncode == 0
+    with open(_profile_path()) as f:
+        assert json.load(f)["sets"]["site"]["since"] == 0  # the same device made epochs 0 and 1
+    assert run_cli("keyring", "create", "home", "--device", one, "--device", two,
+                   input=f"{PIN}\n" * 2).returncode == 0
+    assert run_cli("rotate", "site", "--keyring", "home", "--json", input=f"{PIN}\n" * 2).returncode == 0
+    assert run_cli("rotate", "site", "--json", input=f"{PIN}\n").returncode == 0
+    with open(_profile_path()) as f:
+        assert json.load(f)["sets"]["site"]["since"] == 2
+    refused = run_cli("generate", "site", "--verifier-record", "--proof-from-epoch", "1", input=f"{PIN}\n")
+    assert refused.returncode == 1 and refused.stdout == "" and "moved at epoch 2" in refused.stderr
+    fine = _record(run_cli("generate", "site", "--verifier-record", "--proof-from-epoch", "2", input=f"{PIN}\n"))
+    assert (fine.epoch, fine.proof.epoch) == (3, 2)

@@ -7,20 +7,20 @@ import click
 from .. import keyring as kr
 from .. import keyring_operations as ops
 from ..sheet import escape_untrusted
-from .util import CliFail, CliInteraction
+from .util import CliFail, CliInteraction, TypeBack, echo_codes, interactive
 
 
-def _echo_summary(summary, header=True):
+def _echo_summary(summary, header=True, err=False):
     if header:
         kind = "any 1" if summary.threshold == 1 else f"any {summary.threshold}"
-        click.echo(f"Keyring {summary.name}: {kind} of {len(summary.members)} members")
+        click.echo(f"Keyring {summary.name}: {kind} of {len(summary.members)} members", err=err)
     for member_id, description in summary.members:
-        click.echo(f"  {member_id}. {escape_untrusted(description)}")
+        click.echo(f"  {member_id}. {escape_untrusted(description)}", err=err)
     if summary.sets:
-        click.echo("  sets: " + ", ".join(escape_untrusted(label) for label in summary.sets))
+        click.echo("  sets: " + ", ".join(escape_untrusted(label) for label in summary.sets), err=err)
 
 
-@click.group()
+@click.group(epilog=f"Warning: {ops.COMPROMISE_WARNING}; `keyring remove` re-seeds the keyring.")
 def keyring():
     """One code set from any of several devices (or any k of them): create and manage keyrings."""
 
@@ -53,38 +53,85 @@ def add(ctx, name, device_spec):
     click.echo("Export the keyring again (or print a new sheet): older exports lack the new member.", err=True)
 
 
-@keyring.command()
+def _check_accounts(ctx, param, pairs):
+    """--account LABEL ACCOUNT pairs as {label: (account, ...)}, each account checked before any device."""
+    if not pairs:
+        return {}
+    from .verifier import check_account_option
+
+    accounts = {}
+    for label, account in pairs:
+        accounts.setdefault(label, {})[check_account_option(ctx, param, account)] = None
+    return {label: tuple(names) for label, names in accounts.items()}
+
+
+@keyring.command(epilog=f"Warning: {ops.COMPROMISE_WARNING}.")
 @click.argument("name")
 @click.argument("member")
-@click.option("--rotate/--no-rotate", "do_rotate", default=None,
-              help="Rotate every set of the keyring afterwards (asked when interactive).")
+@click.option("--threshold", type=click.IntRange(1, 255),
+              help="The threshold k of the re-seeded keyring (default: unchanged; needed when fewer than k "
+                   "members would be left).")
+@click.option("--drop-absent", is_flag=True,
+              help="Also remove the members that are not connected (listed, and asked unless --yes).")
 @click.option("--yes", is_flag=True, help="Do not ask before removing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new codes of each set as one JSON line.")
+@click.option("--no-confirm", is_flag=True,
+              help="Record the rotated sets without typing a code of each back (non-interactive runs never ask).")
+@click.option("--verifier-record", "verifier_record", is_flag=True,
+              help="Print each rotated set's verifier record (one JSON line per set, no codes, with the proof "
+                   "that the old keyring made it) instead of its codes.")
+@click.option("--account", "accounts", nargs=2, multiple=True, metavar="LABEL ACCOUNT", callback=_check_accounts,
+              help="With --verifier-record: the verifier account of set LABEL (default: the label); repeat it for "
+                   "other sets, or for a set that logs in several accounts (one record each).")
+@click.option("--rotate/--no-rotate", "do_rotate", default=None, hidden=True)
 @click.pass_obj
-def remove(ctx, name, member, do_rotate, yes):
-    """Remove MEMBER (its number from `keyring show`, or its device) from keyring NAME."""
+def remove(ctx, name, member, threshold, drop_absent, yes, as_json, no_confirm, verifier_record, accounts,
+           do_rotate):
+    """Remove MEMBER (its number from `keyring show`, or its device) from keyring NAME.
+
+    Removal re-seeds the keyring: k members open it, every member left answers a new challenge and
+    gets an envelope of a new seed (so every member left must be connected), and every set of the
+    keyring is rotated onto it (epoch + 1). The removed device, even with an old export or sheet,
+    derives none of the new codes; the codes of earlier epochs stay known to it. Nothing changes
+    unless all of it succeeds.
+    """
+    if do_rotate is False:
+        raise CliFail("--no-rotate is gone: removal re-seeds the keyring, so its sets are always rotated")
+    if accounts and not verifier_record:
+        raise CliFail("--account goes with --verifier-record")
     store = ctx.store()
     profile = store.load()
     member_id = ops.member_id_for(profile, name, member)
+    sets = ops.sets_of_keyring(profile, name)
     interaction = CliInteraction(assume_yes=yes)
-    if not yes and not interaction.confirm(f"Remove member {member_id} from keyring {name}?"):
+    question = f"Remove member {member_id} from keyring {name}? It re-seeds the keyring"
+    question += (", and rotates " + ", ".join(sets) + "." if sets else ".")
+    if not yes and not interaction.confirm(question):
         raise CliFail("not removed (confirm at a terminal, or pass --yes)")
-    summary = ops.remove(store, name, member_id)
-    _echo_summary(summary)
-    click.echo(f"Warning: {ops.REMOVED_WARNING}.", err=True)
-    if not summary.sets:
-        return
-    if do_rotate is None:
-        do_rotate = CliInteraction().confirm("Rotate " + ", ".join(escape_untrusted(s) for s in summary.sets) + " now?")
-    if not do_rotate:
-        click.echo("Rotate them later with `sealcodes rotate LABEL`.", err=True)
-        return
-    from .. import operations
-    from .util import echo_codes
+    software = any(m.device.get("device_kind") == "emulator" for m in ops.load_keyring(profile, name).members)
+    asks = not (no_confirm or verifier_record) and interactive()
+    type_back = TypeBack(as_json, software_token=software) if asks else None
+    publish = None
+    if verifier_record:
+        from .verifier import echo_verifier_records  # printed before the profile is written
 
-    for label in summary.sets:
-        with CliInteraction() as interaction:
-            codes = operations.rotate(store, label, interaction)
-        echo_codes(codes)
+        publish = echo_verifier_records
+    with interaction:
+        removal = ops.remove(store, name, member_id, interaction, threshold=threshold, drop_absent=drop_absent,
+                             before_record=type_back, publish_records=publish, accounts=accounts)
+    if not verifier_record and (type_back is None or not type_back.shown):
+        for codes in removal.codes:
+            echo_codes(codes, as_json, software_token=software)
+    for _member_id, description in removal.removed:
+        click.echo(f"Removed {escape_untrusted(description)}", err=True)
+    _echo_summary(removal.summary, err=as_json or verifier_record)
+    click.echo(f"{ops.REMOVAL_NOTE[0].upper()}{ops.REMOVAL_NOTE[1:]}.", err=True)
+    if removal.summary.sets:
+        rotated = ", ".join(escape_untrusted(label) for label in removal.summary.sets)
+        click.echo(f"Rotated: {rotated}. Update the verifiers of these sets, and export the keyring again "
+                   "(or print new sheets): older exports and sheets are obsolete.", err=True)
+    else:
+        click.echo("Export the keyring again (or print a new sheet): older exports and sheets are obsolete.", err=True)
 
 
 @keyring.command(name="list")
