@@ -111,3 +111,12 @@ def test_sealcodes_over_the_hid_interface(board_dist, tmp_path):
     finally:
         stderr = board.stop()
     assert MODEL_FAILED not in stderr, stderr[-3000:]
+
+
+def test_the_bridge_says_in_one_line_when_there_is_no_board(tmp_path):
+    import subprocess
+
+    result = subprocess.run([console_script("sealtoken"), "bridge", "--usb", str(tmp_path / "nothing.sock"),
+                             "--connect-timeout", "0.3"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith("sealtoken: no device at ") and result.stderr.count("\n") == 1

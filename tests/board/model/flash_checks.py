@@ -29,8 +29,8 @@ import hashlib  # noqa: E402
 import os  # noqa: E402
 
 import board  # noqa: E402
+import boot_fs  # noqa: E402
 import rp2  # noqa: E402
-import vfs  # noqa: E402
 from sealdevice.flash import FlashReservationError  # noqa: E402
 from sealdevice.platform import BoardPlatform  # noqa: E402
 from sealtoken.core.iso7816 import encode_apdu  # noqa: E402
@@ -49,17 +49,7 @@ AID_OATH = b"\xa0\x00\x00\x05\x27\x21\x01"
 PROBE_KEY = 0xFFF0
 
 
-def mount():
-    try:
-        vfs.umount(board.FLASH_DIR)
-    except OSError:
-        pass
-    try:
-        fs = vfs.VfsLfs2(FLASH, progsize=256)
-    except OSError:
-        vfs.VfsLfs2.mkfs(FLASH, progsize=256)
-        fs = vfs.VfsLfs2(FLASH, progsize=256)
-    vfs.mount(fs, board.FLASH_DIR)
+mount = boot_fs.mount
 
 
 class Stream:
