@@ -81,6 +81,8 @@ class BoardProvider:
 
     def _identify(self):
         """(detail, serial) read from the board's descriptors, once per process."""
+        if self._identity is None and not self.present():
+            return (f"no board: ${BOARD_SOCKET_ENV} names no socket", None)
         if self._identity is None:
             from .usblink import UsbError, UsbLink
 
@@ -90,7 +92,7 @@ class BoardProvider:
                     device = link.enumerate()
                 finally:
                     link.close()
-            except (UsbError, OSError, TypeError) as exc:
+            except (UsbError, OSError) as exc:
                 self._identity = (f"sealtoken board at ${BOARD_SOCKET_ENV}: not answering ({exc})", None)
             else:
                 self._identity = (f"USB {device.vid:04x}:{device.pid:04x} {device.manufacturer} {device.product}",

@@ -108,6 +108,8 @@ def test_sealcodes_over_the_hid_interface(board_dist, tmp_path):
         # without the socket the board is not listed, and naming it says why it cannot be opened
         hidden = run_cli("devices", env={"SEALBOARD_USB": ""})
         assert "board" not in [x.split()[0] for x in hidden.stdout.splitlines() if x.strip()]
+        named = run_cli("enroll", "--device", "board", "--backend", "fido2", env={"SEALBOARD_USB": ""})
+        assert named.returncode == 1 and named.stderr == "Error: no board: set SEALBOARD_USB to the socket of its USB bus\n"
     finally:
         stderr = board.stop()
     assert MODEL_FAILED not in stderr, stderr[-3000:]
