@@ -102,8 +102,9 @@ def test_descriptors_as_a_host_reads_them(board):
         link.close()
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark (Debian package tshark) is not installed")
 def test_descriptors_and_messages_parsed_by_tshark(board, tmp_path):
+    if shutil.which("tshark") is None:
+        pytest.fail("tshark is missing: scripts/setup.sh --test installs it (Debian package tshark)")
     capture = Capture({})
     link, device = _open(board, capture.trace)
     try:
