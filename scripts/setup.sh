@@ -2,7 +2,7 @@
 # Set up sealcodes on a Debian machine: system packages, a virtualenv in .venv with
 # sealcodes and its test tools, and the npm package that runs MicroPython under Node.
 #   scripts/setup.sh          what the demo needs
-#   scripts/setup.sh --test   plus what the test suite needs (pcscd, vpcd, node, postgresql, pamtester)
+#   scripts/setup.sh --test   plus what the test suite needs (pcscd, vpcd, node, postgresql, pgbouncer, sqlite3, pamtester)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +19,9 @@ if [ "$want_tests" = 1 ]; then
   apt_packages+=(pcscd vsmartcard-vpcd pcsc-tools procps strace util-linux git tar gzip)
   # the printable sheet: a real cupsd (lp, lpadmin), pdftotext/pdftoppm, zbarimg
   apt_packages+=(cups-daemon cups-client cups-bsd cups-core-drivers poppler-utils zbar-tools)
-  # verifier tests: a real PostgreSQL server (started by a pytest fixture) and real PAM
-  apt_packages+=(postgresql pamtester)
+  # verifier tests: a real PostgreSQL server and PgBouncer (started by pytest fixtures), the sqlite3
+  # shell (backups), real PAM
+  apt_packages+=(postgresql pgbouncer sqlite3 pamtester)
   # board tests: Wireshark's dissector reads the board's USB descriptors from a usbmon capture
   apt_packages+=(tshark)
   command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)

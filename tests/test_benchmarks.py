@@ -62,3 +62,18 @@ def test_bench_ec_runs():
     for row in ("affine double-and-add (baseline)", "P-256 ECDH", "P-384 ECDH", "AES-256-CBC encrypt 64 bytes",
                 "FIDO makeCredential", "FIDO getAssertion + hmac-secret", "allocated", "RP2350"):
         assert row in out
+
+
+def test_bench_verifier_scale_runs():
+    out = _run("bench_verifier_scale.py", "--accounts", "2000", "--attempts", "20", "--v2-sample", "10")
+    for row in ("1. import rate", "records/s", "record v2 sample", "bytes/account", "accepted p50",
+                "(goal: <= 1.1x)", "raw Argon2id at the default cost", "-- status", "-- audit ACCOUNT",
+                "Index Scan using accounts_pkey", "Index Scan Backward using audit_account"):
+        assert row in out
+
+
+def test_bench_board_runs():
+    out = _run("bench_board.py", "--rounds", "1", timeout=300)
+    for row in ("seal GENERATE", "seal DERIVE", "FIDO makeCredential", "getAssertion with hmac-secret",
+                "PIV GENERAL AUTHENTICATE", "RP2350", ".mpy bytecode", "smallest heap"):
+        assert row in out

@@ -20,10 +20,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 MODEL = HERE / "model"
 
-# An RP2040 leaves about 233 KB of heap to MicroPython 1.23 (issue 21's measurement; the fit work
-# measures it precisely). This unix port is 64-bit: the same objects take 1.35-1.5x the bytes
-# (issue 21). 312 KB here is 231 KB at the 1.35 end: what runs in it fits a Pico's heap, the
-# model's own objects (socket, threads) counted against it too.
+# docs/board.md, "What is proven here": an RP2040 leaves about 210 KiB to Python, 252 KiB in this
+# 64-bit port's terms (docs/board-fit.md); the model itself, its thread and littlefs take 35 KiB of
+# the same heap; 312 KiB is the two with 25 KiB to spare.
 PICO_HEAP = os.environ.get("SEALBOARD_TEST_HEAP") or "312K"  # the variable: to look for the limit
 MODEL_FAILED = "USB MODEL: callback failed"
 

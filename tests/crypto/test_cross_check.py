@@ -97,3 +97,27 @@ def test_aes_cbc_agrees_with_cryptography():
         assert aes.aes256_cbc_encrypt(key, iv, data) == expected
         assert aes.aes256_cbc_decrypt(key, iv, expected) == data
         assert aes.aes256_cbc_encrypt(bytearray(key), bytearray(iv), bytearray(data)) == expected
+
+
+def _naf_value(steps):
+    """The scalar a list of steps computes: double m times, then add the table's digit i."""
+    value = 0
+    for k in range(0, len(steps), 2):
+        m, i = steps[k], steps[k + 1]
+        value <<= m
+        if i:
+            value += 2 * i - 1 if i <= ec._NAF_POINTS else -(2 * (i - ec._NAF_POINTS) - 1)
+    return value
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.integers(1, ec.P256.n - 1), st.sampled_from([1, 2, 3, 15, 16, 17, 31, 2 ** 255,
+                                                                  ec.P256.n - 1, ec.P256.n - 16])))
+def test_signed_digits_of_a_scalar_give_the_scalar_back(k):
+    # the width-5 NAF of the variable-point multiplication: every digit odd, |digit| <= 15, and
+    # two digits at least 5 positions apart (no additions wasted), for any scalar, carries included
+    steps = ec._naf_steps(k.to_bytes(32, "big"), 32, 256)
+    assert _naf_value(steps) == k
+    gaps = [steps[i] for i in range(2, len(steps), 2) if steps[i + 1]]
+    assert all(gap >= 5 for gap in gaps)
+    assert all(0 < steps[i] <= 2 * ec._NAF_POINTS for i in range(1, len(steps), 2) if steps[i])

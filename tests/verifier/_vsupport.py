@@ -1,5 +1,6 @@
 """Helpers of the verifier tests: a real PostgreSQL server (initdb in a temporary directory,
-pg_ctl on a Unix socket there, no TCP), code sets and cheap records."""
+pg_ctl on a Unix socket there, no TCP), a real PgBouncer in front of it, code sets and cheap
+records."""
 
 from __future__ import annotations
 
@@ -35,10 +36,16 @@ def postgres_bin() -> str | None:
     return os.path.dirname(found[-1]) if found else None
 
 
+#: settings of a test cluster: speed over durability (tests never cut the power)
+TEST_CLUSTER_SETTINGS = {"fsync": "off", "max_connections": "300", "shared_buffers": "32MB"}
+
+
 class PostgresServer:
     """A throwaway PostgreSQL cluster listening only on a Unix socket in its own directory."""
 
-    def __init__(self):
+    def __init__(self, settings: dict | None = None):
+        """`settings` (postgresql.conf names) go on top of TEST_CLUSTER_SETTINGS."""
+        self.settings = {**TEST_CLUSTER_SETTINGS, **(settings or {})}
         self.bin = postgres_bin()
         if self.bin is None:
             raise RuntimeError("PostgreSQL is not installed (scripts/setup.sh --test installs it)")
@@ -60,8 +67,8 @@ class PostgresServer:
     def start(self):
         self._run(os.path.join(self.bin, "initdb"), "-D", self.data, "-A", "trust", "-U", "postgres",
                   "--no-sync", "-E", "UTF8", "--locale", "C")
-        options = f"-k {self.base} -c listen_addresses='' -c fsync=off -c max_connections=300 " \
-                  "-c shared_buffers=32MB"
+        options = f"-k {self.base} -c listen_addresses=''" + "".join(
+            f" -c {name}={value}" for name, value in self.settings.items())
         self._run(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-o", options, "-l",
                   os.path.join(self.base, "log"), "-w", "-t", "60", "start")
         return self
@@ -88,6 +95,111 @@ class PostgresServer:
         return self.url(name)
 
 
+class PgBouncer:
+    """PgBouncer (Debian's, 1.18) in transaction-pooling mode in front of a PostgresServer: its
+    config in a temporary directory, listening on 127.0.0.1 and a free port (no Unix socket),
+    clients authenticated by SCRAM-SHA-256 as a role of the cluster that has a password and no
+    superuser right. Every database of the cluster is reachable through it (`*`), each with at
+    most `pool_size` server connections, however many clients."""
+
+    USER = "verifier"
+
+    def __init__(self, postgres: PostgresServer, pool_size: int = 2):
+        import secrets
+        import shutil as _shutil
+
+        self.bin = _shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        if not os.path.exists(self.bin):
+            raise RuntimeError("PgBouncer is not installed (scripts/setup.sh --test installs it)")
+        self.postgres, self.pool_size = postgres, pool_size
+        self.password = secrets.token_hex(16)
+        self.base = tempfile.mkdtemp(prefix="sealcodes-pgbouncer-")
+        self.process = None
+        self._databases = itertools.count()
+
+    def start(self, timeout: float = 30.0) -> "PgBouncer":
+        import socket
+        import time
+
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.postgres.url(), autocommit=True) as connection:
+            connection.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(self.USER), sql.Literal(self.password)))
+            secret = connection.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s",
+                                        (self.USER,)).fetchone()[0]
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        with open(os.path.join(self.base, "userlist.txt"), "w") as handle:
+            handle.write(f'"{self.USER}" "{secret}"\n')
+        settings = {
+            "listen_addr": "127.0.0.1", "listen_port": self.port, "unix_socket_dir": "",
+            "auth_type": "scram-sha-256", "auth_file": os.path.join(self.base, "userlist.txt"),
+            "pool_mode": "transaction", "default_pool_size": self.pool_size, "min_pool_size": 0,
+            "reserve_pool_size": 0, "max_client_conn": 1000, "logfile": os.path.join(self.base, "pgbouncer.log"),
+        }
+        with open(os.path.join(self.base, "pgbouncer.ini"), "w") as handle:
+            handle.write(f"[databases]\n* = host={self.postgres.base}\n\n[pgbouncer]\n")
+            handle.writelines(f"{name} = {value}\n" for name, value in settings.items())
+        command = [self.bin, os.path.join(self.base, "pgbouncer.ini")]
+        if self.postgres.run_as:  # PgBouncer refuses to run as root
+            user = pwd.getpwnam(self.postgres.run_as)
+            for name in (self.base, *(os.path.join(self.base, f) for f in os.listdir(self.base))):
+                os.chown(name, user.pw_uid, user.pw_gid)
+            command = ["runuser", "-u", self.postgres.run_as, "--", *command]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self.url("postgres", prepared_statements=True), connect_timeout=2) as connection:
+                    connection.execute("SELECT 1")
+                return self
+            except psycopg.Error as exc:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    log = self.log()
+                    self.stop()
+                    raise RuntimeError(f"pgbouncer did not start ({exc}): {log[-2000:]}") from None
+                time.sleep(0.1)
+
+    def url(self, database: str, prepared_statements: bool = False) -> str:
+        """A libpq URL of `database` through PgBouncer (with the verifier's own URL parameter that
+        turns psycopg's prepared statements off, unless asked)."""
+        query = "" if prepared_statements else "?prepared_statements=off"
+        return f"postgresql://{self.USER}:{self.password}@127.0.0.1:{self.port}/{database}{query}"
+
+    def fresh_url(self, prepared_statements: bool = False) -> str:
+        """A new, empty database owned by the verifier's role, reached through PgBouncer."""
+        import psycopg
+        from psycopg import sql
+
+        name = f"b{os.getpid()}_{next(self._databases)}"
+        with psycopg.connect(self.postgres.url(), autocommit=True) as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name),
+                                                                              sql.Identifier(self.USER)))
+        return self.url(name, prepared_statements)
+
+    def log(self) -> str:
+        try:
+            with open(os.path.join(self.base, "pgbouncer.log"), errors="replace") as handle:
+                return handle.read()
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process.stderr.close()
+            self.process = None
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
 def store_url(request, directory) -> str:
     """A fresh database of the kind a fixture is parametrized with: "sqlite" (a file in
     `directory`) or "postgresql" (a new schema on the session's server)."""
@@ -102,6 +214,26 @@ def code_set(label="github.com/alice", epoch=0, fmt="base32-16", count=10, respo
 
 def record_for(codes, account="alice", params=TEST_PARAMS):
     return make_record(codes, account=account, params=params)
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def random_record_line(account: str, label: str | None = None, count: int = 10, params: HashParams = TEST_PARAMS,
+                       rng=None) -> str:
+    """A well-formed record v1 whose salt, digests and fingerprint are random, as one JSON line:
+    a verifier cannot tell it from a real one (it holds no code to find), and it costs no hash to
+    make, so bulk imports of many accounts are cheap to build."""
+    import json
+    import random
+
+    rng = rng or random.Random()
+    fingerprint = "".join(rng.choice(_CROCKFORD) for _ in range(8))
+    return json.dumps({
+        "type": "sealcodes-verifier-record", "version": 1, "account": account, "label": label or account,
+        "epoch": 0, "format": "base32-16", "count": count, "fingerprint": fingerprint[:4] + "-" + fingerprint[4:],
+        "hash": params.to_dict(), "salt": rng.randbytes(16).hex(),
+        "digests": [rng.randbytes(32).hex() for _ in range(count)]}, separators=(", ", ": "))
 
 
 class VerifierServer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from _vsupport import PostgresServer, store_url
+from _vsupport import PgBouncer, PostgresServer, store_url
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +24,10 @@ def db_url(request, tmp_path):
 def sqlite_url(tmp_path):
     return "sqlite:///" + str(tmp_path / "verifier.db")
 
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(postgres):
+    bouncer = PgBouncer(postgres).start()
+    yield bouncer
+    bouncer.stop()

@@ -342,7 +342,7 @@ def test_schema_migrates_from_version_1(db_url):
     with pytest.raises(StoreError, match="migrate"):
         Verifier(store)
     v = Verifier.initialise(store)
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
     assert v.create_api_key("after-migration")
     assert store.migrate() == SCHEMA_VERSION  # idempotent
     store.close()

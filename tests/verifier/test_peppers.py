@@ -82,3 +82,23 @@ def test_the_cli_and_the_server_refuse_to_start_without_a_needed_pepper(tmp_path
     assert run_cli("verifier", "revoke", "alice", "--yes", env=both).returncode == 0
     assert run_cli("verifier", "pepper", "retire", old_id, env=env).returncode == 0
     assert run_cli("verifier", "status", "alice", env=with_new).returncode == 0
+
+
+def test_peppers_in_use_are_those_of_active_sets(db_url):
+    """The start-up check reads the peppers of active sets with one index probe per pepper
+    (schema 4): sets without pepper count as "", retired sets count for nothing."""
+    store = open_store(db_url)
+    verifier = Verifier.initialise(store, cheap_policy())
+    assert store.pepper_ids_in_use() == set()
+    verifier.import_record(record_for(code_set(label="a"), account="a"))
+    peppers = [bytes([n]) * 32 for n in (1, 2, 3)]
+    for n, pepper in enumerate(peppers):
+        verifier.add_pepper(pepper)
+        for account in (f"p{n}-x", f"p{n}-y"):
+            verifier.import_record(record_for(code_set(label=account), account=account))
+    verifier.revoke("p1-x")
+    verifier.revoke("p1-y")
+    assert store.pepper_ids_in_use() == {"", pepper_id(peppers[0]), pepper_id(peppers[2])}
+    verifier.revoke("a")
+    assert store.pepper_ids_in_use() == {pepper_id(peppers[0]), pepper_id(peppers[2])}
+    store.close()

@@ -140,3 +140,37 @@ def test_a_proof_needs_the_new_sets_response():
     with pytest.raises(InvalidInputError):
         make_record(derivation.derive(bytes(32), "site", 1, "base32-16", 2), "alice", HashParams.argon2id(64, 1, 1),
                     previous=PreviousSet(bytearray(32), "site", 0))
+
+
+def test_libsodium_and_the_python_check_of_a_commitment_agree():
+    """With PyNaCl (server extra) a commitment is checked by libsodium; without it, by Python. Both
+    must give the rule of spec 14.2 on every kind of point: keys, random bytes, small-order points,
+    keys plus a small-order point (mixed order), non-canonical encodings."""
+    import os
+
+    import _independent_ed25519 as ed
+    from sealcodes.verifier.rotation import _libsodium_says_valid, _python_refusal
+
+    import nacl.bindings  # noqa: F401 (the test extra installs PyNaCl: this test is about it)
+    keys = [Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            for _ in range(100)]
+    torsion = [bytes.fromhex(h) for h in (
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0000000000000000000000000000000000000000000000000000000000000080",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85")]
+    mixed = [ed.encode_point(ed._add(ed.decode_point(k), ed.decode_point(t)))
+             for k in keys[:10] for t in torsion if ed.decode_point(t) is not None]
+    non_canonical = []
+    for y in range(0, 19):  # y + p still fits 255 bits for these small y
+        value = y + ed.P
+        non_canonical += [value.to_bytes(32, "little"), (value | 1 << 255).to_bytes(32, "little")]
+    samples = keys + torsion + mixed + non_canonical + [os.urandom(32) for _ in range(300)]
+    for sample in samples:
+        assert _libsodium_says_valid(sample) is (_python_refusal(sample) is None), sample.hex()
+        assert ed.is_prime_order_key(sample) is (_python_refusal(sample) is None), sample.hex()
+    assert sum(_python_refusal(s) is None for s in samples) >= 100  # the keys, at least

@@ -142,6 +142,18 @@ def sha512(data):
 
 _FALLBACK_HASHES = {"sha1": sha1, "sha512": sha512}
 
+_ERASED = b"\xff" * 256
+_ZEROS = bytes(256)
+
+
+def _fill(buf, start, end, chunk):
+    """buf[start:end] = chunk's byte, a chunk at a time: no temporary as large as a page."""
+    step = len(chunk)
+    while start < end:
+        n = min(step, end - start)
+        buf[start:start + n] = chunk if n == step else chunk[:n]
+        start += n
+
 
 class NorFlash:
     """RAM model of NOR flash: page erase to 0xFF, word writes that only clear bits.
@@ -160,7 +172,11 @@ class NorFlash:
         self.word_size = word_size
         self.max_erase_cycles = max_erase_cycles
         self.max_word_writes = max_word_writes
-        self.pages = [bytearray(b"\xff" * page_size) for _ in range(num_pages)]
+        self.pages = []
+        for _ in range(num_pages):
+            page = bytearray(page_size)
+            _fill(page, 0, page_size, _ERASED)
+            self.pages.append(page)
         self.erase_counts = [0] * num_pages
         self._word_writes = [bytearray(page_size // word_size) for _ in range(num_pages)]
 
@@ -207,8 +223,9 @@ class NorFlash:
     def erase(self, page):
         self.check(page, 0, 0)
         self.count_erase(page)
-        self.pages[page][:] = b"\xff" * self.page_size
-        self._word_writes[page][:] = bytes(self.page_size // self.word_size)
+        _fill(self.pages[page], 0, self.page_size, _ERASED)
+        counts = self._word_writes[page]
+        _fill(counts, 0, len(counts), _ZEROS)
 
     def count_erase(self, page):
         if self.erase_counts[page] >= self.max_erase_cycles:
@@ -426,10 +443,10 @@ class SimPlatform(Platform):
         self.flash.count_erase(page)  # an interrupted erase wears the page too
         if mode == CORRUPT_TRUNCATE:
             keep = self._keep(size, 0)
-            flash[:keep] = b"\xff" * keep
+            _fill(flash, 0, keep, _ERASED)
         elif mode == CORRUPT_FLIP:
             old = bytes(flash)
-            flash[:] = b"\xff" * size
+            _fill(flash, 0, size, _ERASED)
             for _ in range(1 + rng.below(3)):
                 i = rng.below(size)
                 bit = 1 << rng.below(8)
@@ -437,7 +454,7 @@ class SimPlatform(Platform):
                     flash[i] &= ~bit & 0xFF
         elif mode == CORRUPT_TORN:
             keep = self._keep(size, 0)
-            flash[:keep] = b"\xff" * keep
+            _fill(flash, 0, keep, _ERASED)
             for i in range(keep, size):
                 flash[i] |= rng.read(1)[0]
         else:

@@ -21,8 +21,9 @@ How it stays fast and lean on MicroPython:
     addition that skips the Z2 products when the added point is affine (Z2 = 1);
   - the generator of P-256 uses a comb (Lim-Lee, one table of 2^t - 1 affine points, built
     on first use or by precompute()): about 256/t doublings and additions per key;
-  - any other point uses a sliding window of 4 bits over a table of its odd multiples
-    1P, 3P, ... 15P: 256 doublings and about 51 additions;
+  - any other point uses signed digits (width-5 NAF) over an affine table of its odd
+    multiples 1P, 3P, ... 15P and their negatives (made with one inversion for all of
+    them): 256 doublings and about 43 additions, each a mixed (Z2 = 1) addition;
   - scalars are read bit by bit from bytes, so no big integer is shifted per bit.
 
 The peer points of ECDH are validated (coordinates below p, on the curve; with
@@ -32,7 +33,8 @@ cofactor 1 that also puts them in the group); infinity cannot be encoded as (x, 
 import hashlib
 
 # pow(z, -1, p) is not used for inverses: it silently returns 0 on MicroPython 1.29
-_WINDOW = 4  # sliding window width for points other than the comb's generator
+_NAF_WIDTH = 5                     # signed digits of points other than the comb's generator
+_NAF_POINTS = 1 << (_NAF_WIDTH - 2)  # table entries 1..8: 1P, 3P, ... 15P; 9..16: their negatives
 
 
 class Curve:
@@ -176,30 +178,45 @@ def _emit(steps, doublings, index):
     steps.append(index)
 
 
-def _window_steps(scalar, size, bits):
-    """Sliding-window steps of a scalar (bytes) over the table 1P, 3P, ... (2^w - 1)P."""
-    steps = bytearray()
-    pending = 0
-    i = bits - 1
-    while i >= 0:
-        if not _bit(scalar, size, i):
-            pending += 1
-            i -= 1
+def _naf_steps(scalar, size, bits):
+    """Steps of the width-5 NAF of a scalar (bytes) over the table of _odd_multiples: digits are odd,
+    -15..15, at least 5 positions apart. Recoded from the least significant bit with a carry, in
+    small integers only: at position i the rest of the scalar is (scalar >> i) + carry."""
+    mask = (1 << _NAF_WIDTH) - 1
+    half = 1 << (_NAF_WIDTH - 1)
+    digits = bytearray(bits + 1)  # digit + 16 at its position, 0 where there is none
+    i = 0
+    carry = 0
+    while i < bits or carry:
+        b = (_bit(scalar, size, i) if i < bits else 0) + carry
+        if not b & 1:
+            carry = b >> 1
+            i += 1
             continue
-        j = i - _WINDOW + 1
-        if j < 0:
-            j = 0
-        while not _bit(scalar, size, j):
-            j += 1
-        value = 0
-        t = i
-        while t >= j:
-            value = (value << 1) | _bit(scalar, size, t)
+        window = carry
+        t = _NAF_WIDTH - 1
+        while t >= 0:
+            if i + t < bits:
+                window += _bit(scalar, size, i + t) << t
             t -= 1
-        _emit(steps, pending + i - j + 1, (value + 1) >> 1)
-        pending = 0
-        i = j - 1
-    _emit(steps, pending, 0)
+        d = window & mask
+        if d >= half:
+            d -= 1 << _NAF_WIDTH
+        carry = (window - d) >> _NAF_WIDTH
+        digits[i] = d + 16
+        i += _NAF_WIDTH
+    steps = bytearray()
+    pending = -1  # doublings owed since the top digit (none before it)
+    i = bits
+    while i >= 0:
+        if pending >= 0:
+            pending += 1
+        d = digits[i] - 16
+        if d != -16:
+            _emit(steps, pending if pending > 0 else 0, (d + 1) >> 1 if d > 0 else _NAF_POINTS + ((1 - d) >> 1))
+            pending = 0
+        i -= 1
+    _emit(steps, pending if pending > 0 else 0, 0)
     return steps
 
 
@@ -233,29 +250,53 @@ def _to_affine(p, X, Y, Z):
     return X * zi2 % p, Y * zi2 % p * zi % p
 
 
+def _batch_affine(p, size, xs, ys, zs, first, count):
+    """Entries first .. first + count - 1 of a Jacobian table made affine in place, with one
+    inversion for all of them (Montgomery's trick: prefix products, then back)."""
+    prefix = [1] * count
+    acc = 1
+    for j in range(count):
+        acc = acc * zs[first + j] % p
+        prefix[j] = acc
+    inv = _inverse(acc, p)
+    j = count - 1
+    while j >= 0:
+        i = first + j
+        zi = inv * prefix[j - 1] % p if j else inv   # 1 / z_i
+        inv = inv * zs[i] % p                         # 1 / (z_first ... z_{i-1})
+        zi2 = zi * zi % p
+        # through bytes: a remainder keeps the digit storage of its dividend (twice the size),
+        # and the table lives as long as the scalar multiplication (the comb's: for good)
+        xs[i] = int.from_bytes((xs[i] * zi2 % p).to_bytes(size, "big"), "big")
+        ys[i] = int.from_bytes((ys[i] * zi2 % p * zi % p).to_bytes(size, "big"), "big")
+        j -= 1
+
+
 def _odd_multiples(curve, x, y):
-    """Jacobian table [-, P, 3P, 5P, ... (2^w - 1)P] (index i holds (2i - 1)P)."""
+    """Affine table [-, P, 3P, ... 15P, -P, -3P, ... -15P] (index i <= 8 holds (2i - 1)P, index
+    8 + i its negative) of a point of prime order (no entry is infinity)."""
     p = curve.p
-    count = 1 << (_WINDOW - 1)
-    xs = [0, x]
-    ys = [0, y]
-    zs = [0, 1]
-    x2, y2, z2 = _run(p, b"\x00\x01\x01\x00", xs, ys, zs)  # 2P
-    xs.append(x2)
-    ys.append(y2)
-    zs.append(z2)
+    count = _NAF_POINTS
+    xs = [0] * (2 * count + 1)
+    ys = [0] * (2 * count + 1)
+    zs = [1] * (count + 1)
+    xs[1] = x
+    ys[1] = y
+    x2, y2, z2 = _run(p, b"\x00\x01\x01\x00", xs, ys, None)  # 2P
+    view_x = [0, 0, x2]
+    view_y = [0, 0, y2]
+    view_z = [0, 0, z2]
     for i in range(2, count + 1):
-        # (2i - 1)P = (2i - 3)P + 2P: entries i - 1 and 2 of a two-entry view
-        xi, yi, zi = _run(p, b"\x00\x01\x00\x02", (0, xs[i - 1], x2), (0, ys[i - 1], y2), (0, zs[i - 1], z2))
-        if i < len(xs):
-            xs[i] = xi
-            ys[i] = yi
-            zs[i] = zi
-        else:
-            xs.append(xi)
-            ys.append(yi)
-            zs.append(zi)
-    return xs, ys, zs
+        # (2i - 1)P = (2i - 3)P + 2P: the entries i - 1 and 2 of a two-entry view
+        view_x[1] = xs[i - 1]
+        view_y[1] = ys[i - 1]
+        view_z[1] = zs[i - 1]
+        xs[i], ys[i], zs[i] = _run(p, b"\x00\x01\x00\x02", view_x, view_y, view_z)
+    _batch_affine(p, curve.size, xs, ys, zs, 2, count - 1)
+    for i in range(1, count + 1):
+        xs[count + i] = xs[i]
+        ys[count + i] = p - ys[i]
+    return xs, ys
 
 
 def precompute(curve=P256):
@@ -281,21 +322,8 @@ def precompute(curve=P256):
         for low in range(1, bit):
             xs[bit | low], ys[bit | low], zs[bit | low] = _run(
                 p, b"\x00\x01\x00\x02", (0, xs[low], tx), (0, ys[low], ty), (0, zs[low], tz))
-    # to affine with one inversion (Montgomery's trick): prefix[i] = z1 * ... * zi
-    count = len(xs)
-    prefix = [1] * count
-    acc = 1
-    for i in range(1, count):
-        acc = acc * zs[i] % p
-        prefix[i] = acc
-    inv = _inverse(acc, p)
-    for i in range(count - 1, 0, -1):
-        zi = inv * prefix[i - 1] % p   # 1 / z_i
-        inv = inv * zs[i] % p          # 1 / (z1 ... z_{i-1})
-        zi2 = zi * zi % p
-        # through bytes: a remainder keeps the digit storage of its dividend (twice the size)
-        xs[i] = int.from_bytes((xs[i] * zi2 % p).to_bytes(curve.size, "big"), "big")
-        ys[i] = int.from_bytes((ys[i] * zi2 % p * zi % p).to_bytes(curve.size, "big"), "big")
+    # to affine with one inversion for the whole table
+    _batch_affine(p, curve.size, xs, ys, zs, 1, len(xs) - 1)
     curve.comb = (xs, ys)
 
 
@@ -344,8 +372,8 @@ def decode_point(curve, data):
 def multiply(curve, k, x, y):
     """Jacobian k * (x, y) for an integer 1 <= k < n and a validated point."""
     scalar = k.to_bytes(curve.size, "big")
-    xs, ys, zs = _odd_multiples(curve, x, y)
-    return _run(curve.p, _window_steps(scalar, curve.size, curve.bits), xs, ys, zs)
+    xs, ys = _odd_multiples(curve, x, y)
+    return _run(curve.p, _naf_steps(scalar, curve.size, curve.bits), xs, ys, None)
 
 
 def multiply_base(curve, k):

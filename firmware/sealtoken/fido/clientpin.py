@@ -157,6 +157,7 @@ class ClientPin:
         self.store = store
         self.protocols = {1: PinProtocolV1(platform), 2: PinProtocolV2(platform)}
         self._ka = None              # (private bytearray, x, y) of the key-agreement key
+        self._ka_peer = None         # (x, y, Z bytearray): the last ECDH with it, kept as long as the key
         self._token = None           # bytearray(32)
         self._token_protocol = 0
         self._permissions = 0
@@ -175,6 +176,9 @@ class ClientPin:
         if self._ka is not None:
             wipe(self._ka[0])
         self._ka = None
+        if self._ka_peer is not None:
+            wipe(self._ka_peer[2])
+        self._ka_peer = None
 
     def _drop_token(self):
         if self._token is not None:
@@ -222,10 +226,19 @@ class ClientPin:
         if self._ka is None:
             # no key was handed out since power-up: any answer is as good as a wrong one
             self.key_agreement_cose()
+        cached = self._ka_peer
+        if cached is not None and cached[0] == x and cached[1] == y:
+            # the same platform key again (a PIN token, then hmac-secret in the getAssertion that
+            # uses it): the same shared point, not computed twice (an ECDH is most of a second
+            # on a board); it lives exactly as long as the key-agreement key
+            return proto.kdf(bytes(cached[2]))
         try:
             z = self.platform.p256_ecdh(bytes(self._ka[0]), x, y)
         except ValueError:
             raise CtapError(C.CTAP1_ERR_INVALID_PARAMETER, "keyAgreement point not on the curve")
+        if cached is not None:
+            wipe(cached[2])
+        self._ka_peer = (bytes(x), bytes(y), bytearray(z))
         return proto.kdf(bytes(z))
 
     def check_token(self, version, message, param, permission):

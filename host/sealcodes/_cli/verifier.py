@@ -261,21 +261,30 @@ def _create_pepper(path):
 @click.argument("source", metavar="FILE|-")
 @click.option("--force", is_flag=True,
               help="Replace an account's active set without the device's proof (a lost device); audited.")
+@click.option("--bulk", is_flag=True,
+              help="JSON lines of any size, read as they come and stored in batches; stops at the first bad "
+                   "or refused record (those before it are stored); a rerun skips what is stored.")
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=1000, show_default=True,
+              help="Records per transaction with --bulk.")
 @click.pass_obj
-def import_command(obj, source, force):
+def import_command(obj, source, force, bulk, batch_size):
     """Import verifier records: one JSON record, or JSON lines (one record per line).
 
     A first set is imported as is; a set for an account that already has an active set needs the
-    rotation proof of that set's device (record v2), or --force.
+    rotation proof of that set's device (record v2), or --force. Without --bulk the input (at most
+    16 MiB) is read and checked whole before anything is stored.
     """
     from ..errors import SealcodesError
     from ..verifier import Principal
     from ..verifier.record import read_records
 
+    principal = Principal.local(force=force)
+    if bulk:
+        _bulk_import(obj, source, principal, batch_size)
+        return
     text = _read_source(source)
     records = read_records(text)  # all parsed and checked before anything is stored
     verifier = obj.verifier()
-    principal = Principal.local(force=force)
     for number, record in enumerate(records, start=1):
         try:
             result = verifier.import_record(record, principal)
@@ -291,6 +300,69 @@ def import_command(obj, source, force):
             click.echo(f"imported   {name}: {record.count} codes{old}{forced}")
 
 
+class ImportProgress:
+    """A progress line on stderr while a bulk import runs: rewritten in place on a terminal,
+    a new line every few seconds otherwise."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.start = self.shown_at = time.monotonic()
+        self.interval = 0.5 if self.tty else 5.0
+
+    def line(self, summary) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        return (f"import: {summary.records} records ({summary.imported} imported, {summary.unchanged} unchanged), "
+                f"{summary.records / elapsed:.0f} records/s")
+
+    def __call__(self, summary) -> None:
+        now = time.monotonic()
+        if now - self.shown_at >= self.interval:
+            self.shown_at = now
+            self._show(self.line(summary), final=False)
+
+    def done(self, summary) -> None:
+        self._show(self.line(summary), final=True)
+
+    def _show(self, text: str, final: bool) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[K" + text + ("\n" if final else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _bulk_import(obj, source, principal, batch_size):
+    from ..verifier import ImportStopped
+    from ..verifier.record import stream_records
+
+    try:
+        handle = sys.stdin.buffer if source == "-" else open(source, "rb")
+    except OSError as exc:
+        raise CliFail(f"cannot read {shown(source)}: {exc.strerror or type(exc).__name__}") from None
+    verifier = obj.verifier()
+    progress = ImportProgress()
+    try:
+        summary = verifier.import_records(stream_records(handle), principal, batch_size=batch_size,
+                                          progress=progress)
+    except ImportStopped as stop:
+        progress.done(stop.summary)
+        where = "" if stop.record is None else \
+            f"record {stop.summary.records + 1} ({shown(stop.record.account)}, {shown(stop.record.label)}): "
+        raise CliFail(f"{where}{shown(stop.cause)}; the {stop.summary.records} records before it are stored "
+                      "(a rerun skips them)") from None
+    except OSError as exc:
+        raise CliFail(f"cannot read {shown(source)}: {exc.strerror or type(exc).__name__}") from None
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()
+    progress.done(summary)
+    if summary.records == 0:
+        raise CliFail("no verifier record in the input")
+    click.echo(f"{summary.records} records: {summary.imported} imported, {summary.unchanged} unchanged "
+               f"(already imported), {summary.forced} forced replacements, {summary.superseded} sets superseded")
+
+
 def _read_source(source):
     try:
         if source == "-":
@@ -303,7 +375,7 @@ def _read_source(source):
     except UnicodeDecodeError:
         raise CliFail("the records are not UTF-8 text") from None
     if len(text) > MAX_IMPORT_BYTES:
-        raise CliFail(f"the input is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB")
+        raise CliFail(f"the input is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB: import it with --bulk")
     return text
 
 

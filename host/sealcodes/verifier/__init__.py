@@ -13,6 +13,8 @@ from .core import (  # noqa: F401
     THROTTLED,
     Event,
     Forbidden,
+    ImportStopped,
+    ImportSummary,
     Policy,
     Principal,
     Verifier,

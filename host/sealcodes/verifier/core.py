@@ -32,7 +32,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from .. import derivation
 from ..errors import InvalidInputError, SealcodesError
@@ -67,7 +67,7 @@ from .record import (
     validate_pepper,
 )
 from .rotation import verify_proof
-from .store import ATTEMPT_COST, CURRENT_PEPPER, AccountState, SetRow, SqlStore, StoreError
+from .store import ATTEMPT_COST, CURRENT_PEPPER, AccountState, AuditEntry, NewSet, SetRow, SqlStore, StoreError
 
 log = logging.getLogger("sealcodes.verifier")
 
@@ -87,6 +87,9 @@ API_KEY_SECRET_BYTES = 32
 
 #: a fixed salt for the stand-in hash that pads an attempt (timing only; its result is dropped)
 _STAND_IN_SALT = b"sealcodes-nosalt"
+#: records per transaction of a bulk import, by default and at most
+IMPORT_BATCH = 1000
+IMPORT_BATCH_MAX = 10000
 #: what an import key is told when an account already has an active set and no valid proof came
 NEEDS_PROOF = "rotating an active set needs the device's proof; an admin may force a replacement"
 
@@ -120,6 +123,32 @@ class ImportResult:
     superseded_epochs: tuple[int, ...] = ()
     #: an admin replaced an active set without the device's proof
     forced: bool = False
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """Counts of an import of many records so far."""
+
+    records: int = 0
+    imported: int = 0
+    unchanged: int = 0
+    forced: int = 0
+    superseded: int = 0
+
+    def add(self, results: Sequence[ImportResult]) -> "ImportSummary":
+        imported = sum(1 for r in results if r.imported)
+        return ImportSummary(self.records + len(results), self.imported + imported,
+                             self.unchanged + len(results) - imported, self.forced + sum(1 for r in results if r.forced),
+                             self.superseded + sum(len(r.superseded_epochs) for r in results))
+
+
+class ImportStopped(SealcodesError):
+    """An import of many records stopped at a record it refused (or could not read): every
+    record before it is stored (`summary`), nothing after it."""
+
+    def __init__(self, summary: ImportSummary, record: VerifierRecord | None, cause: SealcodesError):
+        super().__init__(str(cause))
+        self.summary, self.record, self.cause = summary, record, cause
 
 
 @dataclass(frozen=True)
@@ -274,59 +303,109 @@ class Verifier:
           or from a principal allowed to force a replacement, which is audited as such;
         - an older epoch, or other codes under an epoch already imported, are refused.
 
-        Epoch N+1 of an account and label retires every older epoch at once."""
-        record.validate()
-        self.authorize(principal, IMPORT, record.account)
-        self.policy.check_cost(record.hash)
+        Epoch N+1 of an account and label retires every older epoch at once. This is a batch of
+        one record: `import_records` applies the same rules, through the same code."""
+        results, refusal = self._import_batch([record], principal)
+        if refusal is not None:
+            raise refusal[1]
+        return results[0]
+
+    def import_records(self, records: Iterable[VerifierRecord], principal: Principal = LOCAL,
+                       batch_size: int = IMPORT_BATCH, progress: Callable[["ImportSummary"], None] | None = None
+                       ) -> "ImportSummary":
+        """Store many records (any number: read from `records` as they come, `batch_size` per
+        transaction), each under exactly the rules of `import_record`. A batch never holds an
+        account twice: a record whose account is already in the batch starts the next one.
+
+        A record refused (or one that `records` cannot read: it raises InvalidInputError) stops
+        the import with ImportStopped: every record before it is stored, nothing after it. Run
+        again, the same records are "unchanged", so an interrupted import resumes without double
+        rows. `progress` is called after each batch with the counts so far."""
+        if not 1 <= batch_size <= IMPORT_BATCH_MAX:
+            raise InvalidInputError(f"the batch size must be 1 to {IMPORT_BATCH_MAX}")
+        summary = ImportSummary()
+        batch: list[VerifierRecord] = []
+        accounts: set[str] = set()
+
+        def flush() -> None:
+            nonlocal summary
+            if not batch:
+                return
+            results, refusal = self._import_batch(batch, principal)
+            summary = summary.add(results)
+            batch.clear()
+            accounts.clear()
+            if refusal is not None:
+                raise ImportStopped(summary, refusal[0], refusal[1])
+            if progress is not None:
+                progress(summary)
+
+        iterator = iter(records)
+        while True:
+            try:
+                record = next(iterator)
+            except StopIteration:
+                break
+            except InvalidInputError as exc:  # the input broke off: keep what came before it
+                flush()
+                raise ImportStopped(summary, None, exc) from None
+            if record.account in accounts or len(batch) >= batch_size:
+                flush()
+            batch.append(record)
+            accounts.add(record.account)
+        flush()
+        return summary
+
+    def _import_batch(self, records: Sequence[VerifierRecord], principal: Principal
+                      ) -> tuple[list[ImportResult], tuple[VerifierRecord, SealcodesError] | None]:
+        """Import records of distinct accounts in one transaction, in order, up to the first
+        refused one: (results of the records stored, (the refused record, why) or None)."""
         current = self.store.get_setting(CURRENT_PEPPER) or ""
         pepper = self._pepper(current)
-        stored = [pepper_digest(pepper, d) for d in record.digests]
+        # what needs no database first, record after record: the record, the key's scope, the cost
+        checked: list[tuple[VerifierRecord, tuple[bytes, ...]]] = []
+        refusal = refused_scope = None
+        for record in records:
+            try:
+                record.validate()
+                principal.check(IMPORT, record.account)
+                self.policy.check_cost(record.hash)
+            except Forbidden as exc:
+                refusal, refused_scope = (record, exc), IMPORT
+                break
+            except InvalidInputError as exc:
+                refusal = (record, exc)
+                break
+            checked.append((record, tuple(pepper_digest(pepper, d) for d in record.digests)))
         now = self._clock()
-        try:
-            with self.store.transaction(record.account) as tx:
-                existing = tx.sets_for_label(record.label)
-                for row in existing:
-                    if row.epoch == record.epoch and row.salt == record.salt and row.fingerprint == record.fingerprint:
-                        return ImportResult(record.account, record.label, record.epoch, imported=False)
-                newest = max((row.epoch for row in existing), default=None)
-                if newest is not None and newest > record.epoch:
-                    raise InvalidInputError(f"this account and label are already at epoch {newest}; "
-                                            f"epoch {record.epoch} is older and cannot be imported")
-                if newest == record.epoch:
-                    raise InvalidInputError(f"epoch {record.epoch} of this account and label is already imported "
-                                            "with other codes; rotate to a new epoch")
-                active = tx.active_sets()
-                forced = bool(active) and not _proof_holds(record, active)
-                if forced and not principal.may(FORCE_REPLACE, record.account):
-                    raise Forbidden(NEEDS_PROOF + (" (sealcodes verifier import --force)"
-                                                   if principal.key_id == LOCAL_KEY_ID else ""))
-                replaced = [row for row in active if row.label == record.label]
-                attempt_cost = sum(set_cost(_params_of(row)) for row in active if row.label != record.label) \
-                    + set_cost(record.hash)
-                if attempt_cost > self.policy.max_cost:
-                    raise InvalidInputError(f"with this set the account's attempt cost (the sum over its active sets, "
-                                            f"memory x passes) would be {attempt_cost}, above this verifier's "
-                                            f"limit of {self.policy.max_cost}")
-                tx.retire_sets([row.id for row in replaced], "superseded", now)
-                for row in replaced:
-                    tx.audit(now, "supersede", row.label, row.epoch, detail=f"by epoch {record.epoch}")
-                tx.insert_set(record, stored, current, now, commitment=record.commitment)
-                tx.raise_attempt_cost(attempt_cost)
-                tx.audit(now, "import", record.label, record.epoch,
-                         detail=f"{record.count} codes, {record.format}, {record.hash.scheme}, "
-                                f"key {principal.key_id}")
-                if forced:
-                    old = ", ".join(str(row.epoch) for row in replaced) or "none of this label"
-                    tx.audit(now, "forced-replace", record.label, record.epoch,
-                             detail=f"key {principal.key_id}: epoch {old} -> {record.epoch}, without the device's "
-                                    "proof")
-        except Forbidden:
-            self._audit_refusal(principal, "rotate without proof", record.account)
-            raise
-        superseded = tuple(row.epoch for row in replaced)
-        self._emit(Event(EVENT_SET_IMPORTED, record.account, now, record.label, record.epoch,
-                         remaining=record.count, detail={"superseded_epochs": list(superseded), "forced": forced}))
-        return ImportResult(record.account, record.label, record.epoch, True, superseded, forced)
+        plans: list[tuple[_ImportPlan, tuple[bytes, ...]]] = []
+        if checked:
+            with self.store.import_transaction([record.account for record, _ in checked]) as tx:
+                stored = tx.sets_by_account()
+                for record, digests in checked:
+                    try:
+                        plan = _plan_import(record, stored[record.account], principal, self.policy.max_cost)
+                    except Forbidden as exc:
+                        refusal, refused_scope = (record, exc), "rotate without proof"
+                        break
+                    except InvalidInputError as exc:
+                        refusal, refused_scope = (record, exc), None
+                        break
+                    plans.append((plan, digests))
+                _store_plans(tx, plans, current, now)
+        if refused_scope is not None:  # audited once the batch's transaction is over
+            self._audit_refusal(principal, refused_scope, refusal[0].account)
+        results = []
+        for plan, _ in plans:
+            record = plan.record
+            superseded = tuple(row.epoch for row in plan.replaced)
+            results.append(ImportResult(record.account, record.label, record.epoch, plan.imported, superseded,
+                                        plan.forced))
+            if plan.imported:
+                self._emit(Event(EVENT_SET_IMPORTED, record.account, now, record.label, record.epoch,
+                                 remaining=record.count,
+                                 detail={"superseded_epochs": list(superseded), "forced": plan.forced}))
+        return results, refusal
 
     # --- verify -----------------------------------------------------------------------------------
 
@@ -528,6 +607,75 @@ class Verifier:
             log.warning("event hook failed for %s", event.kind, exc_info=log.isEnabledFor(logging.DEBUG))
 
 
+@dataclass(frozen=True)
+class _ImportPlan:
+    """What importing one record does, decided by `_plan_import` before anything is written."""
+
+    record: VerifierRecord
+    imported: bool
+    key_id: str
+    replaced: tuple[SetRow, ...] = ()
+    forced: bool = False
+    attempt_cost: int = 0
+
+
+def _plan_import(record: VerifierRecord, stored: Sequence[SetRow], principal: Principal,
+                 max_cost: int) -> _ImportPlan:
+    """The import rules (docs/verifier.md, "The import rules") for one record, given every set of
+    its account (retired or not, in import order); raises Forbidden or InvalidInputError."""
+    existing = sorted((row for row in stored if row.label == record.label), key=lambda row: row.epoch)
+    for row in existing:
+        if row.epoch == record.epoch and row.salt == record.salt and row.fingerprint == record.fingerprint:
+            return _ImportPlan(record, imported=False, key_id=principal.key_id)
+    newest = max((row.epoch for row in existing), default=None)
+    if newest is not None and newest > record.epoch:
+        raise InvalidInputError(f"this account and label are already at epoch {newest}; "
+                                f"epoch {record.epoch} is older and cannot be imported")
+    if newest == record.epoch:
+        raise InvalidInputError(f"epoch {record.epoch} of this account and label is already imported "
+                                "with other codes; rotate to a new epoch")
+    active = [row for row in stored if row.retired_at is None]
+    forced = bool(active) and not _proof_holds(record, active)
+    if forced and not principal.may(FORCE_REPLACE, record.account):
+        raise Forbidden(NEEDS_PROOF + (" (sealcodes verifier import --force)"
+                                       if principal.key_id == LOCAL_KEY_ID else ""))
+    replaced = tuple(row for row in active if row.label == record.label)
+    attempt_cost = sum(set_cost(_params_of(row)) for row in active if row.label != record.label) \
+        + set_cost(record.hash)
+    if attempt_cost > max_cost:
+        raise InvalidInputError(f"with this set the account's attempt cost (the sum over its active sets, "
+                                f"memory x passes) would be {attempt_cost}, above this verifier's "
+                                f"limit of {max_cost}")
+    return _ImportPlan(record, True, principal.key_id, replaced, forced, attempt_cost)
+
+
+def _store_plans(tx, plans: Sequence[tuple[_ImportPlan, tuple[bytes, ...]]], pepper_id_: str, now: float) -> None:
+    """The writes of a batch's plans: a few statements for the whole batch."""
+    entries, new_sets, retired = [], [], []
+    for plan, digests in plans:
+        if not plan.imported:
+            continue
+        record = plan.record
+        retired.extend(row.id for row in plan.replaced)
+        entries.extend(AuditEntry(record.account, "supersede", row.label, row.epoch, f"by epoch {record.epoch}")
+                       for row in plan.replaced)
+        new_sets.append(NewSet(record, digests, pepper_id_))
+        entries.append(AuditEntry(record.account, "import", record.label, record.epoch,
+                                  f"{record.count} codes, {record.format}, {record.hash.scheme}, "
+                                  f"key {plan.key_id}"))
+        if plan.forced:
+            old = ", ".join(str(row.epoch) for row in plan.replaced) or "none of this label"
+            entries.append(AuditEntry(record.account, "forced-replace", record.label, record.epoch,
+                                      f"key {plan.key_id}: epoch {old} -> {record.epoch}, without the "
+                                      "device's proof"))
+    if not new_sets:
+        return
+    tx.retire_sets(retired, "superseded", now)
+    tx.insert_sets(new_sets, now)
+    tx.raise_attempt_cost(max(plan.attempt_cost for plan, _ in plans))
+    tx.audit(entries, now)
+
+
 def _proof_holds(record: VerifierRecord, active: Sequence[SetRow]) -> bool:
     """Whether the record carries a rotation proof (record v2, docs/spec.md section 14.4) that
     verifies under the stored commitment of the active set it names. When the record's label has
@@ -578,6 +726,6 @@ def _api_key_digest(token: str) -> bytes:
 
 __all__ = [
     "ACCEPTED", "REJECTED", "MISTYPED", "LOCKED", "THROTTLED", "Verifier", "Policy", "VerifyResult",
-    "ImportResult", "AccountStatus", "SetStatus", "Event", "StoreError", "VerifierConfigError", "Forbidden",
+    "ImportResult", "ImportSummary", "ImportStopped", "AccountStatus", "SetStatus", "Event", "StoreError", "VerifierConfigError", "Forbidden",
     "Principal",
 ]

@@ -12,10 +12,14 @@ import contextlib
 import threading
 from typing import Iterator
 
-from .store import SqlStore, StoreError
+from .store import SET_INSERT_COLUMNS, SqlStore, StoreError, set_insert_values
 
 CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK_ID = 0x5EA1C0DE
+#: our own URL parameter (libpq never sees it): `prepared_statements=off` for a pooler in
+#: transaction mode (PgBouncer before 1.21), where a statement prepared on one server connection is
+#: missing on the next; psycopg prepares a statement run five times on a connection
+PREPARED_STATEMENTS = "prepared_statements"
 
 
 class PostgresStore(SqlStore):
@@ -30,7 +34,7 @@ class PostgresStore(SqlStore):
             import psycopg_pool  # noqa: F401
         except ImportError:
             raise StoreError("PostgreSQL needs psycopg 3: pip install 'sealcodes[server]'") from None
-        self.url = url
+        self.url, self._prepare_threshold = _prepare_option(url)
         self._pool_size = max(1, pool_size)
         self._pool = None
         self._guard = threading.Lock()
@@ -47,7 +51,8 @@ class PostgresStore(SqlStore):
                     raise StoreError(f"cannot reach the verifier database: {_reason(exc)}") from None
                 pool = psycopg_pool.ConnectionPool(
                     self.url, min_size=1, max_size=self._pool_size, open=False,
-                    kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+                    kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S,
+                            "prepare_threshold": self._prepare_threshold},
                     timeout=CONNECT_TIMEOUT_S + 5,
                 )
                 try:
@@ -77,9 +82,47 @@ class PostgresStore(SqlStore):
             with connection.cursor() as cursor:
                 yield cursor
 
+    # --- imports in batches: arrays instead of one statement per row, COPY for the codes ---
+
+    def in_list(self, column: str, values) -> tuple[str, tuple]:
+        return f"{column} = ANY(%s)", (list(values),)
+
+    def _hold_accounts(self, cursor, accounts) -> None:
+        # rows created and locked in sorted order: two imports never wait on each other in a circle
+        cursor.execute("INSERT INTO accounts (account) SELECT a FROM unnest(%s::text[]) AS a ORDER BY a "
+                       "ON CONFLICT (account) DO NOTHING", (list(accounts),))
+        cursor.execute("SELECT account FROM accounts WHERE account = ANY(%s) ORDER BY account FOR UPDATE",
+                       (list(accounts),))
+        cursor.fetchall()
+
+    def insert_sets(self, cursor, sets, now: float) -> None:
+        columns = list(zip(*(set_insert_values(new, now) for new in sets)))
+        cursor.execute(
+            f"INSERT INTO code_sets ({SET_INSERT_COLUMNS}) SELECT * FROM unnest(%s::text[], %s::text[], "
+            "%s::bigint[], %s::text[], %s::integer[], %s::text[], %s::text[], %s::integer[], %s::integer[], "
+            "%s::integer[], %s::bytea[], %s::text[], %s::double precision[], %s::bytea[]) "
+            "RETURNING id, account, label, epoch", [list(column) for column in columns])
+        ids = {(account, label, epoch): set_id for set_id, account, label, epoch in cursor.fetchall()}
+        with cursor.copy("COPY codes (set_id, idx, digest) FROM STDIN") as copy:
+            for new in sets:
+                record = new.record
+                set_id = ids[(record.account, record.label, record.epoch)]
+                copy.write("".join(f"{set_id}\t{idx}\t\\\\x{digest.hex()}\n"
+                                   for idx, digest in enumerate(new.digests)))
+
+    def insert_audit(self, cursor, rows) -> None:
+        columns = list(zip(*rows))
+        cursor.execute("INSERT INTO audit (at, event, account, label, epoch, code_index, detail) "
+                       "SELECT * FROM unnest(%s::double precision[], %s::text[], %s::text[], %s::text[], "
+                       "%s::bigint[], %s::integer[], %s::text[])", [list(column) for column in columns])
+
     def _table_exists(self, cursor, name: str) -> bool:
-        cursor.execute("SELECT to_regclass(%s)", (name,))
-        return cursor.fetchone()[0] is not None
+        # the catalog read with the statement's snapshot, not to_regclass: that answers from the
+        # backend's catalog cache, which (taking no lock) may not know yet a table that another
+        # `init` committed while this one waited for the migration lock
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                       "ON n.oid = c.relnamespace WHERE c.relname = %s AND n.nspname = current_schema())", (name,))
+        return cursor.fetchone()[0]
 
     def _locked_schema_version(self, cursor) -> int:
         # one migrator at a time across the fleet; held until the migration commits
@@ -91,6 +134,21 @@ class PostgresStore(SqlStore):
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+
+
+def _prepare_option(url: str) -> tuple[str, int | None]:
+    """The URL without `prepared_statements=on|off`, and psycopg's prepare_threshold for it."""
+    import urllib.parse
+
+    head, mark, query = url.partition("?")
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    values = [value for name, value in pairs if name == PREPARED_STATEMENTS]
+    if not values:
+        return url, 5
+    if len(values) > 1 or values[0] not in ("on", "off"):
+        raise StoreError(f"the database URL's {PREPARED_STATEMENTS} must be given once, as on or off")
+    rest = urllib.parse.urlencode([(name, value) for name, value in pairs if name != PREPARED_STATEMENTS])
+    return head + (mark + rest if rest else ""), (None if values[0] == "off" else 5)
 
 
 def _reason(exc: Exception) -> str:

@@ -29,7 +29,7 @@ import re
 import struct
 import unicodedata
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from .. import derivation
 from ..errors import InvalidInputError
@@ -62,6 +62,8 @@ MAX_MEMORY_KIB = 1 << 20  # 1 GiB
 MAX_ITERATIONS = 16
 MAX_LANES = 16
 ACCOUNT_MAX_BYTES = 128
+#: the longest line a stream of JSON lines may hold (a record of 100 codes is about 8 KiB)
+RECORD_LINE_MAX = 1 << 20
 PEPPER_MIN_BYTES = 16
 PEPPER_MAX_BYTES = 64
 
@@ -243,7 +245,7 @@ def normalize_account(account: str) -> str:
     if not isinstance(account, str):
         raise TypeError("account must be text (str)")
     text = unicodedata.normalize("NFKC", account)
-    for position, char in enumerate(text, start=1):
+    for position, char in enumerate("" if text.isascii() else text, start=1):  # all ignorables are >= U+00AD
         if _default_ignorable(char):
             raise InvalidInputError(f"account contains an invisible character (U+{ord(char):04X}) "
                                     f"at position {position}")
@@ -537,3 +539,28 @@ def read_records(text: str) -> list[VerifierRecord]:
         except InvalidInputError as exc:
             raise InvalidInputError(f"line {number}: {exc}") from None
     return records
+
+
+def stream_records(handle) -> Iterator[VerifierRecord]:
+    """Records from a binary stream of JSON lines, one line at a time, so memory stays bounded
+    whatever the stream's size: each line UTF-8, at most RECORD_LINE_MAX bytes; blank lines are
+    skipped. A line that is not a record raises InvalidInputError naming it."""
+    number = 0
+    while True:
+        line = handle.readline(RECORD_LINE_MAX + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > RECORD_LINE_MAX:
+            raise InvalidInputError(f"line {number} is longer than {RECORD_LINE_MAX // 1024} KiB")
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInputError(f"line {number} is not UTF-8 text") from None
+        if not text.strip():
+            continue
+        try:
+            record = VerifierRecord.from_json(text)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"line {number}: {exc}") from None
+        yield record

@@ -23,7 +23,7 @@ class StoreError(SealcodesError):
     """The database is unreachable, foreign, newer than this release, or refused a statement."""
 
 
-#: the settings row holding the highest attempt cost of any account (see `Transaction.raise_attempt_cost`)
+#: the settings row holding the highest attempt cost of any account (see `ImportTransaction.raise_attempt_cost`)
 ATTEMPT_COST = "attempt_cost"
 #: the settings row naming the pepper of new imports ("" for none)
 CURRENT_PEPPER = "pepper_id"
@@ -180,6 +180,13 @@ MIGRATIONS: tuple[tuple[str | Callable, ...], ...] = (
         _normalise_account_names,
         _recompute_attempt_cost,
     ),
+    (  # 4: at a million accounts, the peppers of active sets (read at every start) come from a
+        #    partial index, one probe per pepper; an account's sets are found through the
+        #    (account, label, epoch) key, so the index on (account, retired_at) goes
+        "DROP INDEX code_sets_pepper",
+        "DROP INDEX code_sets_active",
+        "CREATE INDEX code_sets_active_pepper ON code_sets (pepper_id) WHERE retired_at IS NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -299,11 +306,6 @@ class Transaction:
                          "ORDER BY id", (self.account,)).fetchall()
         return [_set_row(r) for r in rows]
 
-    def sets_for_label(self, label: str) -> list[SetRow]:
-        rows = self._run(f"SELECT {_SET_COLUMNS} FROM code_sets WHERE account = ? AND label = ? ORDER BY epoch",
-                         (self.account, label)).fetchall()
-        return [_set_row(r) for r in rows]
-
     def code_rows(self, set_ids: Sequence[int]) -> list[CodeRow]:
         """Every code of these sets (used or not) while they are still active, in a fixed order."""
         found = []
@@ -323,21 +325,6 @@ class Transaction:
     def remaining(self, set_id: int) -> int:
         return self._run("SELECT COUNT(*) FROM codes WHERE set_id = ? AND used_at IS NULL", (set_id,)).fetchone()[0]
 
-    def insert_set(self, record, digests: Sequence[bytes], pepper_id: str, now: float,
-                   commitment: bytes | None = None) -> int:
-        params = record.hash
-        set_id = self._run(
-            "INSERT INTO code_sets (account, label, epoch, format, count, fingerprint, scheme, memory_kib, "
-            "iterations, lanes, salt, pepper_id, imported_at, commitment) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (record.account, record.label, record.epoch, record.format, record.count, record.fingerprint,
-             params.scheme, params.memory_kib, params.iterations, params.lanes, record.salt, pepper_id, now,
-             None if commitment is None else bytes(commitment)),
-        ).fetchone()[0]
-        for idx, digest in enumerate(digests):
-            self._run("INSERT INTO codes (set_id, idx, digest) VALUES (?, ?, ?)", (set_id, idx, digest))
-        return set_id
-
     def retire_sets(self, set_ids: Sequence[int], why: str, now: float) -> None:
         for set_id in set_ids:
             self._run("UPDATE code_sets SET retired_at = ?, retired_why = ? WHERE id = ? AND retired_at IS NULL",
@@ -352,12 +339,78 @@ class Transaction:
         row = self._run("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
         return row[0] if row else None
 
+
+@dataclass(frozen=True)
+class NewSet:
+    """A set an import stores: the record, its digests as stored (peppered), its pepper's id."""
+
+    record: object  # a VerifierRecord
+    digests: tuple[bytes, ...]
+    pepper_id: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    account: str
+    event: str
+    label: str | None = None
+    epoch: int | None = None
+    detail: str | None = None
+
+
+class ImportTransaction:
+    """What an import runs while it holds a batch of accounts (see `SqlStore.import_transaction`):
+    one read of their sets, then the writes of the whole batch in a few statements."""
+
+    def __init__(self, store: "SqlStore", cursor, accounts: Sequence[str]):
+        self._store, self._cursor, self.accounts = store, cursor, tuple(accounts)
+
+    def sets_by_account(self) -> dict[str, list[SetRow]]:
+        """Every set of the held accounts, retired or not, in the order they were imported."""
+        found: dict[str, list[SetRow]] = {account: [] for account in self.accounts}
+        if not self.accounts:
+            return found
+        where, params = self._store.in_list("account", self.accounts)
+        self._cursor.execute(self._store.sql(f"SELECT {_SET_COLUMNS} FROM code_sets WHERE {where} ORDER BY id"),
+                             params)
+        for row in self._cursor.fetchall():
+            found[row[1]].append(_set_row(row))
+        return found
+
+    def retire_sets(self, set_ids: Sequence[int], why: str, now: float) -> None:
+        if set_ids:
+            self._cursor.executemany(
+                self._store.sql("UPDATE code_sets SET retired_at = ?, retired_why = ? WHERE id = ? "
+                                "AND retired_at IS NULL"), [(now, why, set_id) for set_id in set_ids])
+
+    def insert_sets(self, sets: Sequence[NewSet], now: float) -> None:
+        if sets:
+            self._store.insert_sets(self._cursor, sets, now)
+
+    def audit(self, entries: Sequence[AuditEntry], now: float) -> None:
+        if entries:
+            self._store.insert_audit(self._cursor, [(now, e.event, e.account, e.label, e.epoch, None, e.detail)
+                                                    for e in entries])
+
     def raise_attempt_cost(self, cost: int) -> None:
         """The highest attempt cost of any account, never lowered here (`verifier init` recomputes
         it): every attempt is padded to it, so its cost does not tell which accounts exist."""
-        self._run("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = "
-                  "CASE WHEN CAST(settings.value AS BIGINT) < CAST(excluded.value AS BIGINT) "
-                  "THEN excluded.value ELSE settings.value END", (ATTEMPT_COST, str(int(cost))))
+        self._cursor.execute(self._store.sql(
+            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = "
+            "CASE WHEN CAST(settings.value AS BIGINT) < CAST(excluded.value AS BIGINT) "
+            "THEN excluded.value ELSE settings.value END"), (ATTEMPT_COST, str(int(cost))))
+
+
+def set_insert_values(new: NewSet, now: float) -> tuple:
+    record, params = new.record, new.record.hash
+    return (record.account, record.label, record.epoch, record.format, record.count, record.fingerprint,
+            params.scheme, params.memory_kib, params.iterations, params.lanes, bytes(record.salt), new.pepper_id,
+            now, None if record.commitment is None else bytes(record.commitment))
+
+
+SET_INSERT_COLUMNS = ("account, label, epoch, format, count, fingerprint, scheme, memory_kib, iterations, lanes, "
+                       "salt, pepper_id, imported_at, commitment")
+_AUDIT_INSERT = "INSERT INTO audit (at, event, account, label, epoch, code_index, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
 class SqlStore:
@@ -382,6 +435,30 @@ class SqlStore:
 
     def close(self) -> None:
         pass
+
+    def in_list(self, column: str, values: Sequence) -> tuple[str, tuple]:
+        """A condition `column` is one of `values` (never empty), and its parameters."""
+        return f"{column} IN ({', '.join('?' * len(values))})", tuple(values)
+
+    def _hold_accounts(self, cursor, accounts: Sequence[str]) -> None:
+        """Make sure the accounts' rows exist and hold them until the transaction ends (SQLite:
+        BEGIN IMMEDIATE holds the whole database already)."""
+        cursor.executemany(self.sql("INSERT INTO accounts (account) VALUES (?) ON CONFLICT (account) DO NOTHING"),
+                           [(account,) for account in accounts])
+
+    def insert_sets(self, cursor, sets: Sequence["NewSet"], now: float) -> None:
+        """Store new sets and their codes (one statement per set, one batch for the codes)."""
+        codes = []
+        for new in sets:
+            cursor.execute(self.sql(f"INSERT INTO code_sets ({SET_INSERT_COLUMNS}) "
+                                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
+                           set_insert_values(new, now))
+            set_id = cursor.fetchone()[0]
+            codes.extend((set_id, idx, digest) for idx, digest in enumerate(new.digests))
+        cursor.executemany(self.sql("INSERT INTO codes (set_id, idx, digest) VALUES (?, ?, ?)"), codes)
+
+    def insert_audit(self, cursor, rows: Sequence[tuple]) -> None:
+        cursor.executemany(self.sql(_AUDIT_INSERT), rows)
 
     # --- shared ---
 
@@ -485,6 +562,18 @@ class SqlStore:
                 cursor.fetchone()
                 yield Transaction(self, cursor, account)
 
+    @contextlib.contextmanager
+    def import_transaction(self, accounts: Sequence[str]) -> Iterator[ImportTransaction]:
+        """Hold several accounts at once for an import, as `transaction` holds one: their rows are
+        created when missing and locked in a fixed order (sorted), so that two imports never wait
+        on each other in a circle."""
+        accounts = sorted(set(accounts))
+        with self._connection() as connection:
+            with self._write_transaction(connection) as cursor:
+                if accounts:
+                    self._hold_accounts(cursor, accounts)
+                yield ImportTransaction(self, cursor, accounts)
+
     # reads outside a transaction (no write lock): what an attempt needs before its hash
 
     def account_state(self, account: str) -> AccountState:
@@ -548,8 +637,16 @@ class SqlStore:
         return [PepperRow(r[0], r[1], r[2], r[0] == current, r[3]) for r in rows]
 
     def pepper_ids_in_use(self) -> set[str]:
-        """Peppers of active sets ("" stands for sets stored without a pepper)."""
-        return {r[0] for r in self._fetch("SELECT DISTINCT pepper_id FROM code_sets WHERE retired_at IS NULL")}
+        """Peppers of active sets ("" stands for sets stored without a pepper): one index probe per
+        pepper (a loose index scan), however many sets use each."""
+        rows = self._fetch(
+            "WITH RECURSIVE found (pepper_id) AS ("
+            "SELECT (SELECT pepper_id FROM code_sets WHERE retired_at IS NULL ORDER BY pepper_id LIMIT 1) "
+            "UNION ALL SELECT (SELECT s.pepper_id FROM code_sets s WHERE s.retired_at IS NULL "
+            "AND s.pepper_id > found.pepper_id ORDER BY s.pepper_id LIMIT 1) FROM found "
+            "WHERE found.pepper_id IS NOT NULL) "
+            "SELECT pepper_id FROM found WHERE pepper_id IS NOT NULL")
+        return {r[0] for r in rows}
 
     def _current_pepper_locked(self, cursor) -> str | None:
         """The current pepper's id, its settings row held until the transaction ends."""

