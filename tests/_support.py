@@ -136,6 +136,11 @@ class VpcdToken:
             if _HOLDERS.get(self.port) is self:
                 del _HOLDERS[self.port]
 
+    def command(self) -> list:
+        """The process that connects to vpcd as the card."""
+        return [*self.server, "serve", "--vpcd", f"127.0.0.1:{self.port}", "--state", str(self.state_dir),
+                "--presence", self.presence, "--connect-timeout", "10"]
+
     def start(self):
         """Start serving; on any failure (or Ctrl-C) the process is stopped and the lock released."""
         self._lock()
@@ -143,15 +148,11 @@ class VpcdToken:
             deadline = time.monotonic() + 10
             while not _reader_empty(self.reader) and time.monotonic() < deadline:
                 time.sleep(0.05)  # the previous card is still being removed
-            self.process = subprocess.Popen(
-                [*self.server, "serve", "--vpcd", f"127.0.0.1:{self.port}",
-                 "--state", str(self.state_dir), "--presence", self.presence, "--connect-timeout", "10"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            )
+            self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             deadline = time.monotonic() + 15
             while not _card_present(self.reader):
                 if self.process.poll() is not None:
-                    raise RuntimeError("sealtoken serve exited: "
+                    raise RuntimeError(f"{' '.join(self.command()[:2])} exited: "
                                        + self.process.stderr.read().decode(errors="replace"))
                 if time.monotonic() > deadline:
                     raise RuntimeError("the virtual card did not appear in " + self.reader)

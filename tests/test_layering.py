@@ -101,6 +101,21 @@ def test_imports_flow_one_way():
     assert _violations() == []
 
 
+def test_the_board_package_imports_neither_the_host_nor_the_bridges():
+    """hardware/boards (MicroPython on the board: sealdevice and the board files) stands on the firmware
+    alone; the models of machine and rp2 it is tested with are in tests/, never beside it."""
+    found = []
+    files = sorted((ROOT / "hardware" / "boards").rglob("*.py"))
+    assert files
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.name}:{node.lineno} {n}" for n in names if n.split(".")[0] in ("sealcodes", "sealboard")]
+    assert found == []
+    assert not [p for p in files if p.name in ("machine.py", "rp2.py")]
+
+
 def test_the_checker_sees_violations(tmp_path):
     """The checker itself: relative imports resolve, and each kind of wrong import is caught."""
     assert host_layer("sealcodes._cli.codeset") == CLI

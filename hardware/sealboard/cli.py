@@ -1,9 +1,12 @@
 """`sealtoken`: run the sealtoken firmware on this PC.
 
     sealtoken serve --vpcd [HOST:PORT] --state DIR [--presence approve|deny|wait|timeout]
+    sealtoken bridge --usb SOCKET [--vpcd HOST:PORT]
 
-serves the token as a virtual smartcard behind pcscd (vsmartcard's vpcd driver),
-its flash kept in DIR across restarts.
+`serve` serves the token as a virtual smartcard behind pcscd (vsmartcard's vpcd driver), its flash
+kept in DIR across restarts. `bridge` puts the CCID interface of a board whose USB bus is the
+socket SOCKET (the board package under MicroPython's unix port, sealboard.usblink) behind pcscd the
+same way: vpcd's power controls and APDUs become CCID messages to the board.
 """
 
 from __future__ import annotations
@@ -57,6 +60,43 @@ def _serve(args):
     return 0
 
 
+def _bridge(args):
+    from .ccid import CcidCard, CcidReader
+    from .usblink import CLASS_CCID, UsbError, UsbLink
+
+    try:
+        host, port = parse_address(args.vpcd)
+    except ValueError as exc:
+        raise SystemExit(f"sealtoken: {exc}") from None
+    try:
+        link = UsbLink(args.usb, timeout=args.connect_timeout)
+        device = link.enumerate()
+        reader = CcidReader(link, device.interface(CLASS_CCID))
+    except (UsbError, OSError) as exc:
+        raise SystemExit(f"sealtoken: {exc}") from None
+    server = VpcdCard(CcidCard(reader), host, port)
+
+    def _stop(signum, frame):
+        server.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        server.connect(timeout=args.connect_timeout)
+    except ConnectionError as exc:
+        link.close()
+        raise SystemExit(f"sealtoken: {exc}") from None
+    print(f"sealtoken: the CCID interface of {device.product} (serial {device.serial}) is a card on vpcd "
+          f"{host}:{port}", flush=True)
+    try:
+        server.serve_forever(reconnect=True)
+    except UsbError as exc:
+        raise SystemExit(f"sealtoken: {exc}") from None
+    finally:
+        link.close()
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="sealtoken", description="Run the sealtoken firmware on this PC.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log bridge events to stderr")
@@ -72,6 +112,14 @@ def build_parser():
                             "SIGUSR1 switches to approve (or presses, with 'wait'), SIGUSR2 to deny")
     serve.add_argument("--connect-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
     serve.set_defaults(func=_serve)
+    bridge = sub.add_parser("bridge", help="put a board's CCID interface (USB over a socket) behind pcscd + vpcd")
+    bridge.add_argument("--usb", required=True, metavar="SOCKET", help="the Unix socket that is the board's USB bus")
+    bridge.add_argument(
+        "--vpcd", nargs="?", const=f"{DEFAULT_HOST}:{DEFAULT_PORT}", default=f"{DEFAULT_HOST}:{DEFAULT_PORT}",
+        metavar="HOST:PORT", help=f"vpcd address (default {DEFAULT_HOST}:{DEFAULT_PORT})",
+    )
+    bridge.add_argument("--connect-timeout", type=float, default=30.0, help=argparse.SUPPRESS)
+    bridge.set_defaults(func=_bridge)
     return parser
 
 

@@ -162,6 +162,14 @@ class CtapHid:
         """True while a CBOR request runs."""
         return self._busy_cid != 0
 
+    def keepalive_packet(self, status=CTAPHID_KEEPALIVE_PROCESSING):
+        """The KEEPALIVE report for the running CBOR request, or None while none runs: for a
+        transport that sends one every ~100 ms while the token computes (a timer on a board)."""
+        cid = self._busy_cid
+        if not cid:
+            return None
+        return frame(cid, _CTAPHID_KEEPALIVE, bytes((status,)))[0]
+
     def _valid_cid(self, cid):
         return 0 < cid < self._next_cid
 
@@ -351,11 +359,10 @@ class CtapHid:
 
     def _keepalive(self, status):
         """The authenticator's keepalive callback: True when the request must stop."""
-        cid = self._busy_cid
-        if cid and self.send_packet is not None:
+        if self._busy_cid and self.send_packet is not None:
             if status not in (CTAPHID_KEEPALIVE_PROCESSING, _CTAPHID_KEEPALIVE_UPNEEDED):
                 status = CTAPHID_KEEPALIVE_PROCESSING
-            self._send(frame(cid, _CTAPHID_KEEPALIVE, bytes((status,)))[0])
+            self._send(self.keepalive_packet(status))
         if self.poll_packet is not None:
             for _ in range(_MAX_POLL_PER_KEEPALIVE):
                 packet = self.poll_packet()

@@ -86,7 +86,14 @@ def _pcsc_device(reader: str, wait: float = LIST_BUSY_WAIT_S, on_wait=None, busy
 
 
 def _provider_device(provider) -> DeviceInfo:
-    return DeviceInfo(provider.name, provider.name, tuple(provider.applications), None, provider.detail)
+    return DeviceInfo(provider.name, provider.name, tuple(provider.applications), getattr(provider, "serial", None),
+                      provider.detail)
+
+
+def _present(provider) -> bool:
+    """A provider may say it has nothing to show now (`present()` False): it is not listed then."""
+    present = getattr(provider, "present", None)
+    return present is None or bool(present())
 
 
 def list_devices(include_providers: bool = True, details: bool = False) -> list[DeviceInfo]:
@@ -101,7 +108,7 @@ def list_devices(include_providers: bool = True, details: bool = False) -> list[
         devices.append(DeviceInfo(KIND_HID, hid_name(hid), ("fido2",), serial, hid.descriptor.product_name or ""))
         hid.close()
     if include_providers:
-        devices.extend(_provider_device(p) for p in providers.all_providers())
+        devices.extend(_provider_device(p) for p in providers.all_providers() if _present(p))
     if details:
         devices = [_with_fido2_summary(d) if "fido2" in d.backends else d for d in devices]
     return devices

@@ -1,0 +1,327 @@
+"""The board package's USB device under real MicroPython (the unix port, with the heap a Pico leaves),
+driven as a host drives it: enumeration, python-fido2 over the HID interface, a libccid-like CCID
+reader over the CCID interface, and the descriptors read by an independent dissector (tshark) from
+a usbmon capture. The model of machine.USBDevice and rp2 that stands for the Pico is tests/board/model.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
+from fido2.ctap import CtapError
+from fido2.ctap2 import ClientPin, Ctap2
+from fido2.ctap2.extensions import HmacSecretExtension
+from fido2.hid import CTAPHID
+from yubikit.core import TRANSPORT
+from yubikit.piv import KEY_TYPE, SLOT, PivSession
+
+from sealboard.ccid import CcidError, CcidReader
+from sealboard.usbboard import hid_name, open_board_hid_device, report_descriptor
+from sealboard.usblink import CLASS_CCID, CLASS_HID, UsbError
+
+from ._board import MODEL_FAILED, Board
+from ._usbmon import Capture
+
+PIN = "4711-pin"
+RP = {"id": "example.com", "name": "Example"}
+PIV_MANAGEMENT_KEY = bytes.fromhex("0102030405060708" * 4)
+SELECT_SEAL = bytes.fromhex("00A404000AF05345414C434F444553")
+SEAL_SET_PIN = 0x52
+
+
+def _open(board, trace=None):
+    link = board.link(trace=trace, timeout=30)
+    device = link.enumerate()
+    return link, device
+
+
+def _reader(link, device):
+    reader = CcidReader(link, device.interface(CLASS_CCID))
+    reader.power_on()
+    return reader
+
+
+class _Pin(UserInteraction):
+    def request_pin(self, permissions, rp_id):
+        return PIN
+
+
+class _CcidConnection:
+    """yubikit's SmartCardConnection over the CcidReader (as ykman's over pcscd)."""
+
+    transport = TRANSPORT.USB
+
+    def __init__(self, reader):
+        self.reader = reader
+
+    def send_and_receive(self, apdu):
+        response = self.reader.transmit(apdu)
+        return response[:-2], response[-2] << 8 | response[-1]
+
+    def close(self):
+        pass
+
+
+def test_descriptors_as_a_host_reads_them(board):
+    link, device = _open(board)
+    try:
+        assert (device.vid, device.pid) == (0x1209, 0x0001)
+        assert device.manufacturer == "sealcodes" and device.product == "sealtoken board (not tamper-resistant)"
+        hid, ccid = device.interfaces  # and nothing else: no USB serial REPL while the token runs
+        assert (hid.number, hid.cls, hid.name) == (0, CLASS_HID, "sealtoken FIDO2")
+        assert sorted((e.address, e.kind, e.max_packet) for e in hid.endpoints) == [(0x01, 3, 64), (0x81, 3, 64)]
+        assert (ccid.number, ccid.cls, ccid.name) == (1, CLASS_CCID, "sealtoken CCID")
+        assert sorted((e.address, e.kind, e.max_packet) for e in ccid.endpoints) == [(0x02, 2, 64), (0x82, 2, 64),
+                                                                                    (0x83, 3, 8)]
+        reader = CcidReader(link, ccid)
+        assert reader.descriptor.features == 0x000400FE and reader.descriptor.max_message == 271
+        assert reader.descriptor.protocols == 2 and reader.descriptor.max_slot == 0
+        # python-fido2's own parser accepts the report descriptor as FIDO's, 64-byte reports
+        key = open_board_hid_device(link, device, own_link=False)
+        assert (key.descriptor.report_size_in, key.descriptor.report_size_out) == (64, 64)
+        assert key.descriptor.product_name == hid_name(device) == "sealcodes sealtoken board (not tamper-resistant)"
+        # the USB serial is the token's serial as sealcodes spells serials (decimal), which the applet tells
+        reader.power_on()
+        info = reader.transmit(SELECT_SEAL)
+        assert info[-2:] == b"\x90\x00"
+        assert device.serial == str(int.from_bytes(info[info.index(b"\x02\x04") + 2:][:4], "big"))
+        # interrupt endpoint: the slot holds a card (NotifySlotChange, present and changed)
+        assert link.read(0x83, 8, timeout=5) == b"\x50\x03"
+        # a request the interfaces do not know is stalled, and the device goes on
+        with pytest.raises(UsbError, match="stalled"):
+            link.control(0xA1, 0x01, 0x0100, 0, length=64)  # HID GET_REPORT
+        assert Ctap2(key).get_info().versions
+    finally:
+        link.close()
+
+
+def test_descriptors_and_messages_parsed_by_tshark(board, tmp_path):
+    if shutil.which("tshark") is None:
+        pytest.fail("tshark is missing: scripts/setup.sh --test installs it (Debian package tshark)")
+    capture = Capture({})
+    link, device = _open(board, capture.trace)
+    try:
+        capture.kinds.update({ep.address: ep.kind for itf in device.interfaces for ep in itf.endpoints})
+        report_descriptor(link, device)
+        reader = _reader(link, device)
+        reader.transmit(bytes.fromhex("00A4040007A0000005272101"))
+    finally:
+        link.close()
+    pcap = tmp_path / "usb.pcap"
+    capture.write(pcap)
+    fields = ["usb.idVendor", "usb.idProduct", "usb.bString", "usb.bInterfaceClass", "usb.bEndpointAddress",
+              "usb.wMaxPacketSize", "usbccid.dwFeatures", "usbccid.dwMaxCCIDMessageLength", "usbccid.dwProtocols",
+              "usbccid.bMessageType", "usbhid.item.local.usage", "usbhid.item.global.report_count"]
+    out = subprocess.run(["tshark", "-r", str(pcap), "-T", "fields", "-E", "separator=|", "-E", "occurrence=a",
+                          *[a for f in fields for a in ("-e", f)]], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    seen = {f: set() for f in fields}
+    for line in out.stdout.splitlines():
+        for field, value in zip(fields, line.split("|")):
+            seen[field].update(v for v in value.split(",") if v)
+    assert seen["usb.idVendor"] == {"0x1209"} and seen["usb.idProduct"] == {"0x0001"}
+    assert {"sealcodes", "sealtoken board (not tamper-resistant)", "sealtoken FIDO2", "sealtoken CCID",
+            device.serial} <= seen["usb.bString"]
+    assert seen["usb.bInterfaceClass"] >= {"0x03", "0x0b"}
+    assert seen["usb.bEndpointAddress"] >= {"0x81", "0x01", "0x02", "0x82", "0x83"}
+    assert seen["usbccid.dwFeatures"] == {"0x000400fe"} and seen["usbccid.dwMaxCCIDMessageLength"] == {"271"}
+    assert seen["usbccid.dwProtocols"] == {"0x00000002"}
+    # the messages: ICC Power On, Data Block (ATR), XfrBlock, Data Block
+    assert seen["usbccid.bMessageType"] == {"0x62", "0x80", "0x6f"}
+    assert {"0x01", "0x20", "0x21"} <= seen["usbhid.item.local.usage"] and seen["usbhid.item.global.report_count"] == {"64"}
+    text = subprocess.run(["tshark", "-r", str(pcap), "-V"], capture_output=True, text=True, timeout=60).stdout
+    assert "Usage Page: FIDO Alliance (0xf1d0)" in text
+    assert "Short and extended APDU level exchange" in text or "levelExchangeShortExtendedAPDU" in text or \
+        "0x000400fe" in text
+
+
+def test_python_fido2_with_pin_and_hmac_secret(board):
+    link, device = _open(board)
+    key = open_board_hid_device(link, device)
+    try:
+        ClientPin(Ctap2(key)).set_pin(PIN)
+        client = Fido2Client(key, DefaultClientDataCollector("https://example.com"), user_interaction=_Pin(),
+                             extensions=[HmacSecretExtension(allow_hmac_secret=True)])
+        made = client.make_credential({
+            "rp": RP, "user": {"id": b"user-1", "name": "alice"}, "challenge": b"c" * 32,
+            "pubKeyCredParams": [{"type": "public-key", "alg": -7}], "extensions": {"hmacCreateSecret": True}})
+        assert made.client_extension_results["hmacCreateSecret"] is True
+        credential = made.response.attestation_object.auth_data.credential_data
+
+        def secret(salt):
+            result = client.get_assertion({
+                "rpId": RP["id"], "challenge": b"d" * 32,
+                "allowCredentials": [{"type": "public-key", "id": credential.credential_id}],
+                "extensions": {"hmacGetSecret": {"salt1": salt}}})
+            response = result.get_response(0)
+            # the signature verifies with the credential's public key
+            credential.public_key.verify(response.response.authenticator_data + response.response.client_data.hash,
+                                         response.response.signature)
+            return response.client_extension_results["hmacGetSecret"]["output1"]
+
+        first = secret(b"s" * 32)
+        assert secret(b"s" * 32) == first and secret(b"t" * 32) != first
+    finally:
+        key.close()
+
+
+def test_keep_alive_cancel_and_the_button(board_dist, tmp_path):
+    board = Board(board_dist, tmp_path / "b", button="file").start()
+    try:
+        link, device = _open(board)
+        key = open_board_hid_device(link, device)
+        ctap = Ctap2(key)
+        statuses = []
+        cancel = threading.Event()
+
+        def on_keepalive(status):  # python-fido2 calls it when the status changes
+            statuses.append(status)
+            threading.Timer(0.3, cancel.set).start()  # then it sends CTAPHID_CANCEL
+
+        request = {"clientDataHash": b"h" * 32, "rp": RP, "user": {"id": b"u", "name": "u"},
+                   "pubKeyCredParams": [{"type": "public-key", "alg": -7}]}
+        with pytest.raises(CtapError) as refused:
+            ctap.make_credential(request["clientDataHash"], request["rp"], request["user"],
+                                 request["pubKeyCredParams"], event=cancel, on_keepalive=on_keepalive)
+        assert refused.value.code == CtapError.ERR.KEEPALIVE_CANCEL
+        assert set(statuses) == {2}  # UPNEEDED while it waits for a touch
+        assert len(board.led_changes()) >= 2  # the LED blinked while it waited
+
+        # a button held down before the request approves nothing: it must be released and pressed again
+        board.press(True)
+        pressed = []
+
+        def press_after_release(status):
+            if status == 2 and not pressed:
+                pressed.append(1)
+                board.press(False)
+                threading.Timer(0.2, board.press, (True,)).start()
+
+        made = ctap.make_credential(request["clientDataHash"], request["rp"], request["user"],
+                                    request["pubKeyCredParams"], on_keepalive=press_after_release)
+        assert made.auth_data.flags & 0x01  # UP
+        assert pressed
+        board.press(False)
+
+        winks = len(board.led_changes())
+        key.wink()
+        time.sleep(0.6)
+        assert len(board.led_changes()) - winks >= 4  # a wink blinks the LED
+        key.close()
+    finally:
+        stderr = board.stop()
+    assert MODEL_FAILED not in stderr, stderr
+
+
+def test_slow_flash_keep_alive_and_time_extension(board_dist, tmp_path):
+    """With erases as slow as the Pico's flash chip allows (400 ms a sector; a PIN change rewrites the
+    store into the other region and erases the old one's 8 sectors, so no old PIN stays in flash),
+    the host hears from the token while it works: CTAPHID PROCESSING keep-alives, CCID time
+    extensions; a reader that waits no longer than libccid would gets its answer."""
+    board = Board(board_dist, tmp_path / "b").start()
+    try:
+        board.stop()  # the first start reserved the flash blocks at full speed; from now on erases are slow
+        board.env["SEALBOARD_MODEL_ERASE_MS"] = "400"
+        board.start()
+        link, device = _open(board)
+        key = open_board_hid_device(link, device, own_link=False)
+        statuses = []
+        calls = key.call
+
+        def call(cmd, data=b"", event=None, on_keepalive=None):
+            return calls(cmd, data, event, lambda status: statuses.append(status))
+
+        key.call = call
+        client_pin = ClientPin(Ctap2(key))
+        client_pin.set_pin(PIN)
+        started = time.monotonic()
+        client_pin.change_pin(PIN, PIN[::-1])
+        assert time.monotonic() - started > 2.0 and 1 in statuses  # PROCESSING keep-alives while it erased
+
+        reader = _reader(link, device)
+        assert reader.transmit(SELECT_SEAL)[-2:] == b"\x90\x00"
+        set_pin = bytes((0x00, SEAL_SET_PIN, 0, 0, len(PIN))) + PIN.encode()
+        started = time.monotonic()
+        link.write(0x02, struct.pack("<BIBBBH", 0x6F, len(set_pin), 0, 0x70, 0, 0) + set_pin)
+        time.sleep(0.3)
+        link.write(0x02, struct.pack("<BIBBBH", 0x65, 0, 0, 0x71, 0, 0))  # while the slot is busy
+        answers = []
+        while not answers or answers[-1][6] != 0x70 or answers[-1][7] & 0x80:
+            answers.append(link.read(0x82, 1024, reader.timeout))  # never a longer wait than libccid's
+        assert time.monotonic() - started > reader.timeout
+        extensions = [m for m in answers if m[6] == 0x70 and m[7] == 0x80]
+        assert len(extensions) >= 2 and all(m[:6] == bytes((0x80, 0, 0, 0, 0, 0)) and m[8] == 1 for m in extensions)
+        assert [m[:10] for m in answers if m[6] == 0x71] == [bytes((0x81, 0, 0, 0, 0, 0, 0x71, 0x40, 0xE0, 0))]
+        assert answers[-1][:7] == bytes((0x80, 2, 0, 0, 0, 0, 0x70)) and answers[-1][10:] == b"\x90\x00"
+        link.close()
+    finally:
+        stderr = board.stop()
+    assert MODEL_FAILED not in stderr, stderr
+
+
+def test_ccid_reader_chaining_and_refusals(board):
+    link, device = _open(board)
+    try:
+        reader = CcidReader(link, device.interface(CLASS_CCID))
+        assert reader.slot_status() == 1  # present, not powered
+        with pytest.raises(CcidError, match="bError 0xfe"):  # XfrBlock to an unpowered card: ICC mute
+            reader.transmit(SELECT_SEAL)
+        atr = reader.power_on()
+        assert atr[:2] == b"\x3b\xff" and reader.slot_status() == 0
+        # GetParameters: T=1, as the ATR says
+        link.write(0x02, struct.pack("<BIBBBH", 0x6C, 0, 0, 0x40, 0, 0))
+        answer = link.read(0x82, 1024, 5)
+        assert answer[0] == 0x82 and answer[9] == 1 and answer[10:] == bytes.fromhex("13100015 00fe00".replace(" ", ""))
+        # a slot that does not exist, an unknown message: refused, bSeq echoed
+        link.write(0x02, struct.pack("<BIBBBH", 0x65, 0, 1, 0x41, 0, 0))
+        assert link.read(0x82, 1024, 5)[5:9] == bytes((0, 0x41, 0x42, 0x05))
+        link.write(0x02, struct.pack("<BIBBBH", 0x6B, 0, 0, 0x42, 0, 0))  # Escape
+        assert link.read(0x82, 1024, 5)[:9] == bytes((0x83, 0, 0, 0, 0, 0, 0x42, 0x40, 0x00))
+        # a message longer than dwMaxCCIDMessageLength: bError 1 (dwLength), the reader goes on
+        link.write(0x02, struct.pack("<BIBBBH", 0x6F, 400, 0, 0x43, 0, 0) + bytes(400))
+        assert link.read(0x82, 1024, 5)[6:9] == bytes((0x43, 0x40, 0x01))
+        # long APDUs in chained XfrBlocks, long responses in chained DataBlocks: a PIV certificate
+        # object of 1500 bytes written and read back through yubikit
+        piv = PivSession(_CcidConnection(reader))
+        piv.authenticate(PIV_MANAGEMENT_KEY)
+        blob = bytes(range(250)) * 6
+        piv.put_object(0x5FC105, blob)
+        assert piv.get_object(0x5FC105) == blob
+        # PIV ECDH with a key made on the card
+        public = piv.generate_key(SLOT.KEY_MANAGEMENT, KEY_TYPE.ECCP256)
+        piv.verify_pin("123456")
+        peer = ec.generate_private_key(ec.SECP256R1())
+        assert piv.calculate_secret(SLOT.KEY_MANAGEMENT, peer.public_key()) == peer.exchange(ec.ECDH(), public)
+        reader.power_off()
+        assert reader.slot_status() == 1
+    finally:
+        link.close()
+
+
+def test_a_bus_reset_and_a_new_host(board):
+    link, device = _open(board)
+    reader = _reader(link, device)
+    key = open_board_hid_device(link, device, own_link=False)
+    ctap = Ctap2(key)
+    ctap.get_info()
+    link.reset()
+    # after a bus reset the device is not configured: nothing moves until the host enumerates again
+    key._connection.read_timeout = 1.0
+    with pytest.raises(UsbError):
+        key.call(CTAPHID.PING, b"x")
+    link.close()
+    # unplugged and plugged in again (another host process): the card was powered off, channels forgotten
+    link, device = _open(board)
+    try:
+        reader = CcidReader(link, device.interface(CLASS_CCID))
+        assert reader.slot_status() == 1
+        assert Ctap2(open_board_hid_device(link, device, own_link=False)).get_info().versions
+    finally:
+        link.close()
