@@ -26,7 +26,7 @@ from sealboard.ccid import CcidError, CcidReader
 from sealboard.usbboard import hid_name, open_board_hid_device, report_descriptor
 from sealboard.usblink import CLASS_CCID, CLASS_HID, UsbError
 
-from ._board import MODEL, MODEL_FAILED, Board
+from ._board import MODEL, MODEL_FAILED, PICO_HEAP, Board, micropython
 from ._usbmon import Capture
 
 PIN = "4711-pin"
@@ -400,3 +400,123 @@ def test_the_clock_goes_on_across_a_ticks_wrap(board_dist, tmp_path, gap, answer
     finally:
         stderr = board.stop()
     assert MODEL_FAILED not in stderr, stderr
+
+
+def _micropython_check(code: str, *paths, timeout: float = 60) -> str:
+    """Run `code` under the MicroPython unix port with `paths` first on sys.path; its stdout.
+    A script that does not end in time is a failure that says so (a deadlock)."""
+    setup = "import sys\nsys.path[:0] = %r\n" % [str(p) for p in paths]
+    try:
+        result = subprocess.run([micropython(), "-X", f"heapsize={PICO_HEAP}", "-c", setup + code],
+                                capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the MicroPython check did not end within {timeout} s (deadlock)")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+# the IN side of machine.USBDevice as documented: submit_xfer is refused while a transfer is queued
+# on the endpoint, and its completion (xfer_cb) comes later from the scheduler, between two bytecodes
+# of the main loop: here every completion due runs as the main loop calls submit_xfer, after it chose
+# what to submit (the host reads at once: each completion makes the next one due)
+_IN_QUEUE_CHECK = """
+from sealdevice.usb import InQueue
+
+class Usbd:
+    def __init__(self):
+        self.busy = None
+        self.sent = []
+        self.in_callback = False
+
+    def submit_xfer(self, ep, data):
+        if not self.in_callback:
+            self.callbacks()
+        if self.busy is not None:
+            return False
+        self.busy = data
+        self.sent.append(bytes(data))
+        return True
+
+    def callbacks(self):
+        self.in_callback = True
+        while self.busy is not None:
+            self.busy = None
+            queue.done()
+        self.in_callback = False
+
+usbd = Usbd()
+queue = InQueue(usbd, 0x81)
+reports = [bytes((i,)) * 64 for i in range(6)]
+for report in reports:
+    queue.put(report)
+usbd.callbacks()
+print("SENT", " ".join(str(r[0]) for r in usbd.sent), "LEFT", len(queue))
+"""
+
+
+def test_the_in_queue_sends_each_report_once_when_callbacks_complete_transfers_meanwhile(board_dist):
+    """The main loop queues a reply's reports while the xfer callbacks of the ones before complete
+    and send the next: none is sent twice, none is skipped (a report sent twice made python-fido2
+    fail with "Wrong sequence number" now and then, and the token look like a key that stopped
+    answering)."""
+    out = _micropython_check(_IN_QUEUE_CHECK, MODEL, board_dist / "lib")
+    assert out.split() == ["SENT", "0", "1", "2", "3", "4", "5", "LEFT", "0"]
+
+
+# the model's scheduler: a callback drained while the main thread holds the hardware lock (inside
+# submit_xfer) must not wait for that lock, and what it left is run once the lock is free
+_SCHEDULER_CHECK = """
+import machine
+import micropython
+import time
+
+hw = machine._hw()
+ran = []
+with hw.lock:
+    hw.events.append((ran.append, 1))
+    hw.scheduled = True
+    micropython.schedule(hw._drain, None)
+    for _ in range(1000):  # bytecodes: the scheduler runs the drain here
+        pass
+deadline = time.ticks_add(time.ticks_ms(), 10000)
+while not ran and time.ticks_diff(deadline, time.ticks_ms()) > 0:
+    time.sleep_ms(1)
+print("RAN" if ran else "LOST")
+"""
+
+
+def test_the_models_callbacks_never_wait_for_a_lock_the_main_thread_holds():
+    assert _micropython_check(_SCHEDULER_CHECK, MODEL, timeout=20).split() == ["RAN"]
+
+
+def test_many_multi_packet_messages_are_echoed_intact(board):
+    """CTAPHID PINGs of 5 to 10 reports each, back to back: every echo intact, the board answering
+    throughout (a lost, repeated or reordered report, or a board that stops, fails this)."""
+    link, device = _open(board)
+    key = open_board_hid_device(link, device)
+    try:
+        for i in range(600):
+            data = bytes((i + j) & 0xFF for j in range(300 + (i % 7) * 40))
+            assert key.call(CTAPHID.PING, data) == data, i
+    finally:
+        key.close()
+
+
+def test_a_host_that_closes_and_reconnects_at_once_is_served(board):
+    """A program that closes its link and opens another straight away (`sealcodes` does, between
+    two commands' worth of work): the board sees the first go before the second comes, even when
+    it notices both at once (here: the board is stopped meanwhile)."""
+    import os
+    import signal
+
+    link, _ = _open(board)
+    for _ in range(10):
+        os.kill(board.process.pid, signal.SIGSTOP)
+        try:
+            link.close()
+            link = board.link(timeout=30)
+            time.sleep(0.05)
+        finally:
+            os.kill(board.process.pid, signal.SIGCONT)
+        assert link.enumerate().serial
+    link.close()

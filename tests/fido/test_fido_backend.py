@@ -348,6 +348,23 @@ def test_key_removed(board):
         backend.respond(CHALLENGE, meta, Recorder())
 
 
+def test_a_key_that_stops_answering_is_not_called_another_key(board):
+    """`matches` says no only when the key answered as another key would: a link that fails during
+    the check (a key pulled out, a board too slow to answer) is reported as what it is, never as
+    "holds another secret"."""
+    backend = board.backend()
+    meta = backend.enroll(Recorder())
+    other = Board(seed="another key")
+    try:
+        assert other.backend().matches(meta) is False
+    finally:
+        other.close()
+    assert backend.matches(meta) is True
+    board.device.close()
+    with pytest.raises(DeviceError, match="removed or stopped answering"):
+        backend.matches(meta)
+
+
 def test_recover_finds_the_enrolled_uv_state(pin_board):
     backend = pin_board.backend()
     meta = backend.enroll(Recorder(PIN))  # UV (the default with a PIN)

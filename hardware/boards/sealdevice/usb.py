@@ -60,14 +60,23 @@ def string_index(strings, text):
 
 class InQueue:
     """Transfers to send on one IN endpoint, one at a time and in order. `put` may be called from the
-    main loop or a callback: a submission refused because one is still queued is retried from the
-    completion (`done`), one refused before the host configured the device from `kick` at open."""
+    main loop or a callback.
+
+    Which code submits the head? A callback can run between any two bytecodes of the main loop, and
+    may complete the transfer in flight, submit the next one and pop it (a host reading fast), so
+    the main loop must never submit an item it looked up before such a callback: that would send a
+    packet twice, and the next completion would pop one never sent. So one token (`_idle`, a list
+    holding True or nothing) says who may submit: whoever takes it with `list.pop()` (one call: no
+    callback runs inside it) submits the head; a submitted transfer holds the token until its
+    completion (`done`) submits the next or gives it back. A submission refused before the host
+    configured the device is retried from `kick` at open."""
 
     def __init__(self, usbd, ep, packet_size=MAX_PACKET):
         self.usbd = usbd
         self.ep = ep
         self.packet_size = packet_size
         self._queue = []
+        self._idle = [True]
 
     def put(self, data, zlp=False):
         """Queue one transfer; zlp: end it with a zero-length packet when its length is a multiple of
@@ -78,21 +87,35 @@ class InQueue:
         self.kick()
 
     def kick(self):
+        """Submit the head unless a transfer is in flight (its completion sends the next)."""
         try:
-            self.usbd.submit_xfer(self.ep, self._queue[0])
-        except IndexError:  # nothing to send (a callback may have emptied the queue just now)
-            pass
-        except OSError:  # the device is not active
-            pass
+            self._idle.pop()
+        except IndexError:
+            return
+        self._submit_head()
 
     def done(self):
-        """The transfer at the head went out (or failed): send the next."""
+        """The transfer at the head went out (or failed): send the next (the token passes on)."""
         if self._queue:
             self._queue.pop(0)
-        self.kick()
+        self._submit_head()
+
+    def _submit_head(self):
+        """The caller holds the token: submit the head, or give the token back."""
+        idle = self._idle
+        submitted = False
+        try:
+            if self._queue:
+                submitted = self.usbd.submit_xfer(self.ep, self._queue[0])
+        except OSError:  # the device is not active
+            pass
+        if not submitted:
+            idle.append(True)
 
     def clear(self):
+        """Bus reset: nothing queued, and the transfer in flight never completes."""
         self._queue = []
+        self._idle = [True]
 
     def __len__(self):
         return len(self._queue)

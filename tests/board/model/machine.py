@@ -8,10 +8,11 @@ machine.Pin and machine.idle, and from what MicroPython's runtime USB driver doe
 - USBDevice (MicroPython >= 1.23): a singleton; config() takes the device and configuration
   descriptors (checked here: lengths, wTotalLength, bNumInterfaces, endpoint addresses), the
   string table and the four callbacks; active(); submit_xfer() returns False before the host
-  configured the device or while a transfer is queued on that endpoint, and raises OSError(EINVAL)
-  while inactive; stall(). The standard requests to the device (GET_DESCRIPTOR of the device,
-  configuration and strings, SET_ADDRESS, SET_CONFIGURATION, GET_CONFIGURATION, GET_STATUS) and to
-  endpoints are answered here, as TinyUSB does; SET_CONFIGURATION calls open_itf_cb once per
+  configured the device or while a transfer is queued on that endpoint (until its xfer_cb has run,
+  as TinyUSB keeps an endpoint busy until its task handles the completion and calls xfer_cb), and
+  raises OSError(EINVAL) while inactive; stall(). The standard requests to the device
+  (GET_DESCRIPTOR of the device, configuration and strings, SET_ADDRESS, SET_CONFIGURATION,
+  GET_CONFIGURATION, GET_STATUS) and to endpoints are answered here, as TinyUSB does; SET_CONFIGURATION calls open_itf_cb once per
   interface with a memoryview of its descriptors; every other request of an open interface or
   endpoint goes to control_xfer_cb by stage (1 SETUP, 2 DATA, 3 ACK; False stalls, True goes on,
   a buffer at SETUP is the data stage, cut to wLength). xfer_cb(ep, 0, n) reports a completed
@@ -20,7 +21,9 @@ machine.Pin and machine.idle, and from what MicroPython's runtime USB driver doe
   reset (or the host going away) calls reset_cb, and transfers queued before it never complete.
 - the scheduler: every callback (USB, timers) runs on the main thread through
   micropython.schedule, one after the other, between two bytecodes of whatever the main thread
-  runs, as on a board. A "hardware" thread (the USB bus, the timers) only queues them.
+  runs, as on a board. A "hardware" thread (the USB bus, the timers) only queues them. The main
+  thread may be inside a `with lock` of the model then: the callbacks never wait for that lock.
+- the host: one at a time; a host that closed its end before another connected is gone first.
 - Timer (soft timers), Pin (the LED's changes are appended to the file $SEALBOARD_MODEL_LED when
   set), idle() (sleeps 1 ms: a USB frame).
 
@@ -89,10 +92,17 @@ class _Hardware:
     def _drain(self, _):
         self.scheduled = False
         while True:
-            with self.lock:
+            # this runs between two bytecodes of the main thread, which may be inside a `with
+            # self.lock` of its own (submit_xfer, post): waiting for the lock would wait forever.
+            # Not taken: the hardware thread schedules this again next frame.
+            if not self.lock.acquire(0):
+                return
+            try:
                 if not self.events:
                     return
                 fn, arg = self.events.pop(0)
+            finally:
+                self.lock.release()
             try:
                 fn(arg)
             except Exception as exc:  # noqa: BLE001 (as MicroPython: print it, go on)
@@ -284,7 +294,10 @@ class _USBDevice:
         self._generation = getattr(self, "_generation", 0) + 1
         self._armed = {}      # OUT ep -> [buffer, bytes filled]
         self._pending = {}    # OUT ep -> packets the host sent that no transfer took yet (NAKed)
-        self._in_busy = set()
+        # endpoints with a transfer submitted whose xfer_cb has not run yet: TinyUSB keeps an
+        # endpoint busy until its task handles the completion, and calls xfer_cb right then, so
+        # no new transfer (nor host data into its buffer) can come in between
+        self._busy = set()
         self._stalled = set()
 
     # --- the documented API ------------------------------------------------------------------
@@ -336,10 +349,10 @@ class _USBDevice:
             return False
         size = endpoints[ep][1]
         if ep & 0x80:
-            if ep in self._in_busy:
+            if ep in self._busy:
                 return False
             data = bytes(buffer)
-            self._in_busy.add(ep)
+            self._busy.add(ep)
             if not data:
                 self._send(_FRAME_IN, bytes((ep,)))
             for at in range(0, len(data), size):
@@ -350,8 +363,9 @@ class _USBDevice:
             raise TypeError("an OUT transfer needs a writable buffer")
         hw = _hw()
         with hw.lock:
-            if ep in self._armed:
+            if ep in self._busy:
                 return False
+            self._busy.add(ep)
             self._armed[ep] = [buffer, 0]
             self._deliver_locked(ep)
         return True
@@ -395,28 +409,46 @@ class _USBDevice:
         """The hardware thread: accept the host, read its frames."""
         for obj, _ in self._poller.poll(timeout_ms):
             if obj is self._listener:
-                client, _ = self._listener.accept()
-                if self._client is not None or not self._active:
-                    client.close()
-                    continue
-                self._client = client
-                self._poller.register(client, select.POLLIN)
-                continue
-            try:
-                chunk = obj.recv(_RECV_SIZE)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                self._drop_client()
-                return
-            self._inbuf.extend(chunk)
-            while len(self._inbuf) >= 2:
-                n = struct.unpack_from(">H", self._inbuf, 0)[0]
-                if len(self._inbuf) < 2 + n:
-                    break
-                frame = bytes(self._inbuf[2:2 + n])
-                self._inbuf = self._inbuf[2 + n:]
-                self._frame(frame)
+                self._accept()
+            elif obj is self._client:
+                self._read_client()
+
+    def _accept(self):
+        client, _ = self._listener.accept()
+        if self._client is not None:
+            # a host that let go just before this one connected (a program that closes its link and
+            # opens another): its going comes first, as unplugging comes before plugging in
+            self._drain_client()
+        if self._client is not None or not self._active:
+            client.close()  # a second host while one is attached: refused
+            return
+        self._client = client
+        self._poller.register(client, select.POLLIN)
+
+    def _drain_client(self):
+        """Read everything the attached host has sent so far, up to its going away if it went."""
+        client = self._client
+        waiting = select.poll()
+        waiting.register(client, select.POLLIN)
+        while self._client is client and waiting.poll(0):
+            self._read_client()
+
+    def _read_client(self):
+        try:
+            chunk = self._client.recv(_RECV_SIZE)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._drop_client()
+            return
+        self._inbuf.extend(chunk)
+        while len(self._inbuf) >= 2:
+            n = struct.unpack_from(">H", self._inbuf, 0)[0]
+            if len(self._inbuf) < 2 + n:
+                break
+            frame = bytes(self._inbuf[2:2 + n])
+            self._inbuf = self._inbuf[2 + n:]
+            self._frame(frame)
 
     def _frame(self, frame):
         kind = frame[0]
@@ -453,7 +485,8 @@ class _USBDevice:
         generation, ep, result, n = arg
         if generation != self._generation:
             return  # queued before a bus reset: never completes
-        self._in_busy.discard(ep)
+        with _hw().lock:
+            self._busy.discard(ep)
         callback = self._cfg[6]
         if callback is not None:
             callback(ep, result, n)

@@ -19,7 +19,7 @@ from ...errors import DeviceError, InvalidInputError, PinError, SealcodesError
 from ...memory import wipe
 from ..base import take_pin
 from .enrollment import RP_ID
-from .errors import ERR, MISMATCH, PIN_AUTH_BLOCKED, device_errors, keepalive_handler
+from .errors import ERR, MISMATCH, PIN_AUTH_BLOCKED, CredentialNotHeldError, device_errors, keepalive_handler
 from .p256 import public_key as _public_key
 from .p256 import recover_public_keys, verify
 from .pin import PERMISSION_GET_ASSERTION, PROTOCOLS, ClientPin, token_supported
@@ -154,12 +154,12 @@ class AssertionSession:
                     options={"up": False})
             except CtapError as exc:
                 if exc.code == ERR.NO_CREDENTIALS:
-                    raise DeviceError("this key does not hold the sealcodes credential of the profile (another key, "
-                                      "or it was reset); no PIN was tried") from None
+                    raise CredentialNotHeldError("this key does not hold the sealcodes credential of the profile "
+                                                 "(another key, or it was reset); no PIN was tried") from None
                 raise
         if not verify(public_key, bytes(assertion.auth_data) + client_data_hash, assertion.signature):
-            raise DeviceError("this key's answer is not signed by the enrolled credential (another key, or the "
-                              "profile was altered); no PIN was tried")
+            raise CredentialNotHeldError("this key's answer is not signed by the enrolled credential (another key, or "
+                                         "the profile was altered); no PIN was tried")
 
     def hmac_secret(self, credential_id, public_key, use_uv, salt) -> bytearray:
         """hmac-secret output1 for salt, from the credential, checked (module doc)."""

@@ -38,7 +38,7 @@ from .assertion import (
     uv_available,
 )
 from .enrollment import BACKEND_NAME, RP_ID, CheckedEnrollment, make_enrollment
-from .errors import ERR, MISMATCH, device_errors, keepalive_handler, log
+from .errors import ERR, MISMATCH, CredentialNotHeldError, device_errors, keepalive_handler, log
 from .p256 import COSE_ES256, public_key
 from .pin import PERMISSION_MAKE_CREDENTIAL
 
@@ -132,12 +132,13 @@ class Fido2Backend(Backend):
         return "another key, or the credential was used with user verification other than at enrollment"
 
     def matches(self, enrollment: Enrollment) -> bool:
-        """The key holds the enrolled credential: a silent assertion signed by its key, no PIN."""
+        """The key holds the enrolled credential: a silent assertion signed by its key, no PIN. A key
+        that does not answer raises DeviceError: that is no proof it is another key."""
         enrolled = CheckedEnrollment(enrollment)
         session = AssertionSession(self._ctap, self._info, Interaction())
         try:
             session.check_holds_credential(enrolled.credential_id, enrolled.public_key)
-        except DeviceError:
+        except CredentialNotHeldError:
             return False
         self._proven = enrolled.credential_id
         return True

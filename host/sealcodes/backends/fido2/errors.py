@@ -21,6 +21,12 @@ MISMATCH = ("this key answered with a different secret: wrong key, or PIN used d
             "than at enrollment")
 PIN_AUTH_BLOCKED = "too many wrong PINs in a row: remove the key, insert it again, then retry"
 
+
+class CredentialNotHeldError(DeviceError):
+    """The key answered, and not with the enrolled credential: another key (a link that fails is
+    not this: it says nothing about which key is there)."""
+
+
 _MESSAGES = {
     ERR.NO_CREDENTIALS: NO_CREDENTIAL,
     ERR.INVALID_CREDENTIAL: NO_CREDENTIAL,
