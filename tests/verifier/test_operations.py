@@ -22,7 +22,7 @@ import pytest
 
 from _fleet import accounts_with_codes, figure, scrape, wait_for
 from _support import console_script, run_cli
-from _vsupport import VerifierServer, cheap_policy, code_set, record_for
+from _vsupport import PostgresServer, VerifierServer, cheap_policy, code_set, record_for
 from sealcodes.verifier import Verifier, open_store
 from sealcodes.verifier.record import HashParams
 
@@ -125,11 +125,42 @@ def test_health_and_ready(tmp_path):
         with sqlite3.connect(database) as connection:  # as if an older release's database came back
             connection.execute("UPDATE settings SET value = '2' WHERE name = 'schema_version'")
         ready = httpx.get(server.base + "/v1/ready")
-        assert ready.status_code == 503 and ready.json()["error"] == "not_ready"
-        assert "schema version 2" in ready.json()["message"]
+        assert ready.status_code == 503 and ready.json() == {
+            "error": "not_ready",
+            "message": "the verifier database's schema is not this release's: run `sealcodes verifier init`"}
         assert httpx.get(server.base + "/v1/health").json() == {"status": "ok"}  # alive all the same
     finally:
         server.stop()
+
+
+def test_ready_follows_postgresql_and_never_names_it():
+    """/v1/ready needs no key, so it says only "unreachable" while PostgreSQL is down: not the
+    driver's error, which names the server's host and port. It answers 200 again once the
+    database is back, without a restart."""
+    postgres = PostgresServer().start()
+    try:
+        url = postgres.fresh_url()
+        store = open_store(url)
+        Verifier.initialise(store, cheap_policy())
+        store.close()
+        server = VerifierServer(url).start()
+        try:
+            before = httpx.get(server.base + "/v1/ready", timeout=30)
+            postgres.pause()
+            down = httpx.get(server.base + "/v1/ready", timeout=30)
+            postgres.resume()
+            back = wait_for(lambda: httpx.get(server.base + "/v1/ready", timeout=30).status_code == 200, timeout=20)
+        finally:
+            log = server.stop()
+    finally:
+        postgres.stop()
+    assert before.status_code == 200 and before.json() == {"status": "ready"}
+    assert down.status_code == 503 and down.headers["content-type"] == "application/json"
+    assert down.json() == {"error": "not_ready", "message": "the verifier database is unreachable"}
+    assert postgres.base not in down.text and "5432" not in down.text and "socket" not in down.text
+    assert back, "/v1/ready did not answer 200 after PostgreSQL came back"
+    assert "not ready" in log  # the detail is for the operator's log
+    assert "Traceback" not in log
 
 
 def test_json_logs_hold_no_secret(tmp_path):

@@ -44,7 +44,7 @@ from .auth import AUDIT, IMPORT, METRICS, REVOKE, STATUS, UNLOCK, VERIFY, Forbid
 from .core import ACCEPTED, EVENT_ACCOUNT_LOCKED, THROTTLED, Busy, Event, RetiredSet, Verifier, VerifierConfigError
 from .ratelimit import InFlight, TokenBuckets, client_key
 from .record import DuplicateMemberError, VerifierRecord, load_json
-from .store import StoreError
+from .store import SCHEMA_VERSION, StoreError
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -60,6 +60,9 @@ MAX_AUDIT_ROWS = 1000
 BUSY_RETRY_AFTER_S = 1
 #: seconds a client has to send a request's body once its head has come (serve --request-timeout)
 BODY_TIMEOUT_S = 10.0
+#: what /v1/ready answers when it is not ready
+NOT_READY_UNREACHABLE = "the verifier database is unreachable"
+NOT_READY_SCHEMA = "the verifier database's schema is not this release's: run `sealcodes verifier init`"
 #: the /metrics reason of a connection closed after a body that did not come in time
 CLOSED_SLOW_BODY = "slow_body"
 #: a repeated log message is written once per window, then with a count of those left out
@@ -376,10 +379,15 @@ def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metri
 
     async def ready(request: Request) -> Response:
         """Whether this process can answer: its database reachable and at this release's schema."""
+        # no key is needed here: the answer is one of fixed texts, never the store's error, which
+        # may name the database's host, port or file (that goes to the log)
         try:
-            await run_in_threadpool(request.app.state.serving.verifier.store.require_current_schema)
+            version = await run_in_threadpool(request.app.state.serving.verifier.store.schema_version)
         except StoreError as exc:
-            raise HttpError(503, "not_ready", str(exc)) from None
+            log.warning("not ready: %s", exc)
+            raise HttpError(503, "not_ready", NOT_READY_UNREACHABLE) from None
+        if version != SCHEMA_VERSION:
+            raise HttpError(503, "not_ready", NOT_READY_SCHEMA)
         return JSONResponse({"status": "ready"})
 
     async def exposition(request: Request) -> Response:
