@@ -20,17 +20,11 @@ import httpx
 import pytest
 
 from _fleet import figure, scrape, wait_for
-from _vsupport import VerifierServer, cheap_policy, code_set, record_for
+from _vsupport import VerifierServer, cheap_policy, code_set, free_port, record_for
 from sealcodes.verifier import Verifier, open_store
 from sealcodes.verifier.workers import CONNECTIONS_PER_ADDRESS, ConnectionGuard
 
 PARSERS = ["httptools", "h11"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _database(tmp_path):
@@ -46,7 +40,7 @@ def _database(tmp_path):
 
 
 def _serve(url, parser, *args):
-    metrics_port = _free_port()
+    metrics_port = free_port()
     server = VerifierServer(url, args=("--http", parser, "--metrics-listen", f"127.0.0.1:{metrics_port}",
                                        *args)).start()
     return server, f"http://127.0.0.1:{metrics_port}/metrics"

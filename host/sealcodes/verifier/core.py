@@ -132,10 +132,11 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def hash_slots_per_process(processes: int = 1) -> int:
-    """How many attempts one of `processes` server processes hashes at once: 2 x usable CPUs in
-    all, so the memory Argon2id fills stays bounded however many processes share the machine."""
-    return max(1, -(-2 * usable_cpus() // max(1, processes)))
+def hash_slots_per_process(processes: int = 1, cpus: int | None = None) -> int:
+    """How many attempts one of `processes` server processes hashes at once: 2 x `cpus` (default:
+    those this process may use) in all, so the memory Argon2id fills stays bounded however many
+    processes share the machine."""
+    return max(1, -(-2 * (cpus or usable_cpus()) // max(1, processes)))
 
 
 class HashSlots:
