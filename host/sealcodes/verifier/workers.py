@@ -34,7 +34,6 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
-import resource
 import signal
 import socket
 import threading
@@ -224,6 +223,8 @@ def http_protocol(name: str) -> type:
 def raise_descriptor_limit(wanted: int) -> int:
     """Raise this process's soft limit of open descriptors towards `wanted` (never above the
     hard limit; children inherit it); returns the soft limit in force."""
+    import resource  # POSIX only: imported where it is used
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= wanted:
         return soft if soft != resource.RLIM_INFINITY else wanted
