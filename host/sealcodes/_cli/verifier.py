@@ -566,7 +566,7 @@ def audit_command(obj, account, limit, as_json):
                    "per-address limits. Default: none; the peer address counts.")
 @click.option("--request-timeout", type=click.FloatRange(1, 300), default=10, show_default=True, metavar="SECONDS",
               help="A connection that sends no whole request head within this long of opening (or of its "
-                   "previous answer) is closed; a body that does not arrive within this long of its head is "
+                   "previous answer) is closed; a body that does not arrive within this long once it is read is "
                    "answered 408.")
 @click.option("--connections-per-address", type=click.IntRange(1, 100000), default=64, show_default=True,
               metavar="N", help="Open connections one client address (an IPv6 /64) may hold in each process; "

@@ -58,7 +58,7 @@ MAX_SMALL_BYTES = 2 * 1024
 MAX_ACCOUNT_CHARS = 256
 MAX_AUDIT_ROWS = 1000
 BUSY_RETRY_AFTER_S = 1
-#: seconds a client has to send a request's body once its head has come (serve --request-timeout)
+#: seconds a client has to send a request's body once the server reads it (serve --request-timeout)
 BODY_TIMEOUT_S = 10.0
 #: what /v1/ready answers when it is not ready
 NOT_READY_UNREACHABLE = "the verifier database is unreachable"
@@ -235,7 +235,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metri
                body_timeout_s: float = BODY_TIMEOUT_S) -> Starlette:
     """The ASGI app around one Verifier (thread-safe; the blocking calls run in a thread pool).
     With `metrics`, every answer is counted and GET /metrics serves the figures. A body must
-    arrive within `body_timeout_s` of its request's head (else 408, and the connection closes)."""
+    arrive within `body_timeout_s` once it is read (else 408, and the connection closes)."""
     if openapi is None:
         openapi = _bundled_openapi()
     quiet_repeats(log.name)
