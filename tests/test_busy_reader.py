@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
 from _support import console_script, run_cli
+from sealcodes.devices.discovery import LIST_BUSY_WAIT_S
 
 pytestmark = pytest.mark.pcsc
 
@@ -96,8 +98,15 @@ def _profile(isolated_dirs):
 def test_devices_shows_a_held_reader_busy_and_goes_on(two_tokens, holder, mode):
     free, held = two_tokens
     other = holder(held.reader, mode)
+    started = time.monotonic()
     result = run_cli("devices", timeout=30)
+    elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
+    # issue 20: busy "within about 2 s". The listing's own bound is LIST_BUSY_WAIT_S per held reader;
+    # the whole command must end far before a generous limit (a bound against hanging, not a benchmark:
+    # a held transaction made it wait forever before)
+    assert LIST_BUSY_WAIT_S <= 2
+    assert elapsed < 10, f"devices took {elapsed:.1f} s with {held.reader} held ({mode})"
     lines = {line.split("  ")[0]: line for line in result.stdout.splitlines()}
     assert lines[held.reader] == f"{held.reader}  [pcsc]  busy (in use by another program)"
     assert "backends: applet" in lines[free.reader]  # the other reader was probed as usual

@@ -123,7 +123,73 @@ def test_markdown_links_to_local_files_resolve():
     assert broken == []
 
 
-@pytest.mark.parametrize("doc, count", [("protocols.md", 11), ("security.md", 45)])
+def _github_slug(heading):
+    """The anchor GitHub gives a heading: the text as rendered (link targets, tags and backticks
+    gone), lower case, every character but letters, digits, `_`, `-` and space dropped, spaces
+    turned into `-`."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)
+    text = re.sub(r"<[^>]+>", "", text).replace("`", "")
+    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+
+
+def _anchors(text):
+    """Every anchor of a markdown text: its headings' slugs (a repeated slug gets -1, -2, ... as on
+    GitHub), headings inside fenced code not counted, and explicit <a id/name="...">."""
+    anchors, seen, fence = set(), {}, None
+    for line in text.splitlines():
+        opening = re.match(r"\s*(```|~~~)", line)
+        if opening:
+            fence = None if fence == opening.group(1) else fence or opening.group(1)
+            continue
+        heading = re.match(r"#{1,6}\s+(.*?)(?:\s+#+)?\s*$", line)
+        if fence or not heading:
+            continue
+        slug = _github_slug(heading.group(1))
+        anchors.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+        seen[slug] = seen.get(slug, 0) + 1
+    return anchors | set(re.findall(r"<a\s+(?:id|name)=\"([^\"]+)\"", text))
+
+
+@pytest.mark.parametrize("heading, slug", [
+    ("13. Verifier records (v1)", "13-verifier-records-v1"),
+    ("14. Verifier records v2: device-bound rotation", "14-verifier-records-v2-device-bound-rotation"),
+    ("2. What `sealcodes devices` shows", "2-what-sealcodes-devices-shows"),
+    ("A — B", "a--b"),
+])
+def test_github_slug(heading, slug):
+    assert _github_slug(heading) == slug
+
+
+def test_repeated_headings_and_fenced_code():
+    text = "# Usage\n## Usage\n```sh\n# not a heading\n```\n### Usage\n"
+    assert _anchors(text) == {"usage", "usage-1", "usage-2"}
+
+
+def test_markdown_links_between_the_repositorys_files_reach_a_heading():
+    """A link `[..](file.md#anchor)` or `[..](#anchor)` lands on a heading of that file (README.md
+    pointed at docs/spec.md#verifier-records-v1, an anchor the heading does not have)."""
+    link = re.compile(r"\]\(([^)#\s]*)#([^)\s]+)\)")
+    anchors_of = {}
+    broken, checked = [], 0
+    for name, text in FILES.items():
+        if not name.endswith(".md"):
+            continue
+        for target, anchor in link.findall(text):
+            if re.match(r"[a-z]+:", target):
+                continue  # https:, mailto:
+            path = os.path.normpath(os.path.join(os.path.dirname(name), target)) if target else name
+            if path not in FILES or not path.endswith(".md"):
+                continue  # not a markdown file of the repository: test_markdown_links_to_local_files_resolve
+            if path not in anchors_of:
+                anchors_of[path] = _anchors(FILES[path])
+            checked += 1
+            if anchor not in anchors_of[path]:
+                broken.append(f"{name}: {target}#{anchor}")
+    assert broken == []
+    assert checked >= 8  # the pattern still finds the links the docs hold
+
+
+@pytest.mark.parametrize("doc, count", [("protocols.md", 11), ("security.md", 48)])
 def test_numbering_is_complete(doc, count):
     """Code comments cite these numbers: each of 1..count exists exactly once, in order."""
     text = (DOCS / doc).read_text(encoding="utf-8")

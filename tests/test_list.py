@@ -156,6 +156,22 @@ def test_a_keyring_set_lists_the_keyring_and_its_members(isolated_dirs):
     line = run_cli("list").stdout.splitlines()[1]
     serial = one.split(":")[1]
     assert line == f"  from keyring home, any 1 of 2: member 1: applet on {serial} (1); member 2: applet on {serial} (2)"
+    # --json says what the text says: the threshold and every member, with its device
+    assert listed["threshold"] == 1
+    enrolled = json.loads(_profile_path(isolated_dirs).read_text())["enrollments"][one]
+    device = {"kind": "emulator", "name": enrolled.get("device_name"), "serial": serial}
+    assert listed["members"] == [
+        {"member": 1, "backend": "applet", "device": device, "summary": f"member 1: applet on {serial} (1)"},
+        {"member": 2, "backend": "applet", "device": device, "summary": f"member 2: applet on {serial} (2)"}]
+    # a set of a device has neither; a set whose keyring the profile lacks (edited by hand) has no threshold
+    assert run_cli("generate", "plain.example", "--json", "--device", one, input=f"{PIN}\n").returncode == 0
+    plain = _listed()["plain.example"]
+    assert plain["threshold"] is None and plain["members"] == []
+    data = json.loads(_profile_path(isolated_dirs).read_text())
+    del data["keyrings"]["home"]
+    _profile_path(isolated_dirs).write_text(json.dumps(data))
+    orphan = _listed()["k.example"]
+    assert (orphan["keyring"], orphan["threshold"], orphan["members"]) == ("home", None, [])
 
 
 def test_dates_round_trip_and_stay_out_when_unknown():

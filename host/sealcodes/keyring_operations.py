@@ -456,6 +456,7 @@ def remove(store: ProfileStore, name: str, member_ids, interaction, threshold: i
             raise InvalidInputError(f"{unknown[0]!r} is not a set of keyring {name!r}: no record for it")
         _new_threshold(keyring, leaving, keep, threshold)  # refused before any device is asked
         absent = [m for m in keep if not _present(m)]
+        _refuse_fewer_than_k(keyring, keep, leaving, absent)
         if absent:
             listed = "; ".join(m.describe() for m in absent)
             who = ", ".join(str(m) for m in member_ids)
@@ -484,6 +485,21 @@ def remove(store: ProfileStore, name: str, member_ids, interaction, threshold: i
         return Removal(summary(profile, reseeded), tuple((m.member_id, m.describe()) for m in leaving),
                        tuple(codes for _label, _entry, codes in rotated), made,
                        tuple((label, entry.epoch, accounts.get(label) or ()) for label, entry, _codes in rotated))
+
+
+def _refuse_fewer_than_k(keyring: kr.Keyring, keep: list, leaving: list, absent: list) -> None:
+    """Refuses, before any PIN is asked, a removal that cannot open the old seed: fewer than k
+    members (those that leave count too) are connected. `absent`: the members left that are not."""
+    connected = len(keep) - len(absent)
+    if connected >= keyring.threshold:
+        return
+    absent = absent + [m for m in leaving if not _present(m)]
+    connected = len(keep) + len(leaving) - len(absent)
+    if connected < keyring.threshold:
+        listed = "; ".join(m.describe() for m in absent)
+        raise DeviceError(f"keyring {keyring.name!r} needs {keyring.threshold} of its members to open; "
+                          f"{connected} answered (not connected: {listed}): nothing changed; connect "
+                          f"{keyring.threshold - connected} more of them")
 
 
 def _reseed(keyring, keep, leaving, plan, threshold, interaction, before_record, accounts):

@@ -12,6 +12,19 @@ from .records import keyring_name_of
 
 
 @dataclass(frozen=True)
+class MemberListing:
+    """One member of a keyring as `list` shows it: the public metadata of its device (from the
+    keyring document), never an envelope."""
+
+    member: int
+    backend: str
+    device_kind: str | None
+    device_name: str | None
+    serial: str | None
+    summary: str  # one line, escaped (keyring.Member.describe)
+
+
+@dataclass(frozen=True)
 class SetListing:
     """One code set as `list` shows it: profile metadata only, never a code. A set bound to a
     keyring has no backend or device of its own (`keyring`, `members` instead)."""
@@ -28,7 +41,7 @@ class SetListing:
     serial: str | None
     keyring: str | None
     threshold: int | None  # how many of the keyring's members open it
-    members: tuple  # the keyring's members, one line each (escaped by keyring.Member.describe)
+    members: tuple  # MemberListing of each member of the keyring, by member number
     created: str | None  # UTC timestamps (records.utc_timestamp); None: not known
     rotated: str | None
 
@@ -47,7 +60,10 @@ def list_sets(store: ProfileStore) -> list:
             from .keyring_operations import load_keyring  # keyring module and cryptography: for keyrings only
 
             found = load_keyring(profile, keyring)
-            threshold, members = found.threshold, tuple(member.describe() for member in found.members)
+            threshold = found.threshold
+            members = tuple(MemberListing(m.member_id, m.backend, m.device.get("device_kind"),
+                                          m.device.get("device_name"), m.device.get("serial"), m.describe())
+                            for m in found.members)
         elif entry.enrollment in profile.enrollments:
             enrollment = profile.enrollments[entry.enrollment]
             backend, kind, name, serial = (enrollment.backend, enrollment.device_kind, enrollment.device_name,

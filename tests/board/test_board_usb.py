@@ -26,7 +26,7 @@ from sealboard.ccid import CcidError, CcidReader
 from sealboard.usbboard import hid_name, open_board_hid_device, report_descriptor
 from sealboard.usblink import CLASS_CCID, CLASS_HID, UsbError
 
-from ._board import MODEL_FAILED, Board
+from ._board import MODEL, MODEL_FAILED, Board
 from ._usbmon import Capture
 
 PIN = "4711-pin"
@@ -325,3 +325,78 @@ def test_a_bus_reset_and_a_new_host(board):
         assert Ctap2(open_board_hid_device(link, device, own_link=False)).get_info().versions
     finally:
         link.close()
+
+
+def test_no_press_within_the_presence_timeout_is_a_timeout(board_dist, tmp_path):
+    """The board file's PRESENCE_TIMEOUT_MS (30 s on the Pico; 1.5 s here) bounds the wait for BOOTSEL:
+    python-fido2 hears UPNEEDED keep-alives, then CTAP2_ERR_USER_ACTION_TIMEOUT; the token goes on."""
+    board = Board(board_dist, tmp_path / "b", button="file")
+    board.env["SEALBOARD_MODEL_PRESENCE_TIMEOUT_MS"] = "1500"
+    board.start()
+    try:
+        link, device = _open(board)
+        key = open_board_hid_device(link, device)
+        ctap = Ctap2(key)
+        statuses = []
+        started = time.monotonic()
+        with pytest.raises(CtapError) as refused:
+            ctap.make_credential(b"h" * 32, RP, {"id": b"u", "name": "u"}, [{"type": "public-key", "alg": -7}],
+                                 on_keepalive=statuses.append)
+        waited = time.monotonic() - started
+        assert refused.value.code == CtapError.ERR.USER_ACTION_TIMEOUT
+        assert 1.5 <= waited < 10 and statuses == [2]
+        board.press(True)  # a press after the timeout approves nothing that is not asked again
+        assert ctap.get_info().versions
+        board.press(False)
+        key.close()
+    finally:
+        stderr = board.stop()
+    assert MODEL_FAILED not in stderr, stderr
+
+
+def test_the_model_ticks_wrap_when_told(tmp_path):
+    """tests/board/model/ticks.py does what the clock test below relies on: ticks_ms() reaches 2^30
+    (reads 0 again) at the instant given."""
+    from ._board import micropython
+
+    script = tmp_path / "wrap.py"
+    script.write_text(f"import sys\nsys.path.insert(0, {str(MODEL)!r})\nimport ticks\n"
+                      f"ticks.install({int(time.time() * 1000) + 300})\nimport time\n"
+                      "a = time.ticks_ms(); time.sleep_ms(600); b = time.ticks_ms()\n"
+                      "print(a, b, time.ticks_diff(b, a))\n")
+    before, after, diff = map(int, subprocess.run([micropython(), str(script)], capture_output=True, text=True,
+                                                  timeout=30, check=True).stdout.split())
+    assert (1 << 30) - 1000 < before < (1 << 30) and 0 <= after < 1000 and 500 <= diff < 1500
+
+
+@pytest.mark.parametrize("gap, answer", [(0.3, "echo"), (0.8, "timeout")])
+def test_the_clock_goes_on_across_a_ticks_wrap(board_dist, tmp_path, gap, answer):
+    """time.ticks_ms wraps (2^30 ms, about 12.4 days on rp2); the token's clock goes on: a CTAPHID
+    message whose two packets come `gap` apart around the wrap is answered when the gap is within
+    CTAPHID's 500 ms, and times out (ERR_MSG_TIMEOUT) when it is not, as away from the wrap."""
+    board = Board(board_dist, tmp_path / "b").start()  # the first start reserves the flash
+    try:
+        board.stop()
+        wrap_at = time.time() + 4.0
+        board.env["SEALBOARD_MODEL_TICKS_WRAP_AT"] = str(int(wrap_at * 1000))
+        board.start()
+        link, device = _open(board)
+        key = open_board_hid_device(link, device)
+        cid, connection = key._channel_id, key._connection
+        payload = bytes(range(100))
+        assert time.time() < wrap_at - gap / 2 - 0.2, "the board took too long to start for this test"
+        time.sleep(wrap_at - gap / 2 - time.time())
+        connection.write_packet(struct.pack(">IBH", cid, 0x80 | CTAPHID.PING, len(payload)) + payload[:57])
+        time.sleep(wrap_at + gap / 2 - time.time())
+        connection.write_packet(struct.pack(">IB", cid, 0) + payload[57:])
+        first = connection.read_packet()
+        if answer == "echo":
+            assert first[:7] == struct.pack(">IBH", cid, 0x80 | CTAPHID.PING, len(payload)) and first[7:] == payload[:57]
+            assert connection.read_packet()[5:5 + 43] == payload[57:]
+        else:
+            assert first[:8] == struct.pack(">IBHB", cid, 0x80 | CTAPHID.ERROR, 1, 0x05)  # ERR_MSG_TIMEOUT
+        assert Ctap2(key).get_info().versions
+        key.close()
+    finally:
+        stderr = board.stop()
+    assert MODEL_FAILED not in stderr, stderr

@@ -313,3 +313,36 @@ def test_dropping_absent_members_is_asked_for_by_name(members):
     assert run.finish()[0] == 0 and codes["epoch"] == 1
     assert [m["member"] for m in json.loads(_profile_bytes())["keyrings"]["home"]["members"]] == [1]
     assert _generate("site") == codes
+
+
+def test_fewer_than_k_members_connected_is_refused_naming_how_many(members):
+    """Issue 18: with fewer than k members present, removal is refused and the message names how
+    many are needed. It is the first refusal (before "every member left must be connected", before
+    --drop-absent asks, before any PIN), also when every member that stays is connected and the
+    missing ones are leaving."""
+    one, two, fido = members
+    _create("home", [fido, one, two], threshold=2)
+    _generate("site", "--keyring", "home")
+    data = json.loads(_profile_bytes())
+    serial = data["keyrings"]["home"]["members"][1]["device"]["serial"]
+    for member in data["keyrings"]["home"]["members"][1:]:  # members 2 and 3: their serial names no device
+        member["device"]["serial"] = "99999999"
+    with open(_profile_path(), "w") as f:
+        json.dump(data, f)
+    before = _profile_bytes()
+    needs = "Error: keyring 'home' needs 2 of its members to open; 1 answered (not connected: "
+    for args in (["3"], ["3", "--drop-absent"], ["2", "3", "--threshold", "1"]):
+        refused = run_cli("keyring", "remove", "home", *args, "--yes", input=f"{PIN}\n" * 3)
+        assert refused.returncode == 1 and refused.stdout == "", args
+        error = [line for line in refused.stderr.splitlines() if not line.startswith("Warning: ")]
+        assert len(error) == 1 and error[0].startswith(needs), (args, refused.stderr)
+        assert "member 2: applet on 99999999 (1); member 3: applet on 99999999 (2)" in error[0]
+        assert error[0].endswith("nothing changed; connect 1 more of them")
+        assert "PIN" not in refused.stderr and _profile_bytes() == before
+    # member 2 back: 2 of 3 answer, so now the member that stays and is missing stops the removal
+    data["keyrings"]["home"]["members"][1]["device"]["serial"] = serial
+    with open(_profile_path(), "w") as f:
+        json.dump(data, f)
+    refused = run_cli("keyring", "remove", "home", "2", "--yes", input=f"{PIN}\n" * 3)
+    assert refused.returncode == 1 and "needs 2 of its members" not in refused.stderr
+    assert "must be connected (not connected: member 3: applet on 99999999 (2))" in refused.stderr

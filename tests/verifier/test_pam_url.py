@@ -300,3 +300,14 @@ def test_https_with_a_pinned_ca(tmp_path):
     assert verifier.status(USER).remaining == 2  # only the pinned attempt reached the verifier
     assert [a.event for a in verifier.audit(USER)] == ["import", "success"]
     store.close()
+
+
+def test_the_help_says_the_key_must_be_verify_only():
+    """The key file sits on every login host: --help says so where the option is, not only the docs."""
+    shown = subprocess.run([console_script("sealcodes"), "verifier", "pam", "--help"], capture_output=True,
+                           text=True, timeout=60)
+    assert shown.returncode == 0
+    options = " ".join(shown.stdout.split("Options:", 1)[1].split())
+    key_help = options.split("--api-key-file PATH", 1)[1].split("--cafile", 1)[0]
+    assert "must be a verify-only key (api-key create NAME --scope verify)" in key_help
+    assert "every login host" in key_help and "import, replace or revoke codes" in key_help

@@ -14,6 +14,7 @@ import rp2
 VID = 0x1209
 PID = 0x0001
 FLASH_DIR = "/sealtoken-flash"   # the files that hold the token's flash blocks: never remove them
+PRESENCE_TIMEOUT_MS = 30000      # the longest wait for a press of BOOTSEL; then the request times out
 
 
 def flash():

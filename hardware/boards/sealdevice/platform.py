@@ -4,7 +4,9 @@
   written in place (sealdevice.flash; nothing of it is kept in RAM);
 - user presence: a press of the board's button (a release, then a press, seen after the request
   arrived: a button held down or stuck approves nothing), polled every POLL_MS, with the
-  firmware's keep-alive every KEEPALIVE_MS and the LED blinking while it waits;
+  firmware's keep-alive every KEEPALIVE_MS and the LED blinking while it waits, for at most the
+  board file's PRESENCE_TIMEOUT_MS (PRESENCE_TIMEOUT_MS when it has none) or the shorter time
+  the firmware asks for;
 - wink and status: the LED (on: ready; blinking slowly: waiting for a touch; quickly: wink);
 - randomness: os.urandom (the RP2040's and RP2350's hardware entropy behind MicroPython's);
 - clock: time.ticks_ms, extended to a counter that does not wrap (ticks wrap after 2^30 ms on rp2);
@@ -12,7 +14,8 @@
   hashes from hashlib; SHA-512 (no MicroPython port has it) and SHA-1 where a port lacks it from
   the firmware's pure-Python ones (slow: only OATH credentials of those hashes use them).
 
-The board file gives `button()`, `led()` and the block device; see hardware/boards/rp2/board.py.
+The board file gives `button()`, `led()`, the block device and optionally PRESENCE_TIMEOUT_MS; see
+hardware/boards/rp2/board.py.
 """
 
 import os
@@ -24,6 +27,7 @@ from sealtoken.core.platform import UP_APPROVED, UP_CANCELLED, UP_TIMEOUT, Platf
 from sealtoken.crypto import PurePythonCrypto
 
 POLL_MS = const(10)
+PRESENCE_TIMEOUT_MS = const(30000)
 KEEPALIVE_MS = const(100)
 _STATUS_UPNEEDED = const(2)
 _BLINK_WAIT_MS = const(250)
@@ -78,6 +82,7 @@ class BoardPlatform(PurePythonCrypto, Platform):
         self.flash = BlockFlash(bdev, reserve_blocks(bdev, board.FLASH_DIR, self.NUM_PAGES, self.random_bytes))
         self.led = Led(board.led())
         self.waiting_for_touch = False
+        self.presence_timeout_ms = getattr(board, "PRESENCE_TIMEOUT_MS", PRESENCE_TIMEOUT_MS)
         self._ms = 0
         self._last = time.ticks_ms()
 
@@ -109,6 +114,7 @@ class BoardPlatform(PurePythonCrypto, Platform):
         self.led.wink()
 
     def wait_user_presence(self, timeout_ms, keepalive):
+        timeout_ms = min(timeout_ms, self.presence_timeout_ms)
         button = self.board.button
         start = time.ticks_ms()
         last_keepalive = None

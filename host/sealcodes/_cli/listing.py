@@ -21,7 +21,7 @@ def _source(listed) -> str:
         if listed.threshold is None:
             return f"keyring {listed.keyring} (not in the profile)"
         return (f"keyring {listed.keyring}, any {listed.threshold} of {len(listed.members)}: "
-                + "; ".join(listed.members))
+                + "; ".join(member.summary for member in listed.members))
     if listed.backend is None:
         return f"enrollment {listed.enrollment} (not in the profile)"
     if listed.device_kind not in ("pcsc", "hid"):
@@ -36,9 +36,13 @@ def _as_json(listed) -> dict:
     device = None
     if listed.backend is not None:
         device = {"kind": listed.device_kind, "name": listed.device_name, "serial": listed.serial}
+    members = [{"member": m.member, "backend": m.backend,
+                "device": {"kind": m.device_kind, "name": m.device_name, "serial": m.serial}, "summary": m.summary}
+               for m in listed.members]
     return {"label": listed.label, "epoch": listed.epoch, "format": listed.format, "count": listed.count,
             "fingerprint": listed.fingerprint, "enrollment": listed.enrollment, "backend": listed.backend,
-            "device": device, "keyring": listed.keyring, "created": listed.created, "rotated": listed.rotated}
+            "device": device, "keyring": listed.keyring, "threshold": listed.threshold, "members": members,
+            "created": listed.created, "rotated": listed.rotated}
 
 
 @click.command(name="list")

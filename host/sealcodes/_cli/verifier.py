@@ -849,7 +849,9 @@ def pepper_retire(obj, pepper_id):
 @click.option("--url", envvar="SEALCODES_VERIFIER_URL", metavar="URL",
               help="Ask this verifier service instead of a local database.")
 @click.option("--api-key-file", envvar="SEALCODES_VERIFIER_API_KEY_FILE", metavar="PATH",
-              help="File holding the API key for --url.")
+              help="File holding the API key for --url. It must be a verify-only key "
+                   "(api-key create NAME --scope verify): the file sits on every login host, and a key "
+                   "of a wider scope there lets whoever reads it import, replace or revoke codes.")
 @click.option("--cafile", metavar="PATH",
               help="Trust only these CA certificates (PEM) for an https:// --url, not the system's (pinning).")
 @click.pass_obj
