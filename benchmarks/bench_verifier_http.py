@@ -40,12 +40,14 @@ sys.path[:0] = [str(ROOT / "tests" / "verifier"), str(ROOT / "tests")]
 
 from sealcodes import derivation  # noqa: E402
 from sealcodes.verifier import Policy, Verifier, open_store  # noqa: E402
+from sealcodes.verifier.core import usable_cpus  # noqa: E402
 from sealcodes.verifier.record import (  # noqa: E402
     DEFAULT_ITERATIONS, DEFAULT_LANES, DEFAULT_MEMORY_KIB, HashParams, make_record)
 
 from bench_verifier import raw_argon2id_once  # noqa: E402  (the same raw hash as bench_verifier.py)
 
-CPUS = os.cpu_count() or 1
+#: the CPUs the server's default workers follow (this process's affinity)
+CPUS = usable_cpus()
 CODES_PER_SET = 100
 
 

@@ -19,7 +19,7 @@ Before each stage's timings the database is settled (VACUUM ANALYZE, CHECKPOINT)
 and the checkpointer would settle it after a bulk import.
 
 PostgreSQL is a throwaway cluster (initdb in a temporary directory, Unix socket only) with fsync
-on, shared_buffers=256MB, max_wal_size=4GB. 5.5 to 8 minutes on 2 cores at the default size.
+on, shared_buffers=256MB, max_wal_size=4GB. 5 to 8 minutes on 2 cores at the default size.
 
     python benchmarks/bench_verifier_scale.py [--accounts N] [--attempts N] [--v2-sample N] [--batch-size N]
 """

@@ -128,6 +128,20 @@ def check_exactly_once(answers: list[Answer], used: set[tuple[str, int]]) -> set
     return lost
 
 
+def check_unanswered_are_audited(url: str, lost: set[tuple[str, int]]) -> None:
+    """A code spent by a request that got no answer (or a 503) was committed: the audit trail
+    has its `success`, so an operator can tell the user their code is gone."""
+    store = open_store(url)
+    try:
+        verifier = Verifier(store)
+        audit = [e for account in sorted({account for account, _ in lost})
+                 for e in verifier.audit(account, limit=1000)]
+    finally:
+        store.close()
+    successes = {(e.account, e.code_index) for e in audit if e.event == "success"}
+    assert lost <= successes, f"spent without an audited success: {sorted(lost - successes)[:5]}"
+
+
 def children(pid: int) -> list[int]:
     """The processes `pid` started (a supervisor's workers and helpers)."""
     found = []

@@ -228,6 +228,15 @@ def record_for(codes, account="alice", params=TEST_PARAMS):
     return make_record(codes, account=account, params=params)
 
 
+def free_port() -> int:
+    """A free loopback port (for a server's second listener: --metrics-listen)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def free_privileged_port() -> int:
     """A free loopback port below 1024 (only root can listen there: what `verifier pam --url`
     takes plain http to)."""
@@ -267,17 +276,13 @@ class VerifierServer:
     """A real `sealcodes verifier serve` process on 127.0.0.1 and a free port."""
 
     def __init__(self, db_url: str, env: dict | None = None, args: tuple = (), ca: str | None = None,
-                 workers: int | None = 1, port: int | None = None):
+                 workers: int | None = 1, port: int | None = None, cpus: set[int] | None = None):
         """`args` go to `serve`; with `ca` (the CA of its --certfile) the server speaks HTTPS; the
         port is a free one unless given. One process unless `workers` says otherwise (None:
-        serve's default, one per CPU)."""
-        import socket
-
-        if port is None:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
-        self.port = port
+        serve's default, one per CPU it may use). With `cpus`, the server runs on those CPUs only
+        (its affinity, as `taskset` sets it)."""
+        self.cpus = cpus
+        self.port = free_port() if port is None else port
         self.db_url = db_url
         self.env = env or {}
         self.args = tuple(args) + (("--workers", str(workers)) if workers else ())
@@ -300,7 +305,8 @@ class VerifierServer:
         self.process = subprocess.Popen(
             [console_script("sealcodes"), "verifier", "--db", self.db_url, "serve", "--listen",
              f"127.0.0.1:{self.port}", "--log-level", "warning", *self.args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+            preexec_fn=(lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

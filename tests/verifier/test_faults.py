@@ -17,7 +17,8 @@ import time
 import httpx
 import pytest
 
-from _fleet import Load, accounts_with_codes, check_exactly_once, figure, scrape, used_codes, wait_for, workers_of
+from _fleet import (Load, accounts_with_codes, check_exactly_once, check_unanswered_are_audited, figure, scrape,
+                    used_codes, wait_for, workers_of)
 from _vsupport import PostgresServer, VerifierServer, cheap_policy, code_set, record_for
 from sealcodes.verifier import Verifier, open_store
 from sealcodes.verifier.record import HashParams
@@ -75,7 +76,9 @@ def _restarts_under_load(postgres, outages: list[float], pace: float = 0.1):
     unavailable = sum(1 for a in answers if a.status == 503)
     assert figure(figures, "sealcodes_verifier_database_errors_total") == unavailable
     assert figure(figures, "sealcodes_verifier_responses_total", route="verify", status="503") == unavailable
-    check_exactly_once(answers, used_codes(url))
+    # a request whose commit went through as the database stopped got a 503 or nothing: its code
+    # is spent all the same, and the audit trail says so
+    check_unanswered_are_audited(url, check_exactly_once(answers, used_codes(url)))
     assert "Traceback" not in log
 
 
@@ -119,9 +122,7 @@ def test_one_of_two_servers_killed(db, request, tmp_path):
     assert any(a.accepted and a.base == first.base for a in answers)
     lost = check_exactly_once(answers, used_codes(url))
     # a request cut by the kill may have been committed: then its code is spent, and the audit says so
-    audit = Verifier(open_store(url)).audit(limit=1000)
-    assert all(any(e.event == "success" and e.account == account and e.code_index == idx for e in audit)
-               for account, idx in lost)
+    check_unanswered_are_audited(url, lost)
     assert "Traceback" not in log
 
 
@@ -145,15 +146,15 @@ def test_a_killed_worker_is_replaced(tmp_path):
         log = server.stop()
     assert replaced, "the supervisor did not start another worker"
     assert all(a.accepted for a in answers if a.at > killed + 0.2)
-    check_exactly_once(answers, used_codes(url))
+    check_unanswered_are_audited(url, check_exactly_once(answers, used_codes(url)))
     assert "ended (exit status signal 9)" in log
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_finishes_requests_in_flight_then_exits_0(workers, tmp_path):
     url = "sqlite:///" + str(tmp_path / "v.db")
-    # attempts of about 0.2 s each, queued behind a few hash slots: several are in flight at once
-    slow = HashParams.argon2id(19456, 8, 1)
+    # attempts of about 0.4 s each, queued behind a few hash slots: several are in flight at once
+    slow = HashParams.argon2id(19456, 16, 1)
     store, verifier, key = _prepare(url, memory_kib=slow.memory_kib, iterations=slow.iterations)
     metrics_key = verifier.create_api_key("scraper", "metrics")[1]
     codes = accounts_with_codes(verifier, "term", 8, 1, params=slow)
@@ -162,9 +163,12 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(workers, tmp_path):
     answers = []
 
     def in_flight():
+        """All eight attempts reached the server, and some are still hashing or queued (on a
+        loaded machine the first may be answered before the last arrives)."""
         figures = scrape(server.base + "/metrics", metrics_key)
-        return figure(figures, "sealcodes_verifier_hash_queue_depth") + \
-            figure(figures, "sealcodes_verifier_hashes_running") == 8
+        waiting = figure(figures, "sealcodes_verifier_hash_queue_depth") + \
+            figure(figures, "sealcodes_verifier_hashes_running")
+        return waiting > 0 and waiting + figure(figures, "sealcodes_verifier_verifies_total", result="accepted") == 8
 
     def attempt(account):
         with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
@@ -173,7 +177,7 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(workers, tmp_path):
     threads = [threading.Thread(target=attempt, args=(account,)) for account in codes]
     for thread in threads:
         thread.start()
-    assert wait_for(in_flight, timeout=10, step=0.02), "the eight attempts were never in flight together"
+    assert wait_for(in_flight, timeout=10, step=0.02), "the eight attempts never all reached the server while some were in flight"
     process = server.process
     process.send_signal(signal.SIGTERM)
     status = process.wait(60)

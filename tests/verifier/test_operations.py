@@ -14,6 +14,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 
@@ -22,23 +23,20 @@ import pytest
 
 from _fleet import accounts_with_codes, figure, scrape, wait_for
 from _support import console_script, run_cli
-from _vsupport import VerifierServer, cheap_policy, code_set, record_for
+from _vsupport import PostgresServer, VerifierServer, cheap_policy, code_set, free_port, record_for
 from sealcodes.verifier import Verifier, open_store
+from sealcodes.verifier.core import hash_slots_per_process
 from sealcodes.verifier.record import HashParams
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 UNIT = ROOT / "host" / "sealcodes" / "verifier" / "systemd" / "sealcodes-verifier.service"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_metrics_add_up_across_workers(tmp_path):
     """Two workers write their own figures; a scrape (curl, a key of scope metrics) sums them,
-    and they move with every answer. The same figures come without a key from --metrics-listen."""
+    and they move with every answer. The same figures come without a key from --metrics-listen.
+    The server runs on at most two CPUs, so the hash slots (and the queue) do not depend on the
+    machine's size."""
     url = "sqlite:///" + str(tmp_path / "v.db")
     store = open_store(url)
     slow = HashParams.argon2id(19456, 16, 1)
@@ -46,10 +44,12 @@ def test_metrics_add_up_across_workers(tmp_path):
                                                        iterations=slow.iterations))
     keys = {scope: verifier.create_api_key(scope, scope)[1] for scope in ("verify", "import", "metrics")}
     codes = accounts_with_codes(verifier, "m", 4, 5, params=slow)  # the policy's one shape
-    queued = accounts_with_codes(verifier, "q", 8, 1, params=slow)
+    cpus = set(sorted(os.sched_getaffinity(0))[:2])
+    slots = 2 * hash_slots_per_process(2, cpus=len(cpus))  # two workers' worth
+    queued = accounts_with_codes(verifier, "q", slots + 4, 1, params=slow)
     store.close()
-    port = _free_port()
-    server = VerifierServer(url, workers=2, args=("--metrics-listen", f"127.0.0.1:{port}")).start()
+    port = free_port()
+    server = VerifierServer(url, workers=2, args=("--metrics-listen", f"127.0.0.1:{port}"), cpus=cpus).start()
     metrics_url = server.base + "/metrics"
     try:
         # the second worker may still be starting when the first answers
@@ -71,14 +71,14 @@ def test_metrics_add_up_across_workers(tmp_path):
         record = record_for(code_set(label="fresh", count=2), account="fresh", params=slow).to_dict()
         assert httpx.post(server.base + "/v1/records", json=record,
                           headers={"Authorization": f"Bearer {keys['import']}"}).status_code == 201
-        # eight attempts of about 0.4 s each against four hash slots (two per worker): a queue
+        # four attempts more than the hash slots, of about 0.4 s each: a queue
         threads = [threading.Thread(target=httpx.post, args=(server.base + "/v1/verify",), kwargs={
             "json": {"account": account, "code": own[0]}, "headers": verify, "timeout": 60})
             for account, own in queued.items()]
         for thread in threads:
             thread.start()
         busy = wait_for(lambda: (lambda f: f if figure(f, "sealcodes_verifier_hash_queue_depth")
-                                 + figure(f, "sealcodes_verifier_hashes_running") == 8 else None)(
+                                 + figure(f, "sealcodes_verifier_hashes_running") == len(queued) else None)(
             scrape(metrics_url, keys["metrics"])), timeout=5, step=0.02)
         for thread in threads:
             thread.join()
@@ -93,24 +93,47 @@ def test_metrics_add_up_across_workers(tmp_path):
                         httpx.post(server.base + "/v1/records", json=record, headers=scraper).status_code]
     finally:
         log = server.stop()
-    assert busy, "the hash queue never showed the eight attempts"
-    assert figure(busy, "sealcodes_verifier_hashes_running") <= 4
+    assert busy, f"the hash queue never showed the {len(queued)} attempts"
+    assert figure(busy, "sealcodes_verifier_hashes_running") <= slots
     assert figure(busy, "sealcodes_verifier_hash_queue_depth") >= 4
-    assert figure(after, "sealcodes_verifier_verifies_total", result="accepted") == 12 + 8
+    assert figure(after, "sealcodes_verifier_verifies_total", result="accepted") == 12 + len(queued)
     assert figure(after, "sealcodes_verifier_verifies_total", result="rejected") == 2
     assert figure(after, "sealcodes_verifier_verifies_total", result="locked") == 1
     assert figure(after, "sealcodes_verifier_verifies_total", result="mistyped") == 1
     assert figure(after, "sealcodes_verifier_lockouts_total") == 1
     assert figure(after, "sealcodes_verifier_imports_total", outcome="imported") == 1
-    assert figure(after, "sealcodes_verifier_request_duration_seconds_count", route="verify") == 24
-    assert figure(after, "sealcodes_verifier_responses_total", route="verify", status="200") == 24
+    assert figure(after, "sealcodes_verifier_request_duration_seconds_count", route="verify") == 16 + len(queued)
+    assert figure(after, "sealcodes_verifier_responses_total", route="verify", status="200") == 16 + len(queued)
     assert figure(after, "sealcodes_verifier_hash_queue_depth") == 0
     assert figure(after, "sealcodes_verifier_processes") == 2
-    assert figure(unkeyed, "sealcodes_verifier_verifies_total", result="accepted") == 20
+    assert figure(unkeyed, "sealcodes_verifier_verifies_total", result="accepted") == 12 + len(queued)
     assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
     assert anonymous.status_code == 401
     assert out_of_scope == [403, 403, 403]
     assert "Traceback" not in log
+
+
+def test_default_workers_and_hash_slots_follow_the_cpu_affinity(tmp_path):
+    """Without --workers, `serve` starts one process per CPU it may run on (its affinity, as a
+    container's cpuset or taskset gives it), not one per CPU of the machine; the hash slots (2 x
+    those CPUs in all) follow."""
+    mine = sorted(os.sched_getaffinity(0))
+    probe = subprocess.run(
+        [sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{mine[0]}}}); "
+         "from sealcodes.verifier.core import usable_cpus, hash_slots_per_process as slots; "
+         "print(usable_cpus(), slots(1), slots(2))"], capture_output=True, text=True, timeout=60)
+    assert probe.stdout.split() == ["1", "2", "1"], probe.stderr
+    url = "sqlite:///" + str(tmp_path / "v.db")
+    store = open_store(url)
+    Verifier.initialise(store, cheap_policy())
+    store.close()
+    started = {}
+    for cpus in [{mine[0]}] + ([set(mine[:2])] if len(mine) >= 2 else []):
+        server = VerifierServer(url, workers=None, cpus=cpus).start()
+        started[len(cpus)] = server.stop()
+    assert "(1 process)" in started[1], started[1]
+    if 2 in started:  # a machine of one CPU has nothing more to show
+        assert "(2 processes)" in started[2], started[2]
 
 
 def test_health_and_ready(tmp_path):
@@ -125,11 +148,42 @@ def test_health_and_ready(tmp_path):
         with sqlite3.connect(database) as connection:  # as if an older release's database came back
             connection.execute("UPDATE settings SET value = '2' WHERE name = 'schema_version'")
         ready = httpx.get(server.base + "/v1/ready")
-        assert ready.status_code == 503 and ready.json()["error"] == "not_ready"
-        assert "schema version 2" in ready.json()["message"]
+        assert ready.status_code == 503 and ready.json() == {
+            "error": "not_ready",
+            "message": "the verifier database's schema is not this release's: run `sealcodes verifier init`"}
         assert httpx.get(server.base + "/v1/health").json() == {"status": "ok"}  # alive all the same
     finally:
         server.stop()
+
+
+def test_ready_follows_postgresql_and_never_names_it():
+    """/v1/ready needs no key, so it says only "unreachable" while PostgreSQL is down: not the
+    driver's error, which names the server's host and port. It answers 200 again once the
+    database is back, without a restart."""
+    postgres = PostgresServer().start()
+    try:
+        url = postgres.fresh_url()
+        store = open_store(url)
+        Verifier.initialise(store, cheap_policy())
+        store.close()
+        server = VerifierServer(url).start()
+        try:
+            before = httpx.get(server.base + "/v1/ready", timeout=30)
+            postgres.pause()
+            down = httpx.get(server.base + "/v1/ready", timeout=30)
+            postgres.resume()
+            back = wait_for(lambda: httpx.get(server.base + "/v1/ready", timeout=30).status_code == 200, timeout=20)
+        finally:
+            log = server.stop()
+    finally:
+        postgres.stop()
+    assert before.status_code == 200 and before.json() == {"status": "ready"}
+    assert down.status_code == 503 and down.headers["content-type"] == "application/json"
+    assert down.json() == {"error": "not_ready", "message": "the verifier database is unreachable"}
+    assert postgres.base not in down.text and "5432" not in down.text and "socket" not in down.text
+    assert back, "/v1/ready did not answer 200 after PostgreSQL came back"
+    assert "not ready" in log  # the detail is for the operator's log
+    assert "Traceback" not in log
 
 
 def test_json_logs_hold_no_secret(tmp_path):

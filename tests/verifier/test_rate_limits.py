@@ -9,8 +9,9 @@ import time
 import httpx
 import pytest
 
+from _fleet import figure, scrape
 from _support import run_cli
-from _vsupport import CHEAP_INIT, VerifierServer, cheap_policy
+from _vsupport import CHEAP_INIT, VerifierServer, cheap_policy, free_port
 from sealcodes.verifier import Policy, Verifier, open_store
 from sealcodes.verifier.ratelimit import TokenBuckets, client_key
 
@@ -60,7 +61,8 @@ def test_http_429_then_recovery(tmp_path):
     verifier = Verifier.initialise(store, cheap_policy(key_rate=1, key_burst=3, address_rate=1, address_burst=8))
     _, first = verifier.create_api_key("one", "verify")
     _, second = verifier.create_api_key("two", "verify")
-    server = VerifierServer(url).start()
+    metrics_port = free_port()  # scraped on an address of its own: /metrics on --listen is limited too
+    server = VerifierServer(url, args=("--metrics-listen", f"127.0.0.1:{metrics_port}")).start()
     try:
         body = {"account": "alice", "code": "not a code"}
         with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {first}"}) as one:
@@ -71,7 +73,8 @@ def test_http_429_then_recovery(tmp_path):
             # another key from the same address still goes on: the address bucket (8) is not empty
             with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {second}"}) as two:
                 assert [two.post("/v1/verify", json=body).status_code for _ in range(3)] == [200] * 3
-                # 8 requests from this address so far: the address bucket is empty, for every key
+                # the second key's burst (3) is spent too; with it 8 requests came from this address:
+                # the address bucket is empty now, for every key
                 assert two.post("/v1/verify", json=body).status_code == 429
                 # bad keys and no keys count against the address too (before the key is looked up)
                 no_key = httpx.post(server.base + "/v1/verify", json=body)
@@ -80,9 +83,14 @@ def test_http_429_then_recovery(tmp_path):
             # a loaded machine does not refill a bucket between the requests above)
             assert one.post("/v1/verify", json=body).status_code == 200
         assert httpx.get(server.base + "/v1/health").status_code == 200  # never limited
+        figures = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
     finally:
         server.stop()
         store.close()
+    # /metrics counted each 429 by the bucket that refused it: each key's once, the address's once
+    assert figure(figures, "sealcodes_verifier_rate_limited_total", limit="key") == 2
+    assert figure(figures, "sealcodes_verifier_rate_limited_total", limit="address") == 1
+    assert figure(figures, "sealcodes_verifier_responses_total", route="verify", status="429") == 3
 
 
 def test_init_configures_the_limits(tmp_path):

@@ -44,7 +44,8 @@ def served(request, tmp_path_factory):
     """One server per store for the module; each test uses its own account."""
     db_url = store_url(request, tmp_path_factory.mktemp("served"))
     store, verifier, keys = _prepare(db_url, max_failures=4)
-    server = VerifierServer(db_url).start()
+    # a hundred connections at once from 127.0.0.1 (test_hundred_concurrent_http_attempts_one_success)
+    server = VerifierServer(db_url, args=("--connections-per-address", "128")).start()
     clients = Clients(server.base, keys)
     yield server, clients, verifier
     clients.close()

@@ -6,6 +6,7 @@ proof needs `import --force`."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -548,7 +549,7 @@ def audit_command(obj, account, limit, as_json):
 @verifier_group.command("serve")
 @click.option("--listen", default="127.0.0.1:8700", show_default=True, metavar="HOST:PORT")
 @click.option("--workers", type=click.IntRange(1, 256), metavar="N",
-              help="Server processes sharing the socket and the database (default: one per CPU).")
+              help="Server processes sharing the socket and the database (default: one per CPU this process may use).")
 @click.option("--pool-size", type=click.IntRange(1, 100), default=10, show_default=True,
               help="Database connections in the pool of each process (PostgreSQL and SQLite).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info"]), default="info",
@@ -563,9 +564,18 @@ def audit_command(obj, account, limit, as_json):
 @click.option("--forwarded-allow-ips", metavar="ADDRESSES",
               help="Proxies (comma-separated addresses, not '*') whose X-Forwarded-For names the client for the "
                    "per-address limits. Default: none; the peer address counts.")
+@click.option("--request-timeout", type=click.FloatRange(1, 300), default=10, show_default=True, metavar="SECONDS",
+              help="A connection that sends no whole request head within this long of opening (or of its "
+                   "previous answer) is closed; a body that does not arrive within this long once it is read is "
+                   "answered 408.")
+@click.option("--connections-per-address", type=click.IntRange(1, 100000), default=64, show_default=True,
+              metavar="N", help="Open connections one client address (an IPv6 /64) may hold in each process; "
+                                "more are closed at once. The proxies of --forwarded-allow-ips are not capped.")
+@click.option("--http", "http_parser", type=click.Choice(["auto", "httptools", "h11"]), default="auto",
+              show_default=True, help="uvicorn's HTTP parser (auto: httptools when installed, else h11).")
 @click.pass_obj
 def serve_command(obj, listen, workers, pool_size, log_level, log_format, metrics_listen, certfile, keyfile,
-                  forwarded_allow_ips):
+                  forwarded_allow_ips, request_timeout, connections_per_address, http_parser):
     """Run the HTTP JSON API (uvicorn). API keys: `sealcodes verifier api-key create`.
 
     SIGTERM: finish the requests in flight, then exit 0. SIGHUP: every process re-reads the policy
@@ -576,7 +586,7 @@ def serve_command(obj, listen, workers, pool_size, log_level, log_format, metric
         import uvicorn  # noqa: F401
 
         from ..verifier import workers as serving
-        from ..verifier.core import hash_slots_per_process
+        from ..verifier.core import hash_slots_per_process, usable_cpus
     except ImportError:
         raise CliFail("the HTTP server needs the server extra: pip install 'sealcodes[server]'") from None
     host, port = _host_port(listen, "--listen")
@@ -585,10 +595,12 @@ def serve_command(obj, listen, workers, pool_size, log_level, log_format, metric
         raise CliFail("--certfile and --keyfile go together")
     if forwarded_allow_ips and "*" in [part.strip() for part in forwarded_allow_ips.split(",")]:
         raise CliFail("--forwarded-allow-ips '*' would let every client name its own address: give the proxies")
-    workers = workers or os.cpu_count() or 1
+    if http_parser == "httptools" and importlib.util.find_spec("httptools") is None:
+        raise CliFail("--http httptools: httptools is not installed (pip install 'sealcodes[server]')")
+    workers = workers or usable_cpus()
     config = {"db_url": obj.db_url, "pepper_files": obj.pepper_files, "on_event": obj.on_event,
               "pool_size": pool_size, "hash_slots": hash_slots_per_process(workers), "log_level": log_level,
-              "log_format": log_format}
+              "log_format": log_format, "body_timeout_s": request_timeout}
     _serve_logging(log_level, log_format)
     # everything checked once, here: a bad database, policy or pepper stops the command with one line
     checked = obj.verifier(pool_size=1, hash_slots=config["hash_slots"])
@@ -597,7 +609,15 @@ def serve_command(obj, listen, workers, pool_size, log_level, log_format, metric
             _announce(log_format, f"Warning: {warning}")
     finally:
         checked.store.close()
-    options = serving.ServerOptions(host, port, certfile, keyfile, forwarded_allow_ips)
+    options = serving.ServerOptions(host, port, certfile, keyfile, forwarded_allow_ips,
+                                    request_timeout_s=request_timeout, connections_per_address=connections_per_address,
+                                    http=http_parser)
+    # every connection and each process's database pool hold a descriptor: the limit should not be the first wall
+    wanted = options.limit_concurrency + 2 * pool_size + 64
+    descriptors = serving.raise_descriptor_limit(wanted)
+    if descriptors < wanted:
+        _announce(log_format, f"Warning: at most {descriptors} open files per process (wanted {wanted}): raise "
+                              "the limit (LimitNOFILE= under systemd, ulimit -n)")
     try:
         sock = serving.bind(host, port, options.backlog)
     except OSError as exc:
@@ -610,7 +630,8 @@ def serve_command(obj, listen, workers, pool_size, log_level, log_format, metric
                 if metrics_at:
                     _metrics_listener(metrics_at, metrics.directory, metrics.registry)
                 _announce(log_format, f"sealcodes verifier listening on {scheme}://{listen} (1 process)")
-                serving.run_server(app, sock, options, reload, on_ready=lambda: serving.notify("READY=1"))
+                serving.run_server(app, sock, options, reload, on_ready=lambda: serving.notify("READY=1"),
+                                   on_closed=metrics.connection_closed)
             finally:
                 serving.notify("STOPPING=1")
                 store.close()
@@ -672,14 +693,14 @@ def _serve_logging(level, log_format):
     root.setLevel(logging.WARNING)
     for name in ("sealcodes", "uvicorn"):
         logging.getLogger(name).setLevel(level.upper())
-    quiet_repeats("asyncio", "uvicorn.error", "psycopg.pool")
+    quiet_repeats("asyncio", "uvicorn.error", "psycopg.pool", "sealcodes.verifier.server")
 
 
 def _serve_worker(config):
     """What each worker process runs first (workers.Supervisor): its logging, then its app."""
     _serve_logging(config["log_level"], config["log_format"])
-    app, reload, _, _ = _build_app(config)
-    return app, reload
+    app, reload, metrics, _ = _build_app(config)
+    return app, reload, metrics.connection_closed
 
 
 def _build_app(config):
@@ -707,7 +728,7 @@ def _build_app(config):
                 wipe(pepper)
 
     verifier = make_verifier(config["hash_slots"])
-    app = create_app(verifier, metrics=metrics)
+    app = create_app(verifier, metrics=metrics, body_timeout_s=config["body_timeout_s"])
 
     def reload():
         try:

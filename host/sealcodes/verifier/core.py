@@ -123,10 +123,20 @@ class RetiredSet(InvalidInputError):
     """The record's set is stored but retired (superseded or revoked): never imported again (HTTP 409)."""
 
 
-def hash_slots_per_process(processes: int = 1) -> int:
-    """How many attempts one of `processes` server processes hashes at once: 2 x CPUs in all, so
-    the memory Argon2id fills stays bounded however many processes share the machine."""
-    return max(1, -(-2 * (os.cpu_count() or 1) // max(1, processes)))
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity: a container's or taskset's share), not every
+    CPU of the machine."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity on this system
+        return os.cpu_count() or 1
+
+
+def hash_slots_per_process(processes: int = 1, cpus: int | None = None) -> int:
+    """How many attempts one of `processes` server processes hashes at once: 2 x `cpus` (default:
+    those this process may use) in all, so the memory Argon2id fills stays bounded however many
+    processes share the machine."""
+    return max(1, -(-2 * (cpus or usable_cpus()) // max(1, processes)))
 
 
 class HashSlots:

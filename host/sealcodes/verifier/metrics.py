@@ -55,6 +55,9 @@ class Metrics:
                                        registry=registry)
         self.reloads = Counter(PREFIX + "reloads", "Configuration reloads (SIGHUP), by outcome (ok, failed)",
                                ["outcome"], registry=registry)
+        self.connections_closed = Counter(
+            PREFIX + "connections_closed", "Connections the server closed without an answer, by reason (idle, "
+            "slow_head, slow_body, address_cap)", ["reason"], registry=registry)
         self.processes = Gauge(PREFIX + "processes", "Server processes answering requests",
                                registry=registry, multiprocess_mode="livesum")
         self.processes.set(1)
@@ -63,6 +66,10 @@ class Metrics:
         """For `core.HashSlots.on_change`."""
         self.hash_queue.set(waiting)
         self.hashing.set(running)
+
+    def connection_closed(self, reason: str) -> None:
+        """For `workers.run_server(on_closed=...)`."""
+        self.connections_closed.labels(reason).inc()
 
     def exposition(self) -> bytes:
         return exposition(self.directory, self.registry)

@@ -26,6 +26,7 @@ requests already answering keep the Verifier they started with.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -43,7 +44,7 @@ from .auth import AUDIT, IMPORT, METRICS, REVOKE, STATUS, UNLOCK, VERIFY, Forbid
 from .core import ACCEPTED, EVENT_ACCOUNT_LOCKED, THROTTLED, Busy, Event, RetiredSet, Verifier, VerifierConfigError
 from .ratelimit import InFlight, TokenBuckets, client_key
 from .record import DuplicateMemberError, VerifierRecord, load_json
-from .store import StoreError
+from .store import SCHEMA_VERSION, StoreError
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -57,6 +58,13 @@ MAX_SMALL_BYTES = 2 * 1024
 MAX_ACCOUNT_CHARS = 256
 MAX_AUDIT_ROWS = 1000
 BUSY_RETRY_AFTER_S = 1
+#: seconds a client has to send a request's body once the server reads it (serve --request-timeout)
+BODY_TIMEOUT_S = 10.0
+#: what /v1/ready answers when it is not ready
+NOT_READY_UNREACHABLE = "the verifier database is unreachable"
+NOT_READY_SCHEMA = "the verifier database's schema is not this release's: run `sealcodes verifier init`"
+#: the /metrics reason of a connection closed after a body that did not come in time
+CLOSED_SLOW_BODY = "slow_body"
 #: a repeated log message is written once per window, then with a count of those left out
 REPEAT_WINDOW_S = 60.0
 
@@ -131,7 +139,14 @@ def _too_many(wait: float) -> HttpError:
                      {"Retry-After": str(max(1, math.ceil(wait)))})
 
 
-async def _read_json(request: Request, limit: int) -> dict:
+class SlowBody(HttpError):
+    """The body did not arrive within its deadline: answered 408, then the connection is closed."""
+
+    def __init__(self):
+        super().__init__(408, "timeout", "the request body did not arrive in time", {"Connection": "close"})
+
+
+async def _read_json(request: Request, limit: int, timeout: float = BODY_TIMEOUT_S) -> dict:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise HttpError(415, "unsupported_media_type", "send the body as application/json")
     declared = request.headers.get("content-length")
@@ -141,12 +156,15 @@ async def _read_json(request: Request, limit: int) -> dict:
         if int(declared) > limit:
             raise HttpError(413, "too_large", f"the body may be at most {limit} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HttpError(413, "too_large", f"the body may be at most {limit} bytes")
     try:
+        async with asyncio.timeout(timeout):  # a body trickled byte by byte holds a connection no longer
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise HttpError(413, "too_large", f"the body may be at most {limit} bytes")
         data = load_json(body)
+    except TimeoutError:
+        raise SlowBody() from None
     except DuplicateMemberError:
         raise HttpError(400, "invalid_json", "the body names a member twice") from None
     except (ValueError, RecursionError):
@@ -213,9 +231,11 @@ def replace_verifier(app: Starlette, verifier: Verifier) -> None:
     app.state.serving = _Serving(verifier, app.state.serving)
 
 
-def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metrics | None" = None) -> Starlette:
+def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metrics | None" = None,
+               body_timeout_s: float = BODY_TIMEOUT_S) -> Starlette:
     """The ASGI app around one Verifier (thread-safe; the blocking calls run in a thread pool).
-    With `metrics`, every answer is counted and GET /metrics serves the figures."""
+    With `metrics`, every answer is counted and GET /metrics serves the figures. A body must
+    arrive within `body_timeout_s` once it is read (else 408, and the connection closes)."""
     if openapi is None:
         openapi = _bundled_openapi()
     quiet_repeats(log.name)
@@ -256,6 +276,8 @@ def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metri
             except Exception as exc:  # mapped in one place
                 if metrics is not None and isinstance(exc, StoreError):
                     metrics.database_errors.inc()
+                if metrics is not None and isinstance(exc, SlowBody):
+                    metrics.connection_closed(CLOSED_SLOW_BODY)
                 return _error_response(exc)
 
         if metrics is None:
@@ -271,7 +293,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metri
 
     async def import_record(request: Request) -> Response:
         principal, verifier = await authorized(request, IMPORT)
-        data = await _read_json(request, MAX_RECORD_BYTES)
+        data = await _read_json(request, MAX_RECORD_BYTES, body_timeout_s)
         record = VerifierRecord.from_dict(data)
         result = await run_in_threadpool(verifier.import_record, record, principal)
         if metrics is not None:
@@ -284,7 +306,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metri
 
     async def verify(request: Request) -> Response:
         principal, verifier = await authorized(request, VERIFY)
-        data = await _read_json(request, MAX_VERIFY_BYTES)
+        data = await _read_json(request, MAX_VERIFY_BYTES, body_timeout_s)
         account = _account_field(data.get("account"), "field")
         code = _string(data, "code", 128)
         _only(data, ("account", "code"))
@@ -323,7 +345,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metri
 
     async def revoke(request: Request) -> Response:
         principal, verifier = await authorized(request, REVOKE)
-        data = await _read_json(request, MAX_SMALL_BYTES)
+        data = await _read_json(request, MAX_SMALL_BYTES, body_timeout_s)
         account = _account_field(data.get("account"), "field")
         label = _string(data, "label", 512, required=False)
         _only(data, ("account", "label"))
@@ -332,7 +354,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metri
 
     async def unlock(request: Request) -> Response:
         principal, verifier = await authorized(request, UNLOCK)
-        data = await _read_json(request, MAX_SMALL_BYTES)
+        data = await _read_json(request, MAX_SMALL_BYTES, body_timeout_s)
         account = _account_field(data.get("account"), "field")
         _only(data, ("account",))
         was_locked = await run_in_threadpool(verifier.unlock, account, principal)
@@ -357,10 +379,15 @@ def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metri
 
     async def ready(request: Request) -> Response:
         """Whether this process can answer: its database reachable and at this release's schema."""
+        # no key is needed here: the answer is one of fixed texts, never the store's error, which
+        # may name the database's host, port or file (that goes to the log)
         try:
-            await run_in_threadpool(request.app.state.serving.verifier.store.require_current_schema)
+            version = await run_in_threadpool(request.app.state.serving.verifier.store.schema_version)
         except StoreError as exc:
-            raise HttpError(503, "not_ready", str(exc)) from None
+            log.warning("not ready: %s", exc)
+            raise HttpError(503, "not_ready", NOT_READY_UNREACHABLE) from None
+        if version != SCHEMA_VERSION:
+            raise HttpError(503, "not_ready", NOT_READY_SCHEMA)
         return JSONResponse({"status": "ready"})
 
     async def exposition(request: Request) -> Response:
