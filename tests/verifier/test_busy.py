@@ -93,13 +93,19 @@ async def _flood(server, key, codes, attackers: int):
         return await asyncio.gather(*flood), alice
 
 
-def test_one_address_gets_its_share_of_the_hash_slots_and_the_rest_is_busy(tmp_path):
-    server, key, codes = _server(tmp_path, attempt_wait_s=_a_quarter_attempt(), address_in_flight=2,
-                                  key_in_flight=8)
+def _flooded(tmp_path, attackers: int, **policy):
+    """A server whose attempts wait for a slot a quarter of an attempt's time, flooded by
+    `attackers` at once (_flood): the flood's answers, alice's, and the server's log."""
+    server, key, codes = _server(tmp_path, attempt_wait_s=_a_quarter_attempt(), **policy)
     try:
-        flood, alice = asyncio.run(_flood(server, key, codes, attackers=30))
+        flood, alice = asyncio.run(_flood(server, key, codes, attackers))
     finally:
         log = server.stop()
+    return flood, alice, log
+
+
+def test_one_address_gets_its_share_of_the_hash_slots_and_the_rest_is_busy(tmp_path):
+    flood, alice, log = _flooded(tmp_path, 30, address_in_flight=2, key_in_flight=8)
     assert alice.status_code == 200 and alice.json()["result"] == "accepted"
     statuses = [answer.status_code for answer in flood]
     assert set(statuses) == {200, 503} and statuses.count(503) >= 10, statuses
@@ -112,12 +118,7 @@ def test_one_address_gets_its_share_of_the_hash_slots_and_the_rest_is_busy(tmp_p
 def test_every_slot_taken_answers_busy_after_the_wait(tmp_path):
     """No cap per client: the flood takes every hash slot, and attempts beyond them are answered
     busy once the wait is over, instead of waiting without bound."""
-    server, key, codes = _server(tmp_path, attempt_wait_s=_a_quarter_attempt(), address_in_flight=0,
-                                  key_in_flight=0)
-    try:
-        flood, _ = asyncio.run(_flood(server, key, codes, attackers=40))
-    finally:
-        log = server.stop()
+    flood, _, log = _flooded(tmp_path, 40, address_in_flight=0, key_in_flight=0)
     statuses = [answer.status_code for answer in flood]
     assert 503 in statuses and 200 in statuses, statuses
     # serve warned at start: with no cap in flight and no rate limit, one client can take every slot
