@@ -365,6 +365,23 @@ def test_a_key_that_stops_answering_is_not_called_another_key(board):
         backend.matches(meta)
 
 
+@pytest.mark.parametrize("answer", ["NO_CREDENTIALS", "INVALID_CREDENTIAL"])
+def test_either_answer_for_an_unknown_credential_means_another_key(board, monkeypatch, answer):
+    """Keys answer a credential they do not hold with CTAP2_ERR_NO_CREDENTIALS or (some)
+    CTAP2_ERR_INVALID_CREDENTIAL: both are "another key" (a keyring skips it as absent), not a
+    device failure."""
+    from fido2.ctap import CtapError
+
+    backend = board.backend()
+    meta = backend.enroll(Recorder())
+
+    def refuse(*args, **kwargs):
+        raise CtapError(getattr(CtapError.ERR, answer))
+
+    monkeypatch.setattr(backend._ctap, "get_assertion", refuse)  # the key's answer, on either transport
+    assert backend.matches(meta) is False
+
+
 def test_recover_finds_the_enrolled_uv_state(pin_board):
     backend = pin_board.backend()
     meta = backend.enroll(Recorder(PIN))  # UV (the default with a PIN)

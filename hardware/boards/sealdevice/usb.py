@@ -88,21 +88,26 @@ class InQueue:
 
     def kick(self):
         """Submit the head unless a transfer is in flight (its completion sends the next)."""
+        idle = self._idle  # read once: a bus reset (clear) may put a new list in its place meanwhile
         try:
-            self._idle.pop()
+            idle.pop()
         except IndexError:
             return
-        self._submit_head()
+        self._submit_head(idle)
 
     def done(self):
         """The transfer at the head went out (or failed): send the next (the token passes on)."""
+        idle = self._idle
         if self._queue:
             self._queue.pop(0)
-        self._submit_head()
+        self._submit_head(idle)
 
-    def _submit_head(self):
-        """The caller holds the token: submit the head, or give the token back."""
-        idle = self._idle
+    def _submit_head(self, idle):
+        """The caller holds the token of `idle`: submit the head, or give the token back to the
+        list it came from. After a bus reset (clear) that list is gone and the token is void: the
+        new list holds the one token that counts."""
+        if idle is not self._idle:
+            return
         submitted = False
         try:
             if self._queue:

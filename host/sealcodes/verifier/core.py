@@ -151,12 +151,12 @@ class HashSlots:
         self.waiting = self.running = 0
 
     def _moved(self, waiting: int, running: int) -> None:
+        # told under the lock: two changes at once reach on_change in the order they were made
         with self._lock:
             self.waiting += waiting
             self.running += running
-            counts = self.waiting, self.running
-        if self.on_change is not None:
-            self.on_change(*counts)
+            if self.on_change is not None:
+                self.on_change(self.waiting, self.running)
 
     @contextlib.contextmanager
     def held(self, timeout: float):
@@ -170,8 +170,8 @@ class HashSlots:
         if not acquired:
             self._moved(-1, 0)
             raise Busy("the verifier is busy: no hash slot came free in time; retry shortly")
-        self._moved(-1, 1)
         try:
+            self._moved(-1, 1)
             yield
         finally:
             self._semaphore.release()

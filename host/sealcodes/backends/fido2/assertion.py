@@ -153,7 +153,8 @@ class AssertionSession:
                     RP_ID, client_data_hash, [{"type": "public-key", "id": credential_id}],
                     options={"up": False})
             except CtapError as exc:
-                if exc.code == ERR.NO_CREDENTIALS:
+                # keys differ in which of the two they answer for a credential they do not hold
+                if exc.code in (ERR.NO_CREDENTIALS, ERR.INVALID_CREDENTIAL):
                     raise CredentialNotHeldError("this key does not hold the sealcodes credential of the profile "
                                                  "(another key, or it was reset); no PIN was tried") from None
                 raise
