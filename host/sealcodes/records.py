@@ -57,7 +57,7 @@ def same_serial(recorded: str | None, found: str | None) -> bool:
         return False
     if recorded == found:
         return True
-    if len(recorded) == 8 and found.isdigit():
+    if len(recorded) == 8 and found.isascii() and found.isdigit():
         return recorded.upper() == f"{int(found):08X}"
     return False
 

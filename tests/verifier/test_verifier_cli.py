@@ -221,3 +221,12 @@ def test_each_command_leaves_the_sqlite_file_whole(tmp_path, isolated_dirs, db):
         assert connection.execute("SELECT count(*) FROM codes").fetchone()[0] == 10
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:\u00b2", "127.0.0.1:\u0668\u0660", "127.0.0.1:", "8080"])
+def test_a_listen_port_is_ascii_digits(db, listen):
+    """'²' passes str.isdigit() and then int() refuses it: the port is checked as ASCII digits."""
+    assert verifier("init", *CHEAP_INIT).returncode == 0
+    served = verifier("serve", "--listen", listen)
+    assert served.returncode != 0 and "--listen must be HOST:PORT" in served.stderr
+    assert "Traceback" not in served.stderr and "unexpected" not in served.stderr

@@ -51,7 +51,7 @@ def _guess_format(code):
     compact = "".join(c for c in code if c not in " -")
     if len(compact) < 20:
         return "base32-16"
-    return "digits-24" if compact.isdigit() else "base32-24"
+    return "digits-24" if compact.isascii() and compact.isdigit() else "base32-24"
 
 
 @click.command()

@@ -666,7 +666,7 @@ def _serve_workers(config, workers, sock, options, metrics_at, where):
 
 def _host_port(text, option):
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise CliFail(f"{option} must be HOST:PORT")
     return host.strip("[]"), int(port)
 

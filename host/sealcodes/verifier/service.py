@@ -151,7 +151,7 @@ async def _read_json(request: Request, limit: int, timeout: float = BODY_TIMEOUT
         raise HttpError(415, "unsupported_media_type", "send the body as application/json")
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise HttpError(400, "invalid_input", "bad Content-Length")
         if int(declared) > limit:
             raise HttpError(413, "too_large", f"the body may be at most {limit} bytes")
