@@ -41,6 +41,7 @@ def build_applets(platform, store, fido):
 class Token:
     def __init__(self, platform):
         self.platform = platform
+        platform.prepare_crypto()
         self.store = Store(platform)
         self.serial = device_serial(platform, self.store)  # first boot: made and persisted
         # --- FIDO: CTAPHID (USB HID) and the FIDO applet (ISO 7816) share one authenticator ---

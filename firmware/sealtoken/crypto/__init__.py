@@ -112,6 +112,14 @@ class PurePythonCrypto:
         """'native' or 'pure': where operation `name` runs (for tests and the board's report)."""
         return "pure" if self.crypto_operation(name) is pure_operation(name) else "native"
 
+    def prepare_crypto(self):
+        """The comb table of pure-Python P-256 at start-up rather than in the first request that
+        signs or makes a key: that request would hold the table and the temporaries that build
+        it at once (its peak on a board; docs/board.md, "Heap")."""
+        if self.crypto_backend("p256_public") == "pure":
+            from . import ec
+            ec.precompute()
+
     def p256_generate(self):
         return self.crypto_operation("p256_generate")(self.random_bytes)
 

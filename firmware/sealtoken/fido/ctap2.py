@@ -1,5 +1,5 @@
 """The CTAP 2.1 authenticator: request bytes in, response bytes out. A dispatcher; each command
-group has its module, imported on its first use:
+group has its module, imported on its first use, except makeCredential's and getAssertion's (below):
 
     auth = Authenticator(platform, store)
     response = auth.process(command_byte + cbor_params, keepalive=None)
@@ -35,6 +35,11 @@ Choices (CTAP 2.1 leaves them open)
   presence; a pre-flight (up=false) does not use it up.
 
 MicroPython rules: plain classes, integer constants, crypto via the Platform.
+
+makeCredential and getAssertion, what every FIDO use needs, load with the authenticator (and with
+them clientpin, credentials and config, which they import): a module's code needs contiguous
+blocks of heap, and imported late, after the card applets' crypto has run, it failed on a
+MicroPython board with a fifth of the heap free but no 1.1 KB block left (docs/board.md, "Heap").
 """
 from sealtoken.core import cbor
 from sealtoken.core.cbor import CtapError
@@ -44,6 +49,8 @@ from sealtoken.core.micro import const
 from sealtoken.core.platform import UP_APPROVED, UP_CANCELLED, UP_DENIED
 from sealtoken.core.storage import StoreFullError
 from sealtoken.fido import const as C
+from sealtoken.fido import get_assertion as _get_assertion
+from sealtoken.fido import make_credential as _make_credential
 
 # protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
 # out of the module's RAM too (docs/architecture.md, "Constants")
@@ -150,17 +157,11 @@ class Authenticator:
             if cmd == _CTAP2_CMD_GET_INFO:
                 return self.get_info()
             if cmd == _CTAP2_CMD_MAKE_CREDENTIAL:
-                from sealtoken.fido.make_credential import make_credential
-
-                result = make_credential(self, self._params(request), keepalive)
+                result = _make_credential.make_credential(self, self._params(request), keepalive)
             elif cmd == _CTAP2_CMD_GET_ASSERTION:
-                from sealtoken.fido.get_assertion import get_assertion
-
-                result = get_assertion(self, self._params(request), keepalive)
+                result = _get_assertion.get_assertion(self, self._params(request), keepalive)
             elif cmd == _CTAP2_CMD_GET_NEXT_ASSERTION:
-                from sealtoken.fido.get_assertion import get_next_assertion
-
-                result = get_next_assertion(self)
+                result = _get_assertion.get_next_assertion(self)
             elif cmd == _CTAP2_CMD_CLIENT_PIN:
                 result = self.client_pin.process(self._params(request))
             elif cmd == C.CTAP2_CMD_RESET:
