@@ -80,3 +80,33 @@ def test_get_info_is_built_once_for_the_state_it_shows():
     changed = auth.process(b"\x04")
     assert changed is not first and cbor.decode(changed[1:])[4]["alwaysUv"] is True
     assert auth.process(b"\x04") is changed
+
+
+PREPARE_SCRIPT = """
+import sys
+from sealtoken.core.simplatform import SimPlatform
+from sealtoken.crypto import PurePythonCrypto
+from sealtoken.token import Token
+
+class Pure(PurePythonCrypto, SimPlatform):
+    pass
+
+class NativeP256(PurePythonCrypto, SimPlatform):
+    native_crypto = type("Provider", (), {name: staticmethod(print) for name in ("p256_generate", "p256_public",
+                                                                                "p256_sign")})()
+
+platform = {"sim": SimPlatform, "pure": Pure, "native": NativeP256}[sys.argv[1]](seed=5)
+Token(platform)
+ec = sys.modules.get("sealtoken.crypto.ec")
+print("ec" if ec else "-", "comb" if ec and ec.P256.comb else "-")
+"""
+
+
+@pytest.mark.parametrize("platform, expected", [("pure", "ec comb"), ("sim", "- -"), ("native", "- -")])
+def test_the_pure_p256_comb_is_built_by_token_and_only_for_pure_p256(platform, expected):
+    """Token() has the platform build the comb of pure-Python P-256 at once (prepare_crypto), in a heap
+    still empty, not in the first request that signs; a platform with other P-256 crypto builds none."""
+    result = subprocess.run([sys.executable, "-c", PREPARE_SCRIPT, platform], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == expected.split()
