@@ -349,6 +349,27 @@ def board_package(low_kib: int, high_kib: int) -> None:
               f"about 210 KiB")
 
 
+def sequences(names: list, port: str | None, frozen: bool) -> None:
+    """The smallest heap (1 KiB steps) some of the sequences run in, one boot, fresh flash."""
+    unknown = [name for name in names if name not in ub.SEQUENCES]
+    if unknown:
+        raise SystemExit(f"unknown sequence {unknown[0]!r}: choose from {', '.join(ub.SEQUENCES)}")
+
+    def run(board):
+        for name in names:
+            ub.SEQUENCES[name](board)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / ("frozen" if frozen else "mpy")
+        if frozen:
+            target.mkdir()
+        else:
+            ub.build_firmware("mpy", target)
+        smallest = ub.smallest_heap(target, 16 * 1024, 512 * 1024, 1024, micropython=port, frozen=frozen,
+                                    sequence=run)
+        print(f"smallest heap {' + '.join(names)} run in (one boot): {kb(smallest)} KB")
+
+
 def sizes(work: Path):
     py = ub.build_firmware("py", work / "py")
     mpy = ub.build_firmware("mpy", work / "mpy")
@@ -364,6 +385,8 @@ def main():
     parser.add_argument("--heap", type=int, default=BOARD_HEAP, help="heap of the timing runs (bytes)")
     parser.add_argument("--factors", type=float, nargs=3, metavar=("LOW", "HIGH", "GOAL"),
                         help="RP2040 / this port's time (default: the PyPI port's, measured as the doc says)")
+    parser.add_argument("--sequences", help="only the smallest heap of these sequences in one boot, comma-separated "
+                        f"(of {', '.join(ub.SEQUENCES)}): what a board used for less than everything needs")
     parser.add_argument("--board", action="store_true", help="the board package's heap (tests/board's model)")
     parser.add_argument("--board-range", type=int, nargs=2, default=(192, 384), metavar=("LOW", "HIGH"),
                         help="KiB range of the --board search")
@@ -377,6 +400,9 @@ def main():
     quick = args.rounds <= 1
     if args.firmware:
         ub.FIRMWARE = args.firmware
+    if args.sequences:
+        sequences(args.sequences.split(","), args.micropython, args.frozen)
+        return
     step = 16 * 1024 if quick else 1024
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

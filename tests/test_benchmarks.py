@@ -88,6 +88,12 @@ def test_bench_board_runs():
         assert row in out
 
 
+def test_bench_board_measures_some_sequences():
+    out = _run("bench_board.py", "--sequences", "seal", timeout=300)
+    figure = float(out.split("smallest heap seal run in (one boot): ")[1].split()[0])
+    assert 16 < figure < 512   # found inside the search range, not at its ends
+
+
 def test_bench_board_measures_the_board_package():
     out = _run("bench_board.py", "--board", "--board-range", "504", "512", timeout=300)
     for row in ("the board package (sealtoken-rp2)", "smallest heap the sequences ran in: 512 KiB",
