@@ -1,5 +1,6 @@
 """The CTAP 2.1 authenticator: request bytes in, response bytes out. A dispatcher; each command
-group has its module, imported on its first use, except makeCredential's and getAssertion's (below):
+group has its module, imported on its first use (makeCredential's and getAssertion's: when Token()
+calls load_request_modules, see there):
 
     auth = Authenticator(platform, store)
     response = auth.process(command_byte + cbor_params, keepalive=None)
@@ -35,11 +36,6 @@ Choices (CTAP 2.1 leaves them open)
   presence; a pre-flight (up=false) does not use it up.
 
 MicroPython rules: plain classes, integer constants, crypto via the Platform.
-
-makeCredential and getAssertion, what every FIDO use needs, load with the authenticator (and with
-them clientpin, credentials and config, which they import): a module's code needs contiguous
-blocks of heap, and imported late, after the card applets' crypto has run, it failed on a
-MicroPython board with a fifth of the heap free but no 1.1 KB block left (docs/board.md, "Heap").
 """
 from sealtoken.core import cbor
 from sealtoken.core.cbor import CtapError
@@ -49,8 +45,6 @@ from sealtoken.core.micro import const
 from sealtoken.core.platform import UP_APPROVED, UP_CANCELLED, UP_DENIED
 from sealtoken.core.storage import StoreFullError
 from sealtoken.fido import const as C
-from sealtoken.fido import get_assertion as _get_assertion
-from sealtoken.fido import make_credential as _make_credential
 
 # protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
 # out of the module's RAM too (docs/architecture.md, "Constants")
@@ -85,6 +79,14 @@ class Authenticator:
         self._config = None
         self._info = None
         self._boot_ms = platform.now_ms()
+
+    def load_request_modules(self):
+        """Import makeCredential's and getAssertion's modules now (and clientpin, credentials and
+        config, which they import). Token() calls this once the token is made: a module's code
+        needs contiguous blocks of heap, and imported at the first request, after the card
+        applets' crypto had run, it failed on a MicroPython board with a fifth of the heap free
+        but no 1.1 KB block left (docs/board.md, "Heap")."""
+        from sealtoken.fido import get_assertion, make_credential  # noqa: F401
 
     # --- the parts, each made (and its module imported) on first use ----------------------
     @property
@@ -157,11 +159,17 @@ class Authenticator:
             if cmd == _CTAP2_CMD_GET_INFO:
                 return self.get_info()
             if cmd == _CTAP2_CMD_MAKE_CREDENTIAL:
-                result = _make_credential.make_credential(self, self._params(request), keepalive)
+                from sealtoken.fido.make_credential import make_credential
+
+                result = make_credential(self, self._params(request), keepalive)
             elif cmd == _CTAP2_CMD_GET_ASSERTION:
-                result = _get_assertion.get_assertion(self, self._params(request), keepalive)
+                from sealtoken.fido.get_assertion import get_assertion
+
+                result = get_assertion(self, self._params(request), keepalive)
             elif cmd == _CTAP2_CMD_GET_NEXT_ASSERTION:
-                result = _get_assertion.get_next_assertion(self)
+                from sealtoken.fido.get_assertion import get_next_assertion
+
+                result = get_next_assertion(self)
             elif cmd == _CTAP2_CMD_CLIENT_PIN:
                 result = self.client_pin.process(self._params(request))
             elif cmd == C.CTAP2_CMD_RESET:
