@@ -64,6 +64,14 @@ class Stream:
             out += hashlib.sha256(self.key + self.n.to_bytes(4, "big")).digest()
         return out[:n]
 
+    def write(self, f, n):
+        """f.write(self.read(n)) a digest at a time: the checks boot hundreds of tokens in one
+        interpreter, whose heap then has no room for a file-sized piece (a board boots once)."""
+        while n > 0:
+            self.n += 1
+            f.write(hashlib.sha256(self.key + self.n.to_bytes(4, "big")).digest()[:n])
+            n -= 32
+
 
 class SeededPlatform(BoardPlatform):
     stream = Stream(b"")
@@ -209,14 +217,19 @@ def user_files(count, size, seed):
     for i in range(count):
         name = board.FLASH_DIR + "/lib/%s%02d.bin" % (seed.decode(), i)
         with open(name, "wb") as f:
-            f.write(Stream(seed + bytes((i,))).read(size))
+            Stream(seed + bytes((i,))).write(f, size)
         names.append(name)
     return names
 
 
 def file_digest(name):
     with open(name, "rb") as f:
-        return hashlib.sha256(f.read()).digest()
+        h = hashlib.sha256()
+        chunk = f.read(256)
+        while chunk:
+            h.update(chunk)
+            chunk = f.read(256)
+        return h.digest()
 
 
 def check_reservation():
@@ -267,7 +280,7 @@ def check_coexist():
         with open(junk, "wb") as f:
             stream = Stream(b"junk" + bytes((i,)))
             for _ in range(32):
-                f.write(stream.read(2048))
+                stream.write(f, 2048)
         os.remove(junk)
     for i in range(4):
         os.remove(names[i])
