@@ -1,6 +1,5 @@
 """What the firmware keeps in RAM is what it uses (issue 21, "fit"): applets are imported on their first
-SELECT, the authenticator's command modules on their first request (but makeCredential's and
-getAssertion's, with the modules they use, load with the authenticator: see sealtoken.fido.ctap2), and getInfo is built once for the
+SELECT, the authenticator's command modules on their first request, and getInfo is built once for the
 state it shows. Each check runs in a fresh interpreter, so that no other test has imported anything."""
 
 from __future__ import annotations
@@ -15,8 +14,6 @@ APPLETS = ["sealtoken.applets.seal", "sealtoken.applets.oath", "sealtoken.applet
 FIDO_PARTS = ["sealtoken.fido.make_credential", "sealtoken.fido.get_assertion", "sealtoken.fido.info",
               "sealtoken.fido.clientpin", "sealtoken.fido.credmgmt", "sealtoken.fido.config",
               "sealtoken.fido.credentials"]
-AT_START = ["sealtoken.fido.clientpin", "sealtoken.fido.config", "sealtoken.fido.credentials",
-            "sealtoken.fido.get_assertion", "sealtoken.fido.make_credential"]
 
 SCRIPT = """
 import sys
@@ -42,9 +39,9 @@ def _loaded(action):
     return eval(lines["token"]), eval(lines["after"])  # noqa: S307 (our own printed lists)
 
 
-def test_token_imports_no_applet_and_only_the_assertion_and_credential_modules():
+def test_token_imports_no_applet_and_no_command_module():
     before, _ = _loaded("")
-    assert before == AT_START
+    assert before == []
 
 
 @pytest.mark.parametrize("aid, module", [
@@ -61,7 +58,8 @@ def test_an_applet_is_imported_on_its_first_select(aid, module):
 def test_get_info_imports_only_what_it_needs():
     _, after = _loaded("assert token.authenticator.process(bytes([4]))[0] == 0")
     assert "sealtoken.fido.info" in after
-    for module in ("sealtoken.fido.credmgmt",) + tuple(APPLETS):
+    for module in ("sealtoken.fido.make_credential", "sealtoken.fido.get_assertion", "sealtoken.fido.credmgmt",
+                   "sealtoken.fido.credentials") + tuple(APPLETS):
         assert module not in after
 
 
@@ -80,33 +78,3 @@ def test_get_info_is_built_once_for_the_state_it_shows():
     changed = auth.process(b"\x04")
     assert changed is not first and cbor.decode(changed[1:])[4]["alwaysUv"] is True
     assert auth.process(b"\x04") is changed
-
-
-PREPARE_SCRIPT = """
-import sys
-from sealtoken.core.simplatform import SimPlatform
-from sealtoken.crypto import PurePythonCrypto
-from sealtoken.token import Token
-
-class Pure(PurePythonCrypto, SimPlatform):
-    pass
-
-class NativeP256(PurePythonCrypto, SimPlatform):
-    native_crypto = type("Provider", (), {name: staticmethod(print) for name in ("p256_generate", "p256_public",
-                                                                                "p256_sign")})()
-
-platform = {"sim": SimPlatform, "pure": Pure, "native": NativeP256}[sys.argv[1]](seed=5)
-Token(platform)
-ec = sys.modules.get("sealtoken.crypto.ec")
-print("ec" if ec else "-", "comb" if ec and ec.P256.comb else "-")
-"""
-
-
-@pytest.mark.parametrize("platform, expected", [("pure", "ec comb"), ("sim", "- -"), ("native", "- -")])
-def test_the_pure_p256_comb_is_built_by_token_and_only_for_pure_p256(platform, expected):
-    """Token() has the platform build the comb of pure-Python P-256 at once (prepare_crypto), in a heap
-    still empty, not in the first request that signs; a platform with other P-256 crypto builds none."""
-    result = subprocess.run([sys.executable, "-c", PREPARE_SCRIPT, platform], capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == expected.split()

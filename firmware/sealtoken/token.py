@@ -48,10 +48,6 @@ class Token:
         self.fido = FidoApplet(platform, self.store, self.authenticator)
         self.card = Card(platform, build_applets(platform, self.store, self.fido))
         self.ctaphid = CtapHid(self.authenticator, platform)
-        # what lasts for good, made last (measured on the MicroPython unix port: loaded before the
-        # token's own objects, the same modules left a heap that made every request slower)
-        self.authenticator.load_request_modules()
-        platform.prepare_crypto()
 
     def power_off(self):
         self.card.power_off()

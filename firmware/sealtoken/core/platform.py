@@ -137,10 +137,6 @@ class Platform:
         import hashlib
         return getattr(hashlib, name)(data).digest()
 
-    def prepare_crypto(self):
-        """Called once by Token() before anything else: build now, in a heap still empty, the
-        tables the crypto keeps for good (PurePythonCrypto: the P-256 comb). Default: nothing."""
-
     def p256_generate(self):
         """New P-256 key: returns (private_scalar_32_bytes, x_32, y_32)."""
         raise NotImplementedError

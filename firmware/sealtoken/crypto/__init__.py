@@ -98,33 +98,19 @@ class PurePythonCrypto:
             ops = self._crypto_ops = {}
         function = ops.get(name)
         if function is None:
-            function = self._native_operation(name)
+            providers = find_native() if self.native_crypto is None else (self.native_crypto,)
+            for provider in providers:
+                function = getattr(provider, name, None)
+                if function is not None:
+                    break
             if function is None:
                 function = pure_operation(name)
             ops[name] = function
         return function
 
-    def _native_operation(self, name):
-        providers = find_native() if self.native_crypto is None else (self.native_crypto,)
-        for provider in providers:
-            function = getattr(provider, name, None)
-            if function is not None:
-                return function
-        return None
-
     def crypto_backend(self, name):
         """'native' or 'pure': where operation `name` runs (for tests and the board's report)."""
         return "pure" if self.crypto_operation(name) is pure_operation(name) else "native"
-
-    def prepare_crypto(self):
-        """The comb table of pure-Python P-256 at start-up rather than in the first request that
-        signs or makes a key: that request would hold the table and the temporaries that build
-        it at once (its peak on a board; docs/board.md, "Heap")."""
-        for name in ("p256_generate", "p256_public", "p256_sign"):   # what uses the comb
-            if self._native_operation(name) is None:
-                from . import ec
-                ec.precompute()
-                return
 
     def p256_generate(self):
         return self.crypto_operation("p256_generate")(self.random_bytes)

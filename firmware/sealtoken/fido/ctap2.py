@@ -1,6 +1,5 @@
 """The CTAP 2.1 authenticator: request bytes in, response bytes out. A dispatcher; each command
-group has its module, imported on its first use (makeCredential's and getAssertion's: when Token()
-calls load_request_modules, see there):
+group has its module, imported on its first use:
 
     auth = Authenticator(platform, store)
     response = auth.process(command_byte + cbor_params, keepalive=None)
@@ -79,14 +78,6 @@ class Authenticator:
         self._config = None
         self._info = None
         self._boot_ms = platform.now_ms()
-
-    def load_request_modules(self):
-        """Import makeCredential's and getAssertion's modules now (and clientpin, credentials and
-        config, which they import). Token() calls this once the token is made: a module's code
-        needs contiguous blocks of heap, and imported at the first request, after the card
-        applets' crypto had run, it failed on a MicroPython board with a fifth of the heap free
-        but no 1.1 KB block left (docs/board.md, "Heap")."""
-        from sealtoken.fido import get_assertion, make_credential  # noqa: F401
 
     # --- the parts, each made (and its module imported) on first use ----------------------
     @property
