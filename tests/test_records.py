@@ -99,7 +99,8 @@ def test_one_spelling_of_a_serial():
     assert not same_serial("B4693928", "3026794793") and not same_serial(None, "1") and not same_serial("1", None)
     # a typed device name of digits that int() reads differently or refuses (found in CI: '³' crashed
     # `keyring remove` whenever the emulated token's random serial had 8 characters)
-    for typed in ("\u00b3" * 8, "\u0662" * 8, "\u00b3", "\u0663\u0660\u0662\u0666"):
+    for typed in ("\u00b3" * 8, "\u0662" * 8, "\u00b3", "\u0663\u0660\u0662\u0666", "9" * 5000, " 305419896",
+                  "305_419_896"):
         assert not same_serial("12345678", typed) and not same_serial("B4693929", typed)
 
 

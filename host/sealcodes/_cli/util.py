@@ -13,17 +13,44 @@ from ..formats import FORMATS
 from ..errors import InvalidInputError
 from ..memory import wipe
 from ..profile import ProfileStore
+from ..numerals import ascii_decimal, ascii_int
 from ..text import json_text, printable
 from .fail import EXIT_ERROR, EXIT_OK, CliFail  # noqa: F401 (the CLI modules take them from here)
 
 FORMAT_CHOICE = click.Choice(list(FORMATS))
 
 
+class IntRange(click.IntRange):
+    """click.IntRange read from ASCII digits only (text.ascii_int), like every number sealcodes
+    reads: click's own takes whatever int() takes ('١٢' is 12, ' 3' is 3, '1_0' is 10)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            number = ascii_int(value)
+            if number is None:
+                self.fail(f"{printable(value)!r} is not a number (digits 0-9)", param, ctx)
+            value = number
+        return super().convert(value, param, ctx)
+
+
+class FloatRange(click.FloatRange):
+    """click.FloatRange read from ASCII digits and one '.' only (text.ascii_decimal): click's own
+    takes 'nan' (which every range check lets through), 'inf', '1e3' and '١'."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            number = ascii_decimal(value)
+            if number is None:
+                self.fail(f"{printable(value)!r} is not a number (digits 0-9 and one '.')", param, ctx)
+            value = number
+        return super().convert(value, param, ctx)
+
+
 def wait_option(command):
     """--wait SECONDS: how long a command waits for a device another program holds."""
     from ..pcsc import DEFAULT_BUSY_WAIT_S
 
-    return click.option("--wait", "busy_wait", type=click.FloatRange(0, 3600), metavar="SECONDS",
+    return click.option("--wait", "busy_wait", type=FloatRange(0, 3600), metavar="SECONDS",
                         help=f"How long to wait for a device another program holds, e.g. GnuPG's scdaemon "
                              f"(default: {DEFAULT_BUSY_WAIT_S:g}).")(command)
 
