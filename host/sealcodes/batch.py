@@ -101,7 +101,8 @@ def _row(line: int, data: dict) -> BatchRow:
             raise InvalidInputError("count must be a number from 1 to 100")
         count = derivation.validate_count(count)
         serial = (data.get("serial") or "").strip() or None
-        if serial is not None and not all(c.isalnum() or c in "-_:" for c in serial):
+        # ASCII only: str.isalnum() takes '٣' and 'é', which no device reports as its serial
+        if serial is not None and not all(c.isascii() and (c.isalnum() or c in "-_:") for c in serial):
             raise InvalidInputError("the serial may hold letters, digits, '-', '_' and ':' only")
         pin = data.get("pin") or None
         if pin is not None and not 4 <= len(pin) <= 63:
