@@ -12,8 +12,8 @@ from ..backends.base import Interaction
 from ..formats import FORMATS
 from ..errors import InvalidInputError
 from ..memory import wipe
-from ..profile import ProfileStore
 from ..numerals import ascii_decimal, ascii_int
+from ..profile import ProfileStore
 from ..text import json_text, printable
 from .fail import EXIT_ERROR, EXIT_OK, CliFail  # noqa: F401 (the CLI modules take them from here)
 
@@ -21,7 +21,7 @@ FORMAT_CHOICE = click.Choice(list(FORMATS))
 
 
 class IntRange(click.IntRange):
-    """click.IntRange read from ASCII digits only (text.ascii_int), like every number sealcodes
+    """click.IntRange read from ASCII digits only (numerals.ascii_int), like every number sealcodes
     reads: click's own takes whatever int() takes ('١٢' is 12, ' 3' is 3, '1_0' is 10)."""
 
     def convert(self, value, param, ctx):
@@ -34,7 +34,7 @@ class IntRange(click.IntRange):
 
 
 class FloatRange(click.FloatRange):
-    """click.FloatRange read from ASCII digits and one '.' only (text.ascii_decimal): click's own
+    """click.FloatRange read from ASCII digits and one '.' only (numerals.ascii_decimal): click's own
     takes 'nan' (which every range check lets through), 'inf', '1e3' and '١'."""
 
     def convert(self, value, param, ctx):
