@@ -20,30 +20,32 @@ from .fail import EXIT_ERROR, EXIT_OK, CliFail  # noqa: F401 (the CLI modules ta
 FORMAT_CHOICE = click.Choice(list(FORMATS))
 
 
-class IntRange(click.IntRange):
-    """click.IntRange read from ASCII digits only (numerals.ascii_int), like every number sealcodes
-    reads: click's own takes whatever int() takes ('١٢' is 12, ' 3' is 3, '1_0' is 10)."""
+class _AsciiNumber:
+    """A click number type read by `read` (numerals: ASCII digits only, like every number sealcodes
+    reads): click's own takes whatever int() and float() take: '١٢' is 12, ' 3' is 3, '1_0' is 10,
+    and 'nan' (which every range check lets through), 'inf' and '1e3' are floats."""
+
+    read = staticmethod(ascii_int)
+    spelled = "digits 0-9"
 
     def convert(self, value, param, ctx):
         if isinstance(value, str):
-            number = ascii_int(value)
+            number = self.read(value)
             if number is None:
-                self.fail(f"{printable(value)!r} is not a number (digits 0-9)", param, ctx)
+                self.fail(f"{printable(value)!r} is not a number ({self.spelled})", param, ctx)
             value = number
         return super().convert(value, param, ctx)
 
 
-class FloatRange(click.FloatRange):
-    """click.FloatRange read from ASCII digits and one '.' only (numerals.ascii_decimal): click's own
-    takes 'nan' (which every range check lets through), 'inf', '1e3' and '١'."""
+class IntRange(_AsciiNumber, click.IntRange):
+    """click.IntRange of ASCII digits."""
 
-    def convert(self, value, param, ctx):
-        if isinstance(value, str):
-            number = ascii_decimal(value)
-            if number is None:
-                self.fail(f"{printable(value)!r} is not a number (digits 0-9 and one '.')", param, ctx)
-            value = number
-        return super().convert(value, param, ctx)
+
+class FloatRange(_AsciiNumber, click.FloatRange):
+    """click.FloatRange of ASCII digits and one '.'."""
+
+    read = staticmethod(ascii_decimal)
+    spelled = "digits 0-9 and one '.'"
 
 
 def wait_option(command):
