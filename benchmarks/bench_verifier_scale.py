@@ -1,22 +1,29 @@
 #!/usr/bin/env python3
 """The verifier with a million accounts on PostgreSQL, figures side by side with their baselines.
 
-The database grows in three stages (by default 1,000, 100,000 and 1,000,000 accounts of 10 codes
-each) through the real command, `sealcodes verifier import --bulk` (a server pepper, as in
-production). Bulk records carry random digests: a verifier cannot tell them from real ones. The
-accounts attempted carry real codes (cheap Argon2id, m=64 KiB, so that a verify's time is the
-database's share; the default Argon2id adds its own constant, printed beside it). It prints:
+Each size (by default 1,000, 100,000 and 1,000,000 accounts of 10 codes each) is its own database
+(a schema of one PostgreSQL cluster), filled through the real command, `sealcodes verifier import
+--bulk` (a server pepper, as in production). Bulk records carry random digests: a verifier cannot
+tell them from real ones. The accounts attempted carry real codes (cheap Argon2id, m=64 KiB, so
+that a verify's time is the database's share; the default Argon2id adds its own constant, printed
+beside it) and are spread evenly through the import, as real ones would be. It prints:
 
-1. the import rate (records/s) of each stage, record v1; and of a sample of record v2 (each
-   commitment checked as a point of the prime-order group, a point multiplication in Python);
-2. the database size per account at each stage;
+1. the import rate (records/s) of each size, record v1; and of a sample of record v2 (each
+   commitment checked as a point of the prime-order group);
+2. the database size per account at each size;
 3. verify p50/p99 (accepted codes, and attempts on an unknown account) at each size, and the
    ratio of the largest size to the smallest (goal: flat, <= 1.1x);
 4. `status`, `audit` and the start-up checks of every process at each size, and at the largest the
-   EXPLAIN (ANALYZE) of every statement they run, showing the indexes used.
+   EXPLAIN (ANALYZE) of every statement they run and of every statement of a verify (logged by
+   auto_explain as the server runs them, buffers touched included), showing the indexes used.
 
-Before each stage's timings the database is settled (VACUUM ANALYZE, CHECKPOINT), as autovacuum
-and the checkpointer would settle it after a bulk import.
+The sizes are measured under the same conditions, as an operator has them: every import finished
+and the database settled (VACUUM ANALYZE, CHECKPOINT, what autovacuum and the checkpointer do after
+a bulk import). The timings then alternate between the sizes, attempt by attempt (in a rotating
+order), so that whatever else the machine does at the time falls on every size alike: on a
+machine whose CPUs are all busy, each wake-up of the client or the database may wait for a
+scheduler tick (4 ms), which is then most of a verify's time at any size. The load average at
+the start and end of the timings is printed with them.
 
 PostgreSQL is a throwaway cluster (initdb in a temporary directory, Unix socket only) with fsync
 on, shared_buffers=256MB, max_wal_size=4GB. 5 to 8 minutes on 2 cores at the default size.
@@ -59,8 +66,11 @@ def percentile(values, q):
 
 
 class Bench:
-    def __init__(self, url: str, work: str, batch_size: int):
-        self.url, self.work, self.batch_size = url, work, batch_size
+    """One size: its own schema, pepper and attempted accounts."""
+
+    def __init__(self, url: str, work: str, batch_size: int, attempted: list):
+        self.url, self.work, self.batch_size, self.attempted = url, work, batch_size, attempted
+        os.makedirs(work)
         self.schema = url.rsplit("search_path%3D", 1)[1]
         self.pepper = os.path.join(work, "pepper")
         self.rng = random.Random(2024)
@@ -104,9 +114,16 @@ class Bench:
         os.unlink(path)
         return count, seconds, result.stderr.strip().splitlines()[-1]
 
-    def filler(self, first: int, count: int):
-        for i in range(first, first + count):
-            yield random_record_line(f"user{i:07d}@corp.example", count=CODES, rng=self.rng)
+    def filler(self, count: int):
+        """`count` bulk records, with the attempted accounts' records spread evenly among them."""
+        total = count + len(self.attempted)
+        step = total // len(self.attempted)
+        for i in range(total):
+            a, rest = divmod(i, step)
+            if rest == 0 and a < len(self.attempted):
+                yield self.attempted[a][2].to_json()
+            else:
+                yield random_record_line(f"user{i:07d}@corp.example", count=CODES, rng=self.rng)
 
     def size(self) -> dict:
         rows = self.sql("SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n "
@@ -114,28 +131,36 @@ class Bench:
         return dict(rows)
 
 
-def real_accounts(stages: int, per_stage: int):
-    """Accounts with real codes (and their record v2), `per_stage` for each stage's attempts."""
+def real_accounts(count: int):
+    """Accounts with real codes, their codes and their record: (account, codes, record)."""
     found = []
-    for stage in range(stages):
-        sets = []
-        for a in range(per_stage):
-            response = os.urandom(32)
-            account = f"attempt{stage}-{a}@corp.example"
-            codes = derivation.derive(response, account, 0, "base32-16", CODES)
-            sets.append((account, codes, make_record(codes, account=account, params=PARAMS,
-                                                     response=bytearray(response))))
-        found.append(sets)
+    for a in range(count):
+        response = os.urandom(32)
+        account = f"attempt{a:04d}@corp.example"
+        codes = derivation.derive(response, account, 0, "base32-16", CODES)
+        found.append((account, codes, make_record(codes, account=account, params=PARAMS,
+                                                  response=bytearray(response))))
     return found
 
 
-def time_verifies(verifier, accounts) -> tuple[list[float], list[float]]:
-    """Seconds per accepted verify (every code of `accounts`, in turn) and per attempt on an
-    unknown account (as many)."""
-    accepted, unknown = [], []
+def rotations(count: int, rounds: int):
+    """The indexes 0..count-1 in a rotating order, `rounds` times: the timings of the sizes
+    alternate, each size first as often as the others."""
+    for r in range(rounds):
+        yield r, [(r + k) % count for k in range(count)]
+
+
+def time_verifies(benches) -> list[tuple[list[float], list[float]]]:
+    """For each bench: seconds per accepted verify (every code of its attempted accounts, in turn)
+    and per attempt on an unknown account (as many), the benches taking turns attempt by attempt."""
+    times = [([], []) for _ in benches]
     wrong = derivation.derive(os.urandom(32), "nobody", 0, "base32-16", 1).codes[0]
-    for i in range(CODES):
-        for account, codes, _ in accounts:
+    per_bench = len(benches[0].attempted)
+    for r, order in rotations(len(benches), CODES * per_bench):
+        i, a = divmod(r, per_bench)
+        for b in order:
+            verifier, (account, codes, _) = benches[b].verifier, benches[b].attempted[a]
+            accepted, unknown = times[b]
             start = time.perf_counter()
             result = verifier.verify(account, codes.codes[i])
             accepted.append(time.perf_counter() - start)
@@ -144,36 +169,40 @@ def time_verifies(verifier, accounts) -> tuple[list[float], list[float]]:
             result = verifier.verify(f"unknown-{i}-{account}", wrong)
             unknown.append(time.perf_counter() - start)
             assert result.outcome == REJECTED, result
-    return accepted, unknown
+    return times
 
 
-def time_start(url, pepper_path, rounds: int = 10) -> float:
-    """Median seconds for a process's start-up checks (schema, peppers of active sets, policy),
-    which every CLI command, PAM helper run and server start makes."""
-    store = open_store(url)
-    with open(pepper_path) as handle:
-        pepper = [bytes.fromhex(handle.read().strip())]
-    Verifier(store, pepper=pepper)  # the pool's connections opened first, outside the timing
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        Verifier(store, pepper=pepper)
-        times.append(time.perf_counter() - start)
-    store.close()
-    return statistics.median(times)
+def time_start(benches, rounds: int = 10) -> list[float]:
+    """For each bench, median seconds for a process's start-up checks (schema, peppers of active
+    sets, policy), which every CLI command, PAM helper run and server start makes."""
+    stores = [open_store(bench.url) for bench in benches]
+    peppers = [bench.verifier._peppers.values() for bench in benches]
+    for store, pepper in zip(stores, peppers):
+        Verifier(store, pepper=pepper)  # the pool's connections opened first, outside the timing
+    times = [[] for _ in benches]
+    for _, order in rotations(len(benches), rounds):
+        for b in order:
+            start = time.perf_counter()
+            Verifier(stores[b], pepper=peppers[b])
+            times[b].append(time.perf_counter() - start)
+    for store in stores:
+        store.close()
+    return [statistics.median(t) for t in times]
 
 
-def time_admin(verifier, accounts, rounds: int = 3) -> tuple[float, float]:
-    status, audit = [], []
-    for _ in range(rounds):
-        for account, _, _ in accounts:
+def time_admin(benches, rounds: int = 3) -> list[tuple[float, float]]:
+    status, audit = [[] for _ in benches], [[] for _ in benches]
+    per_bench = len(benches[0].attempted)
+    for r, order in rotations(len(benches), rounds * per_bench):
+        for b in order:
+            verifier, (account, _, _) = benches[b].verifier, benches[b].attempted[r % per_bench]
             start = time.perf_counter()
             verifier.status(account)
-            status.append(time.perf_counter() - start)
+            status[b].append(time.perf_counter() - start)
             start = time.perf_counter()
             verifier.audit(account, limit=100)
-            audit.append(time.perf_counter() - start)
-    return statistics.median(status), statistics.median(audit)
+            audit[b].append(time.perf_counter() - start)
+    return [(statistics.median(s), statistics.median(a)) for s, a in zip(status, audit)]
 
 
 class ExplainingStore(PostgresStore):
@@ -207,6 +236,41 @@ def explain(url, pepper_path, account):
     return shown
 
 
+#: a session's settings (superuser, at connection start) that log the plan of every statement it runs
+AUTO_EXPLAIN = ("session_preload_libraries=auto_explain", "auto_explain.log_min_duration=0",
+                "auto_explain.log_analyze=on", "auto_explain.log_buffers=on", "auto_explain.log_timing=off")
+
+
+def explain_verify(log_path: str, bench) -> list:
+    """The plans of every statement of an accepted verify and of one on an unknown account, as the
+    server runs them (auto_explain, in this session only): [(what, [(statement, plan lines)])]."""
+    account = "explained@corp.example"  # a fresh account: every code attempted before is spent
+    codes = derivation.derive(os.urandom(32), account, 0, "base32-16", CODES)
+    bench.verifier.import_record(make_record(codes, account=account, params=PARAMS))
+    url = bench.url + "".join(f"%20-c{setting.replace('=', '%3D')}" for setting in AUTO_EXPLAIN)
+    store = open_store(url)
+    verifier = Verifier(store, pepper=bench.verifier._peppers.values())
+    shown = []
+    for what, call in (("verify, accepted", lambda: verifier.verify(account, codes.codes[0])),
+                       ("verify, unknown account", lambda: verifier.verify("explained-unknown", codes.codes[1]))):
+        with open(log_path) as handle:
+            handle.seek(0, os.SEEK_END)
+            mark = handle.tell()
+        call()
+        with open(log_path) as handle:
+            handle.seek(mark)
+            logged = handle.read().splitlines()
+        statements = []
+        for line in logged:
+            if line.startswith("\tQuery Text: "):
+                statements.append((line[len("\tQuery Text: "):], []))
+            elif line.startswith("\t") and statements:
+                statements[-1][1].append(line[1:])
+        shown.append((what, statements))
+    store.close()
+    return shown
+
+
 def raw_default_argon2id(rounds: int = 10) -> float:
     params = HashParams.argon2id()
     times = []
@@ -234,56 +298,56 @@ def v2_lines(count: int, first: int):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=1_000_000, help="accounts at the last stage")
-    parser.add_argument("--attempts", type=int, default=1000, help="accepted verifies timed per stage")
+    parser.add_argument("--accounts", type=int, default=1_000_000, help="accounts at the largest size")
+    parser.add_argument("--attempts", type=int, default=1000, help="accepted verifies timed per size")
     parser.add_argument("--v2-sample", type=int, default=5000, help="record v2 imported for their own rate")
     parser.add_argument("--batch-size", type=int, default=1000)
     args = parser.parse_args(argv)
-    sizes = [max(args.accounts // 1000, 1), max(args.accounts // 10, 2), args.accounts]
-    per_stage = max(1, args.attempts // CODES)
-    reserved = real_accounts(len(sizes), per_stage)
-    sizes[0] = max(sizes[0], len(sizes) * per_stage)
-    args.v2_sample = max(0, min(args.v2_sample, (sizes[-1] - sizes[-2]) // 2))
+    per_size = max(1, args.attempts // CODES)
+    sizes = [max(args.accounts // 1000, per_size), max(args.accounts // 10, per_size + 1), args.accounts]
+    args.v2_sample = max(0, min(args.v2_sample, (sizes[-1] - per_size) // 2))
     work = tempfile.mkdtemp(prefix="sealcodes-scale-")
     postgres = PostgresServer(CLUSTER).start()
     print(f"PostgreSQL {os.path.basename(os.path.dirname(postgres.bin))} ({', '.join(f'{k}={v}' for k, v in CLUSTER.items())}); "
           f"{os.cpu_count()} CPUs; {CODES} codes per account; batches of {args.batch_size}; a server pepper")
     try:
-        bench = Bench(postgres.fresh_url(), work, args.batch_size)
-        imports, sizes_seen, verifies, admin = [], [], [], []
-        stored = 0
-        for stage, size in enumerate(sizes):
-            lines = []
-            if stage == 0:  # every attempted account is there from the start
-                lines = [record.to_json() for stage_sets in reserved for _, _, record in stage_sets]
-            fill = size - stored - len(lines) - (args.v2_sample if stage == len(sizes) - 1 else 0)
-            count, seconds, progress = bench.import_file(
-                iter(lines + list(bench.filler(stored, fill))) if lines else bench.filler(stored, fill))
+        benches, imports, sizes_seen = [], [], []
+        for n, size in enumerate(sizes):
+            bench = Bench(postgres.fresh_url(), os.path.join(work, f"size{n}"), args.batch_size,
+                          real_accounts(per_size))
+            v2_count = args.v2_sample if n == len(sizes) - 1 else 0
+            count, seconds, progress = bench.import_file(bench.filler(size - per_size - v2_count))
             imports.append((size, count, seconds, progress))
-            stored += count
-            if stage == len(sizes) - 1 and args.v2_sample:
-                v2 = bench.import_file(v2_lines(args.v2_sample, stored))
-                stored += v2[0]
-            bench.settle()
-            sizes_seen.append((stored, bench.size()))
-            verifies.append((stored, *time_verifies(bench.verifier, reserved[stage])))
-            admin.append((stored, *time_admin(bench.verifier, reserved[stage]), time_start(bench.url, bench.pepper)))
-            print(f"  stage {stage + 1}: {stored} accounts", flush=True)
-        plans = explain(bench.url, bench.pepper, reserved[-1][0][0])
+            if v2_count:
+                v2 = bench.import_file(v2_lines(v2_count, count))
+            benches.append(bench)
+            print(f"  {size} accounts imported", flush=True)
+        benches[0].settle()  # the whole database: every size alike
+        sizes_seen = [(size, bench.size()) for size, bench in zip(sizes, benches)]
+        load = [os.getloadavg()[0]]
+        verifies = time_verifies(benches)
+        admin = time_admin(benches)
+        starts = time_start(benches)
+        load.append(os.getloadavg()[0])
+        plans = explain(benches[-1].url, benches[-1].pepper, benches[-1].attempted[0][0])
+        plans += explain_verify(os.path.join(postgres.base, "log"), benches[-1])
         raw = raw_default_argon2id()
-        bench.verifier.store.close()
+        for bench in benches:
+            bench.verifier.store.close()
     finally:
         postgres.stop()
         shutil.rmtree(work, ignore_errors=True)
+    verifies = [(size, *times) for size, times in zip(sizes, verifies)]
+    admin = [(size, status, audit, start) for size, (status, audit), start in zip(sizes, admin, starts)]
 
     print("\n1. import rate: sealcodes verifier import --bulk FILE (JSON lines, records of 10 codes)")
     for size, count, seconds, progress in imports:
-        print(f"  up to {size:>9} accounts  {count:>9} records in {seconds:7.1f} s   {count / seconds:8.0f} records/s"
+        print(f"  {size:>9} accounts  {count:>9} records in {seconds:7.1f} s   {count / seconds:8.0f} records/s"
               f"   {count * CODES / seconds:9.0f} codes/s")
     if args.v2_sample:
         count, seconds, _ = v2
         v1_rate = imports[-1][1] / imports[-1][2]
-        print(f"  record v2 sample       {count:>9} records in {seconds:7.1f} s   {count / seconds:8.0f} records/s"
+        print(f"  record v2 sample {count:>9} records in {seconds:7.1f} s   {count / seconds:8.0f} records/s"
               f"   ({count / seconds / v1_rate:.2f}x of v1: each commitment is checked as a prime-order point)")
     print(f"  last progress line: {imports[-1][3]}")
 
@@ -293,7 +357,8 @@ def main(argv=None):
         parts = ", ".join(f"{name} {tables.get(name, 0) / accounts:.0f}" for name in TABLES)
         print(f"  {accounts:>9} accounts   {total / 2**20:8.1f} MiB   {total / accounts:6.0f} bytes/account ({parts})")
 
-    print(f"\n3. verify (in process, PostgreSQL; sets at m=64 KiB, so this is the database's share)")
+    print(f"\n3. verify (in process, PostgreSQL; sets at m=64 KiB, so this is the database's share; the sizes"
+          f" take turns; load average {load[0]:.1f} at the start, {load[1]:.1f} at the end)")
     print("                       accepted p50     p99    |  unknown account p50     p99")
     for accounts, accepted, unknown in verifies:
         print(f"  {accounts:>9} accounts   {statistics.median(accepted) * 1000:7.2f} ms {percentile(accepted, .99) * 1000:7.2f} ms"
@@ -310,7 +375,7 @@ def main(argv=None):
     for accounts, status, audit, start in admin:
         print(f"  {accounts:>9} accounts   status {status * 1000:6.2f} ms   audit ACCOUNT {audit * 1000:6.2f} ms   "
               f"start-up {start * 1000:6.2f} ms")
-    print(f"\n  EXPLAIN (ANALYZE) at {admin[-1][0]} accounts, every statement they run:")
+    print(f"\n  EXPLAIN (ANALYZE) at {admin[-1][0]} accounts, every statement they run (verify: as auto_explain logs it):")
     for what, statements in plans:
         print(f"  -- {what}")
         for statement, plan in statements:

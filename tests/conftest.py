@@ -8,9 +8,29 @@ Helpers live in _support.py.
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
 
 from _support import VpcdToken, ensure_pcscd
+
+# Hypothesis: the default run draws one fixed sequence of examples (derandomize), so an example that
+# fails in CI fails the same way in every rerun and on every machine, instead of once in a while;
+# no example database (a clean clone has none) and no deadline (2 shared CPUs time nothing). The slow
+# run (`-m slow`) explores: fresh random examples on every run, a failure printed with the
+# @reproduce_failure line that replays it. SEALCODES_HYPOTHESIS=fixed|explore chooses either for
+# any run; `--hypothesis-profile` wins over both.
+settings.register_profile("fixed", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", derandomize=False, database=None, deadline=None, print_blob=True)
+
+
+def pytest_configure(config):
+    """Runs before any test module is imported, so every settings() there inherits the profile."""
+    if config.getoption("hypothesis_profile", None):
+        return
+    default = "explore" if config.getoption("markexpr", "") == "slow" else "fixed"
+    settings.load_profile(os.environ.get("SEALCODES_HYPOTHESIS") or default)
 
 
 @pytest.fixture(autouse=True)

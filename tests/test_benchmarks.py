@@ -77,7 +77,8 @@ def test_bench_verifier_scale_runs():
     out = _run("bench_verifier_scale.py", "--accounts", "2000", "--attempts", "20", "--v2-sample", "10")
     for row in ("1. import rate", "records/s", "record v2 sample", "bytes/account", "accepted p50",
                 "(goal: <= 1.1x)", "raw Argon2id at the default cost", "-- status", "-- audit ACCOUNT",
-                "Index Scan using accounts_pkey", "Index Scan Backward using audit_account"):
+                "Index Scan using accounts_pkey", "Index Scan Backward using audit_account",
+                "-- verify, accepted", "Index Scan using codes_pkey", "-- verify, unknown account"):
         assert row in out
 
 

@@ -50,8 +50,9 @@ from sealcodes.formats import BASE32_16, BASE32_24, FORMATS, get_format, parse_c
 
 
 def deterministic(examples: int):
-    """Hypothesis settings for this suite: a fixed sequence of examples, no database, no deadline."""
-    return settings(max_examples=examples, deadline=None, derandomize=True, database=None)
+    """Hypothesis settings for this suite: `examples` examples, of the fixed sequence the default
+    run draws (the profile of conftest.py: no database, no deadline)."""
+    return settings(max_examples=examples)
 
 
 VECTORS = Path(__file__).parent / "vectors"

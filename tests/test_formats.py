@@ -34,8 +34,9 @@ from sealcodes.formats import (
 
 
 def deterministic(examples: int):
-    """Hypothesis settings for this suite: a fixed sequence of examples, no database, no deadline."""
-    return settings(max_examples=examples, deadline=None, derandomize=True, database=None)
+    """Hypothesis settings for this suite: `examples` examples, of the fixed sequence the default
+    run draws (the profile of conftest.py: no database, no deadline)."""
+    return settings(max_examples=examples)
 
 
 ALL_FORMATS = list(FORMATS.values())

@@ -18,7 +18,7 @@ PACKAGES = {"sealcodes": ROOT / "host" / "sealcodes", "sealtoken": ROOT / "firmw
 
 # host layers, lowest first; a module may import its own layer or lower ones
 BASE, CONNECTION, BACKEND, LIBRARY, CLI = range(5)
-_BASE_MODULES = {"errors", "memory", "const", "records", "enrollment", "log"}  # data and helpers every layer uses
+_BASE_MODULES = {"errors", "memory", "const", "records", "enrollment", "log", "numerals"}  # data and helpers every layer uses
 _CONNECTION_MODULES = {"connection", "pcsc", "apdu"}
 _LAYER_NAMES = {BASE: "base", CONNECTION: "connection", BACKEND: "backend", LIBRARY: "library", CLI: "CLI"}
 

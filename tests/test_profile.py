@@ -83,6 +83,8 @@ while True:
     p = p.with_set("l", CodeSetEntry("e", n, "base32-16", 10, "AAAA-AAAA"))
     store.save(p)
     n += 1
+    if n == 2:
+        print("writing", flush=True)
 """
 
 
@@ -91,10 +93,14 @@ def test_kill_9_at_any_point_leaves_old_or_new(tmp_path):
     store = ProfileStore(str(path))
     last_epoch = -1
     for round_ in range(12):
-        proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)])
-        time.sleep(0.15 + 0.03 * round_)
+        proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE)
+        # killed a different while after it is writing (not after a fixed time: a loaded machine
+        # may still be starting Python then, and nothing would be tested)
+        assert proc.stdout.readline() == b"writing\n"
+        time.sleep(0.01 * round_)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stdout.close()
         if not path.exists():
             continue
         profile = store.load()  # raises if half-written

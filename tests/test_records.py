@@ -99,8 +99,23 @@ def test_one_spelling_of_a_serial():
     assert not same_serial("B4693928", "3026794793") and not same_serial(None, "1") and not same_serial("1", None)
     # a typed device name of digits that int() reads differently or refuses (found in CI: '³' crashed
     # `keyring remove` whenever the emulated token's random serial had 8 characters)
-    for typed in ("\u00b3" * 8, "\u0662" * 8, "\u00b3", "\u0663\u0660\u0662\u0666"):
+    for typed in ("\u00b3" * 8, "\u0662" * 8, "\u00b3", "\u0663\u0660\u0662\u0666", "9" * 5000, " 305419896",
+                  "305_419_896"):
         assert not same_serial("12345678", typed) and not same_serial("B4693929", typed)
+
+
+# The emulated token's serial is 4 random bytes: its decimal has 1 to 10 digits (8 in about 2 runs
+# in 100), and a test meets whichever its token drew. Every length, on every run:
+@pytest.mark.parametrize("serial", [1, 9, 1234567, 12345678, 99999999, 123456789, 2**32 - 2])
+def test_a_serial_of_any_length_matches_its_spellings_only(serial):
+    decimal, recorded_hex = serial_text(serial), f"{serial:08X}"
+    for recorded in (decimal, recorded_hex, recorded_hex.lower()):
+        assert same_serial(recorded, decimal)
+        for typed in ("\u00b3", "\u0662" * len(decimal), "9" * 5000, " " + decimal, decimal + " ", "+" + decimal,
+                      decimal[:-1] + "_" + decimal[-1:], "emulator", str(serial + 1)):
+            assert not same_serial(recorded, typed), (recorded, typed)
+    if len(decimal) == 8:  # docs/spec.md, "Serials": 8 decimal digits also read as the older hex spelling
+        assert same_serial(decimal, str(int(decimal, 16)))
 
 
 @pytest.mark.parametrize("options_type, backend, given, takes", [

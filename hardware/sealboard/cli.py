@@ -97,6 +97,16 @@ def _bridge(args):
     return 0
 
 
+def _seconds(text):
+    """A number of seconds in ASCII digits and one '.': float() also takes 'nan', which no
+    deadline check ever reaches, and '١'."""
+    whole, _, fraction = text.partition(".")
+    digits = all(not part or (part.isascii() and part.isdigit()) for part in (whole, fraction))
+    if not (whole or fraction) or not digits or len(text) > 12:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    return float(text)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="sealtoken", description="Run the sealtoken firmware on this PC.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log bridge events to stderr")
@@ -110,7 +120,7 @@ def build_parser():
     serve.add_argument("--presence", choices=PRESENCE_POLICIES, default="approve",
                        help="how the emulated touch sensor answers (default: approve); "
                             "SIGUSR1 switches to approve (or presses, with 'wait'), SIGUSR2 to deny")
-    serve.add_argument("--connect-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
+    serve.add_argument("--connect-timeout", type=_seconds, default=10.0, help=argparse.SUPPRESS)
     serve.set_defaults(func=_serve)
     bridge = sub.add_parser("bridge", help="put a board's CCID interface (USB over a socket) behind pcscd + vpcd")
     bridge.add_argument("--usb", required=True, metavar="SOCKET", help="the Unix socket that is the board's USB bus")
@@ -118,7 +128,7 @@ def build_parser():
         "--vpcd", nargs="?", const=f"{DEFAULT_HOST}:{DEFAULT_PORT}", default=f"{DEFAULT_HOST}:{DEFAULT_PORT}",
         metavar="HOST:PORT", help=f"vpcd address (default {DEFAULT_HOST}:{DEFAULT_PORT})",
     )
-    bridge.add_argument("--connect-timeout", type=float, default=30.0, help=argparse.SUPPRESS)
+    bridge.add_argument("--connect-timeout", type=_seconds, default=30.0, help=argparse.SUPPRESS)
     bridge.set_defaults(func=_bridge)
     return parser
 

@@ -33,10 +33,10 @@ def parse_address(text):
     """'HOST:PORT', 'HOST' or ':PORT' -> (host, port)."""
     host, _, port = (text or "").rpartition(":") if ":" in (text or "") else (text, "", "")
     host = host or DEFAULT_HOST
-    try:
-        port = int(port) if port else DEFAULT_PORT
-    except ValueError:
-        raise ValueError(f"not a port number: {port!r}") from None
+    # ASCII digits only, as sealcodes reads every number: int() takes '٣٥٩٦٣', ' 1' and '3_5'
+    if port and not (port.isascii() and port.isdigit() and len(port) <= 5):
+        raise ValueError(f"not a port number: {port!r}")
+    port = int(port) if port else DEFAULT_PORT
     if not 0 < port < 65536:
         raise ValueError(f"port out of range: {port}")
     return host, port

@@ -24,6 +24,7 @@ from . import derivation, operations
 from .backends.base import Interaction
 from .errors import InvalidInputError, SealcodesError
 from .formats import FORMATS
+from .numerals import ascii_int
 from .profile import ProfileStore
 from .records import same_serial
 from .verifier.record import HashParams, RecordMaker, normalize_account
@@ -95,12 +96,13 @@ def _row(line: int, data: dict) -> BatchRow:
         if fmt not in FORMATS:
             raise InvalidInputError(f"unknown format; use one of {', '.join(FORMATS)}")
         count_text = (data.get("count") or "").strip()
-        # ASCII digits only: str.isdigit() also takes '²' and '¹⁰', which int() refuses
-        if count_text and not (count_text.isascii() and count_text.isdigit()):
+        count = ascii_int(count_text) if count_text else operations.DEFAULT_COUNT
+        if count is None:
             raise InvalidInputError("count must be a number from 1 to 100")
-        count = derivation.validate_count(int(count_text) if count_text else operations.DEFAULT_COUNT)
+        count = derivation.validate_count(count)
         serial = (data.get("serial") or "").strip() or None
-        if serial is not None and not all(c.isalnum() or c in "-_:" for c in serial):
+        # ASCII only: str.isalnum() takes '٣' and 'é', which no device reports as its serial
+        if serial is not None and not all(c.isascii() and (c.isalnum() or c in "-_:") for c in serial):
             raise InvalidInputError("the serial may hold letters, digits, '-', '_' and ':' only")
         pin = data.get("pin") or None
         if pin is not None and not 4 <= len(pin) <= 63:

@@ -14,6 +14,7 @@ from . import derivation
 from . import keyring as kr
 from .errors import ConfirmationError, DeviceError, DeviceNotFoundError, InvalidInputError, ProfileError
 from .memory import wipe
+from .numerals import ascii_int
 from .profile import ProfileStore
 from .records import (  # noqa: F401 (API)
     KEYRING_PREFIX,
@@ -565,11 +566,6 @@ def _reseed(keyring, keep, leaving, plan, threshold, interaction, before_record,
                 wipe(secret)
 
 
-def _is_member_number(spec: str) -> bool:
-    """ASCII digits only: int() would read '٢' as 2, and str.isdigit() takes '³', which int() refuses."""
-    return spec.isascii() and spec.isdigit()
-
-
 def members_for(profile, name: str, specs) -> tuple:
     """The member ids `specs` name in keyring `name`. A member number of the keyring is that member;
     an enrollment id is the member made from that enrollment (one application of a device);
@@ -585,8 +581,9 @@ def members_for(profile, name: str, specs) -> tuple:
 
 
 def _members_named(profile, keyring: kr.Keyring, spec: str) -> list:
-    if _is_member_number(spec) and any(m.member_id == int(spec) for m in keyring.members):
-        return [int(spec)]
+    number = ascii_int(spec)  # ASCII digits only: int() would read '٢' as member 2
+    if number is not None and any(m.member_id == number for m in keyring.members):
+        return [number]
     if spec in profile.enrollments:
         wanted = describe_enrollment(profile.enrollment(spec).to_json())
         found = [m.member_id for m in keyring.members if describe_enrollment(m.device) == wanted]

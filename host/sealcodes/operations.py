@@ -316,7 +316,7 @@ def _parse_credential_id(text):
     import binascii
 
     compact = "".join(str(text).split())
-    if not compact or len(compact) > 1400 or not all(c.isalnum() or c in "-_" for c in compact):
+    if not compact or len(compact) > 1400 or not all(c.isascii() and (c.isalnum() or c in "-_") for c in compact):
         raise InvalidInputError("a credential id is base64url text (A-Z a-z 0-9 - _), as printed on the sheet")
     try:
         raw = base64.urlsafe_b64decode(compact + "=" * (-len(compact) % 4))

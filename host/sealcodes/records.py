@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .errors import ProfileError
+from .numerals import ascii_int
 
 PROFILE_SCHEMA = "sealcodes-profile/1"
 
@@ -57,8 +58,9 @@ def same_serial(recorded: str | None, found: str | None) -> bool:
         return False
     if recorded == found:
         return True
-    if len(recorded) == 8 and found.isascii() and found.isdigit():
-        return recorded.upper() == f"{int(found):08X}"
+    number = ascii_int(found) if len(recorded) == 8 else None  # ASCII digits only: int() reads '١' as 1
+    if number is not None:
+        return recorded.upper() == f"{number:08X}"
     return False
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,6 +48,11 @@ class Board:
         workdir.mkdir(parents=True, exist_ok=True)
         self.dist = dist
         self.socket = workdir / "usb.sock"
+        if len(os.fsencode(self.socket)) > 100:
+            # a Unix socket's path holds 107 bytes at most: a long tmp path (TMPDIR, a long user
+            # name, pytest's growing run number) gets a short directory of its own
+            self.socket = Path(tempfile.mkdtemp(prefix="sealboard-")) / "usb.sock"
+        self.stderr_path = workdir / "stderr.txt"
         self.flash = workdir / "flash.bin"
         self.led_log = workdir / "led.log"
         self.button_file = workdir / "button"
@@ -61,7 +67,7 @@ class Board:
     def start(self, timeout: float = 60.0) -> "Board":
         if self.socket.exists():
             self.socket.unlink()
-        self._err = open(self.socket.parent / "stderr.txt", "w+")
+        self._err = open(self.stderr_path, "w+")
         self.process = subprocess.Popen(
             [micropython(), "-X", f"heapsize={self.heap}", str(MODEL / "run_board.py"), str(MODEL), str(self.dist)],
             env=self.env, stdout=subprocess.DEVNULL, stderr=self._err)

@@ -212,7 +212,9 @@ def test_keep_alive_cancel_and_the_button(board_dist, tmp_path):
 
         winks = len(board.led_changes())
         key.wink()
-        time.sleep(0.6)
+        deadline = time.monotonic() + 10  # a loaded machine runs the board late, not wrong
+        while len(board.led_changes()) - winks < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert len(board.led_changes()) - winks >= 4  # a wink blinks the LED
         key.close()
     finally:
@@ -369,22 +371,30 @@ def test_the_model_ticks_wrap_when_told(tmp_path):
     assert (1 << 30) - 1000 < before < (1 << 30) and 0 <= after < 1000 and 500 <= diff < 1500
 
 
-@pytest.mark.parametrize("gap, answer", [(0.3, "echo"), (0.8, "timeout")])
+# the gaps stay 300 ms and more away from CTAPHID's 500 ms: 2 shared CPUs delay a packet that much
+@pytest.mark.parametrize("gap, answer", [(0.2, "echo"), (1.0, "timeout")])
 def test_the_clock_goes_on_across_a_ticks_wrap(board_dist, tmp_path, gap, answer):
     """time.ticks_ms wraps (2^30 ms, about 12.4 days on rp2); the token's clock goes on: a CTAPHID
     message whose two packets come `gap` apart around the wrap is answered when the gap is within
     CTAPHID's 500 ms, and times out (ERR_MSG_TIMEOUT) when it is not, as away from the wrap."""
     board = Board(board_dist, tmp_path / "b").start()  # the first start reserves the flash
     try:
-        board.stop()
-        wrap_at = time.time() + 4.0
-        board.env["SEALBOARD_MODEL_TICKS_WRAP_AT"] = str(int(wrap_at * 1000))
-        board.start()
-        link, device = _open(board)
-        key = open_board_hid_device(link, device)
+        # The wrap is set before the board starts; a start slower than the lead (a loaded machine)
+        # starts again with twice the lead rather than failing.
+        for lead in (4.0, 8.0, 16.0):
+            board.stop()
+            wrap_at = time.time() + lead
+            board.env["SEALBOARD_MODEL_TICKS_WRAP_AT"] = str(int(wrap_at * 1000))
+            board.start()
+            link, device = _open(board)
+            key = open_board_hid_device(link, device)
+            if time.time() < wrap_at - gap / 2 - 0.2:
+                break
+            key.close()
+        else:
+            pytest.fail("the board took more than 16 s to start, three times")
         cid, connection = key._channel_id, key._connection
         payload = bytes(range(100))
-        assert time.time() < wrap_at - gap / 2 - 0.2, "the board took too long to start for this test"
         time.sleep(wrap_at - gap / 2 - time.time())
         connection.write_packet(struct.pack(">IBH", cid, 0x80 | CTAPHID.PING, len(payload)) + payload[:57])
         time.sleep(wrap_at + gap / 2 - time.time())

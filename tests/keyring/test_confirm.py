@@ -32,6 +32,9 @@ class PtyRun:
         self.screen = ""
 
     def expect(self, pattern, timeout=30):
+        """The first match of `pattern` in what the terminal showed, waiting for more output until
+        it matches. The screen can end in the middle of a line ('Type code #1' of '#12'): a pattern
+        that captures a number names the text after it."""
         deadline = time.monotonic() + timeout
         while True:
             found = re.search(pattern, self.screen)
@@ -122,7 +125,7 @@ def test_rotate_keeps_the_old_set_until_confirmed():
     run = PtyRun("rotate", "site", "--json")
     new = run.codes()
     assert new["epoch"] == 1
-    number = int(run.expect(r"Type code #(\d+)").group(1))
+    number = int(run.expect(r"Type code #(\d+) from").group(1))
     run.send(_other_code(new["codes"], number))
     run.expect("That is not code")
     run.send("")
@@ -133,7 +136,7 @@ def test_rotate_keeps_the_old_set_until_confirmed():
 
     run = PtyRun("rotate", "site", "--json")
     new = run.codes()
-    number = int(run.expect(r"Type code #(\d+)").group(1))
+    number = int(run.expect(r"Type code #(\d+) from").group(1))
     run.send(new["codes"][number - 1])
     run.expect("Confirmed")
     assert run.finish()[0] == 0

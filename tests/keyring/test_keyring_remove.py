@@ -254,7 +254,7 @@ def test_type_back_refused_or_ctrl_c_changes_nothing(members):
     run = _pty_removal()
     codes = run.codes()
     assert codes["label"] == "a.example" and codes["epoch"] == 1
-    number = int(run.expect(r"Type code #(\d+)").group(1))
+    number = int(run.expect(r"Type code #(\d+) from").group(1))
     run.send(codes["codes"][number - 1])
     run.expect("Confirmed")
     second = run.codes()
@@ -279,7 +279,7 @@ def test_type_back_refused_or_ctrl_c_changes_nothing(members):
     run = _pty_removal()
     for _ in range(2):
         codes = run.codes()
-        number = int(run.expect(r"Type code #(\d+)").group(1))
+        number = int(run.expect(r"Type code #(\d+) from").group(1))
         run.send(codes["codes"][number - 1])
         run.expect("Confirmed")
     status, rest = run.finish()

@@ -130,7 +130,6 @@ class PgBouncer:
         self._databases = itertools.count()
 
     def start(self, timeout: float = 30.0) -> "PgBouncer":
-        import socket
         import time
 
         import psycopg
@@ -141,9 +140,7 @@ class PgBouncer:
                 sql.Identifier(self.USER), sql.Literal(self.password)))
             secret = connection.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s",
                                         (self.USER,)).fetchone()[0]
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         with open(os.path.join(self.base, "userlist.txt"), "w") as handle:
             handle.write(f'"{self.USER}" "{secret}"\n')
         settings = {
@@ -228,13 +225,36 @@ def record_for(codes, account="alice", params=TEST_PARAMS):
     return make_record(codes, account=account, params=params)
 
 
+#: ports free_port handed out in this process
+_GIVEN_PORTS: set = set()
+
+
 def free_port() -> int:
-    """A free loopback port (for a server's second listener: --metrics-listen)."""
+    """A free loopback port for a server the test starts. Not one the kernel picks for bind(0) or a
+    client's connection (the ephemeral range): between this probe and the server's own bind, a
+    connection to PostgreSQL or to another server could take such a port, and two calls could get
+    the same one (a server and its --metrics-listen). Below that range, never the same one twice."""
     import socket
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
+            ephemeral = int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    low = max(1024, ephemeral - 8192)
+    start = os.getpid() % (ephemeral - low)  # test processes side by side start apart
+    for offset in range(ephemeral - low):
+        port = low + (start + offset) % (ephemeral - low)
+        if port in _GIVEN_PORTS:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN_PORTS.add(port)
+        return port
+    raise RuntimeError(f"no free port in {low}..{ephemeral - 1}")
 
 
 def free_privileged_port() -> int:
@@ -259,11 +279,12 @@ def random_record_line(account: str, label: str | None = None, count: int = 10, 
                        rng=None) -> str:
     """A well-formed record v1 whose salt, digests and fingerprint are random, as one JSON line:
     a verifier cannot tell it from a real one (it holds no code to find), and it costs no hash to
-    make, so bulk imports of many accounts are cheap to build."""
+    make, so bulk imports of many accounts are cheap to build. Without `rng` the record is the
+    same on every run (seeded by its account, label and count)."""
     import json
     import random
 
-    rng = rng or random.Random()
+    rng = rng or random.Random(f"{account}/{label}/{count}")
     fingerprint = "".join(rng.choice(_CROCKFORD) for _ in range(8))
     return json.dumps({
         "type": "sealcodes-verifier-record", "version": 1, "account": account, "label": label or account,

@@ -62,9 +62,12 @@ def test_batch_enroll_two_tokens_resumable(two_tokens, tmp_path):
     ("account,label\n", "no rows"),
     ("account,label\nalice\n", "line 2: 1 fields"),
     ("account,label,count\nalice,x,1000\n", "line 2: count"),
+    ("account,label,count\nalice,x,\u0661\u0662\n", "line 2: count"),
+    ("account,label,count\nalice,x,1_0\n", "line 2: count"),
     ("account,label,format\nalice,x,base64\n", "line 2: unknown format"),
     ("account,label\nalice,x\nalice,x\n", "line 3: this account and label appear twice"),
     ("account,label,serial\nalice,x,../../etc\n", "line 2: the serial"),
+    ("account,label,serial\nalice,x,\u0663\u0660\u0662\u0666\n", "line 2: the serial"),  # isalnum() took it
     ("account,label,pin\nalice,x,123\n", "line 2: an initial PIN"),
     ("account,label\nal\u0007ice,x\n", "line 2: account contains a control character"),
 ])

@@ -10,6 +10,7 @@ of opening (or of its previous answer) is closed, a body that does not come with
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import sqlite3
@@ -22,7 +23,7 @@ import pytest
 from _fleet import figure, scrape, wait_for
 from _vsupport import VerifierServer, cheap_policy, code_set, free_port, record_for
 from sealcodes.verifier import Verifier, open_store
-from sealcodes.verifier.workers import CONNECTIONS_PER_ADDRESS, ConnectionGuard
+from sealcodes.verifier.workers import CONNECTIONS_PER_ADDRESS, ConnectionGuard, bind
 
 PARSERS = ["httptools", "h11"]
 
@@ -234,3 +235,36 @@ def test_connection_guard_counts_by_client_key():
     for _ in range(2):
         guard.release("192.0.2.7")
     assert len(guard) == addresses - 1  # nothing kept for an address without connections
+
+
+def _nodelay_of_accepted(sock: socket.socket) -> int:
+    """TCP_NODELAY of a connection accepted by asyncio's server on `sock`, as uvicorn serves it."""
+    async def accept_one() -> int:
+        seen = []
+
+        async def handler(reader, writer):
+            seen.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handler, sock=sock)
+        reader, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        await reader.read()  # until the server closes
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return seen[0]
+
+    return asyncio.run(accept_one())
+
+
+def test_served_connections_send_at_once():
+    """Every connection of `serve`'s socket has Nagle's algorithm off (TCP_NODELAY), in the process
+    that bound it and in a worker it was handed to: with it on, an answer written in two parts
+    (head, body) waited for the client's delayed ACK, 40 ms per request on a kept-alive connection."""
+    from multiprocessing.reduction import ForkingPickler
+
+    sock = bind("127.0.0.1", 0)
+    handed = ForkingPickler.loads(ForkingPickler.dumps(sock))  # as a spawned worker receives it
+    sock.close()
+    assert handed.proto == socket.IPPROTO_TCP
+    assert _nodelay_of_accepted(handed) != 0

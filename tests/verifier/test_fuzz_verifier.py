@@ -1,6 +1,6 @@
 """Bad input never crashes the verifier or `batch enroll`: a clear error (InvalidInputError: HTTP 400,
-a one-line CLI error), never another exception. Fuzzed with hypothesis (a fixed sequence, budgeted;
-the long runs are marked `slow`). The review's crashes are regression cases: `hash.lanes` an object
+a one-line CLI error), never another exception. Fuzzed with hypothesis (a fixed sequence in the default run, budgeted;
+the long runs, marked `slow`, draw fresh examples). The review's crashes are regression cases: `hash.lanes` an object
 (HTTP 500, TypeError), a CSV count written `²` or `¹⁰` (ValueError), an output file that is not
 UTF-8 (UnicodeDecodeError)."""
 
@@ -31,7 +31,8 @@ json_values = st.recursive(
 
 
 def _budget(examples):
-    return settings(max_examples=examples, deadline=None, derandomize=True, database=None)
+    # a fixed sequence in the default run, fresh examples in the slow run (profiles: conftest.py)
+    return settings(max_examples=examples)
 
 
 def _mutated(changes):

@@ -48,6 +48,12 @@ USER = "daemon"
     ("https://", False),
     ("file:///etc/passwd", False),
     ("ftp://127.0.0.1", False),
+    # ports that urllib refuses and http.client would read as 443
+    ("https://verifier.example.org:\u0664\u0664\u0663", False),
+    ("https://verifier.example.org:4_43", False),
+    ("https://verifier.example.org: 443", False),
+    ("https://verifier.example.org:" + "4" * 5000, False),
+    ("http://127.0.0.1:\u0668\u0660", False),
 ])
 def test_url_rules(url, allowed):
     if allowed:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import tarfile
@@ -24,7 +23,7 @@ import httpx
 import pytest
 
 from _support import run_cli
-from _vsupport import CHEAP_INIT, VerifierServer, code_set, record_for, store_url
+from _vsupport import CHEAP_INIT, VerifierServer, code_set, free_port, record_for, store_url
 
 #: the last release before verifier schema 3
 PREVIOUS_RELEASE = "a328a79"
@@ -55,9 +54,7 @@ class OldServer:
     """`verifier serve` of the previous release, on 127.0.0.1 and a free port."""
 
     def __init__(self, host: str, db_url: str):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sealcodes", "verifier", "--db", db_url, "serve", "--listen",

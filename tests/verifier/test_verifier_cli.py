@@ -223,10 +223,26 @@ def test_each_command_leaves_the_sqlite_file_whole(tmp_path, isolated_dirs, db):
         connection.close()
 
 
-@pytest.mark.parametrize("listen", ["127.0.0.1:\u00b2", "127.0.0.1:\u0668\u0660", "127.0.0.1:", "8080"])
+@pytest.mark.parametrize("listen", ["127.0.0.1:\u00b2", "127.0.0.1:\u0668\u0660", "127.0.0.1:", "8080",
+                                    "127.0.0.1:" + "9" * 5000, "127.0.0.1: 80", "127.0.0.1:8_0"])
 def test_a_listen_port_is_ascii_digits(db, listen):
     """'²' passes str.isdigit() and then int() refuses it: the port is checked as ASCII digits."""
     assert verifier("init", *CHEAP_INIT).returncode == 0
     served = verifier("serve", "--listen", listen)
     assert served.returncode != 0 and "--listen must be HOST:PORT" in served.stderr
     assert "Traceback" not in served.stderr and "unexpected" not in served.stderr
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--argon2", "\u0661\u0669\u0664\u0665\u0666/2/1"), ("--argon2", "19_456/2/1"), ("--argon2", "9" * 5000 + "/2/1"),
+    ("--in-flight", "1_0/2"), ("--in-flight", " 8/2"), ("--key-rate", "nan/5"), ("--key-rate", "1e2/5"),
+    ("--address-rate", "9" * 400), ("--address-rate", "\u0661\u0660/20"), ("--delay-base", "nan"),
+    ("--max-failures", "\u0665"),
+])
+def test_init_numbers_are_ascii_digits(db, option, value):
+    """int() read '١٩٤٥٦' and '19_456' as 19456, 400 nines made an infinite rate (OverflowError), and 5000
+    digits are more than int() reads: refused in one line, nothing created."""
+    refused = verifier("init", *CHEAP_INIT, option, value)
+    assert refused.returncode == 2 and f"Invalid value for '{option}'" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr and "unexpected" not in refused.stderr
+    assert verifier("status").returncode != 0  # no database was made

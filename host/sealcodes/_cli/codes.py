@@ -10,19 +10,20 @@ import click
 from .. import derivation, formats
 from ..errors import InvalidInputError
 from ..memory import wipe
+from ..numerals import is_ascii_digits
 from ..operations import COUNT_RANGE, DEFAULT_COUNT, DEFAULT_EPOCH, DEFAULT_FORMAT, EPOCH_RANGE
 from .secret_input import ask_code
-from .util import FORMAT_CHOICE, CliFail, echo_codes
+from .util import FORMAT_CHOICE, CliFail, IntRange, echo_codes
 
 MAX_RESPONSE_HEX = 4096
 
 
 @click.command()
 @click.option("--label", required=True, help="What the codes are for, e.g. github.com/alice.")
-@click.option("--epoch", type=click.IntRange(*EPOCH_RANGE), default=DEFAULT_EPOCH, show_default=True,
+@click.option("--epoch", type=IntRange(*EPOCH_RANGE), default=DEFAULT_EPOCH, show_default=True,
               help="Rotation counter.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default=DEFAULT_FORMAT, show_default=True)
-@click.option("--count", type=click.IntRange(*COUNT_RANGE), default=DEFAULT_COUNT, show_default=True)
+@click.option("--count", type=IntRange(*COUNT_RANGE), default=DEFAULT_COUNT, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a numbered sheet.")
 def expand(label, epoch, fmt, count, as_json):
     """Turn a device response (hex on stdin) into codes.
@@ -51,7 +52,7 @@ def _guess_format(code):
     compact = "".join(c for c in code if c not in " -")
     if len(compact) < 20:
         return "base32-16"
-    return "digits-24" if compact.isascii() and compact.isdigit() else "base32-24"
+    return "digits-24" if is_ascii_digits(compact) else "base32-24"
 
 
 @click.command()

@@ -10,10 +10,11 @@ from .. import operations
 from ..devices import BACKENDS
 from ..operations import COUNT_RANGE, DEFAULT_COUNT, DEFAULT_EPOCH, DEFAULT_FORMAT, EPOCH_RANGE
 from ..text import has_hidden, printable
-from .util import FORMAT_CHOICE, CliFail, CliInteraction, TypeBack, echo_codes, interactive, wait_option
+from .util import (FORMAT_CHOICE, CliFail, CliInteraction, IntRange, TypeBack, echo_codes, interactive,
+                   wait_option)
 
-_epoch_type = click.IntRange(*EPOCH_RANGE)
-_count_type = click.IntRange(*COUNT_RANGE)
+_epoch_type = IntRange(*EPOCH_RANGE)
+_count_type = IntRange(*COUNT_RANGE)
 
 _device = click.option("--device", "device_spec", metavar="D", help="Reader name, device serial, or 'emulator'.")
 _backend = click.option("--backend", type=click.Choice(list(BACKENDS)),

@@ -8,7 +8,7 @@ from .. import operations
 from ..devices import BACKENDS
 from ..devices.discovery import list_devices
 from ..text import printable
-from .util import CliInteraction, wait_option
+from .util import CliInteraction, IntRange, wait_option
 
 
 @click.command()
@@ -26,7 +26,7 @@ def devices():
 @click.command()
 @click.option("--device", "device_spec", metavar="D", help="Reader name, device serial, or 'emulator'.")
 @click.option("--backend", type=click.Choice(list(BACKENDS)), help="Device application to use (default: best available).")
-@click.option("--slot", type=click.IntRange(1, 8), help="Slot on the token (applet: 1-8, yubiotp: 1 or 2).")
+@click.option("--slot", type=IntRange(1, 8), help="Slot on the token (applet: 1-8, yubiotp: 1 or 2).")
 @click.option("--uv", type=click.Choice(["required", "discouraged"]), help="FIDO2: user verification (PIN) at every use.")
 @click.option("--touch", is_flag=True, help="ykoath, yubiotp: require a touch for every use.")
 @click.option("--adopt", is_flag=True, help="yubiotp: use a slot that is already programmed, without touching it; "

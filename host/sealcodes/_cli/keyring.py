@@ -7,7 +7,7 @@ import click
 from .. import keyring as kr
 from .. import keyring_operations as ops
 from ..sheet import escape_untrusted
-from .util import CliFail, CliInteraction, TypeBack, echo_codes, interactive
+from .util import CliFail, CliInteraction, IntRange, TypeBack, echo_codes, interactive
 
 
 def _echo_summary(summary, header=True, err=False):
@@ -45,7 +45,7 @@ def keyring():
 @click.argument("name")
 @click.option("--device", "device_specs", multiple=True, required=True, metavar="D",
               help="An enrolled device (enrollment id, serial, reader name, or 'emulator'); at least twice.")
-@click.option("--threshold", type=click.IntRange(1, 255), default=1, show_default=True,
+@click.option("--threshold", type=IntRange(1, 255), default=1, show_default=True,
               help="How many members must be present to open the keyring (k of n).")
 @click.pass_obj
 def create(ctx, name, device_specs, threshold):
@@ -92,7 +92,7 @@ def _check_accounts(ctx, param, pairs):
 @keyring.command(epilog=f"Warning: {ops.COMPROMISE_WARNING}.")
 @click.argument("name")
 @click.argument("members", nargs=-1, required=True, metavar="MEMBER...")
-@click.option("--threshold", type=click.IntRange(1, 255),
+@click.option("--threshold", type=IntRange(1, 255),
               help="The threshold k of the re-seeded keyring (default: unchanged; needed when fewer than k "
                    "members would be left).")
 @click.option("--drop-absent", is_flag=True,

@@ -12,6 +12,7 @@ from ..backends.base import Interaction
 from ..formats import FORMATS
 from ..errors import InvalidInputError
 from ..memory import wipe
+from ..numerals import ascii_decimal, ascii_int
 from ..profile import ProfileStore
 from ..text import json_text, printable
 from .fail import EXIT_ERROR, EXIT_OK, CliFail  # noqa: F401 (the CLI modules take them from here)
@@ -19,11 +20,39 @@ from .fail import EXIT_ERROR, EXIT_OK, CliFail  # noqa: F401 (the CLI modules ta
 FORMAT_CHOICE = click.Choice(list(FORMATS))
 
 
+class _AsciiNumber:
+    """A click number type read by `read` (numerals: ASCII digits only, like every number sealcodes
+    reads): click's own takes whatever int() and float() take: '١٢' is 12, ' 3' is 3, '1_0' is 10,
+    and 'nan' (which every range check lets through), 'inf' and '1e3' are floats."""
+
+    read = staticmethod(ascii_int)
+    spelled = "digits 0-9"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            number = self.read(value)
+            if number is None:
+                self.fail(f"{printable(value)!r} is not a number ({self.spelled})", param, ctx)
+            value = number
+        return super().convert(value, param, ctx)
+
+
+class IntRange(_AsciiNumber, click.IntRange):
+    """click.IntRange of ASCII digits."""
+
+
+class FloatRange(_AsciiNumber, click.FloatRange):
+    """click.FloatRange of ASCII digits and one '.'."""
+
+    read = staticmethod(ascii_decimal)
+    spelled = "digits 0-9 and one '.'"
+
+
 def wait_option(command):
     """--wait SECONDS: how long a command waits for a device another program holds."""
     from ..pcsc import DEFAULT_BUSY_WAIT_S
 
-    return click.option("--wait", "busy_wait", type=click.FloatRange(0, 3600), metavar="SECONDS",
+    return click.option("--wait", "busy_wait", type=FloatRange(0, 3600), metavar="SECONDS",
                         help=f"How long to wait for a device another program holds, e.g. GnuPG's scdaemon "
                              f"(default: {DEFAULT_BUSY_WAIT_S:g}).")(command)
 

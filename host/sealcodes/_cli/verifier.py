@@ -20,7 +20,8 @@ import click
 
 from ..errors import InvalidInputError
 from ..memory import wipe
-from .util import CliFail
+from ..numerals import ascii_decimal, ascii_int
+from .util import CliFail, FloatRange, IntRange
 
 EXIT_ACCEPTED = 0
 EXIT_REJECTED = 1
@@ -156,16 +157,16 @@ def verifier_group(ctx, db_url, pepper_files, on_event):
 
 
 @verifier_group.command("init")
-@click.option("--max-failures", type=click.IntRange(1, 100), help="Lock after this many consecutive failures (default 10, at most 100).")
-@click.option("--delay-base", type=click.FloatRange(0, 86400), help="Seconds of delay after the first failure, doubling after each (default 1).")
-@click.option("--delay-max", type=click.FloatRange(0, 86400), help="Longest delay between attempts in seconds (default 300).")
-@click.option("--low-codes", type=click.IntRange(0, 100), help="Warn when this many codes or fewer remain (default 3).")
+@click.option("--max-failures", type=IntRange(1, 100), help="Lock after this many consecutive failures (default 10, at most 100).")
+@click.option("--delay-base", type=FloatRange(0, 86400), help="Seconds of delay after the first failure, doubling after each (default 1).")
+@click.option("--delay-max", type=FloatRange(0, 86400), help="Longest delay between attempts in seconds (default 300).")
+@click.option("--low-codes", type=IntRange(0, 100), help="Warn when this many codes or fewer remain (default 3).")
 @click.option("--create-pepper", metavar="PATH", help="Make a new random pepper in PATH (mode 0600) and use it "
               "(a new database only: `pepper add` for an existing one).")
 @click.option("--argon2", "shape", metavar="M/T/P", callback=lambda c, p, v: _shape(v),
               help="The one Argon2id shape a record may have: memory KiB / passes / lanes (default 19456/2/1, what "
                    "sealcodes writes).")
-@click.option("--max-sets", type=click.IntRange(1, 100), metavar="N",
+@click.option("--max-sets", type=IntRange(1, 100), metavar="N",
               help="Active sets an account may hold (default 4); every attempt hashes once per Argon2id set of the "
                    "account holding the most.")
 @click.option("--key-rate", metavar="RATE/BURST", callback=lambda c, p, v: _rate(v, "--key-rate"),
@@ -175,7 +176,7 @@ def verifier_group(ctx, db_url, pepper_files, on_event):
 @click.option("--in-flight", metavar="KEY/ADDRESS", callback=lambda c, p, v: _in_flight(v),
               help="Attempts one API key, and one client address, may have in flight at once; more wait their turn "
                    "(default 8/2; 0: no cap).")
-@click.option("--attempt-wait", type=click.FloatRange(0.01, 600), metavar="SECONDS",
+@click.option("--attempt-wait", type=FloatRange(0.01, 600), metavar="SECONDS",
               help="How long an attempt waits for its turn and a hash slot before the answer is busy (default 5).")
 @click.pass_obj
 def init_command(obj, max_failures, delay_base, delay_max, low_codes, create_pepper, shape, max_sets, key_rate,
@@ -238,20 +239,20 @@ def init_command(obj, max_failures, delay_base, delay_max, low_codes, create_pep
 def _shape(value):
     if value is None:
         return None
-    try:
-        memory, passes, lanes = (int(part) for part in value.split("/"))
-    except ValueError:
-        raise click.BadParameter("--argon2 takes MEMORY_KIB/PASSES/LANES, e.g. 19456/2/1") from None
+    parts = [ascii_int(part) for part in value.split("/")]  # ASCII digits only, as everywhere
+    if len(parts) != 3 or None in parts:
+        raise click.BadParameter("--argon2 takes MEMORY_KIB/PASSES/LANES, e.g. 19456/2/1")
+    memory, passes, lanes = parts
     return memory, passes, lanes
 
 
 def _in_flight(value):
     if value is None:
         return None
-    try:
-        key, address = (int(part) for part in value.split("/"))
-    except ValueError:
-        raise click.BadParameter("--in-flight takes KEY/ADDRESS, e.g. 8/2 (0: no cap)") from None
+    parts = [ascii_int(part) for part in value.split("/")]
+    if len(parts) != 2 or None in parts:
+        raise click.BadParameter("--in-flight takes KEY/ADDRESS, e.g. 8/2 (0: no cap)")
+    key, address = parts
     if not 0 <= key <= 100_000 or not 0 <= address <= 100_000:
         raise click.BadParameter("--in-flight: each cap must be 0 (none) to 100000")
     return key, address
@@ -264,11 +265,11 @@ def _cap_text(cap):
 def _rate(value, option):
     if value is None:
         return None
-    rate, _, burst = value.partition("/")
-    try:
-        parsed = (float(rate), int(burst) if burst else max(1, int(2 * float(rate))))
-    except ValueError:
-        raise click.BadParameter(f"{option} takes RATE/BURST, e.g. 10/20 (0 turns the limit off)") from None
+    rate_text, slash, burst_text = value.partition("/")
+    rate, burst = ascii_decimal(rate_text), ascii_int(burst_text) if slash else None  # float() takes 'nan' and '١'
+    if rate is None or (slash and burst is None):
+        raise click.BadParameter(f"{option} takes RATE/BURST, e.g. 10/20 (0 turns the limit off)")
+    parsed = (rate, burst if slash else max(1, int(2 * min(rate, 1_000_000))))
     if not 0 <= parsed[0] <= 1_000_000 or not 1 <= parsed[1] <= 1_000_000:
         raise click.BadParameter(f"{option}: the rate must be 0 to 1000000 and the burst 1 to 1000000")
     return parsed
@@ -312,7 +313,7 @@ def _create_pepper(path):
 @click.option("--bulk", is_flag=True,
               help="JSON lines of any size, read as they come and stored in batches; stops at the first bad "
                    "or refused record (those before it are stored); a rerun skips what is stored.")
-@click.option("--batch-size", type=click.IntRange(1, 10000), default=1000, show_default=True,
+@click.option("--batch-size", type=IntRange(1, 10000), default=1000, show_default=True,
               help="Records per transaction with --bulk.")
 @click.pass_obj
 def import_command(obj, source, force, bulk, batch_size):
@@ -526,7 +527,7 @@ def revoke_command(obj, account, label, yes):
 
 @verifier_group.command("audit")
 @click.argument("account", required=False)
-@click.option("--limit", type=click.IntRange(1, 100000), default=100, show_default=True)
+@click.option("--limit", type=IntRange(1, 100000), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines.")
 @click.pass_obj
 def audit_command(obj, account, limit, as_json):
@@ -548,9 +549,9 @@ def audit_command(obj, account, limit, as_json):
 
 @verifier_group.command("serve")
 @click.option("--listen", default="127.0.0.1:8700", show_default=True, metavar="HOST:PORT")
-@click.option("--workers", type=click.IntRange(1, 256), metavar="N",
+@click.option("--workers", type=IntRange(1, 256), metavar="N",
               help="Server processes sharing the socket and the database (default: one per CPU this process may use).")
-@click.option("--pool-size", type=click.IntRange(1, 100), default=10, show_default=True,
+@click.option("--pool-size", type=IntRange(1, 100), default=10, show_default=True,
               help="Database connections in the pool of each process (PostgreSQL and SQLite).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info"]), default="info",
               show_default=True)
@@ -564,11 +565,11 @@ def audit_command(obj, account, limit, as_json):
 @click.option("--forwarded-allow-ips", metavar="ADDRESSES",
               help="Proxies (comma-separated addresses, not '*') whose X-Forwarded-For names the client for the "
                    "per-address limits. Default: none; the peer address counts.")
-@click.option("--request-timeout", type=click.FloatRange(1, 300), default=10, show_default=True, metavar="SECONDS",
+@click.option("--request-timeout", type=FloatRange(1, 300), default=10, show_default=True, metavar="SECONDS",
               help="A connection that sends no whole request head within this long of opening (or of its "
                    "previous answer) is closed; a body that does not arrive within this long once it is read is "
                    "answered 408.")
-@click.option("--connections-per-address", type=click.IntRange(1, 100000), default=64, show_default=True,
+@click.option("--connections-per-address", type=IntRange(1, 100000), default=64, show_default=True,
               metavar="N", help="Open connections one client address (an IPv6 /64) may hold in each process; "
                                 "more are closed at once. The proxies of --forwarded-allow-ips are not capped.")
 @click.option("--http", "http_parser", type=click.Choice(["auto", "httptools", "h11"]), default="auto",
@@ -666,9 +667,10 @@ def _serve_workers(config, workers, sock, options, metrics_at, where):
 
 def _host_port(text, option):
     host, _, port = text.rpartition(":")
-    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+    number = ascii_int(port)  # ASCII digits only: str.isdigit() takes '²', which int() refuses
+    if not host or number is None or not 0 < number < 65536:
         raise CliFail(f"{option} must be HOST:PORT")
-    return host.strip("[]"), int(port)
+    return host.strip("[]"), number
 
 
 def _metrics_listener(address, directory, registry):

@@ -552,16 +552,15 @@ class Verifier:
         check_verify_account(account)
         self.authorize(principal, VERIFY, account)
         now = self._clock()
-        state = self.store.account_state(account)
-        early = self._refusal(state, now)
+        view = self.store.attempt_view(account)
+        early = self._refusal(view.state, now)
         if early is not None:
             return early
         # mistyped by the rules of every format: the account's own formats would tell it exists
         compact = {fmt: canonical_code(typed_code, fmt) for fmt in FORMATS}
         if all(code is None for code in compact.values()):
             return VerifyResult(MISTYPED)
-        sets = self.store.active_sets(account)
-        calls = int(self.store.get_setting(ATTEMPT_HASHES) or 0)
+        sets, calls = view.sets, view.attempt_hashes
         candidates: dict[int, bytes] = {}
         try:
             with self.hash_slots.held(self.policy.attempt_wait_s if wait is None else wait):
@@ -597,7 +596,8 @@ class Verifier:
                 return early
             match = None
             replay = False
-            for code in tx.code_rows(sorted(candidates)):
+            codes = tx.code_rows(sorted(candidates))
+            for code in codes:
                 # every digest is compared, in constant time, whatever was found before
                 equal = hmac.compare_digest(code.digest, candidates[code.set_id])
                 if equal and code.used:
@@ -606,7 +606,9 @@ class Verifier:
                     match = code
             if match is not None and tx.consume(match.set_id, match.idx, now):
                 row = by_id[match.set_id]
-                remaining = tx.remaining(match.set_id)
+                # read while the account is held, as every consume holds it: the set's codes
+                # unused then are those unused now, but the one just consumed
+                remaining = sum(1 for code in codes if code.set_id == match.set_id and not code.used) - 1
                 tx.save_account_state(AccountState())
                 tx.audit(now, "success", row.label, row.epoch, match.idx, detail=f"{remaining} left")
                 result = VerifyResult(ACCEPTED, label=row.label, epoch=row.epoch, code_number=match.idx + 1,

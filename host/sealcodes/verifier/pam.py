@@ -119,13 +119,16 @@ def check_url(url: str, first_unprivileged_port: int | None = None) -> urllib.pa
     cross the network in clear otherwise) and a privileged port: below the first port any local
     user may listen on, or whoever listens there while the verifier is down answers "accepted"."""
     parts = urllib.parse.urlsplit(url)
+    try:
+        # ASCII digits (urllib's rule), for https too: http.client, which connects, reads '٤٤٣' and
+        # '4_43' as 443
+        port = parts.port
+    except ValueError:
+        raise PamRefusal("the verifier URL has an invalid port") from None
     if parts.scheme == "https" and parts.hostname:
         return parts
     if parts.scheme == "http" and _is_loopback(parts.hostname):
-        try:
-            port = parts.port if parts.port is not None else 80
-        except ValueError:
-            raise PamRefusal("the verifier URL has an invalid port") from None
+        port = port if port is not None else 80
         first = unprivileged_port_start() if first_unprivileged_port is None else first_unprivileged_port
         if port < first:
             return parts

@@ -40,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import InvalidInputError
+from ..numerals import ascii_int
 from .auth import AUDIT, IMPORT, METRICS, REVOKE, STATUS, UNLOCK, VERIFY, Forbidden, Principal
 from .core import ACCEPTED, EVENT_ACCOUNT_LOCKED, THROTTLED, Busy, Event, RetiredSet, Verifier, VerifierConfigError
 from .ratelimit import InFlight, TokenBuckets, client_key
@@ -151,9 +152,10 @@ async def _read_json(request: Request, limit: int, timeout: float = BODY_TIMEOUT
         raise HttpError(415, "unsupported_media_type", "send the body as application/json")
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not (declared.isascii() and declared.isdigit()):
+        size = ascii_int(declared)
+        if size is None:
             raise HttpError(400, "invalid_input", "bad Content-Length")
-        if int(declared) > limit:
+        if size > limit:
             raise HttpError(413, "too_large", f"the body may be at most {limit} bytes")
     body = bytearray()
     try:
@@ -367,10 +369,10 @@ def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metri
         if account is not None:
             account = _account_field(account, "query parameter")
         limit_text = request.query_params.get("limit", "100")
-        if not limit_text.isascii() or not limit_text.isdigit() or len(limit_text) > 6 \
-                or not 1 <= int(limit_text) <= MAX_AUDIT_ROWS:
+        limit = ascii_int(limit_text)
+        if limit is None or not 1 <= limit <= MAX_AUDIT_ROWS:
             raise HttpError(400, "invalid_input", f"query parameter 'limit' must be 1 to {MAX_AUDIT_ROWS}")
-        rows = await run_in_threadpool(verifier.audit, account, int(limit_text), principal)
+        rows = await run_in_threadpool(verifier.audit, account, limit, principal)
         return JSONResponse({"events": [{"at": r.at, "event": r.event, "account": r.account, "label": r.label,
                                          "epoch": r.epoch, "code_number": None if r.code_index is None
                                          else r.code_index + 1, "detail": r.detail} for r in rows]})
