@@ -341,3 +341,14 @@ def test_power_cycle_drops_everything():
     assert a.commands[-1].data == b"new"
     card.reset()
     assert card.selected is None and a.events[-1] == "power_off"
+
+
+def test_a_late_import_has_the_heap_reserve_to_itself_and_it_is_taken_again():
+    # sealtoken.core.micro: the reserve is unreferenced while the import runs (so that the collection
+    # an allocation that finds no room makes frees it as one hole), held again after
+    from sealtoken.core.micro import import_room
+    assert isinstance(import_room.reserve, bytearray) and len(import_room.reserve) >= 1024
+    with import_room:
+        inside = import_room.reserve
+    assert inside is None
+    assert isinstance(import_room.reserve, bytearray) and len(import_room.reserve) >= 1024

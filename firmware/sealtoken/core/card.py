@@ -38,7 +38,7 @@ from sealtoken.core.iso7816 import Command, has_chaining_bit, parse_apdu, sw_byt
 from sealtoken.core.iso7816 import (CLA_CHAINING, EXTENDED_MAX_NE, SHORT_MAX_NE, SW_BYTES_REMAINING_00,
                                     SW_CONDITIONS_NOT_SATISFIED, SW_FILE_NOT_FOUND, SW_INCORRECT_P1P2,
                                     SW_INS_NOT_SUPPORTED, SW_OK, SW_UNKNOWN, SW_WRONG_LENGTH)
-from sealtoken.core.micro import const
+from sealtoken.core.micro import const, import_room
 
 # protocol constants: MicroPython's compiler puts their values in the code; a leading _ keeps the name
 # out of the module's RAM too (docs/architecture.md, "Constants")
@@ -78,7 +78,8 @@ class AppletSlot:
         if self.applet is None:
             # the one import by name in the firmware: module is a sealtoken.applets module
             # (tests/test_platform_boundary.py checks every slot the token makes)
-            module = __import__(self.module, None, None, (self.name,))
+            with import_room:  # a late import, in a fragmented heap (sealtoken.core.micro)
+                module = __import__(self.module, None, None, (self.name,))
             self.applet = getattr(module, self.name)(*self.args)
         return self.applet
 

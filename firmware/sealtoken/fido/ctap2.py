@@ -40,7 +40,7 @@ from sealtoken.core import cbor
 from sealtoken.core.cbor import CtapError
 from sealtoken.core.keys import (FIDO_KEY_MASTER, FIDO_KEY_PIN_HASH, FIDO_KEY_PIN_RETRIES,
                                  FIDO_KEY_SIGN_COUNT, KEY_FIDO_FIRST, KEY_FIDO_LAST)
-from sealtoken.core.micro import const
+from sealtoken.core.micro import const, import_room
 from sealtoken.core.platform import UP_APPROVED, UP_CANCELLED, UP_DENIED
 from sealtoken.core.storage import StoreFullError
 from sealtoken.fido import const as C
@@ -77,13 +77,16 @@ class Authenticator:
         self._cred_mgmt = None
         self._config = None
         self._info = None
+        self._registration = None  # sealtoken.fido.make_credential
+        self._assertion = None     # sealtoken.fido.get_assertion
         self._boot_ms = platform.now_ms()
 
     # --- the parts, each made (and its module imported) on first use ----------------------
     @property
     def client_pin(self):
         if self._client_pin is None:
-            from sealtoken.fido.clientpin import ClientPin
+            with import_room:
+                from sealtoken.fido.clientpin import ClientPin
 
             self._client_pin = ClientPin(self.platform, self.store)
         return self._client_pin
@@ -91,7 +94,8 @@ class Authenticator:
     @property
     def credentials(self):
         if self._credentials is None:
-            from sealtoken.fido.credentials import Credentials
+            with import_room:
+                from sealtoken.fido.credentials import Credentials
 
             self._credentials = Credentials(self.platform, self.store)
         return self._credentials
@@ -99,7 +103,8 @@ class Authenticator:
     @property
     def cred_mgmt(self):
         if self._cred_mgmt is None:
-            from sealtoken.fido.credmgmt import CredentialManagement
+            with import_room:
+                from sealtoken.fido.credmgmt import CredentialManagement
 
             self._cred_mgmt = CredentialManagement(self)
         return self._cred_mgmt
@@ -107,10 +112,31 @@ class Authenticator:
     @property
     def config(self):
         if self._config is None:
-            from sealtoken.fido.config import AuthenticatorConfig
+            with import_room:
+                from sealtoken.fido.config import AuthenticatorConfig
 
             self._config = AuthenticatorConfig(self.store, self.client_pin)
         return self._config
+
+    @property
+    def registration(self):
+        """The makeCredential module."""
+        if self._registration is None:
+            with import_room:
+                from sealtoken.fido import make_credential
+
+            self._registration = make_credential
+        return self._registration
+
+    @property
+    def assertion(self):
+        """The getAssertion and getNextAssertion module."""
+        if self._assertion is None:
+            with import_room:
+                from sealtoken.fido import get_assertion
+
+            self._assertion = get_assertion
+        return self._assertion
 
     # --- lifecycle ------------------------------------------------------------------
     def power_off(self):
@@ -150,17 +176,11 @@ class Authenticator:
             if cmd == _CTAP2_CMD_GET_INFO:
                 return self.get_info()
             if cmd == _CTAP2_CMD_MAKE_CREDENTIAL:
-                from sealtoken.fido.make_credential import make_credential
-
-                result = make_credential(self, self._params(request), keepalive)
+                result = self.registration.make_credential(self, self._params(request), keepalive)
             elif cmd == _CTAP2_CMD_GET_ASSERTION:
-                from sealtoken.fido.get_assertion import get_assertion
-
-                result = get_assertion(self, self._params(request), keepalive)
+                result = self.assertion.get_assertion(self, self._params(request), keepalive)
             elif cmd == _CTAP2_CMD_GET_NEXT_ASSERTION:
-                from sealtoken.fido.get_assertion import get_next_assertion
-
-                result = get_next_assertion(self)
+                result = self.assertion.get_next_assertion(self)
             elif cmd == _CTAP2_CMD_CLIENT_PIN:
                 result = self.client_pin.process(self._params(request))
             elif cmd == C.CTAP2_CMD_RESET:
@@ -189,7 +209,8 @@ class Authenticator:
     def get_info(self):
         """The getInfo answer: status byte || CBOR (sealtoken.fido.info)."""
         if self._info is None:
-            from sealtoken.fido.info import Info
+            with import_room:
+                from sealtoken.fido.info import Info
 
             self._info = Info(self.store, self.client_pin)
         return self._info.response()
