@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,14 @@ def test_bundle_holds_every_wheel_pinned_and_summed(bundle):
     (pyscard,) = [w for w in wheels if w.startswith("pyscard-")]
     tag = f"cp{sys.version_info[0]}{sys.version_info[1]}"
     assert f"-{tag}-{tag}-linux_" in pyscard
+    # the udev rule, the OpenAPI document and the systemd unit ship inside the sealcodes wheel (the
+    # offline README points at the rule there)
+    (ours,) = [w for w in wheels if w.startswith("sealcodes-")]
+    with zipfile.ZipFile(bundle / "wheels" / ours) as wheel:
+        shipped = wheel.namelist()
+    assert "sealboard/udev/70-sealcodes.rules" in shipped
+    assert "sealcodes/verifier/openapi.json" in shipped
+    assert any(name.startswith("sealcodes/verifier/systemd/") and name.endswith(".service") for name in shipped)
     # requirements.txt pins every wheel by version and the hash of exactly that file
     pins = [line for line in (bundle / "requirements.txt").read_text().splitlines() if not line.startswith("#")]
     assert len(pins) == len(wheels)
