@@ -20,4 +20,6 @@ def board(board_dist, tmp_path):
         yield b
     finally:
         stderr = b.stop()
+        # pytest shows this only when the test failed: what the board printed, for a rare failure
+        print("board stderr (last 3000 characters):\n" + stderr[-3000:])
     assert MODEL_FAILED not in stderr, stderr[-3000:]
