@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .errors import ProfileError
-from .numerals import ascii_int
+from .numerals import ascii_int, is_ascii_digits
 
 PROFILE_SCHEMA = "sealcodes-profile/1"
 
@@ -170,7 +170,7 @@ def is_utc_timestamp(value) -> bool:
         return False
     separators = value[4] + value[7] + value[10] + value[13] + value[16] + value[19]
     digits = value[0:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:19]
-    if separators != "--T::Z" or not (digits.isascii() and digits.isdigit()):
+    if separators != "--T::Z" or not is_ascii_digits(digits):
         return False
     month, day, hour, minute, second = (int(value[i:i + 2]) for i in (5, 8, 11, 14, 17))
     return 1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61

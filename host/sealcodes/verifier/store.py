@@ -297,6 +297,7 @@ _SET_COLUMNS = ("id, account, label, epoch, format, count, fingerprint, scheme, 
 _API_KEY_COLUMNS = "key_id, key_sha256, name, created_at, revoked_at, scope, accounts"
 _ACCOUNT_STATE = "SELECT failures, locked_at, next_attempt_at FROM accounts WHERE account = ?"
 _ACTIVE_SETS = f"SELECT {_SET_COLUMNS} FROM code_sets WHERE account = ? AND retired_at IS NULL ORDER BY id"
+_SETTING = "SELECT value FROM settings WHERE name = ?"
 
 
 def _set_row(row) -> SetRow:
@@ -334,9 +335,7 @@ class Transaction:
         self._state = state
 
     def active_sets(self) -> list[SetRow]:
-        rows = self._run(f"SELECT {_SET_COLUMNS} FROM code_sets WHERE account = ? AND retired_at IS NULL "
-                         "ORDER BY id", (self.account,)).fetchall()
-        return [_set_row(r) for r in rows]
+        return [_set_row(r) for r in self._run(_ACTIVE_SETS, (self.account,)).fetchall()]
 
     def code_rows(self, set_ids: Sequence[int]) -> list[CodeRow]:
         """Every code of these sets (used or not) while they are still active, in a fixed order."""
@@ -365,7 +364,7 @@ class Transaction:
                   "VALUES (?, ?, ?, ?, ?, ?, ?)", (now, event, self.account, label, epoch, code_index, detail))
 
     def setting(self, name: str) -> str | None:
-        row = self._run("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        row = self._run(_SETTING, (name,)).fetchone()
         return row[0] if row else None
 
 
@@ -424,8 +423,7 @@ class ImportTransaction:
     def current_pepper(self) -> str:
         """The id of the pepper new imports use ("" for none), read inside this transaction and held
         (shared) until it ends: `pepper add` and `pepper retire` wait for it."""
-        self._cursor.execute(self._store.sql("SELECT value FROM settings WHERE name = ?" + self._store.SHARE_LOCK),
-                             (CURRENT_PEPPER,))
+        self._cursor.execute(self._store.sql(_SETTING + self._store.SHARE_LOCK), (CURRENT_PEPPER,))
         row = self._cursor.fetchone()
         return row[0] if row else ""
 
@@ -585,7 +583,7 @@ class SqlStore:
                              f"{SCHEMA_VERSION}: run `sealcodes verifier init` to migrate")
 
     def get_setting(self, name: str) -> str | None:
-        rows = self._fetch("SELECT value FROM settings WHERE name = ?", (name,))
+        rows = self._fetch(_SETTING, (name,))
         return rows[0][0] if rows else None
 
     def settings(self) -> dict[str, str]:
@@ -627,8 +625,7 @@ class SqlStore:
                 cursor.execute(self.sql("INSERT INTO accounts (account) VALUES (?) ON CONFLICT (account) DO NOTHING"),
                                (account,))
                 # the lock's statement reads the row: the newest version, which it waited for
-                cursor.execute(self.sql("SELECT failures, locked_at, next_attempt_at FROM accounts WHERE account = ?"
-                                        + self.ROW_LOCK), (account,))
+                cursor.execute(self.sql(_ACCOUNT_STATE + self.ROW_LOCK), (account,))
                 yield Transaction(self, cursor, account, AccountState(*cursor.fetchone()))
 
     @contextlib.contextmanager
@@ -658,7 +655,7 @@ class SqlStore:
         """account_state, active_sets and the setting ATTEMPT_HASHES, through one connection: a
         verify waits once for a pooled connection before its hash, not three times."""
         state, sets, hashes = self._fetch_each([(_ACCOUNT_STATE, (account,)), (_ACTIVE_SETS, (account,)),
-                                                ("SELECT value FROM settings WHERE name = ?", (ATTEMPT_HASHES,))])
+                                                (_SETTING, (ATTEMPT_HASHES,))])
         return AttemptView(AccountState(*state[0]) if state else AccountState(), [_set_row(r) for r in sets],
                            int(hashes[0][0]) if hashes else 0)
 
@@ -727,7 +724,7 @@ class SqlStore:
 
     def _current_pepper_locked(self, cursor) -> str | None:
         """The current pepper's id, its settings row held until the transaction ends."""
-        cursor.execute(self.sql("SELECT value FROM settings WHERE name = ?" + self.ROW_LOCK), (CURRENT_PEPPER,))
+        cursor.execute(self.sql(_SETTING + self.ROW_LOCK), (CURRENT_PEPPER,))
         row = cursor.fetchone()
         return None if row is None else row[0]
 
