@@ -140,8 +140,8 @@ class UnixBoard(PurePythonCrypto, Platform):
         import hashlib
         fn = getattr(hashlib, name, None)
         if fn is None:  # the unix port has no sha512: the firmware's own fallback, as a board would
-            from sealtoken.core import simplatform
-            return getattr(simplatform, name)(bytes(data))
+            from sealtoken.crypto import sha
+            return getattr(sha, name)(bytes(data))
         return fn(data).digest()
 
 

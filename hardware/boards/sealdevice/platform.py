@@ -147,6 +147,6 @@ class BoardPlatform(PurePythonCrypto, Platform):
         if fn is not None:
             return fn(bytes(data)).digest()
         if name in ("sha1", "sha512"):  # a port without them: the firmware's pure ones (slow)
-            from sealtoken.core import simplatform
-            return getattr(simplatform, name)(bytes(data))
+            from sealtoken.crypto import sha
+            return getattr(sha, name)(bytes(data))
         raise ValueError("unsupported hash")

@@ -25,8 +25,8 @@ import machine
 from sealtoken.core.micro import const
 
 EP_IN = const(0x80)
-DESC_INTERFACE = const(0x04)
-DESC_ENDPOINT = const(0x05)
+_DESC_INTERFACE = const(0x04)
+_DESC_ENDPOINT = const(0x05)
 _DESC_DEVICE = const(0x01)
 _DESC_CONFIGURATION = const(0x02)
 XFER_BULK = const(0x02)
@@ -35,19 +35,19 @@ _REQ_RECIPIENT_MASK = const(0x1F)
 _REQ_RECIPIENT_INTERFACE = const(0x01)
 _REQ_RECIPIENT_ENDPOINT = const(0x02)
 STAGE_SETUP = const(1)
-STAGE_DATA = const(2)
-STAGE_ACK = const(3)
+_STAGE_DATA = const(2)
+_STAGE_ACK = const(3)
 MAX_PACKET = const(64)              # full-speed bulk and interrupt packets
 _STRING_MAX = const(40)             # machine.USBDevice sends at most 40 characters of a string
 
 
 def interface_descriptor(number, endpoints, cls, subclass, protocol, string_index):
-    return struct.pack("<BBBBBBBBB", 9, DESC_INTERFACE, number, 0, endpoints, cls, subclass, protocol,
+    return struct.pack("<BBBBBBBBB", 9, _DESC_INTERFACE, number, 0, endpoints, cls, subclass, protocol,
                        string_index)
 
 
 def endpoint_descriptor(address, kind, size, interval):
-    return struct.pack("<BBBBHB", 7, DESC_ENDPOINT, address, kind, size, interval)
+    return struct.pack("<BBBBHB", 7, _DESC_ENDPOINT, address, kind, size, interval)
 
 
 def string_index(strings, text):
