@@ -31,13 +31,13 @@ port has its own factors (--factors; docs/board.md, "Fit and speed", has the 32-
 hardware/boards as a Pico loads them) under the model of machine and rp2 that the board tests use
 (tests/board/model): the smallest heap in which the sequences run through its USB interfaces (seal,
 OATH and PIV over CCID, FIDO with PIN and hmac-secret over HID, python-fido2 and yubikit as
-clients), searched in steps of 8 KiB between --board-range LOW HIGH (KiB), one run per size
-(fragmentation decides near the limit: a size that passed can fail on another run); and the heap
-the model itself takes, which a Pico does not spend.
+clients), searched in steps of 8 KiB between --board-range LOW HIGH (KiB), --board-runs runs per
+size, 1 unless told (fragmentation decides near the limit: a size that passed can fail on another
+run); and the heap the model itself takes, which a Pico does not spend.
 
 `--micropython PATH` measures with another unix port (for example a 32-bit build, whose objects
-have a Pico's sizes); `--frozen` with one that has the firmware and tests/micropython/unix_board.py
-frozen in (the board script then comes from the image).
+have a Pico's sizes; with --board too); `--frozen` with one that has the firmware and
+tests/micropython/unix_board.py frozen in (the board script then comes from the image).
 """
 
 from __future__ import annotations
@@ -283,7 +283,7 @@ class CcidCardLink:
         pass
 
 
-def board_package_fits(dist: Path, heap_kib: int, work: Path) -> bool:
+def board_package_fits(dist: Path, heap_kib: int, work: Path, port: str | None = None) -> bool:
     """True when the sequences run on the board package (fresh flash) in heap_kib KiB of heap."""
     import pytest
     from board._board import MODEL_FAILED, Board
@@ -292,7 +292,7 @@ def board_package_fits(dist: Path, heap_kib: int, work: Path) -> bool:
     from sealboard.usblink import CLASS_CCID
 
     shutil.rmtree(work, ignore_errors=True)
-    board = Board(dist, work, heap=f"{heap_kib}K")
+    board = Board(dist, work, heap=f"{heap_kib}K", port=port)
     try:
         board.start()
         link = board.link(timeout=30)
@@ -313,9 +313,13 @@ def board_package_fits(dist: Path, heap_kib: int, work: Path) -> bool:
         board.stop()
 
 
-def board_package(low_kib: int, high_kib: int) -> None:
+def board_package(low_kib: int, high_kib: int, port: str | None = None, runs: int = 1) -> None:
     from board._board import MODEL, build, micropython
 
+    port = port or micropython()
+    wide = subprocess.run([port, "-c", "import sys; print(sys.maxsize > 1 << 32)"], capture_output=True, text=True,
+                          check=True).stdout.strip() == "True"
+    bits = "64-bit" if wide else "32-bit"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         dist = build(work / "sealtoken-rp2")
@@ -323,19 +327,24 @@ def board_package(low_kib: int, high_kib: int) -> None:
         script.write_text(MODEL_HEAP_SCRIPT)
         env = dict(os.environ, SEALBOARD_MODEL_FLASH=str(work / "model-flash.bin"),
                    SEALBOARD_MODEL_USB=str(work / "model.sock"))
-        out = subprocess.run([micropython(), "-X", "heapsize=512K", str(script), str(MODEL), str(dist)], env=env,
+        out = subprocess.run([port, "-X", "heapsize=512K", str(script), str(MODEL), str(dist)], env=env,
                              capture_output=True, text=True, timeout=60, check=True).stdout.split()
         model, mount = int(out[0]), int(out[1])
         step = 8
-        print(f"the board package ({dist.name}) under the model of tests/board, 64-bit unix port; "
-              f"search {low_kib}-{high_kib} KiB in steps of {step} KiB, one run a size")
-        if not board_package_fits(dist, high_kib, work / "run"):
+
+        def fits(kib):
+            return all(board_package_fits(dist, kib, work / "run", port) for _ in range(runs))
+
+        print(f"the board package ({dist.name}) under the model of tests/board, {bits} unix port ({port}); "
+              f"search {low_kib}-{high_kib} KiB in steps of {step} KiB, {runs} run(s) a size, a size passing "
+              f"when every run passed")
+        if not fits(high_kib):
             print(f"  the sequences do not run even in {high_kib} KiB")
             return
         low, high = low_kib, high_kib
         while high - low > step:
             middle = (low + high) // 2 // step * step
-            if board_package_fits(dist, middle, work / "run"):
+            if fits(middle):
                 high = middle
             else:
                 low = middle
@@ -344,9 +353,13 @@ def board_package(low_kib: int, high_kib: int) -> None:
         print(f"  of it the model of machine and rp2 and its thread: {kb(model)} KiB (not on a Pico); "
               f"the littlefs mount: {kb(mount)} KiB (on a Pico too)")
         board = high - model / 1024
-        print(f"  so the board package needs about {board:.0f} KiB on this 64-bit port, about "
-              f"{board / HEAP_FACTOR_64_32:.0f} KiB on a 32-bit board (/ {HEAP_FACTOR_64_32}); an RP2040 leaves "
-              f"about 210 KiB")
+        if wide:
+            print(f"  so the board package needs about {board:.0f} KiB on this 64-bit port, about "
+                  f"{board / HEAP_FACTOR_64_32:.0f} KiB on a 32-bit board (/ {HEAP_FACTOR_64_32}); an RP2040 leaves "
+                  f"about 210 KiB")
+        else:
+            print(f"  so the board package needs about {board:.0f} KiB on this 32-bit port; an RP2040 leaves "
+                  f"about 210 KiB")
 
 
 def sequences(names: list, port: str | None, frozen: bool) -> None:
@@ -390,9 +403,11 @@ def main():
     parser.add_argument("--board", action="store_true", help="the board package's heap (tests/board's model)")
     parser.add_argument("--board-range", type=int, nargs=2, default=(192, 384), metavar=("LOW", "HIGH"),
                         help="KiB range of the --board search")
+    parser.add_argument("--board-runs", type=int, default=1,
+                        help="runs a size of the --board search (a size passes when every run did)")
     args = parser.parse_args()
     if args.board:
-        board_package(*args.board_range)
+        board_package(*args.board_range, port=args.micropython, runs=max(1, args.board_runs))
         return
     global RP2040_FACTORS, GOAL_FACTOR
     if args.factors:

@@ -44,9 +44,10 @@ def build(out: Path) -> Path:
 
 class Board:
     def __init__(self, dist: Path, workdir: Path, heap: str = PICO_HEAP, button: str = "auto", erase_ms: int = 0,
-                 blocks: int = 96):
+                 blocks: int = 96, port: str | None = None):
         workdir.mkdir(parents=True, exist_ok=True)
         self.dist = dist
+        self.port = port  # another unix port (e.g. a 32-bit build); None: the PyPI one
         self.socket = workdir / "usb.sock"
         if len(os.fsencode(self.socket)) > 100:
             # a Unix socket's path holds 107 bytes at most: a long tmp path (TMPDIR, a long user
@@ -69,7 +70,8 @@ class Board:
             self.socket.unlink()
         self._err = open(self.stderr_path, "w+")
         self.process = subprocess.Popen(
-            [micropython(), "-X", f"heapsize={self.heap}", str(MODEL / "run_board.py"), str(MODEL), str(self.dist)],
+            [self.port or micropython(), "-X", f"heapsize={self.heap}", str(MODEL / "run_board.py"), str(MODEL),
+             str(self.dist)],
             env=self.env, stdout=subprocess.DEVNULL, stderr=self._err)
         deadline = time.monotonic() + timeout
         while not self.socket.exists():

@@ -530,3 +530,37 @@ def test_a_host_that_closes_and_reconnects_at_once_is_served(board):
             os.kill(board.process.pid, signal.SIGCONT)
         assert link.enumerate().serial
     link.close()
+
+
+# MicroPython keeps every name of loaded code in tables that double; the next table is one block
+# (9 KiB on a 32-bit port), which a late import could not find in a fragmented heap (docs/board.md,
+# "Heap"). The board learns every firmware module's names at start and lets their code go again.
+_LEARN_NAMES_CHECK = """
+import micropython
+from sealdevice.names import learn_names
+
+def names():
+    micropython.qstr_info()  # "qstr pool: n_pool=P, n_qstr=N, ..." on stdout
+
+loaded = list(sys.modules)
+print("LEARNT", learn_names())
+print("KEPT", len([m for m in sys.modules if m not in loaded]))
+names()
+for m in ("applets.seal", "applets.oath", "applets.otp", "applets.piv", "applets.openpgp", "crypto.ec",
+          "crypto.aes", "fido.make_credential", "fido.get_assertion", "fido.credmgmt", "fido.clientpin"):
+    __import__("sealtoken." + m)
+names()
+"""
+
+
+def test_the_board_learns_every_firmware_name_at_start_and_keeps_no_module(board_dist):
+    import re
+
+    out = _micropython_check(_LEARN_NAMES_CHECK, MODEL, board_dist / "lib")
+    learnt = int(re.search(r"^LEARNT (\d+)$", out, re.M).group(1))
+    modules = [p for p in (board_dist / "lib" / "sealtoken").rglob("*.mpy")
+               if p.stem != "__init__" and p.stem != "simplatform"]
+    assert learnt == len(modules) > 30  # every module of the firmware but the simulator Platform
+    assert "KEPT 0" in out  # the modules' code is let go: applets still load on their first SELECT
+    tables = re.findall(r"n_pool=(\d+), n_qstr=(\d+)", out)
+    assert len(tables) == 2 and tables[0] == tables[1], out  # loading them later adds no name, no table

@@ -1,6 +1,10 @@
-# sealtoken: a FIDO2 key and smartcard on this board (docs/board.md). Hold BOOTSEL during the first
-# second after plugging in (the LED flickers) to keep the USB REPL instead.
+# sealtoken: a FIDO2 key and smartcard on this board (docs/board.md). Hold BOOTSEL while the LED
+# flickers (one second, soon after plugging in) to keep the USB REPL instead.
 import board
-from sealdevice.app import run
+from sealdevice.names import learn_names
+
+learn_names()  # first: sealdevice/names.py says why
+
+from sealdevice.app import run  # noqa: E402
 
 run(board)

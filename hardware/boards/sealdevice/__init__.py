@@ -9,6 +9,7 @@ what differs between boards. The modules:
     flash.py     the token's flash on the board's block device, and the blocks reserved for it
     platform.py  BoardPlatform: the sealtoken Platform of a board
     app.py       run(board): the token, the USB device and the main loop
+    names.py     learn_names(): the firmware's names made at start, while the heap is in one piece
 
 MicroPython only (machine, micropython.schedule semantics); it imports sealtoken, never the host.
 """

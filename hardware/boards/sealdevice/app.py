@@ -45,7 +45,6 @@ class Device:
 
     def __init__(self, board):
         self.board = board
-        learn_names()
         self.platform = BoardPlatform(board)
         self.token = Token(self.platform)
         usbd = machine.USBDevice()
@@ -74,55 +73,6 @@ class Device:
         while True:
             if not self.step():
                 machine.idle()
-
-
-def learn_names(package="sealtoken", skip=("sealtoken.core.simplatform",)):
-    """Import every module of the firmware once, then let go of them: their names stay, their code
-    goes. The number of modules imported (0 when the firmware is frozen into the image).
-
-    MicroPython keeps each name of loaded code (a qstr) for good, in tables that double: when one
-    is full, the next one is a single block twice its size (1,280 entries, 9 KiB on a 32-bit port,
-    when about 1,260 names are in use). Left to itself that block is asked for at some late import
-    (an applet's first SELECT, a CTAP command's first request), when the card applets' crypto has
-    cut the heap into pieces smaller than it: a MemoryError with tens of KiB free (docs/board.md,
-    "Heap"). Learnt here, at start, the tables grow while the heap is in one piece; the modules'
-    code is freed again, so applets are still loaded on their first SELECT and only then cost their
-    code. Names of applets never used cost their bytes (a few KiB in all). Frozen modules' names
-    are in the image: nothing to do."""
-    import gc
-    import os
-    import sys
-
-    path = getattr(sys.modules[package], "__file__", "")
-    root = path[:path.rfind("/")]
-    loaded = list(sys.modules)
-    names = []
-    try:
-        for entry in os.listdir(root):
-            if os.stat(root + "/" + entry)[0] & 0x4000:  # a folder: a subpackage
-                names.extend(package + "." + entry + "." + f[:f.rfind(".")] for f in os.listdir(root + "/" + entry))
-            else:
-                names.append(package + "." + entry[:entry.rfind(".")])
-    except OSError:
-        return 0  # frozen: no files
-    count = 0
-    for name in names:
-        if name in sys.modules or name in skip or name.endswith(".__init__"):
-            continue
-        __import__(name)
-        count += 1
-        # one module's code at a time (and what it imports): at most that much heap at the peak
-        for new in list(sys.modules):
-            if new not in loaded:
-                del sys.modules[new]
-                parent, _, leaf = new.rpartition(".")
-                if parent in sys.modules:
-                    try:
-                        delattr(sys.modules[parent], leaf)
-                    except AttributeError:
-                        pass
-        gc.collect()
-    return count
 
 
 def maintenance_requested(board):
