@@ -106,7 +106,8 @@ class Platform:
         raise NotImplementedError
 
     def flash_write(self, page, offset, data):
-        """Program data at offset of page: len(data) and offset are multiples of WORD_SIZE,
+        """Program data (bytes-like: the store passes memoryviews of its buffers, valid during the
+        call) at offset of page: len(data) and offset are multiples of WORD_SIZE,
         and the write can only clear bits (flash becomes flash & data; a 1 over a 0 raises
         FlashError). Power loss may cut it short, leaving a prefix or some bits not cleared."""
         raise NotImplementedError

@@ -218,11 +218,12 @@ class Store:
     def _write(self, region, offset, data):
         p = self.platform
         size = p.PAGE_SIZE
+        view = memoryview(data)  # a page's part without a copy: no block of its size in the heap
         pos = 0
         while pos < len(data):
             page, at = divmod(offset + pos, size)
             n = min(len(data) - pos, size - at)
-            p.flash_write(region * self.region_pages + page, at, data[pos:pos + n])
+            p.flash_write(region * self.region_pages + page, at, view[pos:pos + n])
             pos += n
 
     def _erased(self, region, offset, length):
@@ -461,13 +462,15 @@ class Store:
         self._compact(records)
 
     def _append(self, region, offset, seq, kind, body):
-        entry = bytearray(struct.pack(">BBH", ENTRY_MARKER, kind, len(body)))
-        entry.extend(body)
-        while len(entry) % 4:
-            entry.append(0)
+        # the entry in one allocation of its final size (grown piece by piece, each step asked for a
+        # larger block while the last stayed behind: a snapshot is a few KiB)
+        padded = (4 + len(body) + 3) & ~3
+        entry = bytearray(padded + DIGEST_LEN)
+        struct.pack_into(">BBH", entry, 0, ENTRY_MARKER, kind, len(body))
+        entry[4:4 + len(body)] = body
         h = hashlib.sha256(struct.pack(">I", seq))
-        h.update(entry)
-        entry.extend(h.digest()[:DIGEST_LEN])
+        h.update(memoryview(entry)[:padded])
+        entry[padded:] = h.digest()[:DIGEST_LEN]
         try:
             self._write(region, offset, entry)
         finally:
