@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from _fleet import wait_for, workers_of
-from _vsupport import VerifierServer, cheap_policy, code_set, record_for
+from _support import console_script
+from _vsupport import VerifierServer, cheap_policy, code_set, free_port, record_for
 from sealcodes.verifier import Busy, Verifier, open_store
 from sealcodes.verifier.core import HashSlots
 from sealcodes.verifier.record import HashParams
@@ -237,3 +238,41 @@ def test_workers_left_by_a_killed_supervisor_remove_the_pool(tmp_path):
             with contextlib.suppress(OSError):
                 os.kill(worker, signal.SIGKILL)
         server.process = None
+
+
+def test_without_system_v_semaphores_each_process_keeps_slots_of_its_own(tmp_path):
+    """A kernel that refuses the semaphore (here: an IPC namespace allowing no semaphore set,
+    kernel.sem's SEMMNI = 0): `serve` says so in one line and serves with slots per process."""
+    url = "sqlite:///" + str(tmp_path / "v.db")
+    store = open_store(url)
+    verifier = Verifier.initialise(store, cheap_policy(delay_base_s=0))
+    codes = code_set(count=2)
+    verifier.import_record(record_for(codes))
+    _, key = verifier.create_api_key("hosts", "verify")
+    store.close()
+    port = free_port()
+    serve = [console_script("sealcodes"), "verifier", "--db", url, "serve", "--listen", f"127.0.0.1:{port}",
+             "--workers", "2", "--hash-slots", "2"]
+    process = subprocess.Popen(["unshare", "--user", "--map-root-user", "--ipc", "sh", "-c",
+                                'echo "250 32000 32 0" > /proc/sys/kernel/sem && exec "$@"', "sh", *serve],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        answer = wait_for(lambda: _answer(base, key, codes.codes[0]), timeout=30, step=0.2)
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=40)
+    log = err.decode(errors="replace")
+    assert answer == "accepted", log
+    assert ("Warning: no shared pool of hash slots (cannot create the shared hash slots: No space left on "
+            "device): each process hashes at most 2 attempts at once") in log
+    assert "(2 processes; hash slots: 2 per process)" in log
+    assert process.returncode == 0 and "Traceback" not in log
+
+
+def _answer(base, key, code):
+    try:
+        return httpx.post(base + "/v1/verify", json={"account": "alice", "code": code},
+                          headers={"Authorization": f"Bearer {key}"}, timeout=10).json()["result"]
+    except httpx.HTTPError:
+        return None
