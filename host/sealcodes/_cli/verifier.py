@@ -731,8 +731,12 @@ def _serve_worker(config):
     _serve_logging(config["log_level"], config["log_format"])
     pool, supervisor = config["hash_slots"], os.getppid()
     if not isinstance(pool, int):
-        # the last of the workers a supervisor left behind (SIGKILL) removes the pool it made
-        atexit.register(lambda: os.getppid() != supervisor and pool.remove())
+        def orphaned():  # the workers a supervisor left behind (SIGKILL) remove the pool it made
+            if os.getppid() != supervisor:
+                with contextlib.suppress(OSError):
+                    pool.remove()
+
+        atexit.register(orphaned)
     app, reload, metrics, _ = _build_app(config)
     return app, reload, metrics.connection_closed
 
