@@ -22,7 +22,7 @@ import time
 import httpx
 import pytest
 
-from _fleet import wait_for, workers_of
+from _fleet import figure, scrape, wait_for, workers_of
 from _support import console_script
 from _vsupport import VerifierServer, cheap_policy, code_set, free_port, record_for
 from sealcodes.verifier import Busy, Verifier, open_store
@@ -181,8 +181,12 @@ def _served(tmp_path, codes_per_account=4):
     codes = code_set(count=codes_per_account)
     verifier.import_record(record_for(codes, params=LONG))
     _, key = verifier.create_api_key("hosts", "verify")
+    _, scraper = verifier.create_api_key("scraper", "metrics")
     store.close()
     server = VerifierServer(url, workers=2, args=("--hash-slots", "1")).start()
+    # both workers answering: one that dies still starting would stop the server (it could not start)
+    assert wait_for(lambda: figure(scrape(server.base + "/metrics", scraper), "sealcodes_verifier_processes") == 2,
+                    timeout=30), "the second worker never answered"
     return server, {"Authorization": f"Bearer {key}"}, codes
 
 
