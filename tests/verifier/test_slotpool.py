@@ -24,7 +24,7 @@ import pytest
 
 from _fleet import figure, scrape, wait_for, workers_of
 from _support import console_script
-from _vsupport import VerifierServer, cheap_policy, code_set, free_port, record_for
+from _vsupport import VerifierServer, alice_database, cheap_policy, code_set, free_port, record_for
 from sealcodes.verifier import Busy, Verifier, open_store
 from sealcodes.verifier.core import HashSlots
 from sealcodes.verifier.record import HashParams
@@ -247,13 +247,7 @@ def test_workers_left_by_a_killed_supervisor_remove_the_pool(tmp_path):
 def test_without_system_v_semaphores_each_process_keeps_slots_of_its_own(tmp_path):
     """A kernel that refuses the semaphore (here: an IPC namespace allowing no semaphore set,
     kernel.sem's SEMMNI = 0): `serve` says so in one line and serves with slots per process."""
-    url = "sqlite:///" + str(tmp_path / "v.db")
-    store = open_store(url)
-    verifier = Verifier.initialise(store, cheap_policy(delay_base_s=0))
-    codes = code_set(count=2)
-    verifier.import_record(record_for(codes))
-    _, key = verifier.create_api_key("hosts", "verify")
-    store.close()
+    url, key, codes = alice_database(tmp_path, count=2)
     port = free_port()
     serve = [console_script("sealcodes"), "verifier", "--db", url, "serve", "--listen", f"127.0.0.1:{port}",
              "--workers", "2", "--hash-slots", "2"]
