@@ -3,20 +3,25 @@
 all CPUs at the same parameters, side by side in one run, on SQLite and PostgreSQL; latency p50 and
 p99 at 2 x CPUs and at 50 concurrent clients. Goal: throughput >= 0.9x raw.
 
-Raw: one process per CPU hashes in a loop (Argon2id m=19456 KiB, t=2, p=1, the default), measured
-right before and right after each HTTP figure; their mean is that figure's baseline, so a machine
-shared with other work loads both alike. HTTP: every request spends a real code (accepted), so
+Raw: one process per CPU hashes in a loop (Argon2id m=19456 KiB, t=2, p=1, the default). Each
+HTTP figure is cut in `--chunks` runs of the load generator with a raw measurement before the first
+and after each: a chunk's ratio is its verifies/s over the mean of the raw rates right before and
+after it, and a figure's ratio is the median of its chunks' (their range beside it), so that other
+work on a shared machine, which comes and goes, loads both sides of each ratio alike. HTTP: every request spends a real code (accepted), so
 each does the whole attempt: API key, hash, the transaction that consumes the code, the audit row.
 Beside the wall-clock ratio, "CPU ratio" is raw CPU time per hash over (server + client) CPU time
 per verify: the share of the CPUs that goes to hashing, which other work on the machine does not
-move.
+move. Last, the server's own CPU per verify (everything but the hash: HTTP, JSON, the key, the
+database) is measured on sets of a 64 KiB Argon2id, and with the raw CPU per hash it gives the
+most of the server's CPU that can go to hashing.
 
 The load generator is one asyncio process speaking plain HTTP/1.1 over one keep-alive connection
 per client (no HTTP library), so it takes little of the CPUs the server needs; its CPU time, and
 the server's, are printed beside each figure. PostgreSQL is a throwaway cluster (the test suite's
 helper, Unix socket only).
 
-    python benchmarks/bench_verifier_http.py [--verifies N] [--raw-hashes N] [--skip-postgres]
+    python benchmarks/bench_verifier_http.py [--verifies N] [--chunks N] [--raw-hashes N] [--hash-slots N]
+                                             [--skip-postgres]
 """
 
 from __future__ import annotations
@@ -82,12 +87,15 @@ class Raw:
         self.pool.join()
 
 
-def prepare(url: str, template, accounts: int) -> str:
-    """A database holding `accounts` accounts, each with the template's codes; returns a verify key."""
+def prepare(url: str, template, accounts: int, shape: HashParams | None = None) -> str:
+    """A database holding `accounts` accounts, each with the template's codes (of `shape`, by default
+    the default Argon2id); returns a verify key."""
+    shape = shape or HashParams.argon2id()
     store = open_store(url)
     # one load generator, one address, one key: no rate limit and no cap on attempts in flight
     verifier = Verifier.initialise(store, Policy(max_failures=100, delay_base_s=0, key_rate=0, address_rate=0,
-                                                 key_in_flight=0, address_in_flight=0))
+                                                 key_in_flight=0, address_in_flight=0, memory_kib=shape.memory_kib,
+                                                 iterations=shape.iterations, lanes=shape.lanes))
     _, key = verifier.create_api_key("bench", "verify")
     for n in range(accounts):
         verifier.import_record(dataclasses.replace(template, account=f"acct-{n}"))
@@ -169,36 +177,69 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def measure(url, template, clients_levels, verifies, work_dir, workers, raw):
-    """For each concurrency: (clients, throughput, raw baseline, p50, p99, accepted, requests,
-    client CPU s, server CPU s, raw CPU s per hash)."""
+@dataclasses.dataclass
+class Figure:
+    """One concurrency level: its chunks, each against raw Argon2id right before and after it."""
+
+    clients: int
+    requests: int = 0
+    accepted: int = 0
+    wall: float = 0.0
+    client_cpu: float = 0.0
+    server_cpu: float = 0.0
+    latencies: list = dataclasses.field(default_factory=list)
+    #: per chunk: (verifies/s, raw hashes/s, raw CPU s per hash)
+    chunks: list = dataclasses.field(default_factory=list)
+
+    @property
+    def ratios(self) -> list[float]:
+        return sorted(rate / raw for rate, raw, _ in self.chunks)
+
+    @property
+    def hash_cpu(self) -> float:
+        return statistics.mean(cpu for _, _, cpu in self.chunks)
+
+
+def measure(url, template, clients_levels, verifies, work_dir, workers, raw, hash_slots=None, chunks=8,
+            shape=None):
+    """For each concurrency a Figure: the verifies cut in `chunks` runs of the load generator, raw
+    Argon2id measured before the first and after each, so that other work on the machine, which
+    comes and goes, falls on both sides of each ratio alike."""
     from _vsupport import VerifierServer
 
-    needed = sum(max(verifies, clients) + clients for clients in clients_levels)
+    needed = sum(max(verifies, clients * chunks) + clients for clients in clients_levels)
     accounts = -(-needed // CODES_PER_SET)
-    key = prepare(url, template, accounts)
+    key = prepare(url, template, accounts, shape)
     pairs = [(f"acct-{n}", code) for n in range(accounts) for code in CODES]
-    server = VerifierServer(url, workers=workers).start()
-    rows = []
+    server = VerifierServer(url, workers=workers,
+                            args=("--hash-slots", str(hash_slots)) if hash_slots else ()).start()
+    figures = []
     try:
         for clients in clients_levels:
             warm, pairs = pairs[:clients], pairs[clients:]
             run_load(server, key, [[pair] for pair in warm], work_dir)  # connections, pools, first hashes
-            count = max(verifies, clients)
-            batch, pairs = pairs[:count], pairs[count:]
-            plan = [batch[c::clients] for c in range(clients)]
-            raw_before, cpu_before = raw.measure()
-            before = cpu_seconds(server.process.pid)
-            result = run_load(server, key, plan, work_dir)
-            server_cpu = cpu_seconds(server.process.pid) - before
-            raw_after, cpu_after = raw.measure()
-            lat = result["latencies"]
-            rows.append((clients, result["requests"] / result["wall"], (raw_before + raw_after) / 2,
-                         statistics.median(lat), percentile(lat, 0.99), result["accepted"], result["requests"],
-                         result["cpu"], server_cpu, (cpu_before + cpu_after) / 2))
+            figure = Figure(clients)
+            before = raw.measure()
+            count = max(verifies, clients * chunks) // chunks
+            for _ in range(chunks):
+                batch, pairs = pairs[:count], pairs[count:]
+                plan = [batch[c::clients] for c in range(clients)]
+                server_before = cpu_seconds(server.process.pid)
+                result = run_load(server, key, plan, work_dir)
+                figure.server_cpu += cpu_seconds(server.process.pid) - server_before
+                after = raw.measure()
+                figure.chunks.append((result["requests"] / result["wall"], (before[0] + after[0]) / 2,
+                                      (before[1] + after[1]) / 2))
+                before = after
+                figure.requests += result["requests"]
+                figure.accepted += result["accepted"]
+                figure.wall += result["wall"]
+                figure.client_cpu += result["cpu"]
+                figure.latencies += result["latencies"]
+            figures.append(figure)
     finally:
         server.stop()
-    return rows
+    return figures
 
 
 CODES: tuple = ()
@@ -208,8 +249,11 @@ def main(argv=None):
     global CODES
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verifies", type=int, default=400, help="verifies timed per concurrency level")
-    parser.add_argument("--raw-hashes", type=int, default=60, help="hashes per CPU for each raw measurement")
+    parser.add_argument("--raw-hashes", type=int, default=20, help="hashes per CPU for each raw measurement")
+    parser.add_argument("--chunks", type=int, default=8, help="runs of the load generator per figure, raw "
+                                                              "Argon2id measured between them")
     parser.add_argument("--workers", type=int, default=CPUS, help="serve --workers (default: one per CPU)")
+    parser.add_argument("--hash-slots", type=int, help="serve --hash-slots (default: serve's, one per CPU)")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--load-generator", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -219,7 +263,7 @@ def main(argv=None):
     work = tempfile.mkdtemp(prefix="sealcodes-bench-http-")
     levels = [2 * CPUS, 50]
     print(f"Argon2id m={DEFAULT_MEMORY_KIB} KiB t={DEFAULT_ITERATIONS} p={DEFAULT_LANES}; {CPUS} CPUs; "
-          f"serve --workers {args.workers}; {args.verifies} verifies per figure, each spending a real code")
+          f"serve --workers {args.workers} --hash-slots {args.hash_slots or CPUS}; {args.verifies} verifies per figure, each spending a real code")
     codes = derivation.derive(os.urandom(32), "bench/http", 0, "base32-16", CODES_PER_SET)
     CODES = tuple(codes.codes)
     template = make_record(codes, account="template", params=HashParams.argon2id())
@@ -234,21 +278,36 @@ def main(argv=None):
     results = {}
     try:
         for name, url in stores:
-            results[name] = measure(url(), template, levels, args.verifies, work, args.workers, raw)
+            results[name] = measure(url(), template, levels, args.verifies, work, args.workers, raw, args.hash_slots,
+                                    args.chunks)
+        # the server's own CPU per verify: the same load on sets of a 64 KiB Argon2id (0.1 ms)
+        cheap = HashParams.argon2id(64, 1, 1)
+        overhead = measure("sqlite:///" + os.path.join(work, "cheap.db"),
+                           make_record(codes, account="template", params=cheap), [2 * CPUS], args.verifies, work,
+                           args.workers, raw, args.hash_slots, 1, cheap)[0]
     finally:
         raw.close()
         if postgres is not None:
             postgres.stop()
     print(f"\nraw Argon2id, {CPUS} hashing processes: {min(raw.rates):.1f} to {max(raw.rates):.1f} hashes/s over the run")
-    print("\nHTTP verify (accepted codes) against raw Argon2id measured right before and after; one async client process")
-    print("  store        clients  verifies/s  raw /s   ratio   CPU ratio   p50         p99        accepted   "
-          "client CPU  server CPU")
-    for name, rows in results.items():
-        for clients, rate, base, p50, p99, accepted, requests, client_cpu, server_cpu, hash_cpu in rows:
-            cpu_ratio = hash_cpu * requests / (client_cpu + server_cpu)
-            print(f"  {name:<11}  {clients:>5}   {rate:8.1f}   {base:6.1f}   {rate / base:.2f}x   {cpu_ratio:.2f}x    "
-                  f"{p50 * 1000:7.1f} ms  {p99 * 1000:7.1f} ms   {accepted:>4}/{requests:<4}   {client_cpu:6.2f} s    "
-                  f"{server_cpu:6.2f} s")
+    print(f"\nHTTP verify (accepted codes), in {args.chunks} chunks a figure, each against raw Argon2id measured right "
+          "before and after it; one async client process")
+    print("  store        clients  verifies/s  raw /s   ratio (chunks: median, range)   CPU ratio   p50         p99   "
+          "     accepted   client CPU  server CPU")
+    for name, figures in results.items():
+        for f in figures:
+            ratios = f.ratios
+            rate, base = f.requests / f.wall, statistics.mean(raw for _, raw, _ in f.chunks)
+            cpu_ratio = f.hash_cpu * f.requests / (f.client_cpu + f.server_cpu)
+            print(f"  {name:<11}  {f.clients:>5}   {rate:8.1f}   {base:6.1f}   {statistics.median(ratios):.2f}x "
+                  f"({ratios[0]:.2f}-{ratios[-1]:.2f})             {cpu_ratio:.2f}x    "
+                  f"{statistics.median(f.latencies) * 1000:7.1f} ms  {percentile(f.latencies, 0.99) * 1000:7.1f} ms   "
+                  f"{f.accepted:>4}/{f.requests:<4}   {f.client_cpu:6.2f} s    {f.server_cpu:6.2f} s")
+    beyond = overhead.server_cpu / overhead.requests
+    hashing = statistics.mean(cpu for f in results["SQLite"] for _, _, cpu in f.chunks)
+    print(f"\nthe server's CPU per verify beyond the hash (SQLite, {2 * CPUS} clients, sets of a 64 KiB Argon2id): "
+          f"{beyond * 1000:.2f} ms; raw CPU per default hash {hashing * 1000:.2f} ms: at most "
+          f"{hashing / (hashing + beyond):.2f}x of the server's CPU can go to hashing")
 
 
 if __name__ == "__main__":

@@ -53,8 +53,8 @@ def test_bench_verifier_runs():
 
 
 def test_bench_verifier_http_runs():
-    out = _run("bench_verifier_http.py", "--verifies", "4", "--raw-hashes", "1", "--skip-postgres")
-    assert "raw Argon2id" in out and "CPU ratio" in out
+    out = _run("bench_verifier_http.py", "--verifies", "4", "--raw-hashes", "1", "--chunks", "1", "--skip-postgres")
+    assert "raw Argon2id" in out and "CPU ratio" in out and "beyond the hash" in out
     rows = [line.split() for line in out.splitlines() if line.strip().startswith("SQLite")]
     assert [row[1] for row in rows] == [str(2 * len(os.sched_getaffinity(0))), "50"]
     assert all(row[-5] in ("4/4", "50/50") for row in rows), rows  # every verify accepted

@@ -225,6 +225,20 @@ def record_for(codes, account="alice", params=TEST_PARAMS):
     return make_record(codes, account=account, params=params)
 
 
+def alice_database(tmp_path, count: int = 5, key_name: str = "login") -> tuple[str, str, object]:
+    """A SQLite database with one account ("alice", `count` codes) and a verify key: (url, key, codes)."""
+    from sealcodes.verifier import Verifier, open_store
+
+    url = "sqlite:///" + str(tmp_path / "v.db")
+    store = open_store(url)
+    verifier = Verifier.initialise(store, cheap_policy(delay_base_s=0))
+    codes = code_set(count=count)
+    verifier.import_record(record_for(codes))
+    _, key = verifier.create_api_key(key_name, "verify")
+    store.close()
+    return url, key, codes
+
+
 #: ports free_port handed out in this process
 _GIVEN_PORTS: set = set()
 

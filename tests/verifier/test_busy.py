@@ -5,7 +5,8 @@ kept every hash slot busy; a legitimate login then waited without bound, its att
 the client's. Now an attempt waits for a hash slot at most the policy's `attempt_wait_s`, then is
 answered 503 "busy" (JSON, Retry-After) without being counted; one client address and one API key
 have at most `address_in_flight` / `key_in_flight` attempts in flight, the rest wait their turn
-without holding a slot; and `serve` warns at start when a client's rate limit times the attempt's
+without holding a slot; a slot that frees goes to the attempt that has waited longest (slotpool.py),
+so a flood's next attempt cannot take it from a login queued before it; and `serve` warns at start when a client's rate limit times the attempt's
 time exceeds the hash slots. Real `verifier serve` over HTTP; the library on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def _server(tmp_path, **policy):
     verifier.import_record(record_for(codes, params=SLOW))
     _, key = verifier.create_api_key("pam-hosts", "verify")
     store.close()
-    return VerifierServer(url).start(), key, codes
+    # two slots whatever the machine's CPUs: the figures below follow from them
+    return VerifierServer(url, args=("--hash-slots", "2")).start(), key, codes
 
 
 async def _flood(server, key, codes, attackers: int):
@@ -93,10 +95,10 @@ async def _flood(server, key, codes, attackers: int):
         return await asyncio.gather(*flood), alice
 
 
-def _flooded(tmp_path, attackers: int, **policy):
-    """A server whose attempts wait for a slot a quarter of an attempt's time, flooded by
+def _flooded(tmp_path, attackers: int, wait_attempts: float = 0.25, **policy):
+    """A server whose attempts wait for a slot `wait_attempts` times an attempt's time, flooded by
     `attackers` at once (_flood): the flood's answers, alice's, and the server's log."""
-    server, key, codes = _server(tmp_path, attempt_wait_s=_a_quarter_attempt(), **policy)
+    server, key, codes = _server(tmp_path, attempt_wait_s=_a_quarter_attempt() * 4 * wait_attempts, **policy)
     try:
         flood, alice = asyncio.run(_flood(server, key, codes, attackers))
     finally:
@@ -105,7 +107,10 @@ def _flooded(tmp_path, attackers: int, **policy):
 
 
 def test_one_address_gets_its_share_of_the_hash_slots_and_the_rest_is_busy(tmp_path):
-    flood, alice, log = _flooded(tmp_path, 30, address_in_flight=2, key_in_flight=8)
+    """The flood's address holds both slots (its cap is 2), and its other attempts wait their turn
+    at the address's gate; alice's login queues for a slot before the flood's next attempt can, so
+    the first slot that frees is hers: she waits at most one attempt, here given four."""
+    flood, alice, log = _flooded(tmp_path, 30, wait_attempts=4, address_in_flight=2, key_in_flight=8)
     assert alice.status_code == 200 and alice.json()["result"] == "accepted"
     statuses = [answer.status_code for answer in flood]
     assert set(statuses) == {200, 503} and statuses.count(503) >= 10, statuses
@@ -132,7 +137,7 @@ def test_serve_warns_when_a_clients_rate_exceeds_the_hash_slots(tmp_path):
     warnings = [line for line in log.splitlines() if line.startswith("Warning:")]
     assert len(warnings) == 1, log
     assert "1000 attempts/s per client address (init --address-rate)" in warnings[0]
-    assert "hash slots busy, and this process has" in warnings[0]
+    assert "hash slots busy, and the server has 2:" in warnings[0]
 
 
 def test_in_flight_waits_its_turn_and_forgets_idle_clients():

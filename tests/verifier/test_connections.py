@@ -21,23 +21,10 @@ import httpx
 import pytest
 
 from _fleet import figure, scrape, wait_for
-from _vsupport import VerifierServer, cheap_policy, code_set, free_port, record_for
-from sealcodes.verifier import Verifier, open_store
+from _vsupport import VerifierServer, alice_database, free_port
 from sealcodes.verifier.workers import CONNECTIONS_PER_ADDRESS, ConnectionGuard, bind
 
 PARSERS = ["httptools", "h11"]
-
-
-def _database(tmp_path):
-    """A database with one account ("alice") and a verify key."""
-    url = "sqlite:///" + str(tmp_path / "v.db")
-    store = open_store(url)
-    verifier = Verifier.initialise(store, cheap_policy(delay_base_s=0))
-    codes = code_set(count=5)
-    verifier.import_record(record_for(codes))
-    _, key = verifier.create_api_key("login", "verify")
-    store.close()
-    return url, key, codes
 
 
 def _serve(url, parser, *args):
@@ -86,7 +73,7 @@ HEALTH = b"GET /v1/health HTTP/1.1\r\nHost: verifier\r\n\r\n"
 def test_one_address_holds_at_most_its_share_of_connections(parser, tmp_path):
     """The default cap plus 50 silent sockets from 127.0.0.1: the 50 extra are closed at once, the
     first ones stay (until their deadline); another address is answered at once all the same."""
-    url, _, _ = _database(tmp_path)
+    url, _, _ = alice_database(tmp_path)
     server, metrics_url = _serve(url, parser)
     held = []
     try:
@@ -123,7 +110,7 @@ def test_silent_slow_and_stalled_connections_are_closed_at_the_deadline(parser, 
     stalls in its second request's head and a body that never ends are closed (the body answered
     408 JSON first); a keep-alive client that asks every half second, and a request answered
     after the deadline because the database held it, are not affected."""
-    url, key, codes = _database(tmp_path)
+    url, key, codes = alice_database(tmp_path)
     database = url.removeprefix("sqlite:///")
     server, metrics_url = _serve(url, parser, "--request-timeout", "1")
     address = ("127.0.0.1", server.port)
@@ -190,7 +177,7 @@ def test_silent_slow_and_stalled_connections_are_closed_at_the_deadline(parser, 
 def test_a_trusted_proxy_is_not_capped(tmp_path):
     """An address of --forwarded-allow-ips stands for many clients: it may hold more connections
     than the cap; any other address may not."""
-    url, _, _ = _database(tmp_path)
+    url, _, _ = alice_database(tmp_path)
     server, metrics_url = _serve(url, "auto", "--forwarded-allow-ips", "127.0.0.1",
                                  "--connections-per-address", "2")
     proxy, client = [], []

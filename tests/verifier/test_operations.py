@@ -25,7 +25,6 @@ from _fleet import accounts_with_codes, figure, scrape, wait_for
 from _support import console_script, run_cli
 from _vsupport import PostgresServer, VerifierServer, cheap_policy, code_set, free_port, record_for
 from sealcodes.verifier import Verifier, open_store
-from sealcodes.verifier.core import hash_slots_per_process
 from sealcodes.verifier.record import HashParams
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -45,7 +44,7 @@ def test_metrics_add_up_across_workers(tmp_path):
     keys = {scope: verifier.create_api_key(scope, scope)[1] for scope in ("verify", "import", "metrics")}
     codes = accounts_with_codes(verifier, "m", 4, 5, params=slow)  # the policy's one shape
     cpus = set(sorted(os.sched_getaffinity(0))[:2])
-    slots = 2 * hash_slots_per_process(2, cpus=len(cpus))  # two workers' worth
+    slots = len(cpus)  # one pool for both workers: one slot per CPU
     queued = accounts_with_codes(verifier, "q", slots + 4, 1, params=slow)
     store.close()
     port = free_port()
@@ -115,14 +114,14 @@ def test_metrics_add_up_across_workers(tmp_path):
 
 def test_default_workers_and_hash_slots_follow_the_cpu_affinity(tmp_path):
     """Without --workers, `serve` starts one process per CPU it may run on (its affinity, as a
-    container's cpuset or taskset gives it), not one per CPU of the machine; the hash slots (2 x
-    those CPUs in all) follow."""
+    container's cpuset or taskset gives it), not one per CPU of the machine; the hash slots (one
+    per CPU, one pool for every process) follow."""
     mine = sorted(os.sched_getaffinity(0))
     probe = subprocess.run(
         [sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{mine[0]}}}); "
          "from sealcodes.verifier.core import usable_cpus, hash_slots_per_process as slots; "
          "print(usable_cpus(), slots(1), slots(2))"], capture_output=True, text=True, timeout=60)
-    assert probe.stdout.split() == ["1", "2", "1"], probe.stderr
+    assert probe.stdout.split() == ["1", "2", "1"], probe.stderr  # slots of each process, without a pool
     url = "sqlite:///" + str(tmp_path / "v.db")
     store = open_store(url)
     Verifier.initialise(store, cheap_policy())
@@ -131,9 +130,9 @@ def test_default_workers_and_hash_slots_follow_the_cpu_affinity(tmp_path):
     for cpus in [{mine[0]}] + ([set(mine[:2])] if len(mine) >= 2 else []):
         server = VerifierServer(url, workers=None, cpus=cpus).start()
         started[len(cpus)] = server.stop()
-    assert "(1 process)" in started[1], started[1]
+    assert "(1 process; hash slots: 1, System V semaphore " in started[1], started[1]
     if 2 in started:  # a machine of one CPU has nothing more to show
-        assert "(2 processes)" in started[2], started[2]
+        assert "(2 processes; hash slots: 2, System V semaphore " in started[2], started[2]
 
 
 def test_health_and_ready(tmp_path):

@@ -6,6 +6,8 @@ proof needs `import --force`."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib.util
 import json
 import logging
@@ -553,6 +555,9 @@ def audit_command(obj, account, limit, as_json):
               help="Server processes sharing the socket and the database (default: one per CPU this process may use).")
 @click.option("--pool-size", type=IntRange(1, 100), default=10, show_default=True,
               help="Database connections in the pool of each process (PostgreSQL and SQLite).")
+@click.option("--hash-slots", type=IntRange(1, 4096), metavar="N",
+              help="Attempts that hash at once, in all processes together (default: one per CPU this process "
+                   "may use); each holds the memory of one Argon2id hash.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info"]), default="info",
               show_default=True)
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -575,7 +580,7 @@ def audit_command(obj, account, limit, as_json):
 @click.option("--http", "http_parser", type=click.Choice(["auto", "httptools", "h11"]), default="auto",
               show_default=True, help="uvicorn's HTTP parser (auto: httptools when installed, else h11).")
 @click.pass_obj
-def serve_command(obj, listen, workers, pool_size, log_level, log_format, metrics_listen, certfile, keyfile,
+def serve_command(obj, listen, workers, pool_size, hash_slots, log_level, log_format, metrics_listen, certfile, keyfile,
                   forwarded_allow_ips, request_timeout, connections_per_address, http_parser):
     """Run the HTTP JSON API (uvicorn). API keys: `sealcodes verifier api-key create`.
 
@@ -587,7 +592,7 @@ def serve_command(obj, listen, workers, pool_size, log_level, log_format, metric
         import uvicorn  # noqa: F401
 
         from ..verifier import workers as serving
-        from ..verifier.core import hash_slots_per_process, usable_cpus
+        from ..verifier.core import usable_cpus
     except ImportError:
         raise CliFail("the HTTP server needs the server extra: pip install 'sealcodes[server]'") from None
     host, port = _host_port(listen, "--listen")
@@ -600,7 +605,7 @@ def serve_command(obj, listen, workers, pool_size, log_level, log_format, metric
         raise CliFail("--http httptools: httptools is not installed (pip install 'sealcodes[server]')")
     workers = workers or usable_cpus()
     config = {"db_url": obj.db_url, "pepper_files": obj.pepper_files, "on_event": obj.on_event,
-              "pool_size": pool_size, "hash_slots": hash_slots_per_process(workers), "log_level": log_level,
+              "pool_size": pool_size, "hash_slots": hash_slots or usable_cpus(), "log_level": log_level,
               "log_format": log_format, "body_timeout_s": request_timeout}
     _serve_logging(log_level, log_format)
     # everything checked once, here: a bad database, policy or pepper stops the command with one line
@@ -624,20 +629,43 @@ def serve_command(obj, listen, workers, pool_size, log_level, log_format, metric
     except OSError as exc:
         raise CliFail(f"cannot listen on {shown(listen)}: {exc.strerror or type(exc).__name__}") from None
     scheme = "https" if certfile else "http"
-    with sock:
+    with sock, _shared_hash_slots(config, workers) as slots:
         if workers == 1:
             app, reload, metrics, store = _build_app(config)
             try:
                 if metrics_at:
                     _metrics_listener(metrics_at, metrics.directory, metrics.registry)
-                _announce(log_format, f"sealcodes verifier listening on {scheme}://{listen} (1 process)")
+                _announce(log_format, f"sealcodes verifier listening on {scheme}://{listen} (1 process; {slots})")
                 serving.run_server(app, sock, options, reload, on_ready=lambda: serving.notify("READY=1"),
                                    on_closed=metrics.connection_closed)
             finally:
                 serving.notify("STOPPING=1")
                 store.close()
             return
-        _serve_workers(config, workers, sock, options, metrics_at, f"{scheme}://{listen}")
+        _serve_workers(config, workers, sock, options, metrics_at, f"{scheme}://{listen}", slots)
+
+
+@contextlib.contextmanager
+def _shared_hash_slots(config, workers):
+    """One pool of hash slots for every server process, handed on in the order attempts asked,
+    which a killed process cannot leak (slotpool.py); removed when the server stops."""
+    from ..verifier.core import hash_slots_per_process
+    from ..verifier.slotpool import SharedSlots, SlotPoolError
+
+    try:
+        pool = config["hash_slots"] = SharedSlots.create(config["hash_slots"])
+    except SlotPoolError as exc:
+        if workers > 1:
+            config["hash_slots"] = hash_slots_per_process(workers, cpus=config["hash_slots"])
+        _announce(config["log_format"], f"Warning: no shared pool of hash slots ({exc.strerror}): each process "
+                                        f"hashes at most {config['hash_slots']} attempts at once")
+        yield f"hash slots: {config['hash_slots']} per process"
+        return
+    try:
+        # the id names the pool for `ipcs -s`
+        yield f"hash slots: {pool.size}, System V semaphore {pool.ident}"
+    finally:
+        pool.remove()
 
 
 def _announce(log_format, line):
@@ -647,7 +675,7 @@ def _announce(log_format, line):
         click.echo(line, err=True)
 
 
-def _serve_workers(config, workers, sock, options, metrics_at, where):
+def _serve_workers(config, workers, sock, options, metrics_at, where, slots):
     from ..verifier import metrics as figures
     from ..verifier import workers as serving
 
@@ -657,7 +685,7 @@ def _serve_workers(config, workers, sock, options, metrics_at, where):
     try:
         if metrics_at:
             _metrics_listener(metrics_at, directory, None)
-        _announce(config["log_format"], f"sealcodes verifier listening on {where} ({workers} processes)")
+        _announce(config["log_format"], f"sealcodes verifier listening on {where} ({workers} processes; {slots})")
         status = serving.Supervisor(_serve_worker, config, workers, sock, options, directory).run()
     finally:
         figures.remove_directory(directory)
@@ -701,6 +729,14 @@ def _serve_logging(level, log_format):
 def _serve_worker(config):
     """What each worker process runs first (workers.Supervisor): its logging, then its app."""
     _serve_logging(config["log_level"], config["log_format"])
+    pool, supervisor = config["hash_slots"], os.getppid()
+    if not isinstance(pool, int):
+        def orphaned():  # the workers a supervisor left behind (SIGKILL) remove the pool it made
+            if os.getppid() != supervisor:
+                with contextlib.suppress(OSError):
+                    pool.remove()
+
+        atexit.register(orphaned)
     app, reload, metrics, _ = _build_app(config)
     return app, reload, metrics.connection_closed
 
@@ -710,6 +746,7 @@ def _build_app(config):
     that reloads its configuration, its metrics and its store."""
     from ..errors import SealcodesError
     from ..verifier import Verifier
+    from ..verifier.core import HashSlots
     from ..verifier.database import open_store
     from ..verifier.metrics import Metrics
     from ..verifier.service import count_lockouts, create_app, replace_verifier
@@ -729,7 +766,8 @@ def _build_app(config):
             for pepper in peppers:
                 wipe(pepper)
 
-    verifier = make_verifier(config["hash_slots"])
+    slots = config["hash_slots"]
+    verifier = make_verifier(slots if isinstance(slots, int) else HashSlots(slots.size, shared=slots))
     app = create_app(verifier, metrics=metrics, body_timeout_s=config["body_timeout_s"])
 
     def reload():

@@ -133,20 +133,24 @@ def usable_cpus() -> int:
 
 
 def hash_slots_per_process(processes: int = 1, cpus: int | None = None) -> int:
-    """How many attempts one of `processes` server processes hashes at once: 2 x `cpus` (default:
-    those this process may use) in all, so the memory Argon2id fills stays bounded however many
-    processes share the machine."""
+    """How many attempts one of `processes` server processes hashes at once when the processes
+    cannot share one pool (slotpool.py): 2 x `cpus` (default: those this process may use) in all,
+    so that a process can still use a CPU its sibling leaves idle, and the memory Argon2id fills
+    stays bounded however many processes share the machine."""
     return max(1, -(-2 * (cpus or usable_cpus()) // max(1, processes)))
 
 
 class HashSlots:
-    """At most `size` attempts hash at once; the others queue. `on_change(waiting, running)` hears
-    each change (the server's /metrics: the hash queue depth)."""
+    """At most `size` attempts hash at once; the others queue. The slots are this process's own,
+    or `shared` by the server's processes (slotpool.SharedSlots: `size` is then the pool's, for
+    them all). `on_change(waiting, running)` hears each change in this process (the server's
+    /metrics: the hash queue depth)."""
 
-    def __init__(self, size: int, on_change: Callable[[int, int], None] | None = None):
-        self.size = size
+    def __init__(self, size: int, on_change: Callable[[int, int], None] | None = None, shared=None):
+        self.size = shared.size if shared is not None else size
+        self.shared = shared is not None
         self.on_change = on_change
-        self._semaphore = threading.BoundedSemaphore(size)
+        self._semaphore = shared if shared is not None else threading.BoundedSemaphore(size)
         self._lock = threading.Lock()
         self.waiting = self.running = 0
 
@@ -160,10 +164,14 @@ class HashSlots:
 
     @contextlib.contextmanager
     def held(self, timeout: float):
-        """A slot for the block; Busy when none came free within `timeout` seconds."""
+        """A slot for the block; Busy when none came free within `timeout` seconds (or the shared
+        pool is gone: the server is stopping)."""
         self._moved(1, 0)
         try:
             acquired = self._semaphore.acquire(timeout=max(0.0, timeout))
+        except OSError:  # slotpool.SlotPoolError: removed by a supervisor that stops
+            self._moved(-1, 0)
+            raise Busy("the verifier is stopping; retry shortly") from None
         except BaseException:
             self._moved(-1, 0)
             raise
@@ -301,10 +309,10 @@ class Verifier:
         self._peppers = _pepper_map(pepper)
         self._clock = clock
         self._events = events
-        # attempts that may hash at once in this process (each holds the memory of one Argon2id); a
-        # server may hand its slots from one Verifier to the next when it reloads its configuration
+        # attempts that may hash at once (each holds the memory of one Argon2id); a server may hand
+        # its slots from one Verifier to the next when it reloads its configuration
         self.hash_slots = hash_slots if isinstance(hash_slots, HashSlots) else \
-            HashSlots(hash_slots or hash_slots_per_process())
+            HashSlots(hash_slots or usable_cpus())
         if check_schema:
             store.require_current_schema()
             self._check_peppers()
@@ -360,7 +368,7 @@ class Verifier:
         return (time.perf_counter() - start) * calls
 
     def capacity_warnings(self, attempt_seconds: float | None = None) -> list[str]:
-        """Where one client could keep every hash slot of this process busy (docs/verifier.md,
+        """Where one client could keep every hash slot busy (docs/verifier.md,
         "Busy"): its rate limit times the attempt's time exceeds the slots, or it has no rate limit
         and no cap on attempts in flight below the slots."""
         seconds = self.attempt_seconds() if attempt_seconds is None else attempt_seconds
@@ -371,12 +379,12 @@ class Verifier:
             capped = 0 < in_flight < slots
             if rate and rate * seconds > slots:
                 warnings.append(f"{rate:g} attempts/s per {who} (init {option}) at {seconds * 1000:.0f} ms each keep "
-                                f"{rate * seconds:.1f} hash slots busy, and this process has {slots}: one {who} can "
+                                f"{rate * seconds:.1f} hash slots busy, and the server has {slots}: one {who} can "
                                 "make logins wait, then answer busy" + ("" if capped else
                                 f"; its attempts in flight are not capped below {slots} (init --in-flight)"))
             elif not rate and not capped:
                 warnings.append(f"no rate limit per {who} and no cap on its attempts in flight below the {slots} "
-                                f"hash slots of this process: one {who} can keep every slot busy")
+                                f"hash slots: one {who} can keep every slot busy")
         return warnings
 
     def _check_peppers(self) -> None:
