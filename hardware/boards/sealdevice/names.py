@@ -1,6 +1,10 @@
 """learn_names(): every name of the firmware's code made at start, before that code is loaded
 (main.py calls it first; docs/board.md, "Heap")."""
 
+import gc
+import os
+import sys
+
 import sealtoken  # noqa: F401 (its __file__ says where the firmware's files are)
 
 
@@ -17,36 +21,36 @@ def learn_names(package="sealtoken", skip=("sealtoken.core.simplatform",)):
     modules' code is freed again, so applets are still loaded on their first SELECT and only then
     cost their code. Names of applets never used cost their bytes (a few KiB in all). Frozen
     modules' names are in the image: nothing to do."""
-    import gc
-    import os
-    import sys
-
     path = getattr(sys.modules[package], "__file__", "")
+    if "/" not in path:
+        return 0  # no file to list
     root = path[:path.rfind("/")]
-    loaded = list(sys.modules)
     names = []
     try:
         for entry in os.listdir(root):
             if os.stat(root + "/" + entry)[0] & 0x4000:  # a folder: a subpackage
-                names.extend(package + "." + entry + "." + f[:f.rfind(".")] for f in os.listdir(root + "/" + entry))
+                prefix = package + "." + entry + "."
+                names.extend(prefix + f[:f.rfind(".")] for f in os.listdir(root + "/" + entry))
             else:
                 names.append(package + "." + entry[:entry.rfind(".")])
     except OSError:
-        return 0  # frozen: no files
+        return 0  # frozen into the image: the folder is not on a filesystem
+    loaded = list(sys.modules)
     count = 0
     for name in names:
         if name in sys.modules or name in skip or name.endswith(".__init__"):
             continue
         __import__(name)
         count += 1
-        # one module's code at a time (and what it imports): at most that much heap at the peak
+        # one module's code at a time (and what it imports) is kept: at most that much at the peak
         for new in list(sys.modules):
             if new not in loaded:
                 del sys.modules[new]
-                parent, _, leaf = new.rpartition(".")
-                if parent in sys.modules:
+                cut = new.rfind(".")
+                parent = sys.modules.get(new[:cut])
+                if parent is not None:
                     try:
-                        delattr(sys.modules[parent], leaf)
+                        delattr(parent, new[cut + 1:])
                     except AttributeError:
                         pass
         gc.collect()
