@@ -564,3 +564,22 @@ def test_the_board_learns_every_firmware_name_at_start_and_keeps_no_module(board
     assert "KEPT 0" in out  # the modules' code is let go: applets still load on their first SELECT
     tables = re.findall(r"n_pool=(\d+), n_qstr=(\d+)", out)
     assert len(tables) == 2 and tables[0] == tables[1], out  # loading them later adds no name, no table
+
+
+def test_files_copied_beside_the_firmware_are_not_taken_for_modules(board_dist, tmp_path):
+    """A user's copy may carry more than code (a README, CPython's __pycache__ from a `cp -r` of
+    the sources): learning the names at start imports the code files only, and the board starts."""
+    import re
+    import shutil
+
+    lib = tmp_path / "lib"
+    shutil.copytree(board_dist / "lib", lib)
+    firmware = lib / "sealtoken"
+    (firmware / "README.txt").write_text("notes\n")
+    (firmware / "applets" / "notes.md").write_text("more notes\n")
+    (firmware / "__pycache__").mkdir()
+    (firmware / "__pycache__" / "token.cpython-311.pyc").write_bytes(b"\0" * 16)
+    out = _micropython_check(_LEARN_NAMES_CHECK, MODEL, lib)
+    modules = [p for p in firmware.rglob("*.mpy") if p.stem != "__init__" and p.stem != "simplatform"]
+    assert int(re.search(r"^LEARNT (\d+)$", out, re.M).group(1)) == len(modules) > 30
+    assert "KEPT 0" in out

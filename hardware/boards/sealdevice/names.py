@@ -28,11 +28,12 @@ def learn_names(package="sealtoken", skip=("sealtoken.core.simplatform",)):
     names = []
     try:
         for entry in os.listdir(root):
-            if os.stat(root + "/" + entry)[0] & 0x4000:  # a folder: a subpackage
-                prefix = package + "." + entry + "."
-                names.extend(prefix + f[:f.rfind(".")] for f in os.listdir(root + "/" + entry))
+            if os.stat(root + "/" + entry)[0] & 0x4000:  # a folder: a subpackage (not a cache of CPython's)
+                if entry != "__pycache__":
+                    prefix = package + "." + entry + "."
+                    names.extend(prefix + m for m in _modules(os.listdir(root + "/" + entry)))
             else:
-                names.append(package + "." + entry[:entry.rfind(".")])
+                names.extend(package + "." + m for m in _modules((entry,)))
     except OSError:
         return 0  # frozen into the image: the folder is not on a filesystem
     loaded = list(sys.modules)
@@ -55,3 +56,12 @@ def learn_names(package="sealtoken", skip=("sealtoken.core.simplatform",)):
                         pass
         gc.collect()
     return count
+
+
+def _modules(files):
+    """The module names of the code files among `files` (anything else copied beside them is not
+    imported: a README would stop the board at start)."""
+    for name in files:
+        for suffix in (".mpy", ".py"):
+            if name.endswith(suffix):
+                yield name[:-len(suffix)]
