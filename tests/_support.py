@@ -112,6 +112,8 @@ class VpcdToken:
         self.reader = f"Virtual PCD 00 0{slot}"
         self.server = server or [console_script("sealtoken")]
         self.process = None
+        #: seconds the card process keeps trying to reach vpcd before it gives up
+        self.connect_timeout = 10
 
     _LOCK_PATH = "/tmp/sealcodes-tests-vpcd.lock"
 
@@ -139,7 +141,7 @@ class VpcdToken:
     def command(self) -> list:
         """The process that connects to vpcd as the card."""
         return [*self.server, "serve", "--vpcd", f"127.0.0.1:{self.port}", "--state", str(self.state_dir),
-                "--presence", self.presence, "--connect-timeout", "10"]
+                "--presence", self.presence, "--connect-timeout", str(self.connect_timeout)]
 
     def start(self):
         """Start serving; on any failure (or Ctrl-C) the process is stopped and the lock released."""

@@ -286,6 +286,7 @@ def _minimal_status(tmp_path: Path) -> str:
 # --- reproducible ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a second build from scratch (15 s): with the slow suite, to keep the default run in budget
 def test_two_builds_of_one_commit_give_the_same_wheels(built, bundle, tmp_path):
     """The second build compiles pyscard again (--no-cache): the same source and tools give the same
     bytes. Third-party wheels are copied as downloaded, so they match when PyPI serves the same files."""
@@ -302,6 +303,7 @@ def test_two_builds_of_one_commit_give_the_same_wheels(built, bundle, tmp_path):
 # --- another platform -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a third build (16 s): with the slow suite, to keep the default run in budget
 def test_bundle_for_another_platform_follows_its_markers(tmp_path):
     """--platform: published wheels only, and the dependencies the target's markers ask for, not this
     machine's (keyring needs pywin32-ctypes on Windows and SecretStorage only on Linux; importlib_metadata

@@ -76,6 +76,7 @@ def test_fixtures_stop_what_they_start_when_the_card_never_appears(tmp_path, mon
 
     token = VpcdToken(tmp_path / "state")
     token.port = 9  # discard: nothing listens, the card can never appear
+    token.connect_timeout = 1  # it gives up after this long (10 s by default)
     token.reader = "No Such Reader 00 00"
     monkeypatch.setattr(VpcdToken, "_LOCK_PATH", str(tmp_path / "lock"))
     with pytest.raises(RuntimeError, match="exited|did not appear"):
