@@ -225,15 +225,19 @@ def record_for(codes, account="alice", params=TEST_PARAMS):
     return make_record(codes, account=account, params=params)
 
 
-def alice_database(tmp_path, count: int = 5, key_name: str = "login") -> tuple[str, str, object]:
-    """A SQLite database with one account ("alice", `count` codes) and a verify key: (url, key, codes)."""
+def alice_database(tmp_path, count: int = 5, key_name: str = "login", params: HashParams = TEST_PARAMS,
+                   **policy) -> tuple[str, str, object]:
+    """A SQLite database with one account ("alice", `count` codes of `params`' shape, the policy's
+    one shape) and a verify key: (url, key, codes). `policy`: changes to cheap_policy's."""
     from sealcodes.verifier import Verifier, open_store
 
     url = "sqlite:///" + str(tmp_path / "v.db")
     store = open_store(url)
-    verifier = Verifier.initialise(store, cheap_policy(delay_base_s=0))
+    verifier = Verifier.initialise(store, cheap_policy(**{
+        "memory_kib": params.memory_kib, "iterations": params.iterations, "lanes": params.lanes,
+        "delay_base_s": 0, **policy}))
     codes = code_set(count=count)
-    verifier.import_record(record_for(codes))
+    verifier.import_record(record_for(codes, params=params))
     _, key = verifier.create_api_key(key_name, "verify")
     store.close()
     return url, key, codes

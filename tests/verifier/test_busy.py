@@ -17,7 +17,7 @@ import time
 
 import httpx
 
-from _vsupport import VerifierServer, cheap_policy, code_set, record_for
+from _vsupport import VerifierServer, alice_database, cheap_policy, code_set, record_for
 from sealcodes.verifier import Busy, Verifier, open_store
 from sealcodes.verifier.ratelimit import InFlight
 from sealcodes.verifier.record import HashParams
@@ -67,14 +67,8 @@ def test_an_attempt_waits_for_a_hash_slot_only_so_long(db_url):
 
 def _server(tmp_path, **policy):
     """A served database with one account ("alice", three codes of the SLOW shape) and a verify key."""
-    url = "sqlite:///" + str(tmp_path / "v.db")
-    store = open_store(url)
-    verifier = Verifier.initialise(store, cheap_policy(memory_kib=SLOW.memory_kib, iterations=SLOW.iterations,
-                                                       lanes=SLOW.lanes, delay_base_s=0, max_failures=100, **policy))
-    codes = code_set(count=3)
-    verifier.import_record(record_for(codes, params=SLOW))
-    _, key = verifier.create_api_key("pam-hosts", "verify")
-    store.close()
+    url, key, codes = alice_database(tmp_path, count=3, key_name="pam-hosts", params=SLOW, max_failures=100,
+                                     **policy)
     # two slots whatever the machine's CPUs: the figures below follow from them
     return VerifierServer(url, args=("--hash-slots", "2")).start(), key, codes
 
