@@ -106,7 +106,8 @@ def _naf_value(steps):
         m, i = steps[k], steps[k + 1]
         value <<= m
         if i:
-            value += 2 * i - 1 if i <= ec._NAF_POINTS else -(2 * (i - ec._NAF_POINTS) - 1)
+            digit = 2 * (i & 0x7F) - 1
+            value += -digit if i & ec._NEG else digit
     return value
 
 
@@ -120,4 +121,4 @@ def test_signed_digits_of_a_scalar_give_the_scalar_back(k):
     assert _naf_value(steps) == k
     gaps = [steps[i] for i in range(2, len(steps), 2) if steps[i + 1]]
     assert all(gap >= 5 for gap in gaps)
-    assert all(0 < steps[i] <= 2 * ec._NAF_POINTS for i in range(1, len(steps), 2) if steps[i])
+    assert all(0 < steps[i] & 0x7F <= ec._NAF_POINTS for i in range(1, len(steps), 2) if steps[i])

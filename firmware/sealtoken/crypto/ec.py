@@ -19,22 +19,32 @@ How it stays fast and lean on MicroPython:
   - one loop (_run) does every doubling and addition, with the point in local variables:
     no tuple or object per step; the formulas are dbl-2001-b (a = -3) and a Jacobian
     addition that skips the Z2 products when the added point is affine (Z2 = 1);
-  - the generator of P-256 uses a comb (Lim-Lee, one table of 2^t - 1 affine points, built
-    on first use or by precompute()): about 256/t doublings and additions per key;
+  - the generator of P-256 uses a signed comb (Lim-Lee with two blocks, every digit +1 or -1,
+    one table of 64 affine points, built on first use or by precompute()): 21 doublings and
+    44 additions per key;
   - any other point uses signed digits (width-5 NAF) over an affine table of its odd
-    multiples 1P, 3P, ... 15P and their negatives (made with one inversion for all of
-    them): 256 doublings and about 43 additions, each a mixed (Z2 = 1) addition;
-  - scalars are read bit by bit from bytes, so no big integer is shifted per bit.
+    multiples 1P, 3P, ... 15P (made with one inversion for all of them; a negative digit
+    negates y on the fly): 256 doublings and about 43 additions, each a mixed (Z2 = 1) one;
+  - scalars are recoded in small integers, so no big integer is shifted per bit;
+  - inverses by Lehmer's extended Euclidean algorithm: most of its steps in small integers.
 
 The peer points of ECDH are validated (coordinates below p, on the curve; with
 cofactor 1 that also puts them in the group); infinity cannot be encoded as (x, y).
 """
 
 import hashlib
+import sys
+
+from sealtoken.core.hmac import hmac_sha256
 
 # pow(z, -1, p) is not used for inverses: it silently returns 0 on MicroPython 1.29
 _NAF_WIDTH = 5                     # signed digits of points other than the comb's generator
-_NAF_POINTS = 1 << (_NAF_WIDTH - 2)  # table entries 1..8: 1P, 3P, ... 15P; 9..16: their negatives
+_NAF_POINTS = 1 << (_NAF_WIDTH - 2)  # table entries 1..8: 1P, 3P, ... 15P
+_NEG = 0x80                        # a step's table index with this bit adds the entry's negative
+# bits of the leading parts Lehmer's inversion works on: they and its cofactors stay small
+# integers (62 bits on a 64-bit port, 30 on a 32-bit board such as the RP2040)
+_LEHMER_BITS = 60 if sys.maxsize > (1 << 40) else 28
+_LEHMER_TOP = 1 << _LEHMER_BITS
 
 
 class Curve:
@@ -49,8 +59,10 @@ class Curve:
         self.gx = gx
         self.gy = gy
         self.bits = size * 8      # n has exactly this many bits on both curves
-        self.comb_teeth = comb_teeth  # 0: no comb, the generator goes through the window
+        self.comb_teeth = comb_teeth  # rows of the generator's signed comb; 0: no comb, the NAF
         self.comb = None              # (xs, ys) of the comb table once built
+        # the comb's columns per block: 2 * teeth * columns signed digits cover every scalar
+        self.comb_columns = (self.bits + 2 * comb_teeth - 1) // (2 * comb_teeth) if comb_teeth else 0
 
 
 P256 = Curve(
@@ -80,8 +92,9 @@ def _run(p, steps, xs, ys, zs):
     """Run steps over a table of points and return the Jacobian result (X, Y, Z).
 
     steps is a bytearray of pairs (m, i): double the accumulator m times, then add table
-    point i when i > 0 (point i is (xs[i], ys[i], zs[i]), or affine when zs is None).
-    The accumulator starts at infinity; Z == 0 in the result means infinity.
+    point j = i & 0x7F when i > 0 (point j is (xs[j], ys[j], zs[j]), or affine when zs is None),
+    its negative when i has the bit _NEG. The accumulator starts at infinity; Z == 0 in the
+    result means infinity.
     """
     X = Y = 0
     Z = 0  # infinity
@@ -104,9 +117,10 @@ def _run(p, steps, xs, ys, zs):
                 m -= 1
         if not i:
             continue
-        x2 = xs[i]
-        y2 = ys[i]
-        z2 = 1 if zs is None else zs[i]
+        j = i & 0x7F
+        x2 = xs[j]
+        y2 = ys[j] if i < _NEG else p - ys[j]
+        z2 = 1 if zs is None else zs[j]
         if not Z:
             X, Y, Z = x2, y2, z2
             continue
@@ -145,28 +159,102 @@ def _run(p, steps, xs, ys, zs):
     return X, Y, Z
 
 
+def _small_bits(x):
+    """Bit length of a small integer x >= 0."""
+    n = 0
+    while x >= 256:
+        x >>= 8
+        n += 8
+    while x:
+        x >>= 1
+        n += 1
+    return n
+
+
 def _inverse(z, m):
-    """1/z mod m (z not a multiple of m) by the extended Euclidean algorithm: about 6x faster on
-    MicroPython than pow(z, m - 2, m), for about 40 KB of short-lived integers per call."""
-    r0 = m
-    r1 = z % m
-    s0 = 0
-    s1 = 1
-    while r1:
-        q, r = divmod(r0, r1)
-        r0 = r1
-        r1 = r
-        t = s0 - q * s1
-        s0 = s1
-        s1 = t
-    if r0 != 1:
+    """1/z mod m (z not a multiple of m): the extended Euclidean algorithm in Lehmer's form (Knuth,
+    TAOCP 4.5.2, Algorithm L). The quotients come from the leading _LEHMER_BITS bits of the two
+    remainders, in small integers, for as long as both bounds of Knuth's test agree on them; their
+    2x2 matrix is then applied to the big remainders and to the cofactors of z at once (about every
+    _LEHMER_BITS / 2 bits). When the test accepts no quotient, one exact division step; once the
+    remainders are small, exact steps in small integers to the end. Less garbage and faster on
+    MicroPython than one big-integer division per quotient (pow(z, m - 2, m) is slower still)."""
+    a = m
+    b = z % m
+    sa = 0       # a = sa * z (mod m)
+    sb = 1       # b = sb * z (mod m)
+    shift = 0    # the leading parts are a >> shift and b >> shift
+    x = a
+    while x >= _LEHMER_TOP:
+        x >>= _LEHMER_BITS
+        shift += _LEHMER_BITS
+    shift += _small_bits(x) - _LEHMER_BITS
+    while b:
+        if shift > 0:
+            x = a >> shift
+            if x < _LEHMER_TOP >> 8:  # a lost bits since: move the window down to its top
+                shift -= _LEHMER_BITS - _small_bits(x)
+                if shift < 0:
+                    shift = 0
+                x = a >> shift
+            y = b >> shift
+        else:
+            x = a
+            y = b
+        A = 1
+        B = 0
+        C = 0
+        D = 1
+        if shift > 0:
+            # (x + A) // (y + C) and (x + B) // (y + D) bound the quotient of the big numbers
+            while True:
+                yc = y + C
+                yd = y + D
+                if yc <= 0 or yd <= 0:
+                    break
+                q = (x + A) // yc
+                if q != (x + B) // yd:
+                    break
+                t = A - q * C
+                A = C
+                C = t
+                t = B - q * D
+                B = D
+                D = t
+                t = x - q * y
+                x = y
+                y = t
+        else:
+            # a and b are small integers: exact steps to the end
+            while y:
+                q = x // y
+                t = A - q * C
+                A = C
+                C = t
+                t = B - q * D
+                B = D
+                D = t
+                t = x - q * y
+                x = y
+                y = t
+        if B == 0:
+            # no quotient is certain from the leading parts (a large one): one exact step
+            q, r = divmod(a, b)
+            a = b
+            b = r
+            t = sa - q * sb
+            sa = sb
+            sb = t
+        else:
+            t = A * a + B * b
+            b = C * a + D * b
+            a = t
+            t = A * sa + B * sb
+            sb = C * sa + D * sb
+            sa = t
+    if a != 1:
         raise ValueError("not invertible")
-    return s0 % m
-
-
-def _bit(scalar, size, i):
-    """Bit i (0 = least significant) of a big-endian scalar of size bytes."""
-    return (scalar[size - 1 - (i >> 3)] >> (i & 7)) & 1
+    return sa % m
 
 
 def _emit(steps, doublings, index):
@@ -180,61 +268,88 @@ def _emit(steps, doublings, index):
 
 def _naf_steps(scalar, size, bits):
     """Steps of the width-5 NAF of a scalar (bytes) over the table of _odd_multiples: digits are odd,
-    -15..15, at least 5 positions apart. Recoded from the least significant bit with a carry, in
-    small integers only: at position i the rest of the scalar is (scalar >> i) + carry."""
-    mask = (1 << _NAF_WIDTH) - 1
-    half = 1 << (_NAF_WIDTH - 1)
-    digits = bytearray(bits + 1)  # digit + 16 at its position, 0 where there is none
+    -15..15, at least 5 positions apart. Recoded from the least significant bit in small integers:
+    acc holds the rest of the scalar from position i on, as far as its bytes are loaded (a carry
+    into bytes not yet loaded stays above them in acc, and the next byte is added to it)."""
+    found = []   # position << 5 | (digit + 16), from the least significant digit up
+    acc = 0
+    loaded = 0   # bits of the scalar in acc, from position i on
+    j = size - 1  # the next byte to load (the last one is the least significant)
     i = 0
-    carry = 0
-    while i < bits or carry:
-        b = (_bit(scalar, size, i) if i < bits else 0) + carry
-        if not b & 1:
-            carry = b >> 1
+    while True:
+        if loaded < 8 and j >= 0:
+            acc += scalar[j] << loaded
+            loaded += 8
+            j -= 1
+        if not acc & 1:
+            if not acc and j < 0:
+                break
+            acc >>= 1
+            loaded -= 1
             i += 1
             continue
-        window = carry
-        t = _NAF_WIDTH - 1
-        while t >= 0:
-            if i + t < bits:
-                window += _bit(scalar, size, i + t) << t
-            t -= 1
-        d = window & mask
-        if d >= half:
-            d -= 1 << _NAF_WIDTH
-        carry = (window - d) >> _NAF_WIDTH
-        digits[i] = d + 16
+        d = acc & 31
+        if d >= 16:
+            d -= 32
+        acc -= d  # a multiple of 32 now
+        found.append(i << 5 | (d + 16))
+        acc >>= _NAF_WIDTH
+        loaded -= _NAF_WIDTH
         i += _NAF_WIDTH
     steps = bytearray()
-    pending = -1  # doublings owed since the top digit (none before it)
-    i = bits
-    while i >= 0:
-        if pending >= 0:
-            pending += 1
-        d = digits[i] - 16
-        if d != -16:
-            _emit(steps, pending if pending > 0 else 0, (d + 1) >> 1 if d > 0 else _NAF_POINTS + ((1 - d) >> 1))
-            pending = 0
-        i -= 1
-    _emit(steps, pending if pending > 0 else 0, 0)
+    k = len(found) - 1
+    above = -1  # the position of the digit above (none before the top one)
+    while k >= 0:
+        i = found[k] >> 5
+        d = (found[k] & 31) - 16
+        _emit(steps, above - i if above >= 0 else 0, (d + 1) >> 1 if d > 0 else _NEG | ((1 - d) >> 1))
+        above = i
+        k -= 1
+    _emit(steps, above if above > 0 else 0, 0)
     return steps
 
 
-def _comb_steps(scalar, size, teeth, columns):
-    """Comb steps: column c (from the top) adds the point of bits c, c + columns, c + 2*columns, ..."""
-    steps = bytearray()
+def _comb_steps(curve, k):
+    """Steps of the generator's signed comb for an odd scalar k < 2^B, B = 2 * teeth * columns.
+
+    k = sum of s_j 2^j over j < B with every s_j = +1 or -1: s_j = +1 where bit j of
+    k' = (k + 2^B - 1) / 2 is set. Position j = (2 r + u) * columns + c is row r, block u, column
+    c. Column c of block u adds the sum over the rows of s 2^(r * 2 columns + u columns) G: a table
+    entry when the top row's sign is +1 (entry 1 + u * half + the lower rows' bits), else the
+    negative of the entry with every sign flipped. Columns go from the top, block 1 before block 0,
+    one doubling between columns (none while the accumulator is infinity)."""
+    teeth = curve.comb_teeth
+    columns = curve.comb_columns
+    pieces = 2 * teeth
+    kk = (k + (1 << (pieces * columns)) - 1) >> 1
+    # piece m = 2 r + u: the bits of row r, block u, as a small integer (columns bits)
+    mask = (1 << columns) - 1
+    part = [0] * pieces
+    m = 0
+    while m < pieces:
+        part[m] = kk & mask
+        kk >>= columns
+        m += 1
+    half = 1 << (teeth - 1)
+    low = half - 1
+    steps = bytearray(4 * columns)
     c = columns - 1
+    s = 0
     while c >= 0:
-        index = 0
-        t = teeth - 1
-        while t >= 0:
-            i = t * columns + c
-            index <<= 1
-            if i < size * 8:
-                index |= _bit(scalar, size, i)
-            t -= 1
-        steps.append(1)
-        steps.append(index)
+        u = 1
+        while u >= 0:
+            index = 0
+            m = pieces - 2 + u
+            while m >= 0:
+                index = index << 1 | (part[m] >> c) & 1
+                m -= 2
+            steps[s] = u  # block 1 first: the column's doubling
+            if index & half:
+                steps[s + 1] = 1 + u * half + (index & low)
+            else:
+                steps[s + 1] = _NEG | (1 + u * half + (index ^ low))
+            s += 2
+            u -= 1
         c -= 1
     return steps
 
@@ -273,12 +388,12 @@ def _batch_affine(p, size, xs, ys, zs, first, count):
 
 
 def _odd_multiples(curve, x, y):
-    """Affine table [-, P, 3P, ... 15P, -P, -3P, ... -15P] (index i <= 8 holds (2i - 1)P, index
-    8 + i its negative) of a point of prime order (no entry is infinity)."""
+    """Affine table [-, P, 3P, ... 15P] (index i holds (2i - 1)P) of a point of prime order (no
+    entry is infinity); a step takes an entry's negative with the bit _NEG."""
     p = curve.p
     count = _NAF_POINTS
-    xs = [0] * (2 * count + 1)
-    ys = [0] * (2 * count + 1)
+    xs = [0] * (count + 1)
+    ys = [0] * (count + 1)
     zs = [1] * (count + 1)
     xs[1] = x
     ys[1] = y
@@ -293,37 +408,68 @@ def _odd_multiples(curve, x, y):
         view_z[1] = zs[i - 1]
         xs[i], ys[i], zs[i] = _run(p, b"\x00\x01\x00\x02", view_x, view_y, view_z)
     _batch_affine(p, curve.size, xs, ys, zs, 2, count - 1)
-    for i in range(1, count + 1):
-        xs[count + i] = xs[i]
-        ys[count + i] = p - ys[i]
     return xs, ys
 
 
 def precompute(curve=P256):
     """Build the comb table of the curve's generator now (else on first use): a board may call
-    this at start-up so that the first key generation is not the slow one."""
+    this at start-up so that the first key generation is not the slow one.
+
+    Entry 1 + u * half + i (half = 2^(teeth - 1), i < half) is T_u(i) = sum over the rows r of
+    s_r 2^(r * 2 columns + u columns) G, with s = +1 for the top row and for the rows r whose bit
+    is set in i, -1 for the others (_comb_steps)."""
     if curve.comb is not None or not curve.comb_teeth:
         return
     p = curve.p
     teeth = curve.comb_teeth
-    columns = (curve.bits + teeth - 1) // teeth
-    # tooth points 2^(j * columns) G, then every sum of a subset of them
-    xs = [0] * (1 << teeth)
-    ys = [0] * (1 << teeth)
-    zs = [0] * (1 << teeth)
-    tx, ty, tz = curve.gx, curve.gy, 1
+    columns = curve.comb_columns
+    half = 1 << (teeth - 1)
+    xs = [0] * (2 * half + 1)
+    ys = [0] * (2 * half + 1)
+    zs = [0] * (2 * half + 1)
+    # Q_m = 2^(m * columns) G for m < 2 teeth: row r of block u is Q_(2r + u)
+    qx = [curve.gx]
+    qy = [curve.gy]
+    qz = [1]
     steps = bytearray((0, 1))
     _emit(steps, columns, 0)
-    for j in range(teeth):
-        if j:
-            tx, ty, tz = _run(p, steps, (0, tx), (0, ty), (0, tz))
-        bit = 1 << j
-        xs[bit], ys[bit], zs[bit] = tx, ty, tz
-        for low in range(1, bit):
-            xs[bit | low], ys[bit | low], zs[bit | low] = _run(
-                p, b"\x00\x01\x00\x02", (0, xs[low], tx), (0, ys[low], ty), (0, zs[low], tz))
+    for m in range(1, 2 * teeth):
+        x, y, z = _run(p, steps, (0, qx[m - 1]), (0, qy[m - 1]), (0, qz[m - 1]))
+        qx.append(x)
+        qy.append(y)
+        qz.append(z)
+    prev = teeth + 1  # the view's slot of the entry an addition starts from
+    for u in range(2):
+        first = 1 + u * half
+        view_x = [0] * (teeth + 2)
+        view_y = [0] * (teeth + 2)
+        view_z = [0] * (teeth + 2)
+        for r in range(teeth):
+            view_x[r + 1] = qx[2 * r + u]
+            view_y[r + 1] = qy[2 * r + u]
+            view_z[r + 1] = qz[2 * r + u]
+        # T_u(0): the top row's point minus all the others (row r is slot r + 1)
+        steps = bytearray((0, teeth))
+        for r in range(1, teeth):
+            steps.append(0)
+            steps.append(_NEG | r)
+        xs[first], ys[first], zs[first] = _run(p, steps, view_x, view_y, view_z)
+        # T_u(i) = T_u(i without its lowest bit, row r's) + 2 (row r's point): slot r + 1 doubled
+        for r in range(1, teeth):
+            view_x[r], view_y[r], view_z[r] = _run(p, bytes((0, r, 1, 0)), view_x, view_y, view_z)
+        for i in range(1, half):
+            low = i & -i
+            slot = 1
+            while low > 1:
+                low >>= 1
+                slot += 1
+            view_x[prev] = xs[first + (i & (i - 1))]
+            view_y[prev] = ys[first + (i & (i - 1))]
+            view_z[prev] = zs[first + (i & (i - 1))]
+            xs[first + i], ys[first + i], zs[first + i] = _run(p, bytes((0, prev, 0, slot)), view_x, view_y,
+                                                                view_z)
     # to affine with one inversion for the whole table
-    _batch_affine(p, curve.size, xs, ys, zs, 1, len(xs) - 1)
+    _batch_affine(p, curve.size, xs, ys, zs, 1, 2 * half)
     curve.comb = (xs, ys)
 
 
@@ -382,11 +528,12 @@ def multiply_base(curve, k):
         return multiply(curve, k, curve.gx, curve.gy)
     if curve.comb is None:
         precompute(curve)
-    teeth = curve.comb_teeth
-    columns = (curve.bits + teeth - 1) // teeth
-    steps = _comb_steps(k.to_bytes(curve.size, "big"), curve.size, teeth, columns)
+    even = not k & 1
+    if even:  # the signed comb takes odd scalars: (n - k) G = -(k G), and n is odd
+        k = curve.n - k
     xs, ys = curve.comb
-    return _run(curve.p, steps, xs, ys, None)
+    X, Y, Z = _run(curve.p, _comb_steps(curve, k), xs, ys, None)
+    return X, curve.p - Y if even else Y, Z
 
 
 def public(curve, d):
@@ -418,26 +565,6 @@ def ecdh(curve, d, peer_x, peer_y):
 
 
 # --- ECDSA (P-256 with SHA-256) --------------------------------------------------------
-def _hmac_sha256(key, data):
-    """HMAC-SHA-256 for the 32-byte keys of RFC 6979 (one block of pad)."""
-    inner = bytearray(64)
-    outer = bytearray(64)
-    for i in range(32):
-        inner[i] = key[i] ^ 0x36
-        outer[i] = key[i] ^ 0x5C
-    for i in range(32, 64):
-        inner[i] = 0x36
-        outer[i] = 0x5C
-    h = hashlib.sha256(inner)
-    h.update(data)
-    o = hashlib.sha256(outer)
-    o.update(h.digest())
-    for i in range(64):
-        inner[i] = 0
-        outer[i] = 0
-    return o.digest()
-
-
 def nonces(curve, d, digest, extra=b""):
     """RFC 6979 section 3.2 candidates k (1 <= k < n) for the key d and a digest of curve.size
     bytes; extra is the additional data k' of section 3.6 (the hedge), empty for RFC vectors."""
@@ -446,20 +573,20 @@ def nonces(curve, d, digest, extra=b""):
     h = (int.from_bytes(digest, "big") % curve.n).to_bytes(size, "big")  # bits2octets
     v = b"\x01" * 32
     key = bytes(32)
-    key = _hmac_sha256(key, v + b"\x00" + x + h + bytes(extra))
-    v = _hmac_sha256(key, v)
-    key = _hmac_sha256(key, v + b"\x01" + x + h + bytes(extra))
-    v = _hmac_sha256(key, v)
+    key = hmac_sha256(key, v + b"\x00" + x + h + bytes(extra))
+    v = hmac_sha256(key, v)
+    key = hmac_sha256(key, v + b"\x01" + x + h + bytes(extra))
+    v = hmac_sha256(key, v)
     while True:
         t = b""
         while len(t) < size:
-            v = _hmac_sha256(key, v)
+            v = hmac_sha256(key, v)
             t += v
         k = int.from_bytes(t[:size], "big")
         if 0 < k < curve.n:
             yield k
-        key = _hmac_sha256(key, v + b"\x00")
-        v = _hmac_sha256(key, v)
+        key = hmac_sha256(key, v + b"\x00")
+        v = hmac_sha256(key, v)
 
 
 def _der_integer(value, size):
