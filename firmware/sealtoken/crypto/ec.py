@@ -60,7 +60,7 @@ class Curve:
         self.gy = gy
         self.bits = size * 8      # n has exactly this many bits on both curves
         self.comb_teeth = comb_teeth  # rows of the generator's signed comb; 0: no comb, the NAF
-        self.comb = None              # (xs, ys) of the comb table once built
+        self.comb = None              # the comb's packed table (_pack) once built
         # the comb's columns per block: 2 * teeth * columns signed digits cover every scalar
         self.comb_columns = (self.bits + 2 * comb_teeth - 1) // (2 * comb_teeth) if comb_teeth else 0
 
@@ -88,12 +88,13 @@ P384 = Curve(
 
 
 # --- the one point loop ------------------------------------------------------------
-def _run(p, steps, xs, ys, zs):
+def _run(p, steps, xs, ys, zs, size=0):
     """Run steps over a table of points and return the Jacobian result (X, Y, Z).
 
     steps is a bytearray of pairs (m, i): double the accumulator m times, then add table
-    point j = i & 0x7F when i > 0 (point j is (xs[j], ys[j], zs[j]), or affine when zs is None),
-    its negative when i has the bit _NEG. The accumulator starts at infinity; Z == 0 in the
+    point j = i & 0x7F when i > 0, its negative when i has the bit _NEG. Point j is
+    (xs[j], ys[j], zs[j]), or affine when zs is None; with size, xs is a packed affine table
+    (_pack) of coordinates of size bytes. The accumulator starts at infinity; Z == 0 in the
     result means infinity.
     """
     X = Y = 0
@@ -117,10 +118,19 @@ def _run(p, steps, xs, ys, zs):
                 m -= 1
         if not i:
             continue
-        j = i & 0x7F
-        x2 = xs[j]
-        y2 = ys[j] if i < _NEG else p - ys[j]
-        z2 = 1 if zs is None else zs[j]
+        j = (i & 0x7F) - 1
+        if size:
+            chunk = xs[j >> 3]
+            j = (j & 7) * 2 * size
+            x2 = int.from_bytes(chunk[j:j + size], "big")
+            y2 = int.from_bytes(chunk[j + size:j + 2 * size], "big")
+            z2 = 1
+        else:
+            x2 = xs[j + 1]
+            y2 = ys[j + 1]
+            z2 = 1 if zs is None else zs[j + 1]
+        if i >= _NEG:
+            y2 = p - y2
         if not Z:
             X, Y, Z = x2, y2, z2
             continue
@@ -365,7 +375,7 @@ def _to_affine(p, X, Y, Z):
     return X * zi2 % p, Y * zi2 % p * zi % p
 
 
-def _batch_affine(p, size, xs, ys, zs, first, count):
+def _batch_affine(p, xs, ys, zs, first, count):
     """Entries first .. first + count - 1 of a Jacobian table made affine in place, with one
     inversion for all of them (Montgomery's trick: prefix products, then back)."""
     prefix = [1] * count
@@ -380,16 +390,30 @@ def _batch_affine(p, size, xs, ys, zs, first, count):
         zi = inv * prefix[j - 1] % p if j else inv   # 1 / z_i
         inv = inv * zs[i] % p                         # 1 / (z_first ... z_{i-1})
         zi2 = zi * zi % p
-        # through bytes: a remainder keeps the digit storage of its dividend (twice the size),
-        # and the table lives as long as the scalar multiplication (the comb's: for good)
-        xs[i] = int.from_bytes((xs[i] * zi2 % p).to_bytes(size, "big"), "big")
-        ys[i] = int.from_bytes((ys[i] * zi2 % p * zi % p).to_bytes(size, "big"), "big")
+        xs[i] = xs[i] * zi2 % p
+        ys[i] = ys[i] * zi2 % p * zi % p
         j -= 1
 
 
+def _pack(size, xs, ys, count):
+    """Affine entries 1 .. count as a packed table for _run: memoryviews of chunks of up to 8
+    points (x || y, size bytes each). About half the heap of the integers (a remainder keeps the
+    digit storage of its dividend, twice its size), in pieces small enough for a fragmented heap."""
+    chunks = []
+    for first in range(1, count + 1, 8):
+        n = min(8, count + 1 - first)
+        buf = bytearray(2 * size * n)
+        for k in range(n):
+            o = 2 * size * k
+            buf[o:o + size] = xs[first + k].to_bytes(size, "big")
+            buf[o + size:o + 2 * size] = ys[first + k].to_bytes(size, "big")
+        chunks.append(memoryview(buf))
+    return chunks
+
+
 def _odd_multiples(curve, x, y):
-    """Affine table [-, P, 3P, ... 15P] (index i holds (2i - 1)P) of a point of prime order (no
-    entry is infinity); a step takes an entry's negative with the bit _NEG."""
+    """Packed affine table (_pack) of P, 3P, ... 15P (entry i is (2i - 1)P) of a point of prime
+    order (no entry is infinity); a step takes an entry's negative with the bit _NEG."""
     p = curve.p
     count = _NAF_POINTS
     xs = [0] * (count + 1)
@@ -407,8 +431,8 @@ def _odd_multiples(curve, x, y):
         view_y[1] = ys[i - 1]
         view_z[1] = zs[i - 1]
         xs[i], ys[i], zs[i] = _run(p, b"\x00\x01\x00\x02", view_x, view_y, view_z)
-    _batch_affine(p, curve.size, xs, ys, zs, 2, count - 1)
-    return xs, ys
+    _batch_affine(p, xs, ys, zs, 2, count - 1)
+    return _pack(curve.size, xs, ys, count)
 
 
 def precompute(curve=P256):
@@ -469,8 +493,8 @@ def precompute(curve=P256):
             xs[first + i], ys[first + i], zs[first + i] = _run(p, bytes((0, prev, 0, slot)), view_x, view_y,
                                                                 view_z)
     # to affine with one inversion for the whole table
-    _batch_affine(p, curve.size, xs, ys, zs, 1, 2 * half)
-    curve.comb = (xs, ys)
+    _batch_affine(p, xs, ys, zs, 1, 2 * half)
+    curve.comb = _pack(curve.size, xs, ys, 2 * half)
 
 
 # --- scalars, points, encodings -------------------------------------------------------
@@ -518,8 +542,8 @@ def decode_point(curve, data):
 def multiply(curve, k, x, y):
     """Jacobian k * (x, y) for an integer 1 <= k < n and a validated point."""
     scalar = k.to_bytes(curve.size, "big")
-    xs, ys = _odd_multiples(curve, x, y)
-    return _run(curve.p, _naf_steps(scalar, curve.size, curve.bits), xs, ys, None)
+    return _run(curve.p, _naf_steps(scalar, curve.size, curve.bits), _odd_multiples(curve, x, y), None, None,
+                curve.size)
 
 
 def multiply_base(curve, k):
@@ -531,8 +555,7 @@ def multiply_base(curve, k):
     even = not k & 1
     if even:  # the signed comb takes odd scalars: (n - k) G = -(k G), and n is odd
         k = curve.n - k
-    xs, ys = curve.comb
-    X, Y, Z = _run(curve.p, _comb_steps(curve, k), xs, ys, None)
+    X, Y, Z = _run(curve.p, _comb_steps(curve, k), curve.comb, None, None, curve.size)
     return X, curve.p - Y if even else Y, Z
 
 
