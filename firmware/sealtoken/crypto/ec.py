@@ -97,6 +97,9 @@ def _run(p, steps, xs, ys, zs, size=0):
     (_pack) of coordinates of size bytes. The accumulator starts at infinity; Z == 0 in the
     result means infinity.
     """
+    if size:
+        size <<= 3  # bits of y in a packed entry
+        low = (1 << size) - 1
     X = Y = 0
     Z = 0  # infinity
     k = 0
@@ -118,17 +121,16 @@ def _run(p, steps, xs, ys, zs, size=0):
                 m -= 1
         if not i:
             continue
-        j = (i & 0x7F) - 1
+        j = i & 0x7F
         if size:
-            chunk = xs[j >> 3]
-            j = (j & 7) * 2 * size
-            x2 = int.from_bytes(chunk[j:j + size], "big")
-            y2 = int.from_bytes(chunk[j + size:j + 2 * size], "big")
+            x2 = xs[j]
+            y2 = x2 & low
+            x2 >>= size
             z2 = 1
         else:
-            x2 = xs[j + 1]
-            y2 = ys[j + 1]
-            z2 = 1 if zs is None else zs[j + 1]
+            x2 = xs[j]
+            y2 = ys[j]
+            z2 = 1 if zs is None else zs[j]
         if i >= _NEG:
             y2 = p - y2
         if not Z:
@@ -395,20 +397,14 @@ def _batch_affine(p, xs, ys, zs, first, count):
         j -= 1
 
 
-def _pack(size, xs, ys, count):
-    """Affine entries 1 .. count as a packed table for _run: memoryviews of chunks of up to 8
-    points (x || y, size bytes each). About half the heap of the integers (a remainder keeps the
-    digit storage of its dividend, twice its size), in pieces small enough for a fragmented heap."""
-    chunks = []
-    for first in range(1, count + 1, 8):
-        n = min(8, count + 1 - first)
-        buf = bytearray(2 * size * n)
-        for k in range(n):
-            o = 2 * size * k
-            buf[o:o + size] = xs[first + k].to_bytes(size, "big")
-            buf[o + size:o + 2 * size] = ys[first + k].to_bytes(size, "big")
-        chunks.append(memoryview(buf))
-    return chunks
+def _pack(size, xs, ys, count, table, offset=0):
+    """Affine entries 1 .. count into a packed table for _run: table[offset + j] = x_j * 2^(8 size) + y_j,
+    one integer with exactly its digits (through bytes: a remainder keeps the digit storage of its
+    dividend, twice its size). Three quarters of the heap of two integers a point on a 64-bit port,
+    five sixths on a 32-bit one; no allocation larger than one point."""
+    for j in range(1, count + 1):
+        table[offset + j] = int.from_bytes(xs[j].to_bytes(size, "big") + ys[j].to_bytes(size, "big"), "big")
+    return table
 
 
 def _odd_multiples(curve, x, y):
@@ -432,7 +428,7 @@ def _odd_multiples(curve, x, y):
         view_z[1] = zs[i - 1]
         xs[i], ys[i], zs[i] = _run(p, b"\x00\x01\x00\x02", view_x, view_y, view_z)
     _batch_affine(p, xs, ys, zs, 2, count - 1)
-    return _pack(curve.size, xs, ys, count)
+    return _pack(curve.size, xs, ys, count, zs)
 
 
 def precompute(curve=P256):
@@ -441,16 +437,16 @@ def precompute(curve=P256):
 
     Entry 1 + u * half + i (half = 2^(teeth - 1), i < half) is T_u(i) = sum over the rows r of
     s_r 2^(r * 2 columns + u columns) G, with s = +1 for the top row and for the rows r whose bit
-    is set in i, -1 for the others (_comb_steps)."""
+    is set in i, -1 for the others (_comb_steps). Built block by block (one inversion each), in
+    lists of half + 1 entries: a heap that earlier work left in pieces may lack room for larger
+    ones (the table's own list, the largest, is made first)."""
     if curve.comb is not None or not curve.comb_teeth:
         return
     p = curve.p
     teeth = curve.comb_teeth
     columns = curve.comb_columns
     half = 1 << (teeth - 1)
-    xs = [0] * (2 * half + 1)
-    ys = [0] * (2 * half + 1)
-    zs = [0] * (2 * half + 1)
+    table = [0] * (2 * half + 1)
     # Q_m = 2^(m * columns) G for m < 2 teeth: row r of block u is Q_(2r + u)
     qx = [curve.gx]
     qy = [curve.gy]
@@ -464,7 +460,9 @@ def precompute(curve=P256):
         qz.append(z)
     prev = teeth + 1  # the view's slot of the entry an addition starts from
     for u in range(2):
-        first = 1 + u * half
+        xs = [0] * (half + 1)
+        ys = [0] * (half + 1)
+        zs = [0] * (half + 1)
         view_x = [0] * (teeth + 2)
         view_y = [0] * (teeth + 2)
         view_z = [0] * (teeth + 2)
@@ -477,7 +475,7 @@ def precompute(curve=P256):
         for r in range(1, teeth):
             steps.append(0)
             steps.append(_NEG | r)
-        xs[first], ys[first], zs[first] = _run(p, steps, view_x, view_y, view_z)
+        xs[1], ys[1], zs[1] = _run(p, steps, view_x, view_y, view_z)
         # T_u(i) = T_u(i without its lowest bit, row r's) + 2 (row r's point): slot r + 1 doubled
         for r in range(1, teeth):
             view_x[r], view_y[r], view_z[r] = _run(p, bytes((0, r, 1, 0)), view_x, view_y, view_z)
@@ -487,14 +485,13 @@ def precompute(curve=P256):
             while low > 1:
                 low >>= 1
                 slot += 1
-            view_x[prev] = xs[first + (i & (i - 1))]
-            view_y[prev] = ys[first + (i & (i - 1))]
-            view_z[prev] = zs[first + (i & (i - 1))]
-            xs[first + i], ys[first + i], zs[first + i] = _run(p, bytes((0, prev, 0, slot)), view_x, view_y,
-                                                                view_z)
-    # to affine with one inversion for the whole table
-    _batch_affine(p, xs, ys, zs, 1, 2 * half)
-    curve.comb = _pack(curve.size, xs, ys, 2 * half)
+            view_x[prev] = xs[1 + (i & (i - 1))]
+            view_y[prev] = ys[1 + (i & (i - 1))]
+            view_z[prev] = zs[1 + (i & (i - 1))]
+            xs[1 + i], ys[1 + i], zs[1 + i] = _run(p, bytes((0, prev, 0, slot)), view_x, view_y, view_z)
+        _batch_affine(p, xs, ys, zs, 1, half)
+        _pack(curve.size, xs, ys, half, table, u * half)
+    curve.comb = table
 
 
 # --- scalars, points, encodings -------------------------------------------------------
