@@ -19,7 +19,10 @@ published MicroPython benchmark: Pico 2 W, RP2350 at 150 MHz, 10.3 s; Pico W, RP
 19.8 s). The unix port is 64-bit: its objects are about 1.2x the size of a 32-bit board's, so the
 byte figures overstate a Pico's.
 
-    python benchmarks/bench_ec.py [--rounds N]
+    python benchmarks/bench_ec.py [--rounds N] [--compare FIRMWARE_DIR]
+
+--compare runs the same time and memory measurements on another firmware folder (one holding a
+sealtoken package, e.g. an older checkout's firmware/) in the same run and prints both side by side.
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ FREE_KB = 64
 
 ROWS = [
     ("baseline", "P-256 k*G, affine double-and-add (baseline)", True),
-    ("comb", "P-256 k*G, comb (Jacobian)", True),
-    ("window", "P-256 k*P, sliding window (Jacobian)", True),
+    ("comb", "P-256 k*G, signed comb (Jacobian)", True),
+    ("window", "P-256 k*P, width-5 NAF (Jacobian)", True),
     ("keygen", "P-256 key generation", True),
     ("ecdh", "P-256 ECDH (peer point validated)", True),
     ("sign", "P-256 ECDSA-SHA-256 sign (hedged RFC 6979)", True),
@@ -62,8 +65,8 @@ def micropython() -> str:
     return str(exe)
 
 
-def _run(heap: str, *args) -> dict:
-    result = subprocess.run([micropython(), "-X", f"heapsize={heap}", str(MICRO), str(FIRMWARE), *map(str, args)],
+def _run(heap: str, *args, firmware: Path = FIRMWARE) -> dict:
+    result = subprocess.run([micropython(), "-X", f"heapsize={heap}", str(MICRO), str(firmware), *map(str, args)],
                             cwd=HERE, capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
         sys.exit("bench_ec: MicroPython failed:\n" + result.stderr[-3000:])
@@ -91,7 +94,9 @@ def _rp2350(us: float, bigint: bool) -> str:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
-    rounds = parser.parse_args().rounds
+    parser.add_argument("--compare", type=Path, help="another firmware folder to measure in the same run")
+    args = parser.parse_args()
+    rounds = args.rounds
     memory = _run("3M", "memory")
     times = _run("256K", "time", rounds, FREE_KB)
     peaks = _run("512K", "peak") if rounds > 1 else {}
@@ -118,6 +123,23 @@ def main():
               f"garbage {base['garbage'] / m['garbage']:4.2f}x, time {times['baseline']['us'] / times[name]['us']:5.1f}x faster")
     print(f"RP2040 factors: x{BIGINT_FACTORS[0]}-{BIGINT_FACTORS[1]} (big integers), x{ORDINARY_FACTOR} (AES); "
           f"RP2350: RP2040 / {RP2350_SPEEDUP}")
+    if args.compare:
+        compare(args.compare, rounds, memory, times, pre)
+
+
+def compare(other_firmware: Path, rounds: int, memory: dict, times: dict, pre: dict) -> None:
+    """The same rows measured on another firmware folder, side by side with this one's (ms, garbage KB)."""
+    other_memory = _run("3M", "memory", firmware=other_firmware)
+    other_times = _run("256K", "time", rounds, FREE_KB, firmware=other_firmware)
+    other_pre = other_memory.pop("precompute")
+    print(f"\nagainst {other_firmware} (same run, same method): unix ms and garbage KB, this / other")
+    for name, label, _ in ROWS:
+        if name == "baseline":
+            continue
+        us, other_us = times[name]["us"], other_times[name]["us"]
+        print(f"{label:66} {us / 1000:7.2f} / {other_us / 1000:7.2f} ({us / other_us:5.2f}x)   "
+              f"{memory[name]['garbage'] / 1024:7.1f} / {other_memory[name]['garbage'] / 1024:7.1f}")
+    print(f"{'comb table (KB of heap)':66} {pre['table'] / 1024:7.1f} / {other_pre['table'] / 1024:7.1f}")
 
 
 if __name__ == "__main__":

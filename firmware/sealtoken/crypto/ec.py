@@ -123,7 +123,8 @@ def _run(p, steps, xs, ys, zs, size=0):
             continue
         j = i & 0x7F
         if size:
-            x2 = xs[j]
+            j -= 1
+            x2 = xs[j >> 3][j & 7]
             y2 = x2 & low
             x2 >>= size
             z2 = 1
@@ -397,13 +398,19 @@ def _batch_affine(p, xs, ys, zs, first, count):
         j -= 1
 
 
-def _pack(size, xs, ys, count, table, offset=0):
-    """Affine entries 1 .. count into a packed table for _run: table[offset + j] = x_j * 2^(8 size) + y_j,
-    one integer with exactly its digits (through bytes: a remainder keeps the digit storage of its
-    dividend, twice its size). Three quarters of the heap of two integers a point on a 64-bit port,
-    five sixths on a 32-bit one; no allocation larger than one point."""
+def _pack(size, xs, ys, count, table=None, offset=0):
+    """Affine entries 1 .. count as entries offset + 1 .. offset + count of a packed table for _run
+    (a new one without table): entry e is x * 2^(8 size) + y, one integer with exactly its digits
+    (through bytes: a remainder keeps the digit storage of its dividend, twice its size): three
+    quarters of the heap of two integers a point on a 64-bit port, five sixths on a 32-bit one.
+    Entry e is table[(e - 1) >> 3][(e - 1) & 7]: MicroPython's collector marks from a stack of 64
+    entries, and a list of more objects than that overflows it, which costs a scan of the whole heap
+    at every collection from then on (measured: twice the time of the collections of a FIDO request)."""
+    if table is None:
+        table = [[0] * 8 for _ in range((count + 7) >> 3)]
     for j in range(1, count + 1):
-        table[offset + j] = int.from_bytes(xs[j].to_bytes(size, "big") + ys[j].to_bytes(size, "big"), "big")
+        e = offset + j - 1
+        table[e >> 3][e & 7] = int.from_bytes(xs[j].to_bytes(size, "big") + ys[j].to_bytes(size, "big"), "big")
     return table
 
 
@@ -428,7 +435,7 @@ def _odd_multiples(curve, x, y):
         view_z[1] = zs[i - 1]
         xs[i], ys[i], zs[i] = _run(p, b"\x00\x01\x00\x02", view_x, view_y, view_z)
     _batch_affine(p, xs, ys, zs, 2, count - 1)
-    return _pack(curve.size, xs, ys, count, zs)
+    return _pack(curve.size, xs, ys, count)
 
 
 def precompute(curve=P256):
@@ -439,14 +446,14 @@ def precompute(curve=P256):
     s_r 2^(r * 2 columns + u columns) G, with s = +1 for the top row and for the rows r whose bit
     is set in i, -1 for the others (_comb_steps). Built block by block (one inversion each), in
     lists of half + 1 entries: a heap that earlier work left in pieces may lack room for larger
-    ones (the table's own list, the largest, is made first)."""
+    ones (the main firmware's 512-byte lists here failed in the sequences' smallest heap)."""
     if curve.comb is not None or not curve.comb_teeth:
         return
     p = curve.p
     teeth = curve.comb_teeth
     columns = curve.comb_columns
     half = 1 << (teeth - 1)
-    table = [0] * (2 * half + 1)
+    table = [[0] * 8 for _ in range(half >> 2)]  # _pack's rows of 8 entries
     # Q_m = 2^(m * columns) G for m < 2 teeth: row r of block u is Q_(2r + u)
     qx = [curve.gx]
     qy = [curve.gy]
