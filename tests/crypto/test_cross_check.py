@@ -9,6 +9,7 @@ import random
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec as cec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -122,3 +123,57 @@ def test_signed_digits_of_a_scalar_give_the_scalar_back(k):
     gaps = [steps[i] for i in range(2, len(steps), 2) if steps[i + 1]]
     assert all(gap >= 5 for gap in gaps)
     assert all(0 < steps[i] & 0x7F <= ec._NAF_POINTS for i in range(1, len(steps), 2) if steps[i])
+
+
+def _comb_value(steps, curve=ec.P256):
+    """The scalar a list of comb steps computes: entry e of block u adds T_u(i) (precompute's
+    docstring), its negative with the bit _NEG."""
+    teeth, columns = curve.comb_teeth, curve.comb_columns
+    half = 1 << (teeth - 1)
+    value = 0
+    for k in range(0, len(steps), 2):
+        m, e = steps[k], steps[k + 1]
+        value <<= m
+        u, i = divmod((e & 0x7F) - 1, half)
+        rows = [1 if r == teeth - 1 or i >> r & 1 else -1 for r in range(teeth)]
+        entry = sum(s << (r * 2 * columns + u * columns) for r, s in enumerate(rows))
+        value += -entry if e & ec._NEG else entry
+    return value
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.integers(1, ec.P256.n - 1).map(lambda k: k | 1),
+                 st.sampled_from([1, 3, 2 ** 255 + 1, ec.P256.n - 2, ec.P256.n - 4, 2 ** 256 - 1, ec.P256.n + 2, 2 * ec.P256.n - 1])))
+def test_signed_comb_digits_give_the_odd_scalar_back(k):
+    # the generator's comb: every digit +1 or -1, 2 blocks of 22 columns, one doubling a column
+    steps = ec._comb_steps(ec.P256, k)
+    assert len(steps) == 4 * ec.P256.comb_columns
+    assert _comb_value(steps) == k
+    assert all(0 < steps[i] & 0x7F <= 2 << (ec.P256.comb_teeth - 1) for i in range(1, len(steps), 2))
+
+
+@pytest.mark.parametrize("leading_bits", [60, 28, 12])
+def test_lehmer_inverse_against_python(monkeypatch, leading_bits):
+    # 60: a 64-bit port's leading parts; 28: a 32-bit board's (RP2040); 12: many more Lehmer steps
+    monkeypatch.setattr(ec, "_LEHMER_BITS", leading_bits)
+    monkeypatch.setattr(ec, "_LEHMER_TOP", 1 << leading_bits)
+    r = random.Random(leading_bits)
+    for m in (ec.P256.p, ec.P256.n, ec.P384.p, ec.P384.n):
+        values = [1, 2, 3, m - 1, m - 2, (1 << 200) + 1, (1 << 64) - 1, 1 << 60, m + 5, 7 * m + 1]
+        values += [r.randrange(1, m) for _ in range(300)]
+        for v in values:
+            assert ec._inverse(v, m) == pow(v, -1, m), (leading_bits, m, v)
+    with pytest.raises(ValueError):
+        ec._inverse(3 * 5, 5 * 7)
+
+
+def test_packed_tables_hold_no_list_of_more_than_eight():
+    # MicroPython's collector marks from a stack of 64 entries: a list of more objects overflows it
+    # and every collection then scans the whole heap again (docs/board-crypto.md)
+    ec.precompute(ec.P256)
+    assert all(isinstance(row, list) and len(row) == 8 for row in ec.P256.comb)
+    assert len(ec.P256.comb) * 8 == 2 << (ec.P256.comb_teeth - 1)
+    table = ec._odd_multiples(ec.P256, ec.P256.gx, ec.P256.gy)
+    assert len(table) == 1 and len(table[0]) == 8
+    x3, y3 = ec.public(ec.P256, (3).to_bytes(32, "big"))
+    assert table[0][1] == int.from_bytes(x3 + y3, "big")  # entry 2 is 3P: x * 2^256 + y

@@ -323,7 +323,7 @@ def _naf_steps(scalar, size, bits):
 
 
 def _comb_steps(curve, k):
-    """Steps of the generator's signed comb for an odd scalar k < 2^B, B = 2 * teeth * columns.
+    """Steps of the generator's signed comb for an odd scalar k < 2^B, B = 2 * teeth * columns (264).
 
     k = sum of s_j 2^j over j < B with every s_j = +1 or -1: s_j = +1 where bit j of
     k' = (k + 2^B - 1) / 2 is set. Position j = (2 r + u) * columns + c is row r, block u, column
@@ -556,11 +556,9 @@ def multiply_base(curve, k):
         return multiply(curve, k, curve.gx, curve.gy)
     if curve.comb is None:
         precompute(curve)
-    even = not k & 1
-    if even:  # the signed comb takes odd scalars: (n - k) G = -(k G), and n is odd
-        k = curve.n - k
-    X, Y, Z = _run(curve.p, _comb_steps(curve, k), curve.comb, None, None, curve.size)
-    return X, curve.p - Y if even else Y, Z
+    if not k & 1:  # the signed comb takes odd scalars: n is odd and (k + n) G = k G (k + n < 2^257)
+        k += curve.n
+    return _run(curve.p, _comb_steps(curve, k), curve.comb, None, None, curve.size)
 
 
 def public(curve, d):
