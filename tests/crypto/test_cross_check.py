@@ -143,7 +143,8 @@ def _comb_value(steps, curve=ec.P256):
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.integers(1, ec.P256.n - 1).map(lambda k: k | 1),
-                 st.sampled_from([1, 3, 2 ** 255 + 1, ec.P256.n - 2, ec.P256.n - 4, 2 ** 256 - 1, ec.P256.n + 2, 2 * ec.P256.n - 1])))
+                 st.sampled_from([1, 3, 2 ** 255 + 1, ec.P256.n - 2, ec.P256.n - 4, 2 ** 256 - 1,
+                                  ec.P256.n + 2, 2 * ec.P256.n - 1])))
 def test_signed_comb_digits_give_the_odd_scalar_back(k):
     # the generator's comb: every digit +1 or -1, 2 blocks of 22 columns, one doubling a column
     steps = ec._comb_steps(ec.P256, k)
