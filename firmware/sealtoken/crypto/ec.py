@@ -284,7 +284,10 @@ def _naf_steps(scalar, size, bits):
     -15..15, at least 5 positions apart. Recoded from the least significant bit in small integers:
     acc holds the rest of the scalar from position i on, as far as its bytes are loaded (a carry
     into bytes not yet loaded stays above them in acc, and the next byte is added to it)."""
-    found = []   # position << 5 | (digit + 16), from the least significant digit up
+    # the digits from the least significant up: position (two bytes) and digit + 16, allocated at once
+    # (a growing list is copied to twice its size, more than a fragmented heap may offer in one piece)
+    found = bytearray(3 * (bits // _NAF_WIDTH + 2))
+    count = 0
     acc = 0
     loaded = 0   # bits of the scalar in acc, from position i on
     j = size - 1  # the next byte to load (the last one is the least significant)
@@ -305,19 +308,22 @@ def _naf_steps(scalar, size, bits):
         if d >= 16:
             d -= 32
         acc -= d  # a multiple of 32 now
-        found.append(i << 5 | (d + 16))
+        found[count] = i >> 8
+        found[count + 1] = i & 0xFF
+        found[count + 2] = d + 16
+        count += 3
         acc >>= _NAF_WIDTH
         loaded -= _NAF_WIDTH
         i += _NAF_WIDTH
     steps = bytearray()
-    k = len(found) - 1
+    k = count - 3
     above = -1  # the position of the digit above (none before the top one)
     while k >= 0:
-        i = found[k] >> 5
-        d = (found[k] & 31) - 16
+        i = found[k] << 8 | found[k + 1]
+        d = found[k + 2] - 16
         _emit(steps, above - i if above >= 0 else 0, (d + 1) >> 1 if d > 0 else _NEG | ((1 - d) >> 1))
         above = i
-        k -= 1
+        k -= 3
     _emit(steps, above if above > 0 else 0, 0)
     return steps
 
