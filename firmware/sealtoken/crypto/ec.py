@@ -218,9 +218,9 @@ def _inverse(z, m):
         B = 0
         C = 0
         D = 1
-        if shift > 0:
-            # (x + A) // (y + C) and (x + B) // (y + D) bound the quotient of the big numbers
-            while True:
+        while y:
+            if shift > 0:
+                # (x + A) // (y + C) and (x + B) // (y + D) bound the quotient of the big numbers
                 yc = y + C
                 yd = y + D
                 if yc <= 0 or yd <= 0:
@@ -228,28 +228,17 @@ def _inverse(z, m):
                 q = (x + A) // yc
                 if q != (x + B) // yd:
                     break
-                t = A - q * C
-                A = C
-                C = t
-                t = B - q * D
-                B = D
-                D = t
-                t = x - q * y
-                x = y
-                y = t
-        else:
-            # a and b are small integers: exact steps to the end
-            while y:
-                q = x // y
-                t = A - q * C
-                A = C
-                C = t
-                t = B - q * D
-                B = D
-                D = t
-                t = x - q * y
-                x = y
-                y = t
+            else:
+                q = x // y  # a and b are small integers: exact steps to the end
+            t = A - q * C
+            A = C
+            C = t
+            t = B - q * D
+            B = D
+            D = t
+            t = x - q * y
+            x = y
+            y = t
         if B == 0:
             # no quotient is certain from the leading parts (a large one): one exact step
             q, r = divmod(a, b)
