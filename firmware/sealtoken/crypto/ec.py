@@ -33,7 +33,7 @@ cofactor 1 that also puts them in the group); infinity cannot be encoded as (x, 
 """
 
 import hashlib
-import sys
+import struct
 
 from sealtoken.core.hmac import hmac_sha256
 
@@ -42,8 +42,9 @@ _NAF_WIDTH = 5                     # signed digits of points other than the comb
 _NAF_POINTS = 1 << (_NAF_WIDTH - 2)  # table entries 1..8: 1P, 3P, ... 15P
 _NEG = 0x80                        # a step's table index with this bit adds the entry's negative
 # bits of the leading parts Lehmer's inversion works on: they and its cofactors stay small
-# integers (62 bits on a 64-bit port, 30 on a 32-bit board such as the RP2040)
-_LEHMER_BITS = 60 if sys.maxsize > (1 << 40) else 28
+# integers (62 bits on a 64-bit port, 30 on a 32-bit board such as the RP2040; the pointer size
+# tells which)
+_LEHMER_BITS = 60 if struct.calcsize("P") >= 8 else 28
 _LEHMER_TOP = 1 << _LEHMER_BITS
 
 
