@@ -552,8 +552,9 @@ def multiply_base(curve, k):
         return multiply(curve, k, curve.gx, curve.gy)
     if curve.comb is None:
         precompute(curve)
-    if not k & 1:  # the signed comb takes odd scalars: n is odd and (k + n) G = k G (k + n < 2^257)
-        k += curve.n
+    # the signed comb takes odd scalars: n is odd and (k + n) G = k G (k + n < 2^257). No branch on
+    # the parity: an even k gets n added, an odd one 0, by the same operations
+    k += curve.n * (1 - (k & 1))
     return _run(curve.p, _comb_steps(curve, k), curve.comb, None, None, curve.size)
 
 
