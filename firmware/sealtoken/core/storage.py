@@ -166,11 +166,6 @@ def _parse_records(body, deletions, out):
     return True
 
 
-def _wipe(buf):
-    for i in range(len(buf)):
-        buf[i] = 0
-
-
 class _EntryWriter:
     """An entry written to flash as it is made, through the store's staging buffer: no copy of the
     entry (a snapshot is a few KiB) is ever built in RAM, so writing one needs no large block of
@@ -184,6 +179,7 @@ class _EntryWriter:
         self.region = region
         self.at = offset            # where the staged bytes go
         self.staged = 0
+        self.used = 0               # bytes of the staging buffer written to (to wipe)
         self.hash = hashlib.sha256(struct.pack(">I", seq))
 
     def add(self, data, hashed=True):
@@ -198,6 +194,8 @@ class _EntryWriter:
             stage[self.staged:self.staged + take] = view[pos:pos + take]
             self.staged += take
             pos += take
+            if self.staged > self.used:
+                self.used = self.staged
             if take == room:
                 self.flush()
 
@@ -509,7 +507,7 @@ class Store:
             out.add(out.hash.digest()[:DIGEST_LEN], False)
             out.flush()
         finally:
-            _wipe(self._stage)  # it held record bytes
+            self._stage[:out.used] = bytes(out.used)  # it held record bytes
 
     # --- compaction and erasing ------------------------------------------------------------
     def _estimated_count(self, region):
