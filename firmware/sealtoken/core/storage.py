@@ -179,31 +179,48 @@ class _EntryWriter:
         self.region = region
         self.at = offset            # where the staged bytes go
         self.staged = 0
+        self.hashed = 0             # staged bytes already in the digest
         self.used = 0               # bytes of the staging buffer written to (to wipe)
         self.hash = hashlib.sha256(struct.pack(">I", seq))
 
-    def add(self, data, hashed=True):
-        if hashed:
-            self.hash.update(data)
+    def add(self, data):
         stage = self.store._stage
+        n = len(data)
+        if n < _STAGE_LEN - self.staged:  # the usual case: it fits, and the buffer is not full after
+            stage[self.staged:self.staged + n] = data
+            self.staged += n
+            return
         view = memoryview(data)
         pos = 0
-        while pos < len(view):
-            room = _STAGE_LEN - self.staged
-            take = min(room, len(view) - pos)
+        while pos < n:
+            take = min(_STAGE_LEN - self.staged, n - pos)
             stage[self.staged:self.staged + take] = view[pos:pos + take]
             self.staged += take
             pos += take
-            if self.staged > self.used:
-                self.used = self.staged
-            if take == room:
+            if self.staged == _STAGE_LEN:
                 self.flush()
+
+    def finish(self):
+        """Append the digest of everything added, and write what is staged."""
+        self._digest_staged()
+        digest = self.hash.digest()[:DIGEST_LEN]
+        self.hash = None  # the digest is not part of itself
+        self.add(digest)
+        self.flush()
+
+    def _digest_staged(self):
+        if self.hash is not None and self.staged > self.hashed:
+            self.hash.update(memoryview(self.store._stage)[self.hashed:self.staged])
+        self.hashed = self.staged
 
     def flush(self):
         if self.staged:
+            self._digest_staged()
             self.store._write(self.region, self.at, memoryview(self.store._stage)[:self.staged])
             self.at += self.staged
-            self.staged = 0
+            if self.staged > self.used:
+                self.used = self.staged
+            self.staged = self.hashed = 0
 
 
 class _Region:
@@ -504,10 +521,10 @@ class Store:
             for piece in pieces:
                 out.add(piece)
             out.add(bytes(_padded(body_len) - body_len))
-            out.add(out.hash.digest()[:DIGEST_LEN], False)
-            out.flush()
+            out.finish()
         finally:
-            self._stage[:out.used] = bytes(out.used)  # it held record bytes
+            used = max(out.used, out.staged)
+            self._stage[:used] = bytes(used)  # it held record bytes
 
     # --- compaction and erasing ------------------------------------------------------------
     def _estimated_count(self, region):
