@@ -13,7 +13,9 @@ Beside the wall-clock ratio, "CPU ratio" is raw CPU time per hash over (server +
 per verify: the share of the CPUs that goes to hashing, which other work on the machine does not
 move. Last, the server's own CPU per verify (everything but the hash: HTTP, JSON, the key, the
 database) is measured on sets of a 64 KiB Argon2id, and with the raw CPU per hash it gives the
-most of the server's CPU that can go to hashing.
+most of the server's CPU that can go to hashing. The CPU ratio is also split in two factors with
+the server's own count of its hashing CPU (/metrics, sealcodes_verifier_hash_cpu_seconds_total):
+hashing's share of the CPU, and a hash's CPU inside the server against a raw one's.
 
 The load generator is one asyncio process speaking plain HTTP/1.1 over one keep-alive connection
 per client (no HTTP library), so it takes little of the CPUs the server needs; its CPU time, and
@@ -49,6 +51,7 @@ from sealcodes.verifier.core import usable_cpus  # noqa: E402
 from sealcodes.verifier.record import (  # noqa: E402
     DEFAULT_ITERATIONS, DEFAULT_LANES, DEFAULT_MEMORY_KIB, HashParams, make_record)
 
+from _vsupport import process_tree_cpu_seconds  # noqa: E402
 from bench_verifier import raw_argon2id_once  # noqa: E402  (the same raw hash as bench_verifier.py)
 
 #: the CPUs the server's default workers follow (this process's affinity)
@@ -153,23 +156,15 @@ def run_load(server, key, plan, work_dir) -> dict:
     return json.loads(done.stdout)
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a process and every live descendant (user + system)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            with open(f"/proc/{current}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as handle:
-                    pending += [int(p) for p in handle.read().split()]
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
+def hash_cpu_seconds(port: int) -> float:
+    """The server's own count of its CPU time in hashing, summed over its processes (/metrics)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=20) as answer:
+        for line in answer.read().decode().splitlines():
+            if line.startswith("sealcodes_verifier_hash_cpu_seconds_total "):
+                return float(line.split()[1])
+    raise RuntimeError("the server's /metrics has no sealcodes_verifier_hash_cpu_seconds_total")
 
 
 def percentile(values, fraction):
@@ -187,6 +182,8 @@ class Figure:
     wall: float = 0.0
     client_cpu: float = 0.0
     server_cpu: float = 0.0
+    #: of server_cpu, the hashing's (the server's own count: /metrics)
+    server_hash_cpu: float = 0.0
     latencies: list = dataclasses.field(default_factory=list)
     #: per chunk: (verifies/s, raw hashes/s, raw CPU s per hash)
     chunks: list = dataclasses.field(default_factory=list)
@@ -205,14 +202,15 @@ def measure(url, template, clients_levels, verifies, work_dir, workers, raw, has
     """For each concurrency a Figure: the verifies cut in `chunks` runs of the load generator, raw
     Argon2id measured before the first and after each, so that other work on the machine, which
     comes and goes, falls on both sides of each ratio alike."""
-    from _vsupport import VerifierServer
+    from _vsupport import VerifierServer, free_port
 
     needed = sum(max(verifies, clients * chunks) + clients for clients in clients_levels)
     accounts = -(-needed // CODES_PER_SET)
     key = prepare(url, template, accounts, shape)
     pairs = [(f"acct-{n}", code) for n in range(accounts) for code in CODES]
-    server = VerifierServer(url, workers=workers,
-                            args=("--hash-slots", str(hash_slots)) if hash_slots else ()).start()
+    metrics_port = free_port()
+    server = VerifierServer(url, workers=workers, args=("--metrics-listen", f"127.0.0.1:{metrics_port}")
+                            + (("--hash-slots", str(hash_slots)) if hash_slots else ())).start()
     figures = []
     try:
         for clients in clients_levels:
@@ -224,9 +222,11 @@ def measure(url, template, clients_levels, verifies, work_dir, workers, raw, has
             for _ in range(chunks):
                 batch, pairs = pairs[:count], pairs[count:]
                 plan = [batch[c::clients] for c in range(clients)]
-                server_before = cpu_seconds(server.process.pid)
+                server_before = process_tree_cpu_seconds(server.process.pid)
+                hashed_before = hash_cpu_seconds(metrics_port)
                 result = run_load(server, key, plan, work_dir)
-                figure.server_cpu += cpu_seconds(server.process.pid) - server_before
+                figure.server_cpu += process_tree_cpu_seconds(server.process.pid) - server_before
+                figure.server_hash_cpu += hash_cpu_seconds(metrics_port) - hashed_before
                 after = raw.measure()
                 figure.chunks.append((result["requests"] / result["wall"], (before[0] + after[0]) / 2,
                                       (before[1] + after[1]) / 2))
@@ -303,6 +303,17 @@ def main(argv=None):
                   f"({ratios[0]:.2f}-{ratios[-1]:.2f})             {cpu_ratio:.2f}x    "
                   f"{statistics.median(f.latencies) * 1000:7.1f} ms  {percentile(f.latencies, 0.99) * 1000:7.1f} ms   "
                   f"{f.accepted:>4}/{f.requests:<4}   {f.client_cpu:6.2f} s    {f.server_cpu:6.2f} s")
+    # the CPU ratio in two factors: how much of the CPU the server's hashing gets, and how its
+    # hashes cost against raw ones (a hash slowed by what shares the CPUs and caches with it)
+    print("\nthe CPU ratio's two factors: hashing's share of the server's and client's CPU; a hash's CPU in the server "
+          "(its own count, /metrics) against a raw one")
+    print("  store        clients  hashing share   hash CPU: server    raw      server/raw")
+    for name, figures in results.items():
+        for f in figures:
+            share = f.server_hash_cpu / (f.client_cpu + f.server_cpu)
+            inside = f.server_hash_cpu / f.requests
+            print(f"  {name:<11}  {f.clients:>5}      {share:.2f}          {inside * 1000:7.2f} ms  "
+                  f"{f.hash_cpu * 1000:6.2f} ms    {inside / f.hash_cpu:.2f}x")
     beyond = overhead.server_cpu / overhead.requests
     hashing = statistics.mean(cpu for f in results["SQLite"] for _, _, cpu in f.chunks)
     print(f"\nthe server's CPU per verify beyond the hash (SQLite, {2 * CPUS} clients, sets of a 64 KiB Argon2id): "

@@ -55,9 +55,13 @@ def test_bench_verifier_runs():
 def test_bench_verifier_http_runs():
     out = _run("bench_verifier_http.py", "--verifies", "4", "--raw-hashes", "1", "--chunks", "1", "--skip-postgres")
     assert "raw Argon2id" in out and "CPU ratio" in out and "beyond the hash" in out
-    rows = [line.split() for line in out.splitlines() if line.strip().startswith("SQLite")]
+    figures, factors = out.split("the CPU ratio's two factors")
+    rows = [line.split() for line in figures.splitlines() if line.strip().startswith("SQLite")]
     assert [row[1] for row in rows] == [str(2 * len(os.sched_getaffinity(0))), "50"]
     assert all(row[-5] in ("4/4", "50/50") for row in rows), rows  # every verify accepted
+    # the server counted its hashing's CPU (/metrics): a share of its CPU, a cost per hash
+    shares = [line.split() for line in factors.splitlines() if line.strip().startswith("SQLite")]
+    assert len(shares) == 2 and all(0 < float(row[2]) <= 1 and float(row[3]) > 0 for row in shares), shares
 
 
 def test_bench_firmware_ram_runs():

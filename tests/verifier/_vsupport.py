@@ -369,3 +369,22 @@ class VerifierServer:
             _, err = self.process.communicate()
         self.process = None
         return err.decode(errors="replace")
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and every live descendant (user + system)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    pending += [int(p) for p in handle.read().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total

@@ -23,7 +23,8 @@ import pytest
 
 from _fleet import accounts_with_codes, figure, scrape, wait_for
 from _support import console_script, run_cli
-from _vsupport import PostgresServer, VerifierServer, cheap_policy, code_set, free_port, record_for
+from _vsupport import (PostgresServer, VerifierServer, cheap_policy, code_set, free_port,
+                       process_tree_cpu_seconds, record_for)
 from sealcodes.verifier import Verifier, open_store
 from sealcodes.verifier.record import HashParams
 
@@ -56,6 +57,8 @@ def test_metrics_add_up_across_workers(tmp_path):
             scrape(metrics_url, keys["metrics"])), timeout=15)
         assert before, "two workers never answered"
         assert figure(before, "sealcodes_verifier_verifies_total", result="accepted") == 0
+        assert figure(before, "sealcodes_verifier_hash_cpu_seconds_total") == 0
+        cpu_before = process_tree_cpu_seconds(server.process.pid)
         verify = {"Authorization": f"Bearer {keys['verify']}"}
         for account, own in codes.items():  # a new connection each: the workers share them
             for code in own[:3]:
@@ -82,6 +85,7 @@ def test_metrics_add_up_across_workers(tmp_path):
         for thread in threads:
             thread.join()
         after = scrape(metrics_url, keys["metrics"])
+        server_cpu = process_tree_cpu_seconds(server.process.pid) - cpu_before
         unkeyed = scrape(f"http://127.0.0.1:{port}/metrics")
         refused = httpx.get(metrics_url, headers=verify)
         anonymous = httpx.get(metrics_url)
@@ -105,6 +109,9 @@ def test_metrics_add_up_across_workers(tmp_path):
     assert figure(after, "sealcodes_verifier_responses_total", route="verify", status="200") == 16 + len(queued)
     assert figure(after, "sealcodes_verifier_hash_queue_depth") == 0
     assert figure(after, "sealcodes_verifier_processes") == 2
+    # the hashing's CPU time, summed over both workers: most of what they spent (0.4 s a hash), not more
+    hashed = figure(after, "sealcodes_verifier_hash_cpu_seconds_total")
+    assert 0.5 * server_cpu < hashed <= server_cpu + 0.05, (hashed, server_cpu)
     assert figure(unkeyed, "sealcodes_verifier_verifies_total", result="accepted") == 12 + len(queued)
     assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
     assert anonymous.status_code == 401

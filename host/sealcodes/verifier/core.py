@@ -144,12 +144,15 @@ class HashSlots:
     """At most `size` attempts hash at once; the others queue. The slots are this process's own,
     or `shared` by the server's processes (slotpool.SharedSlots: `size` is then the pool's, for
     them all). `on_change(waiting, running)` hears each change in this process (the server's
-    /metrics: the hash queue depth)."""
+    /metrics: the hash queue depth); `on_hashed(seconds)` the CPU time of each block that held a
+    slot (the server's /metrics: how much of its CPU goes to hashing)."""
 
-    def __init__(self, size: int, on_change: Callable[[int, int], None] | None = None, shared=None):
+    def __init__(self, size: int, on_change: Callable[[int, int], None] | None = None, shared=None,
+                 on_hashed: Callable[[float], None] | None = None):
         self.size = shared.size if shared is not None else size
         self.shared = shared is not None
         self.on_change = on_change
+        self.on_hashed = on_hashed
         self._semaphore = shared if shared is not None else threading.BoundedSemaphore(size)
         self._lock = threading.Lock()
         self.waiting = self.running = 0
@@ -178,12 +181,16 @@ class HashSlots:
         if not acquired:
             self._moved(-1, 0)
             raise Busy("the verifier is busy: no hash slot came free in time; retry shortly")
+        started = time.thread_time()
         try:
             self._moved(-1, 1)
             yield
         finally:
+            spent = time.thread_time() - started
             self._semaphore.release()
             self._moved(0, -1)
+            if self.on_hashed is not None:
+                self.on_hashed(spent)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ class Metrics:
                                 registry=registry, multiprocess_mode="livesum")
         self.hashing = Gauge(PREFIX + "hashes_running", "Attempts hashing now",
                              registry=registry, multiprocess_mode="livesum")
+        self.hash_cpu = Counter(PREFIX + "hash_cpu_seconds", "CPU time of the attempts' hashing (Argon2id and "
+                                "the stand-in calls), in seconds", registry=registry)
         self.imports = Counter(PREFIX + "imports", "Records taken over HTTP, by outcome (imported, unchanged, "
                                "forced)", ["outcome"], registry=registry)
         self.lockouts = Counter(PREFIX + "lockouts", "Accounts locked after too many failures", registry=registry)
@@ -66,6 +68,10 @@ class Metrics:
         """For `core.HashSlots.on_change`."""
         self.hash_queue.set(waiting)
         self.hashing.set(running)
+
+    def hashed(self, cpu_seconds: float) -> None:
+        """For `core.HashSlots.on_hashed`."""
+        self.hash_cpu.inc(max(0.0, cpu_seconds))
 
     def connection_closed(self, reason: str) -> None:
         """For `workers.run_server(on_closed=...)`."""

@@ -243,6 +243,7 @@ def create_app(verifier: Verifier, openapi: bytes | None = None, metrics: "Metri
     quiet_repeats(log.name)
     if metrics is not None:
         verifier.hash_slots.on_change = metrics.hash_slots_changed
+        verifier.hash_slots.on_hashed = metrics.hashed
 
     async def authorized(request: Request, action: str) -> tuple[Principal, Verifier]:
         serving = request.app.state.serving
