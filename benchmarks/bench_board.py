@@ -383,6 +383,36 @@ def sequences(names: list, port: str | None, frozen: bool) -> None:
         print(f"smallest heap {' + '.join(names)} run in (one boot): {kb(smallest)} KB")
 
 
+def repeated(runs: int, sizes_kib: list, port: str | None, frozen: bool, board: bool) -> None:
+    """Failures of all the sequences (one boot, fresh flash) in `runs` runs at each heap size: near
+    the limit fragmentation decides, so a size that passed once can fail on another run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if board:
+            from board._board import build
+
+            dist = build(work / "sealtoken-rp2")
+            what = "the board package (tests/board's model)"
+
+            def run(kib):
+                return board_package_fits(dist, kib, work / "run", port)
+        else:
+            target = work / ("frozen" if frozen else "mpy")
+            if frozen:
+                target.mkdir()
+            else:
+                ub.build_firmware("mpy", target)
+            what = "the firmware alone, " + ("frozen" if frozen else ".mpy")
+
+            def run(kib):
+                return ub.fits(target, kib * 1024, micropython=port, frozen=frozen)
+
+        print(f"all sequences, one boot a run, {what}, on {port or 'the PyPI unix port'}: {runs} runs a size")
+        for kib in sizes_kib:
+            failed = sum(1 for _ in range(runs) if not run(kib))
+            print(f"  {kib} KiB: {failed} of {runs} runs failed", flush=True)
+
+
 def sizes(work: Path):
     py = ub.build_firmware("py", work / "py")
     mpy = ub.build_firmware("mpy", work / "mpy")
@@ -405,7 +435,14 @@ def main():
                         help="KiB range of the --board search")
     parser.add_argument("--board-runs", type=int, default=1,
                         help="runs a size of the --board search (a size passes when every run did)")
+    parser.add_argument("--repeat", nargs=2, metavar=("RUNS", "KIB_LIST"),
+                        help="only count the failures of RUNS runs at each heap size of a comma-separated KiB list "
+                        "(with --board: of the board package)")
     args = parser.parse_args()
+    if args.repeat:
+        repeated(int(args.repeat[0]), [int(k) for k in args.repeat[1].split(",")], args.micropython, args.frozen,
+                 args.board)
+        return
     if args.board:
         board_package(*args.board_range, port=args.micropython, runs=max(1, args.board_runs))
         return

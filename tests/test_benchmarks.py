@@ -99,6 +99,12 @@ def test_bench_board_measures_some_sequences():
     assert 16 < figure < 512   # found inside the search range, not at its ends
 
 
+def test_bench_board_counts_failures_over_repeated_runs():
+    out = _run("bench_board.py", "--repeat", "1", "512,16", timeout=300)
+    assert "512 KiB: 0 of 1 runs failed" in out   # room enough
+    assert "16 KiB: 1 of 1 runs failed" in out    # the imports alone need more: the limit is real
+
+
 def test_bench_board_measures_the_board_package():
     out = _run("bench_board.py", "--board", "--board-range", "504", "512", timeout=300)
     for row in ("the board package (sealtoken-rp2)", "smallest heap the sequences ran in: 512 KiB",

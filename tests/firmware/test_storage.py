@@ -685,3 +685,20 @@ def test_device_serial_made_once_and_persisted():
     assert device_serial(p, reboot(p)) == serial
     s = Store(p)
     assert s.get(KEY_SERIAL) == serial
+
+
+def test_entries_of_every_length_around_the_staging_buffer_read_back():
+    """An entry goes to flash through a 256-byte staging buffer (storage._STAGE_LEN): entries that
+    end just before, at and just after its size, and several times it, with the digest falling on
+    either side of a flush, all read back after a reboot."""
+    p, s = fresh()
+    for n in range(200, 300, 3):
+        s.put(0x0100, bytes((n + i) & 0xFF for i in range(n)))
+        assert state(reboot(p)) == state(s)
+    for n in (255, 256, 257, 700, 1500):
+        s.put(0x0200 + n, bytes(range(256)) * (n // 256) + bytes(n % 256))
+        s.put(0x0300, bytes(n % 7))
+        assert state(reboot(p)) == state(s)
+    s.put(0x0400, b"x", scrub=True)  # a snapshot of everything, in many writes
+    reloaded = state(reboot(p))
+    assert reloaded == state(s) and reloaded[0x0200 + 1500][:256] == bytes(range(256))

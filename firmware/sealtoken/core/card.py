@@ -170,7 +170,7 @@ class Card:
     def _process(self, apdu):
         if len(apdu) > self.max_command_data + APDU_OVERHEAD:
             raise ApduError(SW_WRONG_LENGTH)
-        cmd = parse_apdu(bytes(apdu))
+        cmd = parse_apdu(apdu)  # copies only the data out of it: the caller may reuse its buffer
         cla = cmd.cla
         if cla < 0x20:
             if cla & 0x03:
@@ -206,7 +206,7 @@ class Card:
         data = cmd.data
         if chain is not None:
             self._chain = None
-            data = bytes(chain[4]) + data
+            data = b"".join((chain[4], data))  # one allocation of the whole
         if len(data) > self.max_command_data:
             raise ApduError(SW_WRONG_LENGTH)
         whole = Command(base_cla, cmd.ins, cmd.p1, cmd.p2, data, cmd.le, cmd.extended)

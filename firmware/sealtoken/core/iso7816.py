@@ -175,6 +175,7 @@ def has_chaining_bit(cla):
 
 
 def parse_apdu(apdu):
+    """apdu: bytes, bytearray or memoryview; the command's data is a copy (bytes) of its part."""
     n = len(apdu)
     if n < 4:
         raise ApduError(SW_WRONG_LENGTH)
@@ -191,9 +192,9 @@ def parse_apdu(apdu):
     elif apdu[4] != 0:
         lc = apdu[4]
         if n == 5 + lc:
-            data = bytes(apdu[5:])
+            data = bytes(memoryview(apdu)[5:])
         elif n == 6 + lc:
-            data = bytes(apdu[5:5 + lc])
+            data = bytes(memoryview(apdu)[5:5 + lc])
             le = apdu[5 + lc] or SHORT_MAX_NE
         else:
             raise ApduError(SW_WRONG_LENGTH)
@@ -209,9 +210,9 @@ def parse_apdu(apdu):
             if lc == 0:
                 raise ApduError(SW_WRONG_LENGTH)
             if n == 7 + lc:
-                data = bytes(apdu[7:])
+                data = bytes(memoryview(apdu)[7:])
             elif n == 9 + lc:
-                data = bytes(apdu[7:7 + lc])
+                data = bytes(memoryview(apdu)[7:7 + lc])
                 le = ((apdu[7 + lc] << 8) | apdu[8 + lc]) or EXTENDED_MAX_NE
             else:
                 raise ApduError(SW_WRONG_LENGTH)

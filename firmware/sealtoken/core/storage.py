@@ -81,6 +81,7 @@ REGIONS = 2
 _SEQ_MOD = 1 << 32
 _ERASED_WORD = b"\xff\xff\xff\xff"
 _READ_CHUNK = 512
+_STAGE_LEN = 256     # an entry goes to flash in pieces of at most this size
 
 # the old two-bank format (version 1), read once to convert it
 V1_MAGIC = b"SLST"
@@ -121,18 +122,16 @@ def _entry_len(body_len):
     return ENTRY_HEADER_LEN + _padded(body_len) + DIGEST_LEN
 
 
-def _serialize(records, deleted=()):
-    """Records (and deletions) as an entry body, keys ascending."""
-    body = bytearray()
-    keys = sorted(list(records) + list(deleted))
-    for key in keys:
-        if key in records:
-            value = records[key]
-            body.extend(struct.pack(">HH", key, len(value)))
-            body.extend(value)
+def _records(records, deleted=()):
+    """The pieces of an entry body (records and deletions), keys ascending: each record's header,
+    then its value as it is (no copy)."""
+    for key in sorted(list(records) + list(deleted)):
+        value = records.get(key)
+        if value is None:
+            yield struct.pack(">HH", key, DELETED_LEN)
         else:
-            body.extend(struct.pack(">HH", key, DELETED_LEN))
-    return body
+            yield struct.pack(">HH", key, len(value))
+            yield value
 
 
 def _size(records):
@@ -167,9 +166,61 @@ def _parse_records(body, deletions, out):
     return True
 
 
-def _wipe(buf):
-    for i in range(len(buf)):
-        buf[i] = 0
+class _EntryWriter:
+    """An entry written to flash as it is made, through the store's staging buffer: no copy of the
+    entry (a snapshot is a few KiB) is ever built in RAM, so writing one needs no large block of
+    heap. Staged bytes go out when the buffer is full and at the end (an entry of up to _STAGE_LEN
+    bytes, as most updates are, is one write); every write is whole words, each word written
+    once. A power cut between two writes leaves a prefix of the entry, which its digest refuses,
+    as a write cut short does."""
+
+    def __init__(self, store, region, offset, seq):
+        self.store = store
+        self.region = region
+        self.at = offset            # where the staged bytes go
+        self.staged = 0
+        self.hashed = 0             # staged bytes already in the digest
+        self.used = 0               # bytes of the staging buffer written to (to wipe)
+        self.hash = hashlib.sha256(struct.pack(">I", seq))
+
+    def add(self, data):
+        stage = self.store._stage
+        n = len(data)
+        if n < _STAGE_LEN - self.staged:  # the usual case: it fits, and the buffer is not full after
+            stage[self.staged:self.staged + n] = data
+            self.staged += n
+            return
+        view = memoryview(data)
+        pos = 0
+        while pos < n:
+            take = min(_STAGE_LEN - self.staged, n - pos)
+            stage[self.staged:self.staged + take] = view[pos:pos + take]
+            self.staged += take
+            pos += take
+            if self.staged == _STAGE_LEN:
+                self.flush()
+
+    def finish(self):
+        """Append the digest of everything added, and write what is staged."""
+        self._digest_staged()
+        digest = self.hash.digest()[:DIGEST_LEN]
+        self.hash = None  # the digest is not part of itself
+        self.add(digest)
+        self.flush()
+
+    def _digest_staged(self):
+        if self.hash is not None and self.staged > self.hashed:
+            self.hash.update(memoryview(self.store._stage)[self.hashed:self.staged])
+        self.hashed = self.staged
+
+    def flush(self):
+        if self.staged:
+            self._digest_staged()
+            self.store._write(self.region, self.at, memoryview(self.store._stage)[:self.staged])
+            self.at += self.staged
+            if self.staged > self.used:
+                self.used = self.staged
+            self.staged = self.hashed = 0
 
 
 class _Region:
@@ -191,6 +242,7 @@ class Store:
         self.regions = regions
         self.region_pages = pages
         self.region_size = pages * platform.PAGE_SIZE
+        self._stage = bytearray(_STAGE_LEN)  # entries pass through it on their way to flash
         # bytes of records one snapshot can hold (body_len is 16 bits)
         self.capacity = min((self.region_size - REGION_HEADER_LEN - ENTRY_HEADER_LEN - DIGEST_LEN) & ~3,
                             0xFFFC)
@@ -450,32 +502,29 @@ class Store:
     def _commit(self, records, changed, deleted, scrub):
         self._erase_garbage()
         if not scrub and self._active is not None and self._appendable:
-            body = _serialize(changed, deleted)
-            total = _entry_len(len(body))
-            if len(body) <= 0xFFFF and self._end + total <= self.region_size:
-                self._append(self._active, self._end, self._active_seq, KIND_UPDATE, body)
+            body_len = _size(changed) + RECORD_HEADER_LEN * len(deleted)
+            total = _entry_len(body_len)
+            if body_len <= 0xFFFF and self._end + total <= self.region_size:
+                self._append(self._active, self._end, self._active_seq, KIND_UPDATE, body_len,
+                             _records(changed, deleted))
                 self.platform.flash_sync()
                 self._records = records
                 self._end += total
                 return
-            _wipe(body)
         self._compact(records)
 
-    def _append(self, region, offset, seq, kind, body):
-        # the entry in one allocation of its final size (grown piece by piece, each step asked for a
-        # larger block while the last stayed behind: a snapshot is a few KiB)
-        padded = (4 + len(body) + 3) & ~3
-        entry = bytearray(padded + DIGEST_LEN)
-        struct.pack_into(">BBH", entry, 0, ENTRY_MARKER, kind, len(body))
-        entry[4:4 + len(body)] = body
-        h = hashlib.sha256(struct.pack(">I", seq))
-        h.update(memoryview(entry)[:padded])
-        entry[padded:] = h.digest()[:DIGEST_LEN]
+    def _append(self, region, offset, seq, kind, body_len, pieces):
+        """Write one entry whose body (body_len bytes) is the concatenation of pieces."""
+        out = _EntryWriter(self, region, offset, seq)
         try:
-            self._write(region, offset, entry)
+            out.add(struct.pack(">BBH", ENTRY_MARKER, kind, body_len))
+            for piece in pieces:
+                out.add(piece)
+            out.add(bytes(_padded(body_len) - body_len))
+            out.finish()
         finally:
-            _wipe(entry)
-            _wipe(body)
+            used = max(out.used, out.staged)
+            self._stage[:used] = bytes(used)  # it held record bytes
 
     # --- compaction and erasing ------------------------------------------------------------
     def _estimated_count(self, region):
@@ -530,9 +579,9 @@ class Store:
         self._write(target, FORMAT_LEN, join + _check(header + _check(header) + join))
         self._info[target] = _Region(_LOG, self._info[target].count, seq)
         self._top_seq = seq
-        body = _serialize(records)
-        end = REGION_HEADER_LEN + _entry_len(len(body))
-        self._append(target, REGION_HEADER_LEN, seq, KIND_SNAPSHOT, body)
+        body_len = _size(records)
+        end = REGION_HEADER_LEN + _entry_len(body_len)
+        self._append(target, REGION_HEADER_LEN, seq, KIND_SNAPSHOT, body_len, _records(records))
         self.platform.flash_sync()
         # committed: the new region is the state
         self._active, self._active_seq, self._records = target, seq, records

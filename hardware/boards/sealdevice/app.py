@@ -12,6 +12,7 @@ the LED for a wink. Holding the board's button during the first second (the LED 
 nothing: the USB serial REPL stays, for maintenance (mpremote).
 """
 
+import gc
 import time
 
 import machine
@@ -47,6 +48,7 @@ class Device:
         self.board = board
         self.platform = BoardPlatform(board)
         self.token = Token(self.platform)
+        prepare_crypto(self.platform)
         usbd = machine.USBDevice()
         self.hid = CtapHidInterface(usbd, self.token.ctaphid, self.platform)
         self.ccid = CcidInterface(usbd, self.token.card)
@@ -73,6 +75,31 @@ class Device:
         while True:
             if not self.step():
                 machine.idle()
+
+
+def prepare_crypto(platform):
+    """Build the P-256 generator's comb table now, at start (pure-Python crypto only: a native
+    provider has none), and keep it in one run at the bottom of the heap. True when it was built.
+
+    Built on first use instead (the first key generation or signature), it was made in a heap the
+    card applets and earlier requests had cut into pieces, and its transient copies then found no
+    room. And wherever it is built, its points are made last, after the garbage of their making:
+    once that garbage is collected, the table's 126 numbers lie spread over the tens of KiB it
+    took, cutting that free heap into pieces too small for a 4 KiB buffer (seen at start, and for
+    the 1.5 KB objects of later requests; docs/board.md, "Heap"). So: collect, then copy each
+    number (a new one, allocated from the bottom of the now free heap, one after the other), and
+    collect the spread-out originals."""
+    if platform.crypto_backend("p256_generate") != "pure":
+        return False
+    from sealtoken.crypto import ec
+
+    ec.precompute(ec.P256)
+    gc.collect()
+    for table in ec.P256.comb or ():
+        for i in range(len(table)):
+            table[i] = table[i] + 0  # a copy of the number (ints are immutable: nothing else changes)
+    gc.collect()
+    return True
 
 
 def maintenance_requested(board):

@@ -275,7 +275,7 @@ class CcidInterface:
         if not self._powered:
             return message(_RDR_TO_PC_DATA_BLOCK, seq, _STATUS_FAILED | _ICC_INACTIVE, _ERROR_ICC_MUTE, 0)
         level = msg[8] | msg[9] << 8
-        data = msg[_HEADER:]
+        data = memoryview(msg)[_HEADER:]  # no copy: the card or the chain copies what it keeps
         if level == _CHAIN_CONTINUE:
             return self._next_part(seq) if self._reply is not None else self._refusal(msg, _ERROR_BAD_LEVEL)
         self._reply = None
@@ -297,7 +297,7 @@ class CcidInterface:
         return message(_RDR_TO_PC_DATA_BLOCK, seq, _ICC_ACTIVE, 0, _CHAIN_CONTINUE)
 
     def _respond(self, seq, apdu):
-        response = self.card.process_apdu(bytes(apdu))
+        response = self.card.process_apdu(apdu)  # the card copies out the data it keeps
         if len(response) <= _MAX_DATA:
             return message(_RDR_TO_PC_DATA_BLOCK, seq, _ICC_ACTIVE, 0, _CHAIN_NONE, response)
         self._reply, self._reply_at = response, 0
