@@ -625,5 +625,6 @@ def test_the_board_builds_the_comb_table_at_start_in_one_piece_of_the_heap(board
         assert "DOUBLE 7cf27b188d034f7e8a52380304b51ac3c08969e277f21b35a60b48fc47669978" in out
     largest = {mode: int(re.search(r"max free sz: (\d+)", out).group(1)) for mode, out in runs.items()}
     # the numbers made last, spread over the heap their garbage took, cut it into pieces; copied
-    # into one run, they leave it whole (measured: 3.2x on the 64-bit port, 5.4x on a 32-bit build)
-    assert largest["prepare_crypto"] > 2 * largest["as built"], largest
+    # into one run, they leave it whole (measured with the packed table, built block by block:
+    # 2.7x on the 64-bit port, 1.8x on a 32-bit build)
+    assert largest["prepare_crypto"] > 1.5 * largest["as built"], largest
