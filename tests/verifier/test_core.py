@@ -156,7 +156,7 @@ def test_increasing_delay_then_lock_then_unlock(verifier, clock, events, monkeyp
                                    clock=clock, events=events.append)
     codes = code_set(count=3)
     verifier.import_record(record_for(codes))
-    wrong = code_set(label="other").codes
+    wrong = code_set(label="other", count=12).codes
     delays = []
     for attempt in range(4):
         result = verifier.verify("alice", wrong[attempt])
@@ -309,6 +309,30 @@ def test_hundred_concurrent_attempts_one_success_threads(verifier):
     assert verifier.status("alice").remaining == 1
     # a spent code counts like a wrong one (so it does not tell that the account exists): locked at 5
     assert verifier.status("alice").locked
+
+
+def test_first_attempts_at_once_on_a_new_name_are_each_counted_once(db_url):
+    """Attempts at a name with no row yet, all at once: the row is made once (the first locks it,
+    the others wait, then find it), and every attempt is counted: none lost, none twice."""
+    store = open_store(db_url)
+    v = Verifier.initialise(store, cheap_policy(max_failures=100, delay_base_s=0))
+    wrong = code_set(label="other", count=12).codes
+    barrier = threading.Barrier(12)
+    outcomes = []
+
+    def attempt(n):
+        barrier.wait()
+        outcomes.append(v.verify(f"new-{n % 2}", wrong[n]).outcome)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes == [REJECTED] * 12
+    assert [v.status(f"new-{n}").failures for n in (0, 1)] == [6, 6]
+    assert store._fetch("SELECT COUNT(*) FROM accounts WHERE account IN (?, ?)", ("new-0", "new-1")) == [(2,)]
+    store.close()
 
 
 def _process_attempts(db_url, code, barrier, results, threads):
