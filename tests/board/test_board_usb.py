@@ -613,6 +613,39 @@ print("DOUBLE", x.hex())
 """
 
 
+_COMB_PROVIDERS_CHECK = """
+from sealtoken.crypto import PurePythonCrypto, ec
+from sealdevice.app import prepare_crypto
+
+def stand_in(*args):
+    raise AssertionError("not called at start")
+
+class Provider:
+    def __init__(self, names):
+        for name in names:
+            setattr(self, name, stand_in)
+
+def board(names):
+    class Crypto(PurePythonCrypto):
+        native_crypto = Provider(names)
+    return Crypto()
+
+for names in (("p256_generate",), ("p256_generate", "p256_sign"), ("p256_generate", "p256_public", "p256_sign")):
+    ec.P256.comb = None
+    print("NATIVE", ",".join(names), "BUILT", prepare_crypto(board(names)), ec.P256.comb is not None)
+"""
+
+
+def test_the_comb_table_is_built_at_start_for_any_pure_operation_that_multiplies_the_generator(board_dist):
+    """Native providers are chosen one operation at a time: a board whose key generation is native
+    but whose signatures (or public keys) are pure Python still builds the table at start; one with
+    all three native builds none (nothing would use it)."""
+    out = _micropython_check(_COMB_PROVIDERS_CHECK, MODEL, board_dist / "lib")
+    assert "NATIVE p256_generate BUILT True True" in out
+    assert "NATIVE p256_generate,p256_sign BUILT True True" in out
+    assert "NATIVE p256_generate,p256_public,p256_sign BUILT False False" in out
+
+
 def test_the_board_builds_the_comb_table_at_start_in_one_piece_of_the_heap(board_dist):
     import re
 
