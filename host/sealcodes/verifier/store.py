@@ -98,16 +98,16 @@ def _normalise_account_names(store: "SqlStore", cursor) -> None:
 
 def _merge_account_state(store: "SqlStore", cursor, name: str, target: str) -> None:
     """Carry the failure counter and lock of `name` over to `target`, keeping the stricter of both."""
-    cursor.execute(store.sql("SELECT failures, locked_at, next_attempt_at FROM accounts WHERE account = ?"), (name,))
+    cursor.execute(store.sql(_ACCOUNT_STATE), (name,))
     old = cursor.fetchone()
     if old is None:
         return
     cursor.execute(store.sql("DELETE FROM accounts WHERE account = ?"), (name,))
-    cursor.execute(store.sql("INSERT INTO accounts (account) VALUES (?) ON CONFLICT (account) DO NOTHING"), (target,))
-    cursor.execute(store.sql("SELECT failures, locked_at, next_attempt_at FROM accounts WHERE account = ?"), (target,))
+    cursor.execute(store.sql(_ACCOUNT_INSERT), (target,))
+    cursor.execute(store.sql(_ACCOUNT_STATE), (target,))
     new = cursor.fetchone()
     locked = [t for t in (old[1], new[1]) if t is not None]
-    cursor.execute(store.sql("UPDATE accounts SET failures = ?, locked_at = ?, next_attempt_at = ? WHERE account = ?"),
+    cursor.execute(store.sql(_ACCOUNT_UPDATE),
                    (max(old[0], new[0]), min(locked) if locked else None, max(old[2], new[2]), target))
 
 
@@ -298,6 +298,9 @@ _SET_COLUMNS = ("id, account, label, epoch, format, count, fingerprint, scheme, 
                 "salt, pepper_id, imported_at, retired_at, retired_why, commitment")
 _API_KEY_COLUMNS = "key_id, key_sha256, name, created_at, revoked_at, scope, accounts"
 _ACCOUNT_STATE = "SELECT failures, locked_at, next_attempt_at FROM accounts WHERE account = ?"
+#: an account's row made when missing (its counters start clean)
+_ACCOUNT_INSERT = "INSERT INTO accounts (account) VALUES (?) ON CONFLICT (account) DO NOTHING"
+_ACCOUNT_UPDATE = "UPDATE accounts SET failures = ?, locked_at = ?, next_attempt_at = ? WHERE account = ?"
 _ACTIVE_SETS = f"SELECT {_SET_COLUMNS} FROM code_sets WHERE account = ? AND retired_at IS NULL ORDER BY id"
 _SETTING = "SELECT value FROM settings WHERE name = ?"
 #: an attempt's view in one statement (one round trip, one snapshot): a row per active set, or one
@@ -341,7 +344,7 @@ class Transaction:
     def save_account_state(self, state: AccountState) -> None:
         if state == self._state:  # a success on a clean account: nothing to write
             return
-        self._run("UPDATE accounts SET failures = ?, locked_at = ?, next_attempt_at = ? WHERE account = ?",
+        self._run(_ACCOUNT_UPDATE,
                   (state.failures, state.locked_at, state.next_attempt_at, self.account))
         self._state = state
 
@@ -504,8 +507,7 @@ class SqlStore:
     def _hold_accounts(self, cursor, accounts: Sequence[str]) -> None:
         """Make sure the accounts' rows exist and hold them until the transaction ends (SQLite:
         BEGIN IMMEDIATE holds the whole database already)."""
-        cursor.executemany(self.sql("INSERT INTO accounts (account) VALUES (?) ON CONFLICT (account) DO NOTHING"),
-                           [(account,) for account in accounts])
+        cursor.executemany(self.sql(_ACCOUNT_INSERT), [(account,) for account in accounts])
 
     def insert_sets(self, cursor, sets: Sequence["NewSet"], now: float) -> None:
         """Store new sets and their codes (one statement per set, one batch for the codes)."""
@@ -531,17 +533,11 @@ class SqlStore:
         return statement if self.PLACEHOLDER == "?" else statement.replace("?", self.PLACEHOLDER)
 
     def _fetch(self, statement: str, params: Sequence = ()) -> list:
-        return self._fetch_each([(statement, params)])[0]
-
-    def _fetch_each(self, statements: Sequence[tuple[str, Sequence]]) -> list[list]:
-        """The rows of each statement, run in turn on one connection (one taken from the pool)."""
+        """The rows of one statement, on a connection taken from the pool for it."""
         with self._connection() as connection:
             cursor = connection.cursor()
-            found = []
-            for statement, params in statements:
-                cursor.execute(self.sql(statement), tuple(params))
-                found.append(cursor.fetchall())
-            return found
+            cursor.execute(self.sql(statement), tuple(params))
+            return cursor.fetchall()
 
     def _table_exists(self, cursor, name: str) -> bool:
         raise NotImplementedError
@@ -637,8 +633,7 @@ class SqlStore:
                 # the lock's statement reads the row: the newest version, which it waited for
                 row = cursor.execute(lock, (account,)).fetchone()
                 if row is None:  # a first attempt: the row is made, then locked (one statement fewer otherwise)
-                    cursor.execute(self.sql("INSERT INTO accounts (account) VALUES (?) ON CONFLICT (account) DO NOTHING"),
-                                   (account,))
+                    cursor.execute(self.sql(_ACCOUNT_INSERT), (account,))
                     row = cursor.execute(lock, (account,)).fetchone()
                 yield Transaction(self, cursor, account, AccountState(*row))
 
