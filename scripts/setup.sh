@@ -22,8 +22,9 @@ if [ "$want_tests" = 1 ]; then
   # verifier tests: a real PostgreSQL server and PgBouncer (started by pytest fixtures), the sqlite3
   # shell (backups), real PAM; curl scrapes /metrics, systemd-analyze checks the systemd unit
   apt_packages+=(postgresql pgbouncer sqlite3 pamtester curl systemd)
-  # board tests: Wireshark's dissector reads the board's USB descriptors from a usbmon capture
-  apt_packages+=(tshark)
+  # board tests: Wireshark's dissector reads the board's USB descriptors from a usbmon capture;
+  # valgrind counts the token's instructions (benchmarks/bench_board.py --instructions)
+  apt_packages+=(tshark valgrind)
   command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 fi

@@ -93,6 +93,18 @@ def test_bench_board_runs():
         assert row in out
 
 
+def test_bench_board_counts_instructions_in_both_heaps():
+    out = _run("bench_board.py", "--instructions", "1", timeout=300)
+    head = out.splitlines()[1].split()
+    assert head[1:] == ["252", "KiB", "480", "KiB"]   # the RP2040's heap and the RP2350's
+    for row in ("getAssertion with hmac-secret (ECDH)", "clientPIN getPinToken"):
+        line = next(line for line in out.splitlines() if row in line)
+        counts = [float(word) for word in line.split()[-2:]]
+        # an ECDH and more on the token: tens of millions; a count of the boot alone would be
+        # hundreds, one that lost the operation about none
+        assert all(20 < count < 300 for count in counts), line
+
+
 def test_bench_board_measures_some_sequences():
     out = _run("bench_board.py", "--sequences", "seal", timeout=300)
     figure = float(out.split("smallest heap seal run in (one boot): ")[1].split()[0])
