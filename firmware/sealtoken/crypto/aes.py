@@ -76,66 +76,135 @@ def expand_key(key):
 
 
 def encrypt_block(w, s, t):
-    """Encrypt the 16 bytes of bytearray s in place with round keys w; t is a 16-byte scratch."""
+    """Encrypt the 16 bytes of bytearray s in place with round keys w; t is a 16-byte scratch.
+
+    Rounds 1-13 are written out column by column (the byte positions are ShiftRows': _SHIFT): on
+    MicroPython a loop over the columns, with its index arithmetic, took a fifth more time."""
     sbox = _SBOX
     xt = _XT
-    shift = _SHIFT
     for i in range(16):
         s[i] ^= w[i]
-    for rnd in range(1, 15):
-        o = rnd << 4
-        for c in range(0, 16, 4):
-            a0 = sbox[s[shift[c]]]
-            a1 = sbox[s[shift[c + 1]]]
-            a2 = sbox[s[shift[c + 2]]]
-            a3 = sbox[s[shift[c + 3]]]
-            if rnd < 14:  # MixColumns: b_r = a_r ^ (a0^a1^a2^a3) ^ xtime(a_r ^ a_r+1)
-                x = a0 ^ a1 ^ a2 ^ a3
-                t[c] = a0 ^ x ^ xt[a0 ^ a1] ^ w[o + c]
-                t[c + 1] = a1 ^ x ^ xt[a1 ^ a2] ^ w[o + c + 1]
-                t[c + 2] = a2 ^ x ^ xt[a2 ^ a3] ^ w[o + c + 2]
-                t[c + 3] = a3 ^ x ^ xt[a3 ^ a0] ^ w[o + c + 3]
-            else:
-                t[c] = a0 ^ w[o + c]
-                t[c + 1] = a1 ^ w[o + c + 1]
-                t[c + 2] = a2 ^ w[o + c + 2]
-                t[c + 3] = a3 ^ w[o + c + 3]
+    for o in range(16, 224, 16):
+        # SubBytes, ShiftRows, then MixColumns (b_r = a_r ^ (a0^a1^a2^a3) ^ xtime(a_r ^ a_r+1))
+        # and AddRoundKey
+        a0 = sbox[s[0]]
+        a1 = sbox[s[5]]
+        a2 = sbox[s[10]]
+        a3 = sbox[s[15]]
+        x = a0 ^ a1 ^ a2 ^ a3
+        t[0] = a0 ^ x ^ xt[a0 ^ a1] ^ w[o]
+        t[1] = a1 ^ x ^ xt[a1 ^ a2] ^ w[o + 1]
+        t[2] = a2 ^ x ^ xt[a2 ^ a3] ^ w[o + 2]
+        t[3] = a3 ^ x ^ xt[a3 ^ a0] ^ w[o + 3]
+        a0 = sbox[s[4]]
+        a1 = sbox[s[9]]
+        a2 = sbox[s[14]]
+        a3 = sbox[s[3]]
+        x = a0 ^ a1 ^ a2 ^ a3
+        t[4] = a0 ^ x ^ xt[a0 ^ a1] ^ w[o + 4]
+        t[5] = a1 ^ x ^ xt[a1 ^ a2] ^ w[o + 5]
+        t[6] = a2 ^ x ^ xt[a2 ^ a3] ^ w[o + 6]
+        t[7] = a3 ^ x ^ xt[a3 ^ a0] ^ w[o + 7]
+        a0 = sbox[s[8]]
+        a1 = sbox[s[13]]
+        a2 = sbox[s[2]]
+        a3 = sbox[s[7]]
+        x = a0 ^ a1 ^ a2 ^ a3
+        t[8] = a0 ^ x ^ xt[a0 ^ a1] ^ w[o + 8]
+        t[9] = a1 ^ x ^ xt[a1 ^ a2] ^ w[o + 9]
+        t[10] = a2 ^ x ^ xt[a2 ^ a3] ^ w[o + 10]
+        t[11] = a3 ^ x ^ xt[a3 ^ a0] ^ w[o + 11]
+        a0 = sbox[s[12]]
+        a1 = sbox[s[1]]
+        a2 = sbox[s[6]]
+        a3 = sbox[s[11]]
+        x = a0 ^ a1 ^ a2 ^ a3
+        t[12] = a0 ^ x ^ xt[a0 ^ a1] ^ w[o + 12]
+        t[13] = a1 ^ x ^ xt[a1 ^ a2] ^ w[o + 13]
+        t[14] = a2 ^ x ^ xt[a2 ^ a3] ^ w[o + 14]
+        t[15] = a3 ^ x ^ xt[a3 ^ a0] ^ w[o + 15]
         s[:] = t
+    shift = _SHIFT
+    for i in range(16):  # round 14: no MixColumns
+        t[i] = sbox[s[shift[i]]] ^ w[224 + i]
+    s[:] = t
 
 
 def decrypt_block(w, s, t):
-    """Decrypt the 16 bytes of bytearray s in place (the inverse cipher of FIPS 197 5.3)."""
+    """Decrypt the 16 bytes of bytearray s in place (the inverse cipher of FIPS 197 5.3), rounds
+    13-1 written out as in encrypt_block (the byte positions are InvShiftRows': _INV_SHIFT)."""
     inv_sbox = _INV_SBOX
     xt = _XT
-    shift = _INV_SHIFT
     for i in range(16):
         s[i] ^= w[224 + i]
-    for rnd in range(13, -1, -1):
-        o = rnd << 4
-        for c in range(0, 16, 4):
-            a0 = inv_sbox[s[shift[c]]] ^ w[o + c]
-            a1 = inv_sbox[s[shift[c + 1]]] ^ w[o + c + 1]
-            a2 = inv_sbox[s[shift[c + 2]]] ^ w[o + c + 2]
-            a3 = inv_sbox[s[shift[c + 3]]] ^ w[o + c + 3]
-            if rnd:
-                # InvMixColumns = MixColumns after adding 4*(a0^a2) to rows 0, 2 and 4*(a1^a3) to 1, 3
-                u = xt[xt[a0 ^ a2]]
-                v = xt[xt[a1 ^ a3]]
-                a0 ^= u
-                a1 ^= v
-                a2 ^= u
-                a3 ^= v
-                x = a0 ^ a1 ^ a2 ^ a3
-                t[c] = a0 ^ x ^ xt[a0 ^ a1]
-                t[c + 1] = a1 ^ x ^ xt[a1 ^ a2]
-                t[c + 2] = a2 ^ x ^ xt[a2 ^ a3]
-                t[c + 3] = a3 ^ x ^ xt[a3 ^ a0]
-            else:
-                t[c] = a0
-                t[c + 1] = a1
-                t[c + 2] = a2
-                t[c + 3] = a3
+    for o in range(208, 0, -16):
+        # InvShiftRows, InvSubBytes, AddRoundKey, then InvMixColumns = MixColumns after adding
+        # 4*(a0^a2) to rows 0, 2 and 4*(a1^a3) to rows 1, 3
+        a0 = inv_sbox[s[0]] ^ w[o]
+        a1 = inv_sbox[s[13]] ^ w[o + 1]
+        a2 = inv_sbox[s[10]] ^ w[o + 2]
+        a3 = inv_sbox[s[7]] ^ w[o + 3]
+        u = xt[xt[a0 ^ a2]]
+        v = xt[xt[a1 ^ a3]]
+        a0 ^= u
+        a1 ^= v
+        a2 ^= u
+        a3 ^= v
+        x = a0 ^ a1 ^ a2 ^ a3
+        t[0] = a0 ^ x ^ xt[a0 ^ a1]
+        t[1] = a1 ^ x ^ xt[a1 ^ a2]
+        t[2] = a2 ^ x ^ xt[a2 ^ a3]
+        t[3] = a3 ^ x ^ xt[a3 ^ a0]
+        a0 = inv_sbox[s[4]] ^ w[o + 4]
+        a1 = inv_sbox[s[1]] ^ w[o + 5]
+        a2 = inv_sbox[s[14]] ^ w[o + 6]
+        a3 = inv_sbox[s[11]] ^ w[o + 7]
+        u = xt[xt[a0 ^ a2]]
+        v = xt[xt[a1 ^ a3]]
+        a0 ^= u
+        a1 ^= v
+        a2 ^= u
+        a3 ^= v
+        x = a0 ^ a1 ^ a2 ^ a3
+        t[4] = a0 ^ x ^ xt[a0 ^ a1]
+        t[5] = a1 ^ x ^ xt[a1 ^ a2]
+        t[6] = a2 ^ x ^ xt[a2 ^ a3]
+        t[7] = a3 ^ x ^ xt[a3 ^ a0]
+        a0 = inv_sbox[s[8]] ^ w[o + 8]
+        a1 = inv_sbox[s[5]] ^ w[o + 9]
+        a2 = inv_sbox[s[2]] ^ w[o + 10]
+        a3 = inv_sbox[s[15]] ^ w[o + 11]
+        u = xt[xt[a0 ^ a2]]
+        v = xt[xt[a1 ^ a3]]
+        a0 ^= u
+        a1 ^= v
+        a2 ^= u
+        a3 ^= v
+        x = a0 ^ a1 ^ a2 ^ a3
+        t[8] = a0 ^ x ^ xt[a0 ^ a1]
+        t[9] = a1 ^ x ^ xt[a1 ^ a2]
+        t[10] = a2 ^ x ^ xt[a2 ^ a3]
+        t[11] = a3 ^ x ^ xt[a3 ^ a0]
+        a0 = inv_sbox[s[12]] ^ w[o + 12]
+        a1 = inv_sbox[s[9]] ^ w[o + 13]
+        a2 = inv_sbox[s[6]] ^ w[o + 14]
+        a3 = inv_sbox[s[3]] ^ w[o + 15]
+        u = xt[xt[a0 ^ a2]]
+        v = xt[xt[a1 ^ a3]]
+        a0 ^= u
+        a1 ^= v
+        a2 ^= u
+        a3 ^= v
+        x = a0 ^ a1 ^ a2 ^ a3
+        t[12] = a0 ^ x ^ xt[a0 ^ a1]
+        t[13] = a1 ^ x ^ xt[a1 ^ a2]
+        t[14] = a2 ^ x ^ xt[a2 ^ a3]
+        t[15] = a3 ^ x ^ xt[a3 ^ a0]
         s[:] = t
+    shift = _INV_SHIFT
+    for i in range(16):  # round 0: no InvMixColumns
+        t[i] = inv_sbox[s[shift[i]]] ^ w[i]
+    s[:] = t
 
 
 def _check(iv, data):
