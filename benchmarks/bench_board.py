@@ -4,6 +4,7 @@ MicroPython unix port with the firmware compiled to .mpy (tests/_unix_board.py: 
 outside the heap, pure-Python crypto, real clients), with RP2040 and RP2350 estimates.
 
     python benchmarks/bench_board.py [--rounds N] [--micropython PATH] [--frozen] [--firmware DIR]
+    python benchmarks/bench_board.py --instructions N [--compare DIR]
 
 Per operation (seal GENERATE and DERIVE, FIDO makeCredential, getAssertion with hmac-secret,
 PIV ECDH, and the clientPIN requests around them):
@@ -38,9 +39,17 @@ clients), searched in steps of 8 KiB between --board-range LOW HIGH (KiB), --boa
 size, 1 unless told (fragmentation decides near the limit: a size that passed can fail on another
 run); and the heap the model itself takes, which a Pico does not spend.
 
+`--instructions N` counts instead of timing: valgrind's instructions of the FIDO operations whose
+requests are all measured (getAssertion with a new platform key, the PIN token), in the RP2040's
+and the RP2350's heap: a boot with N runs of the operation less a boot with none, over N. Unlike
+times, the counts do not move with the machine's load; `--compare DIR` counts another sealtoken
+package beside it in the same run.
+
 `--micropython PATH` measures with another unix port (for example a 32-bit build, whose objects
 have a Pico's sizes; with --board too); `--frozen` with one that has the firmware and
-tests/micropython/unix_board.py frozen in (the board script then comes from the image).
+tests/micropython/unix_board.py frozen in (the board script then comes from the image); with
+--board, one that has sealtoken, sealdevice and the board file frozen in (docs/board.md, "Building
+the 32-bit interpreters"): the board's file system then holds main.py alone.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -326,8 +336,21 @@ def board_package_fits(dist: Path, heap_kib: int, work: Path, port: str | None =
         board.stop()
 
 
-def board_package(low_kib: int, high_kib: int, port: str | None = None, runs: int = 1) -> None:
-    from board._board import MODEL, build, micropython
+def board_dist(work: Path, frozen: bool) -> Path:
+    """The board package as scripts/build-board.sh builds it; with frozen, only what a board whose
+    image has sealtoken, sealdevice and the board file frozen in keeps on its file system (main.py)."""
+    from board._board import build
+
+    dist = build(work / "sealtoken-rp2")
+    if frozen:
+        shutil.rmtree(dist / "lib" / "sealtoken")
+        shutil.rmtree(dist / "lib" / "sealdevice")
+        (dist / "lib" / "board.mpy").unlink()
+    return dist
+
+
+def board_package(low_kib: int, high_kib: int, port: str | None = None, runs: int = 1, frozen: bool = False) -> None:
+    from board._board import MODEL, micropython
 
     port = port or micropython()
     wide = subprocess.run([port, "-c", "import sys; print(sys.maxsize > 1 << 32)"], capture_output=True, text=True,
@@ -335,7 +358,7 @@ def board_package(low_kib: int, high_kib: int, port: str | None = None, runs: in
     bits = "64-bit" if wide else "32-bit"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        dist = build(work / "sealtoken-rp2")
+        dist = board_dist(work, frozen)
         script = work / "model_heap.py"
         script.write_text(MODEL_HEAP_SCRIPT)
         env = dict(os.environ, SEALBOARD_MODEL_FLASH=str(work / "model-flash.bin"),
@@ -348,7 +371,8 @@ def board_package(low_kib: int, high_kib: int, port: str | None = None, runs: in
         def fits(kib):
             return all(board_package_fits(dist, kib, work / "run", port) for _ in range(runs))
 
-        print(f"the board package ({dist.name}) under the model of tests/board, {bits} unix port ({port}); "
+        print(f"the board package ({dist.name}{', frozen into the port' if frozen else ''}) under the model of "
+              f"tests/board, {bits} unix port ({port}); "
               f"search {low_kib}-{high_kib} KiB in steps of {step} KiB, {runs} run(s) a size, a size passing "
               f"when every run passed")
         if not fits(high_kib):
@@ -402,10 +426,8 @@ def repeated(runs: int, sizes_kib: list, port: str | None, frozen: bool, board: 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if board:
-            from board._board import build
-
-            dist = build(work / "sealtoken-rp2")
-            what = "the board package (tests/board's model)"
+            dist = board_dist(work, frozen)
+            what = "the board package (tests/board's model)" + (", frozen" if frozen else "")
 
             def run(kib):
                 return board_package_fits(dist, kib, work / "run", port)
@@ -426,9 +448,10 @@ def repeated(runs: int, sizes_kib: list, port: str | None, frozen: bool, board: 
             print(f"  {kib} KiB: {failed} of {runs} runs failed", flush=True)
 
 
-# the operations whose requests to the token are all measured (the others make a PIN token first,
-# which a count of the whole process cannot leave out); the counts also hold the board script's
-# collection before each request, outside the timed window
+# the operations whose count is close to their timed requests: the others make a PIN token first,
+# which a count of the whole process cannot leave out. Left in the counts: the PIN token's
+# getKeyAgreement (its key is made once, so the request is small) and the board script's collection
+# before each request, both outside the timed window.
 WHOLLY_MEASURED = ("get_assertion", "pin_token")
 
 
@@ -440,14 +463,20 @@ def _instructions(target: Path, heap: int, name: str, runs: int, port: str | Non
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp)
             wrapper = out / "micropython"
+            counts_file = shlex.quote(str(out / "counts"))
             wrapper.write_text("#!/bin/sh\nexec valgrind --tool=cachegrind --cache-sim=no "
-                               f"--cachegrind-out-file={out}/counts {port or ub.tool('micropython')} \"$@\"\n")
+                               f"--cachegrind-out-file={counts_file} {shlex.quote(port or ub.tool('micropython'))} "
+                               "\"$@\"\n")
             wrapper.chmod(0o755)
             with ub.UnixBoard(target, heap, out / "flash.bin", str(wrapper), frozen) as board:
                 ops = Operations(board)
                 for _ in range(n):
                     getattr(ops, name)()
-            summary = [line for line in (out / "counts").read_text().splitlines() if line.startswith("summary:")]
+            try:
+                text = (out / "counts").read_text()
+            except OSError:
+                raise SystemExit("valgrind wrote no counts: the board process did not end by itself") from None
+            summary = [line for line in text.splitlines() if line.startswith("summary:")]
             counts.append(int(summary[0].split()[1]))
     return (counts[1] - counts[0]) / runs
 
@@ -511,7 +540,11 @@ def main():
                         help="only count instructions of FIDO's ECDH operations (valgrind), RUNS runs each, in both heaps")
     parser.add_argument("--compare", type=Path, help="with --instructions: another sealtoken package, same run")
     args = parser.parse_args()
-    if args.instructions:
+    if args.instructions is not None:
+        if args.instructions < 1:
+            parser.error("--instructions needs at least 1 run")
+        if args.compare and args.frozen:
+            parser.error("--compare builds another firmware as .mpy: a frozen port holds only its own")
         if args.firmware:
             ub.FIRMWARE = args.firmware
         instruction_counts(args.instructions, (args.heap, args.heap_rp2350), args.micropython, args.frozen,
@@ -522,7 +555,7 @@ def main():
                  args.board)
         return
     if args.board:
-        board_package(*args.board_range, port=args.micropython, runs=max(1, args.board_runs))
+        board_package(*args.board_range, port=args.micropython, runs=max(1, args.board_runs), frozen=args.frozen)
         return
     global RP2040_FACTORS, GOAL_FACTOR
     if args.factors:

@@ -95,7 +95,7 @@ def test_bench_board_runs():
 
 def test_bench_board_counts_instructions_in_both_heaps():
     out = _run("bench_board.py", "--instructions", "1", timeout=300)
-    head = out.splitlines()[1].split()
+    head = next(line for line in out.splitlines() if line.startswith("operation")).split()
     assert head[1:] == ["252", "KiB", "480", "KiB"]   # the RP2040's heap and the RP2350's
     for row in ("getAssertion with hmac-secret (ECDH)", "clientPIN getPinToken"):
         line = next(line for line in out.splitlines() if row in line)
@@ -122,3 +122,16 @@ def test_bench_board_measures_the_board_package():
     for row in ("the board package (sealtoken-rp2)", "smallest heap the sequences ran in: 512 KiB",
                 "the model of machine and rp2", "on a 32-bit board", "an RP2040 leaves"):
         assert row in out
+
+
+def test_bench_board_frozen_board_keeps_only_main_on_its_file_system(tmp_path, monkeypatch):
+    """`--board --frozen` (a port with sealtoken, sealdevice and the board file frozen in): the
+    board's file system must not hold them too, or the files, not the image, would be measured."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_board
+
+    built = bench_board.board_dist(tmp_path / "files", frozen=False)
+    assert {p.name for p in (built / "lib").iterdir()} >= {"sealtoken", "sealdevice", "board.mpy"}
+    dist = bench_board.board_dist(tmp_path / "frozen", frozen=True)
+    assert (dist / "main.py").is_file()
+    assert not any((dist / "lib").iterdir())

@@ -68,3 +68,10 @@ def test_ct_equal_and_wipe():
     view = memoryview(b)  # taken before: the wipe overwrites the same bytes, it makes no new buffer
     wipe(b)
     assert b == bytearray(6) and bytes(view) == bytes(6)
+    long = bytearray(b"k" * 600)   # more than one block of the zero source: every byte still
+    view = memoryview(long)
+    wipe(long)
+    assert bytes(view) == bytes(600) and len(long) == 600
+    empty = bytearray()
+    wipe(empty)
+    assert empty == bytearray()

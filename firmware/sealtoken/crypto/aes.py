@@ -11,6 +11,9 @@ round keys and state are wiped after each call.
 """
 
 
+from sealtoken.core.hmac import wipe
+
+
 def _xtime(a):
     a <<= 1
     return (a ^ 0x11B) if a & 0x100 else a
@@ -216,7 +219,7 @@ def _check(iv, data):
 
 def _wipe(*buffers):
     for buf in buffers:
-        buf[:] = bytes(len(buf))  # in place (same length), one copy in C
+        wipe(buf)
 
 
 def aes256_cbc_encrypt(key, iv, data):
