@@ -9,6 +9,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import termios
 import time
@@ -25,6 +26,9 @@ class PtyRun:
         def controlling_tty():
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            # Ctrl-C as at a terminal: a test run started in the background of a shell without job
+            # control (`.ci/run &`) inherits SIGINT ignored, and so would the command
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
 
         self.process = subprocess.Popen([console_script("sealcodes"), *args], stdin=slave, stderr=slave,
                                         stdout=subprocess.PIPE, preexec_fn=controlling_tty, close_fds=True)
