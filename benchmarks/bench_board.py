@@ -263,16 +263,11 @@ def kb(n):
     return f"{n / 1024:.1f}"
 
 
-def estimate(us):
-    """(low-high seconds on an RP2040, seconds at the goals' factor) from this port's time."""
-    low, high = (us * f / 1e6 for f in RP2040_FACTORS)
-    return f"{low:.2f}-{high:.2f}", us * GOAL_FACTOR / 1e6
-
-
-def estimate_rp2350(us):
-    """The same for an RP2350, from this port's time in the RP2350's heap."""
-    low, high = (us * f / 1e6 / RP2350_SPEEDUP for f in RP2040_FACTORS)
-    return f"{low:.2f}-{high:.2f}", us * GOAL_FACTOR / 1e6 / RP2350_SPEEDUP
+def estimate(us, speedup=1.0):
+    """(low-high seconds, seconds at the goals' factor) on an RP2040 from this port's time; with
+    speedup RP2350_SPEEDUP, on an RP2350 (from the time in the RP2350's heap)."""
+    low, high = (us * f / 1e6 / speedup for f in RP2040_FACTORS)
+    return f"{low:.2f}-{high:.2f}", us * GOAL_FACTOR / 1e6 / speedup
 
 
 # what the model of the Pico (machine and rp2 run from source, its thread) takes of the heap, apart
@@ -597,7 +592,7 @@ def main():
         worst = [0.0, 0.0]
         for label, name, fido, us, us_2350, peak_bytes in rows:
             rp2040, goal = estimate(us)
-            rp2350, goal_2350 = estimate_rp2350(us_2350)
+            rp2350, goal_2350 = estimate(us_2350, RP2350_SPEEDUP)
             if fido:
                 worst[0] = max(worst[0], goal)
                 worst[1] = max(worst[1], goal_2350)

@@ -306,7 +306,7 @@ _SETTING = "SELECT value FROM settings WHERE name = ?"
 #: an attempt's view in one statement (one round trip, one snapshot): a row per active set, or one
 #: row of NULL set columns; each row carries the account's counters (NULL: no row yet) and a setting
 _ATTEMPT_VIEW = (
-    "SELECT a.failures, a.locked_at, a.next_attempt_at, (SELECT value FROM settings WHERE name = ?), "
+    f"SELECT a.failures, a.locked_at, a.next_attempt_at, ({_SETTING}), "
     + ", ".join(f"s.{column.strip()}" for column in _SET_COLUMNS.split(","))
     + " FROM (SELECT CAST(? AS TEXT) AS account) k LEFT JOIN accounts a ON a.account = k.account "
     "LEFT JOIN code_sets s ON s.account = k.account AND s.retired_at IS NULL ORDER BY s.id")
